@@ -23,7 +23,7 @@ end
 local function rotl(x, k) return (x << k) | (x >> (64 - k)) end
 local Rng = {}
 Rng.__index = Rng
-local function new_rng(seed)
+function new_rng(seed)
   local r = setmetatable({}, Rng)
   local s = seed
   s, r[1] = splitmix(s); s, r[2] = splitmix(s); s, r[3] = splitmix(s); s, r[4] = splitmix(s)
@@ -201,7 +201,7 @@ function json.decode(s)
   if pos <= #s then error("json: trailing data") end
   return v
 end
-local function roundtrip(v) return json.decode(json.encode(v)) end
+function roundtrip(v) return json.decode(json.encode(v)) end
 
 ------------------------------------------------------------------ ef
 ef = {verify = {}}
