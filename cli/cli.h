@@ -1,0 +1,51 @@
+/*
+ * cli/cli.h — the subcommands of `envforge`, one file each (cli/cmd_<name>.c).
+ *
+ * Each subcommand gets argv from its own name on (argv[0] is "gen", "run", ...) and
+ * returns the process exit code: EF_EXIT_OK (0), EF_EXIT_FAIL (1) or EF_EXIT_USAGE (2).
+ * Subcommands parse arguments and call the libraries, nothing more.
+ */
+#ifndef EF_CLI_H
+#define EF_CLI_H
+
+#include <stdio.h>
+
+#define EF_EXIT_OK 0
+#define EF_EXIT_FAIL 1
+#define EF_EXIT_USAGE 2
+
+typedef int (*ef_cli_fn)(int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    ef_cli_fn fn;
+    const char *summary;
+} ef_cli_command;
+
+int ef_cli_gen(int argc, char **argv);
+int ef_cli_inspect(int argc, char **argv);
+int ef_cli_run(int argc, char **argv);
+int ef_cli_export(int argc, char **argv);
+int ef_cli_stats(int argc, char **argv);
+int ef_cli_report(int argc, char **argv);
+int ef_cli_sandbox(int argc, char **argv);
+int ef_cli_swe(int argc, char **argv);
+int ef_cli_engine(int argc, char **argv);
+int ef_cli_serve(int argc, char **argv);
+int ef_cli_merge(int argc, char **argv);
+int ef_cli_tools(int argc, char **argv);
+int ef_cli_corpus(int argc, char **argv);
+/* `envforge engine encode|tokenize ...` (cli/cmd_engine_text.c), called by cmd_engine.c. */
+int ef_cli_engine_encode(int argc, char **argv);
+int ef_cli_engine_tokenize(int argc, char **argv);
+
+/* 1 when argv holds -h or --help (before any "--"). */
+int ef_cli_wants_help(int argc, char **argv);
+/* For a subcommand whose capability has not landed: prints its usage when asked for
+ * help (exit 0), otherwise says what is missing and returns EF_EXIT_USAGE. */
+int ef_cli_not_landed(int argc, char **argv, const char *usage, const char *missing);
+/* Prints "envforge NAME: message" and the hint to use --help; returns EF_EXIT_USAGE. */
+int ef_cli_usage_error(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

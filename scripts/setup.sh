@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs what envforge needs to build, test and benchmark, and nothing else.
+# Idempotent: only missing Debian packages are installed (apt-get) and only missing
+# Python packages (pip). Prints what it installed. Never downloads anything else.
+set -euo pipefail
+
+DEB_PKGS=(
+  build-essential cmake pkg-config git
+  libseccomp-dev libsqlite3-dev sqlite3 libgit2-dev libcurl4-openssl-dev libssl-dev
+  libcjson-dev liblua5.4-dev lua5.4 libpcre2-dev
+  python3 python3-pip bubblewrap uidmap iproute2
+)
+PIP_PKGS=(
+  "tokenizers" "numpy"
+)
+
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >&2
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+else
+  echo "setup: Debian packages present" >&2
+fi
+
+PY=${PYTHON:-python3}
+pip_missing=()
+for spec in "${PIP_PKGS[@]}"; do
+  mod=${spec%%[<>=]*}
+  mod=${mod//-/_}
+  if ! "$PY" -c "import $mod" >/dev/null 2>&1; then pip_missing+=("$spec"); fi
+done
+if [ ${#pip_missing[@]} -gt 0 ]; then
+  echo "setup: installing Python packages: ${pip_missing[*]}" >&2
+  "$PY" -m pip install -q --disable-pip-version-check "${pip_missing[@]}" >&2 ||
+    "$PY" -m pip install -q --disable-pip-version-check --break-system-packages "${pip_missing[@]}" >&2
+else
+  echo "setup: Python packages present" >&2
+fi
+echo "setup: done" >&2
