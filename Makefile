@@ -31,7 +31,8 @@ test-san: setup
 	@cd $(SAN_BUILD) && EF_SANITIZED=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -LE nosan
 	@bash scripts/summarize_tests.sh $(SAN_BUILD)
 
-bench: setup build
+bench: build
+	@bash scripts/setup.sh --bench
 	@bash tests/bench/run_all.sh $(BUILD)
 
 format:

@@ -9,8 +9,8 @@
 #include <string.h>
 #include "common/ef.h"
 
-static _Thread_local long fail_at;     /* 0: off; otherwise the allocation number that fails */
-static _Thread_local long n_allocs;    /* allocations since the last ef_alloc_fail_after */
+static _Thread_local long fail_at;  /* 0: off; otherwise the allocation number that fails */
+static _Thread_local long n_allocs; /* allocations since the last ef_alloc_fail_after */
 static _Thread_local long n_failed;
 
 static int should_fail(void)

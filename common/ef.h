@@ -41,25 +41,25 @@ extern "C" {
 /* Error codes. Never renumbered, never reused: append new ones at the end. */
 typedef enum {
     EF_OK = 0,
-    EF_ERROR = -1,        /* generic failure */
-    EF_ENOMEM = -2,       /* out of memory */
-    EF_EINVAL = -3,       /* invalid argument or input */
-    EF_ENOTFOUND = -4,    /* no such file, row, tool, key */
-    EF_ETIMEOUT = -5,     /* a time limit passed */
-    EF_ELIMIT = -6,       /* a size, count or budget limit was hit */
-    EF_EIO = -7,          /* read/write/system call failed */
-    EF_ESANDBOX = -8,     /* sandbox setup or containment failed */
-    EF_EPARSE = -9,       /* malformed text, JSON, file format */
-    EF_ESTORE = -10,      /* SQLite store error */
+    EF_ERROR = -1,         /* generic failure */
+    EF_ENOMEM = -2,        /* out of memory */
+    EF_EINVAL = -3,        /* invalid argument or input */
+    EF_ENOTFOUND = -4,     /* no such file, row, tool, key */
+    EF_ETIMEOUT = -5,      /* a time limit passed */
+    EF_ELIMIT = -6,        /* a size, count or budget limit was hit */
+    EF_EIO = -7,           /* read/write/system call failed */
+    EF_ESANDBOX = -8,      /* sandbox setup or containment failed */
+    EF_EPARSE = -9,        /* malformed text, JSON, file format */
+    EF_ESTORE = -10,       /* SQLite store error */
     EF_EUNSUPPORTED = -11, /* not available on this machine or build */
-    EF_EEXISTS = -12,     /* already exists */
-    EF_ECONFLICT = -13,   /* conflicting data (merge, duplicate) */
-    EF_EHTTP = -14,       /* HTTP transport or status error */
-    EF_ELUA = -15,        /* Lua runtime error */
-    EF_ECUDA = -16,       /* CUDA runtime error */
-    EF_EINTR = -17,       /* interrupted (signal, cancel) */
-    EF_EVERIFY = -18,     /* verification failed */
-    EF_ERROR_MIN_ = -19   /* one past the last code; internal */
+    EF_EEXISTS = -12,      /* already exists */
+    EF_ECONFLICT = -13,    /* conflicting data (merge, duplicate) */
+    EF_EHTTP = -14,        /* HTTP transport or status error */
+    EF_ELUA = -15,         /* Lua runtime error */
+    EF_ECUDA = -16,        /* CUDA runtime error */
+    EF_EINTR = -17,        /* interrupted (signal, cancel) */
+    EF_EVERIFY = -18,      /* verification failed */
+    EF_ERROR_MIN_ = -19    /* one past the last code; internal */
 } ef_error;
 
 /* The name and short meaning of a code: "EF_ENOMEM: out of memory". Never NULL. */
@@ -83,8 +83,7 @@ ef_log_level ef_ctx_log_level(const ef_ctx *ctx);
 
 /* Records "message" as the context's last error and returns code (so callers can
  * `return ef_errorf(ctx, EF_EINVAL, ...)`). ctx may be NULL (message dropped). */
-int ef_errorf(ef_ctx *ctx, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int ef_errorf(ef_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int ef_verrorf(ef_ctx *ctx, int code, const char *fmt, va_list ap);
 /* Prefixes the current message: "prefix: old message". Returns code. */
 int ef_error_wrap(ef_ctx *ctx, int code, const char *fmt, ...)
@@ -129,7 +128,10 @@ typedef struct {
     size_t max_bytes; /* growth stops here: appends past it fail with EF_ELIMIT */
 } ef_buf;
 
-#define EF_BUF_INIT(max) {NULL, 0, 0, (max)}
+#define EF_BUF_INIT(max)                                                                           \
+    {                                                                                              \
+        NULL, 0, 0, (max)                                                                          \
+    }
 
 void ef_buf_init(ef_buf *b, size_t max_bytes);
 /* Appends; on EF_ELIMIT nothing is appended. */

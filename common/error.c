@@ -49,8 +49,7 @@ const char *ef_strerror(int code)
     return error_names[-code];
 }
 
-static void default_log(void *ud, ef_log_level level, const char *func, int line,
-                        const char *msg)
+static void default_log(void *ud, ef_log_level level, const char *func, int line, const char *msg)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
     (void)ud;

@@ -63,13 +63,13 @@ int ef_json_parse(ef_ctx *ctx, const char *text, size_t len, const char *what, c
         if (off + 1 >= len)
             return ef_errorf(ctx, EF_EPARSE, "%s:%zu:%zu: invalid JSON (unexpected end of input)",
                              what, line, col);
-        return ef_errorf(ctx, EF_EPARSE, "%s:%zu:%zu: invalid JSON near '%.20s'", what, line,
-                         col, end);
+        return ef_errorf(ctx, EF_EPARSE, "%s:%zu:%zu: invalid JSON near '%.20s'", what, line, col,
+                         end);
     }
     /* trailing garbage after the value (other than whitespace) is an error */
     size_t off = (size_t)(end - text);
-    while (off < len && (text[off] == ' ' || text[off] == '\n' || text[off] == '\r' ||
-                         text[off] == '\t'))
+    while (off < len &&
+           (text[off] == ' ' || text[off] == '\n' || text[off] == '\r' || text[off] == '\t'))
         off++;
     if (off < len && text[off] != '\0') {
         cJSON_Delete(doc);
@@ -118,8 +118,7 @@ int ef_json_get(ef_ctx *ctx, const cJSON *obj, const char *path, const cJSON **o
         const cJSON *next = cJSON_GetObjectItemCaseSensitive(cur, key);
         p += n;
         if (!next)
-            return ef_errorf(ctx, EF_ENOTFOUND, "JSON path '%.*s': missing", (int)(p - path),
-                             path);
+            return ef_errorf(ctx, EF_ENOTFOUND, "JSON path '%.*s': missing", (int)(p - path), path);
         cur = next;
     }
     *out = cur;

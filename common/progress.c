@@ -77,10 +77,12 @@ void ef_progress_format(ef_progress *p, char *buf, size_t cap)
         for (int i = 0; i < 20; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[20] = '\0';
-        fmt_duration(eta, sizeof eta, rate > 0 ? (double)(p->total - (done < p->total ? done : p->total)) / rate : -1);
+        fmt_duration(eta, sizeof eta,
+                     rate > 0 ? (double)(p->total - (done < p->total ? done : p->total)) / rate
+                              : -1);
         n = snprintf(buf, cap, "%s [%s] %llu/%llu %s %5.1f%% %.1f %s/s %s eta %s", p->label, bar,
-                     (unsigned long long)done, (unsigned long long)p->total, p->unit,
-                     frac * 100, rate, p->unit, els, eta);
+                     (unsigned long long)done, (unsigned long long)p->total, p->unit, frac * 100,
+                     rate, p->unit, els, eta);
     } else {
         n = snprintf(buf, cap, "%s %llu %s %.1f %s/s %s", p->label, (unsigned long long)done,
                      p->unit, rate, p->unit, els);

@@ -24,8 +24,8 @@ int ef_file_read(ef_ctx *ctx, const char *path, size_t max_bytes, char **out, si
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return ef_errorf(ctx, errno == ENOENT ? EF_ENOTFOUND : EF_EIO, "%s: cannot open: %s",
-                         path, strerror(errno));
+        return ef_errorf(ctx, errno == ENOENT ? EF_ENOTFOUND : EF_EIO, "%s: cannot open: %s", path,
+                         strerror(errno));
     ef_buf b = EF_BUF_INIT(max_bytes);
     char chunk[65536];
     int rc = 0;

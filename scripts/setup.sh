@@ -2,7 +2,12 @@
 # Installs what envforge needs to build, test and benchmark, and nothing else.
 # Idempotent: only missing Debian packages are installed (apt-get) and only missing
 # Python packages (pip). Prints what it installed. Never downloads anything else.
+#
+#   scripts/setup.sh           build + test (what `make test` and `make demo` need)
+#   scripts/setup.sh --bench   also the peers the benchmarks compare against
+#   scripts/setup.sh --dev     also what regenerates test fixtures (PyTorch, transformers)
 set -euo pipefail
+MODE=${1:-}
 
 DEB_PKGS=(
   build-essential cmake pkg-config git
@@ -11,8 +16,16 @@ DEB_PKGS=(
   python3 python3-pip bubblewrap uidmap iproute2
 )
 PIP_PKGS=(
-  "tokenizers" "numpy"
+  "numpy"
 )
+if [ "$MODE" = "--bench" ] || [ "$MODE" = "--dev" ]; then
+  DEB_PKGS+=(firejail hyperfine)
+  PIP_PKGS+=("reasoning_gym")
+fi
+if [ "$MODE" = "--dev" ]; then
+  DEB_PKGS+=(clang)
+  PIP_PKGS+=("tokenizers" "torch" "transformers" "safetensors")
+fi
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do

@@ -39,80 +39,80 @@ typedef struct {
 
 static ef_test_state ef_test_ = {0, 0, 0, 0, 0, 0, NULL, NULL};
 
-#define EF_TEST_BEGIN(argc, argv)                                                              \
-    do {                                                                                       \
-        setvbuf(stdout, NULL, _IOLBF, 0);                                                      \
-        ef_test_.filter = (argc) > 1 ? (argv)[1] : NULL;                                       \
+#define EF_TEST_BEGIN(argc, argv)                                                                  \
+    do {                                                                                           \
+        setvbuf(stdout, NULL, _IOLBF, 0);                                                          \
+        ef_test_.filter = (argc) > 1 ? (argv)[1] : NULL;                                           \
     } while (0)
 
-#define EF_FAULT_(...)                                                                         \
-    do {                                                                                       \
-        ef_test_.case_failed = 1;                                                              \
-        if (ef_test_.n_faults++ < 10) {                                                        \
-            printf("    %s:%d: ", __FILE__, __LINE__);                                         \
-            printf(__VA_ARGS__);                                                               \
-            printf("\n");                                                                      \
-        }                                                                                      \
+#define EF_FAULT_(...)                                                                             \
+    do {                                                                                           \
+        ef_test_.case_failed = 1;                                                                  \
+        if (ef_test_.n_faults++ < 10) {                                                            \
+            printf("    %s:%d: ", __FILE__, __LINE__);                                             \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
     } while (0)
 
-#define EF_CHECK(cond)                                                                         \
-    do {                                                                                       \
-        if (!(cond))                                                                           \
-            EF_FAULT_("check failed: %s", #cond);                                              \
+#define EF_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            EF_FAULT_("check failed: %s", #cond);                                                  \
     } while (0)
 
-#define EF_CHECK_MSG(cond, ...)                                                                \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            EF_FAULT_("check failed: %s", #cond);                                              \
-            printf("      ");                                                                  \
-            printf(__VA_ARGS__);                                                               \
-            printf("\n");                                                                      \
-        }                                                                                      \
+#define EF_CHECK_MSG(cond, ...)                                                                    \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            EF_FAULT_("check failed: %s", #cond);                                                  \
+            printf("      ");                                                                      \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
     } while (0)
 
-#define EF_CHECK_EQ_INT(a, b)                                                                  \
-    do {                                                                                       \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                    \
-        if (a_ != b_)                                                                          \
-            EF_FAULT_("%s == %s: %lld != %lld", #a, #b, a_, b_);                               \
+#define EF_CHECK_EQ_INT(a, b)                                                                      \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_)                                                                              \
+            EF_FAULT_("%s == %s: %lld != %lld", #a, #b, a_, b_);                                   \
     } while (0)
 
-#define EF_CHECK_EQ_STR(a, b)                                                                  \
-    do {                                                                                       \
-        const char *a_ = (a), *b_ = (b);                                                       \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                 \
-            EF_FAULT_("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",                \
-                      b_ ? b_ : "(null)");                                                     \
+#define EF_CHECK_EQ_STR(a, b)                                                                      \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
+            EF_FAULT_("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",                    \
+                      b_ ? b_ : "(null)");                                                         \
     } while (0)
 
-#define EF_CHECK_NEAR(a, b, tol)                                                               \
-    do {                                                                                       \
-        double a_ = (double)(a), b_ = (double)(b);                                             \
-        if (!(fabs(a_ - b_) <= (tol)))                                                         \
-            EF_FAULT_("%s ~= %s: %.9g vs %.9g (tol %g)", #a, #b, a_, b_, (double)(tol));       \
+#define EF_CHECK_NEAR(a, b, tol)                                                                   \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        if (!(fabs(a_ - b_) <= (tol)))                                                             \
+            EF_FAULT_("%s ~= %s: %.9g vs %.9g (tol %g)", #a, #b, a_, b_, (double)(tol));           \
     } while (0)
 
 /* Checks a call returned 0; prints the code's name and ctx's message otherwise. */
-#define EF_CHECK_OK(ctx, call)                                                                 \
-    do {                                                                                       \
-        int rc_ = (call);                                                                      \
-        if (rc_ != 0)                                                                          \
-            EF_FAULT_("%s -> %s: %s", #call, ef_strerror(rc_), ef_errmsg(ctx));                \
+#define EF_CHECK_OK(ctx, call)                                                                     \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != 0)                                                                              \
+            EF_FAULT_("%s -> %s: %s", #call, ef_strerror(rc_), ef_errmsg(ctx));                    \
     } while (0)
 
-#define EF_CHECK_CONTAINS(hay, needle)                                                         \
-    do {                                                                                       \
-        const char *h_ = (hay), *n_ = (needle);                                                \
-        if (!h_ || !strstr(h_, n_))                                                            \
-            EF_FAULT_("\"%s\" should contain \"%s\"", h_ ? h_ : "(null)", n_);                 \
+#define EF_CHECK_CONTAINS(hay, needle)                                                             \
+    do {                                                                                           \
+        const char *h_ = (hay), *n_ = (needle);                                                    \
+        if (!h_ || !strstr(h_, n_))                                                                \
+            EF_FAULT_("\"%s\" should contain \"%s\"", h_ ? h_ : "(null)", n_);                     \
     } while (0)
 
-#define EF_SKIP_CASE(why)                                                                      \
-    do {                                                                                       \
-        ef_test_.case_skipped = 1;                                                             \
-        ef_test_.skip_reason = (why);                                                          \
-        return;                                                                                \
+#define EF_SKIP_CASE(why)                                                                          \
+    do {                                                                                           \
+        ef_test_.case_skipped = 1;                                                                 \
+        ef_test_.skip_reason = (why);                                                              \
+        return;                                                                                    \
     } while (0)
 
 static inline void ef_test_run_(void (*fn)(void), const char *name)
@@ -137,13 +137,13 @@ static inline void ef_test_run_(void (*fn)(void), const char *name)
 }
 
 #define EF_RUN(fn) ef_test_run_(fn, #fn)
-#define EF_SKIP(fn, why)                                                                       \
-    do {                                                                                       \
-        (void)(fn);                                                                            \
-        if (!ef_test_.filter || strstr(#fn, ef_test_.filter)) {                                \
-            ef_test_.skipped++;                                                                \
-            printf("skip %s: %s\n", #fn, (why));                                               \
-        }                                                                                      \
+#define EF_SKIP(fn, why)                                                                           \
+    do {                                                                                           \
+        (void)(fn);                                                                                \
+        if (!ef_test_.filter || strstr(#fn, ef_test_.filter)) {                                    \
+            ef_test_.skipped++;                                                                    \
+            printf("skip %s: %s\n", #fn, (why));                                                   \
+        }                                                                                          \
     } while (0)
 
 static inline int ef_test_end_(void)
@@ -160,9 +160,9 @@ static inline int ef_test_end_(void)
 
 /* Allocation-failure loop: `EF_ALLOC_LOOP(n) { body }` — body runs with allocation n
  * failing, n = 1.., until a run sees no injected failure (at most max_n runs). */
-#define EF_ALLOC_LOOP(n, max_n)                                                                \
-    for (long n = 1, ef_done_ = 0; !ef_done_ && n <= (max_n);                                  \
-         ef_done_ = (ef_alloc_failed_count() == 0), ef_alloc_fail_after(0), n++)               \
+#define EF_ALLOC_LOOP(n, max_n)                                                                    \
+    for (long n = 1, ef_done_ = 0; !ef_done_ && n <= (max_n);                                      \
+         ef_done_ = (ef_alloc_failed_count() == 0), ef_alloc_fail_after(0), n++)                   \
         for (int ef_once_ = (ef_alloc_fail_after(n), 1); ef_once_; ef_once_ = 0)
 
 /* A path for scratch files: $TMPDIR or /tmp, plus a unique suffix (static buffer). */

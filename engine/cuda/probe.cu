@@ -10,14 +10,14 @@
 
 static const char *last_error = "";
 
-#define EF_CUDA_CHECK(call)                                                                    \
-    do {                                                                                       \
-        cudaError_t e_ = (call);                                                               \
-        if (e_ != cudaSuccess) {                                                               \
-            last_error = cudaGetErrorString(e_);                                               \
-            rc = EF_ECUDA;                                                                     \
-            goto cleanup;                                                                      \
-        }                                                                                      \
+#define EF_CUDA_CHECK(call)                                                                        \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            last_error = cudaGetErrorString(e_);                                                   \
+            rc = EF_ECUDA;                                                                         \
+            goto cleanup;                                                                          \
+        }                                                                                          \
     } while (0)
 
 extern "C" const char *ef_cuda_last_error(void)
