@@ -1,0 +1,96 @@
+/*
+ * datasets/datasets_int.h — what the store's files share and nobody else sees: the
+ * store struct, its cache of prepared statements, SQLite error mapping, transactions,
+ * and small binding/copying helpers.
+ */
+#ifndef EF_DATASETS_INT_H
+#define EF_DATASETS_INT_H
+
+#include <sqlite3.h>
+#include "datasets/datasets.h"
+
+/* Cached statements, one slot each (prepared on first use, reset after each use). */
+enum {
+    EF_ST_ENV_BY_HASH,
+    EF_ST_ENV_INSERT,
+    EF_ST_ENV_GET,
+    EF_ST_ENV_FIND,
+    EF_ST_ENV_EXISTS,
+    EF_ST_TASK_INSERT,
+    EF_ST_TASK_GET,
+    EF_ST_TASK_EXISTS,
+    EF_ST_RUN_INSERT,
+    EF_ST_RUN_NAME,
+    EF_ST_RUN_FIND,
+    EF_ST_RUN_GET,
+    EF_ST_RUN_EXISTS,
+    EF_ST_RUN_STATUS,
+    EF_ST_EPISODE_INSERT,
+    EF_ST_EPISODE_FIND,
+    EF_ST_EPISODE_GET,
+    EF_ST_EPISODE_EXISTS,
+    EF_ST_MESSAGE_INSERT,
+    EF_ST_MESSAGE_NEXT_IDX,
+    EF_ST_MESSAGE_LIST,
+    EF_ST_TOOL_CALL_INSERT,
+    EF_ST_TOOL_CALL_LIST,
+    EF_ST_TOKENS_INSERT,
+    EF_ST_TOKENS_GET,
+    EF_ST_EVENT_INSERT,
+    EF_ST_COUNT_
+};
+
+struct ef_store {
+    sqlite3 *db;
+    ef_ctx *ctx;
+    char *path;
+    int tx_depth;      /* 0: no transaction; 1: BEGIN IMMEDIATE; > 1: savepoints */
+    int read_only;
+    sqlite3_stmt *stmts[EF_ST_COUNT_];
+};
+
+/* Maps a SQLite result code to an ef_error code. */
+int ef_datasets__code(int sqlite_rc);
+/* Records "PATH: <what>: <sqlite message>" on the store's ctx; returns the mapped code. */
+int ef_datasets__sqlerr(ef_store *s, int sqlite_rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The cached statement `id`, prepared from sql the first time. Reset, bindings cleared. */
+int ef_datasets__stmt(ef_store *s, int id, const char *sql, sqlite3_stmt **out);
+/* Runs SQL text without results. */
+int ef_datasets__exec(ef_store *s, const char *sql);
+/* Transaction helpers (the public begin/commit/rollback). end: commit when rc == 0,
+ * roll back otherwise; returns rc, or the commit's error. */
+int ef_datasets__tx_begin(ef_store *s);
+int ef_datasets__tx_end(ef_store *s, int rc);
+
+/* Binding: NULL text binds SQL NULL. */
+int ef_datasets__bind_text(sqlite3_stmt *st, int i, const char *text);
+/* Copies column i as a string (NULL for SQL NULL); *ok set to 0 when out of memory. */
+char *ef_datasets__col_strdup(sqlite3_stmt *st, int i, int *ok);
+/* "2026-11-23T02:14:05.123Z" for unix seconds t (0: now). buf >= 32 bytes. */
+void ef_datasets__iso_time(double t, char *buf, size_t cap);
+/* 1 when text is one valid JSON value (RFC 8259; nesting up to 512 deep). No allocation. */
+int ef_datasets__json_valid(const char *text);
+/* 1 when id is a row of table (envs, runs, tasks, episodes). */
+int ef_datasets__row_exists(ef_store *s, int stmt_id, const char *table, int64_t id,
+                            int *exists);
+
+/* Input checks; messages read "<where>: field 'name' ..." and return EF_EINVAL. */
+int ef_datasets__need_str(ef_ctx *ctx, const char *where, const char *field, const char *v);
+/* v may be NULL unless required; otherwise valid JSON. */
+int ef_datasets__need_json(ef_ctx *ctx, const char *where, const char *field, const char *v,
+                           int required);
+/* v is a non-empty string of hex digits. */
+int ef_datasets__need_hex(ef_ctx *ctx, const char *where, const char *field, const char *v);
+
+/* Schema: the migrations in order; applies the missing ones. */
+int ef_datasets__migrate(ef_store *s);
+
+/* Episodes: insert a bundle inside the caller's transaction (no begin/commit here);
+ * validate first with ef_store_bundle_validate. */
+int ef_datasets__bundle_write(ef_store *s, const ef_episode_bundle *b, int64_t *out_id);
+int ef_datasets__event_write(ef_store *s, const ef_event_row *ev, int64_t run_id,
+                             int64_t episode_id, int64_t *out_id);
+int ef_datasets__event_validate(ef_ctx *ctx, const ef_event_row *ev, const char *where);
+
+#endif
