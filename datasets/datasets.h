@@ -314,8 +314,8 @@ int ef_store_token_stream_get(ef_store *s, int64_t episode_id, ef_token_stream *
 void ef_store_token_stream_free(ef_token_stream *t);
 
 int ef_store_event_insert(ef_store *s, const ef_event_row *ev, int64_t *out_id);
-/* Events of an episode (episode_id > 0) or of a run (run_id > 0, episode_id 0), by
- * time and id: an owned array, free with ef_store_event_list_free. */
+/* Events of an episode (episode_id > 0), or of a run (run_id > 0, episode_id 0: all of
+ * them, its episodes' included), by time and id: an owned array, free with ef_store_event_list_free. */
 int ef_store_event_list(ef_store *s, int64_t run_id, int64_t episode_id, ef_event_row **out,
                         size_t *n);
 void ef_store_event_list_free(ef_event_row *rows, size_t n);

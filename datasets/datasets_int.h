@@ -67,6 +67,8 @@ int ef_datasets__tx_end(ef_store *s, int rc);
 int ef_datasets__bind_text(sqlite3_stmt *st, int i, const char *text);
 /* Copies column i as a string (NULL for SQL NULL); *ok set to 0 when out of memory. */
 char *ef_datasets__col_strdup(sqlite3_stmt *st, int i, int *ok);
+/* Grows *rows (elements of elem bytes, zeroed) to hold n + 1; 0 or EF_ENOMEM. */
+int ef_datasets__grow(void **rows, size_t elem, size_t n, size_t *cap);
 /* "2026-11-23T02:14:05.123Z" for unix seconds t (0: now). buf >= 32 bytes. */
 void ef_datasets__iso_time(double t, char *buf, size_t cap);
 /* 1 when text is one valid JSON value (RFC 8259; nesting up to 512 deep). No allocation. */
@@ -91,6 +93,10 @@ int ef_datasets__migrate(ef_store *s);
 int ef_datasets__bundle_write(ef_store *s, const ef_episode_bundle *b, int64_t *out_id);
 int ef_datasets__event_write(ef_store *s, const ef_event_row *ev, int64_t run_id,
                              int64_t episode_id, int64_t *out_id);
+int ef_datasets__message_validate(ef_ctx *ctx, const char *where, const ef_message_row *m,
+                                  size_t i);
+int ef_datasets__tool_call_validate(ef_ctx *ctx, const char *where, const ef_tool_call_row *c,
+                                    size_t i);
 int ef_datasets__event_validate(ef_ctx *ctx, const ef_event_row *ev, const char *where);
 
 #endif

@@ -113,6 +113,21 @@ char *ef_datasets__col_strdup(sqlite3_stmt *st, int i, int *ok)
     return d;
 }
 
+/* Grows *rows (of elem bytes) to hold one more; 0 or EF_ENOMEM. */
+int ef_datasets__grow(void **rows, size_t elem, size_t n, size_t *cap)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 8;
+    void *p = ef_realloc(*rows, ncap * elem);
+    if (!p)
+        return EF_ENOMEM;
+    memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+    *rows = p;
+    *cap = ncap;
+    return 0;
+}
+
 void ef_datasets__iso_time(double t, char *buf, size_t cap)
 {
     struct timespec ts;
