@@ -1,0 +1,442 @@
+/*
+ * sandbox/child.c — the code that runs inside the new namespaces: the sandbox's init and
+ * the program's process up to its exec.
+ *
+ * Both are clone()d with CLONE_VM: they share the caller's memory (no page-table copy of a
+ * large parent) and so they may not allocate, take locks or write errno (which lives in
+ * the caller thread's TLS). Every system call here goes through raw_syscall(), every
+ * string operation is local, and the file is built without sanitizers or stack
+ * protector (see sandbox/CMakeLists.txt). Everything they need was computed beforehand in
+ * the plan (sandbox_int.h); they report failures as (step, errno) in the plan.
+ *
+ * The init (pid 1 of the new pid namespace, still real root of the init user namespace):
+ *   join the worker's empty network namespace; make mounts private; build the new root
+ *   (tmpfs, binds, /tmp, /proc, /dev, files) from the plan's steps; pivot_root; make / read
+ *   only; set the hostname; start the program's process (CLONE_VM|CLONE_VFORK, sharing the
+ *   init's file table so the seccomp listener lands there); then reap every process until
+ *   the program's own one exits, or a denied system call is reported, and exit — which
+ *   makes the kernel kill whatever is left in the namespace.
+ * The program's process: arrange fds 0.. from the plan and close the rest; rlimits; drop
+ *   to the outer uid; new user namespace mapping the inner uid to it; RLIMIT_NPROC (counted
+ *   in the new namespace); new session; drop every capability; no_new_privs; seccomp;
+ *   chdir; unblock signals; exec.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <linux/filter.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "sandbox/sandbox_int.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* ---- raw system calls: no errno, no TLS ------------------------------------------ */
+
+static long raw_syscall(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    register long r9 __asm__("r9") = a6;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a1;
+    register long x1 __asm__("x1") = a2;
+    register long x2 __asm__("x2") = a3;
+    register long x3 __asm__("x3") = a4;
+    register long x4 __asm__("x4") = a5;
+    register long x5 __asm__("x5") = a6;
+    __asm__ volatile("svc 0"
+                     : "+r"(x0)
+                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                     : "memory");
+    return x0;
+#else
+#error "sandbox/child.c: raw_syscall needs porting to this architecture"
+#endif
+}
+
+#define SC0(n) raw_syscall((n), 0, 0, 0, 0, 0, 0)
+#define SC1(n, a) raw_syscall((n), (long)(a), 0, 0, 0, 0, 0)
+#define SC2(n, a, b) raw_syscall((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define SC3(n, a, b, c) raw_syscall((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define SC4(n, a, b, c, d) raw_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define SC5(n, a, b, c, d, e)                                                              \
+    raw_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+
+static __attribute__((noreturn)) void raw_exit(int code)
+{
+    for (;;)
+        SC1(SYS_exit, code);
+}
+
+static size_t str_len(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+/* Records the first failed step and its errno. Returns -1. */
+static int fail(ef_sb_plan *p, int step, long rc)
+{
+    if (!p->step) {
+        p->step_errno = (int)-rc;
+        p->step = step;
+    }
+    return -1;
+}
+
+static long write_file(const char *path, const char *data, int flags, unsigned mode)
+{
+    long fd = SC4(SYS_openat, AT_FDCWD, path, flags | O_WRONLY | O_CLOEXEC, mode);
+    if (fd < 0)
+        return fd;
+    size_t len = str_len(data), off = 0;
+    long rc = 0;
+    while (off < len) {
+        rc = SC3(SYS_write, fd, data + off, len - off);
+        if (rc <= 0)
+            break;
+        off += (size_t)rc;
+        rc = 0;
+    }
+    SC1(SYS_close, fd);
+    return rc;
+}
+
+/* ---- the new root ----------------------------------------------------------------- */
+
+static int do_bind(ef_sb_plan *p, const ef_sb_op *op)
+{
+    long rc = SC5(SYS_mount, op->src, op->path, 0, MS_BIND | MS_REC, 0);
+    if (rc < 0) {
+        if ((op->flags & EF_SB_BIND_OPTIONAL) && rc == -ENOENT)
+            return 0;
+        return fail(p, EF_SB_STEP_BIND, rc);
+    }
+    unsigned long fl = MS_BIND | MS_REMOUNT | MS_NOSUID;
+    if (!(op->flags & EF_SB_BIND_RW))
+        fl |= MS_RDONLY;
+    if (!(op->flags & EF_SB_BIND_DEV))
+        fl |= MS_NODEV;
+    rc = SC5(SYS_mount, 0, op->path, 0, fl, 0);
+    if (rc < 0)
+        return fail(p, EF_SB_STEP_REMOUNT_RO, rc);
+    return 0;
+}
+
+static int run_op(ef_sb_plan *p, const ef_sb_op *op)
+{
+    long rc;
+    switch (op->kind) {
+    case EF_SB_OP_MKDIR:
+        rc = SC3(SYS_mkdirat, AT_FDCWD, op->path, op->mode);
+        return rc < 0 && rc != -EEXIST ? fail(p, EF_SB_STEP_MKDIR, rc) : 0;
+    case EF_SB_OP_SYMLINK:
+        rc = SC3(SYS_symlinkat, op->src, AT_FDCWD, op->path);
+        return rc < 0 ? fail(p, EF_SB_STEP_SYMLINK, rc) : 0;
+    case EF_SB_OP_BIND:
+        return do_bind(p, op);
+    case EF_SB_OP_TMPFS:
+        rc = SC5(SYS_mount, "tmpfs", op->path, "tmpfs", MS_NOSUID | MS_NODEV, op->data);
+        return rc < 0 ? fail(p, EF_SB_STEP_TMPFS, rc) : 0;
+    case EF_SB_OP_PROC:
+        rc = SC5(SYS_mount, "proc", op->path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 op->data);
+        return rc < 0 ? fail(p, EF_SB_STEP_PROC, rc) : 0;
+    case EF_SB_OP_MKNOD:
+        rc = SC4(SYS_mknodat, AT_FDCWD, op->path, op->mode, op->dev);
+        return rc < 0 ? fail(p, EF_SB_STEP_MKNOD, rc) : 0;
+    case EF_SB_OP_WRITE:
+        rc = write_file(op->path, op->data, O_CREAT | O_TRUNC, op->mode);
+        return rc < 0 ? fail(p, EF_SB_STEP_WRITE, rc) : 0;
+    case EF_SB_OP_TOUCH:
+        rc = write_file(op->path, "", O_CREAT, 0444);
+        return rc < 0 && rc != -EEXIST ? fail(p, EF_SB_STEP_WRITE, rc) : 0;
+    }
+    return 0;
+}
+
+static int build_root(ef_sb_plan *p)
+{
+    long rc = SC5(SYS_mount, "none", "/", 0, MS_REC | MS_PRIVATE, 0);
+    if (rc < 0)
+        return fail(p, EF_SB_STEP_MOUNT_PRIVATE, rc);
+    rc = SC5(SYS_mount, "tmpfs", p->root, "tmpfs", MS_NOSUID,
+             "size=4m,nr_inodes=4096,mode=0755");
+    if (rc < 0)
+        return fail(p, EF_SB_STEP_ROOT_TMPFS, rc);
+    for (int i = 0; i < p->n_ops; i++)
+        if (run_op(p, &p->ops[i]) < 0)
+            return -1;
+    /* pivot_root(".", "."): the old root ends up on top of the new one; detach it. */
+    if ((rc = SC1(SYS_chdir, p->root)) < 0 || (rc = SC2(SYS_pivot_root, ".", ".")) < 0 ||
+        (rc = SC2(SYS_umount2, ".", MNT_DETACH)) < 0 || (rc = SC1(SYS_chdir, "/")) < 0)
+        return fail(p, EF_SB_STEP_PIVOT_ROOT, rc);
+    rc = SC5(SYS_mount, 0, "/", 0, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, 0);
+    if (rc < 0)
+        return fail(p, EF_SB_STEP_REMOUNT_RO, rc);
+    if (p->hostname && (rc = SC2(SYS_sethostname, p->hostname, str_len(p->hostname))) < 0)
+        return fail(p, EF_SB_STEP_HOSTNAME, rc);
+    return 0;
+}
+
+/* ---- the program's process ---------------------------------------------------------- */
+
+static int arrange_fds(ef_sb_plan *p)
+{
+    int tmp[3 + EF_SANDBOX_MAX_FDS];
+    long rc;
+    for (int i = 0; i < p->n_fds; i++) {
+        rc = SC3(SYS_fcntl, p->fds[i], F_DUPFD, p->n_fds);
+        if (rc < 0)
+            return fail(p, EF_SB_STEP_FDS, rc);
+        tmp[i] = (int)rc;
+    }
+    for (int i = 0; i < p->n_fds; i++)
+        if ((rc = SC2(SYS_dup2, tmp[i], i)) < 0)
+            return fail(p, EF_SB_STEP_FDS, rc);
+    rc = SC3(SYS_close_range, p->n_fds, ~0U, 0);
+    if (rc < 0)
+        return fail(p, EF_SB_STEP_FDS, rc);
+    return 0;
+}
+
+static int enter_userns(ef_sb_plan *p)
+{
+    long rc;
+    gid_t none[1];
+    if (p->set_ids &&
+        ((rc = SC2(SYS_setgroups, 0, none)) < 0 ||
+         (rc = SC3(SYS_setresgid, p->outer_gid, p->outer_gid, p->outer_gid)) < 0 ||
+         (rc = SC3(SYS_setresuid, p->outer_uid, p->outer_uid, p->outer_uid)) < 0))
+        return fail(p, EF_SB_STEP_SETUID, rc);
+    if (!p->full)
+        return 0;
+    /* Changing uid made the (shared) mm non-dumpable, which would make /proc/self/uid_map
+     * root's; the caller's mm is dumpable, so this restores its state too. */
+    SC2(SYS_prctl, PR_SET_DUMPABLE, 1);
+    if ((rc = SC1(SYS_unshare, CLONE_NEWUSER)) < 0)
+        return fail(p, EF_SB_STEP_USERNS, rc);
+    if ((rc = write_file("/proc/self/setgroups", "deny", 0, 0)) < 0 ||
+        (rc = write_file("/proc/self/uid_map", p->uid_map, 0, 0)) < 0 ||
+        (rc = write_file("/proc/self/gid_map", p->gid_map, 0, 0)) < 0)
+        return fail(p, EF_SB_STEP_UIDMAP, rc);
+    return 0;
+}
+
+static int drop_caps(ef_sb_plan *p)
+{
+    long rc;
+    for (int c = 0; c < 64; c++) {
+        rc = SC2(SYS_prctl, PR_CAPBSET_DROP, c);
+        if (rc == -EINVAL)
+            break;
+        if (rc < 0 && p->full)
+            return fail(p, EF_SB_STEP_CAPS, rc);
+    }
+    SC5(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
+    if ((rc = SC2(SYS_capset, &hdr, data)) < 0)
+        return fail(p, EF_SB_STEP_CAPS, rc);
+    return 0;
+}
+
+static int prog_main(void *arg)
+{
+    ef_sb_plan *p = arg;
+    long rc;
+    if (arrange_fds(p) < 0)
+        raw_exit(127);
+    for (int i = 0; i < p->n_rl; i++)
+        if (p->rl[i].resource != RLIMIT_NPROC &&
+            (rc = SC2(SYS_setrlimit, p->rl[i].resource, &p->rl[i].lim)) < 0) {
+            fail(p, EF_SB_STEP_RLIMIT, rc);
+            raw_exit(127);
+        }
+    if (enter_userns(p) < 0)
+            raw_exit(127);
+    for (int i = 0; i < p->n_rl; i++)
+        if (p->rl[i].resource == RLIMIT_NPROC &&
+            (rc = SC2(SYS_setrlimit, p->rl[i].resource, &p->rl[i].lim)) < 0) {
+            fail(p, EF_SB_STEP_RLIMIT, rc);
+            raw_exit(127);
+        }
+    SC0(SYS_setsid);
+    if (drop_caps(p) < 0)
+        raw_exit(127);
+    if ((rc = SC5(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) < 0) {
+        fail(p, EF_SB_STEP_NO_NEW_PRIVS, rc);
+        raw_exit(127);
+    }
+    if (p->cwd && (rc = SC1(SYS_chdir, p->cwd)) < 0) {
+        fail(p, EF_SB_STEP_CHDIR, rc);
+        raw_exit(127);
+    }
+    if (p->bpf_len) {
+        struct sock_fprog prog = {p->bpf_len, (struct sock_filter *)p->bpf};
+        unsigned flags = p->notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+        rc = SC3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+        if (rc < 0) {
+            fail(p, EF_SB_STEP_SECCOMP, rc);
+            raw_exit(127);
+        }
+        p->listener_fd = p->notify ? (int)rc : -1;
+    }
+    sigset_t none;
+    for (size_t i = 0; i < sizeof none; i++)
+        ((unsigned char *)&none)[i] = 0;
+    SC4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
+    p->prog_started = 1;
+    rc = -ENOENT;
+    for (int i = 0; i < p->n_exe; i++) {
+        long r = SC3(SYS_execve, p->exe[i], p->argv, p->envp);
+        if (r != -ENOENT && r != -ENOTDIR)
+            rc = r;
+    }
+    p->prog_started = 0;
+    fail(p, EF_SB_STEP_EXEC, rc);
+    raw_exit(127);
+}
+
+/* ---- the init ------------------------------------------------------------------------ */
+
+static void reset_signals(void)
+{
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        unsigned long mask;
+    } dfl = {SIG_DFL, 0, 0, 0};
+    for (int s = 1; s < 65; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            SC4(SYS_rt_sigaction, s, &dfl, 0, 8);
+}
+
+static void record_prog(ef_sb_plan *p, int status, const struct rusage *ru)
+{
+    p->prog_status = status;
+    p->prog_maxrss_kb = ru->ru_maxrss;
+    p->prog_utime_us = (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
+    p->prog_stime_us = (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
+    p->prog_reaped = 1;
+}
+
+/* Reaps what has exited; returns 1 once the program's process is among them. */
+static int reap(ef_sb_plan *p, int gpid, int options)
+{
+    for (;;) {
+        int status = 0;
+        struct rusage ru;
+        long pid = SC4(SYS_wait4, -1, &status, options | __WALL, &ru);
+        if (pid <= 0)
+            return pid == -ECHILD;
+        if (pid == gpid) {
+            record_prog(p, status, &ru);
+            return 1;
+        }
+    }
+}
+
+static void supervise(ef_sb_plan *p, int gpid)
+{
+    int lfd = p->listener_fd;
+    if (lfd < 0) {
+        while (!reap(p, gpid, 0))
+            ;
+        return;
+    }
+    sigset_t chld;
+    for (size_t i = 0; i < sizeof chld; i++)
+        ((unsigned char *)&chld)[i] = 0;
+    ((unsigned long *)&chld)[0] = 1UL << (SIGCHLD - 1);
+    long sfd = SC4(SYS_signalfd4, -1, &chld, 8, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        while (!reap(p, gpid, 0))
+            ;
+        return;
+    }
+    for (;;) {
+        if (reap(p, gpid, WNOHANG))
+            return;
+        struct pollfd pfd[2] = {{(int)sfd, POLLIN, 0}, {lfd, POLLIN, 0}};
+        long n = SC5(SYS_ppoll, pfd, 2, 0, 0, 8);
+        if (n < 0 && n != -EINTR)
+            return;
+        if (pfd[1].revents & POLLIN) {
+            struct seccomp_notif notif;
+            for (size_t i = 0; i < sizeof notif; i++)
+                ((unsigned char *)&notif)[i] = 0;
+            if (SC3(SYS_ioctl, lfd, SECCOMP_IOCTL_NOTIF_RECV, &notif) == 0) {
+                p->violation_nr = notif.data.nr;
+                p->violation_arch = notif.data.arch;
+                p->violation = 1;
+                return; /* exiting kills the tree */
+            }
+        }
+        if (pfd[0].revents & POLLIN) {
+            char buf[128 * 8];
+            SC3(SYS_read, sfd, buf, sizeof buf);
+        }
+    }
+}
+
+int ef_sandbox__init_main(void *arg)
+{
+    ef_sb_plan *p = arg;
+    long rc;
+    reset_signals();
+    SC2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    SC1(SYS_umask, 022);
+    if (p->netns_fd >= 0 && (rc = SC2(SYS_setns, p->netns_fd, CLONE_NEWNET)) < 0) {
+        fail(p, EF_SB_STEP_NETNS, rc);
+        raw_exit(1);
+    }
+    if (p->full && build_root(p) < 0)
+        raw_exit(1);
+    p->listener_fd = -1;
+    rc = clone(prog_main, p->prog_stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, p);
+    if (rc < 0) {
+        fail(p, EF_SB_STEP_SPAWN, -ENOMEM);
+        raw_exit(1);
+    }
+    int gpid = (int)rc;
+    p->prog_pid = gpid;
+    /* The program has exec'd (or failed): drop our copies of its fds so that its
+     * output pipes reach EOF when it is gone. */
+    SC3(SYS_close_range, 0, p->n_fds > 0 ? p->n_fds - 1 : 0, 0);
+    if (p->step)
+        p->listener_fd = -1;
+    supervise(p, gpid);
+    struct rusage ru;
+    if (SC2(SYS_getrusage, RUSAGE_CHILDREN, &ru) == 0)
+        p->tree_maxrss_kb = ru.ru_maxrss;
+    if (!p->full)
+        SC2(SYS_kill, -gpid, SIGKILL); /* weak mode: no pid namespace to end the tree */
+    raw_exit(0);
+}

@@ -1,0 +1,386 @@
+/*
+ * sandbox/plan.c — turns options into a plan (sandbox_int.h): the mount steps of the new
+ * root, argv, the environment, the candidate paths of the program, rlimits, ids. All of
+ * it is computed here, in the caller's thread, because the children that execute it share
+ * the caller's memory and may not allocate. Strings live in one arena freed after the run.
+ *
+ * The root: a tmpfs holding read-only binds of /usr and /bin, /sbin, /lib* (replicated as
+ * symlinks where the host has merged-/usr symlinks), chosen /etc entries plus a synthetic
+ * passwd and group, /tmp (tmpfs, size-capped), /proc (the new pid namespace's, hidepid=2 so
+ * the init is invisible), /dev with null, zero, full, random, urandom and the fd links,
+ * the workdir at /work, and the caller's binds.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include "sandbox/sandbox_int.h"
+
+/* /etc entries bound read-only when present (files, dirs or replicated symlinks). */
+static const char *const etc_always[] = {
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "timezone",
+    "nsswitch.conf", "mime.types", "python3", "python3.11", "python3.12", "ssl",
+};
+static const char *const etc_net[] = {"hosts", "resolv.conf", "host.conf", "gai.conf",
+                                      "protocols", "services", "ca-certificates"};
+static const char *const top_dirs[] = {"usr", "bin", "sbin", "lib", "lib32", "lib64",
+                                       "libx32"};
+
+static const char passwd_text[] = "root:x:0:0:root:/root:/bin/sh\n"
+                                  "sandbox:x:1000:1000:sandbox:/tmp:/bin/sh\n"
+                                  "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
+static const char group_text[] = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n";
+
+/* ---- arena: one block sized up front; pointers stay valid ---------------------------- */
+
+static char *arena_str(ef_sb_arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static char *arena_str(ef_sb_arena *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = a->cap - a->len;
+    int n = vsnprintf(a->buf + a->len, room, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= room)
+        return NULL;
+    char *s = a->buf + a->len;
+    a->len += (size_t)n + 1;
+    return s;
+}
+
+static void *arena_alloc(ef_sb_arena *a, size_t n)
+{
+    size_t at = (a->len + 15) & ~(size_t)15;
+    if (at + n > a->cap)
+        return NULL;
+    a->len = at + n;
+    return a->buf + at;
+}
+
+void ef_sandbox__arena_free(ef_sb_arena *a)
+{
+    ef_free(a->buf);
+    a->buf = NULL;
+    a->len = a->cap = 0;
+}
+
+/* ---- steps ---------------------------------------------------------------------------- */
+
+typedef struct {
+    ef_ctx *ctx;
+    ef_sb_plan *p;
+    ef_sb_arena *a;
+    int rc;
+} builder;
+
+static ef_sb_op *add_op(builder *b, ef_sb_op_kind kind, const char *dst)
+{
+    if (b->rc)
+        return NULL;
+    if (b->p->n_ops >= EF_SB_MAX_OPS) {
+        b->rc = ef_errorf(b->ctx, EF_ELIMIT, "sandbox: more than %d mount steps",
+                          EF_SB_MAX_OPS);
+        return NULL;
+    }
+    char *path = arena_str(b->a, "%s%s", b->p->root, dst);
+    if (!path) {
+        b->rc = ef_errorf(b->ctx, EF_ELIMIT, "sandbox: plan arena full at %s", dst);
+        return NULL;
+    }
+    ef_sb_op *op = &b->p->ops[b->p->n_ops++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    op->path = path;
+    return op;
+}
+
+static void op_mkdir(builder *b, const char *dst, unsigned mode)
+{
+    ef_sb_op *op = add_op(b, EF_SB_OP_MKDIR, dst);
+    if (op)
+        op->mode = mode;
+}
+
+static void op_symlink(builder *b, const char *target, const char *dst)
+{
+    ef_sb_op *op = add_op(b, EF_SB_OP_SYMLINK, dst);
+    if (op)
+        op->src = target;
+}
+
+/* Mirrors host path src at dst: a symlink is copied, a dir or file is bound. */
+static void mirror(builder *b, const char *src, const char *dst, int flags)
+{
+    struct stat st;
+    if (lstat(src, &st) < 0) {
+        if (!(flags & EF_SB_BIND_OPTIONAL) && !b->rc)
+            b->rc = ef_errorf(b->ctx, EF_ENOTFOUND, "sandbox: bind source %s: %s", src,
+                              strerror(errno));
+        return;
+    }
+    if (S_ISLNK(st.st_mode) && !(flags & EF_SB_BIND_RW)) {
+        char target[4096];
+        ssize_t n = readlink(src, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            char *t = arena_str(b->a, "%s", target);
+            if (t)
+                op_symlink(b, t, dst);
+            return;
+        }
+    }
+    if (stat(src, &st) < 0)
+        return;
+    if (S_ISDIR(st.st_mode))
+        op_mkdir(b, dst, 0755);
+    else
+        add_op(b, EF_SB_OP_TOUCH, dst);
+    ef_sb_op *op = add_op(b, EF_SB_OP_BIND, dst);
+    if (op) {
+        op->src = arena_str(b->a, "%s", src);
+        op->flags = flags;
+    }
+}
+
+/* mkdir -p of dst's parents inside the new root (for caller binds like /data/x). */
+static void parents(builder *b, const char *dst)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", dst);
+    for (char *s = buf + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        char *d = arena_str(b->a, "%s", buf);
+        if (d)
+            op_mkdir(b, d, 0755);
+        *s = '/';
+    }
+}
+
+static void build_ops(builder *b, const ef_sandbox_options *o)
+{
+    char src[512], dst[512];
+    for (size_t i = 0; i < EF_ARRAY_LEN(top_dirs); i++) {
+        snprintf(src, sizeof src, "/%s", top_dirs[i]);
+        mirror(b, src, arena_str(b->a, "%s", src), EF_SB_BIND_OPTIONAL);
+    }
+    op_mkdir(b, "/etc", 0755);
+    for (size_t i = 0; i < EF_ARRAY_LEN(etc_always); i++) {
+        snprintf(src, sizeof src, "/etc/%s", etc_always[i]);
+        mirror(b, src, arena_str(b->a, "%s", src), EF_SB_BIND_OPTIONAL);
+    }
+    for (size_t i = 0; o->net && i < EF_ARRAY_LEN(etc_net); i++) {
+        snprintf(src, sizeof src, "/etc/%s", etc_net[i]);
+        mirror(b, src, arena_str(b->a, "%s", src), EF_SB_BIND_OPTIONAL);
+    }
+    ef_sb_op *op = add_op(b, EF_SB_OP_WRITE, "/etc/passwd");
+    if (op) {
+        op->data = passwd_text;
+        op->mode = 0644;
+    }
+    if ((op = add_op(b, EF_SB_OP_WRITE, "/etc/group"))) {
+        op->data = group_text;
+        op->mode = 0644;
+    }
+    if (!o->net && (op = add_op(b, EF_SB_OP_WRITE, "/etc/hosts"))) {
+        op->data = "127.0.0.1 localhost sandbox\n::1 localhost\n";
+        op->mode = 0644;
+    }
+    /* /dev */
+    op_mkdir(b, "/dev", 0755);
+    static const struct {
+        const char *name;
+        unsigned minor;
+    } devs[] = {{"/dev/null", 3}, {"/dev/zero", 5}, {"/dev/full", 7},
+                {"/dev/random", 8}, {"/dev/urandom", 9}};
+    for (size_t i = 0; i < EF_ARRAY_LEN(devs); i++)
+        if ((op = add_op(b, EF_SB_OP_MKNOD, devs[i].name))) {
+            op->mode = S_IFCHR | 0666;
+            op->dev = makedev(1, devs[i].minor);
+        }
+    op_symlink(b, "/proc/self/fd", "/dev/fd");
+    op_symlink(b, "/proc/self/fd/0", "/dev/stdin");
+    op_symlink(b, "/proc/self/fd/1", "/dev/stdout");
+    op_symlink(b, "/proc/self/fd/2", "/dev/stderr");
+    op_symlink(b, "/tmp", "/dev/shm");
+    /* /tmp, /proc */
+    op_mkdir(b, "/tmp", 01777);
+    if ((op = add_op(b, EF_SB_OP_TMPFS, "/tmp"))) {
+        long long kb = (long long)((o->tmp_bytes + 1023) / 1024);
+        op->data = arena_str(b->a, "size=%lldk,nr_inodes=%lld,mode=1777", kb,
+                             EF_MAX(kb / 4, 1024LL));
+    }
+    op_mkdir(b, "/proc", 0555);
+    if ((op = add_op(b, EF_SB_OP_PROC, "/proc")))
+        op->data = "hidepid=2";
+    /* workdir and the caller's binds */
+    if (o->workdir) {
+        char *wd = arena_str(b->a, "%s", o->workdir);
+        op_mkdir(b, "/work", 0755);
+        if ((op = add_op(b, EF_SB_OP_BIND, "/work"))) {
+            op->src = wd;
+            op->flags = o->workdir_writable ? EF_SB_BIND_RW : 0;
+        }
+    }
+    for (int i = 0; i < o->n_binds; i++) {
+        const ef_sandbox_bind *bd = &o->binds[i];
+        snprintf(dst, sizeof dst, "%s", bd->dst);
+        parents(b, dst);
+        mirror(b, bd->src, arena_str(b->a, "%s", dst), bd->writable ? EF_SB_BIND_RW : 0);
+    }
+}
+
+/* ---- environment, argv, program paths --------------------------------------------- */
+
+static int env_has(const char *const *env, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; env && env[i]; i++)
+        if (!strncmp(env[i], name, n) && env[i][n] == '=')
+            return 1;
+    return 0;
+}
+
+static int build_exec(builder *b, const ef_sandbox_options *o, const char *const *argv)
+{
+    ef_sb_plan *p = b->p;
+    int argc = 0, envc = 0;
+    while (argv[argc])
+        argc++;
+    while (o->env && o->env[envc])
+        envc++;
+    char **av = arena_alloc(b->a, sizeof(char *) * (size_t)(argc + 1));
+    char **ev = arena_alloc(b->a, sizeof(char *) * (size_t)(envc + 5));
+    if (!av || !ev)
+        return ef_errorf(b->ctx, EF_ELIMIT, "sandbox: plan arena full (argv)");
+    for (int i = 0; i < argc; i++)
+        if (!(av[i] = arena_str(b->a, "%s", argv[i])))
+            return ef_errorf(b->ctx, EF_ELIMIT, "sandbox: plan arena full (argv)");
+    av[argc] = NULL;
+    int k = 0;
+    static const char *const defaults[][2] = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+                                              {"HOME", "/tmp"},
+                                              {"LANG", "C.UTF-8"},
+                                              {"TMPDIR", "/tmp"}};
+    for (size_t i = 0; i < EF_ARRAY_LEN(defaults); i++)
+        if (!env_has(o->env, defaults[i][0]))
+            ev[k++] = arena_str(b->a, "%s=%s", defaults[i][0], defaults[i][1]);
+    for (int i = 0; i < envc; i++)
+        ev[k++] = arena_str(b->a, "%s", o->env[i]);
+    ev[k] = NULL;
+    for (int i = 0; i < k; i++)
+        if (!ev[i])
+            return ef_errorf(b->ctx, EF_ELIMIT, "sandbox: plan arena full (env)");
+    p->argv = av;
+    p->envp = ev;
+    /* argv[0] without a slash: the PATH inside the sandbox */
+    if (strchr(argv[0], '/')) {
+        p->exe[p->n_exe++] = av[0];
+        return 0;
+    }
+    const char *path = "/usr/local/bin:/usr/bin:/bin";
+    for (int i = 0; i < k; i++)
+        if (!strncmp(ev[i], "PATH=", 5))
+            path = ev[i] + 5;
+    const char *s = path;
+    while (*s && p->n_exe < EF_SB_MAX_EXE) {
+        const char *e = strchr(s, ':');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n > 0 && n < 400) {
+            char *cand = arena_str(b->a, "%.*s/%s", (int)n, s, argv[0]);
+            if (!cand)
+                return ef_errorf(b->ctx, EF_ELIMIT, "sandbox: plan arena full (PATH)");
+            p->exe[p->n_exe++] = cand;
+        }
+        s = e ? e + 1 : s + n;
+    }
+    if (p->n_exe == 0)
+        return ef_errorf(b->ctx, EF_EINVAL, "sandbox: PATH '%s' has no directory", path);
+    return 0;
+}
+
+static void add_rlimit(ef_sb_plan *p, int res, int64_t soft, int64_t hard)
+{
+    p->rl[p->n_rl].resource = res;
+    p->rl[p->n_rl].lim.rlim_cur = soft < 0 ? RLIM_INFINITY : (rlim_t)soft;
+    p->rl[p->n_rl].lim.rlim_max = hard < 0 ? RLIM_INFINITY : (rlim_t)hard;
+    p->n_rl++;
+}
+
+static void build_rlimits(ef_sb_plan *p, const ef_sandbox_options *o)
+{
+    add_rlimit(p, RLIMIT_CORE, 0, 0);
+    if (o->mem_bytes > 0)
+        add_rlimit(p, RLIMIT_AS, o->mem_bytes, o->mem_bytes);
+    if (o->cpu_ms > 0) {
+        int64_t s = (o->cpu_ms + 999) / 1000;
+        add_rlimit(p, RLIMIT_CPU, s, s + 1);
+    }
+    if (o->file_bytes > 0)
+        add_rlimit(p, RLIMIT_FSIZE, o->file_bytes, o->file_bytes);
+    if (o->open_files > 0)
+        add_rlimit(p, RLIMIT_NOFILE, o->open_files, o->open_files);
+    if (o->procs > 0)
+        add_rlimit(p, RLIMIT_NPROC, o->procs, o->procs);
+    add_rlimit(p, RLIMIT_MEMLOCK, 0, 0);
+    add_rlimit(p, RLIMIT_MSGQUEUE, 0, 0);
+}
+
+int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
+                           const char *const *argv, ef_sb_plan *plan, ef_sb_arena *arena)
+{
+    size_t need = 32768;
+    for (int i = 0; argv[i]; i++)
+        need += strlen(argv[i]) * 2 + 64;
+    for (int i = 0; o->env && o->env[i]; i++)
+        need += strlen(o->env[i]) + 16;
+    for (int i = 0; i < o->n_binds; i++)
+        need += 4 * (strlen(o->binds[i].src) + strlen(o->binds[i].dst)) + 2048;
+    if (o->workdir)
+        need += strlen(o->workdir) + 64;
+    arena->buf = ef_malloc(need);
+    if (!arena->buf)
+        return EF_ENOMEM;
+    arena->cap = need;
+    arena->len = 0;
+
+    memset(plan, 0, sizeof *plan);
+    plan->caller_pid = getpid();
+    plan->full = w->full && !o->force_weak;
+    plan->netns_fd = plan->full && !o->net ? w->netns_fd : -1;
+    plan->root = w->root;
+    plan->hostname = plan->full ? "sandbox" : NULL;
+    plan->outer_uid = w->uid;
+    plan->outer_gid = w->gid;
+    plan->inner_uid = 1000;
+    plan->inner_gid = 1000;
+    plan->set_ids = geteuid() == 0;
+    plan->listener_fd = -1;
+    builder b = {ctx, plan, arena, 0};
+    plan->uid_map = arena_str(arena, "%u %u 1\n", plan->inner_uid, plan->outer_uid);
+    plan->gid_map = arena_str(arena, "%u %u 1\n", plan->inner_gid, plan->outer_gid);
+    if (plan->full)
+        build_ops(&b, o);
+    if (b.rc)
+        return b.rc;
+    int rc = build_exec(&b, o, argv);
+    if (rc)
+        return rc;
+    build_rlimits(plan, o);
+    if (o->cwd)
+        plan->cwd = arena_str(arena, "%s", o->cwd);
+    else if (plan->full)
+        plan->cwd = o->workdir ? "/work" : "/tmp";
+    else
+        plan->cwd = o->workdir ? arena_str(arena, "%s", o->workdir) : "/tmp";
+    return 0;
+}

@@ -1,0 +1,254 @@
+/*
+ * sandbox/result.c — what happened, as a struct and as JSON: status names, setup-step
+ * names, the classification of a finished run, and the result's memory.
+ *
+ * Classification, first match wins:
+ *   setup-error   a setup step failed (detail: the step and its errno);
+ *   timeout       the caller killed the tree at the wall limit (cpu-limit instead when the
+ *                 tree had used more CPU than the limit by then);
+ *   output-limit  a stream passed its cap (with output_limit_kills);
+ *   seccomp-violation  the init was told of a denied system call (detail: its name), or the
+ *                 program died of SIGSYS;
+ *   cpu-limit     the program died of SIGXCPU, or of SIGKILL past its CPU limit (RLIMIT_CPU);
+ *   memory-limit  it failed (non-zero exit or signal) and either its peak RSS reached 80%
+ *                 of the limit or its stderr says an allocation failed — with rlimits the
+ *                 kernel does not report the limit itself, so this is the best evidence;
+ *   ok / nonzero-exit / signaled.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <cjson/cJSON.h>
+#include "common/json.h"
+#include "sandbox/sandbox_int.h"
+
+static const char *const status_names[EF_SANDBOX_STATUS_COUNT_] = {
+    "ok",           "nonzero-exit", "signaled",          "timeout",     "cpu-limit",
+    "memory-limit", "output-limit", "seccomp-violation", "setup-error",
+};
+
+const char *ef_sandbox_status_name(ef_sandbox_status s)
+{
+    if ((int)s < 0 || s >= EF_SANDBOX_STATUS_COUNT_)
+        return "unknown";
+    return status_names[s];
+}
+
+static const char *const step_names[EF_SB_STEP_COUNT_] = {
+    "none",          "join-netns", "mount-private", "root-tmpfs",   "mkdir",   "symlink",
+    "bind",          "remount-ro", "tmpfs",         "mount-proc",   "mknod",   "write-file",
+    "pivot-root",    "hostname",   "spawn",         "fds",          "rlimit",  "setuid",
+    "user-namespace", "uid-map",   "drop-caps",     "no-new-privs", "seccomp", "chdir",
+    "exec",
+};
+
+const char *ef_sandbox__step_name(int step)
+{
+    if (step < 0 || step >= EF_SB_STEP_COUNT_)
+        return "unknown";
+    return step_names[step];
+}
+
+int ef_sandbox__result_new(ef_sandbox_result **out, size_t cap)
+{
+    (void)cap;
+    ef_sandbox_result *r = ef_calloc(1, sizeof *r);
+    if (!r)
+        return EF_ENOMEM;
+    r->exit_code = -1;
+    r->isolation = "full";
+    *out = r;
+    return 0;
+}
+
+void ef_sandbox_result_free(ef_sandbox_result *r)
+{
+    if (!r)
+        return;
+    ef_free(r->out.data);
+    ef_free(r->err.data);
+    ef_free(r);
+}
+
+static int says_out_of_memory(const ef_sandbox_stream *s)
+{
+    static const char *const needles[] = {"MemoryError", "Cannot allocate memory",
+                                          "bad_alloc", "out of memory", "Out of memory",
+                                          "memory exhausted"};
+    if (!s->data)
+        return 0;
+    for (size_t i = 0; i < EF_ARRAY_LEN(needles); i++)
+        if (memmem(s->data, s->len, needles[i], strlen(needles[i])))
+            return 1;
+    return 0;
+}
+
+void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p,
+                          const ef_sandbox_options *o, int init_status, int killed_for)
+{
+    r->peak_rss_kb = EF_MAX(p->prog_maxrss_kb, p->tree_maxrss_kb);
+    r->exit_code = -1;
+    r->signal = 0;
+    r->detail[0] = '\0';
+    if (p->prog_reaped) {
+        int st = p->prog_status;
+        if (WIFEXITED(st))
+            r->exit_code = WEXITSTATUS(st);
+        else if (WIFSIGNALED(st))
+            r->signal = WTERMSIG(st);
+    }
+    if (p->step) {
+        r->status = EF_SANDBOX_SETUP_ERROR;
+        r->setup_errno = p->step_errno;
+        snprintf(r->detail, sizeof r->detail, "%s: %s", ef_sandbox__step_name(p->step),
+                 strerror(p->step_errno));
+        return;
+    }
+    if (killed_for == EF_SB_KILL_WALL || killed_for == EF_SB_KILL_OUTPUT ||
+        killed_for == EF_SB_KILL_CALLER) {
+        if (!p->prog_reaped)
+            r->signal = SIGKILL;
+        if (killed_for == EF_SB_KILL_OUTPUT) {
+            r->status = EF_SANDBOX_OUTPUT_LIMIT;
+            snprintf(r->detail, sizeof r->detail, "%s passed %lld bytes",
+                     r->out.total > (size_t)o->out_bytes ? "stdout" : "stderr",
+                     (long long)o->out_bytes);
+        } else if (killed_for == EF_SB_KILL_WALL && o->cpu_ms > 0 && r->cpu_ms >= o->cpu_ms) {
+            r->status = EF_SANDBOX_CPU_LIMIT;
+            snprintf(r->detail, sizeof r->detail, "tree used %.0f ms of CPU (limit %lld)",
+                     r->cpu_ms, (long long)o->cpu_ms);
+        } else {
+            r->status = EF_SANDBOX_TIMEOUT;
+            snprintf(r->detail, sizeof r->detail, "wall limit %lld ms",
+                     (long long)o->wall_ms);
+        }
+        return;
+    }
+    if (p->violation) {
+        r->status = EF_SANDBOX_SECCOMP;
+        ef_sandbox__syscall_name(p->violation_arch, p->violation_nr, r->detail,
+                                 sizeof r->detail);
+        if (!p->prog_reaped)
+            r->signal = SIGKILL;
+        return;
+    }
+    if (!p->prog_reaped) {
+        /* the init died before the program's process: killed from outside */
+        r->status = EF_SANDBOX_SIGNALED;
+        r->signal = WIFSIGNALED(init_status) ? WTERMSIG(init_status) : SIGKILL;
+        snprintf(r->detail, sizeof r->detail, "the sandbox's init was killed");
+        return;
+    }
+    double prog_cpu_ms = (double)(p->prog_utime_us + p->prog_stime_us) / 1e3;
+    if (r->signal == SIGSYS) {
+        r->status = EF_SANDBOX_SECCOMP;
+        snprintf(r->detail, sizeof r->detail, "killed by SIGSYS");
+    } else if (r->signal == SIGXCPU ||
+               (r->signal == SIGKILL && o->cpu_ms > 0 && prog_cpu_ms >= o->cpu_ms)) {
+        r->status = EF_SANDBOX_CPU_LIMIT;
+        snprintf(r->detail, sizeof r->detail, "CPU limit %lld ms", (long long)o->cpu_ms);
+    } else if (r->signal == 0 && r->exit_code == 0) {
+        r->status = EF_SANDBOX_OK;
+        return;
+    } else {
+        r->status = r->signal ? EF_SANDBOX_SIGNALED : EF_SANDBOX_NONZERO_EXIT;
+        if (r->signal == SIGXFSZ)
+            snprintf(r->detail, sizeof r->detail, "file size limit %lld bytes",
+                     (long long)o->file_bytes);
+        else if (r->signal)
+            snprintf(r->detail, sizeof r->detail, "%s", sigabbrev_np(r->signal)
+                                                             ? sigabbrev_np(r->signal)
+                                                             : "?");
+        if (o->mem_bytes > 0 && r->signal != SIGXFSZ &&
+            (r->peak_rss_kb * 1024.0 >= 0.8 * (double)o->mem_bytes ||
+             says_out_of_memory(&r->err))) {
+            r->status = EF_SANDBOX_MEMORY_LIMIT;
+            snprintf(r->detail, sizeof r->detail, "memory limit %lld bytes (peak RSS %lld kB)",
+                     (long long)o->mem_bytes, (long long)r->peak_rss_kb);
+        }
+    }
+}
+
+/* Bytes as a JSON-safe UTF-8 string: invalid sequences and NULs become U+FFFD. */
+static char *utf8_clean(const char *s, size_t len)
+{
+    char *out = ef_malloc(len * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned c = u[i];
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = n > 0 && i + n <= len && c != 0;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = (u[i + k] & 0xC0) == 0x80;
+        if (ok && n == 2 && c < 0xC2)
+            ok = 0;
+        if (ok) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i += 1;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int add_stream(cJSON *obj, const char *name, const ef_sandbox_stream *s)
+{
+    char *clean = utf8_clean(s->data ? s->data : "", s->data ? s->len : 0);
+    if (!clean)
+        return -1;
+    cJSON *str = cJSON_CreateString(clean);
+    ef_free(clean);
+    if (!str)
+        return -1;
+    cJSON_AddItemToObject(obj, name, str);
+    char key[64];
+    snprintf(key, sizeof key, "%s_truncated", name);
+    cJSON_AddBoolToObject(obj, key, s->truncated);
+    snprintf(key, sizeof key, "%s_bytes", name);
+    cJSON_AddNumberToObject(obj, key, (double)s->total);
+    return 0;
+}
+
+char *ef_sandbox_result_json(const ef_sandbox_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "status", ef_sandbox_status_name(r->status));
+    cJSON_AddStringToObject(o, "detail", r->detail);
+    cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
+    cJSON_AddNumberToObject(o, "signal", r->signal);
+    cJSON_AddNumberToObject(o, "wall_ms", (double)(int64_t)(r->wall_ms * 1000) / 1000);
+    cJSON_AddNumberToObject(o, "cpu_ms", (double)(int64_t)(r->cpu_ms * 1000) / 1000);
+    cJSON_AddNumberToObject(o, "user_ms", (double)(int64_t)(r->user_ms * 1000) / 1000);
+    cJSON_AddNumberToObject(o, "sys_ms", (double)(int64_t)(r->sys_ms * 1000) / 1000);
+    cJSON_AddNumberToObject(o, "peak_rss_kb", (double)r->peak_rss_kb);
+    cJSON_AddStringToObject(o, "isolation", r->isolation ? r->isolation : "full");
+    if (r->status == EF_SANDBOX_SETUP_ERROR)
+        cJSON_AddNumberToObject(o, "setup_errno", r->setup_errno);
+    char *text = NULL;
+    if (add_stream(o, "stdout", &r->out) == 0 && add_stream(o, "stderr", &r->err) == 0)
+        text = ef_json_print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+int ef_sandbox_available(void)
+{
+    return 1;
+}
+
+const char *ef_sandbox_missing(void)
+{
+    return "";
+}

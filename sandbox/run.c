@@ -1,0 +1,291 @@
+/*
+ * sandbox/run.c — ef_sandbox_run: the steps of one run, in order, each checked.
+ *
+ *   1. check the options; refuse without full isolation unless the caller allows weak;
+ *   2. the worker's compiled filter for (profile, network);
+ *   3. the plan (mount steps, argv, env, rlimits) — plan.c;
+ *   4. stdin (a memfd holding stdin_data, or /dev/null) and the output pipes;
+ *   5. clone the init — spawn.c; it builds the root and execs the program — child.c;
+ *   6. collect stdout/stderr under their caps until the init exits, killing the tree at
+ *      the wall limit or when a stream passes its cap;
+ *   7. reap the init (CPU time of the whole tree) and classify — result.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "sandbox/sandbox_int.h"
+
+int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o)
+{
+    if (o->version != EF_SANDBOX_OPTIONS_VERSION)
+        return ef_errorf(ctx, EF_EINVAL, "sandbox: options version %d, expected %d (use "
+                         "EF_SANDBOX_OPTIONS_INIT)", o->version, EF_SANDBOX_OPTIONS_VERSION);
+    if (o->wall_ms < 0 || o->cpu_ms < 0 || o->mem_bytes < 0 || o->procs < 0 ||
+        o->file_bytes < 0 || o->open_files < 0)
+        return ef_errorf(ctx, EF_EINVAL, "sandbox: limits must be >= 0 (0 = none)");
+    if (o->out_bytes <= 0 || o->out_bytes > ((int64_t)1 << 32))
+        return ef_errorf(ctx, EF_EINVAL, "sandbox: out_bytes %lld must be in 1..4 GiB",
+                         (long long)o->out_bytes);
+    if (o->tmp_bytes < 4096)
+        return ef_errorf(ctx, EF_EINVAL, "sandbox: tmp_bytes %lld must be >= 4096",
+                         (long long)o->tmp_bytes);
+    if (o->n_binds < 0 || o->n_binds > EF_SANDBOX_MAX_BINDS)
+        return ef_errorf(ctx, EF_EINVAL, "sandbox: %d binds (at most %d)", o->n_binds,
+                         EF_SANDBOX_MAX_BINDS);
+    for (int i = 0; i < o->n_binds; i++) {
+        const ef_sandbox_bind *b = &o->binds[i];
+        if (!b->src || !b->dst || b->dst[0] != '/' || strstr(b->dst, "..") ||
+            strlen(b->dst) > 256 || !strcmp(b->dst, "/"))
+            return ef_errorf(ctx, EF_EINVAL, "sandbox: bind %d: '%s' -> '%s': the target "
+                             "must be an absolute path without '..', not /", i,
+                             b->src ? b->src : "(null)", b->dst ? b->dst : "(null)");
+    }
+    if (o->n_extra_fds < 0 || o->n_extra_fds > EF_SANDBOX_MAX_FDS)
+        return ef_errorf(ctx, EF_EINVAL, "sandbox: %d extra fds (at most %d)",
+                         o->n_extra_fds, EF_SANDBOX_MAX_FDS);
+    for (int i = 0; i < o->n_extra_fds; i++)
+        if (fcntl(o->extra_fds[i], F_GETFD) < 0)
+            return ef_errorf(ctx, EF_EINVAL, "sandbox: extra fd %d is not open",
+                             o->extra_fds[i]);
+    if (o->workdir && access(o->workdir, F_OK) != 0)
+        return ef_errorf(ctx, EF_ENOTFOUND, "sandbox: workdir %s: %s", o->workdir,
+                         strerror(errno));
+    return 0;
+}
+
+/* stdin: a sealed memfd with the bytes, or /dev/null. */
+static int open_stdin(ef_ctx *ctx, const ef_sandbox_options *o)
+{
+    if (!o->stdin_data || !o->stdin_len) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return ef_errorf(ctx, EF_EIO, "sandbox: open /dev/null: %s", strerror(errno));
+        return fd;
+    }
+    int fd = memfd_create("ef-stdin", MFD_CLOEXEC);
+    if (fd < 0)
+        return ef_errorf(ctx, EF_EIO, "sandbox: memfd_create: %s", strerror(errno));
+    const char *p = o->stdin_data;
+    size_t left = o->stdin_len;
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            return ef_errorf(ctx, EF_EIO, "sandbox: writing stdin: %s", strerror(errno));
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    lseek(fd, 0, SEEK_SET);
+    /* A read-only descriptor so the program cannot change what a rerun would see. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int ro = open(path, O_RDONLY | O_CLOEXEC);
+    close(fd);
+    if (ro < 0)
+        return ef_errorf(ctx, EF_EIO, "sandbox: reopen stdin memfd: %s", strerror(errno));
+    return ro;
+}
+
+typedef struct {
+    int fd;
+    ef_buf buf;
+    size_t total;
+} stream;
+
+/* Reads what is there; returns 1 at EOF. */
+static int drain(stream *s)
+{
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(s->fd, chunk, sizeof chunk);
+        if (n > 0) {
+            s->total += (size_t)n;
+            ef_buf_append_capped(&s->buf, chunk, (size_t)n);
+            if (n < (ssize_t)sizeof chunk)
+                return 0;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        return 1;
+    }
+}
+
+static int collect(const ef_sandbox_options *o, ef_sb_proc *proc, stream *st)
+{
+    int killed_for = EF_SB_KILL_NONE, init_done = 0;
+    double deadline = o->wall_ms > 0 ? proc->t0 + o->wall_ms / 1e3 : 0, grace_end = 0;
+    while (!init_done || st[0].fd >= 0 || st[1].fd >= 0) {
+        struct pollfd pfd[3];
+        int n = 0, idx[3];
+        for (int i = 0; i < 2; i++)
+            if (st[i].fd >= 0) {
+                pfd[n] = (struct pollfd){st[i].fd, POLLIN, 0};
+                idx[n++] = i;
+            }
+        if (!init_done) {
+            pfd[n] = (struct pollfd){proc->pidfd, POLLIN, 0};
+            idx[n++] = 2;
+        }
+        int timeout = -1;
+        double now = ef_now_s();
+        if (init_done) {
+            /* the tree is dead; only a weak-mode straggler could hold a pipe open */
+            if (!grace_end)
+                grace_end = now + 0.5;
+            timeout = (int)((grace_end - now) * 1e3) + 1;
+            if (now >= grace_end)
+                break;
+        } else if (deadline > 0 && !killed_for) {
+            timeout = now >= deadline ? 0 : (int)((deadline - now) * 1e3) + 1;
+        }
+        int r = poll(pfd, (nfds_t)n, timeout);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (!killed_for && deadline > 0 && ef_now_s() >= deadline && !init_done) {
+            killed_for = EF_SB_KILL_WALL;
+            ef_sandbox__kill(proc);
+        }
+        for (int k = 0; r > 0 && k < n; k++) {
+            if (!pfd[k].revents)
+                continue;
+            int i = idx[k];
+            if (i == 2) {
+                init_done = 1;
+                continue;
+            }
+            if (drain(&st[i])) {
+                close(st[i].fd);
+                st[i].fd = -1;
+            }
+            if (st[i].total > (size_t)o->out_bytes && o->output_limit_kills && !killed_for &&
+                !init_done) {
+                killed_for = EF_SB_KILL_OUTPUT;
+                ef_sandbox__kill(proc);
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (st[i].fd >= 0) {
+            close(st[i].fd);
+            st[i].fd = -1;
+        }
+    return killed_for;
+}
+
+static int make_pipe(ef_ctx *ctx, int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return ef_errorf(ctx, EF_EIO, "sandbox: pipe: %s", strerror(errno));
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+static void stream_to_result(ef_sandbox_stream *dst, stream *s)
+{
+    dst->len = s->buf.len;
+    dst->total = s->total;
+    dst->truncated = s->total > s->buf.len;
+    dst->data = s->buf.data ? ef_buf_detach(&s->buf) : ef_strdup("");
+}
+
+int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *opts,
+                   const char *const *argv, ef_sandbox_result **out)
+{
+    ef_sandbox_options defaults = EF_SANDBOX_OPTIONS_INIT;
+    const ef_sandbox_options *o = opts ? opts : &defaults;
+    if (!w || !argv || !argv[0] || !argv[0][0])
+        return ef_errorf(ctx, EF_EINVAL, "sandbox: run needs a worker and a non-empty argv");
+    int rc = ef_sandbox__opts_check(ctx, o);
+    if (rc)
+        return rc;
+    int full = w->full && !o->force_weak;
+    if (!full && !o->allow_weak)
+        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: refusing to run untrusted code: %s",
+                         w->full ? "weak mode forced by the caller" : w->why_weak);
+    const ef_sb_filter *filter;
+    if ((rc = ef_sandbox__worker_filter(ctx, w, o->profile, o->net, &filter)))
+        return rc;
+
+    ef_sb_plan *plan = ef_calloc(1, sizeof *plan);
+    ef_sb_arena arena = {NULL, 0, 0};
+    ef_sandbox_result *r = NULL;
+    int in_fd = -1, po[2] = {-1, -1}, pe[2] = {-1, -1};
+    stream st[2] = {{-1, EF_BUF_INIT((size_t)o->out_bytes), 0},
+                    {-1, EF_BUF_INIT((size_t)o->out_bytes), 0}};
+    if (!plan) {
+        rc = EF_ENOMEM;
+        goto cleanup;
+    }
+    if ((rc = ef_sandbox__plan_build(ctx, w, o, argv, plan, &arena)))
+        goto cleanup;
+    plan->bpf = filter->insns;
+    plan->bpf_len = filter->len;
+    plan->notify = filter->notify;
+    if ((rc = ef_sandbox__result_new(&r, 0)))
+        goto cleanup;
+    if ((in_fd = open_stdin(ctx, o)) < 0) {
+        rc = in_fd;
+        goto cleanup;
+    }
+    if ((rc = make_pipe(ctx, po)) || (rc = make_pipe(ctx, pe)))
+        goto cleanup;
+    plan->fds[0] = in_fd;
+    plan->fds[1] = po[1];
+    plan->fds[2] = pe[1];
+    for (int i = 0; i < o->n_extra_fds; i++)
+        plan->fds[3 + i] = o->extra_fds[i];
+    plan->n_fds = 3 + o->n_extra_fds;
+
+    ef_sb_proc proc;
+    if ((rc = ef_sandbox__spawn(ctx, plan, &proc)))
+        goto cleanup;
+    close(po[1]);
+    close(pe[1]);
+    close(in_fd);
+    po[1] = pe[1] = in_fd = -1;
+    st[0].fd = po[0];
+    st[1].fd = pe[0];
+    po[0] = pe[0] = -1;
+    int killed_for = collect(o, &proc, st);
+    int init_status = 0;
+    double user_ms = 0, sys_ms = 0;
+    double t_end = ef_now_s();
+    ef_sandbox__reap(&proc, &init_status, &user_ms, &sys_ms);
+    r->wall_ms = (t_end - proc.t0) * 1e3;
+    r->user_ms = user_ms;
+    r->sys_ms = sys_ms;
+    r->cpu_ms = user_ms + sys_ms;
+    r->isolation = full ? "full" : "weak";
+    stream_to_result(&r->out, &st[0]);
+    stream_to_result(&r->err, &st[1]);
+    ef_sandbox__classify(r, plan, o, init_status, killed_for);
+    *out = r;
+    r = NULL;
+    rc = 0;
+
+cleanup:
+    for (int i = 0; i < 2; i++) {
+        if (po[i] >= 0)
+            close(po[i]);
+        if (pe[i] >= 0)
+            close(pe[i]);
+        ef_buf_free(&st[i].buf);
+    }
+    if (in_fd >= 0)
+        close(in_fd);
+    ef_sandbox_result_free(r);
+    ef_sandbox__arena_free(&arena);
+    ef_free(plan);
+    return rc;
+}

@@ -1,0 +1,185 @@
+/*
+ * sandbox/sandbox_int.h — private declarations shared by the sandbox's files.
+ *
+ * The heart is ef_sb_plan: everything the sandbox's init and the program's process need,
+ * computed by the caller's thread before the clone (paths, argv, env, mount steps, the BPF
+ * program, rlimits), because those children share the caller's memory and may not
+ * allocate, lock or touch errno. They write their outcome back into the same plan.
+ */
+#ifndef EF_SANDBOX_INT_H
+#define EF_SANDBOX_INT_H
+
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include "sandbox/sandbox.h"
+
+/* Mount-tree steps executed by the sandbox's init, in order. */
+typedef enum {
+    EF_SB_OP_MKDIR,   /* path, mode */
+    EF_SB_OP_SYMLINK, /* src = target, path */
+    EF_SB_OP_BIND,    /* src -> path; flags: EF_SB_BIND_* */
+    EF_SB_OP_TMPFS,   /* path, data = mount options */
+    EF_SB_OP_PROC,    /* path */
+    EF_SB_OP_MKNOD,   /* path, mode, dev */
+    EF_SB_OP_WRITE,   /* path, data (NUL-terminated), mode */
+    EF_SB_OP_TOUCH    /* path: an empty file (mount point of a file bind) */
+} ef_sb_op_kind;
+
+#define EF_SB_BIND_RW 1
+#define EF_SB_BIND_OPTIONAL 2 /* a missing source is skipped */
+#define EF_SB_BIND_DEV 4      /* keep device nodes usable (not nodev) */
+
+typedef struct {
+    ef_sb_op_kind kind;
+    int flags;
+    unsigned mode;
+    unsigned long dev;
+    const char *src;
+    const char *path; /* absolute host path under the new root */
+    const char *data;
+} ef_sb_op;
+
+/* Setup steps, named in setup-error results. */
+typedef enum {
+    EF_SB_STEP_NONE = 0,
+    EF_SB_STEP_NETNS,
+    EF_SB_STEP_MOUNT_PRIVATE,
+    EF_SB_STEP_ROOT_TMPFS,
+    EF_SB_STEP_MKDIR,
+    EF_SB_STEP_SYMLINK,
+    EF_SB_STEP_BIND,
+    EF_SB_STEP_REMOUNT_RO,
+    EF_SB_STEP_TMPFS,
+    EF_SB_STEP_PROC,
+    EF_SB_STEP_MKNOD,
+    EF_SB_STEP_WRITE,
+    EF_SB_STEP_PIVOT_ROOT,
+    EF_SB_STEP_HOSTNAME,
+    EF_SB_STEP_SPAWN,
+    EF_SB_STEP_FDS,
+    EF_SB_STEP_RLIMIT,
+    EF_SB_STEP_SETUID,
+    EF_SB_STEP_USERNS,
+    EF_SB_STEP_UIDMAP,
+    EF_SB_STEP_CAPS,
+    EF_SB_STEP_NO_NEW_PRIVS,
+    EF_SB_STEP_SECCOMP,
+    EF_SB_STEP_CHDIR,
+    EF_SB_STEP_EXEC,
+    EF_SB_STEP_COUNT_
+} ef_sb_step;
+
+const char *ef_sandbox__step_name(int step);
+
+#define EF_SB_MAX_OPS 96
+#define EF_SB_MAX_RLIMITS 8
+#define EF_SB_MAX_EXE 8
+
+struct sock_filter;
+
+typedef struct {
+    /* ---- in: set by the caller's thread ---- */
+    pid_t caller_pid;          /* getpid() of the caller, to notice its death */
+    int netns_fd;              /* join this network namespace (-1: keep the host's) */
+    int full;                  /* 1: namespaces + user namespace; 0: weak mode */
+    const char *root;          /* mount point of the new root (per worker) */
+    ef_sb_op ops[EF_SB_MAX_OPS];
+    int n_ops;
+    const char *hostname;
+    int fds[3 + EF_SANDBOX_MAX_FDS]; /* the program's fd i := fds[i] */
+    int n_fds;
+    uint32_t outer_uid, outer_gid, inner_uid, inner_gid;
+    int set_ids;               /* 1: switch to outer_uid/gid (the caller is root) */
+    const char *uid_map, *gid_map;   /* "inner outer 1\n" */
+    struct {
+        int resource;
+        struct rlimit lim;
+    } rl[EF_SB_MAX_RLIMITS];
+    int n_rl;
+    const struct sock_filter *bpf;
+    unsigned short bpf_len;
+    int notify;                /* 1: the filter reports violations to the init */
+    const char *exe[EF_SB_MAX_EXE]; /* candidate paths for argv[0], tried in order */
+    int n_exe;
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    void *prog_stack_top;      /* stack of the program's process until its exec */
+    /* ---- out: written by the children ---- */
+    volatile int listener_fd;  /* seccomp notification fd (in the init's table) */
+    volatile int prog_pid;
+    volatile int step;         /* failed setup step (EF_SB_STEP_*) */
+    volatile int step_errno;
+    volatile int prog_started; /* the program's process passed every setup step */
+    volatile int prog_status;  /* wait status of the program's process */
+    volatile int prog_reaped;
+    volatile int violation;    /* 1: a denied syscall was reported */
+    volatile int violation_nr;
+    volatile uint32_t violation_arch;
+    volatile long tree_maxrss_kb;
+    volatile long prog_maxrss_kb;
+    volatile int64_t prog_utime_us, prog_stime_us;
+} ef_sb_plan;
+
+/* child.c: the function the caller clone()s; arg is the plan. Returns the init's exit code. */
+int ef_sandbox__init_main(void *arg);
+
+/* seccomp.c: the BPF program of a profile (cached per worker by the caller). */
+typedef struct {
+    struct sock_filter *insns;
+    unsigned short len;
+    int notify;
+} ef_sb_filter;
+int ef_sandbox__filter_build(ef_ctx *ctx, ef_sandbox_profile profile, int net, int notify,
+                             ef_sb_filter *out);
+void ef_sandbox__filter_free(ef_sb_filter *f);
+/* "ptrace", or "i386:execve" for a foreign ABI, into buf. */
+void ef_sandbox__syscall_name(uint32_t arch, int nr, char *buf, size_t len);
+
+/* worker.c */
+struct ef_sandbox_worker {
+    int netns_fd;              /* the reusable empty network namespace, -1 when none */
+    char root[128];            /* mount point of new roots (an empty host dir) */
+    uint32_t uid, gid;
+    int full;                  /* user namespaces usable */
+    const char *why_weak;      /* static message when !full */
+    int notify_ok;             /* seccomp user notification works here */
+    ef_sb_filter filters[2][2]; /* [profile][net] */
+    int have_filter[2][2];
+};
+int ef_sandbox__worker_filter(ef_ctx *ctx, ef_sandbox_worker *w, ef_sandbox_profile profile,
+                              int net, const ef_sb_filter **out);
+
+/* plan.c: fills the plan's mount steps, argv, env, rlimits; strings live in arena. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} ef_sb_arena;
+int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
+                           const char *const *argv, ef_sb_plan *plan, ef_sb_arena *arena);
+void ef_sandbox__arena_free(ef_sb_arena *a);
+
+/* spawn.c: clone the init; the process handle the caller keeps. */
+typedef struct {
+    pid_t pid;
+    int pidfd;
+    void *stack;
+    size_t stack_len;
+    double t0;            /* ef_now_s at spawn */
+} ef_sb_proc;
+int ef_sandbox__spawn(ef_ctx *ctx, ef_sb_plan *plan, ef_sb_proc *proc);
+/* Waits for the init (which must have exited or be killed), fills CPU times. */
+int ef_sandbox__reap(ef_sb_proc *proc, int *status, double *user_ms, double *sys_ms);
+void ef_sandbox__kill(ef_sb_proc *proc);
+
+/* result.c: classification from the plan's outcome. */
+void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *plan,
+                          const ef_sandbox_options *o, int init_status, int killed_for);
+int ef_sandbox__result_new(ef_sandbox_result **out, size_t cap);
+int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o);
+
+/* Why the caller killed the tree. */
+enum { EF_SB_KILL_NONE = 0, EF_SB_KILL_WALL, EF_SB_KILL_OUTPUT, EF_SB_KILL_CALLER };
+
+#endif
