@@ -189,7 +189,8 @@ typedef struct {
     int64_t group_id;         /* the GRPO group: samples of one task in one run share it */
     int64_t sample_idx;       /* index of the sample within its group, >= 0 */
     const char *model;        /* model name; NULL: the run's model */
-    const char *status;       /* required: "ok", "error", "timeout", "aborted", ... */
+    const char *status;       /* required; slime's names: "completed", "truncated",
+                                 "aborted", "failed" */
     const char *end_reason;   /* required: "answer", "submit", "max_turns", "max_tokens",
                                  "time", "context", "error", ... */
     double reward;            /* in [0, 1]; NaN is refused */
