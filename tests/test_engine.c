@@ -1,0 +1,791 @@
+/*
+ * tests/test_engine.c — the engine on the CPU: number formats, config and safetensors
+ * validation (including the malformed corpus under tests/malformed/engine/ and
+ * allocation failures), every op of the optimized backend against the reference, and the
+ * tiny DeepSeek-V3.2 model (tests/fixtures/tiny_model, made by scripts/make_tiny_model.py)
+ * against logits computed by the plain-PyTorch reference: prefill and token-by-token
+ * decode, index_topk below and above the prompt length, chunked prefill, the fp8
+ * checkpoint, MoE routes, and DSA equal to dense attention when top-k covers everything.
+ *
+ * Tolerance for model logits (justified): both sides compute in fp32 from the same bf16
+ * weights; they differ by summation order (~1e-6 relative per op) and, rarely, by an fp8
+ * rounding that lands on the other side of a midpoint (the indexer's q/k and the kv
+ * latent are fp8-quantized) — one element off by one fp8 step (<= 12.5% of that element,
+ * scaled by 1/448 of its block's max) moves logits by ~1e-3 at most in this model. Logits
+ * are O(1-10), so max |diff| <= 2e-3 + 1e-3 x max|ref| with cosine >= 0.99999 accepts the
+ * first and catches any real mistake (a wrong RoPE pair, scale or selected key moves
+ * logits by 1e-1 and more). The fixture script checks the top-k boundary has a relative
+ * score gap >= 1e-4, so key selection is not decided by rounding.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/json.h"
+#include "common/rng.h"
+#include "engine/engine.h"
+#include "engine/engine_int.h"
+#include "tests/testlib.h"
+
+static char fixture_dir[1024];
+
+static const char *src_dir(void)
+{
+    const char *s = getenv("EF_SOURCE_DIR");
+    return s && *s ? s : ".";
+}
+
+/* ---- numbers ------------------------------------------------------------------------ */
+
+static void test_fp8_roundtrip(void)
+{
+    for (int v = 0; v < 256; v++) {
+        if ((v & 0x7f) == 0x7f)
+            continue; /* NaN */
+        float f = ef_engine__fp8e4m3_to_f32((uint8_t)v);
+        uint8_t back = ef_engine__f32_to_fp8e4m3(f);
+        if (v == 0x80)
+            EF_CHECK(back == 0x80 || back == 0);
+        else
+            EF_CHECK_MSG(back == v, "code 0x%02x -> %g -> 0x%02x", v, f, back);
+    }
+    EF_CHECK_NEAR(ef_engine__fp8e4m3_to_f32(0x7e), 448.0, 0);
+    EF_CHECK_NEAR(ef_engine__fp8e4m3_to_f32(0x01), ldexp(1, -9), 0);
+    EF_CHECK_EQ_INT(ef_engine__f32_to_fp8e4m3(1000.0f), 0x7e);
+    EF_CHECK_EQ_INT(ef_engine__f32_to_fp8e4m3(-1000.0f), 0xfe);
+    /* 1.0625 is halfway between 1.0 (0x38) and 1.125 (0x39): ties to even -> 0x38 */
+    EF_CHECK_EQ_INT(ef_engine__f32_to_fp8e4m3(1.0625f), 0x38);
+    /* 1.1875 halfway between 1.125 (0x39) and 1.25 (0x3a) -> 0x3a */
+    EF_CHECK_EQ_INT(ef_engine__f32_to_fp8e4m3(1.1875f), 0x3a);
+    EF_CHECK_EQ_INT(ef_engine__f32_to_fp8e4m3(1.07f), 0x39);
+    EF_CHECK_NEAR(ef_engine__bf16_to_f32(ef_engine__f32_to_bf16(1.00390625f)), 1.0, 0);
+    EF_CHECK_NEAR(ef_engine__f16_to_f32(0x3c00), 1.0, 0);
+    EF_CHECK_NEAR(ef_engine__f16_to_f32(0xc000), -2.0, 0);
+    EF_CHECK_NEAR(ef_engine__f16_to_f32(0x0001), ldexp(1, -24), 0);
+}
+
+/* ---- config ----------------------------------------------------------------------------- */
+
+static char *fixture_config(size_t *len)
+{
+    char path[1200], *text = NULL;
+    snprintf(path, sizeof path, "%s/config.json", fixture_dir);
+    ef_ctx *ctx = ef_ctx_new();
+    if (ef_file_read(ctx, path, 1 << 20, &text, len) < 0)
+        text = NULL;
+    ef_ctx_free(ctx);
+    return text;
+}
+
+static void test_config_tiny(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    ef_engine_config c;
+    EF_CHECK_OK(ctx, ef_engine_config_load(ctx, fixture_dir, &c));
+    EF_CHECK_EQ_INT(c.hidden_size, 64);
+    EF_CHECK_EQ_INT(c.index_quant_block, 32);
+    EF_CHECK_EQ_INT(c.kv_quant_block, 32);
+    EF_CHECK(c.rope_yarn);
+    double ms = 0.1 * log(4.0) + 1.0;
+    EF_CHECK_NEAR(c.softmax_scale, 1.0 / sqrt(24.0) * ms * ms, 1e-6);
+    EF_CHECK(!ef_engine_config_layer_is_moe(&c, 0) && ef_engine_config_layer_is_moe(&c, 1));
+    ef_ctx_free(ctx);
+}
+
+/* Replaces `"key": value` in the fixture config (or drops the key when repl is NULL). */
+static char *edit_config(const char *key, const char *repl)
+{
+    size_t len;
+    char *text = fixture_config(&len);
+    cJSON *doc = cJSON_ParseWithLength(text, len);
+    ef_free(text);
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
+    if (repl)
+        cJSON_AddItemToObject(doc, key, cJSON_Parse(repl));
+    char *out = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    return out;
+}
+
+typedef struct {
+    ef_log_level level;
+    char msg[512];
+} log_capture;
+
+static void capture_log(void *ud, ef_log_level level, const char *func, int line,
+                        const char *msg)
+{
+    (void)func, (void)line;
+    log_capture *c = ud;
+    if (level >= EF_LOG_WARN && !c->msg[0])
+        snprintf(c->msg, sizeof c->msg, "%s", msg);
+}
+
+static void test_config_errors(void)
+{
+    static const struct {
+        const char *key, *value, *want;
+    } cases[] = {
+        {"hidden_size", NULL, "missing required key 'hidden_size'"},
+        {"index_topk", NULL, "missing required key 'index_topk'"},
+        {"model_type", "\"llama\"", "model_type 'llama' is not supported"},
+        {"hidden_size", "\"64\"", "'hidden_size' must be an integer"},
+        {"hidden_size", "-4", "'hidden_size' = -4 is out of range"},
+        {"index_head_dim", "48", "must be a power of 2"},
+        {"index_head_dim", "256", "index_head_dim 256 > 128"},
+        {"qk_rope_head_dim", "7", "qk_rope_head_dim 7 must be even"},
+        {"n_group", "3", "must be a multiple of n_group 3"},
+        {"topk_group", "5", "topk_group 5 must be in"},
+        {"hidden_act", "\"gelu\"", "hidden_act 'gelu'"},
+        {"rope_scaling", "{\"type\":\"ntk\",\"factor\":2}", "rope_scaling.type 'ntk'"},
+        {"quantization_config", "{\"quant_method\":\"awq\"}", "quant_method 'awq'"},
+        {"quantization_config", "{\"weight_block_size\":[128]}", "weight_block_size"},
+        {"rms_norm_eps", "\"small\"", "'rms_norm_eps' must be a finite number"},
+        {"kv_lora_rank", "200", "kv_lora_rank 200 must be a multiple of 128"},
+    };
+    for (size_t i = 0; i < EF_ARRAY_LEN(cases); i++) {
+        ef_ctx *ctx = ef_ctx_new();
+        ef_engine_config c;
+        char *text = edit_config(cases[i].key, cases[i].value);
+        int rc = ef_engine_config_parse(ctx, text, strlen(text), "cfg.json", &c);
+        EF_CHECK_MSG(rc == EF_EINVAL, "case %zu (%s) rc %d", i, cases[i].key, rc);
+        EF_CHECK_CONTAINS(ef_errmsg(ctx), cases[i].want);
+        EF_CHECK_CONTAINS(ef_errmsg(ctx), "cfg.json");
+        free(text);
+        ef_ctx_free(ctx);
+    }
+    /* an unknown key is a warning, not an error */
+    ef_ctx *ctx = ef_ctx_new();
+    log_capture cap = {EF_LOG_DEBUG, ""};
+    ef_ctx_set_log(ctx, EF_LOG_WARN, capture_log, &cap);
+    char *text = edit_config("brand_new_key", "1");
+    ef_engine_config c;
+    EF_CHECK_OK(ctx, ef_engine_config_parse(ctx, text, strlen(text), "cfg.json", &c));
+    EF_CHECK_CONTAINS(cap.msg, "unknown key 'brand_new_key'");
+    free(text);
+    ef_ctx_free(ctx);
+}
+
+static void test_config_alloc_failures(void)
+{
+    size_t len;
+    char *text = fixture_config(&len);
+    ef_ctx *ctx = ef_ctx_new();
+    long runs = 0;
+    EF_ALLOC_LOOP(n, 2000)
+    {
+        ef_engine_config c;
+        int rc = ef_engine_config_parse(ctx, text, len, "cfg.json", &c);
+        EF_CHECK(rc == 0 || rc == EF_ENOMEM || rc == EF_EPARSE || rc == EF_EINVAL);
+        runs = n;
+    }
+    EF_CHECK(runs > 1);
+    ef_ctx_free(ctx);
+    ef_free(text);
+}
+
+/* ---- safetensors ------------------------------------------------------------------------ */
+
+/* A file image: 8-byte length, header, data. */
+static uint8_t *st_image(const char *header, size_t data_bytes, size_t *len)
+{
+    size_t hl = strlen(header);
+    *len = 8 + hl + data_bytes;
+    uint8_t *b = calloc(1, *len);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, header, hl);
+    return b;
+}
+
+static void test_st_parse_ok(void)
+{
+    size_t len;
+    uint8_t *img = st_image("{\"__metadata__\":{\"format\":\"pt\"},"
+                            "\"b\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[16,28]},"
+                            "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                            "\"e\":{\"dtype\":\"F8_E4M3\",\"shape\":[0],\"data_offsets\":[28,28]}}",
+                            28, &len);
+    ef_ctx *ctx = ef_ctx_new();
+    ef_st_file f;
+    EF_CHECK_OK(ctx, ef_engine__st_parse(ctx, "mem", img, len, &f));
+    EF_CHECK_EQ_INT(f.n_tensors, 3);
+    EF_CHECK_EQ_STR(f.tensors[0].name, "a");
+    EF_CHECK_EQ_INT(f.tensors[1].shape[1], 3);
+    EF_CHECK_EQ_INT(f.tensors[1].dtype, EF_DT_BF16);
+    ef_engine__st_file_clear(&f);
+    ef_ctx_free(ctx);
+    free(img);
+}
+
+static void test_st_parse_alloc_failures(void)
+{
+    size_t len;
+    uint8_t *img = st_image("{\"b\":{\"dtype\":\"BF16\",\"shape\":[2,3],\"data_offsets\":[16,28]},"
+                            "\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                            28, &len);
+    ef_ctx *ctx = ef_ctx_new();
+    long runs = 0;
+    EF_ALLOC_LOOP(n, 500)
+    {
+        ef_st_file f;
+        int rc = ef_engine__st_parse(ctx, "mem", img, len, &f);
+        EF_CHECK(rc == 0 || rc == EF_ENOMEM || rc == EF_EPARSE);
+        if (rc == 0)
+            ef_engine__st_file_clear(&f);
+        runs = n;
+    }
+    EF_CHECK(runs > 1);
+    ef_ctx_free(ctx);
+    free(img);
+}
+
+/* tests/malformed/engine/MANIFEST: "file<TAB>expected message part" per line; *.safetensors
+ * entries are parsed as files, config*.json as configs, dirs (ending in /) loaded as models. */
+static void test_malformed_corpus(void)
+{
+    char dir[1200], path[1400], line[1024];
+    snprintf(dir, sizeof dir, "%s/tests/malformed/engine", src_dir());
+    snprintf(path, sizeof path, "%s/MANIFEST", dir);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        EF_SKIP_CASE("tests/malformed/engine/MANIFEST missing");
+    int n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        line[strcspn(line, "\n")] = 0;
+        char *tab = strchr(line, '\t');
+        if (!tab)
+            continue;
+        *tab = 0;
+        const char *file = line, *want = tab + 1;
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        ef_ctx *ctx = ef_ctx_new();
+        ef_ctx_set_log(ctx, EF_LOG_ERROR, NULL, NULL);
+        int rc;
+        size_t flen = strlen(file);
+        if (flen > 12 && strcmp(file + flen - 12, ".safetensors") == 0) {
+            ef_st_file f;
+            rc = ef_engine__st_open(ctx, path, &f);
+            if (rc == 0)
+                ef_engine__st_file_clear(&f);
+        } else if (file[flen - 1] == '/') {
+            ef_engine_model *m = NULL;
+            path[strlen(path) - 1] = 0;
+            rc = ef_engine_model_load(ctx, path, NULL, &m);
+            ef_engine_model_free(m);
+        } else {
+            char *text = NULL;
+            size_t len = 0;
+            ef_engine_config c;
+            rc = ef_file_read(ctx, path, 1 << 20, &text, &len);
+            if (rc == 0)
+                rc = ef_engine_config_parse(ctx, text, len, file, &c);
+            ef_free(text);
+        }
+        EF_CHECK_MSG(rc < 0, "%s: accepted", file);
+        EF_CHECK_MSG(strstr(ef_errmsg(ctx), want) != NULL, "%s: message \"%s\" lacks \"%s\"",
+                     file, ef_errmsg(ctx), want);
+        ef_ctx_free(ctx);
+        n++;
+    }
+    fclose(fp);
+    printf("    %d malformed files rejected with the expected message\n", n);
+    EF_CHECK(n >= 10);
+}
+
+/* ---- ops: reference vs optimized ---------------------------------------------------------- */
+
+typedef struct {
+    double max_diff;
+    int faults;
+} cmp_result;
+
+/* atol + rtol.|ref|; NaN/Inf positions must agree. */
+static cmp_result compare(const char *what, const float *ref, const float *got, size_t n,
+                          double atol, double rtol)
+{
+    cmp_result r = {0, 0};
+    for (size_t i = 0; i < n; i++) {
+        int rf = isfinite(ref[i]), gf = isfinite(got[i]);
+        if (rf != gf || (!rf && !(ref[i] == got[i] || (isnan(ref[i]) && isnan(got[i]))))) {
+            if (r.faults++ < 10)
+                EF_FAULT_("%s[%zu]: ref %g got %g (non-finite mismatch)", what, i, ref[i],
+                          got[i]);
+            continue;
+        }
+        if (!rf)
+            continue;
+        double d = fabs((double)ref[i] - got[i]);
+        r.max_diff = fmax(r.max_diff, d);
+        if (d > atol + rtol * fabs(ref[i]) && r.faults++ < 10)
+            EF_FAULT_("%s[%zu]: ref %.8g got %.8g diff %.3g", what, i, ref[i], got[i], d);
+    }
+    printf("    %-14s n=%-7zu max|diff| %.3g\n", what, n, r.max_diff);
+    return r;
+}
+
+static float *randv(ef_rng *r, size_t n, float scale)
+{
+    float *v = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)ef_rng_normal(r) * scale;
+    return v;
+}
+
+static void test_ops_compare(void)
+{
+    ef_engine_exec ref_ex, cpu_ex;
+    EF_CHECK(ef_engine__exec_init(&ref_ex, 1, 1 << 16) == 0);
+    EF_CHECK(ef_engine__exec_init(&cpu_ex, 4, 1 << 16) == 0);
+    const ef_engine_ops *R = &ef_engine__ops_ref, *O = &ef_engine__ops_cpu;
+    ef_rng rng;
+    ef_rng_seed(&rng, 7);
+    /* linear, in every weight dtype */
+    int m = 5, rows = 70, cols = 200;
+    float *x = randv(&rng, (size_t)m * cols, 1);
+    float *wf = randv(&rng, (size_t)rows * cols, 0.1f);
+    uint16_t *wb = malloc(2 * (size_t)rows * cols);
+    uint8_t *w8 = malloc((size_t)rows * cols);
+    float sc[2 * 1] = {0.002f, 0.003f}; /* [ceil(70/128)=1 x ceil(200/128)=2] */
+    for (int i = 0; i < rows * cols; i++) {
+        wb[i] = ef_engine__f32_to_bf16(wf[i]);
+        w8[i] = ef_engine__f32_to_fp8e4m3(wf[i] / sc[(i % cols) / 128]);
+    }
+    ef_weight ws[3] = {{wf, EF_DT_F32, rows, cols, NULL, 1, 1, 1, "f32"},
+                       {wb, EF_DT_BF16, rows, cols, NULL, 1, 1, 1, "bf16"},
+                       {w8, EF_DT_F8_E4M3, rows, cols, sc, 128, 128, 2, "fp8"}};
+    float *y1 = malloc(sizeof(float) * m * rows), *y2 = malloc(sizeof(float) * m * rows);
+    for (int k = 0; k < 3; k++) {
+        R->linear(&ref_ex, y1, x, m, &ws[k]);
+        O->linear(&cpu_ex, y2, x, m, &ws[k]);
+        char name[32];
+        snprintf(name, sizeof name, "linear/%s", ws[k].name);
+        compare(name, y1, y2, (size_t)m * rows, 1e-5, 1e-5);
+    }
+    /* fp8 weights dequantize by their block scale */
+    float row[200];
+    ef_engine__weight_row(&ws[2], 3, row);
+    EF_CHECK_NEAR(row[150], ef_engine__fp8e4m3_to_f32(w8[3 * cols + 150]) * sc[1], 1e-12);
+
+    /* hadamard: orthogonal (twice = identity) and equal across backends */
+    int n = 100, dim = 32;
+    float *h1 = randv(&rng, (size_t)n * dim, 1), *h2 = malloc(sizeof(float) * n * dim);
+    float *h0 = malloc(sizeof(float) * n * dim);
+    memcpy(h2, h1, sizeof(float) * n * dim);
+    memcpy(h0, h1, sizeof(float) * n * dim);
+    R->hadamard(&ref_ex, h1, n, dim);
+    O->hadamard(&cpu_ex, h2, n, dim);
+    compare("hadamard", h1, h2, (size_t)n * dim, 1e-6, 1e-6);
+    R->hadamard(&ref_ex, h1, n, dim);
+    compare("hadamard^2", h0, h1, (size_t)n * dim, 1e-5, 1e-5);
+
+    /* quantization: bit-identical */
+    uint8_t *q1 = malloc((size_t)n * dim), *q2 = malloc((size_t)n * dim);
+    float s1[400], s2[400];
+    for (int ue = 0; ue < 2; ue++) {
+        R->quant_fp8(&ref_ex, q1, s1, h0, n, dim, 16, ue);
+        O->quant_fp8(&cpu_ex, q2, s2, h0, n, dim, 16, ue);
+        EF_CHECK(memcmp(q1, q2, (size_t)n * dim) == 0 && memcmp(s1, s2, sizeof(float) * n * 2) == 0);
+    }
+    EF_CHECK(fabsf(s1[0] - exp2f(roundf(log2f(s1[0])))) == 0); /* ue8m0: a power of 2 */
+
+    /* indexer scores + top-k, with causal n_valid and a tie */
+    int n_q = 6, n_k = 700, IH = 4, ID = 32, K = 16;
+    float *qf = randv(&rng, (size_t)n_q * IH * ID, 1), *kf = randv(&rng, (size_t)n_k * ID, 1);
+    uint8_t *q8 = malloc((size_t)n_q * IH * ID), *k8 = malloc((size_t)n_k * ID);
+    float *qs = malloc(sizeof(float) * n_q * IH), *ks = malloc(sizeof(float) * n_k);
+    R->quant_fp8(&ref_ex, q8, qs, qf, n_q * IH, ID, ID, 0);
+    R->quant_fp8(&ref_ex, k8, ks, kf, n_k, ID, ID, 0);
+    memcpy(k8 + 11 * ID, k8 + 10 * ID, ID); /* keys 10 and 11 tie */
+    ks[11] = ks[10];
+    float *w = randv(&rng, (size_t)n_q * IH, 1);
+    int32_t nv[6] = {1, 5, 16, 17, 300, 700};
+    float *sa = malloc(sizeof(float) * n_q * n_k), *sb = malloc(sizeof(float) * n_q * n_k);
+    R->index_scores(&ref_ex, sa, q8, w, k8, ks, n_q, n_k, IH, ID, nv);
+    O->index_scores(&cpu_ex, sb, q8, w, k8, ks, n_q, n_k, IH, ID, nv);
+    compare("index_scores", sa, sb, (size_t)n_q * n_k, 1e-5, 1e-5);
+    int32_t *ia = malloc(sizeof(int32_t) * n_q * K), *ib = malloc(sizeof(int32_t) * n_q * K);
+    R->topk(&ref_ex, ia, sa, n_q, n_k, K, nv);
+    O->topk(&cpu_ex, ib, sa, n_q, n_k, K, nv);
+    for (int i = 0; i < n_q; i++) {
+        /* as sets; a differing element must tie with the k-th score */
+        float kth = INFINITY;
+        int n_sel = 0;
+        for (int t = 0; t < K; t++)
+            if (ia[i * K + t] >= 0) {
+                kth = fminf(kth, sa[(size_t)i * n_k + ia[i * K + t]]);
+                n_sel++;
+            }
+        EF_CHECK_EQ_INT(n_sel, EF_MIN(K, nv[i]));
+        for (int t = 0; t < K; t++) {
+            int32_t j = ib[i * K + t];
+            if (t >= n_sel) {
+                EF_CHECK_EQ_INT(j, -1);
+                continue;
+            }
+            EF_CHECK(j >= 0 && j < nv[i]);
+            int found = 0;
+            for (int u = 0; u < K; u++)
+                found |= ia[i * K + u] == j;
+            if (!found)
+                EF_CHECK_MSG(fabsf(sa[(size_t)i * n_k + j] - kth) <= 1e-5f * fabsf(kth),
+                             "query %d: key %d not in the reference set and not a tie", i, j);
+        }
+    }
+    /* latent attention with invalid slots and an all-invalid query */
+    int H = 3, C = 40, Rr = 8;
+    float *ql = randv(&rng, (size_t)n_q * H * C, 0.3f), *qp = randv(&rng, (size_t)n_q * H * Rr, 0.3f);
+    float *kv = randv(&rng, (size_t)n_k * C, 1), *pe = randv(&rng, (size_t)n_k * Rr, 1);
+    for (int t = 0; t < K; t++)
+        ia[5 * K + t] = -1;
+    float *oa = malloc(sizeof(float) * n_q * H * C), *ob = malloc(sizeof(float) * n_q * H * C);
+    R->attn_latent(&ref_ex, oa, ql, qp, kv, pe, ia, K, n_q, H, C, Rr, 0.2f);
+    O->attn_latent(&cpu_ex, ob, ql, qp, kv, pe, ia, K, n_q, H, C, Rr, 0.2f);
+    compare("attn_latent", oa, ob, (size_t)n_q * H * C, 1e-5, 1e-5);
+    EF_CHECK(oa[5 * H * C] == 0 && ob[5 * H * C + 7] == 0);
+    /* the light ops run the reference in both backends; compare anyway */
+    float *g = malloc(sizeof(float) * 64);
+    for (int i = 0; i < 64; i++)
+        g[i] = 1.0f + 0.01f * (float)i;
+    R->rmsnorm(&ref_ex, y1, x, g, 2, 64, 1e-6f);
+    O->rmsnorm(&cpu_ex, y2, x, g, 2, 64, 1e-6f);
+    compare("rmsnorm", y1, y2, 128, 1e-6, 1e-6);
+    free(x), free(wf), free(wb), free(w8), free(y1), free(y2), free(h0), free(h1), free(h2);
+    free(q1), free(q2), free(qf), free(kf), free(q8), free(k8), free(qs), free(ks), free(w);
+    free(sa), free(sb), free(ia), free(ib), free(ql), free(qp), free(kv), free(pe), free(oa);
+    free(ob), free(g);
+    ef_engine__exec_clear(&ref_ex);
+    ef_engine__exec_clear(&cpu_ex);
+}
+
+static void test_rope_pairs(void)
+{
+    /* interleaved rotates (0,1),(2,3); non-interleaved (0,2),(1,3) for rope_dim 4 */
+    ef_engine_exec ex;
+    EF_CHECK(ef_engine__exec_init(&ex, 1, 64) == 0);
+    float cs[4] = {1, 1, 0, 0}, sn[4] = {0, 0, 1, 1}; /* pos 1: 90 degrees */
+    int32_t pos = 1;
+    float a[4] = {1, 2, 3, 4}, b[4] = {1, 2, 3, 4};
+    ef_engine__ops_ref.rope(&ex, a, 1, 1, 4, 4, 4, &pos, cs, sn, 1);
+    ef_engine__ops_ref.rope(&ex, b, 1, 1, 4, 4, 4, &pos, cs, sn, 0);
+    EF_CHECK(a[0] == -2 && a[1] == 1 && a[2] == -4 && a[3] == 3);
+    EF_CHECK(b[0] == -3 && b[2] == 1 && b[1] == -4 && b[3] == 2);
+    ef_engine__exec_clear(&ex);
+}
+
+/* ---- the tiny model vs PyTorch -------------------------------------------------------------- */
+
+typedef struct {
+    cJSON *doc;
+    const cJSON *prompts, *cases;
+    int vocab, n_layers, k_experts;
+} manifest;
+
+static int manifest_load(const char *dir, manifest *m)
+{
+    char path[1400], *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/reference.json", dir);
+    ef_ctx *ctx = ef_ctx_new();
+    int rc = ef_file_read(ctx, path, 64 << 20, &text, &len);
+    ef_ctx_free(ctx);
+    if (rc < 0)
+        return rc;
+    m->doc = cJSON_ParseWithLength(text, len);
+    ef_free(text);
+    if (!m->doc)
+        return EF_EPARSE;
+    m->prompts = cJSON_GetObjectItem(m->doc, "prompts");
+    m->cases = cJSON_GetObjectItem(m->doc, "cases");
+    m->vocab = cJSON_GetObjectItem(m->doc, "vocab_size")->valueint;
+    m->n_layers = cJSON_GetObjectItem(m->doc, "n_layers")->valueint;
+    m->k_experts = cJSON_GetObjectItem(m->doc, "n_experts_per_tok")->valueint;
+    return 0;
+}
+
+static int32_t *prompt_tokens(const manifest *m, int pi, int *n)
+{
+    const cJSON *t = cJSON_GetObjectItem(cJSON_GetArrayItem(m->prompts, pi), "tokens");
+    *n = cJSON_GetArraySize(t);
+    int32_t *v = malloc(sizeof(int32_t) * (size_t)*n);
+    for (int i = 0; i < *n; i++)
+        v[i] = cJSON_GetArrayItem(t, i)->valueint;
+    return v;
+}
+
+static float *read_f32(const char *dir, const char *file, size_t n)
+{
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    float *v = malloc(sizeof(float) * n);
+    size_t got = fread(v, sizeof(float), n, fp);
+    fclose(fp);
+    if (got != n) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Max |diff| and cosine over all logits; checks the tolerance in the header comment. */
+static void check_logits(const char *what, const float *ref, const float *got, size_t n)
+{
+    double dot = 0, na = 0, nb = 0, maxd = 0, maxr = 0;
+    for (size_t i = 0; i < n; i++) {
+        dot += (double)ref[i] * got[i];
+        na += (double)ref[i] * ref[i];
+        nb += (double)got[i] * got[i];
+        maxd = fmax(maxd, fabs((double)ref[i] - got[i]));
+        maxr = fmax(maxr, fabs(ref[i]));
+        if (!isfinite(got[i])) {
+            EF_FAULT_("%s: non-finite logit at %zu", what, i);
+            return;
+        }
+    }
+    double cosv = dot / sqrt(na * nb);
+    printf("    %-34s max|diff| %.3e (max|ref| %.2f)  cosine %.9f\n", what, maxd, maxr, cosv);
+    EF_CHECK_MSG(maxd <= 2e-3 + 1e-3 * maxr, "%s: max diff %g", what, maxd);
+    EF_CHECK_MSG(cosv >= 0.99999, "%s: cosine %.9f", what, cosv);
+}
+
+static void run_model_cases(const char *dir, const char *backend, int chunked)
+{
+    manifest mf;
+    if (manifest_load(dir, &mf) < 0)
+        EF_SKIP_CASE("fixture reference.json missing (run scripts/make_tiny_model.py)");
+    ef_ctx *ctx = ef_ctx_new();
+    int n_cases = cJSON_GetArraySize(mf.cases);
+    for (int ci = 0; ci < n_cases; ci++) {
+        const cJSON *cs = cJSON_GetArrayItem(mf.cases, ci);
+        int pi = cJSON_GetObjectItem(cs, "prompt")->valueint;
+        int topk = cJSON_GetObjectItem(cs, "index_topk")->valueint;
+        const char *mode = cJSON_GetObjectItem(cs, "mode")->valuestring;
+        const char *file = cJSON_GetObjectItem(cs, "file")->valuestring;
+        int decode = strcmp(mode, "decode") == 0;
+        if (chunked && decode)
+            continue;
+        int n;
+        int32_t *tok = prompt_tokens(&mf, pi, &n);
+        float *ref = read_f32(dir, file, (size_t)n * mf.vocab);
+        EF_CHECK_MSG(ref != NULL, "%s/%s unreadable", dir, file);
+        ef_engine_options o = EF_ENGINE_OPTIONS_INIT;
+        o.backend = backend;
+        o.index_topk = topk;
+        ef_engine_model *m = NULL;
+        ef_engine_seq *s = NULL;
+        float *got = calloc((size_t)n * mf.vocab, sizeof(float));
+        int32_t *routes = calloc((size_t)n * mf.n_layers * mf.k_experts, sizeof(int32_t));
+        if (ref && ef_engine_model_load(ctx, dir, &o, &m) == 0 &&
+            ef_engine_seq_new(ctx, m, n + 4, &s) == 0) {
+            ef_engine_forward_out fo = EF_ENGINE_FORWARD_OUT_INIT;
+            int rc = 0;
+            if (decode) {
+                for (int i = 0; i < n && rc == 0; i++) {
+                    fo.logits = got + (size_t)i * mf.vocab;
+                    fo.routes = routes + (size_t)i * mf.n_layers * mf.k_experts;
+                    rc = ef_engine_forward(ctx, s, &tok[i], 1, &fo);
+                }
+            } else if (chunked) {
+                /* three chunks at odd boundaries: positions [0,3), [3,n/2), [n/2,n) */
+                int cuts[4] = {0, 3, n / 2, n};
+                fo.all_positions = 1;
+                for (int c = 0; c < 3 && rc == 0; c++) {
+                    fo.logits = got + (size_t)cuts[c] * mf.vocab;
+                    fo.routes = routes + (size_t)cuts[c] * mf.n_layers * mf.k_experts;
+                    rc = ef_engine_forward(ctx, s, tok + cuts[c], cuts[c + 1] - cuts[c], &fo);
+                }
+            } else {
+                fo.all_positions = 1;
+                fo.logits = got;
+                fo.routes = routes;
+                rc = ef_engine_forward(ctx, s, tok, n, &fo);
+            }
+            EF_CHECK_MSG(rc == 0, "forward: %s", ef_errmsg(ctx));
+            char what[160];
+            snprintf(what, sizeof what, "%s p%d topk%d %s%s", backend, pi, topk,
+                     chunked ? "chunked-" : "", mode);
+            check_logits(what, ref, got, (size_t)n * mf.vocab);
+            const cJSON *rr = cJSON_GetObjectItem(cs, "routes");
+            int mism = 0, total = n * mf.n_layers;
+            for (int e = 0; e < total; e++) {
+                /* the expert sets must match (order within a token's slots may differ) */
+                for (int t = 0; t < mf.k_experts; t++) {
+                    int want = cJSON_GetArrayItem(rr, e * mf.k_experts + t)->valueint, found = 0;
+                    for (int u = 0; u < mf.k_experts; u++)
+                        found |= routes[(size_t)e * mf.k_experts + u] == want;
+                    if (!found) {
+                        mism++;
+                        break;
+                    }
+                }
+            }
+            EF_CHECK_MSG(mism == 0, "%s: %d of %d token-layers routed differently", what, mism,
+                         total);
+        } else {
+            EF_FAULT_("load %s: %s", dir, ef_errmsg(ctx));
+        }
+        ef_engine_seq_free(s);
+        ef_engine_model_free(m);
+        free(got), free(routes), free(ref), free(tok);
+    }
+    cJSON_Delete(mf.doc);
+    ef_ctx_free(ctx);
+}
+
+static void test_tiny_vs_torch_cpu(void)
+{
+    run_model_cases(fixture_dir, "cpu", 0);
+}
+
+static void test_tiny_vs_torch_ref(void)
+{
+    run_model_cases(fixture_dir, "ref", 0);
+}
+
+static void test_tiny_chunked_prefill(void)
+{
+    run_model_cases(fixture_dir, "cpu", 1);
+}
+
+static void test_tiny_fp8(void)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/fp8", fixture_dir);
+    run_model_cases(dir, "cpu", 0);
+}
+
+/* With index_topk >= the sequence, DSA must equal dense MLA attention, both in the
+ * absorbed form and in the expanded per-head form. */
+static void test_dsa_equals_dense(void)
+{
+    manifest mf;
+    if (manifest_load(fixture_dir, &mf) < 0)
+        EF_SKIP_CASE("fixture missing");
+    ef_ctx *ctx = ef_ctx_new();
+    int n;
+    int32_t *tok = prompt_tokens(&mf, 1, &n);
+    float *out[3];
+    ef_engine_attn_mode modes[3] = {EF_ENGINE_ATTN_DSA, EF_ENGINE_ATTN_DENSE,
+                                    EF_ENGINE_ATTN_DENSE_MHA};
+    for (int k = 0; k < 3; k++) {
+        ef_engine_options o = EF_ENGINE_OPTIONS_INIT;
+        o.index_topk = n;
+        o.attn_mode = modes[k];
+        ef_engine_model *m = NULL;
+        ef_engine_seq *s = NULL;
+        out[k] = calloc((size_t)n * mf.vocab, sizeof(float));
+        EF_CHECK_OK(ctx, ef_engine_model_load(ctx, fixture_dir, &o, &m));
+        if (m)
+            EF_CHECK_OK(ctx, ef_engine_seq_new(ctx, m, n, &s));
+        if (s) {
+            ef_engine_forward_out fo = {out[k], 1, NULL};
+            EF_CHECK_OK(ctx, ef_engine_forward(ctx, s, tok, n, &fo));
+        }
+        ef_engine_seq_free(s);
+        ef_engine_model_free(m);
+    }
+    cmp_result a = compare("dsa-vs-dense", out[1], out[0], (size_t)n * mf.vocab, 0, 0);
+    EF_CHECK(a.max_diff == 0); /* same keys, same kernel: bit-identical */
+    compare("dense-vs-mha", out[2], out[1], (size_t)n * mf.vocab, 1e-4, 1e-4);
+    /* and with top-k below the length, DSA is genuinely different from dense */
+    ef_engine_options o = EF_ENGINE_OPTIONS_INIT;
+    o.index_topk = 8;
+    ef_engine_model *m = NULL;
+    ef_engine_seq *s = NULL;
+    float *sparse = calloc((size_t)n * mf.vocab, sizeof(float));
+    EF_CHECK_OK(ctx, ef_engine_model_load(ctx, fixture_dir, &o, &m));
+    if (m && ef_engine_seq_new(ctx, m, n, &s) == 0) {
+        ef_engine_forward_out fo = {sparse, 1, NULL};
+        EF_CHECK_OK(ctx, ef_engine_forward(ctx, s, tok, n, &fo));
+        double d = 0;
+        for (size_t i = 0; i < (size_t)n * mf.vocab; i++)
+            d = fmax(d, fabs(sparse[i] - out[1][i]));
+        printf("    topk 8 vs dense on %d tokens: max|diff| %.3f (sparse attention selects)\n",
+               n, d);
+        EF_CHECK(d > 1e-2);
+    }
+    ef_engine_seq_free(s);
+    ef_engine_model_free(m);
+    free(sparse), free(out[0]), free(out[1]), free(out[2]), free(tok);
+    cJSON_Delete(mf.doc);
+    ef_ctx_free(ctx);
+}
+
+static void test_seq_limits(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    ef_engine_model *m = NULL;
+    ef_engine_seq *s = NULL;
+    EF_CHECK_OK(ctx, ef_engine_model_load(ctx, fixture_dir, NULL, &m));
+    if (!m)
+        goto done;
+    EF_CHECK_OK(ctx, ef_engine_seq_new(ctx, m, 4, &s));
+    int32_t tok[5] = {0, 1, 2, 3, 4}, bad = 100000;
+    ef_engine_forward_out fo = EF_ENGINE_FORWARD_OUT_INIT;
+    EF_CHECK_EQ_INT(ef_engine_forward(ctx, s, tok, 5, &fo), EF_ELIMIT);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "overflow");
+    EF_CHECK_EQ_INT(ef_engine_forward(ctx, s, &bad, 1, &fo), EF_EINVAL);
+    EF_CHECK_OK(ctx, ef_engine_forward(ctx, s, tok, 3, &fo));
+    EF_CHECK_EQ_INT(ef_engine_seq_pos(s), 3);
+    EF_CHECK_OK(ctx, ef_engine_seq_truncate(ctx, s, 1));
+    EF_CHECK_EQ_INT(ef_engine_seq_truncate(ctx, s, 2), EF_EINVAL);
+    EF_CHECK(ef_engine_seq_cache_bytes(s) > 0);
+done:
+    ef_engine_seq_free(s);
+    ef_engine_model_free(m);
+    ef_ctx_free(ctx);
+}
+
+static void test_sampling(void)
+{
+    float logits[6] = {0.1f, 2.0f, 1.9f, -1.0f, 2.0f, 0.0f};
+    EF_CHECK_EQ_INT(ef_engine_argmax(logits, 6), 1);
+    char scratch[256];
+    EF_CHECK(ef_engine_sample_scratch_bytes(6) <= sizeof scratch);
+    ef_rng r;
+    ef_rng_seed(&r, 1);
+    ef_engine_sampling sp = {0, 1.0, 0.01};
+    double lp;
+    for (int i = 0; i < 20; i++) /* top_p tiny: only the most likely token (1; 4 ties it, id 1 first) */
+        EF_CHECK_EQ_INT(ef_engine_sample(logits, 6, &sp, &r, scratch, &lp), 1);
+    EF_CHECK_NEAR(lp, 0.0, 1e-9);
+    sp.top_p = 1.0;
+    int hist[6] = {0};
+    for (int i = 0; i < 3000; i++)
+        hist[ef_engine_sample(logits, 6, &sp, &r, scratch, &lp)]++;
+    EF_CHECK(hist[1] > 600 && hist[4] > 600 && hist[2] > 500 && hist[3] < 150);
+    ef_rng a, b;
+    ef_rng_seed(&a, 9);
+    ef_rng_seed(&b, 9);
+    for (int i = 0; i < 50; i++)
+        EF_CHECK(ef_engine_sample(logits, 6, &sp, &a, scratch, NULL) ==
+                 ef_engine_sample(logits, 6, &sp, &b, scratch, NULL));
+}
+
+int main(int argc, char **argv)
+{
+    EF_TEST_BEGIN(argc, argv);
+    snprintf(fixture_dir, sizeof fixture_dir, "%s/tests/fixtures/tiny_model", src_dir());
+    EF_RUN(test_fp8_roundtrip);
+    EF_RUN(test_config_tiny);
+    EF_RUN(test_config_errors);
+    EF_RUN(test_config_alloc_failures);
+    EF_RUN(test_st_parse_ok);
+    EF_RUN(test_st_parse_alloc_failures);
+    EF_RUN(test_malformed_corpus);
+    EF_RUN(test_ops_compare);
+    EF_RUN(test_rope_pairs);
+    EF_RUN(test_tiny_vs_torch_cpu);
+    EF_RUN(test_tiny_vs_torch_ref);
+    EF_RUN(test_tiny_chunked_prefill);
+    EF_RUN(test_tiny_fp8);
+    EF_RUN(test_dsa_equals_dense);
+    EF_RUN(test_seq_limits);
+    EF_RUN(test_sampling);
+    return EF_TEST_END();
+}
