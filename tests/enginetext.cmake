@@ -6,3 +6,5 @@ pkg_check_modules(EFT_PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 set(EFT_TOK_SRC ${PROJECT_SOURCE_DIR}/engine/tokenizer.c)
 ef_add_test(test_tokenizer SOURCES test_tokenizer.c ${EFT_TOK_SRC}
   LIBS ef_common PkgConfig::EFT_PCRE2 TIMEOUT 120)
+set(EFT_ENC_SRC ${PROJECT_SOURCE_DIR}/engine/encoding.c ${PROJECT_SOURCE_DIR}/engine/encoding_pyjson.c)
+ef_add_test(test_encoding SOURCES test_encoding.c ${EFT_ENC_SRC} LIBS ef_common TIMEOUT 120)
