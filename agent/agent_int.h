@@ -1,0 +1,42 @@
+/*
+ * agent/agent_int.h — declarations shared between the agent's files; not public.
+ */
+#ifndef EF_AGENT_INT_H
+#define EF_AGENT_INT_H
+
+#include "agent/agent.h"
+#include "common/json.h"
+
+/* Duplicates s (NULL stays NULL); *ok set to 0 on allocation failure. */
+char *ef_agent__dup(const char *s, int *ok);
+
+/* The backends' constructors (model name already split). */
+int ef_agent__model_replay_open(ef_ctx *ctx, const char *path, ef_model **out);
+int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_options *opts,
+                              ef_model **out);
+int ef_agent__model_oracle_open(ef_ctx *ctx, ef_model **out);
+
+/* Reads an OpenAI chat completion body (or a bare message object) into *out. */
+int ef_agent__response_from_json(ef_ctx *ctx, const cJSON *j, const char *what,
+                                 ef_model_response *out);
+
+/* Builds the chat request body. *out: ef_free. */
+int ef_agent__request_body(ef_ctx *ctx, const ef_model_request *req, const char *model,
+                           char **out);
+
+/* Rough prompt size in tokens for context policies when the server gives no usage:
+ * bytes / 4 over every message. */
+int64_t ef_agent__conv_estimate_tokens(const ef_agent_conv *c);
+
+/* Thinking retention: clears reasoning_content of assistant messages that precede the
+ * last user message. */
+void ef_agent__retain_reasoning(ef_agent_conv *c);
+
+/* Checks a call's parsed arguments against the top level of its tool's object schema
+ * (required fields, declared types, enums). 0 fits; 1 with *why (ef_free) otherwise. */
+int ef_agent__args_check(const cJSON *schema, const cJSON *args, char **why);
+
+/* Event recording. */
+int ef_agent__event_add(ef_agent_episode *ep, const char *kind, const char *payload_json);
+
+#endif

@@ -1,0 +1,592 @@
+/*
+ * tests/test_agent.c — the agent: conversations through OpenAI JSON, response parsing,
+ * argument checks, thinking retention, the episode loop over a scripted model that
+ * misbehaves in every way (tests/agent_fixtures/misbehave.jsonl), context policies, the
+ * oracle path, the runner (groups, shards, resume), and the http backend against a flaky
+ * server on 127.0.0.1 (tests/agent_fixtures/http_server.py).
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "agent/agent_int.h"
+#include "common/json.h"
+#include "tests/agent_testenv.h"
+#include "tests/testlib.h"
+
+static ef_ctx *g_ctx;
+
+static char *fixture(const char *name)
+{
+    const char *src = getenv("EF_SOURCE_DIR");
+    return ef_asprintf("%s/tests/agent_fixtures/%s", src ? src : ".", name);
+}
+
+/* ---- conversations ---------------------------------------------------------------- */
+
+static void test_conv_roundtrip(void)
+{
+    const char *text =
+        "[{\"role\":\"system\",\"content\":\"sys\"},{\"role\":\"user\",\"content\":\"hi\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"reasoning_content\":\"think\","
+        "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"add\","
+        "\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+        "{\"role\":\"tool\",\"content\":\"2\",\"tool_call_id\":\"c1\",\"name\":\"add\"},"
+        "{\"role\":\"assistant\",\"content\":\"2\"}]";
+    cJSON *j = cJSON_Parse(text);
+    ef_agent_conv c = EF_AGENT_CONV_INIT;
+    EF_CHECK_EQ_INT(ef_agent_conv_from_json(g_ctx, j, &c), 0);
+    EF_CHECK_EQ_INT(c.n, 5);
+    EF_CHECK(c.msgs[2].role == EF_ROLE_ASSISTANT && c.msgs[2].n_tool_calls == 1);
+    EF_CHECK(strcmp(c.msgs[2].tool_calls[0].arguments, "{\"a\":1}") == 0);
+    EF_CHECK(strcmp(c.msgs[2].reasoning_content, "think") == 0);
+    EF_CHECK(strcmp(c.msgs[3].tool_call_id, "c1") == 0);
+    cJSON *back;
+    EF_CHECK_EQ_INT(ef_agent_conv_to_json(&c, 1, &back), 0);
+    EF_CHECK_MSG(cJSON_Compare(j, back, 1), "round trip differs");
+    cJSON_Delete(back);
+    /* without reasoning */
+    EF_CHECK_EQ_INT(ef_agent_conv_to_json(&c, 0, &back), 0);
+    EF_CHECK(!cJSON_GetObjectItem(cJSON_GetArrayItem(back, 2), "reasoning_content"));
+    cJSON_Delete(back);
+    ef_agent_conv_clear(&c);
+    cJSON_Delete(j);
+}
+
+static void test_conv_malformed(void)
+{
+    const char *bad[] = {"{}", "[1]", "[{\"role\":\"robot\"}]",
+                         "[{\"role\":\"user\",\"content\":5}]",
+                         "[{\"role\":\"assistant\",\"tool_calls\":{}}]",
+                         "[{\"role\":\"assistant\",\"tool_calls\":[3]}]"};
+    for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
+        cJSON *j = cJSON_Parse(bad[i]);
+        ef_agent_conv c = EF_AGENT_CONV_INIT;
+        EF_CHECK_MSG(ef_agent_conv_from_json(g_ctx, j, &c) < 0, "accepted %s", bad[i]);
+        EF_CHECK(c.n == 0);
+        cJSON_Delete(j);
+    }
+    /* arguments given as an object are printed to text */
+    cJSON *j = cJSON_Parse("[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"x\","
+                           "\"function\":{\"name\":\"f\",\"arguments\":{\"k\":[1,2]}}}]}]");
+    ef_agent_conv c = EF_AGENT_CONV_INIT;
+    EF_CHECK_EQ_INT(ef_agent_conv_from_json(g_ctx, j, &c), 0);
+    EF_CHECK(c.n == 1 && strcmp(c.msgs[0].tool_calls[0].arguments, "{\"k\":[1,2]}") == 0);
+    ef_agent_conv_clear(&c);
+    cJSON_Delete(j);
+}
+
+static void test_conv_alloc_failure(void)
+{
+    const char *text = "[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\","
+                       "\"content\":\"x\",\"tool_calls\":[{\"id\":\"c\",\"function\":{\"name\":"
+                       "\"f\",\"arguments\":\"{}\"}}]}]";
+    cJSON *j = cJSON_Parse(text);
+    long n;
+    for (n = 1; n < 200; n++) {
+        ef_agent_conv c = EF_AGENT_CONV_INIT;
+        ef_alloc_fail_after(n);
+        int rc = ef_agent_conv_from_json(g_ctx, j, &c);
+        cJSON *out = NULL;
+        int rc2 = rc == 0 ? ef_agent_conv_to_json(&c, 1, &out) : -1;
+        long failed = ef_alloc_failed_count();
+        ef_alloc_fail_after(0);
+        cJSON_Delete(out);
+        ef_agent_conv_clear(&c);
+        if (failed == 0) {
+            EF_CHECK(rc == 0 && rc2 == 0);
+            break;
+        }
+    }
+    EF_CHECK(n < 200);
+    cJSON_Delete(j);
+}
+
+static void test_args_check(void)
+{
+    cJSON *args;
+    char *why;
+    EF_CHECK_EQ_INT(ef_agent_call_args_parse("{\"a\":1}", &args, &why), EF_CALL_OK);
+    cJSON_Delete(args);
+    EF_CHECK_EQ_INT(ef_agent_call_args_parse("", &args, &why), EF_CALL_OK);
+    cJSON_Delete(args);
+    const char *bad[] = {"{a:1}", "[1,2]", "\"x\"", "{\"a\":1", "{\"a\":1} trailing"};
+    for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
+        EF_CHECK_MSG(ef_agent_call_args_parse(bad[i], &args, &why) == EF_CALL_MALFORMED, "%s",
+                     bad[i]);
+        EF_CHECK(args == NULL && why != NULL);
+        ef_free(why);
+    }
+}
+
+static void test_retention(void)
+{
+    ef_agent_conv c = EF_AGENT_CONV_INIT;
+    ef_agent_msg a;
+    memset(&a, 0, sizeof(a));
+    a.role = EF_ROLE_ASSISTANT;
+    a.content = "x";
+    a.reasoning_content = "r1";
+    ef_agent_conv_push_text(&c, EF_ROLE_USER, "q1");
+    ef_agent_conv_push(&c, &a);
+    ef_agent_conv_push_text(&c, EF_ROLE_TOOL, "t");
+    a.reasoning_content = "r2";
+    ef_agent_conv_push(&c, &a);
+    ef_agent__retain_reasoning(&c);
+    EF_CHECK(c.msgs[1].reasoning_content && c.msgs[3].reasoning_content); /* only tools follow */
+    ef_agent_conv_push_text(&c, EF_ROLE_USER, "q2");
+    ef_agent__retain_reasoning(&c);
+    EF_CHECK(!c.msgs[1].reasoning_content && !c.msgs[3].reasoning_content); /* new user turn */
+    ef_agent_conv_clear(&c);
+}
+
+/* ---- the episode loop over the misbehaving script ------------------------------------ */
+
+typedef struct {
+    const char *script;
+    ef_agent_end_reason end;
+    double reward;
+    int64_t parse, unknown, bad, tool_err;
+} expect;
+
+static const expect expects[] = {
+    {"answer", EF_END_ANSWER, 1, 0, 0, 0, 0},
+    {"tool_then_answer", EF_END_ANSWER, 1, 0, 0, 0, 0},
+    {"malformed", EF_END_ANSWER, 1, 1, 0, 0, 0},
+    {"unknown", EF_END_ANSWER, 1, 0, 1, 0, 0},
+    {"bad_args", EF_END_ANSWER, 1, 0, 0, 1, 0},
+    {"empty", EF_END_ANSWER, 1, 1, 0, 0, 0},
+    {"empty_forever", EF_END_TOOL_ERROR, 0, 8, 0, 0, 0},
+    {"loop", EF_END_MAX_TURNS, 0, 0, 0, 0, 0},
+    {"malformed_forever", EF_END_TOOL_ERROR, 0, 8, 0, 0, 0},
+    {"model_error", EF_END_MODEL_ERROR, 0, 0, 0, 0, 0},
+    {"exhausted", EF_END_MODEL_ERROR, 0, 0, 0, 0, 0},
+    {"submit", EF_END_SUBMIT, 1, 0, 0, 0, 0},
+    {"length", EF_END_MAX_TOKENS, 0, 0, 0, 0, 0},
+    {"tokens", EF_END_MAX_TOKENS, 0, 0, 0, 0, 0},
+    {"reasoning", EF_END_ANSWER, 1, 0, 0, 0, 0},
+    {"fail_tool", EF_END_ANSWER, 1, 0, 0, 0, 1},
+    {"openai_full", EF_END_ANSWER, 1, 0, 0, 0, 0},
+    {"no_name", EF_END_ANSWER, 1, 1, 0, 0, 0},
+    {"wrong_answer", EF_END_ANSWER, 0, 0, 0, 0, 0},
+};
+
+static void test_replay_misbehave(void)
+{
+    char *path = fixture("misbehave.jsonl"), *name = ef_asprintf("replay:%s", path);
+    ef_model *m;
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, name, NULL, &m), 0);
+    ef_agent_env *env;
+    agent_testenv_open(NULL, g_ctx, 1, &env);
+    ef_agent_config cfg = EF_AGENT_CONFIG_INIT;
+    cfg.max_tokens = 10000;
+    char *task = agent_testenv_task(2, 3);
+    for (size_t i = 0; m && i < EF_ARRAY_LEN(expects); i++) {
+        const expect *e = &expects[i];
+        ef_agent_episode *ep = NULL;
+        int rc = ef_agent_episode_run_ext(g_ctx, &cfg, m, env, task, 7, (int64_t)i + 1, 0, &ep);
+        EF_CHECK_MSG(rc == 0, "%s: %s", e->script, ef_errmsg(g_ctx));
+        if (rc < 0)
+            continue;
+        EF_CHECK_MSG(ep->end_reason == e->end, "%s: end %s, want %s", e->script,
+                     ef_agent_end_reason_name(ep->end_reason), ef_agent_end_reason_name(e->end));
+        EF_CHECK_MSG(ep->reward == e->reward, "%s: reward %g", e->script, ep->reward);
+        EF_CHECK_MSG(ep->n_parse_errors == e->parse && ep->n_unknown_tools == e->unknown &&
+                         ep->n_bad_args == e->bad && ep->n_tool_errors == e->tool_err,
+                     "%s: parse %lld unknown %lld bad %lld tool %lld", e->script,
+                     (long long)ep->n_parse_errors, (long long)ep->n_unknown_tools,
+                     (long long)ep->n_bad_args, (long long)ep->n_tool_errors);
+        EF_CHECK(ep->verified == (ep->end_reason != EF_END_COUNT_));
+        if (strcmp(e->script, "loop") == 0)
+            EF_CHECK_EQ_INT(ep->n_turns, cfg.max_turns);
+        if (strcmp(e->script, "model_error") == 0) {
+            EF_CHECK(strcmp(ef_agent_episode_status(ep), "error") == 0);
+            EF_CHECK(ep->error && strstr(ep->error, "server exploded"));
+            EF_CHECK(ep->n_events == 1 && strcmp(ep->events[0].kind, "model_error") == 0);
+        }
+        if (strcmp(e->script, "reasoning") == 0) {
+            /* transcript: system, user, assistant(r1, call), tool, assistant */
+            EF_CHECK_EQ_INT(ep->transcript.n, 5);
+            EF_CHECK(ep->transcript.msgs[2].reasoning_content &&
+                     strcmp(ep->transcript.msgs[2].reasoning_content, "I should add.") == 0);
+            EF_CHECK(strcmp(ep->transcript.msgs[3].tool_call_id, "r1") == 0);
+            EF_CHECK(ep->n_calls == 1 && strcmp(ep->calls[0].result, "5") == 0);
+        }
+        if (strcmp(e->script, "tool_then_answer") == 0)
+            EF_CHECK(ep->n_calls == 1 && ep->calls[0].message_idx == 2);
+        if (strcmp(e->script, "openai_full") == 0)
+            EF_CHECK_EQ_INT(ep->n_prompt_tokens, 20);
+        if (strcmp(e->script, "unknown") == 0)
+            EF_CHECK(strstr(ep->transcript.msgs[3].content, "unknown tool 'multiply'"));
+        if (strcmp(e->script, "bad_args") == 0)
+            EF_CHECK(strstr(ep->transcript.msgs[3].content, "arguments.a: expected integer"));
+        ef_agent_episode_free(ep);
+    }
+    ef_free(task);
+    ef_agent_env_free(env);
+    ef_model_free(m);
+    ef_free(name);
+    ef_free(path);
+}
+
+static char *write_tmp(const char *text)
+{
+    char tmpl[] = "/tmp/ef_agent_test_XXXXXX";
+    int fd = mkstemp(tmpl);
+    if (fd < 0)
+        return NULL;
+    size_t n = strlen(text);
+    if (write(fd, text, n) != (ssize_t)n) {
+        close(fd);
+        return NULL;
+    }
+    close(fd);
+    return ef_strdup(tmpl);
+}
+
+static void test_context_policies(void)
+{
+    char line[1024], pad[301];
+    memset(pad, 'w', 300);
+    pad[300] = 0;
+    snprintf(line, sizeof(line),
+             "{\"content\":\"summary of %s\",\"tool_calls\":[{\"id\":\"a\",\"function\":"
+             "{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":1,\\\"b\\\":1}\"}}],"
+             "\"repeat\":true}\n",
+             pad);
+    char *path = write_tmp(line);
+    char *name = ef_asprintf("replay:%s", path);
+    ef_model *m;
+    ef_agent_env *env;
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, name, NULL, &m), 0);
+    agent_testenv_open(NULL, g_ctx, 1, &env);
+    char *task = agent_testenv_task(2, 3);
+    ef_agent_context_policy pols[] = {EF_CONTEXT_NONE, EF_CONTEXT_DISCARD_75,
+                                      EF_CONTEXT_DISCARD_ALL, EF_CONTEXT_SUMMARY};
+    for (size_t i = 0; m && i < EF_ARRAY_LEN(pols); i++) {
+        ef_agent_config cfg = EF_AGENT_CONFIG_INIT;
+        cfg.context_window = 400; /* ~1600 bytes */
+        cfg.max_turns = 40;
+        cfg.context_policy = pols[i];
+        cfg.max_context_resets = 2;
+        ef_agent_episode *ep = NULL;
+        EF_CHECK_EQ_INT(ef_agent_episode_run_ext(g_ctx, &cfg, m, env, task, 1, 1, 0, &ep), 0);
+        if (!ep)
+            continue;
+        EF_CHECK_MSG(ep->end_reason == EF_END_CONTEXT_OVERFLOW, "%s: %s",
+                     ef_agent_context_policy_name(pols[i]),
+                     ef_agent_end_reason_name(ep->end_reason));
+        int64_t want = pols[i] == EF_CONTEXT_NONE ? 0 : 2;
+        EF_CHECK_MSG(ep->n_context_resets == want, "%s: %lld resets",
+                     ef_agent_context_policy_name(pols[i]), (long long)ep->n_context_resets);
+        int64_t n_ev = 0;
+        for (size_t k = 0; k < ep->n_events; k++)
+            n_ev += strcmp(ep->events[k].kind, "context_reset") == 0;
+        EF_CHECK_EQ_INT(n_ev, want);
+        EF_CHECK(ep->n_turns > 2);
+        ef_agent_episode_free(ep);
+    }
+    ef_free(task);
+    ef_agent_env_free(env);
+    ef_model_free(m);
+    unlink(path);
+    ef_free(name);
+    ef_free(path);
+}
+
+static void test_oracle(void)
+{
+    ef_model *m;
+    ef_agent_env *env;
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, "oracle", NULL, &m), 0);
+    EF_CHECK(ef_model_is_oracle(m));
+    agent_testenv_open(NULL, g_ctx, 1, &env);
+    char *task = agent_testenv_task(20, 22);
+    ef_agent_episode *ep = NULL;
+    EF_CHECK_EQ_INT(ef_agent_episode_run(g_ctx, NULL, m, env, task, 1, &ep), 0);
+    if (ep) {
+        EF_CHECK_EQ_INT(ep->end_reason, EF_END_ANSWER);
+        EF_CHECK(ep->verified && ep->reward == 1.0);
+        EF_CHECK(strcmp(ep->answer, "42") == 0);
+        /* system, user, assistant(call add), tool "42", assistant "42" */
+        EF_CHECK_EQ_INT(ep->transcript.n, 5);
+        EF_CHECK(ep->transcript.n == 5 && ep->transcript.msgs[2].n_tool_calls == 1 &&
+                 strcmp(ep->transcript.msgs[3].content, "42") == 0);
+        EF_CHECK(ep->n_calls == 1 && ep->n_tool_calls == 1);
+    }
+    ef_agent_episode_free(ep);
+    ef_free(task);
+    ef_agent_env_free(env);
+    ef_model_free(m);
+}
+
+static void test_model_names(void)
+{
+    ef_model *m;
+    EF_CHECK(ef_model_open(g_ctx, "nonsense", NULL, &m) == EF_EINVAL);
+    EF_CHECK(ef_model_open(g_ctx, "", NULL, &m) == EF_EINVAL);
+    EF_CHECK(ef_model_open(g_ctx, "replay:/nonexistent/file.jsonl", NULL, &m) < 0);
+    char *p = write_tmp("{\"content\":\"x\"}\nnot json\n");
+    char *n = ef_asprintf("replay:%s", p);
+    EF_CHECK(ef_model_open(g_ctx, n, NULL, &m) == EF_EPARSE);
+    EF_CHECK(strstr(ef_errmsg(g_ctx), ":2") != NULL);
+    unlink(p);
+    ef_free(p);
+    ef_free(n);
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, "http://127.0.0.1:9/v1#m", NULL, &m), 0);
+    ef_model_free(m);
+}
+
+/* ---- the runner -------------------------------------------------------------------------- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    int64_t n_tasks, group;
+    int *count;            /* [task_id * group + sample] */
+    int *done;             /* preset "already stored" */
+    int64_t n_put;
+    int64_t n_end[EF_END_COUNT_];
+    int64_t n_with_error, n_reward1;
+} mem_sink;
+
+static int mem_is_done(void *ud, int64_t task_id, int64_t sample)
+{
+    mem_sink *s = ud;
+    return s->done && s->done[task_id * s->group + sample];
+}
+
+static int mem_put(void *ud, ef_ctx *ctx, const ef_agent_task *t, int64_t sample,
+                   const ef_agent_episode *ep)
+{
+    (void)ctx;
+    mem_sink *s = ud;
+    pthread_mutex_lock(&s->mu);
+    s->count[t->task_id * s->group + sample]++;
+    s->n_put++;
+    s->n_end[ep->end_reason]++;
+    if (ep->end_reason == EF_END_MODEL_ERROR && ep->error && *ep->error)
+        s->n_with_error++;
+    if (ep->end_reason == EF_END_ANSWER && ep->reward == 1.0)
+        s->n_reward1++;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static ef_agent_task *make_tasks(int64_t n)
+{
+    ef_agent_task *t = ef_calloc((size_t)n, sizeof(*t));
+    for (int64_t i = 0; i < n; i++) {
+        t[i].task_id = i + 1;
+        t[i].env_id = 1 + (i % 2);
+        t[i].idx = i;
+        t[i].task_json = agent_testenv_task((int)i, (int)(2 * i));
+    }
+    return t;
+}
+
+static void free_tasks(ef_agent_task *t, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        ef_free((char *)t[i].task_json);
+    ef_free(t);
+}
+
+static void test_runner_groups_shards_resume(void)
+{
+    const int64_t n = 60, G = 3;
+    ef_agent_task *tasks = make_tasks(n);
+    ef_model *m;
+    ef_model_open(g_ctx, "oracle", NULL, &m);
+    int *total = ef_calloc((size_t)((n + 1) * G), sizeof(int));
+    /* three shards, run one after the other; the middle one resumes half-done */
+    for (int64_t sh = 0; sh < 3; sh++) {
+        mem_sink s = {PTHREAD_MUTEX_INITIALIZER, n, G, ef_calloc((size_t)((n + 1) * G), sizeof(int)),
+                      NULL, 0, {0}, 0, 0};
+        if (sh == 1) {
+            s.done = ef_calloc((size_t)((n + 1) * G), sizeof(int));
+            for (int64_t i = 1; i <= n; i += 2)
+                s.done[i * G + 0] = 1;
+        }
+        ef_agent_sink sink = {mem_is_done, mem_put, &s};
+        ef_agent_runner_options o = EF_AGENT_RUNNER_OPTIONS_INIT;
+        o.group_size = G;
+        o.concurrency = 4;
+        o.shard_index = sh;
+        o.shard_count = 3;
+        o.progress_label = "";
+        ef_agent_runner_stats st;
+        EF_CHECK_EQ_INT(ef_agent_runner_run(g_ctx, &o, NULL, m, tasks, (size_t)n,
+                                            agent_testenv_open, NULL, &sink, &st),
+                        0);
+        EF_CHECK_EQ_INT(st.n_planned, n / 3 * G);
+        EF_CHECK_EQ_INT(st.n_run + st.n_skipped, st.n_planned);
+        EF_CHECK_EQ_INT(st.n_passed, st.n_run);
+        for (int64_t i = 1; i <= n; i++)
+            for (int64_t k = 0; k < G; k++) {
+                int c = s.count[i * G + k];
+                int in_shard = i % 3 == sh;
+                int skipped = s.done && s.done[i * G + k];
+                EF_CHECK(c == (in_shard && !skipped ? 1 : 0));
+                total[i * G + k] += c + (in_shard && skipped);
+            }
+        ef_free(s.count);
+        ef_free(s.done);
+    }
+    for (int64_t i = 1; i <= n; i++)
+        for (int64_t k = 0; k < G; k++)
+            EF_CHECK(total[i * G + k] == 1);
+    ef_free(total);
+    ef_model_free(m);
+    free_tasks(tasks, n);
+}
+
+/* ---- http against a flaky server ------------------------------------------------------- */
+
+typedef struct {
+    pid_t pid;
+    int port;
+    int fd; /* the server's stdout, kept open while it runs */
+} server;
+
+static int server_start(server *s, const char *schedule)
+{
+    int fds[2];
+    if (access("/usr/bin/python3", X_OK) != 0 || pipe(fds) < 0)
+        return -1;
+    char *script = fixture("http_server.py");
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, 2);
+        close(fds[0]);
+        execl("/usr/bin/python3", "python3", script, schedule, (char *)NULL);
+        _exit(127);
+    }
+    ef_free(script);
+    close(fds[1]);
+    char buf[32] = {0};
+    ssize_t n = read(fds[0], buf, sizeof(buf) - 1);
+    s->fd = fds[0];
+    s->pid = pid;
+    s->port = n > 0 ? atoi(buf) : 0;
+    return s->port > 0 ? 0 : -1;
+}
+
+static void server_stop(server *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+    }
+    close(s->fd);
+}
+
+static void run_http(const char *schedule, int max_retries, int64_t max_requests,
+                     int64_t n, ef_agent_runner_stats *st, mem_sink *s, ef_model_http_stats *hs)
+{
+    server srv;
+    if (server_start(&srv, schedule) < 0) {
+        EF_SKIP_CASE("python3 not available to run the test server");
+        return;
+    }
+    char *url = ef_asprintf("http://127.0.0.1:%d/v1#test-model", srv.port);
+    ef_model_options mo = EF_MODEL_OPTIONS_INIT;
+    mo.timeout_ms = 500;
+    mo.max_retries = max_retries;
+    mo.backoff_ms = 5;
+    mo.backoff_max_ms = 50;
+    mo.max_requests = max_requests;
+    ef_model *m = NULL;
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, url, &mo, &m), 0);
+    ef_agent_task *tasks = make_tasks(n);
+    ef_agent_sink sink = {NULL, mem_put, s};
+    ef_agent_runner_options o = EF_AGENT_RUNNER_OPTIONS_INIT;
+    o.concurrency = 8;
+    o.progress_label = "";
+    if (m)
+        EF_CHECK_EQ_INT(ef_agent_runner_run(g_ctx, &o, NULL, m, tasks, (size_t)n,
+                                            agent_testenv_open, NULL, &sink, st),
+                        0);
+    ef_model_http_get_stats(m, hs);
+    free_tasks(tasks, n);
+    ef_model_free(m);
+    ef_free(url);
+    server_stop(&srv);
+}
+
+static void test_http_flaky(void)
+{
+    const int64_t n = 24;
+    mem_sink s = {PTHREAD_MUTEX_INITIALIZER, n, 1, ef_calloc((size_t)(n + 1), sizeof(int)), NULL,
+                  0, {0}, 0, 0};
+    ef_agent_runner_stats st;
+    ef_model_http_stats hs;
+    memset(&st, 0, sizeof(st));
+    run_http("429,ok,500,ok,slow,ok,drop,ok,trunc,ok", 10, 0, n, &st, &s, &hs);
+    EF_CHECK_EQ_INT(s.n_put, n);
+    for (int64_t i = 1; i <= n; i++)
+        EF_CHECK(s.count[i] == 1);
+    /* each episode answered (and passed) or failed as a model error with its message */
+    EF_CHECK_EQ_INT(s.n_end[EF_END_ANSWER] + s.n_end[EF_END_MODEL_ERROR], n);
+    EF_CHECK_EQ_INT(s.n_reward1, s.n_end[EF_END_ANSWER]);
+    EF_CHECK_EQ_INT(s.n_with_error, s.n_end[EF_END_MODEL_ERROR]);
+    EF_CHECK(s.n_end[EF_END_ANSWER] > 0);
+    EF_CHECK_EQ_INT(st.n_passed, s.n_end[EF_END_ANSWER]);
+    printf("    http flaky: %lld answered, %lld model errors\n",
+           (long long)s.n_end[EF_END_ANSWER], (long long)s.n_end[EF_END_MODEL_ERROR]);
+    EF_CHECK(hs.n_retries > 0 && hs.n_attempts > hs.n_requests);
+    printf("    http flaky: %lld requests, %lld attempts, %lld retries\n",
+           (long long)hs.n_requests, (long long)hs.n_attempts, (long long)hs.n_retries);
+    ef_free(s.count);
+}
+
+static void test_http_down_and_budget(void)
+{
+    const int64_t n = 10;
+    mem_sink s = {PTHREAD_MUTEX_INITIALIZER, n, 1, ef_calloc((size_t)(n + 1), sizeof(int)), NULL,
+                  0, {0}, 0, 0};
+    ef_agent_runner_stats st;
+    ef_model_http_stats hs;
+    run_http("500", 2, 0, n, &st, &s, &hs);
+    EF_CHECK_EQ_INT(s.n_put, n);
+    EF_CHECK_EQ_INT(s.n_end[EF_END_MODEL_ERROR], n);
+    EF_CHECK_EQ_INT(s.n_with_error, n);
+    EF_CHECK_EQ_INT(hs.n_attempts, 3 * n);
+    EF_CHECK_EQ_INT(st.n_failed, n);
+    ef_free(s.count);
+    /* a budget of 5 attempts: the rest fail as model errors, none lost */
+    mem_sink s2 = {PTHREAD_MUTEX_INITIALIZER, n, 1, ef_calloc((size_t)(n + 1), sizeof(int)), NULL,
+                   0, {0}, 0, 0};
+    run_http("ok", 0, 5, n, &st, &s2, &hs);
+    EF_CHECK_EQ_INT(s2.n_put, n);
+    EF_CHECK(s2.n_end[EF_END_MODEL_ERROR] >= n - 3);
+    ef_free(s2.count);
+}
+
+int main(int argc, char **argv)
+{
+    EF_TEST_BEGIN(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    g_ctx = ef_ctx_new();
+    ef_ctx_set_log(g_ctx, EF_LOG_ERROR, NULL, NULL);
+    EF_RUN(test_conv_roundtrip);
+    EF_RUN(test_conv_malformed);
+    EF_RUN(test_conv_alloc_failure);
+    EF_RUN(test_args_check);
+    EF_RUN(test_retention);
+    EF_RUN(test_model_names);
+    EF_RUN(test_replay_misbehave);
+    EF_RUN(test_context_policies);
+    EF_RUN(test_oracle);
+    EF_RUN(test_runner_groups_shards_resume);
+    EF_RUN(test_http_flaky);
+    EF_RUN(test_http_down_and_budget);
+    ef_ctx_free(g_ctx);
+    return EF_TEST_END();
+}
