@@ -106,8 +106,13 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p,
                  strerror(p->step_errno));
         return;
     }
-    if (killed_for == EF_SB_KILL_WALL || killed_for == EF_SB_KILL_OUTPUT ||
-        killed_for == EF_SB_KILL_CALLER) {
+    if (killed_for == EF_SB_KILL_CALLER && !p->prog_reaped) {
+        r->status = EF_SANDBOX_SIGNALED;
+        r->signal = SIGKILL;
+        snprintf(r->detail, sizeof r->detail, "ended by the caller");
+        return;
+    }
+    if (killed_for == EF_SB_KILL_WALL || killed_for == EF_SB_KILL_OUTPUT) {
         if (!p->prog_reaped)
             r->signal = SIGKILL;
         if (killed_for == EF_SB_KILL_OUTPUT) {

@@ -1,0 +1,16 @@
+# Sandbox tests: features and result fields (test_sandbox), the attack suite
+# (test_sandbox_attacks, hostile programs from tests/sandbox_attacks/).
+add_executable(sbx_attack ${CMAKE_CURRENT_SOURCE_DIR}/sandbox_attacks/attack.c)
+# The hostile program runs inside the sandbox: no sanitizer runtime there.
+target_compile_options(sbx_attack PRIVATE -fno-sanitize=all -O1)
+target_link_options(sbx_attack PRIVATE -fno-sanitize=all)
+
+ef_add_test(test_sandbox SOURCES test_sandbox.c LIBS ef_sandbox ef_common Threads::Threads
+  LABELS sandbox TIMEOUT 120)
+target_compile_definitions(test_sandbox PRIVATE ATTACK_BIN="$<TARGET_FILE:sbx_attack>")
+add_dependencies(test_sandbox sbx_attack envforge)
+
+ef_add_test(test_sandbox_attacks SOURCES test_sandbox_attacks.c LIBS ef_sandbox ef_common
+  Threads::Threads LABELS sandbox TIMEOUT 180)
+target_compile_definitions(test_sandbox_attacks PRIVATE ATTACK_BIN="$<TARGET_FILE:sbx_attack>")
+add_dependencies(test_sandbox_attacks sbx_attack)

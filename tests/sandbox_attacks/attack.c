@@ -1,0 +1,503 @@
+/*
+ * tests/sandbox_attacks/attack.c — hostile programs for the sandbox's attack suite, one per
+ * case name (argv[1]). Run inside the sandbox by tests/test_sandbox_attacks.c.
+ *
+ * Convention: a case whose attack is refused prints "contained" and exits 0; one that
+ * gets through prints "ESCAPED: what" and exits 66. Cases whose containment is the run's
+ * status (a limit, a seccomp violation) just do the hostile thing.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/perf_event.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int escaped(const char *what)
+{
+    printf("ESCAPED: %s\n", what);
+    fflush(stdout);
+    return 66;
+}
+
+static int contained(void)
+{
+    printf("contained\n");
+    return 0;
+}
+
+static int can_open(const char *path, int flags)
+{
+    int fd = open(path, flags);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+static __attribute__((noreturn)) int fork_bomb(void)
+{
+    for (;;) {
+        pid_t p = fork();
+        if (p == 0)
+            continue;
+        if (p < 0)
+            usleep(1000);
+    }
+}
+
+static int memory_bomb(void)
+{
+    for (;;) {
+        char *p = malloc(1 << 20);
+        if (!p)
+            return 3;
+        memset(p, 1, 1 << 20);
+    }
+}
+
+static __attribute__((noreturn)) int busy_loop(void)
+{
+    volatile unsigned long x = 0;
+    for (;;)
+        x++;
+}
+
+static int endless_output(int fd)
+{
+    char buf[4096];
+    memset(buf, 'y', sizeof buf);
+    for (;;)
+        if (write(fd, buf, sizeof buf) < 0)
+            return 1;
+}
+
+static int fill_tmp(void)
+{
+    int fd = open("/tmp/fill", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return escaped("cannot even open /tmp/fill");
+    char buf[65536];
+    memset(buf, 'x', sizeof buf);
+    long total = 0;
+    for (;;) {
+        ssize_t n = write(fd, buf, sizeof buf);
+        if (n < 0) {
+            printf("stopped after %ld bytes: %s\n", total, strerror(errno));
+            return errno == ENOSPC ? 1 : 2;
+        }
+        total += n;
+        if (total > (1L << 34))
+            return escaped("wrote 16 GiB to /tmp");
+    }
+}
+
+static int huge_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return 2;
+    char buf[65536];
+    memset(buf, 'h', sizeof buf);
+    for (long i = 0; i < (1L << 20); i++)
+        if (write(fd, buf, sizeof buf) < 0)
+            return 1;
+    return escaped("wrote 64 GiB");
+}
+
+static int read_host_files(void)
+{
+    static const char *const paths[] = {"/etc/shadow", "/etc/gshadow", "/root/.bashrc",
+                                        "/etc/hostname", "/etc/machine-id", "/home",
+                                        "/var/log", "/work/main/CMakeLists.txt",
+                                        "/proc/kcore", "/sys/kernel", "/boot", "/run"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        if (can_open(paths[i], O_RDONLY))
+            return escaped(paths[i]);
+    return contained();
+}
+
+static int write_ro(void)
+{
+    static const char *const paths[] = {"/usr/bin/evil", "/etc/passwd", "/evil",
+                                        "/usr/lib/evil", "/bin/evil", "/etc/evil",
+                                        "/work/evil", "/dev/evil", "/proc/evil"};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        if (can_open(paths[i], O_WRONLY | O_CREAT))
+            return escaped(paths[i]);
+    if (chmod("/usr/bin/env", 04777) == 0)
+        return escaped("chmod /usr/bin/env");
+    return contained();
+}
+
+/* The host planted work/link -> a host file; following it must stay inside. */
+static int symlink_escape(void)
+{
+    char buf[256];
+    int fd = open("/work/link_to_host", O_RDONLY);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n > 0) {
+            buf[n] = '\0';
+            if (strstr(buf, "HOST-SECRET"))
+                return escaped("read the host file through a symlink");
+        }
+    }
+    if (symlink("/proc/1/root/etc/shadow", "/work/mylink") == 0 &&
+        can_open("/work/mylink", O_RDONLY))
+        return escaped("symlink through /proc/1/root");
+    if (symlink("../../../../../../etc/shadow", "/work/dotdot") == 0 &&
+        can_open("/work/dotdot", O_RDONLY))
+        return escaped("dot-dot symlink");
+    return contained();
+}
+
+static int hardlink_escape(void)
+{
+    if (link("/usr/bin/env", "/work/hl") == 0)
+        return escaped("hardlink of a read-only bind into the workdir");
+    if (link("/etc/passwd", "/work/hl2") == 0)
+        return escaped("hardlink of /etc/passwd");
+    if (link("/work/host_file", "/tmp/hl3") == 0)
+        return escaped("hardlink across mounts");
+    if (rename("/work/host_file", "/tmp/moved") == 0)
+        return escaped("rename across mounts");
+    return contained();
+}
+
+static int proc_root(void)
+{
+    char buf[256];
+    if (can_open("/proc/1/root/etc/shadow", O_RDONLY) || can_open("/proc/1/environ", O_RDONLY) ||
+        can_open("/proc/1/mem", O_RDONLY) || can_open("/proc/1/cmdline", O_RDONLY))
+        return escaped("/proc/1");
+    if (readlink("/proc/1/root", buf, sizeof buf) >= 0 || readlink("/proc/1/exe", buf, sizeof buf) >= 0)
+        return escaped("readlink /proc/1/*");
+    if (can_open("/proc/self/root/etc/shadow", O_RDONLY) ||
+        can_open("/proc/self/root/../../etc/shadow", O_RDONLY) ||
+        can_open("/proc/self/cwd/../../../../etc/shadow", O_RDONLY))
+        return escaped("/proc/self/root");
+    if (can_open("/proc/sysrq-trigger", O_WRONLY) || can_open("/proc/sys/kernel/hostname", O_WRONLY) ||
+        can_open("/proc/sys/vm/drop_caches", O_WRONLY))
+        return escaped("writable /proc/sys");
+    /* every pid we can see must be ours */
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
+            n++;
+    if (d)
+        closedir(d);
+    if (n > 2)
+        return escaped("sees foreign processes in /proc");
+    return contained();
+}
+
+static int do_ptrace(void)
+{
+    pid_t c = fork();
+    if (c == 0) {
+        pause();
+        _exit(0);
+    }
+    long r = ptrace(PTRACE_ATTACH, c, 0, 0);
+    kill(c, SIGKILL);
+    return r == 0 ? escaped("ptrace attach") : contained();
+}
+
+static int connect_to(const char *ip, int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) {
+        printf("socket: %s\n", strerror(errno));
+        return contained();
+    }
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)port);
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    int r = connect(s, (struct sockaddr *)&a, sizeof a);
+    close(s);
+    return r == 0 ? escaped("connected") : contained();
+}
+
+static int raw_sockets(void)
+{
+    int fams[][3] = {{AF_INET, SOCK_RAW, IPPROTO_ICMP}, {AF_PACKET, SOCK_RAW, 0},
+                     {AF_NETLINK, SOCK_RAW, 0}, {AF_INET6, SOCK_DGRAM, 0},
+                     {40 /* AF_VSOCK */, SOCK_STREAM, 0}};
+    for (size_t i = 0; i < sizeof fams / sizeof *fams; i++) {
+        int s = socket(fams[i][0], fams[i][1], fams[i][2]);
+        if (s >= 0)
+            return escaped("opened a non-unix socket");
+    }
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) < 0)
+        return escaped("AF_UNIX should work (this is a false alarm)");
+    return contained();
+}
+
+static int tiocsti(int high)
+{
+    char c = 'x';
+    unsigned long req = TIOCSTI;
+    if (high)
+        req |= 1UL << 32;
+    long r = syscall(SYS_ioctl, 0, req, &c);
+    printf("ioctl returned %ld (%s)\n", r, strerror(errno));
+    return contained();
+}
+
+static int kill_all(void)
+{
+    kill(-1, SIGKILL);
+    return contained();
+}
+
+static int int80(void)
+{
+#if defined(__x86_64__)
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory"); /* i386 getpid */
+    printf("int 0x80 getpid returned %ld\n", ret);
+#endif
+    return contained();
+}
+
+static int x32(void)
+{
+    long r = syscall(0x40000000L | 39L); /* x32 getpid */
+    printf("x32 getpid returned %ld\n", r);
+    return contained();
+}
+
+static int daemonize(void)
+{
+    if (fork() == 0) {
+        setsid();
+        if (fork() == 0) {
+            /* grandchild: keep touching a file in the (writable, host-bound) workdir */
+            for (int i = 0; i < 400; i++) {
+                int fd = open("/work/daemon_alive", O_WRONLY | O_CREAT | O_APPEND, 0644);
+                if (fd >= 0) {
+                    if (write(fd, "x", 1) < 0)
+                        break;
+                    close(fd);
+                }
+                usleep(10000);
+            }
+            _exit(0);
+        }
+        _exit(0);
+    }
+    usleep(50000);
+    return contained();
+}
+
+static int leaked_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int dfd = d ? dirfd(d) : -1;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        int fd = atoi(e->d_name);
+        if (fd > 2 && fd != dfd) {
+            char b[64];
+            snprintf(b, sizeof b, "fd %d is open", fd);
+            closedir(d);
+            return escaped(b);
+        }
+    }
+    if (d)
+        closedir(d);
+    return contained();
+}
+
+static int env_absent(void)
+{
+    for (char **e = environ; *e; e++) {
+        if (strncmp(*e, "PATH=", 5) && strncmp(*e, "HOME=", 5) && strncmp(*e, "LANG=", 5) &&
+            strncmp(*e, "TMPDIR=", 7))
+            return escaped(*e);
+    }
+    return contained();
+}
+
+/* Both: write our secret, then look for the other's for a while. */
+static int cross_read(const char *mine, const char *theirs)
+{
+    char path[600];
+    snprintf(path, sizeof path, "/tmp/secret-%s", mine);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "secret of %s\n", mine);
+        fclose(f);
+    }
+    for (int round = 0; round < 30; round++) {
+        snprintf(path, sizeof path, "/tmp/secret-%s", theirs);
+        if (can_open(path, O_RDONLY))
+            return escaped("read the other sandbox's /tmp");
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            snprintf(path, sizeof path, "/proc/%s/root/tmp/secret-%s", e->d_name, theirs);
+            if (can_open(path, O_RDONLY)) {
+                closedir(d);
+                return escaped("read the other sandbox's /tmp through /proc");
+            }
+        }
+        if (d)
+            closedir(d);
+        if (can_open("/dev/shm/secret-other", O_RDONLY))
+            return escaped("shared /dev/shm");
+        usleep(10000);
+    }
+    return contained();
+}
+
+static int setuid_root(void)
+{
+    if (setuid(0) == 0 || seteuid(0) == 0)
+        return escaped("setuid(0)");
+    if (sethostname("pwned", 5) == 0)
+        return escaped("sethostname");
+    if (mknod("/tmp/sda", S_IFBLK | 0600, makedev(8, 0)) == 0)
+        return escaped("mknod");
+    if (can_open("/dev/mem", O_RDONLY) || can_open("/dev/sda", O_RDONLY) ||
+        can_open("/dev/kmsg", O_RDONLY) || can_open("/dev/tty", O_RDWR))
+        return escaped("device access");
+    if (chown("/tmp", 1000, 1000) == 0)
+        return escaped("chown of /tmp");
+    return contained();
+}
+
+static int raw(long nr, long a, long b, long c, long d)
+{
+    long r = syscall(nr, a, b, c, d);
+    printf("syscall %ld returned %ld (%s)\n", nr, r, strerror(errno));
+    return contained();
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (argc < 2)
+        return 2;
+    const char *c = argv[1];
+    if (!strcmp(c, "fork_bomb"))
+        return fork_bomb();
+    if (!strcmp(c, "memory_bomb"))
+        return memory_bomb();
+    if (!strcmp(c, "busy_loop"))
+        return busy_loop();
+    if (!strcmp(c, "sleep"))
+        return sleep(60), 0;
+    if (!strcmp(c, "endless_stdout"))
+        return endless_output(1);
+    if (!strcmp(c, "endless_stderr"))
+        return endless_output(2);
+    if (!strcmp(c, "fill_tmp"))
+        return fill_tmp();
+    if (!strcmp(c, "huge_file"))
+        return huge_file(argc > 2 ? argv[2] : "/tmp/huge");
+    if (!strcmp(c, "read_host_files"))
+        return read_host_files();
+    if (!strcmp(c, "write_ro"))
+        return write_ro();
+    if (!strcmp(c, "symlink_escape"))
+        return symlink_escape();
+    if (!strcmp(c, "hardlink_escape"))
+        return hardlink_escape();
+    if (!strcmp(c, "proc_tricks"))
+        return proc_root();
+    if (!strcmp(c, "ptrace"))
+        return do_ptrace();
+    if (!strcmp(c, "mount"))
+        return mount("none", "/tmp", "tmpfs", 0, NULL) == 0 ? escaped("mount") : contained();
+    if (!strcmp(c, "unshare"))
+        return unshare(CLONE_NEWUSER) == 0 ? escaped("unshare") : contained();
+    if (!strcmp(c, "setns")) {
+        int fd = open("/proc/self/ns/net", O_RDONLY);
+        return setns(fd, 0) == 0 ? escaped("setns") : contained();
+    }
+    if (!strcmp(c, "clone_newuser"))
+        return raw(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0);
+    if (!strcmp(c, "chroot"))
+        return chroot("/tmp") == 0 ? escaped("chroot") : contained();
+    if (!strcmp(c, "connect") && argc > 3)
+        return connect_to(argv[2], atoi(argv[3]));
+    if (!strcmp(c, "raw_sockets"))
+        return raw_sockets();
+    if (!strcmp(c, "tiocsti"))
+        return tiocsti(0);
+    if (!strcmp(c, "tiocsti_high"))
+        return tiocsti(1);
+    if (!strcmp(c, "kill_all"))
+        return kill_all();
+    if (!strcmp(c, "bpf")) {
+        union bpf_attr attr;
+        memset(&attr, 0, sizeof attr);
+        return raw(SYS_bpf, BPF_MAP_CREATE, (long)&attr, sizeof attr, 0);
+    }
+    if (!strcmp(c, "perf_event_open")) {
+        struct perf_event_attr pe;
+        memset(&pe, 0, sizeof pe);
+        pe.size = sizeof pe;
+        pe.type = PERF_TYPE_SOFTWARE;
+        return raw(SYS_perf_event_open, (long)&pe, 0, -1, -1);
+    }
+    if (!strcmp(c, "io_uring"))
+        return raw(SYS_io_uring_setup, 8, 0, 0, 0);
+    if (!strcmp(c, "keyctl"))
+        return raw(SYS_add_key, (long)"user", (long)"k", (long)"v", 1);
+    if (!strcmp(c, "userfaultfd"))
+        return raw(SYS_userfaultfd, 0, 0, 0, 0);
+    if (!strcmp(c, "process_vm_readv"))
+        return raw(SYS_process_vm_readv, 1, 0, 0, 0);
+    if (!strcmp(c, "open_by_handle_at"))
+        return raw(SYS_open_by_handle_at, AT_FDCWD, 0, 0, 0);
+    if (!strcmp(c, "kexec"))
+        return raw(SYS_kexec_load, 0, 0, 0, 0);
+    if (!strcmp(c, "int80"))
+        return int80();
+    if (!strcmp(c, "x32"))
+        return x32();
+    if (!strcmp(c, "daemonize"))
+        return daemonize();
+    if (!strcmp(c, "leaked_fds"))
+        return leaked_fds();
+    if (!strcmp(c, "env_absent"))
+        return env_absent();
+    if (!strcmp(c, "cross_read") && argc > 3)
+        return cross_read(argv[2], argv[3]);
+    if (!strcmp(c, "setuid_root"))
+        return setuid_root();
+    if (!strcmp(c, "clone3"))
+        return raw(SYS_clone3, 0, 0, 0, 0);
+    fprintf(stderr, "unknown case %s\n", c);
+    return 2;
+}

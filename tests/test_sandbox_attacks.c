@@ -1,0 +1,588 @@
+/*
+ * tests/test_sandbox_attacks.c — the sandbox's attack suite: hostile programs
+ * (tests/sandbox_attacks/attack.c, python3 and sh snippets) that must each be contained
+ * with the expected status, and must leave nothing behind on the host.
+ *
+ * Cases whose attack is refused by the kernel print "contained" and end ok; cases stopped
+ * by a limit or by seccomp end with that status (seccomp naming the system call). After
+ * every case no process of the worker's outer uid may be left on the host.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "sandbox/sandbox.h"
+#include "tests/testlib.h"
+
+#ifndef ATTACK_BIN
+#define ATTACK_BIN "sbx_attack"
+#endif
+
+static ef_ctx *ctx;
+static ef_sandbox_worker *worker;
+
+static void base_opts(ef_sandbox_options *o)
+{
+    ef_sandbox_options d = EF_SANDBOX_OPTIONS_INIT;
+    *o = d;
+    o->wall_ms = 3000;
+    o->cpu_ms = 2000;
+    o->mem_bytes = (int64_t)256 << 20;
+    o->procs = 32;
+    o->out_bytes = 64 << 10;
+    o->tmp_bytes = 4 << 20;
+    o->file_bytes = 8 << 20;
+    o->binds[0] = (ef_sandbox_bind){ATTACK_BIN, "/opt/attack", 0};
+    o->n_binds = 1;
+}
+
+/* Processes of uid on the host (the sandbox's outer uid): must be none after a run. */
+static int count_uid_procs(uint32_t uid)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f)) {
+            unsigned ruid;
+            if (sscanf(line, "Uid: %u", &ruid) == 1) {
+                if (ruid == uid)
+                    n++;
+                break;
+            }
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Runs argv and checks status (and detail / stdout substrings when given). */
+static ef_sandbox_result *expect(const ef_sandbox_options *o, const char *const *argv,
+                                 ef_sandbox_status status, const char *detail,
+                                 const char *out_has)
+{
+    ef_sandbox_result *r = NULL;
+    int rc = ef_sandbox_run(ctx, worker, o, argv, &r);
+    EF_CHECK_MSG(rc == 0, "run: %s", ef_errmsg(ctx));
+    if (rc)
+        return NULL;
+    EF_CHECK_MSG(r->status == status, "status %s (%s), expected %s; stdout: %.300s; stderr: %.300s",
+                 ef_sandbox_status_name(r->status), r->detail, ef_sandbox_status_name(status),
+                 r->out.data, r->err.data);
+    if (detail)
+        EF_CHECK_CONTAINS(r->detail, detail);
+    if (out_has)
+        EF_CHECK_CONTAINS(r->out.data, out_has);
+    EF_CHECK_MSG(!strstr(r->out.data, "ESCAPED"), "%s", r->out.data);
+    EF_CHECK_EQ_INT(count_uid_procs(ef_sandbox_worker_uid(worker)), 0);
+    return r;
+}
+
+static void attack(const char *name, ef_sandbox_status status, const char *detail,
+                   const char *out_has)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *argv[] = {"/opt/attack", name, NULL};
+    ef_sandbox_result_free(expect(&o, argv, status, detail, out_has));
+}
+
+/* ---- limits ---------------------------------------------------------------------------- */
+
+static void test_fork_bomb(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.wall_ms = 1500;
+    o.procs = 16;
+    const char *argv[] = {"/opt/attack", "fork_bomb", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_TIMEOUT, NULL, NULL));
+}
+
+static void test_fork_bomb_shell(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.wall_ms = 1500;
+    o.procs = 16;
+    const char *argv[] = {"sh", "-c", "b() { b | b & }; b; sleep 10", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_TIMEOUT, NULL, NULL));
+}
+
+static void test_memory_bomb(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.mem_bytes = 64 << 20;
+    const char *argv[] = {"/opt/attack", "memory_bomb", NULL};
+    ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_MEMORY_LIMIT, NULL, NULL);
+    if (r)
+        EF_CHECK(r->peak_rss_kb > 30 * 1024 && r->peak_rss_kb <= 64 * 1024);
+    ef_sandbox_result_free(r);
+}
+
+static void test_memory_bomb_python(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.mem_bytes = 128 << 20;
+    const char *argv[] = {"python3", "-c", "a = []\nwhile True: a.append(' ' * 10**6)", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_MEMORY_LIMIT, NULL, NULL));
+}
+
+static void test_busy_loop(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.cpu_ms = 1000;
+    o.wall_ms = 5000;
+    const char *argv[] = {"/opt/attack", "busy_loop", NULL};
+    ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_CPU_LIMIT, NULL, NULL);
+    if (r)
+        EF_CHECK(r->cpu_ms >= 900);
+    ef_sandbox_result_free(r);
+}
+
+static void test_sleep_past_wall(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.wall_ms = 300;
+    const char *argv[] = {"/opt/attack", "sleep", NULL};
+    ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_TIMEOUT, "wall", NULL);
+    if (r)
+        EF_CHECK(r->wall_ms >= 300 && r->signal == SIGKILL);
+    ef_sandbox_result_free(r);
+}
+
+static void test_endless_stdout(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *argv[] = {"/opt/attack", "endless_stdout", NULL};
+    ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_OUTPUT_LIMIT, "stdout", NULL);
+    if (r)
+        EF_CHECK(r->out.truncated && r->out.len == (size_t)o.out_bytes);
+    ef_sandbox_result_free(r);
+}
+
+static void test_endless_stderr(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *argv[] = {"/opt/attack", "endless_stderr", NULL};
+    ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_OUTPUT_LIMIT, "stderr", NULL);
+    if (r)
+        EF_CHECK(r->err.truncated && r->err.len == (size_t)o.out_bytes && !r->out.truncated);
+    ef_sandbox_result_free(r);
+}
+
+static void test_fill_tmp(void)
+{
+    attack("fill_tmp", EF_SANDBOX_NONZERO_EXIT, NULL, "No space left on device");
+}
+
+static void test_huge_file(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.tmp_bytes = 64 << 20;
+    o.file_bytes = 1 << 20;
+    const char *argv[] = {"/opt/attack", "huge_file", "/tmp/huge", NULL};
+    ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_SIGNALED, "file size", NULL);
+    if (r)
+        EF_CHECK_EQ_INT(r->signal, SIGXFSZ);
+    ef_sandbox_result_free(r);
+}
+
+/* ---- filesystem ------------------------------------------------------------------------- */
+
+static void test_read_host_files(void)
+{
+    attack("read_host_files", EF_SANDBOX_OK, NULL, "contained");
+}
+
+static void test_write_ro_binds(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.workdir = ef_test_tmpdir("sbx-ro");
+    chmod(o.workdir, 0755); /* readable by the sandbox's uid, writable only by root */
+    o.workdir_writable = 0;
+    const char *argv[] = {"/opt/attack", "write_ro", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
+}
+
+static char *make_workdir(const char *tag, char *secret_path, size_t n)
+{
+    char *wd = ef_strdup(ef_test_tmpdir(tag));
+    /* a host file outside the workdir, and a symlink to it planted inside */
+    snprintf(secret_path, n, "%s.secret", wd);
+    FILE *f = fopen(secret_path, "w");
+    if (f) {
+        fputs("HOST-SECRET\n", f);
+        fclose(f);
+    }
+    char link[600], host_file[600];
+    snprintf(link, sizeof link, "%s/link_to_host", wd);
+    if (symlink(secret_path, link) != 0)
+        perror("symlink");
+    snprintf(host_file, sizeof host_file, "%s/host_file", wd);
+    f = fopen(host_file, "w");
+    if (f) {
+        fputs("x\n", f);
+        fclose(f);
+    }
+    ef_sandbox_dir_chown(ctx, worker, wd);
+    return wd;
+}
+
+static void workdir_attack(const char *name)
+{
+    char secret[600];
+    char *wd = make_workdir(name, secret, sizeof secret);
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.workdir = wd;
+    const char *argv[] = {"/opt/attack", name, NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
+    unlink(secret);
+    ef_free(wd);
+}
+
+static void test_symlink_escape(void)
+{
+    workdir_attack("symlink_escape");
+}
+
+static void test_hardlink_escape(void)
+{
+    workdir_attack("hardlink_escape");
+}
+
+static void test_proc_tricks(void)
+{
+    attack("proc_tricks", EF_SANDBOX_OK, NULL, "contained");
+}
+
+static void test_setuid_binaries(void)
+{
+    /* su is setuid root on the host; inside, nosuid + no_new_privs + an unmapped owner */
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *argv[] = {"sh", "-c",
+                          "for b in /usr/bin/su /bin/su /usr/bin/passwd /usr/bin/newgrp; do "
+                          "[ -u \"$b\" ] && echo found $b; done; "
+                          "su root -c 'echo ESCAPED' </dev/null 2>/dev/null; "
+                          "newgrp root </dev/null 2>/dev/null && echo ESCAPED; echo done",
+                          NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "found"));
+}
+
+static void test_setuid_root(void)
+{
+    attack("setuid_root", EF_SANDBOX_OK, NULL, "contained");
+}
+
+/* ---- system calls ------------------------------------------------------------------------- */
+
+static void test_ptrace(void)
+{
+    attack("ptrace", EF_SANDBOX_SECCOMP, "ptrace", NULL);
+}
+static void test_mount(void)
+{
+    attack("mount", EF_SANDBOX_SECCOMP, "mount", NULL);
+}
+static void test_unshare(void)
+{
+    attack("unshare", EF_SANDBOX_SECCOMP, "unshare", NULL);
+}
+static void test_setns(void)
+{
+    attack("setns", EF_SANDBOX_SECCOMP, "setns", NULL);
+}
+static void test_clone_newuser(void)
+{
+    attack("clone_newuser", EF_SANDBOX_SECCOMP, "clone", NULL);
+}
+static void test_chroot(void)
+{
+    attack("chroot", EF_SANDBOX_SECCOMP, "chroot", NULL);
+}
+static void test_tiocsti(void)
+{
+    attack("tiocsti", EF_SANDBOX_SECCOMP, "ioctl", NULL);
+}
+static void test_tiocsti_high_bits(void)
+{
+    attack("tiocsti_high", EF_SANDBOX_SECCOMP, "ioctl", NULL);
+}
+static void test_bpf(void)
+{
+    attack("bpf", EF_SANDBOX_SECCOMP, "bpf", NULL);
+}
+static void test_perf_event_open(void)
+{
+    attack("perf_event_open", EF_SANDBOX_SECCOMP, "perf_event_open", NULL);
+}
+static void test_io_uring(void)
+{
+    attack("io_uring", EF_SANDBOX_SECCOMP, "io_uring_setup", NULL);
+}
+static void test_keyctl(void)
+{
+    attack("keyctl", EF_SANDBOX_SECCOMP, "add_key", NULL);
+}
+static void test_userfaultfd(void)
+{
+    attack("userfaultfd", EF_SANDBOX_SECCOMP, "userfaultfd", NULL);
+}
+static void test_process_vm_readv(void)
+{
+    attack("process_vm_readv", EF_SANDBOX_SECCOMP, "process_vm_readv", NULL);
+}
+static void test_open_by_handle_at(void)
+{
+    attack("open_by_handle_at", EF_SANDBOX_SECCOMP, "open_by_handle_at", NULL);
+}
+static void test_kexec(void)
+{
+    attack("kexec", EF_SANDBOX_SECCOMP, "kexec_load", NULL);
+}
+static void test_int80_abi(void)
+{
+    attack("int80", EF_SANDBOX_SECCOMP, "i386", NULL);
+}
+static void test_x32_abi(void)
+{
+    attack("x32", EF_SANDBOX_SECCOMP, NULL, NULL);
+}
+static void test_clone3_enosys(void)
+{
+    attack("clone3", EF_SANDBOX_OK, NULL, "Function not implemented");
+}
+
+/* ---- network -------------------------------------------------------------------------- */
+
+static void test_connect_localhost(void)
+{
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    EF_CHECK(bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 4) == 0);
+    getsockname(ls, (struct sockaddr *)&a, &al);
+    char port[16];
+    snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *argv[] = {"/opt/attack", "connect", "127.0.0.1", port, NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
+    /* nothing reached the host listener */
+    fcntl(ls, F_SETFL, O_NONBLOCK);
+    int c = accept(ls, NULL, NULL);
+    EF_CHECK(c < 0);
+    if (c >= 0)
+        close(c);
+    close(ls);
+}
+
+static void test_connect_outside(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *argv[] = {"/opt/attack", "connect", "1.1.1.1", "80", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
+}
+
+static void test_raw_sockets(void)
+{
+    attack("raw_sockets", EF_SANDBOX_OK, NULL, "contained");
+}
+
+/* ---- processes ---------------------------------------------------------------------- */
+
+static void test_kill_minus_one(void)
+{
+    pid_t sleeper = fork();
+    if (sleeper == 0) {
+        execl("/bin/sleep", "sleep", "30", (char *)NULL);
+        _exit(1);
+    }
+    attack("kill_all", EF_SANDBOX_OK, NULL, "contained");
+    EF_CHECK(kill(sleeper, 0) == 0); /* the host's process survived */
+    kill(sleeper, SIGKILL);
+    waitpid(sleeper, NULL, 0);
+}
+
+static void test_daemon_grandchild(void)
+{
+    char *wd = ef_strdup(ef_test_tmpdir("sbx-daemon"));
+    ef_sandbox_dir_chown(ctx, worker, wd);
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.workdir = wd;
+    const char *argv[] = {"/opt/attack", "daemonize", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
+    char path[600];
+    snprintf(path, sizeof path, "%s/daemon_alive", wd);
+    struct stat st1, st2;
+    memset(&st1, 0, sizeof st1);
+    memset(&st2, 0, sizeof st2);
+    stat(path, &st1);
+    usleep(200000);
+    stat(path, &st2);
+    EF_CHECK_MSG(st1.st_size == st2.st_size, "the daemon kept writing: %lld -> %lld",
+                 (long long)st1.st_size, (long long)st2.st_size);
+    unlink(path);
+    rmdir(wd);
+    ef_free(wd);
+}
+
+static void test_leaked_fds(void)
+{
+    int fd = open("/etc/hostname", O_RDONLY); /* no O_CLOEXEC: would leak with fork/exec */
+    int fd2 = dup(1);
+    attack("leaked_fds", EF_SANDBOX_OK, NULL, "contained");
+    close(fd);
+    close(fd2);
+}
+
+static void test_env_absent(void)
+{
+    setenv("EF_TEST_SECRET_TOKEN", "hunter2", 1);
+    attack("env_absent", EF_SANDBOX_OK, NULL, "contained");
+    unsetenv("EF_TEST_SECRET_TOKEN");
+}
+
+typedef struct {
+    const char *mine, *theirs;
+    int slot;
+    ef_sandbox_status status;
+    char out[256];
+    int ok;
+} cross_arg;
+
+static void *cross_thread(void *p)
+{
+    cross_arg *a = p;
+    ef_ctx *c = ef_ctx_new();
+    ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
+    wo.slot = a->slot;
+    ef_sandbox_worker *w = NULL;
+    if (ef_sandbox_worker_new(c, &wo, &w) == 0) {
+        ef_sandbox_options o;
+        base_opts(&o);
+        const char *argv[] = {"/opt/attack", "cross_read", a->mine, a->theirs, NULL};
+        ef_sandbox_result *r = NULL;
+        if (ef_sandbox_run(c, w, &o, argv, &r) == 0) {
+            a->ok = 1;
+            a->status = r->status;
+            snprintf(a->out, sizeof a->out, "%s", r->out.data);
+        }
+        ef_sandbox_result_free(r);
+    }
+    ef_sandbox_worker_free(w);
+    ef_ctx_free(c);
+    return NULL;
+}
+
+static void test_cross_sandbox_read(void)
+{
+    cross_arg a = {"A", "B", 7, EF_SANDBOX_SETUP_ERROR, "", 0};
+    cross_arg b = {"B", "A", 8, EF_SANDBOX_SETUP_ERROR, "", 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, cross_thread, &a);
+    pthread_create(&tb, NULL, cross_thread, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    EF_CHECK(a.ok && b.ok);
+    EF_CHECK_MSG(a.status == EF_SANDBOX_OK && strstr(a.out, "contained"), "A: %s %s",
+                 ef_sandbox_status_name(a.status), a.out);
+    EF_CHECK_MSG(b.status == EF_SANDBOX_OK && strstr(b.out, "contained"), "B: %s %s",
+                 ef_sandbox_status_name(b.status), b.out);
+}
+
+int main(int argc, char **argv)
+{
+    EF_TEST_BEGIN(argc, argv);
+    ctx = ef_ctx_new();
+    const char *why = "";
+    if (ef_sandbox_worker_new(ctx, NULL, &worker) < 0 || !ef_sandbox_worker_full(worker, &why)) {
+        printf("skip all: no full isolation here: %s\n", worker ? why : ef_errmsg(ctx));
+        EF_SKIP(test_fork_bomb, "no full isolation (needs root and user namespaces)");
+        ef_sandbox_worker_free(worker);
+        ef_ctx_free(ctx);
+        return EF_TEST_END();
+    }
+    EF_RUN(test_fork_bomb);
+    EF_RUN(test_fork_bomb_shell);
+    EF_RUN(test_memory_bomb);
+    EF_RUN(test_memory_bomb_python);
+    EF_RUN(test_busy_loop);
+    EF_RUN(test_sleep_past_wall);
+    EF_RUN(test_endless_stdout);
+    EF_RUN(test_endless_stderr);
+    EF_RUN(test_fill_tmp);
+    EF_RUN(test_huge_file);
+    EF_RUN(test_read_host_files);
+    EF_RUN(test_write_ro_binds);
+    EF_RUN(test_symlink_escape);
+    EF_RUN(test_hardlink_escape);
+    EF_RUN(test_proc_tricks);
+    EF_RUN(test_setuid_binaries);
+    EF_RUN(test_setuid_root);
+    EF_RUN(test_ptrace);
+    EF_RUN(test_mount);
+    EF_RUN(test_unshare);
+    EF_RUN(test_setns);
+    EF_RUN(test_clone_newuser);
+    EF_RUN(test_chroot);
+    EF_RUN(test_tiocsti);
+    EF_RUN(test_tiocsti_high_bits);
+    EF_RUN(test_bpf);
+    EF_RUN(test_perf_event_open);
+    EF_RUN(test_io_uring);
+    EF_RUN(test_keyctl);
+    EF_RUN(test_userfaultfd);
+    EF_RUN(test_process_vm_readv);
+    EF_RUN(test_open_by_handle_at);
+    EF_RUN(test_kexec);
+    EF_RUN(test_int80_abi);
+    EF_RUN(test_x32_abi);
+    EF_RUN(test_clone3_enosys);
+    EF_RUN(test_connect_localhost);
+    EF_RUN(test_connect_outside);
+    EF_RUN(test_raw_sockets);
+    EF_RUN(test_kill_minus_one);
+    EF_RUN(test_daemon_grandchild);
+    EF_RUN(test_leaked_fds);
+    EF_RUN(test_env_absent);
+    EF_RUN(test_cross_sandbox_read);
+    ef_sandbox_worker_free(worker);
+    ef_ctx_free(ctx);
+    return EF_TEST_END();
+}
