@@ -8,7 +8,7 @@ target_link_options(sbx_attack PRIVATE -fno-sanitize=all)
 ef_add_test(test_sandbox SOURCES test_sandbox.c LIBS ef_sandbox ef_common Threads::Threads
   LABELS sandbox TIMEOUT 120)
 target_compile_definitions(test_sandbox PRIVATE ATTACK_BIN="$<TARGET_FILE:sbx_attack>")
-add_dependencies(test_sandbox sbx_attack envforge)
+add_dependencies(test_sandbox sbx_attack)
 
 ef_add_test(test_sandbox_attacks SOURCES test_sandbox_attacks.c LIBS ef_sandbox ef_common
   Threads::Threads LABELS sandbox TIMEOUT 180)
