@@ -1,14 +1,549 @@
 /*
- * cli/cmd_engine.c — `envforge engine`: placeholder until its capability lands.
+ * cli/cmd_engine.c — `envforge engine`: generate, logits and bench on the built-in
+ * DeepSeek-V3.2 engine; encode and tokenize are handed to cli/cmd_engine_text.c.
+ * Arguments are parsed here and the engine library does the work; progress and timing go
+ * to stderr, data (text, JSON) to stdout.
  */
+#define _GNU_SOURCE /* mkdtemp */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include "cli/cli.h"
+#include "common/progress.h"
 #include "engine/engine.h"
 
 static const char usage_text[] =
-"usage: envforge engine generate|logits|encode|bench ...\n"
-    "The built-in DeepSeek-V3.2 (DSA) engine.\n";
+    "usage: envforge engine generate|logits|bench|encode|tokenize ...\n"
+    "The built-in DeepSeek-V3.2 (DSA) engine on the CPU.\n"
+    "  generate  --model DIR --prompt TEXT [--greedy | --temperature T --top-p P --seed S]\n"
+    "  logits    --model DIR --tokens 1,2,3 [--decode | --all]\n"
+    "  bench     [--model DIR] [--contexts 1024,...] [--steps N]\n"
+    "  encode    FILE.json  (DeepSeek-V3.2 chat encoding)\n"
+    "  tokenize  --model DIR TEXT\n"
+    "Run `envforge engine SUBCOMMAND --help` for each one's options.\n";
+
+static const char generate_usage[] =
+    "usage: envforge engine generate --model DIR --prompt TEXT [options]\n"
+    "Tokenizes TEXT (BOS first) with DIR/tokenizer.json and prints the continuation.\n"
+    "  --greedy            argmax decoding (the default without --temperature)\n"
+    "  --temperature T     sample at temperature T (> 0)\n"
+    "  --top-p P           nucleus sampling: keep the smallest set with mass >= P\n"
+    "  --seed S            sampling seed (default 0)\n"
+    "  --max-tokens N      stop after N new tokens (default 64); EOS stops earlier\n"
+    "  --ctx N             context length to allocate (default prompt + max-tokens)\n"
+    "  --backend cpu|ref   optimized (default) or reference ops\n"
+    "  --threads N         threads for the cpu backend (default: all cores)\n"
+    "  --index-topk K      override the config's index_topk\n"
+    "  --dense             dense attention instead of DSA\n"
+    "  --json              print {tokens, text, logprobs, routes} instead of the text\n";
+
+static const char logits_usage[] =
+    "usage: envforge engine logits --model DIR --tokens 1,2,3 [options]\n"
+    "Runs the model on the token ids and prints logits as JSON:\n"
+    "{\"n_tokens\":N,\"vocab_size\":V,\"positions\":[...],\"logits\":[[...],...]}.\n"
+    "Default: one prefill, the last position's logits.\n"
+    "  --all               prefill, every position's logits\n"
+    "  --decode            feed the tokens one by one (decode path), every position's logits\n"
+    "  --backend cpu|ref   --threads N   --index-topk K   --dense   (as for generate)\n";
+
+static const char bench_usage[] =
+    "usage: envforge engine bench [options]\n"
+    "Decode time per token against context length for DSA and for dense attention on the\n"
+    "same weights (a synthetic checkpoint with DeepSeek-V3.2's attention shapes: 128 heads,\n"
+    "kv_lora 512, 64 index heads x 128, top-k 2048; caches filled with random entries), then\n"
+    "prefill and decode tokens/s of --model. Prints a Markdown table on stdout.\n"
+    "  --model DIR         also measure this model (e.g. tests/fixtures/tiny_model)\n"
+    "  --contexts LIST     context lengths (default 1024,2048,4096,8192,16384,32768,65536)\n"
+    "  --steps N           decode steps timed per point (default 3)\n"
+    "  --threads N         threads (default: all cores)\n"
+    "  --no-synthetic      skip the context sweep\n";
+
+typedef struct {
+    const char *model, *prompt, *tokens, *backend, *contexts;
+    int greedy, have_temp, decode, all, dense, json, no_synth;
+    double temperature, top_p;
+    uint64_t seed;
+    int max_tokens, n_ctx, threads, index_topk, steps;
+} args;
+
+static int parse_args(const char *cmd, int argc, char **argv, args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->top_p = 1.0, a->max_tokens = 64, a->steps = 3;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        int more = i + 1 < argc;
+#define VAL() (argv[++i])
+        if (strcmp(o, "--model") == 0 && more)
+            a->model = VAL();
+        else if (strcmp(o, "--prompt") == 0 && more)
+            a->prompt = VAL();
+        else if (strcmp(o, "--tokens") == 0 && more)
+            a->tokens = VAL();
+        else if (strcmp(o, "--backend") == 0 && more)
+            a->backend = VAL();
+        else if (strcmp(o, "--contexts") == 0 && more)
+            a->contexts = VAL();
+        else if (strcmp(o, "--greedy") == 0)
+            a->greedy = 1;
+        else if (strcmp(o, "--decode") == 0)
+            a->decode = 1;
+        else if (strcmp(o, "--all") == 0)
+            a->all = 1;
+        else if (strcmp(o, "--dense") == 0)
+            a->dense = 1;
+        else if (strcmp(o, "--json") == 0)
+            a->json = 1;
+        else if (strcmp(o, "--no-synthetic") == 0)
+            a->no_synth = 1;
+        else if (strcmp(o, "--temperature") == 0 && more) {
+            a->temperature = atof(VAL());
+            a->have_temp = 1;
+            if (!(a->temperature > 0))
+                return ef_cli_usage_error(cmd, "--temperature must be > 0");
+        } else if (strcmp(o, "--top-p") == 0 && more) {
+            a->top_p = atof(VAL());
+            if (!(a->top_p > 0 && a->top_p <= 1))
+                return ef_cli_usage_error(cmd, "--top-p must be in (0, 1]");
+        } else if (strcmp(o, "--seed") == 0 && more)
+            a->seed = strtoull(VAL(), NULL, 10);
+        else if (strcmp(o, "--max-tokens") == 0 && more)
+            a->max_tokens = atoi(VAL());
+        else if (strcmp(o, "--ctx") == 0 && more)
+            a->n_ctx = atoi(VAL());
+        else if (strcmp(o, "--threads") == 0 && more)
+            a->threads = atoi(VAL());
+        else if (strcmp(o, "--index-topk") == 0 && more)
+            a->index_topk = atoi(VAL());
+        else if (strcmp(o, "--steps") == 0 && more)
+            a->steps = atoi(VAL());
+        else
+            return ef_cli_usage_error(cmd, "unknown or incomplete option '%s'", o);
+#undef VAL
+    }
+    if (a->greedy && a->have_temp)
+        return ef_cli_usage_error(cmd, "--greedy and --temperature exclude each other");
+    if (a->max_tokens < 0 || a->steps < 1)
+        return ef_cli_usage_error(cmd, "--max-tokens must be >= 0 and --steps >= 1");
+    return 0;
+}
+
+static int fail(ef_ctx *ctx, const char *cmd)
+{
+    fprintf(stderr, "envforge engine %s: %s\n", cmd, ef_errmsg(ctx));
+    return EF_EXIT_FAIL;
+}
+
+static int load(ef_ctx *ctx, const args *a, ef_engine_model **m)
+{
+    ef_engine_options o = EF_ENGINE_OPTIONS_INIT;
+    o.backend = a->backend;
+    o.n_threads = a->threads;
+    o.index_topk = a->index_topk;
+    o.attn_mode = a->dense ? EF_ENGINE_ATTN_DENSE : EF_ENGINE_ATTN_DSA;
+    return ef_engine_model_load(ctx, a->model, &o, m);
+}
+
+/* ---- generate -------------------------------------------------------------------------- */
+
+static int generate(int argc, char **argv)
+{
+    if (ef_cli_wants_help(argc, argv)) {
+        fputs(generate_usage, stdout);
+        return EF_EXIT_OK;
+    }
+    args a;
+    int rc = parse_args("engine generate", argc, argv, &a);
+    if (rc)
+        return rc;
+    if (!a.model || !a.prompt)
+        return ef_cli_usage_error("engine generate", "--model and --prompt are required");
+    ef_ctx *ctx = ef_ctx_new();
+    ef_engine_model *m = NULL;
+    ef_engine_seq *s = NULL;
+    ef_tokenizer *tok = NULL;
+    int32_t *ids = NULL, *all = NULL, *routes = NULL;
+    float *logits = NULL;
+    double *logprobs = NULL;
+    void *scratch = NULL;
+    size_t n_ids = 0;
+    int exit_code = EF_EXIT_FAIL;
+    if (load(ctx, &a, &m) < 0 || ef_engine_tok_load(ctx, a.model, &tok) < 0 ||
+        ef_engine_tok_encode(ctx, tok, a.prompt, strlen(a.prompt), 0, &ids, &n_ids) < 0) {
+        fail(ctx, "generate");
+        goto done;
+    }
+    const ef_engine_config *c = ef_engine_model_config(m);
+    int n_prompt = (int)n_ids + 1, n_ctx = a.n_ctx > 0 ? a.n_ctx : n_prompt + a.max_tokens;
+    int per_tok = c->n_layers * c->n_experts_per_tok;
+    all = malloc(sizeof(int32_t) * (size_t)(n_prompt + a.max_tokens + 1));
+    routes = malloc(sizeof(int32_t) * (size_t)per_tok * (size_t)(n_prompt + a.max_tokens + 1));
+    logprobs = malloc(sizeof(double) * (size_t)(a.max_tokens + 1));
+    logits = malloc(sizeof(float) * (size_t)c->vocab_size);
+    scratch = malloc(ef_engine_sample_scratch_bytes(c->vocab_size));
+    if (!all || !routes || !logprobs || !logits || !scratch) {
+        fprintf(stderr, "envforge engine generate: out of memory\n");
+        goto done;
+    }
+    all[0] = c->bos_token_id;
+    memcpy(all + 1, ids, sizeof(int32_t) * n_ids);
+    if (ef_engine_seq_new(ctx, m, n_ctx, &s) < 0) {
+        fail(ctx, "generate");
+        goto done;
+    }
+    ef_engine_sampling sp = {a.greedy || !a.have_temp, a.temperature, a.top_p};
+    ef_rng rng;
+    ef_rng_seed(&rng, a.seed);
+    ef_engine_forward_out fo = {logits, 0, routes};
+    double t0 = ef_now_s();
+    if (ef_engine_forward(ctx, s, all, n_prompt, &fo) < 0) {
+        fail(ctx, "generate");
+        goto done;
+    }
+    double t1 = ef_now_s();
+    int n_new = 0;
+    size_t printed = 0;
+    while (n_new < a.max_tokens && n_prompt + n_new < n_ctx) {
+        int32_t next = ef_engine_sample(logits, c->vocab_size, &sp, &rng, scratch,
+                                        &logprobs[n_new]);
+        all[n_prompt + n_new++] = next;
+        if (!a.json) {
+            /* print the text decoded so far beyond what is already out (UTF-8 safe) */
+            char *text = NULL;
+            size_t len = 0;
+            if (ef_engine_tok_decode(ctx, tok, all + n_prompt, (size_t)n_new, EF_TOK_SKIP_SPECIAL,
+                                     &text, &len) == 0) {
+                if (len > printed && !(len >= 3 && !strcmp(text + len - 3, "\xef\xbf\xbd"))) {
+                    fwrite(text + printed, 1, len - printed, stdout);
+                    fflush(stdout);
+                    printed = len;
+                }
+                free(text);
+            }
+        }
+        if (next == c->eos_token_id || n_new == a.max_tokens || n_prompt + n_new >= n_ctx)
+            break;
+        fo.routes = routes + (size_t)(n_prompt + n_new - 1) * per_tok;
+        if (ef_engine_forward(ctx, s, &next, 1, &fo) < 0) {
+            fail(ctx, "generate");
+            goto done;
+        }
+    }
+    double t2 = ef_now_s();
+    if (a.json) {
+        char *text = NULL;
+        size_t len = 0;
+        if (ef_engine_tok_decode(ctx, tok, all + n_prompt, (size_t)n_new, 0, &text, &len) < 0) {
+            fail(ctx, "generate");
+            goto done;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON *jt = cJSON_AddArrayToObject(o, "tokens");
+        cJSON *jl = cJSON_AddArrayToObject(o, "logprobs");
+        cJSON *jr = cJSON_AddArrayToObject(o, "routes");
+        for (int i = 0; i < n_new; i++) {
+            cJSON_AddItemToArray(jt, cJSON_CreateNumber(all[n_prompt + i]));
+            cJSON_AddItemToArray(jl, cJSON_CreateNumber(logprobs[i]));
+        }
+        /* routes of every fed token: [position][layer x top-k] (the last sample is not fed) */
+        for (int p = 0; p < n_prompt + n_new - 1; p++) {
+            cJSON *row = cJSON_CreateArray();
+            for (int e = 0; e < per_tok; e++)
+                cJSON_AddItemToArray(row, cJSON_CreateNumber(routes[(size_t)p * per_tok + e]));
+            cJSON_AddItemToArray(jr, row);
+        }
+        cJSON_AddNumberToObject(o, "n_prompt_tokens", n_prompt);
+        cJSON_AddStringToObject(o, "text", text);
+        char *out = cJSON_PrintUnformatted(o);
+        puts(out ? out : "{}");
+        cJSON_free(out);
+        cJSON_Delete(o);
+        free(text);
+    } else {
+        putchar('\n');
+    }
+    fprintf(stderr, "engine: prompt %d tokens in %.3fs (%.1f tok/s), %d new tokens in %.3fs "
+            "(%.1f tok/s), backend %s\n", n_prompt, t1 - t0, n_prompt / (t1 - t0), n_new,
+            t2 - t1, n_new > 1 ? (n_new - 1) / (t2 - t1) : 0.0, ef_engine_model_backend(m));
+    exit_code = EF_EXIT_OK;
+done:
+    free(all), free(routes), free(logprobs), free(logits), free(scratch);
+    ef_free(ids);
+    ef_engine_seq_free(s);
+    ef_engine_tok_free(tok);
+    ef_engine_model_free(m);
+    ef_ctx_free(ctx);
+    return exit_code;
+}
+
+/* ---- logits ------------------------------------------------------------------------------- */
+
+static int parse_tokens(const char *s, int32_t **out, int *n)
+{
+    int cap = 16, k = 0;
+    int32_t *v = malloc(sizeof(int32_t) * (size_t)cap);
+    while (v && *s) {
+        char *end;
+        long x = strtol(s, &end, 10);
+        if (end == s || x < 0 || x > 0x7fffffff) {
+            free(v);
+            return -1;
+        }
+        if (k == cap) {
+            int32_t *nv = realloc(v, sizeof(int32_t) * (size_t)(cap *= 2));
+            if (!nv) {
+                free(v);
+                return -1;
+            }
+            v = nv;
+        }
+        v[k++] = (int32_t)x;
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s) {
+            free(v);
+            return -1;
+        }
+    }
+    if (!v || k == 0) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+static int logits_cmd(int argc, char **argv)
+{
+    if (ef_cli_wants_help(argc, argv)) {
+        fputs(logits_usage, stdout);
+        return EF_EXIT_OK;
+    }
+    args a;
+    int rc = parse_args("engine logits", argc, argv, &a);
+    if (rc)
+        return rc;
+    int32_t *tok = NULL;
+    int n = 0;
+    if (!a.model || !a.tokens)
+        return ef_cli_usage_error("engine logits", "--model and --tokens are required");
+    if (parse_tokens(a.tokens, &tok, &n) < 0)
+        return ef_cli_usage_error("engine logits", "--tokens must be comma-separated ids");
+    ef_ctx *ctx = ef_ctx_new();
+    ef_engine_model *m = NULL;
+    ef_engine_seq *s = NULL;
+    float *lg = NULL;
+    int exit_code = EF_EXIT_FAIL;
+    if (load(ctx, &a, &m) < 0 || ef_engine_seq_new(ctx, m, n, &s) < 0) {
+        fail(ctx, "logits");
+        goto done;
+    }
+    int V = ef_engine_model_config(m)->vocab_size;
+    int every = a.decode || a.all, rows = every ? n : 1;
+    lg = malloc(sizeof(float) * (size_t)V * (size_t)rows);
+    if (!lg)
+        goto done;
+    ef_engine_forward_out fo = {lg, a.all, NULL};
+    if (a.decode) {
+        for (int i = 0; i < n; i++) {
+            fo.logits = lg + (size_t)i * V;
+            if (ef_engine_forward(ctx, s, &tok[i], 1, &fo) < 0) {
+                fail(ctx, "logits");
+                goto done;
+            }
+        }
+    } else if (ef_engine_forward(ctx, s, tok, n, &fo) < 0) {
+        fail(ctx, "logits");
+        goto done;
+    }
+    printf("{\"n_tokens\":%d,\"vocab_size\":%d,\"positions\":[", n, V);
+    for (int r = 0; r < rows; r++)
+        printf("%s%d", r ? "," : "", every ? r : n - 1);
+    printf("],\"logits\":[");
+    for (int r = 0; r < rows; r++) {
+        printf("%s[", r ? "," : "");
+        for (int v = 0; v < V; v++)
+            printf("%s%.9g", v ? "," : "", lg[(size_t)r * V + v]);
+        printf("]");
+    }
+    printf("]}\n");
+    exit_code = EF_EXIT_OK;
+done:
+    free(lg);
+    free(tok);
+    ef_engine_seq_free(s);
+    ef_engine_model_free(m);
+    ef_ctx_free(ctx);
+    return exit_code;
+}
+
+/* ---- bench --------------------------------------------------------------------------------- */
+
+/* Mean seconds per decode step at context L (cache filled to L, then steps tokens fed). */
+static int time_decode(ef_ctx *ctx, ef_engine_seq *s, int L, int steps, double *sec)
+{
+    int rc = ef_engine_seq_truncate(ctx, s, L);
+    float *lg = NULL;
+    ef_engine_forward_out fo = {lg, 0, NULL};
+    int32_t t = 2;
+    if (rc < 0)
+        return rc;
+    if ((rc = ef_engine_forward(ctx, s, &t, 1, &fo)) < 0) /* warm-up */
+        return rc;
+    double t0 = ef_now_s();
+    for (int i = 0; i < steps; i++)
+        if ((rc = ef_engine_forward(ctx, s, &t, 1, &fo)) < 0)
+            return rc;
+    *sec = (ef_now_s() - t0) / steps;
+    return ef_engine_seq_truncate(ctx, s, L);
+}
+
+static int bench_synthetic(ef_ctx *ctx, const args *a)
+{
+    int ctxs[32], n_ctx = 0, max_l = 0;
+    const char *list = a->contexts ? a->contexts : "1024,2048,4096,8192,16384,32768,65536";
+    for (const char *p = list; *p && n_ctx < 32;) {
+        ctxs[n_ctx] = atoi(p);
+        if (ctxs[n_ctx] < 1)
+            return ef_errorf(ctx, EF_EINVAL, "--contexts: bad value near '%s'", p);
+        max_l = EF_MAX(max_l, ctxs[n_ctx++]);
+        p = strchr(p, ',');
+        if (!p)
+            break;
+        p++;
+    }
+    char dir[] = "/tmp/envforge-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        return ef_errorf(ctx, EF_EIO, "mkdtemp failed");
+    ef_engine_synth sp = EF_ENGINE_SYNTH_INIT;
+    ef_engine_model *m = NULL;
+    ef_engine_seq *s = NULL;
+    int rc;
+    fprintf(stderr, "engine bench: writing a synthetic checkpoint in %s\n", dir);
+    args la = *a;
+    la.model = dir;
+    if ((rc = ef_engine_synth_write(ctx, dir, &sp)) < 0 || (rc = load(ctx, &la, &m)) < 0 ||
+        (rc = ef_engine_seq_new(ctx, m, max_l + a->steps + 2, &s)) < 0)
+        goto cleanup;
+    const ef_engine_config *c = ef_engine_model_config(m);
+    fprintf(stderr, "engine bench: filling caches for %d tokens\n", max_l);
+    if ((rc = ef_engine_seq_fill_random(ctx, s, max_l, 7)) < 0)
+        goto cleanup;
+    printf("## Decode time per token vs context (synthetic: %d heads, kv_lora %d, rope %d, "
+           "%d index heads x %d, top-k %d, hidden %d, %d layer, backend %s)\n\n",
+           c->n_heads, c->kv_lora_rank, c->qk_rope_head_dim, c->index_n_heads,
+           c->index_head_dim, c->index_topk, c->hidden_size, c->n_layers,
+           ef_engine_model_backend(m));
+    printf("| context L | DSA ms/token | dense ms/token | dense / DSA |\n|---:|---:|---:|---:|\n");
+    ef_progress *pg = ef_progress_new("bench", (uint64_t)n_ctx * 2, "points");
+    for (int i = 0; i < n_ctx; i++) {
+        double dsa = 0, dense = 0;
+        ef_engine_model_set_attn_mode(m, EF_ENGINE_ATTN_DSA);
+        if ((rc = time_decode(ctx, s, ctxs[i], a->steps, &dsa)) < 0)
+            break;
+        ef_progress_add(pg, 1);
+        ef_engine_model_set_attn_mode(m, EF_ENGINE_ATTN_DENSE);
+        if ((rc = time_decode(ctx, s, ctxs[i], a->steps, &dense)) < 0)
+            break;
+        ef_progress_add(pg, 1);
+        printf("| %d | %.2f | %.2f | %.2f |\n", ctxs[i], dsa * 1e3, dense * 1e3, dense / dsa);
+        fflush(stdout);
+    }
+    ef_progress_finish(pg);
+    printf("\nPer token, dense attention reads all L cached latents for each of the %d heads "
+           "(O(L) per token, O(L^2) per sequence); DSA scores L keys with the cheap fp8 indexer "
+           "(%d heads x %d) and attends to %d of them (O(L) indexer + O(k) attention).\n",
+           c->n_heads, c->index_n_heads, c->index_head_dim, c->index_topk);
+cleanup:
+    ef_engine_seq_free(s);
+    ef_engine_model_free(m);
+    char path[128];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    unlink(path);
+    rmdir(dir);
+    return rc;
+}
+
+static int bench_model(ef_ctx *ctx, const args *a)
+{
+    ef_engine_model *m = NULL;
+    ef_engine_seq *s = NULL;
+    int rc, n_prefill = 64, n_decode = 128;
+    if ((rc = load(ctx, a, &m)) < 0 ||
+        (rc = ef_engine_seq_new(ctx, m, n_prefill + n_decode, &s)) < 0)
+        goto cleanup;
+    const ef_engine_config *c = ef_engine_model_config(m);
+    int32_t tok[64];
+    for (int i = 0; i < n_prefill; i++)
+        tok[i] = (int32_t)((i * 7 + 3) % c->vocab_size);
+    float *lg = malloc(sizeof(float) * (size_t)c->vocab_size);
+    ef_engine_forward_out fo = {lg, 0, NULL};
+    double t0 = ef_now_s();
+    if (!lg || (rc = ef_engine_forward(ctx, s, tok, n_prefill, &fo)) < 0) {
+        free(lg);
+        goto cleanup;
+    }
+    double t1 = ef_now_s();
+    for (int i = 0; i < n_decode && rc == 0; i++) {
+        int32_t next = ef_engine_argmax(lg, c->vocab_size);
+        rc = ef_engine_forward(ctx, s, &next, 1, &fo);
+    }
+    double t2 = ef_now_s();
+    free(lg);
+    if (rc < 0)
+        goto cleanup;
+    printf("\n## %s (backend %s)\n\n| phase | tokens | seconds | tokens/s |\n|---|---:|---:|---:|\n"
+           "| prefill | %d | %.4f | %.0f |\n| decode (greedy) | %d | %.4f | %.0f |\n",
+           a->model, ef_engine_model_backend(m), n_prefill, t1 - t0, n_prefill / (t1 - t0),
+           n_decode, t2 - t1, n_decode / (t2 - t1));
+cleanup:
+    ef_engine_seq_free(s);
+    ef_engine_model_free(m);
+    return rc;
+}
+
+static int bench(int argc, char **argv)
+{
+    if (ef_cli_wants_help(argc, argv)) {
+        fputs(bench_usage, stdout);
+        return EF_EXIT_OK;
+    }
+    args a;
+    int rc = parse_args("engine bench", argc, argv, &a);
+    if (rc)
+        return rc;
+    ef_ctx *ctx = ef_ctx_new();
+    if (!a.no_synth && bench_synthetic(ctx, &a) < 0) {
+        rc = fail(ctx, "bench");
+    } else if (a.model && bench_model(ctx, &a) < 0) {
+        rc = fail(ctx, "bench");
+    }
+    ef_ctx_free(ctx);
+    return rc;
+}
 
 int ef_cli_engine(int argc, char **argv)
 {
-    return ef_cli_not_landed(argc, argv, usage_text, ef_engine_missing());
+    if (argc < 2 || (ef_cli_wants_help(argc, argv) && argc == 2)) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EF_EXIT_USAGE : EF_EXIT_OK;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "generate") == 0)
+        return generate(argc - 1, argv + 1);
+    if (strcmp(sub, "logits") == 0)
+        return logits_cmd(argc - 1, argv + 1);
+    if (strcmp(sub, "bench") == 0)
+        return bench(argc - 1, argv + 1);
+    if (strcmp(sub, "encode") == 0)
+        return ef_cli_engine_encode(argc - 1, argv + 1);
+    if (strcmp(sub, "tokenize") == 0)
+        return ef_cli_engine_tokenize(argc - 1, argv + 1);
+    return ef_cli_usage_error("engine", "unknown subcommand '%s' (generate, logits, bench, "
+                              "encode, tokenize)", sub);
 }

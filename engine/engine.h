@@ -51,6 +51,8 @@
 #include <stdint.h>
 #include "common/ef.h"
 #include "common/rng.h"
+#include "engine/tokenizer.h" /* tokenizer.json: ef_engine_tok_* */
+#include "engine/encoding.h"  /* DeepSeek-V3.2 chat encoding: ef_engine_chat_* */
 
 #ifdef __cplusplus
 extern "C" {
@@ -169,6 +171,36 @@ typedef struct {
  * cache would overflow, EF_EINVAL for a token id outside the vocabulary. */
 int ef_engine_forward(ef_ctx *ctx, ef_engine_seq *s, const int32_t *tokens, int n_tokens,
                       ef_engine_forward_out *out);
+
+/* Switches the attention of a loaded model (e.g. DSA vs dense on the same weights). */
+void ef_engine_model_set_attn_mode(ef_engine_model *m, ef_engine_attn_mode mode);
+
+/* ---- benchmarks and tests ---------------------------------------------------------- */
+
+/* Marks the first n_tokens of a sequence as fed, with random cache contents (latents,
+ * roped keys, indexer keys spread so that top-k selection does real work): decode
+ * timing at long context without prefilling it. */
+int ef_engine_seq_fill_random(ef_ctx *ctx, ef_engine_seq *s, int n_tokens, uint64_t seed);
+
+#define EF_ENGINE_SYNTH_VERSION 1
+typedef struct {
+    int version;
+    int vocab_size, hidden_size, n_layers, first_k_dense_replace;
+    int n_heads, q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim;
+    int intermediate_size, moe_intermediate_size, n_routed_experts, n_experts_per_tok;
+    int n_group, topk_group, n_shared_experts;
+    int index_n_heads, index_head_dim, index_topk;
+    int max_position_embeddings;
+    int fp8; /* 1: linear weights as fp8-e4m3 with 128x128 weight_scale_inv */
+    uint64_t seed;
+} ef_engine_synth;
+/* DeepSeek-V3.2's attention shapes (128 heads, kv_lora 512, rope 64, 64 index heads of
+ * 128, top-k 2048) on a small hidden size and one layer: long-context decode benches. */
+#define EF_ENGINE_SYNTH_INIT                                                                 \
+    {EF_ENGINE_SYNTH_VERSION, 1024, 1024, 1, 1, 128, 512, 512, 128, 64, 128, 512, 64, 8, 2,  \
+     2, 1, 1, 64, 128, 2048, 163840, 0, 1}
+/* Writes DIR/config.json and DIR/model.safetensors: random bf16 (or fp8) weights. */
+int ef_engine_synth_write(ef_ctx *ctx, const char *dir, const ef_engine_synth *p);
 
 /* ---- sampling ------------------------------------------------------------------- */
 

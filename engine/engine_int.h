@@ -213,9 +213,6 @@ struct ef_engine_seq {
     size_t cache_bytes;
 };
 
-/* Benchmarks: mark n tokens as fed with random cache contents (kv.c). */
-int ef_engine__seq_fill_random(ef_ctx *ctx, ef_engine_seq *s, int n, uint64_t seed);
-
 int ef_engine__exec_init(ef_engine_exec *ex, int n_threads, size_t scratch_floats);
 void ef_engine__exec_clear(ef_engine_exec *ex);
 

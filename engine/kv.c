@@ -94,7 +94,7 @@ int ef_engine_seq_truncate(ef_ctx *ctx, ef_engine_seq *s, int pos)
 
 /* For benchmarks: pretend n tokens were fed, with random cache contents (keys whose
  * indexer scores are spread out, so top-k selection does real work). */
-int ef_engine__seq_fill_random(ef_ctx *ctx, ef_engine_seq *s, int n, uint64_t seed)
+int ef_engine_seq_fill_random(ef_ctx *ctx, ef_engine_seq *s, int n, uint64_t seed)
 {
     const ef_engine_config *c = &s->m->cfg;
     if (n < 0 || n > s->n_ctx)

@@ -394,6 +394,11 @@ const ef_engine_config *ef_engine_model_config(const ef_engine_model *m)
     return &m->cfg;
 }
 
+void ef_engine_model_set_attn_mode(ef_engine_model *m, ef_engine_attn_mode mode)
+{
+    m->opts.attn_mode = mode;
+}
+
 const char *ef_engine_model_backend(const ef_engine_model *m)
 {
     return m->ops->name;

@@ -121,20 +121,26 @@ void ef_engine__weight_row(const ef_weight *w, int r, float *out)
     int n = w->cols;
     switch (w->dtype) {
     case EF_DT_F32:
-        memcpy(out, (const float *)w->data + off, sizeof(float) * (size_t)n);
+        memcpy(out, (const uint8_t *)w->data + 4 * off, sizeof(float) * (size_t)n);
         break;
     case EF_DT_BF16: {
-        const uint16_t *p = (const uint16_t *)w->data + off;
+        /* memcpy: a file's data need not be aligned */
+        const uint8_t *p = (const uint8_t *)w->data + 2 * off;
         for (int i = 0; i < n; i++) {
-            uint32_t u = (uint32_t)p[i] << 16;
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            uint32_t u = (uint32_t)h << 16;
             memcpy(&out[i], &u, 4);
         }
         break;
     }
     case EF_DT_F16: {
-        const uint16_t *p = (const uint16_t *)w->data + off;
-        for (int i = 0; i < n; i++)
-            out[i] = ef_engine__f16_to_f32(p[i]);
+        const uint8_t *p = (const uint8_t *)w->data + 2 * off;
+        for (int i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            out[i] = ef_engine__f16_to_f32(h);
+        }
         break;
     }
     case EF_DT_F8_E4M3: {

@@ -244,7 +244,7 @@ static void test_st_parse_alloc_failures(void)
  * entries are parsed as files, config*.json as configs, dirs (ending in /) loaded as models. */
 static void test_malformed_corpus(void)
 {
-    char dir[1200], path[1400], line[1024];
+    char dir[1200], path[2400], line[1024];
     snprintf(dir, sizeof dir, "%s/tests/malformed/engine", src_dir());
     snprintf(path, sizeof path, "%s/MANIFEST", dir);
     FILE *fp = fopen(path, "r");
