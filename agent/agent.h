@@ -132,9 +132,9 @@ typedef enum {
 
 /* Extracts tool calls written as DeepSeek DSML text in content (the
  * <｜DSML｜function_calls> block) into msg->tool_calls, removing the block from
- * msg->content. Returns the number of calls found (0 when none), EF_EPARSE (message on
- * ctx) when a block is there but broken, EF_EUNSUPPORTED while the engine's encoder is
- * not in this build. */
+ * msg->content, through the engine's DSML parser (engine/encoding.h). Returns the number
+ * of calls found (0 when none), EF_EPARSE (message on ctx) when a block is there but
+ * broken. */
 int ef_agent_parse_dsml(ef_ctx *ctx, ef_agent_msg *msg);
 
 /* Checks one call's arguments: a JSON object (returned in *args, cJSON_Delete) or
@@ -280,6 +280,11 @@ struct ef_agent_env {
 
 void ef_agent_env_free(ef_agent_env *env); /* accepts NULL */
 
+/* A Lua env (envgen) as an ef_agent_env: from source text in memory (path names it in
+ * messages), or from the file at path when source is NULL. One per thread. */
+int ef_agent_env_lua_open(ef_ctx *ctx, const char *path, const char *source, size_t len,
+                          ef_agent_env **out);
+
 /* ---- the episode ----------------------------------------------------------------- */
 
 typedef enum {
@@ -380,7 +385,8 @@ int ef_agent_episode_run_ext(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *
                              ef_agent_env *env, const char *task_json, uint64_t seed,
                              int64_t task_id, int64_t sample_idx, ef_agent_episode **out);
 void ef_agent_episode_free(ef_agent_episode *ep);
-/* Status for the store: "ok" unless the end reason is model_error / timeout / ... */
+/* Status for the store, as slime's Sample.status: "completed" (answer, submit),
+ * "truncated" (a budget or the context ended it), "failed" (model_error, tool_error). */
 const char *ef_agent_episode_status(const ef_agent_episode *ep);
 
 /* ---- the runner ------------------------------------------------------------------ */
@@ -422,7 +428,7 @@ typedef struct {
 typedef struct {
     int64_t n_planned;        /* tasks × group in this shard */
     int64_t n_skipped;        /* already stored */
-    int64_t n_run, n_passed, n_verified, n_failed; /* failed: status not "ok" */
+    int64_t n_run, n_passed, n_verified, n_failed; /* failed: status "failed" */
     int64_t n_end[EF_END_COUNT_];
     int64_t n_prompt_tokens, n_completion_tokens, n_tool_calls, n_tool_errors,
         n_parse_errors;
@@ -435,6 +441,40 @@ int ef_agent_runner_run(ef_ctx *ctx, const ef_agent_runner_options *opts,
                         const ef_agent_config *cfg, ef_model *m, const ef_agent_task *tasks,
                         size_t n_tasks, ef_agent_env_open_fn env_open, void *env_ud,
                         const ef_agent_sink *sink, ef_agent_runner_stats *stats);
+
+/* ---- a whole run against the store (`envforge run`) ------------------------------- */
+
+typedef struct {
+    unsigned version;
+    const char *db_path;      /* the store: tasks and envs in, episodes out */
+    const char *model;        /* model name (ef_model_open) */
+    const char *run_name;     /* NULL: derived from model, group, seed, shard, env, limit
+                                 — the same command resumes the same run */
+    const char *env_name;     /* only tasks of this env (NULL: all) */
+    int64_t limit_tasks;      /* the first N tasks by id (0: all) */
+    ef_agent_runner_options runner;
+    ef_agent_config agent;
+    ef_model_options model_opts;
+} ef_agent_run_options;
+
+#define EF_AGENT_RUN_OPTIONS_VERSION 1
+#define EF_AGENT_RUN_OPTIONS_INIT                                                              \
+    {EF_AGENT_RUN_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, EF_AGENT_RUNNER_OPTIONS_INIT,    \
+     EF_AGENT_CONFIG_INIT, EF_MODEL_OPTIONS_INIT}
+
+typedef struct {
+    int64_t run_id;
+    char run_name[512];
+    int resumed;              /* the run existed: this call finished it */
+    int64_t n_stored;         /* episodes of the run in the store now */
+    ef_agent_runner_stats runner;
+    ef_model_http_stats http;
+} ef_agent_run_summary;
+
+/* Runs this shard's tasks × group with the model, verifies and stores every episode
+ * through the store's writer; resumes a run of the same name. *sum is filled whenever
+ * the run started (also on failure and interruption: EF_EINTR). */
+int ef_agent_run_store(ef_ctx *ctx, const ef_agent_run_options *o, ef_agent_run_summary *sum);
 
 /* Parses "i/N" (0 <= i < N). */
 int ef_agent_shard_parse(ef_ctx *ctx, const char *text, int64_t *index, int64_t *count);

@@ -842,8 +842,10 @@ void ef_agent_episode_free(ef_agent_episode *ep)
 const char *ef_agent_episode_status(const ef_agent_episode *ep)
 {
     switch (ep->end_reason) {
-    case EF_END_MODEL_ERROR: return "error";
-    case EF_END_TIMEOUT: return "timeout";
-    default: return "ok";
+    case EF_END_ANSWER:
+    case EF_END_SUBMIT: return "completed";
+    case EF_END_MODEL_ERROR:
+    case EF_END_TOOL_ERROR: return "failed";
+    default: return "truncated";
     }
 }

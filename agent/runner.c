@@ -113,7 +113,7 @@ static void account(runner *R, const ef_agent_episode *ep)
     s->n_run++;
     s->n_verified += ep->verified;
     s->n_passed += ep->verified && ep->reward >= 1.0;
-    s->n_failed += strcmp(ef_agent_episode_status(ep), "ok") != 0;
+    s->n_failed += strcmp(ef_agent_episode_status(ep), "failed") == 0;
     if ((unsigned)ep->end_reason < EF_END_COUNT_)
         s->n_end[ep->end_reason]++;
     s->n_prompt_tokens += ep->n_prompt_tokens;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "agent/agent_int.h"
+#include "engine/encoding.h"
 
 ef_agent_call_status ef_agent_call_args_parse(const char *arguments, cJSON **args, char **why)
 {
@@ -120,10 +121,35 @@ int ef_agent__args_check(const cJSON *schema, const cJSON *args, char **why)
 
 int ef_agent_parse_dsml(ef_ctx *ctx, ef_agent_msg *msg)
 {
-    static const char marker[] = "\xef\xbd\x9c" "DSML" "\xef\xbd\x9c"; /* ｜DSML｜ */
-    if (!msg->content || !strstr(msg->content, marker))
+    if (!msg->content || !strstr(msg->content, EF_DSV32_DSML))
         return 0;
-    return ef_errorf(ctx, EF_EUNSUPPORTED,
-                     "DSML tool calls: the engine's DSML parser (engine/encoding.h) is not in "
-                     "this build");
+    ef_chat_parse_options po = EF_CHAT_PARSE_OPTIONS_INIT;
+    po.thinking = 0;    /* the server already split reasoning_content off */
+    po.require_eos = 0; /* servers strip EOS */
+    cJSON *j = NULL;
+    int rc = ef_engine_chat_parse(ctx, msg->content, strlen(msg->content), &po, &j);
+    if (rc < 0)
+        return rc == EF_ENOMEM ? rc : ef_error_wrap(ctx, EF_EPARSE, "DSML tool calls");
+    ef_agent_msg parsed;
+    rc = ef_agent_msg_from_json(ctx, j, "DSML message", &parsed);
+    cJSON_Delete(j);
+    if (rc < 0)
+        return rc;
+    /* keep the server's reasoning; take content and calls from the DSML text */
+    ef_free(msg->content);
+    msg->content = parsed.content;
+    parsed.content = NULL;
+    for (size_t i = 0; i < msg->n_tool_calls; i++) {
+        ef_free(msg->tool_calls[i].id);
+        ef_free(msg->tool_calls[i].name);
+        ef_free(msg->tool_calls[i].arguments);
+    }
+    ef_free(msg->tool_calls);
+    msg->tool_calls = parsed.tool_calls;
+    msg->n_tool_calls = parsed.n_tool_calls;
+    parsed.tool_calls = NULL;
+    parsed.n_tool_calls = 0;
+    int n = (int)msg->n_tool_calls;
+    ef_agent_msg_free(&parsed);
+    return n;
 }

@@ -173,6 +173,8 @@ static const expect expects[] = {
     {"openai_full", EF_END_ANSWER, 1, 0, 0, 0, 0},
     {"no_name", EF_END_ANSWER, 1, 1, 0, 0, 0},
     {"wrong_answer", EF_END_ANSWER, 0, 0, 0, 0, 0},
+    {"dsml", EF_END_ANSWER, 1, 0, 0, 0, 0},
+    {"dsml_broken", EF_END_ANSWER, 1, 1, 0, 0, 0},
 };
 
 static void test_replay_misbehave(void)
@@ -204,7 +206,7 @@ static void test_replay_misbehave(void)
         if (strcmp(e->script, "loop") == 0)
             EF_CHECK_EQ_INT(ep->n_turns, cfg.max_turns);
         if (strcmp(e->script, "model_error") == 0) {
-            EF_CHECK(strcmp(ef_agent_episode_status(ep), "error") == 0);
+            EF_CHECK(strcmp(ef_agent_episode_status(ep), "failed") == 0);
             EF_CHECK(ep->error && strstr(ep->error, "server exploded"));
             EF_CHECK(ep->n_events == 1 && strcmp(ep->events[0].kind, "model_error") == 0);
         }
@@ -215,6 +217,12 @@ static void test_replay_misbehave(void)
                      strcmp(ep->transcript.msgs[2].reasoning_content, "I should add.") == 0);
             EF_CHECK(strcmp(ep->transcript.msgs[3].tool_call_id, "r1") == 0);
             EF_CHECK(ep->n_calls == 1 && strcmp(ep->calls[0].result, "5") == 0);
+        }
+        if (strcmp(e->script, "dsml") == 0) {
+            EF_CHECK(ep->n_calls == 1 && strcmp(ep->calls[0].tool, "add") == 0 &&
+                     strcmp(ep->calls[0].result, "5") == 0);
+            EF_CHECK(ep->transcript.msgs[2].content &&
+                     !strstr(ep->transcript.msgs[2].content, "DSML"));
         }
         if (strcmp(e->script, "tool_then_answer") == 0)
             EF_CHECK(ep->n_calls == 1 && ep->calls[0].message_idx == 2);
