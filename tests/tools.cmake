@@ -1,0 +1,5 @@
+# tools/: the registry, schemas, editor, corpus, git, submit, the CLI listing (test_tools);
+# the HTTP search backend and fetch's address policy against servers on 127.0.0.1
+# (test_tools_net); python and bash in the sandbox (test_tools_sandbox).
+ef_add_test(test_tools SOURCES test_tools.c LIBS ef_tools ef_common TIMEOUT 120)
+ef_add_test(test_tools_net SOURCES test_tools_net.c LIBS ef_tools ef_common Threads::Threads TIMEOUT 120)
