@@ -119,7 +119,7 @@ static int add_common(ef_ctx *ctx, scmp_filter_ctx f, int net, uint32_t bad, int
     static const unsigned long ns[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,
                                        CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
                                        CLONE_NEWCGROUP};
-    for (size_t i = 0; i < EF_ARRAY_LEN(ns) && !rc; i++) {
+    for (size_t i = 0; deny && i < EF_ARRAY_LEN(ns) && !rc; i++) {
         struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, ns[i], ns[i]);
         rc = add_rule(ctx, f, bad, "clone", 1, &a);
     }
@@ -252,6 +252,12 @@ void ef_sandbox__filter_free(ef_sb_filter *f)
 
 void ef_sandbox__syscall_name(uint32_t arch, int nr, char *buf, size_t len)
 {
+    if (arch == SCMP_ARCH_X86_64 && (nr & 0x40000000)) {
+        char *x = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr & ~0x40000000);
+        snprintf(buf, len, "x32:%s", x ? x : "unknown");
+        free(x);
+        return;
+    }
     char *name = seccomp_syscall_resolve_num_arch(arch, nr);
     if (arch == seccomp_arch_native()) {
         snprintf(buf, len, "%s", name ? name : "unknown");

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -257,6 +258,7 @@ static int pump(ef_ctx *ctx, ef_sandbox_session *s, const char **wbuf, size_t *w
             return dead_error(ctx, s);
         }
         finish(s, EF_SB_KILL_WALL);
+        snprintf(s->result.detail, sizeof s->result.detail, "call timed out");
         return ef_errorf(ctx, EF_ETIMEOUT, "sandbox session: call timed out; the session "
                          "was ended (restart it)");
     }

@@ -1,1 +1,722 @@
-int main(void){return 77;}
+/*
+ * tests/test_sandbox.c — the sandbox's features: every status and every result field, the
+ * JSON, options (stdin, env, workdir, binds, extra fds, network, profiles), the weak-mode
+ * refusal and opt-in, option errors, allocation failures, concurrent workers on threads,
+ * sessions (calls, frames, timeouts, death, restart) and the `envforge sandbox` CLI.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "common/json.h"
+#include "sandbox/sandbox.h"
+#include "tests/testlib.h"
+
+static ef_ctx *ctx;
+static ef_sandbox_worker *worker;
+
+static ef_sandbox_options opts(void)
+{
+    ef_sandbox_options o = EF_SANDBOX_OPTIONS_INIT;
+    o.wall_ms = 5000;
+    o.mem_bytes = (int64_t)512 << 20;
+    return o;
+}
+
+static ef_sandbox_result *run(const ef_sandbox_options *o, const char *const *argv)
+{
+    ef_sandbox_result *r = NULL;
+    int rc = ef_sandbox_run(ctx, worker, o, argv, &r);
+    EF_CHECK_MSG(rc == 0, "ef_sandbox_run: %s", ef_errmsg(ctx));
+    return rc ? NULL : r;
+}
+
+static ef_sandbox_result *sh(const ef_sandbox_options *o, const char *script)
+{
+    const char *argv[] = {"sh", "-c", script, NULL};
+    return run(o, argv);
+}
+
+#define EXPECT_STATUS(r, st)                                                                   \
+    EF_CHECK_MSG((r) && (r)->status == (st), "status %s (%s), want %s; out %.200s err %.200s",  \
+                 (r) ? ef_sandbox_status_name((r)->status) : "-", (r) ? (r)->detail : "",      \
+                 ef_sandbox_status_name(st), (r) ? (r)->out.data : "", (r) ? (r)->err.data : "")
+
+/* ---- statuses and fields ------------------------------------------------------------- */
+
+static void test_ok_fields(void)
+{
+    ef_sandbox_options o = opts();
+    ef_sandbox_result *r = sh(&o, "echo hello; echo oops >&2");
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (!r)
+        return;
+    EF_CHECK_EQ_INT(r->exit_code, 0);
+    EF_CHECK_EQ_INT(r->signal, 0);
+    EF_CHECK_EQ_STR(r->out.data, "hello\n");
+    EF_CHECK_EQ_INT(r->out.len, 6);
+    EF_CHECK_EQ_INT(r->out.total, 6);
+    EF_CHECK_EQ_INT(r->out.truncated, 0);
+    EF_CHECK_EQ_STR(r->err.data, "oops\n");
+    EF_CHECK_EQ_INT(r->err.truncated, 0);
+    EF_CHECK(r->wall_ms > 0 && r->wall_ms < 5000);
+    EF_CHECK(r->cpu_ms >= 0 && r->cpu_ms >= r->user_ms);
+    EF_CHECK(r->peak_rss_kb > 0);
+    EF_CHECK_EQ_STR(r->isolation, "full");
+    EF_CHECK_EQ_STR(r->detail, "");
+    EF_CHECK_EQ_STR(ef_sandbox_status_name(r->status), "ok");
+    ef_sandbox_result_free(r);
+}
+
+static void test_json_fields(void)
+{
+    ef_sandbox_options o = opts();
+    o.out_bytes = 8;
+    o.output_limit_kills = 0;
+    ef_sandbox_result *r = sh(&o, "printf 'caf\\303\\251 \\377 long line'; exit 3");
+    EXPECT_STATUS(r, EF_SANDBOX_NONZERO_EXIT);
+    if (!r)
+        return;
+    char *json = ef_sandbox_result_json(r);
+    cJSON *doc = NULL;
+    EF_CHECK_OK(ctx, ef_json_parse(ctx, json, strlen(json), "result", &doc));
+    const char *s;
+    int64_t n;
+    int b;
+    double d;
+    EF_CHECK_OK(ctx, ef_json_get_str(ctx, doc, "status", &s));
+    EF_CHECK_EQ_STR(s, "nonzero-exit");
+    EF_CHECK_OK(ctx, ef_json_get_str(ctx, doc, "detail", &s));
+    EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "exit_code", &n));
+    EF_CHECK_EQ_INT(n, 3);
+    EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "signal", &n));
+    EF_CHECK_EQ_INT(n, 0);
+    EF_CHECK_OK(ctx, ef_json_get_num(ctx, doc, "wall_ms", &d));
+    EF_CHECK_OK(ctx, ef_json_get_num(ctx, doc, "cpu_ms", &d));
+    EF_CHECK_OK(ctx, ef_json_get_num(ctx, doc, "user_ms", &d));
+    EF_CHECK_OK(ctx, ef_json_get_num(ctx, doc, "sys_ms", &d));
+    EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "peak_rss_kb", &n));
+    EF_CHECK_OK(ctx, ef_json_get_str(ctx, doc, "isolation", &s));
+    EF_CHECK_EQ_STR(s, "full");
+    EF_CHECK_OK(ctx, ef_json_get_str(ctx, doc, "stdout", &s));
+    EF_CHECK_EQ_STR(s, "caf\xc3\xa9 \xef\xbf\xbd "); /* 8 bytes kept, the bad byte replaced */
+    EF_CHECK_OK(ctx, ef_json_get_bool(ctx, doc, "stdout_truncated", &b));
+    EF_CHECK_EQ_INT(b, 1);
+    EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "stdout_bytes", &n));
+    EF_CHECK_EQ_INT(n, 17);
+    EF_CHECK_OK(ctx, ef_json_get_str(ctx, doc, "stderr", &s));
+    EF_CHECK_OK(ctx, ef_json_get_bool(ctx, doc, "stderr_truncated", &b));
+    EF_CHECK_EQ_INT(b, 0);
+    EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "stderr_bytes", &n));
+    cJSON_Delete(doc);
+    ef_free(json);
+    ef_sandbox_result_free(r);
+}
+
+static void test_nonzero_exit(void)
+{
+    ef_sandbox_options o = opts();
+    ef_sandbox_result *r = sh(&o, "exit 7");
+    EXPECT_STATUS(r, EF_SANDBOX_NONZERO_EXIT);
+    if (r)
+        EF_CHECK_EQ_INT(r->exit_code, 7);
+    ef_sandbox_result_free(r);
+}
+
+static void test_signaled(void)
+{
+    ef_sandbox_options o = opts();
+    ef_sandbox_result *r = sh(&o, "kill -TERM $$");
+    EXPECT_STATUS(r, EF_SANDBOX_SIGNALED);
+    if (r) {
+        EF_CHECK_EQ_INT(r->signal, SIGTERM);
+        EF_CHECK_EQ_INT(r->exit_code, -1);
+        EF_CHECK_EQ_STR(r->detail, "TERM");
+    }
+    ef_sandbox_result_free(r);
+}
+
+static void test_timeout(void)
+{
+    ef_sandbox_options o = opts();
+    o.wall_ms = 200;
+    ef_sandbox_result *r = sh(&o, "sleep 5");
+    EXPECT_STATUS(r, EF_SANDBOX_TIMEOUT);
+    if (r) {
+        EF_CHECK(r->wall_ms >= 200);
+        EF_CHECK_EQ_INT(r->signal, SIGKILL);
+        EF_CHECK_CONTAINS(r->detail, "200 ms");
+    }
+    ef_sandbox_result_free(r);
+}
+
+static void test_cpu_limit(void)
+{
+    ef_sandbox_options o = opts();
+    o.cpu_ms = 1000;
+    ef_sandbox_result *r = sh(&o, "while :; do :; done");
+    EXPECT_STATUS(r, EF_SANDBOX_CPU_LIMIT);
+    if (r)
+        EF_CHECK(r->cpu_ms >= 900 && r->user_ms > 0);
+    ef_sandbox_result_free(r);
+}
+
+static void test_memory_limit_and_peak(void)
+{
+    ef_sandbox_options o = opts();
+    const char *argv[] = {"python3", "-c", "b = bytearray(60 * 2**20); print(len(b))", NULL};
+    ef_sandbox_result *r = run(&o, argv);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_MSG(r->peak_rss_kb >= 60 * 1024, "peak %lld kB", (long long)r->peak_rss_kb);
+    ef_sandbox_result_free(r);
+    o.mem_bytes = 64 << 20;
+    const char *bomb[] = {"python3", "-c", "b = bytearray(200 * 2**20)", NULL};
+    r = run(&o, bomb);
+    EXPECT_STATUS(r, EF_SANDBOX_MEMORY_LIMIT);
+    if (r)
+        EF_CHECK_CONTAINS(r->detail, "memory limit");
+    ef_sandbox_result_free(r);
+}
+
+static void test_output_limit(void)
+{
+    ef_sandbox_options o = opts();
+    o.out_bytes = 1000;
+    ef_sandbox_result *r = sh(&o, "yes");
+    EXPECT_STATUS(r, EF_SANDBOX_OUTPUT_LIMIT);
+    if (r) {
+        EF_CHECK(r->out.truncated && r->out.len == 1000 && r->out.total > 1000);
+        EF_CHECK_CONTAINS(r->detail, "stdout");
+    }
+    ef_sandbox_result_free(r);
+    /* without killing: the run ends normally, the output is cut and flagged */
+    o.output_limit_kills = 0;
+    r = sh(&o, "head -c 5000 /dev/zero | tr '\\0' x; echo done >&2");
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r) {
+        EF_CHECK(r->out.truncated && r->out.len == 1000 && r->out.total == 5000);
+        EF_CHECK_EQ_STR(r->err.data, "done\n");
+    }
+    ef_sandbox_result_free(r);
+}
+
+static void test_seccomp_violation(void)
+{
+    ef_sandbox_options o = opts();
+    const char *argv[] = {"python3", "-c",
+                          "import ctypes; ctypes.CDLL(None).syscall(101, 0, 0, 0, 0)", NULL};
+    ef_sandbox_result *r = run(&o, argv);
+    EXPECT_STATUS(r, EF_SANDBOX_SECCOMP);
+    if (r)
+        EF_CHECK_EQ_STR(r->detail, "ptrace");
+    ef_sandbox_result_free(r);
+}
+
+static void test_setup_error(void)
+{
+    ef_sandbox_options o = opts();
+    const char *argv[] = {"no-such-program-xyz", NULL};
+    ef_sandbox_result *r = run(&o, argv);
+    EXPECT_STATUS(r, EF_SANDBOX_SETUP_ERROR);
+    if (r) {
+        EF_CHECK_CONTAINS(r->detail, "exec");
+        EF_CHECK_EQ_INT(r->setup_errno, ENOENT);
+        char *json = ef_sandbox_result_json(r);
+        EF_CHECK_CONTAINS(json, "\"setup_errno\":2");
+        ef_free(json);
+    }
+    ef_sandbox_result_free(r);
+    o.cwd = "/no/such/dir";
+    const char *t[] = {"true", NULL};
+    r = run(&o, t);
+    EXPECT_STATUS(r, EF_SANDBOX_SETUP_ERROR);
+    if (r)
+        EF_CHECK_CONTAINS(r->detail, "chdir");
+    ef_sandbox_result_free(r);
+}
+
+static void test_status_names(void)
+{
+    static const char *const names[] = {"ok",           "nonzero-exit", "signaled",
+                                        "timeout",      "cpu-limit",    "memory-limit",
+                                        "output-limit", "seccomp-violation", "setup-error"};
+    for (int i = 0; i < EF_SANDBOX_STATUS_COUNT_; i++)
+        EF_CHECK_EQ_STR(ef_sandbox_status_name((ef_sandbox_status)i), names[i]);
+    EF_CHECK_EQ_STR(ef_sandbox_status_name((ef_sandbox_status)99), "unknown");
+}
+
+/* ---- options -------------------------------------------------------------------------- */
+
+static void test_stdin_env_identity(void)
+{
+    ef_sandbox_options o = opts();
+    const char *env[] = {"GREETING=hi there", NULL};
+    o.env = env;
+    o.stdin_data = "line one\nline two\n";
+    o.stdin_len = strlen(o.stdin_data);
+    setenv("EF_PARENT_ONLY", "secret", 1);
+    ef_sandbox_result *r = sh(&o, "cat; echo \"$GREETING|${EF_PARENT_ONLY:-absent}\"; id -u; "
+                                  "id -g; hostname; pwd; ls -A /proc | grep -c '^[0-9]'"); /* sh, ls, grep */
+    unsetenv("EF_PARENT_ONLY");
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data,
+                        "line one\nline two\nhi there|absent\n1000\n1000\nsandbox\n/tmp\n3\n");
+    ef_sandbox_result_free(r);
+}
+
+static void test_workdir_and_binds(void)
+{
+    char *wd = ef_strdup(ef_test_tmpdir("sbx-wd"));
+    char *ro = ef_strdup(ef_test_tmpdir("sbx-bind"));
+    char path[600];
+    snprintf(path, sizeof path, "%s/input.txt", ro);
+    FILE *f = fopen(path, "w");
+    fputs("data\n", f);
+    fclose(f);
+    chmod(ro, 0755);
+    EF_CHECK_OK(ctx, ef_sandbox_dir_chown(ctx, worker, wd));
+    ef_sandbox_options o = opts();
+    o.workdir = wd;
+    o.binds[0] = (ef_sandbox_bind){ro, "/data/in", 0};
+    o.n_binds = 1;
+    ef_sandbox_result *r =
+        sh(&o, "pwd; cat /data/in/input.txt; echo made > out.txt; "
+               "echo x > /data/in/nope 2>/dev/null || echo ro");
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "/work\ndata\nro\n");
+    ef_sandbox_result_free(r);
+    snprintf(path, sizeof path, "%s/out.txt", wd);
+    char *text = NULL;
+    size_t len = 0;
+    EF_CHECK_OK(ctx, ef_file_read(ctx, path, 100, &text, &len));
+    EF_CHECK_EQ_STR(text, "made\n");
+    ef_free(text);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/input.txt", ro);
+    unlink(path);
+    rmdir(wd);
+    rmdir(ro);
+    ef_free(wd);
+    ef_free(ro);
+}
+
+static void test_extra_fds(void)
+{
+    int p[2];
+    EF_CHECK(pipe2(p, O_CLOEXEC) == 0);
+    ef_sandbox_options o = opts();
+    int fds[1] = {p[1]};
+    o.extra_fds = fds;
+    o.n_extra_fds = 1;
+    ef_sandbox_result *r = sh(&o, "echo via-fd3 >&3; ls /proc/self/fd | wc -l");
+    close(p[1]);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    char buf[64] = {0};
+    ssize_t n = read(p[0], buf, sizeof buf - 1);
+    EF_CHECK(n > 0);
+    EF_CHECK_EQ_STR(buf, "via-fd3\n");
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "5\n"); /* 0 1 2 3 and ls's own directory fd */
+    close(p[0]);
+    ef_sandbox_result_free(r);
+}
+
+static void test_network_option(void)
+{
+    ef_sandbox_options o = opts();
+    const char *argv[] = {"python3", "-c",
+                          "import socket\ntry:\n socket.socket(); print('inet')\n"
+                          "except OSError as e: print('refused', e.errno)",
+                          NULL};
+    ef_sandbox_result *r = run(&o, argv);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "refused 97\n"); /* EAFNOSUPPORT */
+    ef_sandbox_result_free(r);
+    o.net = 1;
+    r = run(&o, argv);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "inet\n");
+    ef_sandbox_result_free(r);
+}
+
+static void test_allow_profile(void)
+{
+    ef_sandbox_options o = opts();
+    o.profile = EF_SANDBOX_PROFILE_ALLOW;
+    const char *py[] = {"python3", "-c",
+                        "import json, os, subprocess\n"
+                        "print(json.dumps({'n': len(os.listdir('/usr/bin')) > 10}))\n"
+                        "print(subprocess.run(['sh', '-c', 'echo sub'], capture_output=True)"
+                        ".stdout.decode().strip())",
+                        NULL};
+    ef_sandbox_result *r = run(&o, py);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "{\"n\": true}\nsub\n");
+    ef_sandbox_result_free(r);
+    /* personality(2) is not on the allow list (the deny profile allows it) */
+    const char *pers[] = {"python3", "-c",
+                          "import ctypes; ctypes.CDLL(None).syscall(135, 0xffffffff)", NULL};
+    r = run(&o, pers);
+    EXPECT_STATUS(r, EF_SANDBOX_SECCOMP);
+    if (r)
+        EF_CHECK_EQ_STR(r->detail, "personality");
+    ef_sandbox_result_free(r);
+    o.profile = EF_SANDBOX_PROFILE_DENY;
+    r = run(&o, pers);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    ef_sandbox_result_free(r);
+}
+
+static void test_weak_mode(void)
+{
+    ef_sandbox_options o = opts();
+    o.force_weak = 1;
+    const char *argv[] = {"id", "-u", NULL};
+    ef_sandbox_result *r = NULL;
+    int rc = ef_sandbox_run(ctx, worker, &o, argv, &r);
+    EF_CHECK_EQ_INT(rc, EF_ESANDBOX);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "refusing to run untrusted code");
+    o.allow_weak = 1;
+    r = run(&o, argv);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r) {
+        EF_CHECK_EQ_STR(r->isolation, "weak");
+        char want[32];
+        snprintf(want, sizeof want, "%u\n", ef_sandbox_worker_uid(worker));
+        EF_CHECK_EQ_STR(r->out.data, want);
+        char *json = ef_sandbox_result_json(r);
+        EF_CHECK_CONTAINS(json, "\"isolation\":\"weak\"");
+        ef_free(json);
+    }
+    ef_sandbox_result_free(r);
+    /* seccomp still applies in the weak mode */
+    const char *pt[] = {"python3", "-c", "import ctypes; ctypes.CDLL(None).syscall(101, 0)",
+                        NULL};
+    r = run(&o, pt);
+    EXPECT_STATUS(r, EF_SANDBOX_SECCOMP);
+    ef_sandbox_result_free(r);
+}
+
+static void test_option_errors(void)
+{
+    ef_sandbox_options o = opts();
+    ef_sandbox_result *r = NULL;
+    const char *argv[] = {"true", NULL};
+    o.version = 99;
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "version");
+    o = opts();
+    o.binds[0] = (ef_sandbox_bind){"/usr", "relative", 0};
+    o.n_binds = 1;
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "relative");
+    o = opts();
+    o.binds[0] = (ef_sandbox_bind){"/no/such/source", "/x", 0};
+    o.n_binds = 1;
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_ENOTFOUND);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "/no/such/source");
+    o = opts();
+    o.workdir = "/no/such/workdir";
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_ENOTFOUND);
+    o = opts();
+    o.out_bytes = 0;
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_EINVAL);
+    const char *empty[] = {NULL};
+    o = opts();
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, empty, &r), EF_EINVAL);
+    EF_CHECK(r == NULL);
+}
+
+static void test_alloc_failures(void)
+{
+    ef_sandbox_options o = opts();
+    const char *argv[] = {"true", NULL};
+    int completed = 0;
+    EF_ALLOC_LOOP(n, 60)
+    {
+        ef_sandbox_result *r = NULL;
+        int rc = ef_sandbox_run(ctx, worker, &o, argv, &r);
+        if (rc == 0) {
+            completed++;
+            ef_sandbox_result_free(r);
+        }
+    }
+    EF_CHECK(completed >= 1);
+}
+
+typedef struct {
+    int slot, n_ok;
+} thread_arg;
+
+static void *thread_runs(void *p)
+{
+    thread_arg *a = p;
+    ef_ctx *c = ef_ctx_new();
+    ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
+    wo.slot = a->slot;
+    ef_sandbox_worker *w = NULL;
+    if (ef_sandbox_worker_new(c, &wo, &w) == 0) {
+        ef_sandbox_options o = opts();
+        char script[64];
+        snprintf(script, sizeof script, "echo %d; id -u", a->slot);
+        const char *argv[] = {"sh", "-c", script, NULL};
+        for (int i = 0; i < 15; i++) {
+            ef_sandbox_result *r = NULL;
+            char want[64];
+            snprintf(want, sizeof want, "%d\n1000\n", a->slot);
+            if (ef_sandbox_run(c, w, &o, argv, &r) == 0 && r->status == EF_SANDBOX_OK &&
+                !strcmp(r->out.data, want))
+                a->n_ok++;
+            ef_sandbox_result_free(r);
+        }
+    }
+    ef_sandbox_worker_free(w);
+    ef_ctx_free(c);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    pthread_t t[4];
+    thread_arg a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (thread_arg){i + 1, 0};
+        pthread_create(&t[i], NULL, thread_runs, &a[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        EF_CHECK_EQ_INT(a[i].n_ok, 15);
+    }
+}
+
+/* ---- sessions --------------------------------------------------------------------------- */
+
+static const char repl_driver[] =
+    "import sys\n"
+    "g = {}\n"
+    "for line in sys.stdin:\n"
+    "    try:\n"
+    "        exec(line, g)\n"
+    "    except Exception as e:\n"
+    "        print('error:', type(e).__name__, e)\n"
+    "    sys.stdout.write('\\x1e\\n'); sys.stdout.flush()\n";
+
+static const char frame_driver[] =
+    "import sys, struct\n"
+    "i, o = sys.stdin.buffer, sys.stdout.buffer\n"
+    "while True:\n"
+    "    h = i.read(4)\n"
+    "    if len(h) < 4: break\n"
+    "    d = i.read(struct.unpack('<I', h)[0])\n"
+    "    r = d.upper()\n"
+    "    o.write(struct.pack('<I', len(r)) + r); o.flush()\n";
+
+/* One request/reply; the reply (or "" on failure) in a static buffer. */
+static int call(ef_sandbox_session *s, const char *req, int64_t timeout_ms, char *reply,
+                size_t cap)
+{
+    char *out = NULL;
+    size_t len = 0;
+    int rc = ef_sandbox_session_call(ctx, s, req, strlen(req), "\x1e\n", 2, timeout_ms, &out,
+                                     &len);
+    snprintf(reply, cap, "%s", rc == 0 ? out : "");
+    ef_free(out);
+    return rc;
+}
+
+static void test_session_calls(void)
+{
+    ef_sandbox_options o = opts();
+    o.wall_ms = 0;
+    const char *argv[] = {"python3", "-u", "-c", repl_driver, NULL};
+    ef_sandbox_session *s = NULL;
+    EF_CHECK_OK(ctx, ef_sandbox_session_start(ctx, worker, &o, argv, &s));
+    if (!s)
+        return;
+    char *out = NULL, reply[256];
+    size_t len = 0;
+    for (int i = 0; i < 20; i++) {
+        EF_CHECK_OK(ctx, call(s, "print(1+1)\n", 5000, reply, sizeof reply));
+        EF_CHECK_EQ_STR(reply, "2\n");
+    }
+    /* state persists between calls; errors come back as text */
+    EF_CHECK_OK(ctx, call(s, "x = 41\n", 5000, reply, sizeof reply));
+    EF_CHECK_OK(ctx, call(s, "print(x + 1)\n", 5000, reply, sizeof reply));
+    EF_CHECK_EQ_STR(reply, "42\n");
+    EF_CHECK_OK(ctx, call(s, "import sys; print('e', file=sys.stderr); 1/0\n", 5000, reply,
+                          sizeof reply));
+    EF_CHECK_CONTAINS(reply, "ZeroDivisionError");
+    usleep(20000);
+    EF_CHECK_CONTAINS(ef_sandbox_session_stderr(s, NULL), "e\n");
+    EF_CHECK(ef_sandbox_session_alive(s));
+    /* write + read_until separately */
+    EF_CHECK_OK(ctx, ef_sandbox_session_write(ctx, s, "print('a'); print('b')\n", 23, 1000));
+    EF_CHECK_OK(ctx, ef_sandbox_session_read_until(ctx, s, "\x1e\n", 2, 5000, &out, &len));
+    EF_CHECK_EQ_STR(out, "a\nb\n");
+    EF_CHECK_EQ_INT(len, 4);
+    ef_free(out);
+    ef_sandbox_session_free(s);
+}
+
+static void test_session_timeout_restart(void)
+{
+    ef_sandbox_options o = opts();
+    o.wall_ms = 0;
+    const char *argv[] = {"python3", "-u", "-c", repl_driver, NULL};
+    ef_sandbox_session *s = NULL;
+    EF_CHECK_OK(ctx, ef_sandbox_session_start(ctx, worker, &o, argv, &s));
+    if (!s)
+        return;
+    char reply[256];
+    int rc = call(s, "import time; time.sleep(10)\n", 300, reply, sizeof reply);
+    EF_CHECK_EQ_INT(rc, EF_ETIMEOUT);
+    EF_CHECK(!ef_sandbox_session_alive(s));
+    EF_CHECK_EQ_INT(ef_sandbox_session_result(s)->status, EF_SANDBOX_TIMEOUT);
+    EF_CHECK_EQ_STR(ef_sandbox_session_result(s)->detail, "call timed out");
+    rc = call(s, "print(1)\n", 1000, reply, sizeof reply);
+    EF_CHECK_EQ_INT(rc, EF_ESANDBOX);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "timeout");
+    EF_CHECK_OK(ctx, ef_sandbox_session_restart(ctx, s));
+    EF_CHECK(ef_sandbox_session_alive(s));
+    EF_CHECK_OK(ctx, call(s, "print(3)\n", 5000, reply, sizeof reply));
+    EF_CHECK_EQ_STR(reply, "3\n");
+    /* the process dies: reported with its exit code */
+    rc = call(s, "import os; os._exit(5)\n", 5000, reply, sizeof reply);
+    EF_CHECK_EQ_INT(rc, EF_ESANDBOX);
+    EF_CHECK(!ef_sandbox_session_alive(s));
+    const ef_sandbox_result *res = ef_sandbox_session_result(s);
+    EF_CHECK_EQ_INT(res->status, EF_SANDBOX_NONZERO_EXIT);
+    EF_CHECK_EQ_INT(res->exit_code, 5);
+    /* a violation ends it too */
+    EF_CHECK_OK(ctx, ef_sandbox_session_restart(ctx, s));
+    rc = call(s, "import ctypes; ctypes.CDLL(None).syscall(165, 0, 0, 0, 0)\n", 5000, reply,
+              sizeof reply);
+    EF_CHECK_EQ_INT(rc, EF_ESANDBOX);
+    EF_CHECK_EQ_INT(ef_sandbox_session_result(s)->status, EF_SANDBOX_SECCOMP);
+    EF_CHECK_EQ_STR(ef_sandbox_session_result(s)->detail, "mount");
+    ef_sandbox_session_free(s);
+}
+
+static void test_session_frames_and_caps(void)
+{
+    ef_sandbox_options o = opts();
+    o.wall_ms = 0;
+    o.out_bytes = 4096;
+    const char *argv[] = {"python3", "-u", "-c", frame_driver, NULL};
+    ef_sandbox_session *s = NULL;
+    EF_CHECK_OK(ctx, ef_sandbox_session_start(ctx, worker, &o, argv, &s));
+    if (!s)
+        return;
+    char *out = NULL;
+    size_t len = 0;
+    EF_CHECK_OK(ctx, ef_sandbox_session_send_frame(ctx, s, "hello\nworld", 11, 1000));
+    EF_CHECK_OK(ctx, ef_sandbox_session_recv_frame(ctx, s, 5000, &out, &len));
+    EF_CHECK_EQ_INT(len, 11);
+    EF_CHECK_EQ_STR(out, "HELLO\nWORLD");
+    ef_free(out);
+    /* a reply larger than the cap ends the session with output-limit */
+    char big[8192];
+    memset(big, 'a', sizeof big);
+    EF_CHECK_OK(ctx, ef_sandbox_session_send_frame(ctx, s, big, sizeof big, 5000));
+    int rc = ef_sandbox_session_recv_frame(ctx, s, 5000, &out, &len);
+    EF_CHECK(rc < 0);
+    EF_CHECK(!ef_sandbox_session_alive(s));
+    EF_CHECK_EQ_INT(ef_sandbox_session_result(s)->status, EF_SANDBOX_OUTPUT_LIMIT);
+    ef_sandbox_session_free(s);
+    /* the session's wall limit */
+    o.wall_ms = 300;
+    const char *sl[] = {"sleep", "10", NULL};
+    EF_CHECK_OK(ctx, ef_sandbox_session_start(ctx, worker, &o, sl, &s));
+    rc = ef_sandbox_session_read_until(ctx, s, "x", 1, 5000, &out, &len);
+    EF_CHECK_EQ_INT(rc, EF_ESANDBOX);
+    EF_CHECK_EQ_INT(ef_sandbox_session_result(s)->status, EF_SANDBOX_TIMEOUT);
+    ef_sandbox_session_free(s);
+}
+
+/* ---- CLI ---------------------------------------------------------------------------------- */
+
+static void test_cli(void)
+{
+    const char *bin = getenv("EF_BIN");
+    if (!bin || access(bin, X_OK) != 0)
+        EF_SKIP_CASE("EF_BIN (the envforge binary) is not built");
+    char cmd[1024], buf[4096];
+    snprintf(cmd, sizeof cmd, "%s sandbox --wall-ms 2000 --mem-mb 256 --procs 8 --out-kb 4 "
+             "--profile allow --env A=b -- sh -c 'echo $A' 2>&1", bin);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    int st = pclose(p);
+    EF_CHECK_EQ_INT(WEXITSTATUS(st), 0);
+    EF_CHECK_CONTAINS(buf, "\"status\":\"ok\"");
+    EF_CHECK_CONTAINS(buf, "\"stdout\":\"b\\n\"");
+    snprintf(cmd, sizeof cmd, "%s sandbox --wall-ms 100 -- sleep 3 2>&1", bin);
+    p = popen(cmd, "r");
+    n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    st = pclose(p);
+    EF_CHECK_EQ_INT(WEXITSTATUS(st), 1);
+    EF_CHECK_CONTAINS(buf, "\"status\":\"timeout\"");
+    snprintf(cmd, sizeof cmd, "%s sandbox --help >/dev/null 2>&1", bin);
+    EF_CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 0);
+    snprintf(cmd, sizeof cmd, "%s sandbox --bogus -- true >/dev/null 2>&1", bin);
+    EF_CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s sandbox --wall-ms 1000 >/dev/null 2>&1", bin);
+    EF_CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
+}
+
+int main(int argc, char **argv)
+{
+    EF_TEST_BEGIN(argc, argv);
+    ctx = ef_ctx_new();
+    EF_RUN(test_status_names);
+    const char *why = "";
+    if (ef_sandbox_worker_new(ctx, NULL, &worker) < 0 || !ef_sandbox_worker_full(worker, &why)) {
+        printf("no full isolation here: %s\n", worker ? why : ef_errmsg(ctx));
+        EF_SKIP(test_ok_fields, "no full isolation (needs root and user namespaces)");
+        ef_sandbox_worker_free(worker);
+        ef_ctx_free(ctx);
+        return EF_TEST_END();
+    }
+    EF_RUN(test_ok_fields);
+    EF_RUN(test_json_fields);
+    EF_RUN(test_nonzero_exit);
+    EF_RUN(test_signaled);
+    EF_RUN(test_timeout);
+    EF_RUN(test_cpu_limit);
+    EF_RUN(test_memory_limit_and_peak);
+    EF_RUN(test_output_limit);
+    EF_RUN(test_seccomp_violation);
+    EF_RUN(test_setup_error);
+    EF_RUN(test_stdin_env_identity);
+    EF_RUN(test_workdir_and_binds);
+    EF_RUN(test_extra_fds);
+    EF_RUN(test_network_option);
+    EF_RUN(test_allow_profile);
+    EF_RUN(test_weak_mode);
+    EF_RUN(test_option_errors);
+    EF_RUN(test_alloc_failures);
+    EF_RUN(test_threads);
+    EF_RUN(test_session_calls);
+    EF_RUN(test_session_timeout_restart);
+    EF_RUN(test_session_frames_and_caps);
+    EF_RUN(test_cli);
+    ef_sandbox_worker_free(worker);
+    ef_ctx_free(ctx);
+    return EF_TEST_END();
+}
