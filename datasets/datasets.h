@@ -374,6 +374,33 @@ void ef_store_writer_get_stats(ef_store_writer *w, ef_store_writer_stats *out);
  * returned. Accepts NULL. */
 int ef_store_writer_close(ef_store_writer *w, ef_ctx *ctx);
 
+/* ---- merge ----------------------------------------------------------------------- */
+
+/* What one ef_store_merge added and found. */
+typedef struct {
+    uint64_t n_envs, n_tasks, n_runs, n_episodes, n_events; /* rows added to the store */
+    uint64_t n_same_envs, n_same_tasks, n_same_runs;        /* already there: mapped */
+    uint64_t n_same_episodes;  /* already there and identical: skipped */
+    uint64_t n_conflicts;      /* reported, the store's rows kept, the input's skipped */
+} ef_store_merge_stats;
+
+/* A line about the merge: conflict = 1 for a conflict (the store's row kept, the
+ * input's skipped), 0 for a note (e.g. a run renamed to keep names unique). */
+typedef void (*ef_store_merge_report_fn)(void *ud, int conflict, const char *msg);
+
+/* Joins the store at in_path into s, in one transaction (all of it or nothing):
+ * envs by content_hash; tasks by (env, content_hash); runs by name, model and shard
+ * (a run whose name is taken by a different run gets "<name>/shard-I-of-N" or
+ * "<name>/K" and a note); episodes by (run, task, sample_idx) with their messages, tool
+ * calls, token streams and events; run events once each. Rows that share a key but
+ * differ (an env's source, a task's prompt or JSON, an episode's outcome) are
+ * conflicts: reported through report (may be NULL), counted, and never overwrite what
+ * the store has; the episodes of a conflicting task are skipped with it. Returns 0
+ * even when there were conflicts (see stats->n_conflicts); < 0 when the input cannot
+ * be read or the store cannot be written. Not inside a transaction of the caller's. */
+int ef_store_merge(ef_store *s, const char *in_path, ef_store_merge_report_fn report, void *ud,
+                   ef_store_merge_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,3 +6,6 @@ add_executable(store_writer_child store_writer_child.c)
 target_link_libraries(store_writer_child PRIVATE ef_datasets ef_common)
 add_dependencies(test_store store_writer_child)
 target_compile_definitions(test_store PRIVATE EF_STORE_CHILD="$<TARGET_FILE:store_writer_child>")
+# Merging shard stores (library and `envforge merge`; the CLI case skips when the binary
+# is not built).
+ef_add_test(test_store_merge SOURCES test_store_merge.c LIBS ef_datasets ef_common TIMEOUT 120)
