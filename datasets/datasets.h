@@ -212,16 +212,16 @@ typedef struct {
     const char *content;
     const char *reasoning_content;
     const char *tool_calls_json; /* NULL or a JSON array in OpenAI form */
-    const char *tool_call_id; /* required for role "tool" */
+    const char *tool_call_id; /* required (may be "") for role "tool" */
     const char *name;
 } ef_message_row;
 
 typedef struct {
     int64_t message_idx;      /* the assistant message that made the call */
-    const char *call_id;      /* required */
-    const char *tool;         /* required: tool name */
-    const char *arguments_json; /* required; valid JSON unless is_error (a model's broken
-                                   arguments are kept as sent) */
+    const char *call_id;      /* required, may be "" (a model may give no id) */
+    const char *tool;         /* required, may be "": tool name as the model gave it */
+    const char *arguments_json; /* valid JSON, required unless is_error (a failed call
+                                   keeps the model's text as sent; NULL is stored as "") */
     const char *result;       /* the text the model saw */
     int is_error;
     int64_t wall_ms;

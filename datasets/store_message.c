@@ -7,6 +7,14 @@
 #include <string.h>
 #include "datasets/datasets_int.h"
 
+/* A field that may be empty (a model may leave an id out) but not NULL. */
+static int need_nonnull(ef_ctx *ctx, const char *where, const char *field, const char *v)
+{
+    if (!v)
+        return ef_errorf(ctx, EF_EINVAL, "%s: field '%s' is required (got NULL)", where, field);
+    return 0;
+}
+
 int ef_datasets__message_validate(ef_ctx *ctx, const char *w, const ef_message_row *m, size_t i)
 {
     static const char *const roles[] = {"system", "developer", "user", "assistant", "tool"};
@@ -27,7 +35,7 @@ int ef_datasets__message_validate(ef_ctx *ctx, const char *w, const ef_message_r
         return ef_errorf(ctx, EF_EINVAL, "%s: field 'idx' = %lld must be >= 0 (or -1)", where,
                          (long long)m->idx);
     if (strcmp(m->role, "tool") == 0 &&
-        (rc = ef_datasets__need_str(ctx, where, "tool_call_id", m->tool_call_id)) < 0)
+        (rc = need_nonnull(ctx, where, "tool_call_id", m->tool_call_id)) < 0)
         return rc;
     return ef_datasets__need_json(ctx, where, "tool_calls_json", m->tool_calls_json, 0);
 }
@@ -37,13 +45,12 @@ int ef_datasets__tool_call_validate(ef_ctx *ctx, const char *w, const ef_tool_ca
     char where[192];
     int rc;
     snprintf(where, sizeof where, "%s: tool_calls[%zu]", w, i);
-    if ((rc = ef_datasets__need_str(ctx, where, "call_id", c->call_id)) < 0 ||
-        (rc = ef_datasets__need_str(ctx, where, "tool", c->tool)) < 0)
+    if ((rc = need_nonnull(ctx, where, "call_id", c->call_id)) < 0 ||
+        (rc = need_nonnull(ctx, where, "tool", c->tool)) < 0)
         return rc;
-    /* a model's broken arguments are kept as sent when the call failed */
-    if ((rc = ef_datasets__need_json(ctx, where, "arguments_json", c->arguments_json,
-                                     1)) < 0 &&
-        !(c->is_error && c->arguments_json))
+    /* a failed call keeps the model's arguments as sent, broken or missing ("") */
+    if (!c->is_error &&
+        (rc = ef_datasets__need_json(ctx, where, "arguments_json", c->arguments_json, 1)) < 0)
         return rc;
     if (c->is_error != 0 && c->is_error != 1)
         return ef_errorf(ctx, EF_EINVAL, "%s: field 'is_error' must be 0 or 1", where);
@@ -217,7 +224,7 @@ static int tool_calls_write(ef_store *s, int64_t episode_id, const ef_tool_call_
         sqlite3_bind_int64(st, 2, c->message_idx);
         ef_datasets__bind_text(st, 3, c->call_id);
         ef_datasets__bind_text(st, 4, c->tool);
-        ef_datasets__bind_text(st, 5, c->arguments_json);
+        ef_datasets__bind_text(st, 5, c->arguments_json ? c->arguments_json : "");
         ef_datasets__bind_text(st, 6, c->result);
         sqlite3_bind_int(st, 7, c->is_error ? 1 : 0);
         sqlite3_bind_int64(st, 8, c->wall_ms);

@@ -682,13 +682,17 @@ static void test_episode_bad_input_and_unique(void)
     EF_CHECK_CONTAINS(ef_errmsg(ctx), "'role'");
     bm[1].role = "tool";
     EF_CHECK_EQ_INT(ef_store_bundle_insert(f.s, &b, &id2), EF_EINVAL);
-    EF_CHECK_CONTAINS(ef_errmsg(ctx), "'tool_call_id'");
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "'tool_call_id' is required (got NULL)");
     b.n_messages = 1;
     ef_tool_call_row bc = {.message_idx = 0, .call_id = "c", .tool = "t", .arguments_json = "{x"};
     b.tool_calls = &bc;
     b.n_tool_calls = 1;
     EF_CHECK_EQ_INT(ef_store_bundle_insert(f.s, &b, &id2), EF_EINVAL);
     EF_CHECK_CONTAINS(ef_errmsg(ctx), "arguments_json");
+    bc.arguments_json = "{}";
+    bc.call_id = NULL;
+    EF_CHECK_EQ_INT(ef_store_bundle_insert(f.s, &b, &id2), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "tool_calls[0]: field 'call_id' is required");
     b.n_tool_calls = 0;
     ef_token_stream bt = make_tokens(0);
     tok_mask[3] = 2;
@@ -717,6 +721,17 @@ static void test_episode_bad_input_and_unique(void)
     be.kind = "fine";
     EF_CHECK_OK(ctx, ef_store_bundle_insert(f.s, &b, &id2));
     EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM episodes"), 2);
+    /* what a model may leave out: ids ("" is kept), a failed call's arguments */
+    ep = make_episode(&f, 2, 1, 0.0);
+    ef_message_row lax[2] = {{.idx = -1, .role = "assistant", .content = ""},
+                             {.idx = -1, .role = "tool", .content = "?", .tool_call_id = ""}};
+    ef_tool_call_row lax_call = {.message_idx = 0, .call_id = "", .tool = "",
+                                 .arguments_json = NULL, .is_error = 1};
+    ef_episode_bundle lb = {.episode = &ep, .messages = lax, .n_messages = 2,
+                            .tool_calls = &lax_call, .n_tool_calls = 1};
+    EF_CHECK_OK(ctx, ef_store_bundle_insert(f.s, &lb, &id2));
+    EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM tool_calls WHERE arguments = '' AND "
+                               "call_id = '' AND is_error = 1"), 1);
     /* the schema's own checks stand behind the library's, for other writers */
     sqlite3 *db = NULL;
     sqlite3_open(p, &db);
