@@ -435,6 +435,7 @@ for _, file in ipairs(files) do
               if ti < 4 and tr > trivial_max then trivial_max = tr end
               if tr >= 1 and ti < 4 then reason = "trivial answer " .. ti .. " scored 1"; break end
               if tr >= 1 and ti == 4 and tostring(ta) ~= tostring(answer) then
+                if verbose then io.stderr:write("other answer ", tostring(ta), " scored 1 on task with answer ", tostring(answer), "\n") end
                 fails["other task's answer scored 1 (" .. level .. ")"] = (fails["other task's answer scored 1 (" .. level .. ")"] or 0) + 1
               end
             end
