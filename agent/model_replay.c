@@ -11,12 +11,15 @@
  *                    (ids start at 1) plays script (t - 1) mod S
  *   "repeat": true   this line answers every later turn too (endless loops)
  *   "error": "..."   the call fails as a model error with this message
+ *   "delay_ms": N    the call takes N ms more (slow servers, kill-during-run tests)
  * Turn k of an episode gets line k of its script; past the end the call fails
  * ("replay script exhausted"). The file is read once; complete() only reads, so threads
  * share it.
  */
+#define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "agent/agent_int.h"
 
 typedef struct {
@@ -63,6 +66,13 @@ static int replay_complete(ef_model *m, ef_ctx *ctx, const ef_model_request *req
     else
         return ef_errorf(ctx, EF_ELIMIT, "replay %s: script %s exhausted at turn %lld", r->path,
                          s->key, (long long)req->turn);
+    const cJSON *delay = cJSON_GetObjectItemCaseSensitive(line, "delay_ms");
+    if (cJSON_IsNumber(delay) && delay->valuedouble > 0) {
+        int64_t ms = (int64_t)delay->valuedouble;
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+    }
     char what[64];
     snprintf(what, sizeof(what), "replay script %s turn %lld", s->key, (long long)req->turn);
     return ef_agent__response_from_json(ctx, line, what, out);
