@@ -4,7 +4,9 @@
  * Arguments are parsed here and the engine library does the work; progress and timing go
  * to stderr, data (text, JSON) to stdout.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mkdtemp */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +57,7 @@ static const char bench_usage[] =
     "prefill and decode tokens/s of --model. Prints a Markdown table on stdout.\n"
     "  --model DIR         also measure this model (e.g. tests/fixtures/tiny_model)\n"
     "  --contexts LIST     context lengths (default 1024,2048,4096,8192,16384,32768,65536)\n"
-    "  --steps N           decode steps timed per point (default 3)\n"
+    "  --steps N           decode steps timed per point, after one warm-up (default 2)\n"
     "  --threads N         threads (default: all cores)\n"
     "  --no-synthetic      skip the context sweep\n";
 
@@ -70,7 +72,7 @@ typedef struct {
 static int parse_args(const char *cmd, int argc, char **argv, args *a)
 {
     memset(a, 0, sizeof *a);
-    a->top_p = 1.0, a->max_tokens = 64, a->steps = 3;
+    a->top_p = 1.0, a->max_tokens = 64, a->steps = 2;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         int more = i + 1 < argc;
@@ -409,7 +411,8 @@ static int bench_synthetic(ef_ctx *ctx, const args *a)
         ctxs[n_ctx] = atoi(p);
         if (ctxs[n_ctx] < 1)
             return ef_errorf(ctx, EF_EINVAL, "--contexts: bad value near '%s'", p);
-        max_l = EF_MAX(max_l, ctxs[n_ctx++]);
+        max_l = EF_MAX(max_l, ctxs[n_ctx]);
+        n_ctx++;
         p = strchr(p, ',');
         if (!p)
             break;
@@ -438,21 +441,42 @@ static int bench_synthetic(ef_ctx *ctx, const args *a)
            c->index_head_dim, c->index_topk, c->hidden_size, c->n_layers,
            ef_engine_model_backend(m));
     printf("| context L | DSA ms/token | dense ms/token | dense / DSA |\n|---:|---:|---:|---:|\n");
+    /* Longest context first: the cache is filled once and truncated down point by point. */
+    double *dsa = calloc((size_t)n_ctx, sizeof(double)), *dense = calloc((size_t)n_ctx,
+                                                                           sizeof(double));
+    int *order = calloc((size_t)n_ctx, sizeof(int));
+    if (!dsa || !dense || !order) {
+        free(dsa), free(dense), free(order);
+        rc = ef_errorf(ctx, EF_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (int i = 0; i < n_ctx; i++)
+        order[i] = i;
+    for (int i = 1; i < n_ctx; i++)
+        for (int j = i; j > 0 && ctxs[order[j]] > ctxs[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
     ef_progress *pg = ef_progress_new("bench", (uint64_t)n_ctx * 2, "points");
-    for (int i = 0; i < n_ctx; i++) {
-        double dsa = 0, dense = 0;
+    for (int oi = 0; oi < n_ctx && rc == 0; oi++) {
+        int i = order[oi];
         ef_engine_model_set_attn_mode(m, EF_ENGINE_ATTN_DSA);
-        if ((rc = time_decode(ctx, s, ctxs[i], a->steps, &dsa)) < 0)
+        if ((rc = time_decode(ctx, s, ctxs[i], a->steps, &dsa[i])) < 0)
             break;
         ef_progress_add(pg, 1);
         ef_engine_model_set_attn_mode(m, EF_ENGINE_ATTN_DENSE);
-        if ((rc = time_decode(ctx, s, ctxs[i], a->steps, &dense)) < 0)
+        if ((rc = time_decode(ctx, s, ctxs[i], a->steps, &dense[i])) < 0)
             break;
         ef_progress_add(pg, 1);
-        printf("| %d | %.2f | %.2f | %.2f |\n", ctxs[i], dsa * 1e3, dense * 1e3, dense / dsa);
-        fflush(stdout);
     }
     ef_progress_finish(pg);
+    for (int i = 0; i < n_ctx && rc == 0; i++)
+        printf("| %d | %.2f | %.2f | %.2f |\n", ctxs[i], dsa[i] * 1e3, dense[i] * 1e3,
+               dense[i] / dsa[i]);
+    free(dsa), free(dense), free(order);
+    if (rc < 0)
+        goto cleanup;
     printf("\nPer token, dense attention reads all L cached latents for each of the %d heads "
            "(O(L) per token, O(L^2) per sequence); DSA scores L keys with the cheap fp8 indexer "
            "(%d heads x %d) and attends to %d of them (O(L) indexer + O(k) attention).\n",

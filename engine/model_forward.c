@@ -149,7 +149,9 @@ static void absorb_out_item(void *ud, size_t item, int tid)
 
 static void pool_run(ef_engine_model *m, size_t n, ef_pool_for_fn fn, void *ud)
 {
-    if (m->ex.pool && m->ops != &ef_engine__ops_ref && n > 1)
+    const ef_engine_config *c = &m->cfg;
+    double work = (double)n * c->kv_lora_rank * EF_MAX(c->qk_nope_head_dim, c->v_head_dim);
+    if (m->ex.pool && m->ops != &ef_engine__ops_ref && n > 1 && work >= 32768.0)
         ef_pool_for(m->ex.pool, n, fn, ud);
     else
         for (size_t i = 0; i < n; i++)

@@ -25,13 +25,23 @@ static inline float dot(const float *a, const float *b, int n)
     return s;
 }
 
-static void run(const ef_engine_exec *ex, size_t n, ef_pool_for_fn fn, void *ud)
+/* Below this many multiply-adds a job runs on the calling thread: waking the pool costs
+ * more than it saves. */
+#define POOL_MIN_WORK 32768.0
+
+static void run_sized(const ef_engine_exec *ex, size_t n, double work, ef_pool_for_fn fn,
+                      void *ud)
 {
-    if (ex->pool && n > 1)
+    if (ex->pool && n > 1 && work >= POOL_MIN_WORK)
         ef_pool_for(ex->pool, n, fn, ud);
     else
         for (size_t i = 0; i < n; i++)
             fn(ud, i, 0);
+}
+
+static void run(const ef_engine_exec *ex, size_t n, ef_pool_for_fn fn, void *ud)
+{
+    run_sized(ex, n, POOL_MIN_WORK, fn, ud);
 }
 
 /* ---- linear ------------------------------------------------------------------------- */
@@ -64,7 +74,8 @@ static void cpu_linear(const ef_engine_exec *ex, float *y, const float *x, int m
                        const ef_weight *w)
 {
     lin_job j = {ex, y, x, m, w};
-    run(ex, (size_t)(w->rows + LIN_ROWS - 1) / LIN_ROWS, lin_item, &j);
+    run_sized(ex, (size_t)(w->rows + LIN_ROWS - 1) / LIN_ROWS, (double)m * w->rows * w->cols,
+              lin_item, &j);
 }
 
 /* ---- light ops: the reference --------------------------------------------------------- */
@@ -211,7 +222,7 @@ static void cpu_index_scores(const ef_engine_exec *ex, float *s, const uint8_t *
 {
     idx_job j = {ex, s, q8, w, k8, kscale, n_k, n_heads, dim, (n_k + IDX_KEYS - 1) / IDX_KEYS,
                  n_valid};
-    run(ex, (size_t)n_q * j.n_kb, idx_item, &j);
+    run_sized(ex, (size_t)n_q * j.n_kb, (double)n_q * n_k * n_heads * dim, idx_item, &j);
 }
 
 /* ---- top-k: selection per query -------------------------------------------------------- */
@@ -344,7 +355,7 @@ static void cpu_attn_latent(const ef_engine_exec *ex, float *o, const float *q_l
                             float scale)
 {
     attn_job j = {ex, o, q_lat, q_pe, kv, pe, idx, k, n_heads, c, r, scale};
-    run(ex, (size_t)n_q * n_heads, attn_item, &j);
+    run_sized(ex, (size_t)n_q * n_heads, (double)n_q * n_heads * k * (2 * c + r), attn_item, &j);
 }
 
 const ef_engine_ops ef_engine__ops_cpu = {

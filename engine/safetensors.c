@@ -12,7 +12,9 @@
  * file: the fuzz target (tests/fuzz/fuzz_safetensors.c) feeds ef_engine__st_parse
  * arbitrary bytes.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

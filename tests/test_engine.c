@@ -287,6 +287,13 @@ static void test_malformed_corpus(void)
         EF_CHECK_MSG(rc < 0, "%s: accepted", file);
         EF_CHECK_MSG(strstr(ef_errmsg(ctx), want) != NULL, "%s: message \"%s\" lacks \"%s\"",
                      file, ef_errmsg(ctx), want);
+        /* and the message names the file (or the folder) */
+        char base[256];
+        snprintf(base, sizeof base, "%.*s", (int)(file[flen - 1] == '/' ? flen - 1 : flen), file);
+        EF_CHECK_MSG(strstr(ef_errmsg(ctx), base) != NULL, "%s: message \"%s\" does not name it",
+                     file, ef_errmsg(ctx));
+        if (n < 3 || getenv("EF_VERBOSE"))
+            printf("    %-36s -> %s\n", file, ef_errmsg(ctx));
         ef_ctx_free(ctx);
         n++;
     }
