@@ -75,21 +75,22 @@ const char *ef_datasets_missing(void);
 typedef struct ef_store ef_store;
 
 typedef struct {
-    unsigned version;      /* EF_STORE_OPTIONS_VERSION */
-    int busy_timeout_ms;   /* wait this long for another writer's lock (default 30000) */
-    int synchronous_full;  /* 1: fsync every commit (survives power loss); 0: NORMAL,
-                              which survives a killed process (the default) */
-    int read_only;         /* 1: open an existing store for reading only */
+    unsigned version;     /* EF_STORE_OPTIONS_VERSION */
+    int busy_timeout_ms;  /* wait this long for another writer's lock (default 30000) */
+    int synchronous_full; /* 1: fsync every commit (survives power loss); 0: NORMAL,
+                             which survives a killed process (the default) */
+    int read_only;        /* 1: open an existing store for reading only */
 } ef_store_options;
 
 #define EF_STORE_OPTIONS_VERSION 1
+/* clang-format off */
 #define EF_STORE_OPTIONS_INIT {EF_STORE_OPTIONS_VERSION, 30000, 0, 0}
+/* clang-format on */
 
 /* Opens (creating and migrating as needed) the store at path. Errors go to ctx, which
  * the store keeps and uses for every later call; ctx must outlive the store. */
 int ef_store_open(ef_ctx *ctx, const char *path, ef_store **out);
-int ef_store_open_ext(ef_ctx *ctx, const char *path, const ef_store_options *opts,
-                      ef_store **out);
+int ef_store_open_ext(ef_ctx *ctx, const char *path, const ef_store_options *opts, ef_store **out);
 /* Closes; accepts NULL. An open transaction is rolled back. */
 void ef_store_close(ef_store *s);
 /* The context and path the store was opened with. Borrowed. */
@@ -111,14 +112,14 @@ int ef_store_check(ef_store *s);
 /* ---- envs ------------------------------------------------------------------------ */
 
 typedef struct {
-    const char *name;         /* required */
+    const char *name; /* required */
     int64_t version;
-    const char *category;     /* general | search | interpreter | code; may be NULL */
+    const char *category; /* general | search | interpreter | code; may be NULL */
     const char *description;
     const char *content_hash; /* required: hex sha256 of the env source */
     const char *source_path;
-    const char *source;       /* the Lua text */
-    const char *tools_json;   /* JSON (a list of tool schemas); NULL or valid JSON */
+    const char *source;     /* the Lua text */
+    const char *tools_json; /* JSON (a list of tool schemas); NULL or valid JSON */
 } ef_env_row;
 
 /* Inserts; an env with the same content_hash already stored gives its id (and 0). */
@@ -144,8 +145,8 @@ typedef struct {
 /* Inserts rows in one transaction; rows whose (env_id, content_hash) is already stored
  * (or earlier in the batch) are skipped and counted. All rows are checked before any is
  * written: one bad row stores none. n_inserted/n_duplicate may be NULL. */
-int ef_store_task_insert_batch(ef_store *s, const ef_task_row *rows, size_t n,
-                               size_t *n_inserted, size_t *n_duplicate);
+int ef_store_task_insert_batch(ef_store *s, const ef_task_row *rows, size_t n, size_t *n_inserted,
+                               size_t *n_duplicate);
 /* Number of tasks of env_id (0 = all envs). */
 int ef_store_task_count(ef_store *s, int64_t env_id, int64_t *out);
 /* One task, owned: free with ef_store_task_free. */
@@ -163,13 +164,13 @@ void ef_store_task_iter_free(ef_task_iter *it);
 /* ---- runs ------------------------------------------------------------------------ */
 
 typedef struct {
-    const char *name;         /* unique label, used to resume; NULL: "run-<id>" */
-    const char *model;        /* required: model name as given to `envforge run` */
-    const char *config_json;  /* NULL or valid JSON: the run's settings */
+    const char *name;        /* unique label, used to resume; NULL: "run-<id>" */
+    const char *model;       /* required: model name as given to `envforge run` */
+    const char *config_json; /* NULL or valid JSON: the run's settings */
     uint64_t seed;
-    int64_t group_size;       /* samples per task (GRPO group size) */
+    int64_t group_size;               /* samples per task (GRPO group size) */
     int64_t shard_index, shard_count; /* this shard of shard_count (0 of 1 when unsharded) */
-    const char *status;       /* NULL: "running"; later "done", "failed", "interrupted" */
+    const char *status;               /* NULL: "running"; later "done", "failed", "interrupted" */
     const char *host;
 } ef_run_row;
 
@@ -184,58 +185,58 @@ int ef_store_run_set_status(ef_store *s, int64_t id, const char *status);
 /* ---- episodes -------------------------------------------------------------------- */
 
 typedef struct {
-    int64_t run_id;           /* required, must exist */
-    int64_t task_id;          /* required, must exist */
-    int64_t group_id;         /* the GRPO group: samples of one task in one run share it */
-    int64_t sample_idx;       /* index of the sample within its group, >= 0 */
-    const char *model;        /* model name; NULL: the run's model */
-    const char *status;       /* required; slime's names: "completed", "truncated",
-                                 "aborted", "failed" */
-    const char *end_reason;   /* required: "answer", "submit", "max_turns", "max_tokens",
-                                 "time", "context", "error", ... */
-    double reward;            /* in [0, 1]; NaN is refused */
-    int verified;             /* 1: the verifier ran on the answer (reward is its verdict);
-                                 0: it could not (no answer, error, budget) */
-    const char *answer;       /* the final answer text; may be NULL */
-    const char *verify_info;  /* NULL or valid JSON from the verifier */
-    const char *error;        /* what went wrong, when status is not "ok"; may be NULL */
-    int64_t n_turns;          /* model calls */
+    int64_t run_id;          /* required, must exist */
+    int64_t task_id;         /* required, must exist */
+    int64_t group_id;        /* the GRPO group: samples of one task in one run share it */
+    int64_t sample_idx;      /* index of the sample within its group, >= 0 */
+    const char *model;       /* model name; NULL: the run's model */
+    const char *status;      /* required; slime's names: "completed", "truncated",
+                                "aborted", "failed" */
+    const char *end_reason;  /* required: "answer", "submit", "max_turns", "max_tokens",
+                                "time", "context", "error", ... */
+    double reward;           /* in [0, 1]; NaN is refused */
+    int verified;            /* 1: the verifier ran on the answer (reward is its verdict);
+                                0: it could not (no answer, error, budget) */
+    const char *answer;      /* the final answer text; may be NULL */
+    const char *verify_info; /* NULL or valid JSON from the verifier */
+    const char *error;       /* what went wrong, when status is not "ok"; may be NULL */
+    int64_t n_turns;         /* model calls */
     int64_t n_tool_calls, n_tool_errors, n_parse_errors, n_context_resets;
     int64_t n_prompt_tokens, n_completion_tokens; /* summed over the model calls */
     int64_t wall_ms, model_ms, tool_ms, verify_ms;
-    double started_at;        /* unix time in seconds; 0: now */
+    double started_at; /* unix time in seconds; 0: now */
 } ef_episode_row;
 
 typedef struct {
-    int64_t idx;              /* position in the conversation; -1: its place in the array */
-    const char *role;         /* required: system | user | assistant | tool | developer */
+    int64_t idx;      /* position in the conversation; -1: its place in the array */
+    const char *role; /* required: system | user | assistant | tool | developer */
     const char *content;
     const char *reasoning_content;
     const char *tool_calls_json; /* NULL or a JSON array in OpenAI form */
-    const char *tool_call_id; /* required (may be "") for role "tool" */
+    const char *tool_call_id;    /* required (may be "") for role "tool" */
     const char *name;
 } ef_message_row;
 
 typedef struct {
-    int64_t message_idx;      /* the assistant message that made the call */
-    const char *call_id;      /* required, may be "" (a model may give no id) */
-    const char *tool;         /* required, may be "": tool name as the model gave it */
+    int64_t message_idx;        /* the assistant message that made the call */
+    const char *call_id;        /* required, may be "" (a model may give no id) */
+    const char *tool;           /* required, may be "": tool name as the model gave it */
     const char *arguments_json; /* valid JSON, required unless is_error (a failed call
                                    keeps the model's text as sent; NULL is stored as "") */
-    const char *result;       /* the text the model saw */
+    const char *result;         /* the text the model saw */
     int is_error;
     int64_t wall_ms;
 } ef_tool_call_row;
 
 typedef struct {
     size_t n_tokens;
-    const int32_t *token_ids;     /* required, n_tokens */
-    const uint8_t *loss_mask;     /* required, n_tokens, each 0 or 1 */
-    const float *logprobs;        /* NULL or n_tokens */
-    const int32_t *topp_offsets;  /* NULL or n_tokens + 1, [0] = 0, non-decreasing */
-    const int32_t *topp_ids;      /* topp_offsets[n_tokens] ids (when offsets are given) */
+    const int32_t *token_ids;         /* required, n_tokens */
+    const uint8_t *loss_mask;         /* required, n_tokens, each 0 or 1 */
+    const float *logprobs;            /* NULL or n_tokens */
+    const int32_t *topp_offsets;      /* NULL or n_tokens + 1, [0] = 0, non-decreasing */
+    const int32_t *topp_ids;          /* topp_offsets[n_tokens] ids (when offsets are given) */
     int64_t route_layers, route_topk; /* 0 when there are no routes */
-    const uint16_t *routes;       /* NULL or n_tokens * route_layers * route_topk */
+    const uint16_t *routes;           /* NULL or n_tokens * route_layers * route_topk */
 } ef_token_stream;
 
 typedef struct {
@@ -248,12 +249,12 @@ typedef struct {
 
 /* An episode with everything that belongs to it; stored in one transaction. */
 typedef struct {
-    const ef_episode_row *episode;    /* required */
+    const ef_episode_row *episode; /* required */
     const ef_message_row *messages;
     size_t n_messages;
     const ef_tool_call_row *tool_calls;
     size_t n_tool_calls;
-    const ef_token_stream *tokens;    /* NULL: none */
+    const ef_token_stream *tokens; /* NULL: none */
     const ef_event_row *events;
     size_t n_events;
 } ef_episode_bundle;
@@ -276,35 +277,34 @@ int ef_store_episode_count(ef_store *s, int64_t run_id, int64_t *out);
 
 /* Episode iteration with filters; 0 / NULL fields do not filter. */
 typedef struct {
-    unsigned version;         /* EF_EPISODE_FILTER_VERSION */
+    unsigned version; /* EF_EPISODE_FILTER_VERSION */
     int64_t run_id, task_id, env_id;
-    int64_t group_id;         /* -1: any */
+    int64_t group_id; /* -1: any */
     int verified_only;
-    double min_reward;        /* rows with reward >= min_reward (default 0: all) */
+    double min_reward; /* rows with reward >= min_reward (default 0: all) */
 } ef_episode_filter;
 #define EF_EPISODE_FILTER_VERSION 1
+/* clang-format off */
 #define EF_EPISODE_FILTER_INIT {EF_EPISODE_FILTER_VERSION, 0, 0, 0, -1, 0, 0.0}
+/* clang-format on */
 
 typedef struct ef_episode_iter ef_episode_iter;
 /* Iterates by (run_id, group_id, sample_idx, id). filter may be NULL. */
-int ef_store_episode_iter_new(ef_store *s, const ef_episode_filter *filter,
-                              ef_episode_iter **out);
+int ef_store_episode_iter_new(ef_store *s, const ef_episode_filter *filter, ef_episode_iter **out);
 /* 1: a row (borrowed, valid until the next call), 0: done, < 0: error. */
 int ef_store_episode_iter_next(ef_episode_iter *it, const ef_episode_row **row,
                                int64_t *episode_id);
 void ef_store_episode_iter_free(ef_episode_iter *it);
 
 /* Messages of an episode; idx -1 numbers them after the episode's last message. */
-int ef_store_message_insert(ef_store *s, int64_t episode_id, const ef_message_row *rows,
-                            size_t n);
+int ef_store_message_insert(ef_store *s, int64_t episode_id, const ef_message_row *rows, size_t n);
 /* All messages of an episode by idx: an owned array, free with ef_store_message_list_free. */
 int ef_store_message_list(ef_store *s, int64_t episode_id, ef_message_row **out, size_t *n);
 void ef_store_message_list_free(ef_message_row *rows, size_t n);
 
 int ef_store_tool_call_insert(ef_store *s, int64_t episode_id, const ef_tool_call_row *rows,
                               size_t n);
-int ef_store_tool_call_list(ef_store *s, int64_t episode_id, ef_tool_call_row **out,
-                            size_t *n);
+int ef_store_tool_call_list(ef_store *s, int64_t episode_id, ef_tool_call_row **out, size_t *n);
 void ef_store_tool_call_list_free(ef_tool_call_row *rows, size_t n);
 
 /* One token stream per episode; a second insert for the episode gives EF_EEXISTS. */
@@ -316,7 +316,8 @@ void ef_store_token_stream_free(ef_token_stream *t);
 
 int ef_store_event_insert(ef_store *s, const ef_event_row *ev, int64_t *out_id);
 /* Events of an episode (episode_id > 0), or of a run (run_id > 0, episode_id 0: all of
- * them, its episodes' included), by time and id: an owned array, free with ef_store_event_list_free. */
+ * them, its episodes' included), by time and id: an owned array, free with
+ * ef_store_event_list_free. */
 int ef_store_event_list(ef_store *s, int64_t run_id, int64_t episode_id, ef_event_row **out,
                         size_t *n);
 void ef_store_event_list_free(ef_event_row *rows, size_t n);
@@ -327,9 +328,9 @@ typedef struct ef_store_writer ef_store_writer;
 
 /* What happened to one submitted item, reported after its batch's commit. */
 typedef struct {
-    uint64_t tag;             /* the submitter's tag */
-    int rc;                   /* 0 stored; EF_EEXISTS already stored (resume); < 0 error */
-    int64_t episode_id;       /* the new (or, on EF_EEXISTS, the existing) episode id */
+    uint64_t tag;       /* the submitter's tag */
+    int rc;             /* 0 stored; EF_EEXISTS already stored (resume); < 0 error */
+    int64_t episode_id; /* the new (or, on EF_EEXISTS, the existing) episode id */
 } ef_store_commit_item;
 
 /* Called on the writer thread after each batch, with its items in submit order. It
@@ -337,18 +338,20 @@ typedef struct {
 typedef void (*ef_store_commit_fn)(void *ud, const ef_store_commit_item *items, size_t n);
 
 typedef struct {
-    unsigned version;         /* EF_STORE_WRITER_OPTIONS_VERSION */
-    size_t batch_items;       /* commit when this many items wait (default 64) */
-    int batch_ms;             /* ... or when the oldest has waited this long (default 250) */
-    size_t max_queue;         /* submit waits while this many items are queued (default 4096) */
+    unsigned version;   /* EF_STORE_WRITER_OPTIONS_VERSION */
+    size_t batch_items; /* commit when this many items wait (default 64) */
+    int batch_ms;       /* ... or when the oldest has waited this long (default 250) */
+    size_t max_queue;   /* submit waits while this many items are queued (default 4096) */
     ef_store_commit_fn on_commit;
     void *on_commit_ud;
-    ef_store_options store;   /* how the writer's connection is opened */
+    ef_store_options store; /* how the writer's connection is opened */
 } ef_store_writer_options;
 
 #define EF_STORE_WRITER_OPTIONS_VERSION 1
+/* clang-format off */
 #define EF_STORE_WRITER_OPTIONS_INIT                                                       \
     {EF_STORE_WRITER_OPTIONS_VERSION, 64, 250, 4096, NULL, NULL, EF_STORE_OPTIONS_INIT}
+/* clang-format on */
 
 typedef struct {
     uint64_t n_submitted, n_stored, n_duplicate, n_failed, n_commits;
@@ -380,8 +383,8 @@ int ef_store_writer_close(ef_store_writer *w, ef_ctx *ctx);
 typedef struct {
     uint64_t n_envs, n_tasks, n_runs, n_episodes, n_events; /* rows added to the store */
     uint64_t n_same_envs, n_same_tasks, n_same_runs;        /* already there: mapped */
-    uint64_t n_same_episodes;  /* already there and identical: skipped */
-    uint64_t n_conflicts;      /* reported, the store's rows kept, the input's skipped */
+    uint64_t n_same_episodes; /* already there and identical: skipped */
+    uint64_t n_conflicts;     /* reported, the store's rows kept, the input's skipped */
 } ef_store_merge_stats;
 
 /* A line about the merge: conflict = 1 for a conflict (the store's row kept, the

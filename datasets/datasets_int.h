@@ -44,7 +44,7 @@ struct ef_store {
     sqlite3 *db;
     ef_ctx *ctx;
     char *path;
-    int tx_depth;      /* 0: no transaction; 1: BEGIN IMMEDIATE; > 1: savepoints */
+    int tx_depth; /* 0: no transaction; 1: BEGIN IMMEDIATE; > 1: savepoints */
     int read_only;
     sqlite3_stmt *stmts[EF_ST_COUNT_];
 };
@@ -74,8 +74,7 @@ void ef_datasets__iso_time(double t, char *buf, size_t cap);
 /* 1 when text is one valid JSON value (RFC 8259; nesting up to 512 deep). No allocation. */
 int ef_datasets__json_valid(const char *text);
 /* 1 when id is a row of table (envs, runs, tasks, episodes). */
-int ef_datasets__row_exists(ef_store *s, int stmt_id, const char *table, int64_t id,
-                            int *exists);
+int ef_datasets__row_exists(ef_store *s, int stmt_id, const char *table, int64_t id, int *exists);
 
 /* Input checks; messages read "<where>: field 'name' ..." and return EF_EINVAL. */
 int ef_datasets__need_str(ef_ctx *ctx, const char *where, const char *field, const char *v);

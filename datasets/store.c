@@ -139,13 +139,11 @@ void ef_datasets__iso_time(double t, char *buf, size_t cap)
     }
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             ts.tv_nsec / 1000000);
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
-int ef_datasets__row_exists(ef_store *s, int stmt_id, const char *table, int64_t id,
-                            int *exists)
+int ef_datasets__row_exists(ef_store *s, int stmt_id, const char *table, int64_t id, int *exists)
 {
     /* table is one of a fixed set of names, never user text */
     char sql[96];
@@ -308,8 +306,7 @@ static int configure(ef_store *s, const ef_store_options *o)
                                                     : "PRAGMA synchronous=NORMAL");
 }
 
-int ef_store_open_ext(ef_ctx *ctx, const char *path, const ef_store_options *opts,
-                      ef_store **out)
+int ef_store_open_ext(ef_ctx *ctx, const char *path, const ef_store_options *opts, ef_store **out)
 {
     ef_store_options o = EF_STORE_OPTIONS_INIT;
     ef_store *s = NULL;
@@ -399,7 +396,9 @@ int ef_store_check(ef_store *s)
     if (rc < 0)
         return rc;
     if (res[0])
-        return ef_errorf(s->ctx, EF_ESTORE, "%s: foreign_key_check: a row of table %s "
-                         "points at a missing parent", s->path, res);
+        return ef_errorf(s->ctx, EF_ESTORE,
+                         "%s: foreign_key_check: a row of table %s "
+                         "points at a missing parent",
+                         s->path, res);
     return 0;
 }

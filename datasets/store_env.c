@@ -20,13 +20,12 @@ int ef_datasets__need_json(ef_ctx *ctx, const char *where, const char *field, co
 {
     if (!v) {
         if (required)
-            return ef_errorf(ctx, EF_EINVAL, "%s: field '%s' is required (got NULL)", where,
-                             field);
+            return ef_errorf(ctx, EF_EINVAL, "%s: field '%s' is required (got NULL)", where, field);
         return 0;
     }
     if (!ef_datasets__json_valid(v))
-        return ef_errorf(ctx, EF_EINVAL, "%s: field '%s' is not valid JSON: \"%.80s%s\"",
-                         where, field, v, strlen(v) > 80 ? "..." : "");
+        return ef_errorf(ctx, EF_EINVAL, "%s: field '%s' is not valid JSON: \"%.80s%s\"", where,
+                         field, v, strlen(v) > 80 ? "..." : "");
     return 0;
 }
 
@@ -39,8 +38,8 @@ int ef_datasets__need_hex(ef_ctx *ctx, const char *where, const char *field, con
         char c = *p;
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
             return ef_errorf(ctx, EF_EINVAL,
-                             "%s: field '%s' must be hex digits (a sha256), got \"%.80s\"",
-                             where, field, v);
+                             "%s: field '%s' must be hex digits (a sha256), got \"%.80s\"", where,
+                             field, v);
     }
     return 0;
 }
@@ -61,8 +60,8 @@ static int env_validate(ef_ctx *ctx, const ef_env_row *e)
 static int env_by_hash(ef_store *s, const char *hash, int64_t *out, int *found)
 {
     sqlite3_stmt *st;
-    int rc = ef_datasets__stmt(s, EF_ST_ENV_BY_HASH,
-                               "SELECT id FROM envs WHERE content_hash = ?1", &st);
+    int rc =
+        ef_datasets__stmt(s, EF_ST_ENV_BY_HASH, "SELECT id FROM envs WHERE content_hash = ?1", &st);
     if (rc < 0)
         return rc;
     ef_datasets__bind_text(st, 1, hash);
@@ -143,8 +142,7 @@ int ef_store_env_get(ef_store *s, int64_t id, ef_env_row **out)
     int src = sqlite3_step(st);
     if (src == SQLITE_DONE) {
         sqlite3_reset(st);
-        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no env with id %lld", s->path,
-                         (long long)id);
+        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no env with id %lld", s->path, (long long)id);
     }
     if (src != SQLITE_ROW) {
         sqlite3_reset(st);

@@ -16,10 +16,10 @@ struct ef_episode_iter {
     ef_episode_row row;
 };
 
-#define EPISODE_COLUMNS                                                                        \
-    "run_id, task_id, group_id, sample_idx, model, status, end_reason, reward, verified, "     \
-    "answer, verify_info, error, n_turns, n_tool_calls, n_tool_errors, n_parse_errors, "       \
-    "n_context_resets, n_prompt_tokens, n_completion_tokens, wall_ms, model_ms, tool_ms, "     \
+#define EPISODE_COLUMNS                                                                            \
+    "run_id, task_id, group_id, sample_idx, model, status, end_reason, reward, verified, "         \
+    "answer, verify_info, error, n_turns, n_tool_calls, n_tool_errors, n_parse_errors, "           \
+    "n_context_resets, n_prompt_tokens, n_completion_tokens, wall_ms, model_ms, tool_ms, "         \
     "verify_ms, (julianday(started_at) - 2440587.5) * 86400.0"
 
 static void episode_where(const ef_episode_row *ep, char *buf, size_t cap)
@@ -149,10 +149,17 @@ static int episode_write(ef_store *s, const ef_episode_row *ep, int64_t *out_id)
     ef_datasets__bind_text(st, 10, ep->answer);
     ef_datasets__bind_text(st, 11, ep->verify_info);
     ef_datasets__bind_text(st, 12, ep->error);
-    const int64_t nums[] = {ep->n_turns,          ep->n_tool_calls,    ep->n_tool_errors,
-                            ep->n_parse_errors,   ep->n_context_resets, ep->n_prompt_tokens,
-                            ep->n_completion_tokens, ep->wall_ms,       ep->model_ms,
-                            ep->tool_ms,          ep->verify_ms};
+    const int64_t nums[] = {ep->n_turns,
+                            ep->n_tool_calls,
+                            ep->n_tool_errors,
+                            ep->n_parse_errors,
+                            ep->n_context_resets,
+                            ep->n_prompt_tokens,
+                            ep->n_completion_tokens,
+                            ep->wall_ms,
+                            ep->model_ms,
+                            ep->tool_ms,
+                            ep->verify_ms};
     for (int i = 0; i < (int)EF_ARRAY_LEN(nums); i++)
         sqlite3_bind_int64(st, 13 + i, nums[i]);
     sqlite3_bind_text(st, 24, started, -1, SQLITE_TRANSIENT);
@@ -161,8 +168,8 @@ static int episode_write(ef_store *s, const ef_episode_row *ep, int64_t *out_id)
     if (src == SQLITE_CONSTRAINT_UNIQUE) {
         int64_t old = 0;
         ef_store_episode_find(s, ep->run_id, ep->task_id, ep->sample_idx, &old);
-        return ef_errorf(s->ctx, EF_EEXISTS, "%s: %s is already stored (episode id %lld)",
-                         s->path, w, (long long)old);
+        return ef_errorf(s->ctx, EF_EEXISTS, "%s: %s is already stored (episode id %lld)", s->path,
+                         w, (long long)old);
     }
     if (src != SQLITE_DONE)
         return ef_datasets__sqlerr(s, src, "inserting %s", w);
@@ -232,9 +239,8 @@ int ef_store_episode_find(ef_store *s, int64_t run_id, int64_t task_id, int64_t 
     int64_t id = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     if (src == SQLITE_DONE)
-        return ef_errorf(s->ctx, EF_ENOTFOUND,
-                         "%s: no episode (run %lld, task %lld, sample %lld)", s->path,
-                         (long long)run_id, (long long)task_id, (long long)sample_idx);
+        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no episode (run %lld, task %lld, sample %lld)",
+                         s->path, (long long)run_id, (long long)task_id, (long long)sample_idx);
     if (src != SQLITE_ROW)
         return ef_datasets__sqlerr(s, src, "looking up an episode");
     *out_id = id;
@@ -250,10 +256,17 @@ static void episode_numbers(sqlite3_stmt *st, ef_episode_row *e)
     e->sample_idx = sqlite3_column_int64(st, 3);
     e->reward = sqlite3_column_double(st, 7);
     e->verified = sqlite3_column_int(st, 8);
-    int64_t *nums[] = {&e->n_turns,          &e->n_tool_calls,    &e->n_tool_errors,
-                       &e->n_parse_errors,   &e->n_context_resets, &e->n_prompt_tokens,
-                       &e->n_completion_tokens, &e->wall_ms,       &e->model_ms,
-                       &e->tool_ms,          &e->verify_ms};
+    int64_t *nums[] = {&e->n_turns,
+                       &e->n_tool_calls,
+                       &e->n_tool_errors,
+                       &e->n_parse_errors,
+                       &e->n_context_resets,
+                       &e->n_prompt_tokens,
+                       &e->n_completion_tokens,
+                       &e->wall_ms,
+                       &e->model_ms,
+                       &e->tool_ms,
+                       &e->verify_ms};
     for (int i = 0; i < (int)EF_ARRAY_LEN(nums); i++)
         *nums[i] = sqlite3_column_int64(st, 12 + i);
     e->started_at = sqlite3_column_double(st, 23);
@@ -341,8 +354,7 @@ int ef_store_episode_count(ef_store *s, int64_t run_id, int64_t *out)
     return 0;
 }
 
-int ef_store_episode_iter_new(ef_store *s, const ef_episode_filter *filter,
-                              ef_episode_iter **out)
+int ef_store_episode_iter_new(ef_store *s, const ef_episode_filter *filter, ef_episode_iter **out)
 {
     ef_episode_filter f = EF_EPISODE_FILTER_INIT;
     if (filter) {
@@ -381,8 +393,7 @@ int ef_store_episode_iter_new(ef_store *s, const ef_episode_filter *filter,
     return 0;
 }
 
-int ef_store_episode_iter_next(ef_episode_iter *it, const ef_episode_row **row,
-                               int64_t *episode_id)
+int ef_store_episode_iter_next(ef_episode_iter *it, const ef_episode_row **row, int64_t *episode_id)
 {
     int src = sqlite3_step(it->st);
     if (src == SQLITE_DONE)

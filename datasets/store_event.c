@@ -62,23 +62,26 @@ int ef_store_event_insert(ef_store *s, const ef_event_row *ev, int64_t *out_id)
     int64_t run_id = ev->run_id, id = 0;
     int exists = 1;
     if (ev->episode_id > 0) {
-        rc = ef_datasets__row_exists(s, EF_ST_EPISODE_EXISTS, "episodes", ev->episode_id,
-                                     &exists);
+        rc = ef_datasets__row_exists(s, EF_ST_EPISODE_EXISTS, "episodes", ev->episode_id, &exists);
         if (rc == 0 && !exists)
-            rc = ef_errorf(s->ctx, EF_EINVAL, "event '%s': field 'episode_id' = %lld is not an "
-                           "episode in %s", ev->kind, (long long)ev->episode_id, s->path);
+            rc = ef_errorf(s->ctx, EF_EINVAL,
+                           "event '%s': field 'episode_id' = %lld is not an "
+                           "episode in %s",
+                           ev->kind, (long long)ev->episode_id, s->path);
     }
     if (rc == 0 && run_id > 0) {
         rc = ef_datasets__row_exists(s, EF_ST_RUN_EXISTS, "runs", run_id, &exists);
         if (rc == 0 && !exists)
-            rc = ef_errorf(s->ctx, EF_EINVAL, "event '%s': field 'run_id' = %lld is not a run "
-                           "in %s", ev->kind, (long long)run_id, s->path);
+            rc = ef_errorf(s->ctx, EF_EINVAL,
+                           "event '%s': field 'run_id' = %lld is not a run "
+                           "in %s",
+                           ev->kind, (long long)run_id, s->path);
     }
     if (rc == 0 && run_id == 0 && ev->episode_id > 0) {
         /* an episode's event belongs to the episode's run */
         sqlite3_stmt *st = NULL;
-        int src = sqlite3_prepare_v2(s->db, "SELECT run_id FROM episodes WHERE id = ?1", -1,
-                                     &st, NULL);
+        int src =
+            sqlite3_prepare_v2(s->db, "SELECT run_id FROM episodes WHERE id = ?1", -1, &st, NULL);
         if (src == SQLITE_OK) {
             sqlite3_bind_int64(st, 1, ev->episode_id);
             src = sqlite3_step(st);
@@ -114,13 +117,12 @@ int ef_store_event_list(ef_store *s, int64_t run_id, int64_t episode_id, ef_even
 {
     if (episode_id <= 0 && run_id <= 0)
         return ef_errorf(s->ctx, EF_EINVAL, "event_list: give a run_id or an episode_id");
-    const char *sql = episode_id > 0
-                          ? "SELECT run_id, episode_id, kind, payload, "
-                            "(julianday(time) - 2440587.5) * 86400.0 FROM events "
-                            "WHERE episode_id = ?1 ORDER BY time, id"
-                          : "SELECT run_id, episode_id, kind, payload, "
-                            "(julianday(time) - 2440587.5) * 86400.0 FROM events "
-                            "WHERE run_id = ?1 ORDER BY time, id";
+    const char *sql = episode_id > 0 ? "SELECT run_id, episode_id, kind, payload, "
+                                       "(julianday(time) - 2440587.5) * 86400.0 FROM events "
+                                       "WHERE episode_id = ?1 ORDER BY time, id"
+                                     : "SELECT run_id, episode_id, kind, payload, "
+                                       "(julianday(time) - 2440587.5) * 86400.0 FROM events "
+                                       "WHERE run_id = ?1 ORDER BY time, id";
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (src != SQLITE_OK) {

@@ -110,8 +110,10 @@ static int merge_envs(merge *m)
                        "s.source IS NOT d.source ORDER BY s.id",
                        env_conflict)) < 0)
         return rc;
-    if ((rc = count(m, "SELECT count(*) FROM src.envs s JOIN main.envs d "
-                       "ON d.content_hash = s.content_hash", &m->st.n_same_envs)) < 0)
+    if ((rc = count(m,
+                    "SELECT count(*) FROM src.envs s JOIN main.envs d "
+                    "ON d.content_hash = s.content_hash",
+                    &m->st.n_same_envs)) < 0)
         return rc;
     if ((rc = run(m,
                   "INSERT INTO main.envs(name, version, category, description, content_hash, "
@@ -176,8 +178,7 @@ static int merge_tasks(merge *m)
 /* ---- runs -------------------------------------------------------------------------------- */
 
 /* Looks up name in the store: 0 free, 1 the same run (model and shard match), 2 taken. */
-static int run_slot(merge *m, const char *name, sqlite3_stmt *src_row, int64_t *dst_id,
-                    int *state)
+static int run_slot(merge *m, const char *name, sqlite3_stmt *src_row, int64_t *dst_id, int *state)
 {
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(m->s->db,
@@ -261,8 +262,8 @@ static int merge_one_run(merge *m, sqlite3_stmt *row)
             return rc;
     }
     if (state == 2)
-        return ef_errorf(m->s->ctx, EF_ECONFLICT, "%s: no free name for run '%s' of %s",
-                         m->s->path, name, m->in_path);
+        return ef_errorf(m->s->ctx, EF_ECONFLICT, "%s: no free name for run '%s' of %s", m->s->path,
+                         name, m->in_path);
     if (state == 0) {
         if ((rc = run_copy(m, cand, src_id, &dst_id)) < 0)
             return rc;

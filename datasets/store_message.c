@@ -126,8 +126,7 @@ static int messages_write(ef_store *s, int64_t episode_id, const ef_message_row 
     return rc;
 }
 
-int ef_store_message_insert(ef_store *s, int64_t episode_id, const ef_message_row *rows,
-                            size_t n)
+int ef_store_message_insert(ef_store *s, int64_t episode_id, const ef_message_row *rows, size_t n)
 {
     char w[64];
     int rc;
@@ -195,8 +194,7 @@ int ef_store_message_list(ef_store *s, int64_t episode_id, ef_message_row **out,
         rc = ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory listing messages of episode %lld",
                        s->path, (long long)episode_id);
     else if (src != SQLITE_DONE)
-        rc = ef_datasets__sqlerr(s, src, "listing messages of episode %lld",
-                                 (long long)episode_id);
+        rc = ef_datasets__sqlerr(s, src, "listing messages of episode %lld", (long long)episode_id);
     if (rc < 0) {
         ef_store_message_list_free(rows, n);
         return rc;
@@ -206,8 +204,7 @@ int ef_store_message_list(ef_store *s, int64_t episode_id, ef_message_row **out,
     return 0;
 }
 
-static int tool_calls_write(ef_store *s, int64_t episode_id, const ef_tool_call_row *rows,
-                            size_t n)
+static int tool_calls_write(ef_store *s, int64_t episode_id, const ef_tool_call_row *rows, size_t n)
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -269,8 +266,7 @@ void ef_store_tool_call_list_free(ef_tool_call_row *rows, size_t n)
     ef_free(rows);
 }
 
-int ef_store_tool_call_list(ef_store *s, int64_t episode_id, ef_tool_call_row **out,
-                            size_t *n_out)
+int ef_store_tool_call_list(ef_store *s, int64_t episode_id, ef_tool_call_row **out, size_t *n_out)
 {
     sqlite3_stmt *st;
     int rc = ef_datasets__stmt(s, EF_ST_TOOL_CALL_LIST,

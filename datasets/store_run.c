@@ -89,8 +89,7 @@ int ef_store_run_find(ef_store *s, const char *name, int64_t *out_id)
     if (rc < 0)
         return rc;
     sqlite3_stmt *st;
-    if ((rc = ef_datasets__stmt(s, EF_ST_RUN_FIND, "SELECT id FROM runs WHERE name = ?1",
-                                &st)) < 0)
+    if ((rc = ef_datasets__stmt(s, EF_ST_RUN_FIND, "SELECT id FROM runs WHERE name = ?1", &st)) < 0)
         return rc;
     ef_datasets__bind_text(st, 1, name);
     int src = sqlite3_step(st);
@@ -177,7 +176,6 @@ int ef_store_run_set_status(ef_store *s, int64_t id, const char *status)
     if (src != SQLITE_DONE)
         return ef_datasets__sqlerr(s, src, "setting the status of run %lld", (long long)id);
     if (sqlite3_changes(s->db) == 0)
-        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no run with id %lld", s->path,
-                         (long long)id);
+        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no run with id %lld", s->path, (long long)id);
     return 0;
 }

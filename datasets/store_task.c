@@ -17,11 +17,11 @@ static int task_validate(ef_ctx *ctx, const ef_task_row *t, size_t i)
 {
     char where[96];
     int rc;
-    snprintf(where, sizeof where, "task[%zu] (env_id %lld, idx %lld)", i,
-             (long long)t->env_id, (long long)t->idx);
+    snprintf(where, sizeof where, "task[%zu] (env_id %lld, idx %lld)", i, (long long)t->env_id,
+             (long long)t->idx);
     if (t->env_id <= 0)
-        return ef_errorf(ctx, EF_EINVAL, "%s: field 'env_id' must be an env id (got %lld)",
-                         where, (long long)t->env_id);
+        return ef_errorf(ctx, EF_EINVAL, "%s: field 'env_id' must be an env id (got %lld)", where,
+                         (long long)t->env_id);
     if ((rc = ef_datasets__need_hex(ctx, where, "content_hash", t->content_hash)) < 0 ||
         (rc = ef_datasets__need_str(ctx, where, "prompt", t->prompt)) < 0 ||
         (rc = ef_datasets__need_json(ctx, where, "task_json", t->task_json, 1)) < 0)
@@ -55,8 +55,8 @@ static int insert_one(ef_store *s, const ef_task_row *t, size_t i, int *inserted
     return 0;
 }
 
-int ef_store_task_insert_batch(ef_store *s, const ef_task_row *rows, size_t n,
-                               size_t *n_inserted, size_t *n_duplicate)
+int ef_store_task_insert_batch(ef_store *s, const ef_task_row *rows, size_t n, size_t *n_inserted,
+                               size_t *n_duplicate)
 {
     int rc;
     if (n > 0 && !rows)
@@ -102,8 +102,8 @@ int ef_store_task_insert_batch(ef_store *s, const ef_task_row *rows, size_t n,
 int ef_store_task_count(ef_store *s, int64_t env_id, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
-    const char *sql = env_id > 0 ? "SELECT count(*) FROM tasks WHERE env_id = ?1"
-                                 : "SELECT count(*) FROM tasks";
+    const char *sql =
+        env_id > 0 ? "SELECT count(*) FROM tasks WHERE env_id = ?1" : "SELECT count(*) FROM tasks";
     int src = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (src == SQLITE_OK) {
         if (env_id > 0)
@@ -176,12 +176,11 @@ int ef_store_task_iter_new(ef_store *s, int64_t env_id, ef_task_iter **out)
 {
     ef_task_iter *it = ef_calloc(1, sizeof *it);
     if (!it)
-        return ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory starting a task iterator",
-                         s->path);
+        return ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory starting a task iterator", s->path);
     it->s = s;
-    const char *sql = env_id > 0
-                          ? "SELECT " TASK_COLUMNS ", id FROM tasks WHERE env_id = ?1 ORDER BY id"
-                          : "SELECT " TASK_COLUMNS ", id FROM tasks ORDER BY id";
+    const char *sql = env_id > 0 ? "SELECT " TASK_COLUMNS
+                                   ", id FROM tasks WHERE env_id = ?1 ORDER BY id"
+                                 : "SELECT " TASK_COLUMNS ", id FROM tasks ORDER BY id";
     int src = sqlite3_prepare_v2(s->db, sql, -1, &it->st, NULL);
     if (src != SQLITE_OK) {
         int rc = ef_datasets__sqlerr(s, src, "listing tasks");
@@ -207,8 +206,7 @@ int ef_store_task_iter_next(ef_task_iter *it, const ef_task_row **row, int64_t *
     t->prompt = (const char *)sqlite3_column_text(it->st, 5);
     t->task_json = (const char *)sqlite3_column_text(it->st, 6);
     if (!t->content_hash || !t->prompt || !t->task_json)
-        return ef_errorf(it->s->ctx, EF_ENOMEM, "%s: out of memory reading a task",
-                         it->s->path);
+        return ef_errorf(it->s->ctx, EF_ENOMEM, "%s: out of memory reading a task", it->s->path);
     *row = t;
     if (task_id)
         *task_id = sqlite3_column_int64(it->st, 7);

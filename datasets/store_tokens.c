@@ -58,15 +58,19 @@ int ef_store_token_stream_validate(ef_ctx *ctx, const ef_token_stream *t)
         return ef_errorf(ctx, EF_EINVAL, "token stream: NULL");
     size_t n = t->n_tokens;
     if ((uint64_t)n * 4 > MAX_BLOB_BYTES)
-        return ef_errorf(ctx, EF_ELIMIT, "token stream: field 'n_tokens' = %zu is over the "
-                         "store's limit", n);
+        return ef_errorf(ctx, EF_ELIMIT,
+                         "token stream: field 'n_tokens' = %zu is over the "
+                         "store's limit",
+                         n);
     if (n && (!t->token_ids || !t->loss_mask))
-        return ef_errorf(ctx, EF_EINVAL, "token stream: fields 'token_ids' and 'loss_mask' are "
-                         "required (n_tokens = %zu)", n);
+        return ef_errorf(ctx, EF_EINVAL,
+                         "token stream: fields 'token_ids' and 'loss_mask' are "
+                         "required (n_tokens = %zu)",
+                         n);
     for (size_t i = 0; i < n; i++)
         if (t->loss_mask[i] > 1)
-            return ef_errorf(ctx, EF_EINVAL, "token stream: loss_mask[%zu] = %u must be 0 or 1",
-                             i, t->loss_mask[i]);
+            return ef_errorf(ctx, EF_EINVAL, "token stream: loss_mask[%zu] = %u must be 0 or 1", i,
+                             t->loss_mask[i]);
     if (t->logprobs)
         for (size_t i = 0; i < n; i++)
             if (isnan(t->logprobs[i]))
@@ -87,8 +91,10 @@ int ef_store_token_stream_validate(ef_ctx *ctx, const ef_token_stream *t)
             return ef_errorf(ctx, EF_ELIMIT, "token stream: %d top-p ids are over the limit",
                              t->topp_offsets[n]);
         if (t->topp_offsets[n] > 0 && !t->topp_ids)
-            return ef_errorf(ctx, EF_EINVAL, "token stream: field 'topp_ids' is required "
-                             "(topp_offsets[n_tokens] = %d)", t->topp_offsets[n]);
+            return ef_errorf(ctx, EF_EINVAL,
+                             "token stream: field 'topp_ids' is required "
+                             "(topp_offsets[n_tokens] = %d)",
+                             t->topp_offsets[n]);
     }
     int has_dims = t->route_layers > 0 && t->route_topk > 0;
     if (t->route_layers < 0 || t->route_topk < 0 || (t->routes != NULL) != has_dims)
@@ -96,10 +102,13 @@ int ef_store_token_stream_validate(ef_ctx *ctx, const ef_token_stream *t)
                          "token stream: fields 'routes', 'route_layers' (%lld) and 'route_topk' "
                          "(%lld) go together: routes needs both dims > 0, no routes both 0",
                          (long long)t->route_layers, (long long)t->route_topk);
-    if (has_dims && (uint64_t)t->route_layers * (uint64_t)t->route_topk * 2 *
-                            (uint64_t)(n ? n : 1) > MAX_BLOB_BYTES)
-        return ef_errorf(ctx, EF_ELIMIT, "token stream: routes (%zu x %lld x %lld) are over the "
-                         "store's limit", n, (long long)t->route_layers, (long long)t->route_topk);
+    if (has_dims &&
+        (uint64_t)t->route_layers * (uint64_t)t->route_topk * 2 * (uint64_t)(n ? n : 1) >
+            MAX_BLOB_BYTES)
+        return ef_errorf(ctx, EF_ELIMIT,
+                         "token stream: routes (%zu x %lld x %lld) are over the "
+                         "store's limit",
+                         n, (long long)t->route_layers, (long long)t->route_topk);
     return 0;
 }
 
@@ -137,8 +146,10 @@ int ef_store_token_stream_insert(ef_store *s, int64_t episode_id, const ef_token
     }
     if (!ids || (t->logprobs && !lp) || (t->topp_offsets && (!offs || !topp)) ||
         (t->routes && !routes)) {
-        rc = ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory encoding the token stream of "
-                       "episode %lld", s->path, (long long)episode_id);
+        rc = ef_errorf(s->ctx, EF_ENOMEM,
+                       "%s: out of memory encoding the token stream of "
+                       "episode %lld",
+                       s->path, (long long)episode_id);
         goto cleanup;
     }
     if ((rc = ef_datasets__tx_begin(s)) < 0)
@@ -146,8 +157,10 @@ int ef_store_token_stream_insert(ef_store *s, int64_t episode_id, const ef_token
     int exists = 0;
     rc = ef_datasets__row_exists(s, EF_ST_EPISODE_EXISTS, "episodes", episode_id, &exists);
     if (rc == 0 && !exists)
-        rc = ef_errorf(s->ctx, EF_EINVAL, "token stream: field 'episode_id' = %lld is not an "
-                       "episode in %s", (long long)episode_id, s->path);
+        rc = ef_errorf(s->ctx, EF_EINVAL,
+                       "token stream: field 'episode_id' = %lld is not an "
+                       "episode in %s",
+                       (long long)episode_id, s->path);
     sqlite3_stmt *st = NULL;
     if (rc == 0)
         rc = ef_datasets__stmt(s, EF_ST_TOKENS_INSERT,
@@ -174,8 +187,8 @@ int ef_store_token_stream_insert(ef_store *s, int64_t episode_id, const ef_token
         sqlite3_bind_int64(st, 10, t->routes ? t->route_topk : 0);
         sqlite3_bind_int(st, 11, route_bytes);
         if (routes)
-            sqlite3_bind_blob64(st, 12, n_routes ? routes : empty,
-                                n_routes * (size_t)route_bytes, SQLITE_STATIC);
+            sqlite3_bind_blob64(st, 12, n_routes ? routes : empty, n_routes * (size_t)route_bytes,
+                                SQLITE_STATIC);
         int src = sqlite3_step(st);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -296,8 +309,10 @@ static int decode(ef_store *s, sqlite3_stmt *st, int64_t episode_id, ef_token_st
         ok = ok && r;
     }
     if (!ok)
-        return ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory decoding the token stream of "
-                         "episode %lld", s->path, (long long)episode_id);
+        return ef_errorf(s->ctx, EF_ENOMEM,
+                         "%s: out of memory decoding the token stream of "
+                         "episode %lld",
+                         s->path, (long long)episode_id);
     return 0;
 }
 
@@ -316,8 +331,8 @@ int ef_store_token_stream_get(ef_store *s, int64_t episode_id, ef_token_stream *
     if (src != SQLITE_ROW) {
         sqlite3_reset(st);
         if (src == SQLITE_DONE)
-            return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: episode %lld has no token stream",
-                             s->path, (long long)episode_id);
+            return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: episode %lld has no token stream", s->path,
+                             (long long)episode_id);
         return ef_datasets__sqlerr(s, src, "reading the token stream of episode %lld",
                                    (long long)episode_id);
     }

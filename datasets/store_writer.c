@@ -45,8 +45,8 @@ struct ef_store_writer {
     uint64_t n_done;
     int n_flushers;
     int closing;
-    int broken;          /* a begin/commit failed: submits are refused */
-    int err_code;        /* first error since the last flush */
+    int broken;   /* a begin/commit failed: submits are refused */
+    int err_code; /* first error since the last flush */
     char err_msg[1024];
     ef_store_writer_stats stats;
     ef_store_commit_item *results; /* batch_items entries, used by the thread */
@@ -91,8 +91,8 @@ static void copy_bundle(copier *c, const ef_episode_bundle *src, item *it)
     ef_episode_bundle *b = &it->bundle;
     *b = *src;
     b->episode = d;
-    ef_message_row *m = (ef_message_row *)cp_mem(c, src->messages,
-                                                  src->n_messages * sizeof *src->messages);
+    ef_message_row *m =
+        (ef_message_row *)cp_mem(c, src->messages, src->n_messages * sizeof *src->messages);
     for (size_t i = 0; i < src->n_messages; i++) {
         const ef_message_row *sm = &src->messages[i];
         const char *role = cp_str(c, sm->role), *content = cp_str(c, sm->content);
@@ -109,8 +109,8 @@ static void copy_bundle(copier *c, const ef_episode_bundle *src, item *it)
         }
     }
     b->messages = m;
-    ef_tool_call_row *tc = (ef_tool_call_row *)cp_mem(c, src->tool_calls,
-                                                      src->n_tool_calls * sizeof *src->tool_calls);
+    ef_tool_call_row *tc =
+        (ef_tool_call_row *)cp_mem(c, src->tool_calls, src->n_tool_calls * sizeof *src->tool_calls);
     for (size_t i = 0; i < src->n_tool_calls; i++) {
         const ef_tool_call_row *sc = &src->tool_calls[i];
         const char *a = cp_str(c, sc->call_id), *t = cp_str(c, sc->tool);
@@ -401,8 +401,7 @@ static int enqueue(ef_store_writer *w, ef_ctx *ctx, item *it)
         pthread_cond_wait(&w->cv_space, &w->mu);
     if (w->broken) {
         int rc = ef_errorf(ctx, w->err_code ? w->err_code : EF_ESTORE,
-                           "store writer: refusing new items after a store error: %s",
-                           w->err_msg);
+                           "store writer: refusing new items after a store error: %s", w->err_msg);
         pthread_mutex_unlock(&w->mu);
         item_free(it);
         return rc;
@@ -439,8 +438,10 @@ int ef_store_writer_submit_event(ef_store_writer *w, ef_ctx *ctx, const ef_event
     if (rc < 0)
         return rc;
     if (ev->episode_id != 0)
-        return ef_errorf(ctx, EF_EINVAL, "event '%s': field 'episode_id' must be 0 for the "
-                         "writer (put episode events in the episode's bundle)", ev->kind);
+        return ef_errorf(ctx, EF_EINVAL,
+                         "event '%s': field 'episode_id' must be 0 for the "
+                         "writer (put episode events in the episode's bundle)",
+                         ev->kind);
     item *it = item_new(ITEM_EVENT, ev, tag);
     if (!it)
         return ef_errorf(ctx, EF_ENOMEM, "store writer: out of memory copying an event");

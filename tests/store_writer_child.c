@@ -68,8 +68,8 @@ static int setup(ef_ctx *ctx, const char *path, const char *run_name, int64_t *r
     ef_sha256_hex(task_json, strlen(task_json), thex);
     rc = ef_store_env_insert(s, &env, &env_id);
     if (rc == 0) {
-        ef_task_row t = {.env_id = env_id, .content_hash = thex, .prompt = "survive",
-                         .task_json = task_json};
+        ef_task_row t = {
+            .env_id = env_id, .content_hash = thex, .prompt = "survive", .task_json = task_json};
         rc = ef_store_task_insert_batch(s, &t, 1, NULL, NULL);
     }
     ef_task_iter *it = NULL;
@@ -129,32 +129,57 @@ int main(int argc, char **argv)
     offs[N_TOKENS] = 2 * N_TOKENS;
     for (int i = 0; i < N_TOKENS * N_LAYERS * TOPK; i++)
         routes[i] = (uint16_t)(i % 300);
-    ef_token_stream tokens = {.n_tokens = N_TOKENS, .token_ids = ids, .loss_mask = mask,
-                              .logprobs = lps, .topp_offsets = offs, .topp_ids = topp,
-                              .route_layers = N_LAYERS, .route_topk = TOPK, .routes = routes};
+    ef_token_stream tokens = {.n_tokens = N_TOKENS,
+                              .token_ids = ids,
+                              .loss_mask = mask,
+                              .logprobs = lps,
+                              .topp_offsets = offs,
+                              .topp_ids = topp,
+                              .route_layers = N_LAYERS,
+                              .route_topk = TOPK,
+                              .routes = routes};
     char long_text[4096];
     memset(long_text, 'x', sizeof long_text - 1);
     long_text[sizeof long_text - 1] = '\0';
     ef_message_row msgs[3] = {
         {.idx = -1, .role = "user", .content = "survive"},
-        {.idx = -1, .role = "assistant", .content = long_text, .reasoning_content = "think",
+        {.idx = -1,
+         .role = "assistant",
+         .content = long_text,
+         .reasoning_content = "think",
          .tool_calls_json = "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":"
                             "\"echo\",\"arguments\":\"{}\"}}]"},
         {.idx = -1, .role = "tool", .content = "ok", .tool_call_id = "c1"},
     };
     ef_tool_call_row calls[2] = {
         {.message_idx = 1, .call_id = "c1", .tool = "echo", .arguments_json = "{}", .result = "ok"},
-        {.message_idx = 1, .call_id = "c2", .tool = "echo", .arguments_json = "{bad",
-         .result = "invalid arguments", .is_error = 1},
+        {.message_idx = 1,
+         .call_id = "c2",
+         .tool = "echo",
+         .arguments_json = "{bad",
+         .result = "invalid arguments",
+         .is_error = 1},
     };
     ef_event_row ev = {.kind = "note", .payload_json = "{\"k\":1}"};
     for (uint64_t tag = 0; tag < (uint64_t)n_batches * cs.batch; tag++) {
-        ef_episode_row ep = {.run_id = run_id, .task_id = task_id, .group_id = (int64_t)tag,
-                             .sample_idx = (int64_t)tag, .status = "ok", .end_reason = "answer",
-                             .reward = 1.0, .verified = 1, .answer = "survived", .n_turns = 2};
-        ef_episode_bundle b = {.episode = &ep, .messages = msgs, .n_messages = 3,
-                               .tool_calls = calls, .n_tool_calls = 2, .tokens = &tokens,
-                               .events = &ev, .n_events = 1};
+        ef_episode_row ep = {.run_id = run_id,
+                             .task_id = task_id,
+                             .group_id = (int64_t)tag,
+                             .sample_idx = (int64_t)tag,
+                             .status = "ok",
+                             .end_reason = "answer",
+                             .reward = 1.0,
+                             .verified = 1,
+                             .answer = "survived",
+                             .n_turns = 2};
+        ef_episode_bundle b = {.episode = &ep,
+                               .messages = msgs,
+                               .n_messages = 3,
+                               .tool_calls = calls,
+                               .n_tool_calls = 2,
+                               .tokens = &tokens,
+                               .events = &ev,
+                               .n_events = 1};
         if (ef_store_writer_submit(w, ctx, &b, tag) < 0) {
             fprintf(stderr, "store_writer_child: %s\n", ef_errmsg(ctx));
             return 1;

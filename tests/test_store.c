@@ -63,28 +63,36 @@ static int64_t add_env(ef_store *s, const char *name)
 {
     char hex[65];
     hash_of(name, hex);
-    ef_env_row e = {.name = name, .version = 1, .category = "general", .description = "d",
-                    .content_hash = hex, .source_path = "envs/x.lua",
-                    .source = "return {}", .tools_json = "[{\"name\":\"t\"}]"};
+    ef_env_row e = {.name = name,
+                    .version = 1,
+                    .category = "general",
+                    .description = "d",
+                    .content_hash = hex,
+                    .source_path = "envs/x.lua",
+                    .source = "return {}",
+                    .tools_json = "[{\"name\":\"t\"}]"};
     int64_t id = 0;
     EF_CHECK_OK(ctx, ef_store_env_insert(s, &e, &id));
     return id;
 }
 
 /* n tasks for env, prompts "p<base+i>" */
-static void add_tasks(ef_store *s, int64_t env_id, int base, int n, size_t *n_new,
-                      size_t *n_dup)
+static void add_tasks(ef_store *s, int64_t env_id, int base, int n, size_t *n_new, size_t *n_dup)
 {
     ef_task_row *rows = calloc((size_t)n, sizeof *rows);
-    char (*hex)[65] = calloc((size_t)n, 65);
-    char (*prompt)[32] = calloc((size_t)n, 32);
-    char (*json)[64] = calloc((size_t)n, 64);
+    char(*hex)[65] = calloc((size_t)n, 65);
+    char(*prompt)[32] = calloc((size_t)n, 32);
+    char(*json)[64] = calloc((size_t)n, 64);
     for (int i = 0; i < n; i++) {
         snprintf(prompt[i], 32, "p%d", base + i);
         snprintf(json[i], 64, "{\"prompt\":\"p%d\",\"answer\":%d}", base + i, base + i);
         hash_of(json[i], hex[i]);
-        rows[i] = (ef_task_row){.env_id = env_id, .idx = base + i, .seed = 0xfedcba9876543210ull + (uint64_t)i,
-                                .level = i % 3, .content_hash = hex[i], .prompt = prompt[i],
+        rows[i] = (ef_task_row){.env_id = env_id,
+                                .idx = base + i,
+                                .seed = 0xfedcba9876543210ull + (uint64_t)i,
+                                .level = i % 3,
+                                .content_hash = hex[i],
+                                .prompt = prompt[i],
                                 .task_json = json[i]};
     }
     EF_CHECK_OK(ctx, ef_store_task_insert_batch(s, rows, (size_t)n, n_new, n_dup));
@@ -322,7 +330,7 @@ static void test_transactions_nest(void)
     add_tasks(s, e, 0, 4, &n_new, &n_dup); /* a savepoint inside */
     EF_CHECK_OK(ctx, ef_store_begin(s));
     add_tasks(s, e, 4, 4, &n_new, &n_dup);
-    EF_CHECK_OK(ctx, ef_store_rollback(s)); /* drops 4..7 */
+    EF_CHECK_OK(ctx, ef_store_rollback(s));                       /* drops 4..7 */
     EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM tasks"), 0); /* not committed yet */
     EF_CHECK_OK(ctx, ef_store_commit(s));
     EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM tasks"), 4);
@@ -346,8 +354,16 @@ static void test_alloc_failure_env_task(void)
         int64_t env_id = 0;
         if (ef_store_env_insert(s, &e, &env_id) == 0) {
             ef_task_row t[2] = {
-                {.env_id = env_id, .idx = 0, .content_hash = "a1", .prompt = "p", .task_json = "{}"},
-                {.env_id = env_id, .idx = 1, .content_hash = "a2", .prompt = "q", .task_json = "[1]"},
+                {.env_id = env_id,
+                 .idx = 0,
+                 .content_hash = "a1",
+                 .prompt = "p",
+                 .task_json = "{}"},
+                {.env_id = env_id,
+                 .idx = 1,
+                 .content_hash = "a2",
+                 .prompt = "q",
+                 .task_json = "[1]"},
             };
             ef_store_task_insert_batch(s, t, 2, NULL, NULL);
             ef_env_row *got = NULL;
@@ -372,7 +388,6 @@ static void test_alloc_failure_env_task(void)
     EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM envs"), 1);
 }
 
-
 /* ---- runs, episodes, bundles ------------------------------------------------------------ */
 
 typedef struct {
@@ -396,8 +411,13 @@ static int fixture_open(fixture *f, const char *name)
     for (int i = 0; i < 3 && it; i++)
         EF_CHECK_EQ_INT(ef_store_task_iter_next(it, &row, &f->task_id[i]), 1);
     ef_store_task_iter_free(it);
-    ef_run_row run = {.name = "r1", .model = "oracle", .config_json = "{\"group\":4}",
-                      .seed = 7, .group_size = 4, .shard_index = 0, .shard_count = 1};
+    ef_run_row run = {.name = "r1",
+                      .model = "oracle",
+                      .config_json = "{\"group\":4}",
+                      .seed = 7,
+                      .group_size = 4,
+                      .shard_index = 0,
+                      .shard_count = 1};
     EF_CHECK_OK(ctx, ef_store_run_insert(f->s, &run, &f->run_id));
     return 0;
 }
@@ -428,7 +448,8 @@ static void test_runs(void)
     ef_store_run_free(r);
     EF_CHECK_OK(ctx, ef_store_run_set_status(f.s, id, "done"));
     EF_CHECK_EQ_INT(sql_int(db_path("runs.db"), "SELECT count(*) FROM runs WHERE status='done' "
-                                                 "AND finished_at IS NOT NULL"), 1);
+                                                "AND finished_at IS NOT NULL"),
+                    1);
     EF_CHECK_EQ_INT(ef_store_run_set_status(f.s, 999, "done"), EF_ENOTFOUND);
     run.model = NULL;
     EF_CHECK_EQ_INT(ef_store_run_insert(f.s, &run, &id), EF_EINVAL);
@@ -462,25 +483,42 @@ static ef_token_stream make_tokens(int wide_routes)
     tok_offs[NT] = k;
     for (int i = 0; i < NT * NL * NK; i++)
         tok_routes[i] = (uint16_t)(wide_routes ? (i * 37) % 512 : (i * 37) % 256);
-    ef_token_stream t = {.n_tokens = NT, .token_ids = tok_ids, .loss_mask = tok_mask,
-                         .logprobs = tok_lp, .topp_offsets = tok_offs, .topp_ids = tok_topp,
-                         .route_layers = NL, .route_topk = NK, .routes = tok_routes};
+    ef_token_stream t = {.n_tokens = NT,
+                         .token_ids = tok_ids,
+                         .loss_mask = tok_mask,
+                         .logprobs = tok_lp,
+                         .topp_offsets = tok_offs,
+                         .topp_ids = tok_topp,
+                         .route_layers = NL,
+                         .route_topk = NK,
+                         .routes = tok_routes};
     return t;
 }
 
 static const ef_message_row test_msgs[4] = {
     {.idx = -1, .role = "system", .content = "You are careful."},
     {.idx = -1, .role = "user", .content = "What is 2+2?"},
-    {.idx = -1, .role = "assistant", .content = "", .reasoning_content = "add them",
+    {.idx = -1,
+     .role = "assistant",
+     .content = "",
+     .reasoning_content = "add them",
      .tool_calls_json = "[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":"
                         "\"python\",\"arguments\":\"{\\\"code\\\":\\\"print(2+2)\\\"}\"}}]"},
     {.idx = -1, .role = "tool", .content = "4\n", .tool_call_id = "call_1", .name = "python"},
 };
 static const ef_tool_call_row test_calls[2] = {
-    {.message_idx = 2, .call_id = "call_1", .tool = "python",
-     .arguments_json = "{\"code\":\"print(2+2)\"}", .result = "4\n", .wall_ms = 12},
-    {.message_idx = 2, .call_id = "call_2", .tool = "python", .arguments_json = "{\"code\":",
-     .result = "error: arguments are not JSON", .is_error = 1},
+    {.message_idx = 2,
+     .call_id = "call_1",
+     .tool = "python",
+     .arguments_json = "{\"code\":\"print(2+2)\"}",
+     .result = "4\n",
+     .wall_ms = 12},
+    {.message_idx = 2,
+     .call_id = "call_2",
+     .tool = "python",
+     .arguments_json = "{\"code\":",
+     .result = "error: arguments are not JSON",
+     .is_error = 1},
 };
 static const ef_event_row test_events[2] = {
     {.kind = "context_reset", .payload_json = "{\"policy\":\"discard-75\"}", .time = 1.7e9},
@@ -489,12 +527,25 @@ static const ef_event_row test_events[2] = {
 
 static ef_episode_row make_episode(const fixture *f, int task, int sample, double reward)
 {
-    ef_episode_row ep = {.run_id = f->run_id, .task_id = f->task_id[task], .group_id = task,
-                         .sample_idx = sample, .status = "ok", .end_reason = "answer",
-                         .reward = reward, .verified = 1, .answer = "4",
-                         .verify_info = "{\"match\":true}", .n_turns = 2, .n_tool_calls = 2,
-                         .n_tool_errors = 1, .n_prompt_tokens = 30, .n_completion_tokens = 10,
-                         .wall_ms = 1500, .model_ms = 1000, .tool_ms = 400, .verify_ms = 3,
+    ef_episode_row ep = {.run_id = f->run_id,
+                         .task_id = f->task_id[task],
+                         .group_id = task,
+                         .sample_idx = sample,
+                         .status = "ok",
+                         .end_reason = "answer",
+                         .reward = reward,
+                         .verified = 1,
+                         .answer = "4",
+                         .verify_info = "{\"match\":true}",
+                         .n_turns = 2,
+                         .n_tool_calls = 2,
+                         .n_tool_errors = 1,
+                         .n_prompt_tokens = 30,
+                         .n_completion_tokens = 10,
+                         .wall_ms = 1500,
+                         .model_ms = 1000,
+                         .tool_ms = 400,
+                         .verify_ms = 3,
                          .started_at = 1763865600.25};
     return ep;
 }
@@ -506,9 +557,14 @@ static void test_bundle_roundtrip(void)
         return;
     ef_episode_row ep = make_episode(&f, 0, 0, 0.75);
     ef_token_stream tok = make_tokens(1);
-    ef_episode_bundle b = {.episode = &ep, .messages = test_msgs, .n_messages = 4,
-                           .tool_calls = test_calls, .n_tool_calls = 2, .tokens = &tok,
-                           .events = test_events, .n_events = 2};
+    ef_episode_bundle b = {.episode = &ep,
+                           .messages = test_msgs,
+                           .n_messages = 4,
+                           .tool_calls = test_calls,
+                           .n_tool_calls = 2,
+                           .tokens = &tok,
+                           .events = test_events,
+                           .n_events = 2};
     int64_t id = 0;
     EF_CHECK_OK(ctx, ef_store_bundle_insert(f.s, &b, &id));
     ef_episode_row *e = NULL;
@@ -577,15 +633,18 @@ static void test_bundle_roundtrip(void)
     /* the documented little-endian layout, read with plain SQL */
     const char *p = db_path("bundle.db");
     EF_CHECK_EQ_INT(sql_int(p, "SELECT hex(substr(token_ids, 1, 8)) = '04030201FBFFFFFF' "
-                               "FROM token_streams"), 1);
+                               "FROM token_streams"),
+                    1);
     EF_CHECK_EQ_INT(sql_int(p, "SELECT length(token_ids) = 4 * n_tokens AND length(loss_mask) = "
                                "n_tokens AND length(logprobs) = 4 * n_tokens AND "
-                               "length(topp_offsets) = 4 * (n_tokens + 1) FROM token_streams"), 1);
+                               "length(topp_offsets) = 4 * (n_tokens + 1) FROM token_streams"),
+                    1);
     EF_CHECK_EQ_INT(sql_int(p, "SELECT route_bytes FROM token_streams"), 2);
     EF_CHECK_EQ_INT(sql_int(p, "SELECT n_model_tokens FROM token_streams"), NT - 10);
     /* logprobs[10] = -2.5f = 0xC0200000 -> bytes 00 00 20 C0 */
     EF_CHECK_EQ_INT(sql_int(p, "SELECT hex(substr(logprobs, 41, 4)) = '000020C0' "
-                               "FROM token_streams"), 1);
+                               "FROM token_streams"),
+                    1);
 
     ef_event_row *ev = NULL;
     EF_CHECK_OK(ctx, ef_store_event_list(f.s, 0, id, &ev, &n));
@@ -612,7 +671,8 @@ static void test_bundle_roundtrip(void)
     b.tokens = &tok;
     EF_CHECK_OK(ctx, ef_store_bundle_insert(f.s, &b, &id));
     EF_CHECK_EQ_INT(sql_int(p, "SELECT route_bytes * 1000 + length(routes) FROM token_streams "
-                               "WHERE logprobs IS NULL"), 1000 + NT * NL * NK);
+                               "WHERE logprobs IS NULL"),
+                    1000 + NT * NL * NK);
     EF_CHECK_OK(ctx, ef_store_token_stream_get(f.s, id, &t));
     if (t) {
         EF_CHECK(t->logprobs == NULL && t->topp_offsets == NULL);
@@ -725,13 +785,17 @@ static void test_episode_bad_input_and_unique(void)
     ep = make_episode(&f, 2, 1, 0.0);
     ef_message_row lax[2] = {{.idx = -1, .role = "assistant", .content = ""},
                              {.idx = -1, .role = "tool", .content = "?", .tool_call_id = ""}};
-    ef_tool_call_row lax_call = {.message_idx = 0, .call_id = "", .tool = "",
-                                 .arguments_json = NULL, .is_error = 1};
-    ef_episode_bundle lb = {.episode = &ep, .messages = lax, .n_messages = 2,
-                            .tool_calls = &lax_call, .n_tool_calls = 1};
+    ef_tool_call_row lax_call = {
+        .message_idx = 0, .call_id = "", .tool = "", .arguments_json = NULL, .is_error = 1};
+    ef_episode_bundle lb = {.episode = &ep,
+                            .messages = lax,
+                            .n_messages = 2,
+                            .tool_calls = &lax_call,
+                            .n_tool_calls = 1};
     EF_CHECK_OK(ctx, ef_store_bundle_insert(f.s, &lb, &id2));
     EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM tool_calls WHERE arguments = '' AND "
-                               "call_id = '' AND is_error = 1"), 1);
+                               "call_id = '' AND is_error = 1"),
+                    1);
     /* the schema's own checks stand behind the library's, for other writers */
     sqlite3 *db = NULL;
     sqlite3_open(p, &db);
@@ -827,9 +891,13 @@ static void *submit_main(void *arg)
     ef_ctx *c = ef_ctx_new();
     for (int i = 0; i < sb->n; i++) {
         ef_episode_row ep = make_episode(sb->f, i % 3, sb->thread * 1000 + i, 1.0);
-        ef_episode_bundle b = {.episode = &ep, .messages = test_msgs, .n_messages = 4,
-                               .tool_calls = test_calls, .n_tool_calls = 2,
-                               .events = test_events, .n_events = 1};
+        ef_episode_bundle b = {.episode = &ep,
+                               .messages = test_msgs,
+                               .n_messages = 4,
+                               .tool_calls = test_calls,
+                               .n_tool_calls = 2,
+                               .events = test_events,
+                               .n_events = 1};
         if (ef_store_writer_submit(sb->w, c, &b, (uint64_t)(sb->thread * 1000 + i)) < 0)
             sb->failures++;
     }
@@ -925,9 +993,14 @@ static void test_alloc_failure_bundle(void)
         n_runs++;
         ef_episode_row ep = make_episode(&f, 0, (int)n, 0.5);
         ef_token_stream tok = make_tokens(1);
-        ef_episode_bundle b = {.episode = &ep, .messages = test_msgs, .n_messages = 4,
-                               .tool_calls = test_calls, .n_tool_calls = 2, .tokens = &tok,
-                               .events = test_events, .n_events = 2};
+        ef_episode_bundle b = {.episode = &ep,
+                               .messages = test_msgs,
+                               .n_messages = 4,
+                               .tool_calls = test_calls,
+                               .n_tool_calls = 2,
+                               .tokens = &tok,
+                               .events = test_events,
+                               .n_events = 2};
         int64_t id = 0;
         if (ef_store_bundle_insert(f.s, &b, &id) < 0)
             continue;
@@ -997,8 +1070,12 @@ static void test_alloc_failure_writer(void)
             continue;
         ef_episode_row ep = make_episode(&f, 1, (int)n, 0.5);
         ef_token_stream tok = make_tokens(0);
-        ef_episode_bundle b = {.episode = &ep, .messages = test_msgs, .n_messages = 4,
-                               .tool_calls = test_calls, .n_tool_calls = 2, .tokens = &tok};
+        ef_episode_bundle b = {.episode = &ep,
+                               .messages = test_msgs,
+                               .n_messages = 4,
+                               .tool_calls = test_calls,
+                               .n_tool_calls = 2,
+                               .tokens = &tok};
         if (ef_store_writer_submit(w, ctx, &b, 1) == 0)
             n_stored++;
         ef_event_row ev = {.run_id = f.run_id, .kind = "k"};
@@ -1124,8 +1201,12 @@ static void test_writer_killed_mid_batch(void)
         if (it)
             EF_CHECK_EQ_INT(ef_store_task_iter_next(it, &row, &task_id), 1);
         ef_store_task_iter_free(it);
-        ef_episode_row ep = {.run_id = run_id, .task_id = task_id, .sample_idx = 900000,
-                             .status = "ok", .end_reason = "answer", .reward = 0.0};
+        ef_episode_row ep = {.run_id = run_id,
+                             .task_id = task_id,
+                             .sample_idx = 900000,
+                             .status = "ok",
+                             .end_reason = "answer",
+                             .reward = 0.0};
         int64_t id;
         EF_CHECK_OK(ctx, ef_store_episode_insert(s, &ep, &id));
         ef_store_writer *w = NULL;

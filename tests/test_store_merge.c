@@ -85,8 +85,11 @@ static void make_shard(const char *path, int shard)
         snprintf(prompt[i], 16, "%d+%d", i, i);
         snprintf(json[i], 64, "{\"prompt\":\"%d+%d\",\"answer\":%d}", i, i, 2 * i);
         ef_sha256_hex(json[i], strlen(json[i]), thex[i]);
-        tasks[i] = (ef_task_row){.env_id = env_id, .idx = i, .seed = 99 + (uint64_t)i,
-                                 .content_hash = thex[i], .prompt = prompt[i],
+        tasks[i] = (ef_task_row){.env_id = env_id,
+                                 .idx = i,
+                                 .seed = 99 + (uint64_t)i,
+                                 .content_hash = thex[i],
+                                 .prompt = prompt[i],
                                  .task_json = json[i]};
     }
     EF_CHECK_OK(ctx, ef_store_task_insert_batch(s, tasks, 4, NULL, NULL));
@@ -96,34 +99,52 @@ static void make_shard(const char *path, int shard)
     for (int i = 0; i < 4; i++)
         EF_CHECK_EQ_INT(ef_store_task_iter_next(it, &row, &task_ids[i]), 1);
     ef_store_task_iter_free(it);
-    ef_run_row run = {.name = "grpo", .model = "oracle", .group_size = 2, .shard_index = shard,
-                      .shard_count = 2};
+    ef_run_row run = {
+        .name = "grpo", .model = "oracle", .group_size = 2, .shard_index = shard, .shard_count = 2};
     EF_CHECK_OK(ctx, ef_store_run_insert(s, &run, &run_id));
-    ef_event_row rev = {.run_id = run_id, .kind = "run_started", .payload_json = "{}",
-                        .time = 1.7e9 + shard};
+    ef_event_row rev = {
+        .run_id = run_id, .kind = "run_started", .payload_json = "{}", .time = 1.7e9 + shard};
     EF_CHECK_OK(ctx, ef_store_event_insert(s, &rev, NULL));
     int32_t ids[6] = {1, 2, 3, 4, 5, 6};
     uint8_t mask[6] = {0, 0, 1, 1, 0, 1};
     float lp[6] = {0, 0, -0.5f, -0.25f, 0, -1};
     uint16_t routes[6 * 2] = {1, 2, 300, 4, 5, 6, 7, 8, 9, 10, 11, 12};
-    ef_token_stream tok = {.n_tokens = 6, .token_ids = ids, .loss_mask = mask, .logprobs = lp,
-                           .route_layers = 1, .route_topk = 2, .routes = routes};
+    ef_token_stream tok = {.n_tokens = 6,
+                           .token_ids = ids,
+                           .loss_mask = mask,
+                           .logprobs = lp,
+                           .route_layers = 1,
+                           .route_topk = 2,
+                           .routes = routes};
     ef_message_row msgs[3] = {{.idx = -1, .role = "user", .content = "1+1"},
                               {.idx = -1, .role = "assistant", .content = "2"},
                               {.idx = -1, .role = "tool", .content = "ok", .tool_call_id = "c"}};
-    ef_tool_call_row call = {.message_idx = 1, .call_id = "c", .tool = "calc",
-                             .arguments_json = "{\"x\":1}", .result = "ok"};
+    ef_tool_call_row call = {.message_idx = 1,
+                             .call_id = "c",
+                             .tool = "calc",
+                             .arguments_json = "{\"x\":1}",
+                             .result = "ok"};
     ef_event_row ev = {.kind = "context_reset", .payload_json = "{\"policy\":\"summary\"}"};
     for (int t = shard; t < 4; t += 2)
         for (int k = 0; k < 2; k++) {
-            ef_episode_row ep = {.run_id = run_id, .task_id = task_ids[t], .group_id = t,
-                                 .sample_idx = k, .status = "completed",
-                                 .end_reason = "answer", .reward = k ? 1.0 : 0.0,
-                                 .verified = 1, .answer = k ? "right" : "wrong",
+            ef_episode_row ep = {.run_id = run_id,
+                                 .task_id = task_ids[t],
+                                 .group_id = t,
+                                 .sample_idx = k,
+                                 .status = "completed",
+                                 .end_reason = "answer",
+                                 .reward = k ? 1.0 : 0.0,
+                                 .verified = 1,
+                                 .answer = k ? "right" : "wrong",
                                  .n_completion_tokens = 3};
-            ef_episode_bundle b = {.episode = &ep, .messages = msgs, .n_messages = 3,
-                                   .tool_calls = &call, .n_tool_calls = 1, .tokens = &tok,
-                                   .events = &ev, .n_events = 1};
+            ef_episode_bundle b = {.episode = &ep,
+                                   .messages = msgs,
+                                   .n_messages = 3,
+                                   .tool_calls = &call,
+                                   .n_tool_calls = 1,
+                                   .tokens = &tok,
+                                   .events = &ev,
+                                   .n_events = 1};
             EF_CHECK_OK(ctx, ef_store_bundle_insert(s, &b, NULL));
         }
     ef_store_close(s);
@@ -183,9 +204,11 @@ static void test_merge_shards(void)
     EF_CHECK_EQ_INT(sql_int(out, "SELECT count(*) FROM events WHERE run_id IS NULL"), 0);
     /* every episode points at the merged task of the same content, and its BLOBs match */
     EF_CHECK_EQ_INT(sql_int(out, "SELECT count(*) FROM episodes e JOIN tasks t ON t.id = "
-                                 "e.task_id WHERE t.idx != e.group_id"), 0);
+                                 "e.task_id WHERE t.idx != e.group_id"),
+                    0);
     EF_CHECK_EQ_INT(sql_int(out, "SELECT count(DISTINCT hex(token_ids) || hex(routes)) "
-                                 "FROM token_streams"), 1);
+                                 "FROM token_streams"),
+                    1);
     ef_token_stream *t = NULL;
     int64_t ep_id = 0, task3 = 0;
     EF_CHECK_EQ_INT((task3 = sql_int(out, "SELECT id FROM tasks WHERE idx = 3")) > 0, 1);
