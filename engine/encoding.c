@@ -615,17 +615,22 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
     size_t i = read_until(t, start, stops_param, 2, &cend, &which);
     if (which < 0)
         return perr(t, start, "tool call %d: unterminated <" DSML "invoke> block", call_no);
-    /* The head must be [ws] name="NAME">\n */
+    /* The head must be [ws] name="NAME">\n, and one more \n may follow: DeepSeek's pattern
+     * ends in '">\n$' and '$' also matches before a final newline, which is what lets
+     * a call without parameters ('">\n' + "" + '\n</...invoke>') parse. */
     size_t a = start;
-    while (a < cend && (t->s[a] == ' ' || t->s[a] == '\t' || t->s[a] == '\n' || t->s[a] == '\r'))
+    while (a < cend && (t->s[a] == ' ' || t->s[a] == '\t' || t->s[a] == '\n' || t->s[a] == '\r' ||
+                        t->s[a] == '\f' || t->s[a] == '\v'))
         a++;
-    static const char name_open[] = "name=\"";
-    if (cend - a < sizeof name_open - 1 + 3 || memcmp(t->s + a, name_open, 6) != 0 ||
-        memcmp(t->s + cend - 3, "\">\n", 3) != 0)
+    size_t head_end = cend;
+    if (head_end - a >= 10 && memcmp(t->s + head_end - 4, "\">\n\n", 4) == 0)
+        head_end--;
+    if (head_end - a < 9 || memcmp(t->s + a, "name=\"", 6) != 0 ||
+        memcmp(t->s + head_end - 3, "\">\n", 3) != 0)
         return perr(t, start, "tool call %d: expected name=\"...\">\\n after <" DSML "invoke",
                     call_no);
     const char *name = t->s + a + 6;
-    size_t name_len = cend - 3 - (a + 6);
+    size_t name_len = head_end - 3 - (a + 6);
 
     ef_buf args = EF_BUF_INIT(t->n * 2 + 64);
     int rc = ef_buf_putc(&args, '{'), n_params = 0;

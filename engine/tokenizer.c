@@ -1173,7 +1173,15 @@ int ef_engine_tok_load_json(ef_ctx *ctx, const char *text, size_t len, const cha
                             ef_tokenizer **out)
 {
     cJSON *doc;
-    int rc = ef_json_parse(ctx, text, len, what ? what : "tokenizer.json", &doc);
+    /* A NUL-terminated copy: ef_json_parse's error message reads the text near the
+     * error as a C string. */
+    char *copy = ef_malloc(len + 1);
+    if (!copy)
+        return ef_errorf(ctx, EF_ENOMEM, "out of memory loading %s", what ? what : "tokenizer");
+    memcpy(copy, text, len);
+    copy[len] = 0;
+    int rc = ef_json_parse(ctx, copy, len, what ? what : "tokenizer.json", &doc);
+    ef_free(copy);
     if (rc)
         return rc;
     rc = ef_engine_tok_load_doc(ctx, doc, what, out);

@@ -9,6 +9,7 @@
  * final newline. Parse-back: every assistant turn, encoded after the turns before it, must
  * parse back to the same role, reasoning, content and tool calls (ids aside).
  */
+#define _POSIX_C_SOURCE 200809L /* popen */
 #include "common/json.h"
 #include "engine/encoding.h"
 #include "tests/testlib.h"
@@ -226,6 +227,63 @@ static void test_parse_back_zh(void)
     if (!golden_dir[0])
         EF_SKIP_CASE("no golden vectors");
     check_parse_back("zh/");
+}
+
+/* Runs cmd, returns its stdout (ef_free) or NULL. */
+static char *run_capture(const char *cmd, size_t *len, int *status)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return NULL;
+    ef_buf b = EF_BUF_INIT(1 << 24);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, p)) > 0)
+        ef_buf_append(&b, chunk, n);
+    *status = pclose(p);
+    ef_buf_append(&b, "", 0);
+    *len = b.len;
+    return ef_buf_detach(&b);
+}
+
+/* `envforge engine encode FILE` prints the golden text exactly. */
+static void test_cli_encode(void)
+{
+    const char *bin = getenv("EF_BIN");
+    if (!bin || !golden_dir[0])
+        EF_SKIP_CASE("EF_BIN or the golden vectors are missing");
+    char cmd[3000];
+    size_t len = 0;
+    int status = 0;
+    snprintf(cmd, sizeof cmd, "'%s' engine encode --help 2>/dev/null", bin);
+    char *help = run_capture(cmd, &len, &status);
+    int landed = help && strstr(help, "Prints the DeepSeek-V3.2 prompt text") != NULL;
+    ef_free(help);
+    if (!landed)
+        EF_SKIP_CASE("cli/cmd_engine.c does not dispatch `engine encode` yet");
+    const char *subs[2] = {"", "zh/"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "'%s' engine encode '%s/%stest_input.json'", bin, golden_dir,
+                 subs[i]);
+        char *out = run_capture(cmd, &len, &status);
+        char path[1300], *gold = NULL;
+        size_t gold_len = 0;
+        snprintf(path, sizeof path, "%s/%stest_output.txt", golden_dir, subs[i]);
+        ef_file_read(ctx, path, 1 << 24, &gold, &gold_len);
+        while (gold && gold_len > 0 && gold[gold_len - 1] == '\n')
+            gold_len--;
+        EF_CHECK_MSG(status == 0 && out && gold && len == gold_len &&
+                         memcmp(out, gold, len) == 0,
+                     "%s: exit %d, %zu bytes vs %zu golden", cmd, status, len, gold_len);
+        ef_free(out);
+        ef_free(gold);
+    }
+    /* A missing file is a clear failure. */
+    snprintf(cmd, sizeof cmd, "'%s' engine encode /nonexistent/x.json 2>&1", bin);
+    char *out = run_capture(cmd, &len, &status);
+    EF_CHECK(status != 0);
+    EF_CHECK_CONTAINS(out, "/nonexistent/x.json");
+    ef_free(out);
 }
 
 /* ---- Python-compatible JSON ------------------------------------------------------------- */
@@ -537,6 +595,7 @@ int main(int argc, char **argv)
     EF_RUN(test_golden_zh);
     EF_RUN(test_parse_back_en);
     EF_RUN(test_parse_back_zh);
+    EF_RUN(test_cli_encode);
     EF_RUN(test_pyjson_redump);
     EF_RUN(test_pyjson_members);
     EF_RUN(test_encode_modes);
