@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "sandbox/sandbox_int.h"
 
@@ -97,6 +98,13 @@ static size_t str_len(const char *s)
     while (s[n])
         n++;
     return n;
+}
+
+static void stamp(ef_sb_plan *p, int i)
+{
+    struct timespec ts;
+    if (SC2(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) == 0)
+        p->t_ns[i] = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Records the first failed step and its errno. Returns -1. */
@@ -410,6 +418,7 @@ int ef_sandbox__init_main(void *arg)
 {
     ef_sb_plan *p = arg;
     long rc;
+    stamp(p, 0);
     reset_signals();
     SC2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
     SC1(SYS_umask, 022);
@@ -417,8 +426,10 @@ int ef_sandbox__init_main(void *arg)
         fail(p, EF_SB_STEP_NETNS, rc);
         raw_exit(1);
     }
+    stamp(p, 1);
     if (p->full && build_root(p) < 0)
         raw_exit(1);
+    stamp(p, 2);
     p->listener_fd = -1;
     rc = clone(prog_main, p->prog_stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, p);
     if (rc < 0) {
@@ -427,16 +438,19 @@ int ef_sandbox__init_main(void *arg)
     }
     int gpid = (int)rc;
     p->prog_pid = gpid;
+    stamp(p, 3);
     /* The program has exec'd (or failed): drop our copies of its fds so that its
      * output pipes reach EOF when it is gone. */
     SC3(SYS_close_range, 0, p->n_fds > 0 ? p->n_fds - 1 : 0, 0);
     if (p->step)
         p->listener_fd = -1;
     supervise(p, gpid);
+    stamp(p, 4);
     struct rusage ru;
     if (SC2(SYS_getrusage, RUSAGE_CHILDREN, &ru) == 0)
         p->tree_maxrss_kb = ru.ru_maxrss;
     if (!p->full)
         SC2(SYS_kill, -gpid, SIGKILL); /* weak mode: no pid namespace to end the tree */
+    stamp(p, 5);
     raw_exit(0);
 }

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -270,6 +271,15 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     stream_to_result(&r->out, &st[0]);
     stream_to_result(&r->err, &st[1]);
     ef_sandbox__classify(r, plan, o, init_status, killed_for);
+    if (getenv("EF_SANDBOX_TRACE")) {
+        double base = proc.t0 * 1e9;
+        fprintf(stderr, "sandbox trace (ms from clone): init %.3f net %.3f root %.3f exec %.3f "
+                "reaped %.3f init-exit %.3f caller-reaped %.3f\n",
+                (plan->t_ns[0] - base) / 1e6, (plan->t_ns[1] - base) / 1e6,
+                (plan->t_ns[2] - base) / 1e6, (plan->t_ns[3] - base) / 1e6,
+                (plan->t_ns[4] - base) / 1e6, (plan->t_ns[5] - base) / 1e6,
+                (t_end * 1e9 - base) / 1e6);
+    }
     *out = r;
     r = NULL;
     rc = 0;

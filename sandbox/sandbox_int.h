@@ -120,6 +120,9 @@ typedef struct {
     volatile long tree_maxrss_kb;
     volatile long prog_maxrss_kb;
     volatile int64_t prog_utime_us, prog_stime_us;
+    /* phase times (CLOCK_MONOTONIC ns): init start, net joined, root built, program
+     * exec'd, program reaped, init exiting; printed with EF_SANDBOX_TRACE=1 */
+    volatile int64_t t_ns[8];
 } ef_sb_plan;
 
 /* child.c: the function the caller clone()s; arg is the plan. Returns the init's exit code. */

@@ -14,3 +14,7 @@ ef_add_test(test_sandbox_attacks SOURCES test_sandbox_attacks.c LIBS ef_sandbox 
   Threads::Threads LABELS sandbox TIMEOUT 180)
 target_compile_definitions(test_sandbox_attacks PRIVATE ATTACK_BIN="$<TARGET_FILE:sbx_attack>")
 add_dependencies(test_sandbox_attacks sbx_attack)
+
+# Benchmark (run by tests/bench/sandbox.sh, not by CTest).
+add_executable(bench_sandbox ${CMAKE_CURRENT_SOURCE_DIR}/bench/sandbox_bench.c)
+target_link_libraries(bench_sandbox PRIVATE ef_sandbox ef_common Threads::Threads)

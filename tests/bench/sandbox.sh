@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sandbox speed: /bin/true and `python3 -c pass` through plain vfork+exec, envforge's
+# sandbox, bubblewrap and firejail (where installed), sequentially and one thread per core
+# (runs/s, p50, p99, ratios); and a session of sequential print(1+1) calls to one python3.
+#   tests/bench/sandbox.sh [BUILD_DIR] [N_RUNS] [N_SESSION_CALLS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-${BUILD:-build}}
+RUNS=${2:-300}
+CALLS=${3:-1000}
+if [ ! -x "$BUILD/tests/bench_sandbox" ]; then
+  cmake --build "$BUILD" --target bench_sandbox >/dev/null
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "sandbox bench: skipped (full isolation needs root)"
+  exit 0
+fi
+exec "$BUILD/tests/bench_sandbox" "$RUNS" "$CALLS"
