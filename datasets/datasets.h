@@ -19,6 +19,8 @@
  *   - ef_store_writer: a queue drained by one thread on its own connection, committing
  *     every N items or T milliseconds; any thread may submit an episode with its
  *     messages, tool calls, token stream and events, which land in one transaction.
+ *     Do not hold a write transaction (ef_store_begin) on another connection to the same
+ *     file while the writer works: its commits would wait for it (busy timeout).
  *     A resumed run never duplicates an episode: (run_id, task_id, sample_idx) is
  *     unique, and a second submit of the same triple is reported as EF_EEXISTS.
  *   - Token streams are BLOBs with a fixed little-endian layout (below, and

@@ -302,6 +302,9 @@ static int configure(ef_store *s, const ef_store_options *o)
     }
     if ((rc = ef_datasets__exec(s, "PRAGMA foreign_keys=ON")) < 0)
         return rc;
+    /* after a checkpoint, cut a WAL that big batches grew back to 64 MiB */
+    if (!s->read_only && (rc = ef_datasets__exec(s, "PRAGMA journal_size_limit=67108864")) < 0)
+        return rc;
     return ef_datasets__exec(s, o->synchronous_full ? "PRAGMA synchronous=FULL"
                                                     : "PRAGMA synchronous=NORMAL");
 }

@@ -9,3 +9,6 @@ target_compile_definitions(test_store PRIVATE EF_STORE_CHILD="$<TARGET_FILE:stor
 # Merging shard stores (library and `envforge merge`; the CLI case skips when the binary
 # is not built).
 ef_add_test(test_store_merge SOURCES test_store_merge.c LIBS ef_datasets ef_common TIMEOUT 120)
+# Throughput of the store (run by hand or from tests/bench; nothing asserted on time).
+add_executable(bench_store store_bench.c)
+target_link_libraries(bench_store PRIVATE ef_datasets ef_common Threads::Threads)
