@@ -140,6 +140,20 @@ static void test_open_creates_schema(void)
     EF_CHECK_CONTAINS(ef_errmsg(ctx), "env_id");
     EF_CHECK_CONTAINS(ef_errmsg(ctx), "12345");
     ef_store_close(s);
+    /* read-only: reads work, writes are refused with SQLite's reason */
+    ef_store_options ro = EF_STORE_OPTIONS_INIT;
+    ro.read_only = 1;
+    s = NULL;
+    EF_CHECK_OK(ctx, ef_store_open_ext(ctx, p, &ro, &s));
+    if (!s)
+        return;
+    int64_t n = -1;
+    EF_CHECK_OK(ctx, ef_store_task_count(s, 0, &n));
+    EF_CHECK_EQ_INT(n, 0);
+    ef_env_row e = {.name = "x", .content_hash = "ab"};
+    EF_CHECK(ef_store_env_insert(s, &e, NULL) < 0);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "readonly");
+    ef_store_close(s);
 }
 
 static void test_open_refuses_foreign_files(void)
@@ -1125,9 +1139,18 @@ static int run_and_kill(const char *path, const char *run_name, int kill_after, 
         int b;
         if (strcmp(line, "ready\n") == 0)
             ready = 1;
-        else if (sscanf(line, "committed %d", &b) == 1 && *n_reported < max_reported)
+        else if (sscanf(line, "committed %d", &b) == 1 && *n_reported < max_reported) {
             reported[(*n_reported)++] = b;
-        else
+            if (!killed) {
+                /* a reader on its own connection sees the batch while the child writes */
+                char sql[256];
+                snprintf(sql, sizeof sql,
+                         "SELECT count(*) FROM episodes e JOIN runs r ON r.id = e.run_id "
+                         "WHERE r.name = '%s' AND e.sample_idx / %d = %d",
+                         run_name, KILL_BATCH, b);
+                EF_CHECK_EQ_INT(sql_int(path, sql), KILL_BATCH);
+            }
+        } else
             printf("    child said: %s", line);
         if (!killed && ready && *n_reported >= kill_after) {
             /* vary where in the next batch the kill lands (no timing is asserted) */
