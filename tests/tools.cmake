@@ -3,3 +3,4 @@
 # (test_tools_net); python and bash in the sandbox (test_tools_sandbox).
 ef_add_test(test_tools SOURCES test_tools.c LIBS ef_tools ef_common TIMEOUT 120)
 ef_add_test(test_tools_net SOURCES test_tools_net.c LIBS ef_tools ef_common Threads::Threads TIMEOUT 120)
+ef_add_test(test_tools_sandbox SOURCES test_tools_sandbox.c LIBS ef_tools ef_common TIMEOUT 180)

@@ -11,13 +11,14 @@ typedef struct {
 } builtin;
 
 static const builtin builtins[] = {
-    {"bash", ef_tools__add_bash},     {"editor", ef_tools__add_editor}, {"search", ef_tools__add_search},
+    {"python", ef_tools__add_python}, {"bash", ef_tools__add_bash},
+    {"editor", ef_tools__add_editor}, {"search", ef_tools__add_search},
     {"fetch", ef_tools__add_fetch},   {"git", ef_tools__add_git},
     {"submit", ef_tools__add_submit},
 };
 
-const char *const ef_tools_builtin_names[] = {"bash", "editor", "search", "fetch", "git", "submit",
-                                              NULL};
+const char *const ef_tools_builtin_names[] = {"python", "bash",  "editor", "search",
+                                              "fetch",  "git",   "submit", NULL};
 
 int ef_tools_add_builtins(ef_tool_registry *reg, const char *const *names)
 {

@@ -1,0 +1,247 @@
+/*
+ * tests/test_tools_sandbox.c — the python and bash tools in the real sandbox: a variable
+ * kept across three calls, values, output, tracebacks, a cell interrupted at its time
+ * limit with its state kept, one that cannot be interrupted, crashes (SIGKILL, os._exit)
+ * survived with the loss of state reported, memory and output caps; bash in the sandbox
+ * (inner uid, /work, no network), exit codes, timeouts, and files shared with the editor.
+ * Cases skip when this machine cannot fully isolate code (no user namespaces).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "common/json.h"
+#include "tests/testlib.h"
+#include "tools/tools.h"
+
+typedef struct {
+    ef_ctx *ctx;
+    ef_tool_registry *reg;
+    ef_tool_ctx *tc;
+    char dir[512];
+} fixture;
+
+static int isolation_ok(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    ef_sandbox_worker *w = NULL;
+    int ok = ef_sandbox_worker_new(ctx, NULL, &w) == 0 && ef_sandbox_worker_full(w, NULL);
+    ef_sandbox_worker_free(w);
+    ef_ctx_free(ctx);
+    return ok;
+}
+
+static void fx_open(fixture *f, const char *tag, size_t max_output, int timeout_ms, int mem_mb)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "%s", ef_test_tmpdir(tag));
+    f->ctx = ef_ctx_new();
+    ef_tools_registry_new(f->ctx, &f->reg);
+    ef_tools_add_builtins(f->reg, NULL);
+    ef_tools_config cfg = EF_TOOLS_CONFIG_INIT;
+    cfg.workdir = f->dir;
+    cfg.max_output_bytes = max_output;
+    cfg.python_timeout_ms = timeout_ms;
+    cfg.bash_timeout_ms = timeout_ms;
+    cfg.python_mem_mb = mem_mb;
+    ef_tools_ctx_new(f->ctx, &cfg, &f->tc);
+}
+
+static void fx_close(fixture *f)
+{
+    ef_tools_ctx_free(f->tc);
+    ef_tools_registry_free(f->reg);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        printf("    (could not remove %s)\n", f->dir);
+    ef_ctx_free(f->ctx);
+}
+
+static char last[1 << 17];
+
+/* Runs a tool; returns is_error, leaves the text in `last`. */
+static int run(fixture *f, const char *tool, const char *args)
+{
+    ef_tool_result r = EF_TOOL_RESULT_INIT;
+    int rc = ef_tools_registry_call(f->reg, f->tc, tool, args, &r);
+    if (rc != 0) {
+        snprintf(last, sizeof last, "(call failed: %s)", ef_strerror(rc));
+        return -1;
+    }
+    snprintf(last, sizeof last, "%s", r.text);
+    int is_error = r.is_error;
+    ef_tools_result_free(&r);
+    return is_error;
+}
+
+static int py(fixture *f, const char *code)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "code", code);
+    char *args = cJSON_PrintUnformatted(a);
+    int rc = run(f, "python", args);
+    cJSON_free(args);
+    cJSON_Delete(a);
+    return rc;
+}
+
+static int sh(fixture *f, const char *command)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "command", command);
+    char *args = cJSON_PrintUnformatted(a);
+    int rc = run(f, "bash", args);
+    cJSON_free(args);
+    cJSON_Delete(a);
+    return rc;
+}
+
+#define EXPECT(call, want_error, needle)                                                       \
+    do {                                                                                       \
+        int e_ = (call);                                                                       \
+        EF_CHECK_MSG(e_ == (want_error), "%s -> is_error %d: %s", #call, e_, last);            \
+        EF_CHECK_CONTAINS(last, needle);                                                       \
+    } while (0)
+
+static void test_python_state(void)
+{
+    fixture f;
+    fx_open(&f, "py", 65536, 10000, 1024);
+    EXPECT(py(&f, "x = 41"), 0, "(no output)");
+    EXPECT(py(&f, "x += 1\nprint('x is', x)"), 0, "x is 42\n");
+    EXPECT(py(&f, "x"), 0, "42");
+    EF_CHECK_EQ_STR(last, "42\n");
+    EXPECT(py(&f, "def sq(n):\n    return n * n\nimport math\nsq(x) + math.floor(0.5)"), 0, "1764");
+    EXPECT(py(&f, "sq(3)"), 0, "9");
+    EXPECT(py(&f, "import sys\nprint('to err', file=sys.stderr)\nNone"), 0, "[stderr]\nto err\n");
+    EXPECT(py(&f, "import os\nos.write(1, b'raw fd\\n')\nimport subprocess\n"
+                  "subprocess.run(['echo', 'child'])\n'done'"),
+           0, "raw fd\nchild\n'done'\n");
+    EXPECT(py(&f, "def f():\n    return 1 / 0\nf()"), 1, "ZeroDivisionError: division by zero");
+    EF_CHECK_CONTAINS(last, "File \"<cell-");
+    EF_CHECK_CONTAINS(last, "line 2, in f");
+    EF_CHECK(!strstr(last, "on_alarm") && !strstr(last, "_main"));
+    EXPECT(py(&f, "if x ="), 1, "SyntaxError");
+    EXPECT(py(&f, "input()"), 1, "EOFError");
+    EXPECT(py(&f, "import sys; sys.exit(2)"), 1, "SystemExit: 2");
+    EXPECT(py(&f, "open('made_by_python.txt', 'w').write('hi from python')\nimport os\nos.getcwd()"),
+           0, "'/work'");
+    char path[700];
+    snprintf(path, sizeof path, "%s/made_by_python.txt", f.dir);
+    char *data = NULL;
+    size_t len = 0;
+    EF_CHECK_OK(f.ctx, ef_file_read(f.ctx, path, 1024, &data, &len));
+    EF_CHECK_EQ_STR(data, "hi from python");
+    ef_free(data);
+    EXPECT(py(&f, "x"), 0, "42"); /* still there after all that */
+    fx_close(&f);
+}
+
+static void test_python_crash(void)
+{
+    fixture f;
+    fx_open(&f, "pycrash", 65536, 10000, 1024);
+    EXPECT(py(&f, "x = 41"), 0, "");
+    EXPECT(py(&f, "x += 1"), 0, "");
+    EXPECT(py(&f, "x"), 0, "42");
+    EXPECT(py(&f, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"), 1,
+           "killed by signal 9 while running this cell. The interpreter was restarted: all "
+           "state (variables, imports, functions) was lost");
+    EXPECT(py(&f, "x"), 1, "NameError: name 'x' is not defined");
+    EXPECT(py(&f, "x = 7\nx * 6"), 0, "42");
+    EXPECT(py(&f, "import os\nos._exit(3)"), 1, "exited with status 3");
+    EXPECT(py(&f, "'alive again'"), 0, "'alive again'");
+    /* a crash between calls (a thread that kills the process later) is noticed */
+    EXPECT(py(&f, "import threading, os, time\n"
+                  "threading.Thread(target=lambda: (time.sleep(0.2), os._exit(5))).start()"),
+           0, "");
+    usleep(600 * 1000);
+    EXPECT(py(&f, "1 + 1"), 0, "[note: the interpreter exited with status 5 after the last call");
+    EF_CHECK_CONTAINS(last, "state (variables, imports, functions) was lost]\n2\n");
+    fx_close(&f);
+}
+
+static void test_python_limits(void)
+{
+    fixture f;
+    fx_open(&f, "pylim", 2000, 1000, 512);
+    EXPECT(py(&f, "keep = 'kept'"), 0, "");
+    /* interrupted at the time limit inside Python: the state stays */
+    EXPECT(py(&f, "while True:\n    pass"), 1, "TimeoutError: the cell ran past its time limit");
+    EXPECT(py(&f, "keep"), 0, "'kept'");
+    /* an address-space cap: MemoryError, the state stays */
+    EXPECT(py(&f, "big = bytearray(2 * 1024 ** 3)"), 1, "MemoryError");
+    EXPECT(py(&f, "keep"), 0, "'kept'");
+    /* output caps */
+    EXPECT(py(&f, "print('a' * 100000)"), 0, "[stdout truncated: 100001 characters in all]");
+    EF_CHECK(strlen(last) < 4000);
+    EXPECT(py(&f, "'b' * 100000"), 0, "[value truncated]");
+    /* a cell that blocks the interrupt cannot be stopped from inside: the session is
+     * killed at the deadline and restarted */
+    EXPECT(py(&f, "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])\n"
+                  "while True:\n    pass"),
+           1, "could not be interrupted");
+    EF_CHECK_CONTAINS(last, "was lost");
+    EXPECT(py(&f, "keep"), 1, "NameError");
+    /* no network inside */
+    EXPECT(py(&f, "import socket\ns = socket.socket()\ns.settimeout(1)\n"
+                  "s.connect(('1.1.1.1', 80))"),
+           1, "Error");
+    fx_close(&f);
+}
+
+static void test_bash(void)
+{
+    fixture f;
+    fx_open(&f, "bash", 65536, 5000, 512);
+    EXPECT(sh(&f, "echo out; echo err >&2; exit 3"), 0, "[stdout]\nout\n[stderr]\nerr\n[exit code 3]");
+    EXPECT(sh(&f, "pwd; id -u"), 0, "/work\n1000\n");
+    EXPECT(sh(&f, "echo $$; cat /proc/1/status | head -1"), 0, "[exit code 0]");
+    EXPECT(sh(&f, "ls /root 2>&1; cat /etc/shadow 2>&1 | head -1"), 0, "");
+    EF_CHECK(!strstr(last, "root:"));
+    /* files: bash sees the editor's files and the editor sees bash's */
+    EXPECT(run(&f, "editor", "{\"command\":\"create\",\"path\":\"notes.txt\",\"file_text\":\"from "
+                             "the editor\\n\"}"),
+           0, "Created");
+    EXPECT(sh(&f, "cat notes.txt && echo 'from bash' >> notes.txt && mkdir -p d && echo x > d/y"),
+           0, "from the editor");
+    EXPECT(run(&f, "editor", "{\"command\":\"view\",\"path\":\"notes.txt\"}"), 0,
+           "     2\tfrom bash\n");
+    EXPECT(run(&f, "editor", "{\"command\":\"str_replace\",\"path\":\"d/y\",\"old_str\":\"x\","
+                             "\"new_str\":\"z\"}"),
+           0, "Edited");
+    EXPECT(sh(&f, "cat d/y; rm -r d; ls"), 0, "z\nnotes.txt\n");
+    /* no network */
+    EXPECT(sh(&f, "(echo > /dev/tcp/1.1.1.1/80) 2>&1; echo status=$?"), 0, "status=1");
+    /* time limit */
+    EXPECT(run(&f, "bash", "{\"command\":\"echo started; sleep 30\",\"timeout_s\":1}"), 1,
+           "[timed out after 1.0 s; the command was killed]");
+    EF_CHECK_CONTAINS(last, "started");
+    /* output cap: the command finishes, the text is cut */
+    EXPECT(sh(&f, "head -c 300000 /dev/zero | tr '\\0' a; echo; echo tail"), 0, "truncated");
+    EF_CHECK(strlen(last) < 140000);
+    EXPECT(run(&f, "bash", "{}"), 1, "arguments.command: required field is missing");
+    fx_close(&f);
+}
+
+int main(int argc, char **argv)
+{
+    EF_TEST_BEGIN(argc, argv);
+    ef_json_init();
+    if (!ef_sandbox_available() || !isolation_ok()) {
+        EF_SKIP(test_python_state, "no full sandbox isolation on this machine");
+        EF_SKIP(test_python_crash, "no full sandbox isolation on this machine");
+        EF_SKIP(test_python_limits, "no full sandbox isolation on this machine");
+        EF_SKIP(test_bash, "no full sandbox isolation on this machine");
+        return EF_TEST_END();
+    }
+    EF_RUN(test_python_state);
+    EF_RUN(test_python_crash);
+    EF_RUN(test_python_limits);
+    EF_RUN(test_bash);
+    return EF_TEST_END();
+}
