@@ -195,8 +195,12 @@ int ef_datasets__bundle_write(ef_store *s, const ef_episode_bundle *b, int64_t *
 {
     int64_t id = 0;
     int rc = episode_write(s, b->episode, &id);
-    if (rc == 0 && b->n_messages)
+    if (rc == 0 && b->n_messages) {
         rc = ef_store_message_insert(s, id, b->messages, b->n_messages);
+        /* the episode is new: a taken idx can only be the bundle's own repeat */
+        if (rc == EF_EEXISTS)
+            rc = ef_error_wrap(s->ctx, EF_EINVAL, "two messages of the bundle have one idx");
+    }
     if (rc == 0 && b->n_tool_calls)
         rc = ef_store_tool_call_insert(s, id, b->tool_calls, b->n_tool_calls);
     if (rc == 0 && b->tokens)

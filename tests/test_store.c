@@ -402,6 +402,47 @@ static void test_alloc_failure_env_task(void)
     EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM envs"), 1);
 }
 
+/* The store's JSON check (before writing) agrees with SQLite's json_valid (the schema's
+ * CHECK), so bad JSON is always caught first, with a message naming the field. */
+int ef_datasets__json_valid(const char *text);
+
+static void test_json_check_matches_sqlite(void)
+{
+    static const char *const toks[] = {
+        "{",       "}",     "[",    "]",     ",",    ":",          "\"a\"",       "\"\\u00e9\"",
+        "\"\\x\"", "1",     "-0",   "1.5e3", "01",   "1.",         "-",           ".5",
+        "true",    "false", "null", "nul",   " ",    "\t",         "\"\x01\"",    "\"\xc3\xa9\"",
+        "\n",      "\"",    "\\",   "1e",    "[1,]", "{\"a\":1,}", "\"\\ud800\"", "1E+2"};
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    sqlite3_open(":memory:", &db);
+    sqlite3_prepare_v2(db, "SELECT json_valid(?1)", -1, &st, NULL);
+    uint64_t r = 88172645463325252ull;
+    int n_valid = 0, n_differ = 0;
+    char buf[512];
+    for (int it = 0; it < 50000; it++) {
+        buf[0] = '\0';
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        int k = 1 + (int)(r % 8);
+        for (int j = 0; j < k; j++) {
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            strcat(buf, toks[r % EF_ARRAY_LEN(toks)]);
+        }
+        int mine = ef_datasets__json_valid(buf);
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, buf, -1, SQLITE_STATIC);
+        sqlite3_step(st);
+        int theirs = sqlite3_column_int(st, 0);
+        n_valid += mine;
+        if (mine != theirs && n_differ++ < 5)
+            EF_CHECK_MSG(0, "[%s]: store says %d, SQLite says %d", buf, mine, theirs);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    EF_CHECK(n_valid > 1000);
+    EF_CHECK_EQ_INT(n_differ, 0);
+}
+
 /* ---- runs, episodes, bundles ------------------------------------------------------------ */
 
 typedef struct {
@@ -794,6 +835,14 @@ static void test_episode_bad_input_and_unique(void)
     EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM token_streams"), 0);
     be.kind = "fine";
     EF_CHECK_OK(ctx, ef_store_bundle_insert(f.s, &b, &id2));
+    EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM episodes"), 2);
+    /* two messages of one bundle with the same idx: bad input, not a duplicate episode */
+    ep = make_episode(&f, 2, 2, 0.0);
+    ef_message_row twice[2] = {{.idx = 0, .role = "user", .content = "a"},
+                               {.idx = 0, .role = "user", .content = "b"}};
+    ef_episode_bundle tb = {.episode = &ep, .messages = twice, .n_messages = 2};
+    EF_CHECK_EQ_INT(ef_store_bundle_insert(f.s, &tb, &id2), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "one idx");
     EF_CHECK_EQ_INT(sql_int(p, "SELECT count(*) FROM episodes"), 2);
     /* what a model may leave out: ids ("" is kept), a failed call's arguments */
     ep = make_episode(&f, 2, 1, 0.0);
@@ -1260,6 +1309,7 @@ int main(int argc, char **argv)
     EF_RUN(test_task_bad_input_stores_nothing);
     EF_RUN(test_transactions_nest);
     EF_RUN(test_alloc_failure_env_task);
+    EF_RUN(test_json_check_matches_sqlite);
     EF_RUN(test_runs);
     EF_RUN(test_bundle_roundtrip);
     EF_RUN(test_episode_bad_input_and_unique);
