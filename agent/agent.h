@@ -49,6 +49,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "common/ef.h"
+#include "tools/tools.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -161,6 +162,11 @@ typedef struct {
     int with_reasoning;          /* 1: send reasoning_content of kept assistant turns */
     /* Where the request comes from (replay scripts key on it; logs). */
     int64_t task_id, sample_idx, turn;
+    /* Token-in/token-out: the episode's token stream so far (prompt and sampled ids, as
+     * the model saw them) and how many messages of conv it covers (through the last
+     * assistant message). NULL / 0 when there is none. */
+    const int32_t *context_ids;
+    size_t n_context_ids, n_context_msgs;
 } ef_model_request;
 
 typedef struct {
@@ -215,12 +221,19 @@ typedef struct {
     int64_t max_requests;    /* http: request budget for the model's life (0: none) */
     size_t max_response_bytes; /* http: body cap (default 16 MiB) */
     const char *api_key;     /* NULL: $EF_API_KEY, then $OPENAI_API_KEY */
-    int completions_api;     /* http: 1 = token-in/token-out through /v1/completions */
+    /* http token-in/token-out: when set, requests go to /v1/completions with the prompt
+     * as token ids: the conversation rendered by the DeepSeek-V3.2 chat encoder
+     * (engine/encoding.h) and tokenized with this tokenizer.json; the completion's ids
+     * and log-probs come back (vLLM return_token_ids / return_tokens_as_token_ids) and
+     * its text is parsed by the DSML parser. Later turns extend the episode's ids instead
+     * of re-tokenizing what the model sampled. */
+    const char *tokenizer_path;
+    int thinking;            /* completions: thinking mode (default 1) */
 } ef_model_options;
 
 #define EF_MODEL_OPTIONS_VERSION 1
 #define EF_MODEL_OPTIONS_INIT                                                                  \
-    {EF_MODEL_OPTIONS_VERSION, 120000, 10000, 5, 500, 30000, 0, 16u << 20, NULL, 0}
+    {EF_MODEL_OPTIONS_VERSION, 120000, 10000, 5, 500, 30000, 0, 16u << 20, NULL, NULL, 1}
 
 /* Opens a model by name (see the overview). opts may be NULL. *out: ef_model_free. */
 int ef_model_open(ef_ctx *ctx, const char *name, const ef_model_options *opts, ef_model **out);
@@ -284,6 +297,14 @@ void ef_agent_env_free(ef_agent_env *env); /* accepts NULL */
  * messages), or from the file at path when source is NULL. One per thread. */
 int ef_agent_env_lua_open(ef_ctx *ctx, const char *path, const char *source, size_t len,
                           ef_agent_env **out);
+
+/* inner with the named built-in tools of tools/ added (python, bash, editor, search,
+ * fetch, git; names NULL-terminated; "submit" is skipped: the loop offers its own). Each
+ * episode gets a fresh working directory under $TMPDIR (removed at its end) and its own
+ * tool context from cfg (NULL: EF_TOOLS_CONFIG_INIT; cfg->workdir is ignored). Takes
+ * ownership of inner, also on failure. */
+int ef_agent_env_with_tools(ef_ctx *ctx, ef_agent_env *inner, const char *const *names,
+                            const ef_tools_config *cfg, ef_agent_env **out);
 
 /* ---- the episode ----------------------------------------------------------------- */
 
@@ -452,6 +473,9 @@ typedef struct {
                                  — the same command resumes the same run */
     const char *env_name;     /* only tasks of this env (NULL: all) */
     int64_t limit_tasks;      /* the first N tasks by id (0: all) */
+    const char *const *builtin_tools; /* NULL-terminated names of tools/ built-ins to add
+                                         to every env (NULL: none) */
+    const ef_tools_config *tools_cfg; /* their settings (NULL: defaults) */
     ef_agent_runner_options runner;
     ef_agent_config agent;
     ef_model_options model_opts;
@@ -459,7 +483,8 @@ typedef struct {
 
 #define EF_AGENT_RUN_OPTIONS_VERSION 1
 #define EF_AGENT_RUN_OPTIONS_INIT                                                              \
-    {EF_AGENT_RUN_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, EF_AGENT_RUNNER_OPTIONS_INIT,    \
+    {EF_AGENT_RUN_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, NULL, NULL,                      \
+     EF_AGENT_RUNNER_OPTIONS_INIT,                                                             \
      EF_AGENT_CONFIG_INIT, EF_MODEL_OPTIONS_INIT}
 
 typedef struct {

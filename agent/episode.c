@@ -48,6 +48,7 @@ typedef struct {
     int64_t n_calls;        /* model calls, summaries included (replay turn index) */
     int consecutive_errors;
     int64_t last_prompt_tokens;
+    size_t tok_msgs;        /* messages of conv the token stream covers */
     uint64_t seed;
     int64_t task_id, sample_idx;
     uint64_t t0;
@@ -402,7 +403,7 @@ static int context_reset(loop *L, int64_t prompt_tokens)
             return EF_ENOMEM;
         }
         ef_model_request req = {&sc, NULL, cfg->sampling, L->seed + (uint64_t)L->n_calls, 0,
-                                L->task_id, L->sample_idx, L->n_calls};
+                                L->task_id, L->sample_idx, L->n_calls, NULL, 0, 0};
         ef_model_response resp;
         uint64_t t = ef_now_ns();
         rc = ef_model_complete(L->m, L->ctx, &req, &resp);
@@ -431,6 +432,8 @@ static int context_reset(loop *L, int64_t prompt_tokens)
     }
     L->ep->n_context_resets++;
     L->last_prompt_tokens = 0;
+    L->tok_msgs = 0;
+    L->ep->tok_valid = 0; /* the stream no longer describes the context */
     char payload[256];
     snprintf(payload, sizeof(payload),
              "{\"policy\":\"%s\",\"prompt_tokens\":%lld,\"messages_before\":%zu,"
@@ -503,8 +506,20 @@ static int model_turn(loop *L, char **answer)
     if (cfg->retain_reasoning)
         ef_agent__retain_reasoning(&L->conv);
     ef_model_request req = {&L->conv, L->tools_json, cfg->sampling,
-                            ef_rng_derive(L->seed, 0x7475726eu, (uint64_t)L->n_calls), cfg->retain_reasoning,
-                            L->task_id, L->sample_idx, L->n_calls};
+                            ef_rng_derive(L->seed, 0x7475726eu, (uint64_t)L->n_calls),
+                            cfg->retain_reasoning, L->task_id, L->sample_idx, L->n_calls,
+                            NULL, 0, 0};
+    if (L->ep->tok_valid && L->ep->n_tok && L->tok_msgs && L->tok_msgs <= L->conv.n) {
+        /* the stream so far, unless a user message came after it (thinking dropped) */
+        int user_after = 0;
+        for (size_t i = L->tok_msgs; i < L->conv.n; i++)
+            user_after |= L->conv.msgs[i].role == EF_ROLE_USER;
+        if (!user_after) {
+            req.context_ids = L->ep->tok_ids;
+            req.n_context_ids = L->ep->n_tok;
+            req.n_context_msgs = L->tok_msgs;
+        }
+    }
     ef_model_response resp;
     uint64_t t = ef_now_ns();
     ef_error_clear(L->ctx);
@@ -555,6 +570,7 @@ static int model_turn(loop *L, char **answer)
         }
     if ((rc = tok_add(L, &resp)) < 0 || (rc = push_both(L, am)) < 0)
         goto cleanup;
+    L->tok_msgs = L->ep->tok_valid ? L->conv.n : 0;
     int64_t msg_idx = (int64_t)L->ep->transcript.n - 1;
     if (am->n_tool_calls == 0) {
         const char *content = am->content ? am->content : "";

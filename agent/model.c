@@ -273,6 +273,9 @@ int ef_agent__request_body(ef_ctx *ctx, const ef_model_request *req, const char 
         if (s->top_logprobs > 0 &&
             !cJSON_AddNumberToObject(body, "top_logprobs", (double)s->top_logprobs))
             goto cleanup;
+        /* vLLM / SGLang: the prompt's and the completion's token ids */
+        if (!cJSON_AddTrueToObject(body, "return_token_ids"))
+            goto cleanup;
     }
     *out = ef_json_print(body);
     rc = *out ? 0 : EF_ENOMEM;

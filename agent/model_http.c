@@ -12,8 +12,16 @@
  * comes from the options or the environment ($EF_API_KEY, then $OPENAI_API_KEY) and is
  * only ever sent in the Authorization header, never logged or put in messages.
  *
+ * Token-in/token-out (a tokenizer given): requests go to /v1/completions instead, with
+ * the prompt as token ids — the conversation rendered by the DeepSeek-V3.2 encoder and
+ * tokenized here, or, from the second turn on, the episode's ids so far followed by the
+ * tokens of the newly rendered text — and with return_token_ids and
+ * return_tokens_as_token_ids, so the sampled ids and their log-probs come back as they
+ * were sampled. The completion text is parsed by the engine's DSML parser.
+ *
  * Threads: every call uses its own curl easy handle, so any number of worker threads
- * keep that many requests in flight at once (the runner's --concurrency).
+ * keep that many requests in flight at once (the runner's --concurrency). The tokenizer
+ * is immutable and shared.
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -24,12 +32,16 @@
 #include <time.h>
 #include "agent/agent_int.h"
 #include "common/rng.h"
+#include "engine/encoding.h"
+#include "engine/tokenizer.h"
 
 typedef struct {
     char *url;      /* .../chat/completions */
     char *model;    /* the "model" field; "default" when the name has no #model */
     char *auth;     /* "Authorization: Bearer KEY" or NULL */
     ef_model_options opts;
+    ef_tokenizer *tok;  /* token-in/token-out when set */
+    int32_t eos_id;
     _Atomic int64_t n_requests, n_attempts, n_retries, n_failed;
 } http_model;
 
@@ -79,6 +91,9 @@ static void sleep_ms(int64_t ms)
 
 /* One attempt. Returns 0 with the parsed response, or < 0 and *retry (1 when another
  * attempt may succeed) with a message on ctx. */
+static int parse_completion(http_model *h, ef_ctx *ctx, const cJSON *j,
+                            ef_model_response *out);
+
 static int attempt(http_model *h, ef_ctx *ctx, const char *body, ef_model_response *out,
                    int *retry, int *retry_after_s)
 {
@@ -141,7 +156,10 @@ static int attempt(http_model *h, ef_ctx *ctx, const char *body, ef_model_respon
         *retry = 1;
         goto cleanup;
     }
-    rc = ef_agent__response_from_json(ctx, j, "chat completion response", out);
+    if (h->tok)
+        rc = parse_completion(h, ctx, j, out);
+    else
+        rc = ef_agent__response_from_json(ctx, j, "chat completion response", out);
     cJSON_Delete(j);
     if (rc < 0 && rc != EF_ENOMEM && rc != EF_EHTTP) {
         ef_model_response_free(out);
@@ -155,12 +173,218 @@ cleanup:
     return rc;
 }
 
+/* ---- token-in/token-out ------------------------------------------------------------ */
+
+/* The first n messages of req->conv (and its tools) rendered as DeepSeek-V3.2 prompt text. */
+static int render(http_model *h, ef_ctx *ctx, const ef_model_request *req, size_t n, char **text,
+                  size_t *len)
+{
+    ef_agent_conv view = *req->conv;
+    view.n = n;
+    cJSON *doc = cJSON_CreateObject(), *msgs = NULL, *tools = NULL;
+    int rc = EF_ENOMEM;
+    if (!doc || ef_agent_conv_to_json(&view, req->with_reasoning, &msgs) < 0)
+        goto cleanup;
+    if (req->tools_json && *req->tools_json) {
+        if ((rc = ef_json_parse(ctx, req->tools_json, strlen(req->tools_json), "tools",
+                                &tools)) < 0)
+            goto cleanup;
+        cJSON_AddItemToObject(doc, "tools", tools);
+    }
+    cJSON_AddItemToObject(doc, "messages", msgs);
+    msgs = NULL;
+    ef_chat_encode_options eo = EF_CHAT_ENCODE_OPTIONS_INIT;
+    eo.thinking = h->opts.thinking;
+    eo.drop_thinking = 1;
+    rc = ef_engine_chat_encode_doc(ctx, doc, &eo, text, len);
+cleanup:
+    cJSON_Delete(msgs);
+    cJSON_Delete(doc);
+    if (rc == EF_ENOMEM)
+        ef_errorf(ctx, EF_ENOMEM, "http model: out of memory rendering the prompt");
+    return rc;
+}
+
+/* The prompt ids: the episode's ids so far plus the tokens of the newly rendered text
+ * when the rendering of the messages they cover is a prefix of the whole; otherwise the
+ * whole rendering tokenized. */
+static int prompt_ids(http_model *h, ef_ctx *ctx, const ef_model_request *req, int32_t **ids,
+                      size_t *n_ids)
+{
+    char *full = NULL, *prefix = NULL;
+    size_t full_len = 0, prefix_len = 0;
+    int32_t *tail = NULL;
+    size_t n_tail = 0;
+    int rc = render(h, ctx, req, req->conv->n, &full, &full_len);
+    if (rc < 0)
+        return rc;
+    if (req->context_ids && req->n_context_msgs && req->n_context_msgs <= req->conv->n &&
+        (rc = render(h, ctx, req, req->n_context_msgs, &prefix, &prefix_len)) == 0 &&
+        prefix_len <= full_len && memcmp(prefix, full, prefix_len) == 0) {
+        rc = ef_engine_tok_encode(ctx, h->tok, full + prefix_len, full_len - prefix_len, 0, &tail,
+                                  &n_tail);
+        if (rc == 0) {
+            /* the sampled ids end before the EOS the rendering puts after the turn */
+            int add_eos = req->n_context_ids && h->eos_id >= 0 &&
+                          req->context_ids[req->n_context_ids - 1] != h->eos_id;
+            size_t n = req->n_context_ids + (size_t)add_eos + n_tail;
+            int32_t *v = ef_malloc((n ? n : 1) * sizeof(*v));
+            if (!v)
+                rc = ef_errorf(ctx, EF_ENOMEM, "http model: out of memory");
+            else {
+                memcpy(v, req->context_ids, req->n_context_ids * sizeof(*v));
+                if (add_eos)
+                    v[req->n_context_ids] = h->eos_id;
+                memcpy(v + req->n_context_ids + add_eos, tail, n_tail * sizeof(*v));
+                *ids = v;
+                *n_ids = n;
+            }
+        }
+    } else if (rc == 0 || rc == EF_EINVAL || rc == EF_EPARSE) {
+        rc = ef_engine_tok_encode(ctx, h->tok, full, full_len, 0, ids, n_ids);
+    }
+    ef_free(full);
+    ef_free(prefix);
+    ef_free(tail);
+    return rc;
+}
+
+static int completions_body(http_model *h, ef_ctx *ctx, const ef_model_request *req,
+                            char **out, int32_t **ids_out, size_t *n_out)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = prompt_ids(h, ctx, req, &ids, &n);
+    if (rc < 0)
+        return rc;
+    cJSON *body = cJSON_CreateObject(), *prompt = NULL;
+    rc = EF_ENOMEM;
+    if (!body || !cJSON_AddStringToObject(body, "model", h->model) ||
+        !(prompt = cJSON_AddArrayToObject(body, "prompt")))
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *x = cJSON_CreateNumber(ids[i]);
+        if (!x)
+            goto cleanup;
+        cJSON_AddItemToArray(prompt, x);
+    }
+    const ef_sampling *s = &req->sampling;
+    if ((s->temperature >= 0 && !cJSON_AddNumberToObject(body, "temperature", s->temperature)) ||
+        (s->top_p > 0 && !cJSON_AddNumberToObject(body, "top_p", s->top_p)) ||
+        (s->max_tokens > 0 &&
+         !cJSON_AddNumberToObject(body, "max_tokens", (double)s->max_tokens)) ||
+        !cJSON_AddNumberToObject(body, "seed", (double)(req->seed & ((1ull << 53) - 1))) ||
+        !cJSON_AddNumberToObject(body, "logprobs", (double)EF_MAX(0, s->top_logprobs)) ||
+        !cJSON_AddTrueToObject(body, "return_token_ids") ||
+        !cJSON_AddTrueToObject(body, "return_tokens_as_token_ids") ||
+        !cJSON_AddFalseToObject(body, "skip_special_tokens"))
+        goto cleanup;
+    *out = ef_json_print(body);
+    rc = *out ? 0 : EF_ENOMEM;
+cleanup:
+    cJSON_Delete(body);
+    if (rc < 0) {
+        ef_free(ids);
+        return ef_errorf(ctx, EF_ENOMEM, "http model: out of memory");
+    }
+    *ids_out = ids;
+    *n_out = n;
+    return 0;
+}
+
+/* choices[0]: text, token_ids (or logprobs.tokens "token_id:N"), logprobs.token_logprobs. */
+static int parse_completion(http_model *h, ef_ctx *ctx, const cJSON *j, ef_model_response *out)
+{
+    const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0);
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(choice, "text");
+    if (!cJSON_IsString(text))
+        return ef_errorf(ctx, EF_EPARSE, "completion response: choices[0].text missing");
+    int rc = ef_agent__response_from_json(ctx, j, "completion response", out);
+    if (rc < 0)
+        return rc;
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(choice, "logprobs");
+    const cJSON *toks = cJSON_GetObjectItemCaseSensitive(lp, "tokens");
+    int n = cJSON_GetArraySize(toks);
+    if (!out->token_ids && cJSON_IsArray(toks) && n > 0) {
+        int32_t *ids = ef_malloc((size_t)n * sizeof(*ids));
+        if (!ids)
+            return EF_ENOMEM;
+        int i = 0, ok = 1;
+        const cJSON *t;
+        cJSON_ArrayForEach(t, toks)
+        {
+            if (cJSON_IsString(t) && strncmp(t->valuestring, "token_id:", 9) == 0)
+                ids[i++] = (int32_t)strtol(t->valuestring + 9, NULL, 10);
+            else
+                ok = 0;
+        }
+        if (ok) {
+            out->token_ids = ids;
+            out->n_tokens = (size_t)n;
+        } else
+            ef_free(ids);
+    }
+    const cJSON *tl = cJSON_GetObjectItemCaseSensitive(lp, "token_logprobs");
+    if (out->token_ids && !out->logprobs && cJSON_GetArraySize(tl) == (int)out->n_tokens &&
+        out->n_tokens) {
+        out->logprobs = ef_malloc(out->n_tokens * sizeof(float));
+        if (!out->logprobs)
+            return EF_ENOMEM;
+        size_t i = 0;
+        const cJSON *x;
+        cJSON_ArrayForEach(x, tl) out->logprobs[i++] = (float)cJSON_GetNumberValue(x);
+    }
+    if (!out->token_ids) /* the server gave text only: tokenize it (not exact for RL) */
+        if ((rc = ef_engine_tok_encode(ctx, h->tok, text->valuestring, strlen(text->valuestring),
+                                       0, &out->token_ids, &out->n_tokens)) < 0)
+            return rc;
+    if (out->completion_tokens < 0)
+        out->completion_tokens = (int64_t)out->n_tokens;
+    /* the text as a message: reasoning, content, DSML tool calls */
+    size_t len = strlen(text->valuestring);
+    static const char eos[] = EF_DSV32_EOS;
+    if (len >= sizeof(eos) - 1 && memcmp(text->valuestring + len - (sizeof(eos) - 1), eos,
+                                         sizeof(eos) - 1) == 0)
+        len -= sizeof(eos) - 1;
+    ef_chat_parse_options po = EF_CHAT_PARSE_OPTIONS_INIT;
+    po.thinking = h->opts.thinking;
+    po.require_eos = 0;
+    cJSON *msg = NULL;
+    if ((rc = ef_engine_chat_parse(ctx, text->valuestring, len, &po, &msg)) < 0) {
+        if (rc == EF_ENOMEM)
+            return rc;
+        /* broken DSML: the raw text goes back as content; the loop reports it */
+        ef_agent_msg_free(&out->message);
+        out->message.role = EF_ROLE_ASSISTANT;
+        out->message.content = ef_strndup(text->valuestring, len);
+        return out->message.content ? 0 : EF_ENOMEM;
+    }
+    ef_agent_msg parsed;
+    rc = ef_agent_msg_from_json(ctx, msg, "completion", &parsed);
+    cJSON_Delete(msg);
+    if (rc < 0)
+        return rc;
+    if (parsed.reasoning_content && !*parsed.reasoning_content) {
+        ef_free(parsed.reasoning_content);
+        parsed.reasoning_content = NULL;
+    }
+    ef_agent_msg_free(&out->message);
+    out->message = parsed;
+    return 0;
+}
+
 static int http_complete(ef_model *m, ef_ctx *ctx, const ef_model_request *req,
                          ef_model_response *out)
 {
     http_model *h = m->impl;
     char *body = NULL;
-    int rc = ef_agent__request_body(ctx, req, h->model, &body);
+    int32_t *prompt_ids = NULL;
+    size_t n_prompt = 0;
+    int rc;
+    if (h->tok)
+        rc = completions_body(h, ctx, req, &body, &prompt_ids, &n_prompt);
+    else
+        rc = ef_agent__request_body(ctx, req, h->model, &body);
     if (rc < 0)
         return rc;
     atomic_fetch_add(&h->n_requests, 1);
@@ -194,7 +418,16 @@ static int http_complete(ef_model *m, ef_ctx *ctx, const ef_model_request *req,
     }
     if (rc < 0)
         atomic_fetch_add(&h->n_failed, 1);
+    else if (h->tok) {
+        ef_free(out->prompt_ids); /* ours: what the model was given */
+        out->prompt_ids = prompt_ids;
+        out->n_prompt_ids = n_prompt;
+        prompt_ids = NULL;
+        if (out->prompt_tokens < 0)
+            out->prompt_tokens = (int64_t)n_prompt;
+    }
     out->latency_ms = (int64_t)((ef_now_ns() - t0) / 1000000);
+    ef_free(prompt_ids);
     ef_free(body);
     return rc;
 }
@@ -206,6 +439,7 @@ static void http_free(ef_model *m)
         return;
     ef_free(h->url);
     ef_free(h->model);
+    ef_engine_tok_free(h->tok);
     if (h->auth) {
         memset(h->auth, 0, strlen(h->auth));
         ef_free(h->auth);
@@ -233,11 +467,6 @@ int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_optio
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc < 0)
         return ef_errorf(ctx, EF_EHTTP, "http model: curl_global_init failed");
-    if (opts->completions_api)
-        return ef_errorf(ctx, EF_EUNSUPPORTED,
-                         "http model %s: token-in/token-out through /v1/completions needs the "
-                         "engine's chat encoder, which is not in this build",
-                         url);
     ef_model *m = ef_calloc(1, sizeof(*m));
     http_model *h = ef_calloc(1, sizeof(*h));
     if (!m || !h) {
@@ -258,7 +487,8 @@ int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_optio
     if (!key || !*key)
         key = getenv("OPENAI_API_KEY");
     int ok = (m->name = ef_strdup(url)) != NULL;
-    ok = ok && (h->url = ef_asprintf("%.*s/chat/completions", (int)base_len, url)) != NULL;
+    ok = ok && (h->url = ef_asprintf("%.*s/%s", (int)base_len, url,
+                                     opts->tokenizer_path ? "completions" : "chat/completions")) != NULL;
     ok = ok && (h->model = ef_strdup(hash && hash[1] ? hash + 1 : "default")) != NULL;
     if (ok && key && *key)
         ok = (h->auth = ef_asprintf("Authorization: Bearer %s", key)) != NULL;
@@ -266,6 +496,16 @@ int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_optio
         ef_model_free(m);
         return ef_errorf(ctx, EF_ENOMEM, "http model: out of memory");
     }
+    if (opts->tokenizer_path) {
+        int rc = ef_engine_tok_load(ctx, opts->tokenizer_path, &h->tok);
+        if (rc < 0) {
+            ef_model_free(m);
+            return ef_error_wrap(ctx, rc, "http model %s: tokenizer", url);
+        }
+        h->eos_id = ef_engine_tok_token_id(h->tok, EF_DSV32_EOS);
+    }
+    h->opts.api_key = NULL;
+    h->opts.tokenizer_path = NULL;
     if (h->opts.max_retries < 0)
         h->opts.max_retries = 0;
     if (h->opts.backoff_ms <= 0)

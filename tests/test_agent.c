@@ -332,6 +332,54 @@ static void test_oracle(void)
     ef_model_free(m);
 }
 
+static void test_builtin_tools(void)
+{
+    char *path = write_tmp(
+        "{\"tool_calls\":[{\"id\":\"e1\",\"function\":{\"name\":\"editor\",\"arguments\":"
+        "\"{\\\"command\\\":\\\"create\\\",\\\"path\\\":\\\"n.txt\\\",\\\"file_text\\\":"
+        "\\\"forty-two\\\\n\\\"}\"}}]}\n"
+        "{\"tool_calls\":[{\"id\":\"e2\",\"function\":{\"name\":\"editor\",\"arguments\":"
+        "\"{\\\"command\\\":\\\"view\\\",\\\"path\\\":\\\"n.txt\\\"}\"}},"
+        "{\"id\":\"e3\",\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":40,"
+        "\\\"b\\\":2}\"}}]}\n"
+        "{\"content\":\"42\"}\n");
+    char *name = ef_asprintf("replay:%s", path);
+    ef_model *m = NULL;
+    ef_agent_env *inner, *env = NULL;
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, name, NULL, &m), 0);
+    agent_testenv_open(NULL, g_ctx, 1, &inner);
+    const char *names[] = {"editor", "submit", NULL};
+    EF_CHECK_EQ_INT(ef_agent_env_with_tools(g_ctx, inner, names, NULL, &env), 0);
+    const char *bad[] = {"nonesuch", NULL};
+    ef_agent_env *x = NULL, *inner2;
+    agent_testenv_open(NULL, g_ctx, 1, &inner2);
+    EF_CHECK(ef_agent_env_with_tools(g_ctx, inner2, bad, NULL, &x) == EF_EINVAL);
+    if (env) {
+        const char *tj = env->iface->tools_json(env);
+        EF_CHECK(strstr(tj, "\"add\"") && strstr(tj, "\"editor\""));
+        char *task = agent_testenv_task(40, 2);
+        ef_agent_episode *ep = NULL;
+        EF_CHECK_EQ_INT(ef_agent_episode_run_ext(g_ctx, NULL, m, env, task, 1, 1, 0, &ep), 0);
+        if (ep) {
+            EF_CHECK_EQ_INT(ep->end_reason, EF_END_ANSWER);
+            EF_CHECK(ep->reward == 1.0);
+            EF_CHECK_EQ_INT(ep->n_calls, 3);
+            EF_CHECK_MSG(ep->n_calls == 3 && ep->calls[0].status == EF_CALL_OK &&
+                             strstr(ep->calls[1].result, "forty-two"),
+                         "editor: %s / %s", ep->n_calls ? ep->calls[0].result : "",
+                         ep->n_calls > 1 ? ep->calls[1].result : "");
+            EF_CHECK(ep->n_calls == 3 && strcmp(ep->calls[2].result, "42") == 0);
+        }
+        ef_agent_episode_free(ep);
+        ef_free(task);
+    }
+    ef_agent_env_free(env);
+    ef_model_free(m);
+    unlink(path);
+    ef_free(name);
+    ef_free(path);
+}
+
 static void test_model_names(void)
 {
     ef_model *m;
@@ -460,7 +508,7 @@ typedef struct {
     int fd; /* the server's stdout, kept open while it runs */
 } server;
 
-static int server_start(server *s, const char *schedule)
+static int server_start_tok(server *s, const char *schedule, const char *tokenizer)
 {
     int fds[2];
     if (access("/usr/bin/python3", X_OK) != 0 || pipe(fds) < 0)
@@ -473,7 +521,7 @@ static int server_start(server *s, const char *schedule)
         if (devnull >= 0)
             dup2(devnull, 2);
         close(fds[0]);
-        execl("/usr/bin/python3", "python3", script, schedule, (char *)NULL);
+        execl("/usr/bin/python3", "python3", script, schedule, tokenizer, (char *)NULL);
         _exit(127);
     }
     ef_free(script);
@@ -484,6 +532,11 @@ static int server_start(server *s, const char *schedule)
     s->pid = pid;
     s->port = n > 0 ? atoi(buf) : 0;
     return s->port > 0 ? 0 : -1;
+}
+
+static int server_start(server *s, const char *schedule)
+{
+    return server_start_tok(s, schedule, NULL);
 }
 
 static void server_stop(server *s)
@@ -577,6 +630,57 @@ static void test_http_down_and_budget(void)
     ef_free(s2.count);
 }
 
+/* Token-in/token-out: the prompt as ids (rendered + tokenized here), the sampled ids and
+ * log-probs back; the second turn extends the first turn's ids. */
+static void test_http_token_io(void)
+{
+    const char *src = getenv("EF_SOURCE_DIR");
+    char *tokp = ef_asprintf("%s/tests/fixtures/tokenizer/tokenizer.json", src ? src : ".");
+    server srv;
+    if (access(tokp, R_OK) != 0 || server_start_tok(&srv, "ok,500,ok", tokp) < 0) {
+        ef_free(tokp);
+        EF_SKIP_CASE("python3 or the tokenizer fixture is missing");
+        return;
+    }
+    char *url = ef_asprintf("http://127.0.0.1:%d/v1#tiny", srv.port);
+    ef_model_options mo = EF_MODEL_OPTIONS_INIT;
+    mo.tokenizer_path = tokp;
+    mo.backoff_ms = 5;
+    ef_model *m = NULL;
+    ef_agent_env *env;
+    agent_testenv_open(NULL, g_ctx, 1, &env);
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, url, &mo, &m), 0);
+    char *task = agent_testenv_task(20, 22);
+    ef_agent_episode *ep = NULL;
+    if (m)
+        EF_CHECK_EQ_INT(ef_agent_episode_run_ext(g_ctx, NULL, m, env, task, 3, 1, 0, &ep), 0);
+    if (ep) {
+        EF_CHECK_MSG(ep->end_reason == EF_END_ANSWER && ep->reward == 1.0, "%s %g %s",
+                     ef_agent_end_reason_name(ep->end_reason), ep->reward,
+                     ep->error ? ep->error : "");
+        EF_CHECK_EQ_INT(ep->n_turns, 2);
+        /* reasoning and the DSML call were parsed from the completion text */
+        EF_CHECK(ep->transcript.n == 5 && ep->transcript.msgs[2].n_tool_calls == 1 &&
+                 ep->transcript.msgs[2].reasoning_content &&
+                 strcmp(ep->transcript.msgs[2].reasoning_content, "adding") == 0);
+        EF_CHECK_MSG(ep->tok_valid && ep->n_tok > 0, "no token stream");
+        size_t n_model = 0, n_lp = 0;
+        for (size_t i = 0; i < ep->n_tok; i++) {
+            n_model += ep->tok_mask[i];
+            n_lp += ep->tok_mask[i] && ep->tok_logprobs[i] == -0.5f;
+        }
+        EF_CHECK(n_model > 10 && n_model == n_lp && n_model < ep->n_tok);
+        EF_CHECK(ep->n_completion_tokens == (int64_t)n_model);
+    }
+    ef_agent_episode_free(ep);
+    ef_free(task);
+    ef_agent_env_free(env);
+    ef_model_free(m);
+    ef_free(url);
+    ef_free(tokp);
+    server_stop(&srv);
+}
+
 int main(int argc, char **argv)
 {
     EF_TEST_BEGIN(argc, argv);
@@ -592,9 +696,11 @@ int main(int argc, char **argv)
     EF_RUN(test_replay_misbehave);
     EF_RUN(test_context_policies);
     EF_RUN(test_oracle);
+    EF_RUN(test_builtin_tools);
     EF_RUN(test_runner_groups_shards_resume);
     EF_RUN(test_http_flaky);
     EF_RUN(test_http_down_and_budget);
+    EF_RUN(test_http_token_io);
     ef_ctx_free(g_ctx);
     return EF_TEST_END();
 }

@@ -13,6 +13,12 @@ of the schedule given as argv[1] (default "429,500,slow,drop,ok"):
 An answer follows the agent's test env: with no tool message yet it calls add(a, b) with
 the numbers of "Add A and B." in the user message; after a tool result it answers with
 that result. Usage counts are made up but consistent.
+
+POST /v1/completions (token-in/token-out; argv[2] names a tokenizer.json): the prompt
+is a list of token ids, decoded with the tokenizer's byte-level vocabulary; the answer
+is DeepSeek-V3.2 completion text (thinking, then a DSML call or the answer) with its
+token ids (greedy longest match over the vocabulary, then EOS) as vLLM returns them
+(token_ids, logprobs.tokens "token_id:N", logprobs.token_logprobs = -0.5 each).
 """
 import json
 import re
@@ -24,6 +30,96 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 SCHEDULE = (sys.argv[1] if len(sys.argv) > 1 else "429,500,slow,drop,ok").split(",")
 LOCK = threading.Lock()
 COUNT = [0]
+
+
+TOK = None  # (id -> text, special texts -> id, byte-level text -> id, eos id)
+
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
+        list(range(ord("\xae"), ord("\xff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def load_tokenizer(path):
+    doc = json.load(open(path, encoding="utf-8"))
+    vocab = dict(doc["model"]["vocab"])
+    special = {a["content"]: a["id"] for a in doc.get("added_tokens", [])}
+    inv = {v: k for k, v in vocab.items()}
+    for k, v in special.items():
+        inv[v] = k
+    return inv, special, vocab, special.get("<\uff5cend\u2581of\u2581sentence\uff5c>")
+
+
+def decode(ids):
+    inv, special, _, _ = TOK
+    u2b = {v: k for k, v in bytes_to_unicode().items()}
+    out = bytearray()
+    for i in ids:
+        t = inv[i]
+        if t in special:
+            out += t.encode()
+        else:
+            out += bytes(u2b[c] for c in t)
+    return out.decode("utf-8", "replace")
+
+
+def encode(text):
+    _, special, vocab, _ = TOK
+    b2u = bytes_to_unicode()
+    ids, pos = [], 0
+    while pos < len(text):
+        sp = [k for k in special if text.startswith(k, pos)]
+        if sp:
+            k = max(sp, key=len)
+            ids.append(special[k])
+            pos += len(k)
+            continue
+        # the longest vocabulary entry matching here (in byte-level form)
+        best = None
+        for end in range(min(len(text), pos + 24), pos, -1):
+            piece = "".join(b2u[b] for b in text[pos:end].encode())
+            if piece in vocab:
+                best = (end, vocab[piece])
+                break
+        if best is None:  # a single character as its bytes
+            for b in text[pos].encode():
+                ids.append(vocab[b2u[b]])
+            pos += 1
+        else:
+            ids.append(best[1])
+            pos = best[0]
+    return ids
+
+
+def completion(req):
+    D = "\uff5cDSML\uff5c"
+    prompt = decode(req.get("prompt", []))
+    last_user = prompt.rfind("<\uff5cUser\uff5c>")
+    results = re.findall(r"<result>(.*?)</result>", prompt[last_user:], re.S)
+    if results:
+        text = "done</think>" + results[-1]
+    else:
+        m = re.search(r"Add (-?\d+) and (-?\d+)", prompt[last_user:])
+        a, b = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        text = ("adding</think>\n\n<%sfunction_calls>\n<%sinvoke name=\"add\">\n"
+                "<%sparameter name=\"a\" string=\"false\">%d</%sparameter>\n"
+                "<%sparameter name=\"b\" string=\"false\">%d</%sparameter>\n"
+                "</%sinvoke>\n</%sfunction_calls>") % (D, D, D, a, D, D, b, D, D, D)
+    ids = encode(text) + [TOK[3]]
+    return {"id": "x", "object": "text_completion", "model": req.get("model", ""),
+            "choices": [{"index": 0, "text": text, "token_ids": ids, "finish_reason": "stop",
+                         "logprobs": {"tokens": ["token_id:%d" % i for i in ids],
+                                      "token_logprobs": [-0.5] * len(ids)}}],
+            "usage": {"prompt_tokens": len(req.get("prompt", [])), "completion_tokens": len(ids),
+                      "total_tokens": len(req.get("prompt", [])) + len(ids)}}
 
 
 def answer(req):
@@ -60,7 +156,8 @@ class Handler(BaseHTTPRequestHandler):
             k = COUNT[0]
             COUNT[0] += 1
         mode = SCHEDULE[k % len(SCHEDULE)]
-        if not self.path.endswith("/chat/completions"):
+        if not self.path.endswith("/completions") or (
+                not self.path.endswith("/chat/completions") and TOK is None):
             self.send_error(404)
             return
         if mode == "drop":
@@ -79,7 +176,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         if mode == "slow":
             time.sleep(1.5)
-        data = json.dumps(answer(json.loads(body))).encode()
+        req = json.loads(body)
+        if self.path.endswith("/chat/completions"):
+            data = json.dumps(answer(req)).encode()
+        else:
+            data = json.dumps(completion(req)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -94,6 +195,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    global TOK
+    if len(sys.argv) > 2:
+        TOK = load_tokenizer(sys.argv[2])
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     print(srv.server_address[1], flush=True)
