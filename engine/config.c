@@ -264,7 +264,14 @@ int ef_engine_config_parse(ef_ctx *ctx, const char *text, size_t len, const char
     cJSON *doc = NULL;
     ef_engine_config c;
     memset(&c, 0, sizeof c);
-    int rc = ef_json_parse(ctx, text, len, what, &doc);
+    /* A NUL-terminated copy: the JSON error path quotes text after the error position. */
+    char *copy = ef_malloc(len + 1);
+    if (!copy)
+        return ef_errorf(ctx, EF_ENOMEM, "%s: out of memory", what);
+    memcpy(copy, text, len);
+    copy[len] = 0;
+    int rc = ef_json_parse(ctx, copy, len, what, &doc);
+    ef_free(copy);
     if (rc < 0)
         return rc;
     if (!cJSON_IsObject(doc)) {

@@ -218,6 +218,12 @@ int32_t ef_engine_argmax(const float *logits, int n);
 int32_t ef_engine_sample(const float *logits, int n, const ef_engine_sampling *sp, ef_rng *rng,
                          void *scratch, double *logprob);
 size_t ef_engine_sample_scratch_bytes(int n);
+/* As ef_engine_sample, and also the kept set (RL replay of the sampling mask): the ids
+ * the token was drawn from, most likely first (top-p set; {argmax} when greedy; every id
+ * when top_p is 1). kept_ids holds n ints; *n_kept gets the count. */
+int32_t ef_engine_sample_kept(const float *logits, int n, const ef_engine_sampling *sp,
+                              ef_rng *rng, void *scratch, double *logprob, int32_t *kept_ids,
+                              int *n_kept);
 
 #ifdef __cplusplus
 }

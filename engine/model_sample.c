@@ -38,11 +38,22 @@ static int cmp_desc(const void *a, const void *b)
 int32_t ef_engine_sample(const float *logits, int n, const ef_engine_sampling *sp, ef_rng *rng,
                          void *scratch, double *logprob)
 {
+    return ef_engine_sample_kept(logits, n, sp, rng, scratch, logprob, NULL, NULL);
+}
+
+int32_t ef_engine_sample_kept(const float *logits, int n, const ef_engine_sampling *sp,
+                              ef_rng *rng, void *scratch, double *logprob, int32_t *kept_ids,
+                              int *n_kept)
+{
     prob_id *pr = scratch;
     if (sp->greedy || !(sp->temperature > 0)) {
         int32_t best = ef_engine_argmax(logits, n);
         if (logprob)
             *logprob = 0.0;
+        if (kept_ids && n_kept) {
+            kept_ids[0] = best;
+            *n_kept = 1;
+        }
         return best;
     }
     double inv_t = 1.0 / sp->temperature, mx = -INFINITY, sum = 0;
@@ -78,5 +89,10 @@ int32_t ef_engine_sample(const float *logits, int n, const ef_engine_sampling *s
     }
     if (logprob)
         *logprob = log(pr[pick].p / mass);
+    if (kept_ids && n_kept) {
+        for (int i = 0; i < kept; i++)
+            kept_ids[i] = pr[i].id;
+        *n_kept = kept;
+    }
     return pr[pick].id;
 }

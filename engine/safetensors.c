@@ -175,7 +175,16 @@ int ef_engine__st_parse(ef_ctx *ctx, const char *what, const uint8_t *buf, size_
                          what, (unsigned long long)hlen, len);
     if (hlen < 2 || buf[8] != '{')
         return ef_errorf(ctx, EF_EPARSE, "%s: the header is not a JSON object", what);
-    if ((rc = ef_json_parse(ctx, (const char *)buf + 8, (size_t)hlen, what, &doc)) < 0)
+    /* A NUL-terminated copy: the JSON error path quotes text after the error position. */
+    char *htext = ef_malloc((size_t)hlen + 1);
+    if (!htext)
+        return ef_errorf(ctx, EF_ENOMEM, "%s: out of memory for a %llu-byte header", what,
+                         (unsigned long long)hlen);
+    memcpy(htext, buf + 8, (size_t)hlen);
+    htext[hlen] = 0;
+    rc = ef_json_parse(ctx, htext, (size_t)hlen, what, &doc);
+    ef_free(htext);
+    if (rc < 0)
         return rc == EF_ENOMEM ? rc : EF_EPARSE;
     if (!cJSON_IsObject(doc)) {
         rc = ef_errorf(ctx, EF_EPARSE, "%s: the header is not a JSON object", what);

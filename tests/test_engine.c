@@ -766,6 +766,15 @@ static void test_sampling(void)
     for (int i = 0; i < 3000; i++)
         hist[ef_engine_sample(logits, 6, &sp, &r, scratch, &lp)]++;
     EF_CHECK(hist[1] > 600 && hist[4] > 600 && hist[2] > 500 && hist[3] < 150);
+    /* the kept set: top-p 0.5 keeps the two tied best tokens (p ~ 0.28 each) */
+    int32_t kept[6];
+    int n_kept = 0;
+    sp.top_p = 0.5;
+    int32_t got = ef_engine_sample_kept(logits, 6, &sp, &r, scratch, &lp, kept, &n_kept);
+    EF_CHECK_EQ_INT(n_kept, 2);
+    EF_CHECK(kept[0] == 1 && kept[1] == 4 && (got == 1 || got == 4));
+    EF_CHECK_NEAR(lp, log(0.5), 1e-6);
+    sp.top_p = 1.0;
     ef_rng a, b;
     ef_rng_seed(&a, 9);
     ef_rng_seed(&b, 9);
