@@ -509,9 +509,7 @@ static int compile_re(const loadctx *lc, const char *path, const char *pat, size
         return ef_errorf(lc->ctx, EF_ENOMEM, "out of memory compiling %s", path);
     int errcode = 0;
     PCRE2_SIZE erroff = 0;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK;
-    if (literal)
-        opts |= PCRE2_LITERAL;
+    uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)rewritten, strlen(rewritten), opts, &errcode,
                                    &erroff, NULL);
     ef_free(rewritten);

@@ -172,8 +172,91 @@ def main():
                    "vocab_size": tok.get_vocab_size(with_added_tokens=True),
                    "encode": rows, "decode": decode_rows}, f, ensure_ascii=False, indent=1)
         f.write("\n")
+    variants()
     print(f"wrote {OUT}/tokenizer.json ({tok.get_vocab_size()} tokens) and expected.json "
           f"({len(rows)} texts, {len(decode_rows)} id lists)", file=sys.stderr)
+
+
+VARIANT_TEXTS = [
+    "", "Hello world", "  two  spaces  and\ttabs\n\nnewlines ", "abc123def4567", "a1b22c333",
+    "<s>start and end</s>", "x <s> y</s>z", "  <s>  padded  </s>  ", "ABCabcXYZ", "ab abc abcd",
+    "天气 12 😀", "A\u0301 ﬁ Ω", "aaaa bbbb abab",
+]
+
+
+def train_small(pre, corpus_extra=()):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(list(TRAIN_TEXT[:4]) * 5 + list(corpus_extra), trainer)
+    return tok
+
+
+def variants():
+    """Small tokenizers exercising the other supported options, with tokenizers' ids."""
+    from tokenizers import AddedToken, processors
+    out = []
+    bl = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    specs = [
+        ("split_string_merged_previous",
+         pre_tokenizers.Sequence([pre_tokenizers.Split(" ", behavior="merged_with_previous"), bl])),
+        ("split_regex_merged_next",
+         pre_tokenizers.Sequence([pre_tokenizers.Split(Regex("\\s+"), behavior="merged_with_next"), bl])),
+        ("split_removed_inverted",
+         pre_tokenizers.Sequence([pre_tokenizers.Split(Regex("[a-z]+"), behavior="removed", invert=True), bl])),
+        ("split_contiguous",
+         pre_tokenizers.Sequence([pre_tokenizers.Split(Regex("\\d"), behavior="contiguous"), bl])),
+        ("split_isolated_digits",
+         pre_tokenizers.Sequence([pre_tokenizers.Split(Regex("\\p{N}"), behavior="isolated"), bl])),
+        ("gpt2_bytelevel_prefix_template",
+         pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)),
+    ]
+    for name, pre in specs:
+        tok = train_small(pre, VARIANT_TEXTS * 3)
+        if name.startswith("gpt2"):
+            tok.add_special_tokens([AddedToken("<s>", lstrip=True, rstrip=False),
+                                    AddedToken("</s>", rstrip=True, lstrip=False)])
+            tok.post_processor = processors.TemplateProcessing(
+                single="<s> $A </s>", special_tokens=[("<s>", tok.token_to_id("<s>")),
+                                                    ("</s>", tok.token_to_id("</s>"))])
+        else:
+            tok.add_special_tokens(["<s>", "</s>"])
+        out.append((name, tok))
+    # Character-level BPE without ByteLevel: unk (fused) and byte fallback.
+    unk_json = {
+        "version": "1.0", "added_tokens": [], "normalizer": None, "pre_tokenizer": None,
+        "post_processor": None, "decoder": None,
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "fuse_unk": True,
+                  "byte_fallback": False, "ignore_merges": False,
+                  "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "vocab": {"<unk>": 0, "a": 1, "b": 2, "c": 3, " ": 4, "ab": 5, "abc": 6},
+                  "merges": [["a", "b"], ["ab", "c"]]}}
+    out.append(("unk_fused", Tokenizer.from_str(json.dumps(unk_json))))
+    fb = json.loads(json.dumps(unk_json))
+    fb["model"]["fuse_unk"] = False
+    fb["model"]["byte_fallback"] = True
+    for b in range(256):
+        fb["model"]["vocab"]["<0x%02X>" % b] = 7 + b
+    out.append(("byte_fallback", Tokenizer.from_str(json.dumps(fb))))
+    ign = json.loads(json.dumps(unk_json))
+    ign["model"]["ignore_merges"] = True
+    ign["model"]["vocab"]["bca"] = 7
+    out.append(("ignore_merges", Tokenizer.from_str(json.dumps(ign))))
+    rows = []
+    for name, tok in out:
+        cases = []
+        for text in VARIANT_TEXTS + ["bca", "abcbca cab"]:
+            ids = tok.encode(text, add_special_tokens=True).ids
+            cases.append({"text_hex": text.encode("utf-8").hex(), "ids": ids,
+                          "decoded_hex": tok.decode(ids, skip_special_tokens=False)
+                          .encode("utf-8").hex()})
+        rows.append({"name": name, "tokenizer": json.loads(tok.to_str()), "cases": cases})
+    with open(os.path.join(OUT, "variants.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokenizers_version": tokenizers.__version__, "variants": rows}, f,
+                  ensure_ascii=False)
+        f.write("\n")
 
 
 if __name__ == "__main__":

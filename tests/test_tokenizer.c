@@ -207,6 +207,61 @@ static void test_encode_edges(void)
     ef_buf_free(&b);
 }
 
+/* Small tokenizers with the other supported options (Split behaviours, inverted splits,
+ * GPT-2 ByteLevel with prefix space, lstrip/rstrip added tokens, a template
+ * post-processor, unk with fuse_unk, byte_fallback, ignore_merges, no decoder). */
+static void test_variants_match_tokenizers(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    cJSON *doc = NULL;
+    if (ef_file_read(ctx, fixture("variants.json"), 1 << 24, &text, &len) == 0)
+        ef_json_parse(ctx, text, len, "variants.json", &doc);
+    ef_free(text);
+    EF_CHECK(doc != NULL);
+    int n_var = 0, n_cases = 0, bad = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, cJSON_GetObjectItem(doc, "variants"))
+    {
+        const char *name = cJSON_GetObjectItem(v, "name")->valuestring;
+        ef_tokenizer *t = NULL;
+        if (ef_engine_tok_load_doc(ctx, cJSON_GetObjectItem(v, "tokenizer"), name, &t) != 0) {
+            EF_CHECK_MSG(0, "%s: %s", name, ef_errmsg(ctx));
+            continue;
+        }
+        n_var++;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItem(v, "cases"))
+        {
+            size_t tl, dl, n = 0, out_len = 0;
+            char *in = unhex(c, "text_hex", &tl), *want = unhex(c, "decoded_hex", &dl), *out = NULL;
+            int32_t *ids = NULL;
+            int ok = ef_engine_tok_encode(ctx, t, in, tl, EF_TOK_ADD_SPECIAL, &ids, &n) == 0 &&
+                     ids_equal(ids, n, cJSON_GetObjectItem(c, "ids"));
+            if (!ok) {
+                EF_CHECK_MSG(0, "%s: encode \"%s\" differs (%s)", name, in, ef_errmsg(ctx));
+                if (ids)
+                    print_ids("got ", ids, n);
+            } else if (ef_engine_tok_decode(ctx, t, ids, n, 0, &out, &out_len) != 0 ||
+                       out_len != dl || memcmp(out, want, dl) != 0) {
+                ok = 0;
+                EF_CHECK_MSG(0, "%s: decode \"%s\" gives \"%s\" want \"%s\"", name, in,
+                             out ? out : "", want);
+            }
+            bad += !ok;
+            n_cases++;
+            ef_free(out);
+            ef_free(ids);
+            ef_free(in);
+            ef_free(want);
+        }
+        ef_engine_tok_free(t);
+    }
+    printf("    %d variant tokenizers, %d texts, %d differ from tokenizers\n", n_var, n_cases, bad);
+    EF_CHECK(n_var >= 9);
+    cJSON_Delete(doc);
+}
+
 static void test_malformed_corpus(void)
 {
     char dir[1200], listpath[1300];
@@ -303,6 +358,7 @@ int main(int argc, char **argv)
     EF_RUN(test_encode_matches_tokenizers);
     EF_RUN(test_decode_matches_tokenizers);
     EF_RUN(test_encode_edges);
+    EF_RUN(test_variants_match_tokenizers);
     EF_RUN(test_malformed_corpus);
     EF_RUN(test_alloc_failure);
     ef_engine_tok_free(tok);
