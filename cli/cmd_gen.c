@@ -1,15 +1,262 @@
 /*
- * cli/cmd_gen.c — `envforge gen`: placeholder until its capability lands.
+ * cli/cmd_gen.c — `envforge gen`: parses arguments, runs envgen on each env file, sends
+ * kept tasks to the store (one writer: batches arrive on this thread) and/or a tasks
+ * JSONL file, and prints a summary per env on stdout.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "cli/cli.h"
+#include "datasets/datasets.h"
 #include "envgen/envgen.h"
 
 static const char usage_text[] =
-"usage: envforge gen ENV.lua... -n N --seed S [--level L] --db FILE [--from-jsonl F]\n"
-    "Scripts N tasks per env; keeps only tasks whose reference solution verifies and whose\n"
-    "trivial answers fail; drops duplicates.\n";
+    "usage: envforge gen ENV.lua... -n N --seed S [--level L|L1-L2] [--db FILE] [--jobs J]\n"
+    "                    [--from-jsonl F] [-o TASKS.jsonl] [--max-attempts M] [--mem-mb M]\n"
+    "                    [--instr N] [--json] [--no-progress]\n"
+    "Scripts N tasks per env: task i uses the seed derived from (S, the env's content hash,\n"
+    "i), so the same inputs give the same tasks on any machine. A task is kept only when\n"
+    "the env's reference solution (solve acting through call()) scores 1 under verify and\n"
+    "trivial answers (empty, \"0\", the prompt echoed, a random answer shaped like the\n"
+    "reference) score below 1; duplicates (same content hash) are dropped. Candidates are\n"
+    "made until N are kept, up to --max-attempts.\n"
+    "\n"
+    "  -n N             tasks to keep per env (default 100; with --from-jsonl: 0 = all)\n"
+    "  --seed S         run seed (default 0)\n"
+    "  --level L        one level, or a range L1-L2 (tasks cycle through it); default: all\n"
+    "                   of the env's levels\n"
+    "  --db FILE        store kept tasks in this SQLite store (tasks already there stay)\n"
+    "  -o FILE          also write kept tasks as JSONL (one {env, idx, seed, level,\n"
+    "                   content_hash, task} per line)\n"
+    "  --jobs J         worker threads, one Lua state each (default: all cores)\n"
+    "  --from-jsonl F   import tasks from F (lines of -o output or bare task objects)\n"
+    "                   instead of generating; each is validated the same way\n"
+    "  --max-attempts M candidates per env before giving up (default 10 N + 100)\n"
+    "  --mem-mb M       memory cap per Lua state (default 256)\n"
+    "  --instr N        instruction budget per call into the env (default 200000000)\n"
+    "  --json           print each env's summary as one JSON line\n"
+    "  --no-progress    no progress bar on stderr\n"
+    "exit: 0 every env kept N tasks, 1 an env failed (its error names file and line), 2 usage\n";
+
+typedef struct {
+    ef_store *store;
+    int64_t env_id;
+    char env_hash[65];
+    FILE *jsonl;
+    ef_buf line;
+} sink_state;
+
+static int sink(void *ud, ef_ctx *ctx, const ef_env_info *env, const ef_env_task *tasks,
+                size_t n, size_t *n_stored, size_t *n_dup)
+{
+    sink_state *ss = ud;
+    if (ss->store) {
+        if (strcmp(ss->env_hash, env->content_hash) != 0) {
+            ef_env_row row = {env->name,        env->version, env->category,
+                              env->description, env->content_hash, env->path,
+                              env->source,      env->tools_json};
+            int rc = ef_store_env_insert(ss->store, &row, &ss->env_id);
+            if (rc < 0)
+                return rc;
+            memcpy(ss->env_hash, env->content_hash, sizeof ss->env_hash);
+        }
+        ef_task_row *rows = calloc(n, sizeof *rows);
+        if (!rows)
+            return ef_errorf(ctx, EF_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            rows[i].env_id = ss->env_id;
+            rows[i].idx = tasks[i].idx;
+            rows[i].seed = tasks[i].seed;
+            rows[i].level = tasks[i].level;
+            rows[i].content_hash = tasks[i].content_hash;
+            rows[i].prompt = tasks[i].prompt;
+            rows[i].task_json = tasks[i].task_json;
+        }
+        int rc = ef_store_task_insert_batch(ss->store, rows, n, n_stored, n_dup);
+        free(rows);
+        if (rc < 0)
+            return rc;
+    }
+    if (ss->jsonl) {
+        for (size_t i = 0; i < n; i++) {
+            ef_buf_reset(&ss->line);
+            int rc = ef_envgen_task_jsonl(ctx, &ss->line, env->name, env->content_hash, &tasks[i]);
+            if (rc < 0)
+                return rc;
+            fprintf(ss->jsonl, "%s\n", ss->line.data);
+        }
+        if (ferror(ss->jsonl))
+            return ef_errorf(ctx, EF_EIO, "writing the tasks JSONL failed");
+    }
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-')
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_levels(const char *s, int *lo, int *hi)
+{
+    char *end;
+    long a = strtol(s, &end, 10);
+    long b = a;
+    if (end == s || a < 1)
+        return -1;
+    if (*end == '-') {
+        const char *t = end + 1;
+        b = strtol(t, &end, 10);
+        if (end == t || b < a)
+            return -1;
+    }
+    if (*end || b > 100)
+        return -1;
+    *lo = (int)a;
+    *hi = (int)b;
+    return 0;
+}
 
 int ef_cli_gen(int argc, char **argv)
 {
-    return ef_cli_not_landed(argc, argv, usage_text, ef_envgen_missing());
+    if (ef_cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        return EF_EXIT_OK;
+    }
+    ef_envgen_options o = EF_ENVGEN_OPTIONS_INIT;
+    o.n_tasks = 100;
+    o.show_progress = 1;
+    const char *db = NULL, *out_path = NULL;
+    int as_json = 0, n_set = 0;
+    const char **envs = calloc((size_t)argc, sizeof *envs);
+    int n_envs = 0;
+    if (!envs)
+        return EF_EXIT_FAIL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t u;
+        int takes = 1;
+        if (!strcmp(a, "-n")) {
+            if (parse_u64(v, &u) < 0)
+                goto usage_n;
+            o.n_tasks = (size_t)u;
+            n_set = 1;
+        } else if (!strcmp(a, "--seed")) {
+            if (parse_u64(v, &o.seed) < 0)
+                return free(envs), ef_cli_usage_error("gen", "--seed needs a non-negative integer");
+        } else if (!strcmp(a, "--level")) {
+            if (!v || parse_levels(v, &o.level_lo, &o.level_hi) < 0)
+                return free(envs), ef_cli_usage_error("gen", "--level needs L or L1-L2 (1..100)");
+        } else if (!strcmp(a, "--db")) {
+            if (!v)
+                return free(envs), ef_cli_usage_error("gen", "--db needs a file");
+            db = v;
+        } else if (!strcmp(a, "-o")) {
+            if (!v)
+                return free(envs), ef_cli_usage_error("gen", "-o needs a file");
+            out_path = v;
+        } else if (!strcmp(a, "--jobs")) {
+            if (parse_u64(v, &u) < 0 || u < 1 || u > 1024)
+                return free(envs), ef_cli_usage_error("gen", "--jobs needs 1..1024");
+            o.n_jobs = (int)u;
+        } else if (!strcmp(a, "--from-jsonl")) {
+            if (!v)
+                return free(envs), ef_cli_usage_error("gen", "--from-jsonl needs a file");
+            o.from_jsonl = v;
+        } else if (!strcmp(a, "--max-attempts")) {
+            if (parse_u64(v, &u) < 0 || u < 1)
+                return free(envs), ef_cli_usage_error("gen", "--max-attempts needs a positive integer");
+            o.max_attempts = (size_t)u;
+        } else if (!strcmp(a, "--mem-mb")) {
+            if (parse_u64(v, &u) < 0 || u < 4 || u > (1u << 20))
+                return free(envs), ef_cli_usage_error("gen", "--mem-mb needs 4..1048576");
+            o.limits.mem_limit_bytes = (size_t)u << 20;
+        } else if (!strcmp(a, "--instr")) {
+            if (parse_u64(v, &u) < 0 || u < 1000)
+                return free(envs), ef_cli_usage_error("gen", "--instr needs an integer >= 1000");
+            o.limits.instr_limit = u;
+        } else {
+            takes = 0;
+            if (!strcmp(a, "--json"))
+                as_json = 1;
+            else if (!strcmp(a, "--no-progress"))
+                o.show_progress = 0;
+            else if (a[0] == '-' && a[1])
+                return free(envs), ef_cli_usage_error("gen", "unknown option '%s'", a);
+            else
+                envs[n_envs++] = a;
+        }
+        i += takes;
+        continue;
+    usage_n:
+        free(envs);
+        return ef_cli_usage_error("gen", "-n needs a non-negative integer");
+    }
+    if (n_envs == 0) {
+        free(envs);
+        return ef_cli_usage_error("gen", "no env file given");
+    }
+    if (o.from_jsonl && n_envs != 1) {
+        free(envs);
+        return ef_cli_usage_error("gen", "--from-jsonl takes exactly one env file");
+    }
+    if (o.from_jsonl && !n_set)
+        o.n_tasks = 0;
+    if (!o.from_jsonl && o.n_tasks == 0) {
+        free(envs);
+        return ef_cli_usage_error("gen", "-n must be at least 1");
+    }
+    ef_ctx *ctx = ef_ctx_new();
+    sink_state ss;
+    memset(&ss, 0, sizeof ss);
+    ef_buf_init(&ss.line, (size_t)64 << 20);
+    int status = EF_EXIT_OK;
+    if (db && ef_store_open(ctx, db, &ss.store) < 0) {
+        fprintf(stderr, "envforge gen: %s\n", ef_errmsg(ctx));
+        status = EF_EXIT_FAIL;
+        goto done;
+    }
+    if (out_path && !(ss.jsonl = fopen(out_path, "w"))) {
+        fprintf(stderr, "envforge gen: cannot write %s\n", out_path);
+        status = EF_EXIT_FAIL;
+        goto done;
+    }
+    if (db || out_path) {
+        o.sink = sink;
+        o.sink_ud = &ss;
+    }
+    for (int i = 0; i < n_envs; i++) {
+        ef_envgen_summary sum;
+        int rc = ef_envgen_run(ctx, envs[i], &o, &sum);
+        if (as_json) {
+            char *j = ef_envgen_summary_json(&sum);
+            if (j)
+                printf("%s\n", j);
+            ef_free(j);
+        } else if (sum.env_name) {
+            ef_envgen_summary_print(&sum, stdout);
+        }
+        fflush(stdout);
+        if (rc < 0) {
+            fprintf(stderr, "envforge gen: %s\n", ef_errmsg(ctx));
+            status = EF_EXIT_FAIL;
+        }
+        ef_envgen_summary_clear(&sum);
+        memset(ss.env_hash, 0, sizeof ss.env_hash);
+    }
+done:
+    if (ss.jsonl && fclose(ss.jsonl) != 0)
+        status = EF_EXIT_FAIL;
+    ef_store_close(ss.store);
+    ef_buf_free(&ss.line);
+    ef_ctx_free(ctx);
+    free(envs);
+    return status;
 }

@@ -1,0 +1,104 @@
+/*
+ * envgen/envgen_int.h — private declarations shared by the files of envgen/.
+ *
+ * Rule for Lua API use: every C function that touches the lua_State runs inside a
+ * protected call (ef_envgen__protect), so a Lua memory error never escapes as a panic;
+ * C heap memory used there lives in the caller's structs, never only on the C stack.
+ */
+#ifndef EF_ENVGEN_INT_H
+#define EF_ENVGEN_INT_H
+
+#include <cjson/cJSON.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include "envgen/envgen.h"
+
+struct ef_env {
+    ef_ctx *ctx;          /* the context of the call in progress */
+    lua_State *L;
+    ef_env_limits limits;
+    size_t mem_used;
+    int mem_hit;          /* the allocator refused a block since the last reset */
+    uint64_t instr_used;
+    int instr_hit;
+    char where[256];      /* "path:line" last seen by the count hook */
+    char *chunkname;      /* "@path" */
+    ef_env_info info;
+    char *path, *source, *name, *category, *description, *tools_json;
+    cJSON *tool_schemas;  /* name -> parameters */
+    int env_ref;          /* registry refs */
+    int tools_ref;
+    ef_buf scratch;       /* JSON decoding of strings */
+    ef_buf out;           /* JSON encoding */
+};
+
+struct ef_env_episode {
+    ef_env *env;
+    char *task_json;
+    int task_ref;  /* a copy of the task for solve */
+    int state_ref; /* the episode's state */
+    ef_buf calls;  /* JSON array text of the calls made through call() */
+    ef_buf argbuf; /* arguments of the call in progress */
+    ef_buf resbuf; /* result of the last call */
+    size_t n_calls;
+    char *first_tool_error; /* "path:line: call('x'): message" */
+};
+
+/* Runs fn(L, ud) in a protected call with the instruction budget reset. On error,
+ * returns EF_ELUA (EF_ELIMIT for budget/memory) with the message on env->ctx. */
+typedef int (*ef_envgen_fn)(lua_State *L, void *ud);
+int ef_envgen__protect(ef_env *env, ef_envgen_fn fn, void *ud);
+
+/* Inside a protected call: calls the function at stack index -(nargs+1) with nargs
+ * arguments under a message handler; on error leaves nothing, writes "what: message"
+ * (with the env's file:line) to env->ctx and returns EF_ELUA/EF_ELIMIT. On success the
+ * nres results are on the stack. */
+int ef_envgen__call(ef_env *env, int nargs, int nres, const char *what);
+
+/* A new lua_State with the sandboxed library set (base without file loading, string,
+ * table, math without random, utf8, coroutine; json, ef). */
+int ef_envgen__vm_new(ef_env *env);
+void ef_envgen__vm_reset_budget(ef_env *env);
+/* "file:line" of the innermost Lua frame, or "" (buffer of cap bytes). */
+void ef_envgen__where(lua_State *L, char *buf, size_t cap);
+
+/* JSON <-> Lua (envgen/luajson.c). Encoding is canonical (object keys sorted bytewise,
+ * integers as integers, floats in the shortest form that reads back, with ".0" when
+ * integral). schema (may be NULL) resolves empty tables to [] where it says "array".
+ * On failure writes "what: path: reason" into err and returns <0. */
+int ef_envgen__encode(ef_env *env, int idx, const cJSON *schema, ef_buf *out, const char *what,
+                      char *err, size_t errcap);
+/* Pushes the decoded value; on failure pushes nothing and fills err. Decoded arrays and
+ * objects carry the json.array / json.object markers. */
+int ef_envgen__decode(ef_env *env, const char *text, size_t len, char *err, size_t errcap);
+/* 1 when s[0..n) is valid UTF-8. */
+int ef_envgen__utf8_valid(const char *s, size_t n);
+/* Appends the shortest round-trip form of a finite double. */
+int ef_envgen__fmt_double(ef_buf *b, double d);
+/* Pushes the marker tables / null sentinel (registry). */
+void ef_envgen__push_array_mt(lua_State *L);
+void ef_envgen__push_object_mt(lua_State *L);
+void ef_envgen__push_null(lua_State *L);
+int ef_envgen__is_null(lua_State *L, int idx);
+
+/* Library registration (envgen/lualib.c, envgen/search.c). */
+int ef_envgen__open_json(lua_State *L);
+int ef_envgen__open_ef(lua_State *L);
+int ef_envgen__open_rng(lua_State *L);
+/* Pushes a new rng userdata seeded with seed. */
+void ef_envgen__push_rng(lua_State *L, uint64_t seed);
+/* ef.search(docs, query, k). */
+int ef_envgen__search(lua_State *L);
+
+/* Makes assigning new globals an error (after the env file ran). */
+int ef_envgen__freeze_globals(lua_State *L);
+/* Sets up the json markers in the registry. */
+int ef_envgen__json_registry_init(lua_State *L);
+
+/* The env behind a lua_State. */
+ef_env *ef_envgen__env(lua_State *L);
+
+/* Source line finder for messages about table fields (envgen/env.c). */
+int ef_envgen__find_line(const char *source, const char *key, int from_line);
+
+#endif

@@ -1,0 +1,561 @@
+/*
+ * envgen/episode.c — running an env's functions on tasks: generate (a task from a seed and
+ * a level, encoded canonically and hashed), episodes (a task with its own copy of the
+ * state), tool calls (arguments checked against the tool's JSON Schema and round-tripped
+ * through JSON exactly as a model's call would be; results round-tripped too), solve
+ * through call(), and verify.
+ */
+#include <math.h>
+#include <string.h>
+#include "common/hash.h"
+#include "common/rng.h"
+#include "envgen/envgen_int.h"
+#include "verifiers/verifiers.h"
+
+#define MAX_CALLS_PER_SOLVE 10000
+
+uint64_t ef_envgen_task_seed(uint64_t run_seed, const ef_env_info *env, uint64_t i)
+{
+    return ef_rng_derive(run_seed, env->hash_u64, i);
+}
+
+void ef_env_task_clear(ef_env_task *t)
+{
+    if (!t)
+        return;
+    ef_free(t->task_json);
+    ef_free(t->prompt);
+    memset(t, 0, sizeof *t);
+}
+
+/* Line where the function at idx was defined (0 if not a Lua function). */
+static int fn_line(lua_State *L, int idx)
+{
+    lua_Debug ar;
+    lua_pushvalue(L, idx);
+    if (!lua_getinfo(L, ">S", &ar))
+        return 0;
+    return ar.linedefined;
+}
+
+static void push_env_field(ef_env *env, const char *k)
+{
+    lua_rawgeti(env->L, LUA_REGISTRYINDEX, env->env_ref);
+    lua_getfield(env->L, -1, k);
+    lua_remove(env->L, -2);
+}
+
+/* Encodes the task table at the top, checks it, fills t (no Lua calls after the copy). */
+static int finish_task(ef_env *env, ef_env_task *t, int line, const char *what)
+{
+    lua_State *L = env->L;
+    if (lua_type(L, -1) != LUA_TTABLE)
+        return ef_errorf(env->ctx, EF_EINVAL,
+                         "%s:%d: %s returned %s, expected a task table {prompt=STRING, state, "
+                         "answer, meta}",
+                         env->path, line, what, luaL_typename(L, -1));
+    lua_getfield(L, -1, "prompt");
+    if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+        return ef_errorf(env->ctx, EF_EINVAL, "%s:%d: %s returned a task whose prompt is %s, "
+                         "expected a non-empty string",
+                         env->path, line, what,
+                         lua_type(L, -1) == LUA_TSTRING ? "empty" : luaL_typename(L, -1));
+    lua_pop(L, 1);
+    char err[512];
+    if (ef_envgen__encode(env, -1, NULL, &env->out, "task", err, sizeof err) < 0)
+        return ef_errorf(env->ctx, EF_EINVAL, "%s:%d: %s returned a task that is not JSON: %s",
+                         env->path, line, what, err);
+    lua_getfield(L, -1, "prompt");
+    t->prompt = ef_strdup(lua_tostring(L, -1));
+    t->task_json = ef_strndup(env->out.data, env->out.len);
+    if (!t->prompt || !t->task_json) {
+        ef_env_task_clear(t);
+        return ef_errorf(env->ctx, EF_ENOMEM, "%s: out of memory", env->path);
+    }
+    ef_sha256_hex(t->task_json, strlen(t->task_json), t->content_hash);
+    return 0;
+}
+
+typedef struct {
+    ef_env *env;
+    uint64_t seed;
+    int level;
+    ef_env_task *t;
+    const char *json;
+    size_t len;
+} gen_args;
+
+static int generate_fn(lua_State *L, void *ud)
+{
+    gen_args *a = ud;
+    push_env_field(a->env, "generate");
+    int line = fn_line(L, -1);
+    ef_envgen__push_rng(L, a->seed);
+    lua_pushinteger(L, a->level);
+    int rc = ef_envgen__call(a->env, 2, 1, "generate");
+    if (rc < 0)
+        return rc;
+    return finish_task(a->env, a->t, line, "generate");
+}
+
+int ef_env_generate(ef_ctx *ctx, ef_env *env, uint64_t seed, int level, ef_env_task *out)
+{
+    if (level < 1 || level > env->info.n_levels)
+        return ef_errorf(ctx, EF_EINVAL, "%s: level %d is outside the env's levels 1..%d",
+                         env->path, level, env->info.n_levels);
+    env->ctx = ctx;
+    ef_env_task t;
+    memset(&t, 0, sizeof t);
+    gen_args a = {env, seed, level, &t, NULL, 0};
+    int rc = ef_envgen__protect(env, generate_fn, &a);
+    if (rc < 0) {
+        ef_env_task_clear(&t);
+        return rc;
+    }
+    t.seed = seed;
+    t.level = level;
+    *out = t;
+    return 0;
+}
+
+static int from_json_fn(lua_State *L, void *ud)
+{
+    gen_args *a = ud;
+    char err[256];
+    (void)L;
+    if (ef_envgen__decode(a->env, a->json, a->len, err, sizeof err) < 0)
+        return ef_errorf(a->env->ctx, EF_EPARSE, "task: %s", err);
+    return finish_task(a->env, a->t, 0, "the imported line");
+}
+
+int ef_env_task_from_json(ef_ctx *ctx, ef_env *env, const char *json, size_t len,
+                          ef_env_task *out)
+{
+    env->ctx = ctx;
+    ef_env_task t;
+    memset(&t, 0, sizeof t);
+    gen_args a = {env, 0, 0, &t, json, len};
+    int rc = ef_envgen__protect(env, from_json_fn, &a);
+    if (rc < 0) {
+        ef_env_task_clear(&t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+/* ---- episodes -------------------------------------------------------------------------- */
+
+static int decode_task(ef_env *env, const char *json)
+{
+    char err[256];
+    if (ef_envgen__decode(env, json, strlen(json), err, sizeof err) < 0)
+        return ef_errorf(env->ctx, EF_EPARSE, "task: %s", err);
+    return 0;
+}
+
+static int episode_new_fn(lua_State *L, void *ud)
+{
+    ef_env_episode *ep = ud;
+    int rc = decode_task(ep->env, ep->task_json);
+    if (rc < 0)
+        return rc;
+    if (lua_type(L, -1) != LUA_TTABLE)
+        return ef_errorf(ep->env->ctx, EF_EINVAL, "task JSON must be an object");
+    lua_getfield(L, -1, "state");
+    if (lua_isnil(L, -1) || ef_envgen__is_null(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+    ep->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+void ef_env_episode_free(ef_env_episode *ep)
+{
+    if (!ep)
+        return;
+    if (ep->env && ep->env->L) {
+        luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->state_ref);
+        luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->task_ref);
+    }
+    ef_free(ep->task_json);
+    ef_buf_free(&ep->calls);
+    ef_buf_free(&ep->argbuf);
+    ef_buf_free(&ep->resbuf);
+    ef_free(ep->first_tool_error);
+    ef_free(ep);
+}
+
+int ef_env_episode_new(ef_ctx *ctx, ef_env *env, const char *task_json, ef_env_episode **out)
+{
+    env->ctx = ctx;
+    ef_env_episode *ep = ef_calloc(1, sizeof *ep);
+    if (!ep)
+        return ef_errorf(ctx, EF_ENOMEM, "out of memory");
+    ep->env = env;
+    ep->state_ref = ep->task_ref = LUA_NOREF;
+    ef_buf_init(&ep->calls, env->limits.max_json_bytes);
+    ef_buf_init(&ep->argbuf, env->limits.max_json_bytes);
+    ef_buf_init(&ep->resbuf, env->limits.max_json_bytes);
+    ep->task_json = ef_strdup(task_json);
+    if (!ep->task_json) {
+        ef_env_episode_free(ep);
+        return ef_errorf(ctx, EF_ENOMEM, "out of memory");
+    }
+    int rc = ef_envgen__protect(env, episode_new_fn, ep);
+    if (rc < 0) {
+        ef_env_episode_free(ep);
+        return rc;
+    }
+    *out = ep;
+    return 0;
+}
+
+/* "path:12: message" -> "message" when the prefix is this env's file. */
+static const char *strip_position(const ef_env *env, const char *msg)
+{
+    size_t pl = strlen(env->path);
+    if (strncmp(msg, env->path, pl) == 0 && msg[pl] == ':') {
+        const char *p = msg + pl + 1;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (*p == ':') {
+            p++;
+            while (*p == ' ')
+                p++;
+            return p;
+        }
+    }
+    return msg;
+}
+
+static int log_call(ef_env_episode *ep, const char *name, const char *args, const char *result,
+                    const char *error)
+{
+    ef_buf *b = &ep->calls;
+    int rc = ef_buf_appends(b, b->len ? "," : "[");
+    rc |= ef_buf_appends(b, "{\"name\":");
+    cJSON *s = cJSON_CreateString(name);
+    char *txt = s ? cJSON_PrintUnformatted(s) : NULL;
+    rc |= txt ? ef_buf_appends(b, txt) : -1;
+    cJSON_free(txt);
+    cJSON_Delete(s);
+    rc |= ef_buf_appends(b, ",\"arguments\":");
+    rc |= ef_buf_appends(b, args);
+    if (error) {
+        s = cJSON_CreateString(error);
+        txt = s ? cJSON_PrintUnformatted(s) : NULL;
+        rc |= ef_buf_appends(b, ",\"error\":");
+        rc |= txt ? ef_buf_appends(b, txt) : -1;
+        cJSON_free(txt);
+        cJSON_Delete(s);
+    } else {
+        rc |= ef_buf_appends(b, ",\"result\":");
+        rc |= ef_buf_appends(b, result);
+    }
+    rc |= ef_buf_appends(b, "}");
+    return rc ? EF_ELIMIT : 0;
+}
+
+/* Runs tool `name` with JSON arguments text. Returns 1 with the result's JSON in
+ * ep->resbuf (and its Lua value pushed when push), 0 for a tool-level error (message
+ * pushed as a string), and raises a Lua error for runtime failures. `where` names the
+ * caller for messages. */
+static int tool_invoke(lua_State *L, ef_env_episode *ep, const char *name, const char *args,
+                       size_t args_len, int push, const char *where)
+{
+    ef_env *env = ep->env;
+    if (++ep->n_calls > MAX_CALLS_PER_SOLVE)
+        return luaL_error(L, "%s: more than %d tool calls in one episode", where,
+                          MAX_CALLS_PER_SOLVE);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, env->tools_ref);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(env->tool_schemas, name);
+    char msg[1024];
+    msg[0] = 0;
+    if (lua_isnil(L, -1) || !schema) {
+        lua_pop(L, 1);
+        char names[512] = "";
+        const cJSON *it;
+        cJSON_ArrayForEach(it, env->tool_schemas)
+        {
+            size_t l = strlen(names);
+            snprintf(names + l, sizeof names - l, "%s%s", l ? ", " : "", it->string);
+        }
+        snprintf(msg, sizeof msg, "unknown tool '%s' (tools: %s)", name, names);
+    } else {
+        cJSON *a = cJSON_ParseWithLength(args, args_len);
+        if (!a || !cJSON_IsObject(a)) {
+            snprintf(msg, sizeof msg, "arguments of '%s' must be a JSON object", name);
+        } else if (ef_verify_schema_validate(env->ctx, schema, a, "arguments") < 0) {
+            snprintf(msg, sizeof msg, "invalid arguments for '%s': %s", name, ef_errmsg(env->ctx));
+        }
+        cJSON_Delete(a);
+        if (msg[0])
+            lua_pop(L, 1);
+    }
+    if (msg[0]) {
+        if (!ep->first_tool_error)
+            ep->first_tool_error = ef_asprintf("%s: call('%s'): %s", where, name, msg);
+        if (log_call(ep, name, args_len ? args : "{}", NULL, msg) < 0)
+            return luaL_error(L, "%s: the tool-call log exceeds its cap", where);
+        lua_pushstring(L, msg);
+        return 0;
+    }
+    /* run(state, args) */
+    int run_line = 0;
+    lua_getfield(L, -1, "run");
+    lua_remove(L, -2);
+    run_line = fn_line(L, -1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ep->state_ref);
+    char err[512];
+    if (ef_envgen__decode(env, args, args_len, err, sizeof err) < 0)
+        return luaL_error(L, "%s: arguments of '%s': %s", where, name, err);
+    char what[160];
+    snprintf(what, sizeof what, "tool '%s'", name);
+    int rc = ef_envgen__call(env, 2, 1, what);
+    if (rc < 0) {
+        if (env->instr_hit || env->mem_hit || rc == EF_ELIMIT)
+            return luaL_error(L, "%s", ef_errmsg(env->ctx));
+        const char *full = ef_errmsg(env->ctx) + strlen(what) + 2;
+        snprintf(msg, sizeof msg, "%s", strip_position(env, full));
+        if (!ep->first_tool_error)
+            ep->first_tool_error = ef_asprintf("%s: call('%s') raised: %s", where, name, full);
+        if (log_call(ep, name, args, NULL, msg) < 0)
+            return luaL_error(L, "%s: the tool-call log exceeds its cap", where);
+        lua_pushstring(L, msg);
+        return 0;
+    }
+    char rwhat[160];
+    snprintf(rwhat, sizeof rwhat, "tool '%s' returned a value that is not JSON: result", name);
+    if (ef_envgen__encode(env, -1, NULL, &ep->resbuf, rwhat, err, sizeof err) < 0)
+        return luaL_error(L, "%s:%d: %s", env->path, run_line, err);
+    lua_pop(L, 1);
+    if (log_call(ep, name, args, ep->resbuf.data, NULL) < 0)
+        return luaL_error(L, "%s: the tool-call log exceeds its cap", where);
+    if (push && ef_envgen__decode(env, ep->resbuf.data, ep->resbuf.len, err, sizeof err) < 0)
+        return luaL_error(L, "%s: tool '%s' result: %s", where, name, err);
+    return 1;
+}
+
+/* call(name, args) as seen by solve: returns the result, or nil and a message. */
+static int l_call(lua_State *L)
+{
+    ef_env_episode *ep = lua_touserdata(L, lua_upvalueindex(1));
+    ef_env *env = ep->env;
+    char where[300];
+    ef_envgen__where(L, where, sizeof where);
+    if (lua_type(L, 1) != LUA_TSTRING) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "call: the tool name must be a string, got %s", luaL_typename(L, 1));
+        if (!ep->first_tool_error)
+            ep->first_tool_error = ef_asprintf("%s: call(): the tool name is not a string", where);
+        return 2;
+    }
+    const char *name = lua_tostring(L, 1);
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(env->tool_schemas, name);
+    char err[512];
+    if (lua_isnoneornil(L, 2)) {
+        ef_buf_reset(&ep->argbuf);
+        ef_buf_appends(&ep->argbuf, "{}");
+    } else if (ef_envgen__encode(env, 2, schema, &ep->argbuf, "arguments", err, sizeof err) < 0) {
+        if (!ep->first_tool_error)
+            ep->first_tool_error = ef_asprintf("%s: call('%s'): %s", where, name, err);
+        luaL_pushfail(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    /* argbuf is reused by nested calls: keep this call's text in a Lua string */
+    lua_pushlstring(L, ep->argbuf.data, ep->argbuf.len);
+    size_t alen;
+    const char *args = lua_tolstring(L, -1, &alen);
+    int ok = tool_invoke(L, ep, name, args, alen, 1, where);
+    if (ok)
+        return 1;
+    luaL_pushfail(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+typedef struct {
+    ef_env_episode *ep;
+    const char *tool;
+    const char *args;
+    const char *answer;
+    char **out1, **out2;
+    int *is_error;
+    double *reward;
+} ep_args;
+
+static int call_fn(lua_State *L, void *ud)
+{
+    ep_args *a = ud;
+    char where[64];
+    snprintf(where, sizeof where, "episode");
+    int ok = tool_invoke(L, a->ep, a->tool, a->args, strlen(a->args), 0, where);
+    ef_env_episode *ep = a->ep;
+    if (ok) {
+        *a->is_error = 0;
+        *a->out1 = ef_strndup(ep->resbuf.data, ep->resbuf.len);
+    } else {
+        *a->is_error = 1;
+        cJSON *s = cJSON_CreateString(lua_tostring(L, -1));
+        *a->out1 = s ? cJSON_PrintUnformatted(s) : NULL;
+        cJSON_Delete(s);
+    }
+    return *a->out1 ? 0 : ef_errorf(ep->env->ctx, EF_ENOMEM, "out of memory");
+}
+
+int ef_env_episode_call(ef_ctx *ctx, ef_env_episode *ep, const char *tool, const char *args_json,
+                        char **result_json, int *is_error)
+{
+    ep->env->ctx = ctx;
+    char *res = NULL;
+    int err = 0;
+    ep_args a = {ep, tool, args_json && *args_json ? args_json : "{}", NULL, &res, NULL, &err, NULL};
+    int rc = ef_envgen__protect(ep->env, call_fn, &a);
+    if (rc < 0) {
+        ef_free(res);
+        return rc;
+    }
+    *result_json = res;
+    *is_error = err;
+    return 0;
+}
+
+static int solve_fn(lua_State *L, void *ud)
+{
+    ep_args *a = ud;
+    ef_env_episode *ep = a->ep;
+    ef_env *env = ep->env;
+    push_env_field(env, "solve");
+    int rc = decode_task(env, ep->task_json);
+    if (rc < 0)
+        return rc;
+    lua_pushlightuserdata(L, ep);
+    lua_pushcclosure(L, l_call, 1);
+    rc = ef_envgen__call(env, 2, 1, "solve");
+    if (rc < 0)
+        return rc;
+    char err[512];
+    if (ef_envgen__encode(env, -1, NULL, &env->out, "solve returned an answer that is not JSON: answer",
+                          err, sizeof err) < 0)
+        return ef_errorf(env->ctx, EF_EINVAL, "%s: %s", env->path, err);
+    *a->out1 = ef_strndup(env->out.data, env->out.len);
+    if (a->out2) {
+        if (ep->calls.len)
+            *a->out2 = ef_asprintf("%s]", ep->calls.data);
+        else
+            *a->out2 = ef_strdup("[]");
+    }
+    if (!*a->out1 || (a->out2 && !*a->out2))
+        return ef_errorf(env->ctx, EF_ENOMEM, "out of memory");
+    return 0;
+}
+
+int ef_env_episode_solve(ef_ctx *ctx, ef_env_episode *ep, char **answer_json, char **calls_json)
+{
+    ep->env->ctx = ctx;
+    char *ans = NULL, *calls = NULL;
+    ep_args a = {ep, NULL, NULL, NULL, &ans, calls_json ? &calls : NULL, NULL, NULL};
+    int rc = ef_envgen__protect(ep->env, solve_fn, &a);
+    if (rc < 0) {
+        ef_free(ans);
+        ef_free(calls);
+        return rc;
+    }
+    *answer_json = ans;
+    if (calls_json)
+        *calls_json = calls;
+    return 0;
+}
+
+static int verify_fn(lua_State *L, void *ud)
+{
+    ep_args *a = ud;
+    ef_env_episode *ep = a->ep;
+    ef_env *env = ep->env;
+    push_env_field(env, "verify");
+    int line = fn_line(L, -1);
+    int rc = decode_task(env, ep->task_json);
+    if (rc < 0)
+        return rc;
+    char err[256];
+    if (ef_envgen__decode(env, a->answer, strlen(a->answer), err, sizeof err) < 0)
+        return ef_errorf(env->ctx, EF_EPARSE, "answer: %s", err);
+    if (ef_envgen__is_null(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ep->state_ref);
+    rc = ef_envgen__call(env, 3, 2, "verify");
+    if (rc < 0)
+        return rc;
+    double r;
+    if (lua_type(L, -2) == LUA_TBOOLEAN)
+        r = lua_toboolean(L, -2) ? 1.0 : 0.0;
+    else if (lua_type(L, -2) == LUA_TNUMBER)
+        r = lua_tonumber(L, -2);
+    else
+        return ef_errorf(env->ctx, EF_EINVAL, "%s:%d: verify returned %s, expected a reward in [0, 1]",
+                         env->path, line, luaL_typename(L, -2));
+    if (!(r >= 0.0 && r <= 1.0))
+        return ef_errorf(env->ctx, EF_EINVAL, "%s:%d: verify returned reward %g, outside [0, 1]",
+                         env->path, line, r);
+    *a->reward = r;
+    if (a->out1 && !lua_isnil(L, -1)) {
+        if (ef_envgen__encode(env, -1, NULL, &env->out, "verify info", err, sizeof err) < 0)
+            return ef_errorf(env->ctx, EF_EINVAL, "%s:%d: %s", env->path, line, err);
+        *a->out1 = ef_strndup(env->out.data, env->out.len);
+        if (!*a->out1)
+            return ef_errorf(env->ctx, EF_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int ef_env_episode_verify(ef_ctx *ctx, ef_env_episode *ep, const char *answer_json,
+                          double *reward, char **info_json)
+{
+    ep->env->ctx = ctx;
+    char *info = NULL;
+    double r = 0;
+    ep_args a = {ep, NULL, NULL, answer_json ? answer_json : "null", info_json ? &info : NULL,
+                 NULL, NULL, &r};
+    int rc = ef_envgen__protect(ep->env, verify_fn, &a);
+    if (rc < 0) {
+        ef_free(info);
+        return rc;
+    }
+    *reward = r;
+    if (info_json)
+        *info_json = info;
+    return 0;
+}
+
+static int state_fn(lua_State *L, void *ud)
+{
+    ep_args *a = ud;
+    ef_env *env = a->ep->env;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->ep->state_ref);
+    char err[512];
+    if (ef_envgen__encode(env, -1, NULL, &env->out, "state", err, sizeof err) < 0)
+        return ef_errorf(env->ctx, EF_EINVAL, "%s: %s", env->path, err);
+    *a->out1 = ef_strndup(env->out.data, env->out.len);
+    return *a->out1 ? 0 : ef_errorf(env->ctx, EF_ENOMEM, "out of memory");
+}
+
+int ef_env_episode_state(ef_ctx *ctx, ef_env_episode *ep, char **state_json)
+{
+    ep->env->ctx = ctx;
+    char *s = NULL;
+    ep_args a = {ep, NULL, NULL, NULL, &s, NULL, NULL, NULL};
+    int rc = ef_envgen__protect(ep->env, state_fn, &a);
+    if (rc < 0) {
+        ef_free(s);
+        return rc;
+    }
+    *state_json = s;
+    return 0;
+}

@@ -1,0 +1,585 @@
+/*
+ * envgen/gen.c — a generation run: loads the env once per worker thread (one lua_State
+ * each), generates or imports candidates in rounds across the pool, validates each,
+ * then walks every round in candidate order on the calling thread to drop failures and
+ * duplicates and hand kept tasks to the sink in one batch, so the result is the same for
+ * any number of workers. Ends with a summary: kept, dropped by reason with the first
+ * message of each, per level, time, and the verifier self-check.
+ */
+#include <inttypes.h>
+#include <string.h>
+#include "common/hash.h"
+#include "common/json.h"
+#include "common/pool.h"
+#include "common/progress.h"
+#include "envgen/envgen_int.h"
+
+/* ---- a set of content hashes ---------------------------------------------------------- */
+
+typedef struct {
+    uint8_t (*keys)[32];
+    uint8_t *used;
+    size_t cap, n;
+} hash_set;
+
+static int hex_digest(const char *hex, uint8_t out[32])
+{
+    for (int i = 0; i < 32; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + k];
+            v <<= 4;
+            v |= (unsigned)(c >= 'a' ? c - 'a' + 10 : c - '0');
+        }
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+static int set_grow(hash_set *s)
+{
+    size_t cap = s->cap ? s->cap * 2 : 1024;
+    uint8_t(*keys)[32] = ef_calloc(cap, 32);
+    uint8_t *used = ef_calloc(cap, 1);
+    if (!keys || !used) {
+        ef_free(keys);
+        ef_free(used);
+        return EF_ENOMEM;
+    }
+    for (size_t i = 0; i < s->cap; i++) {
+        if (!s->used[i])
+            continue;
+        uint64_t h;
+        memcpy(&h, s->keys[i], 8);
+        size_t j = h & (cap - 1);
+        while (used[j])
+            j = (j + 1) & (cap - 1);
+        memcpy(keys[j], s->keys[i], 32);
+        used[j] = 1;
+    }
+    ef_free(s->keys);
+    ef_free(s->used);
+    s->keys = keys;
+    s->used = used;
+    s->cap = cap;
+    return 0;
+}
+
+/* 1 if added, 0 if present, <0 on OOM. */
+static int set_add(hash_set *s, const char *hex)
+{
+    if ((s->n + 1) * 2 > s->cap && set_grow(s) < 0)
+        return EF_ENOMEM;
+    uint8_t d[32];
+    hex_digest(hex, d);
+    uint64_t h;
+    memcpy(&h, d, 8);
+    size_t j = h & (s->cap - 1);
+    while (s->used[j]) {
+        if (memcmp(s->keys[j], d, 32) == 0)
+            return 0;
+        j = (j + 1) & (s->cap - 1);
+    }
+    memcpy(s->keys[j], d, 32);
+    s->used[j] = 1;
+    s->n++;
+    return 1;
+}
+
+static void set_free(hash_set *s)
+{
+    ef_free(s->keys);
+    ef_free(s->used);
+}
+
+/* ---- the run ------------------------------------------------------------------------- */
+
+typedef struct {
+    ef_env_task task;
+    ef_envgen_check chk;
+    int gen_failed;
+    char *gen_message;
+} candidate;
+
+typedef struct {
+    const ef_envgen_options *opts;
+    const char *path;
+    const char *source;
+    size_t source_len;
+    uint64_t env_hash;
+    ef_env **envs;    /* per worker */
+    ef_ctx **ctxs;    /* per worker */
+    int *load_rc;
+    char **load_msg;
+    candidate *cands;
+    size_t base;
+    int n_levels_run, level_lo;
+    char **lines;     /* import mode */
+    size_t n_lines;
+    uint64_t run_seed;
+} run_state;
+
+static void work(void *ud, size_t i, int tid)
+{
+    run_state *rs = ud;
+    candidate *c = &rs->cands[i];
+    memset(c, 0, sizeof *c);
+    if (!rs->envs[tid] && !rs->load_rc[tid]) {
+        rs->load_rc[tid] = ef_env_load_buffer(rs->ctxs[tid], rs->path, rs->source, rs->source_len,
+                                              &rs->opts->limits, &rs->envs[tid]);
+        if (rs->load_rc[tid] < 0)
+            rs->load_msg[tid] = ef_strdup(ef_errmsg(rs->ctxs[tid]));
+    }
+    ef_env *env = rs->envs[tid];
+    ef_ctx *ctx = rs->ctxs[tid];
+    uint64_t idx = rs->base + i;
+    if (!env) {
+        c->gen_failed = 1;
+        c->gen_message = ef_strdup(rs->load_msg[tid] ? rs->load_msg[tid] : "env failed to load");
+        return;
+    }
+    int rc;
+    if (rs->lines) {
+        const char *line = rs->lines[idx];
+        rc = ef_env_task_from_json(ctx, env, line, strlen(line), &c->task);
+        c->task.idx = (int64_t)idx;
+        if (rc == 0) {
+            cJSON *doc = cJSON_Parse(line); /* level and seed, when the line has them */
+            const cJSON *lv = doc ? cJSON_GetObjectItemCaseSensitive(doc, "level") : NULL;
+            c->task.level = cJSON_IsNumber(lv) ? lv->valueint : 0;
+            cJSON_Delete(doc);
+        }
+    } else {
+        int level = rs->level_lo + (int)(idx % (uint64_t)rs->n_levels_run);
+        uint64_t seed = ef_envgen_task_seed(rs->run_seed, ef_env_get_info(env), idx);
+        rc = ef_env_generate(ctx, env, seed, level, &c->task);
+        c->task.idx = (int64_t)idx;
+    }
+    if (rc < 0) {
+        c->gen_failed = 1;
+        c->gen_message = ef_asprintf("candidate %" PRIu64 ": %s", idx, ef_errmsg(ctx));
+        return;
+    }
+    ef_envgen_validate(ctx, env, &c->task, &c->chk);
+}
+
+static void cand_clear(candidate *c)
+{
+    ef_env_task_clear(&c->task);
+    ef_envgen_check_clear(&c->chk);
+    ef_free(c->gen_message);
+    memset(c, 0, sizeof *c);
+}
+
+void ef_envgen_summary_clear(ef_envgen_summary *s)
+{
+    if (!s)
+        return;
+    ef_free(s->env_name);
+    ef_free(s->path);
+    ef_free(s->content_hash);
+    for (int i = 0; i < EF_DROP_N_; i++)
+        ef_free(s->first_message[i]);
+    ef_free(s->kept_per_level);
+    memset(s, 0, sizeof *s);
+}
+
+/* Reads the JSONL file's non-empty lines; each must hold a task. */
+static int read_lines(ef_ctx *ctx, const char *path, char ***out, size_t *n_out)
+{
+    char *text;
+    size_t len;
+    int rc = ef_file_read(ctx, path, (size_t)1 << 31, &text, &len);
+    if (rc < 0)
+        return rc;
+    size_t n = 0, cap = 0;
+    char **lines = NULL;
+    char *p = text;
+    while (p < text + len) {
+        char *e = memchr(p, '\n', (size_t)(text + len - p));
+        size_t l = e ? (size_t)(e - p) : (size_t)(text + len - p);
+        size_t a = 0;
+        while (a < l && (p[a] == ' ' || p[a] == '\r' || p[a] == '\t'))
+            a++;
+        if (a < l) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                char **nl = ef_realloc(lines, cap * sizeof *lines);
+                if (!nl) {
+                    rc = EF_ENOMEM;
+                    break;
+                }
+                lines = nl;
+            }
+            /* the task is the line's "task" object when it has one */
+            char *task = NULL;
+            cJSON *doc = cJSON_ParseWithLength(p, l);
+            if (!doc) {
+                rc = ef_errorf(ctx, EF_EPARSE, "%s:%zu: not a JSON object", path, n + 1);
+                break;
+            }
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "task");
+            if (cJSON_IsObject(t)) {
+                cJSON *copy = cJSON_Duplicate(t, 1);
+                const cJSON *lv = cJSON_GetObjectItemCaseSensitive(doc, "level");
+                if (copy && cJSON_IsNumber(lv)) /* carry the level beside the task */
+                    cJSON_AddNumberToObject(doc, "__level", lv->valuedouble);
+                task = copy ? cJSON_PrintUnformatted(copy) : NULL;
+                cJSON_Delete(copy);
+            } else {
+                task = ef_strndup(p, l);
+            }
+            cJSON_Delete(doc);
+            if (!task) {
+                rc = EF_ENOMEM;
+                break;
+            }
+            lines[n++] = task;
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    ef_free(text);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            ef_free(lines[i]);
+        ef_free(lines);
+        return rc == EF_ENOMEM ? ef_errorf(ctx, rc, "%s: out of memory", path) : rc;
+    }
+    *out = lines;
+    *n_out = n;
+    return 0;
+}
+
+static void count_selfcheck(ef_envgen_summary *s, const candidate *c)
+{
+    if (c->gen_failed)
+        return;
+    s->sc_checked++;
+    if (c->chk.ref_reward >= 1.0 - 1e-9)
+        s->sc_ref_ok++;
+    for (int k = 0; k < EF_ENVGEN_N_TRIVIAL; k++)
+        if (c->chk.trivial_reward[k] >= 1.0 - 1e-9)
+            s->sc_trivial_pass[k]++;
+}
+
+static char *fail_summary(const ef_envgen_summary *s)
+{
+    ef_buf b = EF_BUF_INIT(1 << 16);
+    for (int r = 1; r < EF_DROP_N_; r++) {
+        if (!s->n_dropped[r])
+            continue;
+        ef_buf_appendf(&b, "\n  %s: %zu", ef_envgen_drop_name(r), s->n_dropped[r]);
+        if (s->first_message[r])
+            ef_buf_appendf(&b, " — first: %s", s->first_message[r]);
+    }
+    return ef_buf_detach(&b);
+}
+
+int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *opts,
+                  ef_envgen_summary *out)
+{
+    memset(out, 0, sizeof *out);
+    double t0 = ef_now_s();
+    run_state rs;
+    memset(&rs, 0, sizeof rs);
+    rs.opts = opts;
+    rs.path = env_path;
+    rs.run_seed = opts->seed;
+    ef_pool *pool = NULL;
+    hash_set seen = {0};
+    ef_progress *prog = NULL;
+    ef_env *env0 = NULL;
+    char *src = NULL;
+    int rc = 0, n_jobs = opts->n_jobs > 0 ? opts->n_jobs : ef_ncpu();
+    ef_env_task *batch = NULL;
+
+    if ((rc = ef_file_read(ctx, env_path, (size_t)16 << 20, &src, &rs.source_len)) < 0)
+        goto cleanup;
+    rs.source = src;
+    if ((rc = ef_env_load_buffer(ctx, env_path, src, rs.source_len, &opts->limits, &env0)) < 0)
+        goto cleanup;
+    const ef_env_info *info = ef_env_get_info(env0);
+    out->env_name = ef_strdup(info->name);
+    out->path = ef_strdup(env_path);
+    out->content_hash = ef_strdup(info->content_hash);
+    out->n_jobs = n_jobs;
+    int lo = opts->level_lo, hi = opts->level_hi;
+    if (lo == 0 && hi == 0) {
+        lo = 1;
+        hi = info->n_levels;
+    }
+    if (hi < lo)
+        hi = lo;
+    if (lo < 1 || hi > info->n_levels) {
+        rc = ef_errorf(ctx, EF_EINVAL, "%s: --level %d-%d is outside the env's levels 1..%d",
+                       env_path, lo, hi, info->n_levels);
+        goto cleanup;
+    }
+    rs.level_lo = lo;
+    rs.n_levels_run = hi - lo + 1;
+    out->level_lo = lo;
+    out->level_hi = hi;
+    out->kept_per_level = ef_calloc((size_t)(hi - lo + 2), sizeof(size_t));
+
+    size_t n_target = opts->n_tasks;
+    size_t max_attempts = opts->max_attempts ? opts->max_attempts : 10 * n_target + 100;
+    if (opts->from_jsonl) {
+        if ((rc = read_lines(ctx, opts->from_jsonl, &rs.lines, &rs.n_lines)) < 0)
+            goto cleanup;
+        if (n_target == 0 || n_target > rs.n_lines)
+            n_target = rs.n_lines;
+        max_attempts = rs.n_lines;
+    }
+    out->n_requested = n_target;
+
+    rs.envs = ef_calloc((size_t)n_jobs, sizeof *rs.envs);
+    rs.ctxs = ef_calloc((size_t)n_jobs, sizeof *rs.ctxs);
+    rs.load_rc = ef_calloc((size_t)n_jobs, sizeof *rs.load_rc);
+    rs.load_msg = ef_calloc((size_t)n_jobs, sizeof *rs.load_msg);
+    if (!out->kept_per_level || !rs.envs || !rs.ctxs || !rs.load_rc || !rs.load_msg) {
+        rc = ef_errorf(ctx, EF_ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (int j = 0; j < n_jobs; j++)
+        if (!(rs.ctxs[j] = ef_ctx_new())) {
+            rc = ef_errorf(ctx, EF_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+    rs.envs[0] = env0; /* the main thread waits while the pool runs */
+    env0 = NULL;
+    if ((rc = ef_pool_new(&pool, n_jobs)) < 0) {
+        rc = ef_errorf(ctx, rc, "cannot start %d worker threads", n_jobs);
+        goto cleanup;
+    }
+    if (opts->show_progress) {
+        char label[128];
+        snprintf(label, sizeof label, "gen %s", info->name);
+        prog = ef_progress_new(label, n_target, "tasks");
+    }
+    size_t early_window = EF_MAX((size_t)64, (size_t)(4 * n_jobs));
+    while (out->n_kept < n_target && out->n_candidates < max_attempts) {
+        size_t need = n_target - out->n_kept;
+        double keep_rate = out->n_candidates ? (double)(out->n_kept + 1) / (double)out->n_candidates : 1.0;
+        size_t round = (size_t)((double)need / keep_rate * 1.1) + (size_t)n_jobs;
+        if (round > 4096)
+            round = 4096;
+        if (round < (size_t)n_jobs * 4)
+            round = (size_t)n_jobs * 4;
+        if (out->n_candidates + round > max_attempts)
+            round = max_attempts - out->n_candidates;
+        rs.cands = ef_calloc(round, sizeof *rs.cands);
+        batch = ef_calloc(round, sizeof *batch);
+        if (!rs.cands || !batch) {
+            rc = ef_errorf(ctx, EF_ENOMEM, "out of memory");
+            goto cleanup;
+        }
+        rs.base = out->n_candidates;
+        ef_pool_for(pool, round, work, &rs);
+        size_t n_batch = 0;
+        for (size_t i = 0; i < round && out->n_kept < n_target; i++) {
+            candidate *c = &rs.cands[i];
+            out->n_candidates++;
+            count_selfcheck(out, c);
+            int reason = c->gen_failed ? EF_DROP_GENERATE : c->chk.drop;
+            char *msg = c->gen_failed ? c->gen_message : c->chk.message;
+            if (reason == EF_DROP_NONE) {
+                int added = set_add(&seen, c->task.content_hash);
+                if (added < 0) {
+                    rc = ef_errorf(ctx, EF_ENOMEM, "out of memory");
+                    goto cleanup;
+                }
+                if (!added) {
+                    reason = EF_DROP_DUPLICATE;
+                    msg = NULL;
+                }
+            }
+            if (reason != EF_DROP_NONE) {
+                out->n_dropped[reason]++;
+                if (!out->first_message[reason]) {
+                    out->first_message[reason] =
+                        msg ? ef_strdup(msg)
+                            : ef_asprintf("candidate %" PRId64 " repeats an earlier task",
+                                          c->task.idx);
+                }
+                continue;
+            }
+            out->n_kept++;
+            int lv = c->task.level - lo;
+            if (lv >= 0 && lv <= hi - lo)
+                out->kept_per_level[lv]++;
+            batch[n_batch++] = c->task; /* moved */
+            memset(&c->task, 0, sizeof c->task);
+        }
+        if (n_batch && opts->sink) {
+            size_t n_stored = 0, n_dup = 0;
+            rc = opts->sink(opts->sink_ud, ctx, info, batch, n_batch, &n_stored, &n_dup);
+            out->n_stored += n_stored;
+            out->n_store_dup += n_dup;
+        }
+        ef_progress_add(prog, n_batch);
+        ef_progress_note(prog, "%zu candidates, %zu dropped", out->n_candidates,
+                         out->n_candidates - out->n_kept);
+        for (size_t i = 0; i < n_batch; i++)
+            ef_env_task_clear(&batch[i]);
+        ef_free(batch);
+        batch = NULL;
+        for (size_t i = 0; i < round; i++)
+            cand_clear(&rs.cands[i]);
+        ef_free(rs.cands);
+        rs.cands = NULL;
+        if (rc < 0)
+            goto cleanup;
+        if (out->n_kept == 0 && out->n_candidates >= early_window && !opts->from_jsonl)
+            break;
+    }
+    if (out->n_kept < n_target) {
+        char *why = fail_summary(out);
+        rc = ef_errorf(ctx, EF_ELIMIT, "env '%s' (%s): kept %zu of %zu tasks after %zu candidates%s:%s",
+                       info->name, env_path, out->n_kept, n_target, out->n_candidates,
+                       out->n_kept == 0 ? " (every candidate failed; stopped early)" : "",
+                       why ? why : "");
+        ef_free(why);
+    }
+cleanup:
+    out->wall_s = ef_now_s() - t0;
+    if (out->sc_checked) {
+        double ref = (double)out->sc_ref_ok / (double)out->sc_checked;
+        int ok = ref >= 0.99;
+        for (int k = 0; k < EF_ENVGEN_N_TRIVIAL; k++)
+            ok &= (double)out->sc_trivial_pass[k] <= 0.01 * (double)out->sc_checked;
+        out->sc_pass = ok;
+    }
+    if (prog)
+        ef_progress_finish(prog);
+    ef_pool_free(pool);
+    if (rs.cands) {
+        for (size_t i = 0; rs.cands && i < 1; i++)
+            ;
+    }
+    ef_free(rs.cands);
+    ef_free(batch);
+    for (int j = 0; rs.envs && j < n_jobs; j++)
+        ef_env_free(rs.envs[j]);
+    for (int j = 0; rs.ctxs && j < n_jobs; j++)
+        ef_ctx_free(rs.ctxs[j]);
+    for (int j = 0; rs.load_msg && j < n_jobs; j++)
+        ef_free(rs.load_msg[j]);
+    ef_free(rs.envs);
+    ef_free(rs.ctxs);
+    ef_free(rs.load_rc);
+    ef_free(rs.load_msg);
+    for (size_t i = 0; i < rs.n_lines; i++)
+        ef_free(rs.lines[i]);
+    ef_free(rs.lines);
+    ef_env_free(env0);
+    ef_free(src);
+    set_free(&seen);
+    return rc;
+}
+
+/* ---- reporting ------------------------------------------------------------------------- */
+
+static const char *const trivial_short[EF_ENVGEN_N_TRIVIAL] = {"empty", "const", "echo",
+                                                               "random"};
+
+void ef_envgen_summary_print(const ef_envgen_summary *s, FILE *f)
+{
+    double rate = s->wall_s > 0 ? (double)s->n_candidates / s->wall_s : 0;
+    fprintf(f, "env %s (%s)\n", s->env_name ? s->env_name : "?", s->path ? s->path : "?");
+    fprintf(f, "  kept %zu of %zu requested; %zu candidates in %.2fs (%.0f candidates/s, %.0f kept/s, %d jobs)\n",
+            s->n_kept, s->n_requested, s->n_candidates, s->wall_s, rate,
+            s->wall_s > 0 ? (double)s->n_kept / s->wall_s : 0, s->n_jobs);
+    fprintf(f, "  stored %zu new, %zu already in the store\n", s->n_stored, s->n_store_dup);
+    fprintf(f, "  per level:");
+    for (int l = s->level_lo; s->kept_per_level && l <= s->level_hi; l++)
+        fprintf(f, " L%d=%zu", l, s->kept_per_level[l - s->level_lo]);
+    fprintf(f, "\n  dropped:");
+    int any = 0;
+    for (int r = 1; r < EF_DROP_N_; r++)
+        if (s->n_dropped[r]) {
+            fprintf(f, " %s=%zu", ef_envgen_drop_name(r), s->n_dropped[r]);
+            any = 1;
+        }
+    fprintf(f, "%s\n", any ? "" : " none");
+    for (int r = 1; r < EF_DROP_N_; r++)
+        if (s->first_message[r])
+            fprintf(f, "    first %s: %.300s\n", ef_envgen_drop_name(r), s->first_message[r]);
+    fprintf(f, "  self-check (%zu tasks): reference 1.0 on %zu (%.1f%%); trivial answers at 1.0:",
+            s->sc_checked, s->sc_ref_ok,
+            s->sc_checked ? 100.0 * (double)s->sc_ref_ok / (double)s->sc_checked : 0.0);
+    for (int k = 0; k < EF_ENVGEN_N_TRIVIAL; k++)
+        fprintf(f, " %s=%zu", trivial_short[k], s->sc_trivial_pass[k]);
+    fprintf(f, " -> %s\n", s->sc_pass ? "PASS" : "FAIL");
+}
+
+char *ef_envgen_summary_json(const ef_envgen_summary *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "env", s->env_name ? s->env_name : "");
+    cJSON_AddStringToObject(o, "path", s->path ? s->path : "");
+    cJSON_AddStringToObject(o, "content_hash", s->content_hash ? s->content_hash : "");
+    cJSON_AddNumberToObject(o, "requested", (double)s->n_requested);
+    cJSON_AddNumberToObject(o, "kept", (double)s->n_kept);
+    cJSON_AddNumberToObject(o, "candidates", (double)s->n_candidates);
+    cJSON_AddNumberToObject(o, "stored", (double)s->n_stored);
+    cJSON_AddNumberToObject(o, "already_stored", (double)s->n_store_dup);
+    cJSON_AddNumberToObject(o, "wall_s", s->wall_s);
+    cJSON_AddNumberToObject(o, "jobs", s->n_jobs);
+    cJSON *lv = cJSON_AddObjectToObject(o, "per_level");
+    for (int l = s->level_lo; lv && s->kept_per_level && l <= s->level_hi; l++) {
+        char k[16];
+        snprintf(k, sizeof k, "%d", l);
+        cJSON_AddNumberToObject(lv, k, (double)s->kept_per_level[l - s->level_lo]);
+    }
+    cJSON *dr = cJSON_AddObjectToObject(o, "dropped");
+    cJSON *fm = cJSON_AddObjectToObject(o, "first_message");
+    for (int r = 1; r < EF_DROP_N_; r++) {
+        if (dr && s->n_dropped[r])
+            cJSON_AddNumberToObject(dr, ef_envgen_drop_name(r), (double)s->n_dropped[r]);
+        if (fm && s->first_message[r])
+            cJSON_AddStringToObject(fm, ef_envgen_drop_name(r), s->first_message[r]);
+    }
+    cJSON *sc = cJSON_AddObjectToObject(o, "self_check");
+    if (sc) {
+        cJSON_AddNumberToObject(sc, "checked", (double)s->sc_checked);
+        cJSON_AddNumberToObject(sc, "reference_ok", (double)s->sc_ref_ok);
+        for (int k = 0; k < EF_ENVGEN_N_TRIVIAL; k++) {
+            char key[32];
+            snprintf(key, sizeof key, "trivial_%s_pass", trivial_short[k]);
+            cJSON_AddNumberToObject(sc, key, (double)s->sc_trivial_pass[k]);
+        }
+        cJSON_AddBoolToObject(sc, "pass", s->sc_pass);
+    }
+    char *txt = ef_json_print(o);
+    cJSON_Delete(o);
+    return txt;
+}
+
+/* ---- JSONL ----------------------------------------------------------------------------- */
+
+int ef_envgen_task_jsonl(ef_ctx *ctx, ef_buf *out, const char *env_name, const char *env_hash,
+                         const ef_env_task *t)
+{
+    cJSON *name = cJSON_CreateString(env_name ? env_name : "");
+    char *name_txt = name ? cJSON_PrintUnformatted(name) : NULL;
+    cJSON_Delete(name);
+    if (!name_txt)
+        return ef_errorf(ctx, EF_ENOMEM, "out of memory");
+    int rc = ef_buf_appendf(out,
+                            "{\"env\":%s,\"env_hash\":\"%s\",\"idx\":%" PRId64
+                            ",\"seed\":\"%" PRIu64 "\",\"level\":%d,\"content_hash\":\"%s\",\"task\":",
+                            name_txt, env_hash ? env_hash : "", t->idx, t->seed, t->level,
+                            t->content_hash);
+    cJSON_free(name_txt);
+    if (rc == 0)
+        rc = ef_buf_appends(out, t->task_json);
+    if (rc == 0)
+        rc = ef_buf_putc(out, '}');
+    if (rc < 0)
+        return ef_errorf(ctx, rc, "tasks JSONL line exceeds %zu bytes", out->max_bytes);
+    return 0;
+}

@@ -1,0 +1,716 @@
+/*
+ * envgen/luajson.c — exact conversion between Lua values and JSON text.
+ *
+ * Lua -> JSON is canonical: object keys sorted bytewise, integers printed as integers,
+ * floats in the shortest form that reads back to the same double (with ".0" when
+ * integral, so 3.0 stays a float), strings checked as UTF-8. A table is an array when it
+ * carries the json.array marker or its keys are exactly 1..n; an object when it carries
+ * json.object or all keys are strings; an empty unmarked table follows the schema hint
+ * ("type": "array") and is an object otherwise. Sparse arrays, mixed keys, functions,
+ * userdata, NaN and infinities are errors naming the path. JSON -> Lua keeps integers as
+ * integers (when they fit in 64 bits), marks every array and object, and maps null to
+ * json.null. Both directions stop at EF_ENVGEN_JSON_MAX_DEPTH levels.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "envgen/envgen_int.h"
+
+static const char ARRAY_KEY = 'a', OBJECT_KEY = 'o', NULL_KEY = 'n';
+
+void ef_envgen__push_array_mt(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ARRAY_KEY);
+}
+
+void ef_envgen__push_object_mt(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &OBJECT_KEY);
+}
+
+void ef_envgen__push_null(lua_State *L)
+{
+    lua_pushlightuserdata(L, (void *)&NULL_KEY);
+}
+
+int ef_envgen__is_null(lua_State *L, int idx)
+{
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == &NULL_KEY;
+}
+
+int ef_envgen__utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t k;
+        unsigned cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            k = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            k = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if ((size_t)(e - p) <= k)
+            return 0;
+        for (size_t i = 1; i <= k; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        p += k + 1;
+    }
+    return 1;
+}
+
+int ef_envgen__fmt_double(ef_buf *b, double d)
+{
+    char tmp[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    if (!strpbrk(tmp, ".eE"))
+        strcat(tmp, ".0");
+    return ef_buf_appends(b, tmp);
+}
+
+/* ---- encoding ---------------------------------------------------------------------- */
+
+typedef struct {
+    ef_env *env;
+    lua_State *L;
+    ef_buf *b;
+    char path[256];
+    size_t plen;
+    char *err;
+    size_t errcap;
+    const char *what;
+    int depth;
+} enc;
+
+static int enc_fail(enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int enc_fail(enc *e, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(e->err, e->errcap, "%s%s%s: %s", e->what, e->plen ? "" : "", e->path, msg);
+    return EF_EINVAL;
+}
+
+static int put(enc *e, int rc)
+{
+    if (rc < 0)
+        return enc_fail(e, "JSON text exceeds %zu bytes", e->b->max_bytes);
+    return 0;
+}
+
+static int enc_string(enc *e, const char *s, size_t n)
+{
+    if (!ef_envgen__utf8_valid(s, n))
+        return enc_fail(e, "string is not valid UTF-8");
+    ef_buf *b = e->b;
+    if (put(e, ef_buf_putc(b, '"')) < 0)
+        return EF_ELIMIT;
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        const char *esc = NULL;
+        char u[8];
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\b')
+            esc = "\\b";
+        else if (c == '\f')
+            esc = "\\f";
+        else if (c < 0x20 || c == 0x7F) {
+            snprintf(u, sizeof u, "\\u%04x", c);
+            esc = u;
+        }
+        if (esc) {
+            if (put(e, ef_buf_append(b, s + i - run, run)) < 0 ||
+                put(e, ef_buf_appends(b, esc)) < 0)
+                return EF_ELIMIT;
+            run = 0;
+        } else {
+            run++;
+        }
+    }
+    if (put(e, ef_buf_append(b, s + n - run, run)) < 0 || put(e, ef_buf_putc(b, '"')) < 0)
+        return EF_ELIMIT;
+    return 0;
+}
+
+static size_t path_push(enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static size_t path_push(enc *e, const char *fmt, ...)
+{
+    size_t old = e->plen;
+    if (e->plen < sizeof e->path - 1) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(e->path + e->plen, sizeof e->path - e->plen, fmt, ap);
+        va_end(ap);
+        if (n > 0)
+            e->plen = EF_MIN(e->plen + (size_t)n, sizeof e->path - 1);
+    }
+    return old;
+}
+
+static void path_pop(enc *e, size_t old)
+{
+    e->plen = old;
+    e->path[old] = 0;
+}
+
+static int enc_value(enc *e, int idx, const cJSON *schema);
+
+typedef struct {
+    const char *s;
+    size_t n;
+} keyref;
+
+static int keycmp(const void *a, const void *b)
+{
+    const keyref *x = a, *y = b;
+    size_t n = x->n < y->n ? x->n : y->n;
+    int c = memcmp(x->s, y->s, n);
+    if (c)
+        return c;
+    return x->n < y->n ? -1 : x->n > y->n;
+}
+
+static const cJSON *schema_child(const cJSON *schema, const char *field, const char *key)
+{
+    if (!schema)
+        return NULL;
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(schema, field);
+    if (key && c)
+        c = cJSON_GetObjectItemCaseSensitive(c, key);
+    return cJSON_IsObject(c) ? c : NULL;
+}
+
+static int schema_says_array(const cJSON *schema)
+{
+    const cJSON *t = schema ? cJSON_GetObjectItemCaseSensitive(schema, "type") : NULL;
+    return cJSON_IsString(t) && strcmp(t->valuestring, "array") == 0;
+}
+
+static int enc_table(enc *e, int idx, const cJSON *schema)
+{
+    lua_State *L = e->L;
+    idx = lua_absindex(L, idx);
+    if (e->depth >= EF_ENVGEN_JSON_MAX_DEPTH)
+        return enc_fail(e, "nested deeper than %d levels (a cycle?)", EF_ENVGEN_JSON_MAX_DEPTH);
+    luaL_checkstack(L, 8, "json encode");
+    int marker = 0; /* 1 array, 2 object */
+    if (lua_getmetatable(L, idx)) {
+        ef_envgen__push_array_mt(L);
+        if (lua_rawequal(L, -1, -2))
+            marker = 1;
+        lua_pop(L, 1);
+        ef_envgen__push_object_mt(L);
+        if (lua_rawequal(L, -1, -2))
+            marker = 2;
+        lua_pop(L, 2);
+    }
+    size_t n_keys = 0, n_str = 0, n_int = 0;
+    lua_Integer max_int = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        n_keys++;
+        if (lua_type(L, -2) == LUA_TSTRING)
+            n_str++;
+        else if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1) {
+            n_int++;
+            if (lua_tointeger(L, -2) > max_int)
+                max_int = lua_tointeger(L, -2);
+        }
+        lua_pop(L, 1);
+    }
+    int is_array;
+    if (marker == 1) {
+        if (n_int != n_keys || (size_t)max_int != n_keys)
+            return enc_fail(e, "table marked json.array has keys other than 1..n");
+        is_array = 1;
+    } else if (marker == 2) {
+        if (n_str != n_keys)
+            return enc_fail(e, "table marked json.object has non-string keys");
+        is_array = 0;
+    } else if (n_keys == 0) {
+        is_array = schema_says_array(schema);
+    } else if (n_int == n_keys && (size_t)max_int == n_keys) {
+        is_array = 1;
+    } else if (n_str == n_keys) {
+        is_array = 0;
+    } else if (n_int == n_keys) {
+        return enc_fail(e, "sparse array (keys are integers but not 1..%zu); use string keys "
+                           "for a map",
+                        n_keys);
+    } else {
+        return enc_fail(e, "table mixes key types (array items and string keys, or keys that "
+                           "are neither strings nor 1..n)");
+    }
+    ef_buf *b = e->b;
+    e->depth++;
+    if (is_array) {
+        if (put(e, ef_buf_putc(b, '[')) < 0)
+            return EF_ELIMIT;
+        const cJSON *items = schema_child(schema, "items", NULL);
+        for (size_t i = 1; i <= n_keys; i++) {
+            if (i > 1 && put(e, ef_buf_putc(b, ',')) < 0)
+                return EF_ELIMIT;
+            lua_rawgeti(L, idx, (lua_Integer)i);
+            size_t old = path_push(e, "[%zu]", i);
+            int rc = enc_value(e, -1, items);
+            path_pop(e, old);
+            lua_pop(L, 1);
+            if (rc < 0)
+                return rc;
+        }
+        e->depth--;
+        return put(e, ef_buf_putc(b, ']'));
+    }
+    keyref *keys = lua_newuserdatauv(L, (n_keys ? n_keys : 1) * sizeof *keys, 0);
+    size_t k = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        keys[k].s = lua_tolstring(L, -2, &keys[k].n);
+        k++;
+        lua_pop(L, 1);
+    }
+    qsort(keys, n_keys, sizeof *keys, keycmp);
+    if (put(e, ef_buf_putc(b, '{')) < 0)
+        return EF_ELIMIT;
+    for (size_t i = 0; i < n_keys; i++) {
+        if (i && put(e, ef_buf_putc(b, ',')) < 0)
+            return EF_ELIMIT;
+        size_t old = path_push(e, ".%.*s", (int)EF_MIN(keys[i].n, 64), keys[i].s);
+        int rc = enc_string(e, keys[i].s, keys[i].n);
+        if (rc == 0)
+            rc = put(e, ef_buf_putc(b, ':'));
+        if (rc == 0) {
+            lua_pushlstring(L, keys[i].s, keys[i].n);
+            lua_rawget(L, idx);
+            char kz[80];
+            snprintf(kz, sizeof kz, "%.*s", (int)EF_MIN(keys[i].n, 79), keys[i].s);
+            rc = enc_value(e, -1, schema_child(schema, "properties", kz));
+            lua_pop(L, 1);
+        }
+        path_pop(e, old);
+        if (rc < 0)
+            return rc;
+    }
+    lua_pop(L, 1); /* keys */
+    e->depth--;
+    return put(e, ef_buf_putc(b, '}'));
+}
+
+static int enc_value(enc *e, int idx, const cJSON *schema)
+{
+    lua_State *L = e->L;
+    char num[32];
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        return put(e, ef_buf_appends(e->b, "null"));
+    case LUA_TBOOLEAN:
+        return put(e, ef_buf_appends(e->b, lua_toboolean(L, idx) ? "true" : "false"));
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
+            return put(e, ef_buf_appends(e->b, num));
+        } else {
+            double d = lua_tonumber(L, idx);
+            if (!isfinite(d))
+                return enc_fail(e, "%s is not a JSON number", isnan(d) ? "NaN" : "infinity");
+            return put(e, ef_envgen__fmt_double(e->b, d));
+        }
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        return enc_string(e, s, n);
+    }
+    case LUA_TTABLE:
+        return enc_table(e, idx, schema);
+    case LUA_TLIGHTUSERDATA:
+        if (ef_envgen__is_null(L, idx))
+            return put(e, ef_buf_appends(e->b, "null"));
+        /* fall through */
+    default:
+        return enc_fail(e, "a %s value is not JSON", luaL_typename(L, idx));
+    }
+}
+
+int ef_envgen__encode(ef_env *env, int idx, const cJSON *schema, ef_buf *out, const char *what,
+                      char *err, size_t errcap)
+{
+    enc e;
+    memset(&e, 0, sizeof e);
+    e.env = env;
+    e.L = env->L;
+    e.b = out;
+    e.err = err;
+    e.errcap = errcap;
+    e.what = what ? what : "value";
+    ef_buf_reset(out);
+    int rc = enc_value(&e, lua_absindex(env->L, idx), schema);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- decoding ---------------------------------------------------------------------- */
+
+typedef struct {
+    ef_env *env;
+    lua_State *L;
+    const char *start, *p, *end;
+    char *err;
+    size_t errcap;
+    int depth;
+    ef_buf *scratch;
+} dec;
+
+static int dec_fail(dec *d, const char *msg)
+{
+    snprintf(d->err, d->errcap, "JSON at byte %zu: %s", (size_t)(d->p - d->start), msg);
+    return EF_EPARSE;
+}
+
+static void skip_ws(dec *d)
+{
+    while (d->p < d->end && (*d->p == ' ' || *d->p == '\t' || *d->p == '\n' || *d->p == '\r'))
+        d->p++;
+}
+
+static int hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int put_utf8(ef_buf *b, unsigned cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return ef_buf_append(b, u, n);
+}
+
+/* Decodes a string at d->p (on '"') into d->scratch. */
+static int dec_string(dec *d)
+{
+    ef_buf *b = d->scratch;
+    ef_buf_reset(b);
+    if (ef_buf_append(b, "", 0) < 0)
+        return dec_fail(d, "out of memory");
+    d->p++;
+    const char *run = d->p;
+    for (;;) {
+        if (d->p >= d->end)
+            return dec_fail(d, "unterminated string");
+        unsigned char c = (unsigned char)*d->p;
+        if (c == '"')
+            break;
+        if (c < 0x20)
+            return dec_fail(d, "control character in string");
+        if (c != '\\') {
+            d->p++;
+            continue;
+        }
+        if (ef_buf_append(b, run, (size_t)(d->p - run)) < 0)
+            return dec_fail(d, "string too long");
+        d->p++;
+        if (d->p >= d->end)
+            return dec_fail(d, "unterminated escape");
+        char e = *d->p++;
+        int rc = 0;
+        switch (e) {
+        case '"': rc = ef_buf_putc(b, '"'); break;
+        case '\\': rc = ef_buf_putc(b, '\\'); break;
+        case '/': rc = ef_buf_putc(b, '/'); break;
+        case 'b': rc = ef_buf_putc(b, '\b'); break;
+        case 'f': rc = ef_buf_putc(b, '\f'); break;
+        case 'n': rc = ef_buf_putc(b, '\n'); break;
+        case 'r': rc = ef_buf_putc(b, '\r'); break;
+        case 't': rc = ef_buf_putc(b, '\t'); break;
+        case 'u': {
+            unsigned cp, lo;
+            if (d->end - d->p < 4 || hex4(d->p, &cp) < 0)
+                return dec_fail(d, "bad \\u escape");
+            d->p += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (d->end - d->p < 6 || d->p[0] != '\\' || d->p[1] != 'u' ||
+                    hex4(d->p + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+                    return dec_fail(d, "unpaired UTF-16 surrogate in \\u escape");
+                d->p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                return dec_fail(d, "unpaired UTF-16 surrogate in \\u escape");
+            }
+            rc = put_utf8(b, cp);
+            break;
+        }
+        default:
+            return dec_fail(d, "unknown escape");
+        }
+        if (rc < 0)
+            return dec_fail(d, "string too long");
+        run = d->p;
+    }
+    if (ef_buf_append(b, run, (size_t)(d->p - run)) < 0)
+        return dec_fail(d, "string too long");
+    d->p++;
+    if (!ef_envgen__utf8_valid(b->data, b->len))
+        return dec_fail(d, "string is not valid UTF-8");
+    return 0;
+}
+
+static int dec_number(dec *d)
+{
+    const char *s = d->p;
+    int is_float = 0;
+    if (d->p < d->end && *d->p == '-')
+        d->p++;
+    if (d->p >= d->end || *d->p < '0' || *d->p > '9')
+        return dec_fail(d, "bad number");
+    if (*d->p == '0' && d->p + 1 < d->end && d->p[1] >= '0' && d->p[1] <= '9')
+        return dec_fail(d, "leading zero in number");
+    while (d->p < d->end && *d->p >= '0' && *d->p <= '9')
+        d->p++;
+    if (d->p < d->end && *d->p == '.') {
+        is_float = 1;
+        d->p++;
+        if (d->p >= d->end || *d->p < '0' || *d->p > '9')
+            return dec_fail(d, "bad fraction in number");
+        while (d->p < d->end && *d->p >= '0' && *d->p <= '9')
+            d->p++;
+    }
+    if (d->p < d->end && (*d->p == 'e' || *d->p == 'E')) {
+        is_float = 1;
+        d->p++;
+        if (d->p < d->end && (*d->p == '+' || *d->p == '-'))
+            d->p++;
+        if (d->p >= d->end || *d->p < '0' || *d->p > '9')
+            return dec_fail(d, "bad exponent in number");
+        while (d->p < d->end && *d->p >= '0' && *d->p <= '9')
+            d->p++;
+    }
+    char tmp[400];
+    size_t n = (size_t)(d->p - s);
+    if (n >= sizeof tmp)
+        return dec_fail(d, "number too long");
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    if (!is_float) {
+        char *endp;
+        errno = 0;
+        long long v = strtoll(tmp, &endp, 10);
+        if (errno == 0) {
+            lua_pushinteger(d->L, (lua_Integer)v);
+            return 0;
+        }
+    }
+    lua_pushnumber(d->L, strtod(tmp, NULL));
+    return 0;
+}
+
+static int dec_value(dec *d);
+
+static int dec_container(dec *d, int is_array)
+{
+    lua_State *L = d->L;
+    if (d->depth >= EF_ENVGEN_JSON_MAX_DEPTH)
+        return dec_fail(d, "nested too deeply");
+    luaL_checkstack(L, 6, "json decode");
+    d->depth++;
+    d->p++;
+    lua_newtable(L);
+    if (is_array)
+        ef_envgen__push_array_mt(L);
+    else
+        ef_envgen__push_object_mt(L);
+    lua_setmetatable(L, -2);
+    skip_ws(d);
+    char close = is_array ? ']' : '}';
+    if (d->p < d->end && *d->p == close) {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    lua_Integer i = 1;
+    for (;;) {
+        skip_ws(d);
+        int rc;
+        if (is_array) {
+            if ((rc = dec_value(d)) < 0)
+                goto fail;
+            lua_rawseti(L, -2, i++);
+        } else {
+            if (d->p >= d->end || *d->p != '"') {
+                rc = dec_fail(d, "expected a string key");
+                goto fail;
+            }
+            if ((rc = dec_string(d)) < 0)
+                goto fail;
+            lua_pushlstring(L, d->scratch->data, d->scratch->len);
+            skip_ws(d);
+            if (d->p >= d->end || *d->p != ':') {
+                lua_pop(L, 1);
+                rc = dec_fail(d, "expected ':'");
+                goto fail;
+            }
+            d->p++;
+            skip_ws(d);
+            if ((rc = dec_value(d)) < 0) {
+                lua_pop(L, 1);
+                goto fail;
+            }
+            lua_rawset(L, -3);
+        }
+        skip_ws(d);
+        if (d->p < d->end && *d->p == ',') {
+            d->p++;
+            continue;
+        }
+        if (d->p < d->end && *d->p == close) {
+            d->p++;
+            break;
+        }
+        rc = dec_fail(d, is_array ? "expected ',' or ']'" : "expected ',' or '}'");
+        goto fail;
+    fail:
+        lua_pop(L, 1);
+        return rc;
+    }
+    d->depth--;
+    return 0;
+}
+
+static int dec_value(dec *d)
+{
+    skip_ws(d);
+    if (d->p >= d->end)
+        return dec_fail(d, "unexpected end of text");
+    char c = *d->p;
+    if (c == '{')
+        return dec_container(d, 0);
+    if (c == '[')
+        return dec_container(d, 1);
+    if (c == '"') {
+        int rc = dec_string(d);
+        if (rc == 0)
+            lua_pushlstring(d->L, d->scratch->data, d->scratch->len);
+        return rc;
+    }
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return dec_number(d);
+    if (d->end - d->p >= 4 && memcmp(d->p, "true", 4) == 0) {
+        d->p += 4;
+        lua_pushboolean(d->L, 1);
+        return 0;
+    }
+    if (d->end - d->p >= 5 && memcmp(d->p, "false", 5) == 0) {
+        d->p += 5;
+        lua_pushboolean(d->L, 0);
+        return 0;
+    }
+    if (d->end - d->p >= 4 && memcmp(d->p, "null", 4) == 0) {
+        d->p += 4;
+        ef_envgen__push_null(d->L);
+        return 0;
+    }
+    return dec_fail(d, "unexpected character");
+}
+
+int ef_envgen__decode(ef_env *env, const char *text, size_t len, char *err, size_t errcap)
+{
+    dec d;
+    memset(&d, 0, sizeof d);
+    d.env = env;
+    d.L = env->L;
+    d.start = d.p = text;
+    d.end = text + len;
+    d.err = err;
+    d.errcap = errcap;
+    d.scratch = &env->scratch;
+    int rc = dec_value(&d);
+    if (rc < 0)
+        return rc;
+    skip_ws(&d);
+    if (d.p != d.end) {
+        lua_pop(env->L, 1);
+        return dec_fail(&d, "trailing characters after the value");
+    }
+    return 0;
+}
+
+/* Sets up the markers in the registry (called once per state by the json module). */
+int ef_envgen__json_registry_init(lua_State *L)
+{
+    lua_newtable(L);
+    lua_pushliteral(L, "array");
+    lua_setfield(L, -2, "__jsontype");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ARRAY_KEY);
+    lua_newtable(L);
+    lua_pushliteral(L, "object");
+    lua_setfield(L, -2, "__jsontype");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &OBJECT_KEY);
+    return 0;
+}

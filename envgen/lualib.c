@@ -1,0 +1,427 @@
+/*
+ * envgen/lualib.c — the modules an env sees besides the Lua standard library: json
+ * (encode, decode, null, array, object), the rng object handed to generate (backed by
+ * common/rng.h, so streams are identical on every machine), and ef (exec through the
+ * sandbox, search over an FTS5 index, verify.* backed by verifiers/).
+ */
+#include <math.h>
+#include <string.h>
+#include "common/hash.h"
+#include "common/json.h"
+#include "common/rng.h"
+#include "envgen/envgen_int.h"
+#include "sandbox/sandbox.h"
+#include "verifiers/verifiers.h"
+
+
+/* ---- json ------------------------------------------------------------------------ */
+
+static int l_json_encode(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    luaL_checkany(L, 1);
+    char err[512];
+    ef_buf b = EF_BUF_INIT(env->limits.max_json_bytes);
+    /* the buffer is C heap: copy the text into Lua before anything can raise */
+    int rc = ef_envgen__encode(env, 1, NULL, &b, "json.encode: value", err, sizeof err);
+    if (rc < 0) {
+        ef_buf_free(&b);
+        lua_pushstring(L, err);
+        return lua_error(L);
+    }
+    lua_pushlstring(L, b.data ? b.data : "", b.len); /* may raise: b leaks only on OOM */
+    ef_buf_free(&b);
+    return 1;
+}
+
+static int l_json_decode(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    char err[256];
+    if (ef_envgen__decode(env, s, n, err, sizeof err) < 0)
+        return luaL_error(L, "json.decode: %s", err);
+    return 1;
+}
+
+static int mark(lua_State *L, int array)
+{
+    if (lua_isnoneornil(L, 1)) {
+        lua_settop(L, 0);
+        lua_newtable(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    if (array)
+        ef_envgen__push_array_mt(L);
+    else
+        ef_envgen__push_object_mt(L);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+static int l_json_array(lua_State *L)
+{
+    return mark(L, 1);
+}
+
+static int l_json_object(lua_State *L)
+{
+    return mark(L, 0);
+}
+
+int ef_envgen__open_json(lua_State *L)
+{
+    ef_envgen__json_registry_init(L);
+    const luaL_Reg fns[] = {{"encode", l_json_encode}, {"decode", l_json_decode},
+                            {"array", l_json_array},   {"object", l_json_object},
+                            {NULL, NULL}};
+    luaL_newlib(L, fns);
+    ef_envgen__push_null(L);
+    lua_setfield(L, -2, "null");
+    return 1;
+}
+
+/* ---- rng --------------------------------------------------------------------------- */
+
+#define RNG_MT "envforge.rng"
+
+static ef_rng *check_rng(lua_State *L)
+{
+    return luaL_checkudata(L, 1, RNG_MT);
+}
+
+void ef_envgen__push_rng(lua_State *L, uint64_t seed)
+{
+    ef_rng *r = lua_newuserdatauv(L, sizeof *r, 0);
+    ef_rng_seed(r, seed);
+    luaL_setmetatable(L, RNG_MT);
+}
+
+static int l_rng_int(lua_State *L)
+{
+    ef_rng *r = check_rng(L);
+    lua_Integer lo = luaL_checkinteger(L, 2), hi = luaL_checkinteger(L, 3);
+    if (lo > hi)
+        return luaL_error(L, "rng:int(%I, %I): lo is greater than hi", lo, hi);
+    lua_pushinteger(L, (lua_Integer)ef_rng_range(r, lo, hi));
+    return 1;
+}
+
+static int l_rng_float(lua_State *L)
+{
+    lua_pushnumber(L, ef_rng_double(check_rng(L)));
+    return 1;
+}
+
+static int l_rng_normal(lua_State *L)
+{
+    ef_rng *r = check_rng(L);
+    double mu = luaL_optnumber(L, 2, 0.0), sigma = luaL_optnumber(L, 3, 1.0);
+    lua_pushnumber(L, mu + sigma * ef_rng_normal(r));
+    return 1;
+}
+
+static int l_rng_bool(lua_State *L)
+{
+    ef_rng *r = check_rng(L);
+    double p = luaL_optnumber(L, 2, 0.5);
+    lua_pushboolean(L, ef_rng_double(r) < p);
+    return 1;
+}
+
+static int l_rng_choice(lua_State *L)
+{
+    ef_rng *r = check_rng(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    if (n <= 0)
+        return luaL_error(L, "rng:choice: the list is empty");
+    lua_rawgeti(L, 2, 1 + (lua_Integer)ef_rng_below(r, (uint64_t)n));
+    return 1;
+}
+
+static int l_rng_shuffle(lua_State *L)
+{
+    ef_rng *r = check_rng(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    for (lua_Integer i = n; i >= 2; i--) {
+        lua_Integer j = 1 + (lua_Integer)ef_rng_below(r, (uint64_t)i);
+        lua_rawgeti(L, 2, i);
+        lua_rawgeti(L, 2, j);
+        lua_rawseti(L, 2, i);
+        lua_rawseti(L, 2, j);
+    }
+    lua_settop(L, 2);
+    return 1;
+}
+
+static int l_rng_sample(lua_State *L)
+{
+    ef_rng *r = check_rng(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 2);
+    lua_Integer k = luaL_checkinteger(L, 3);
+    if (k < 0 || k > n)
+        return luaL_error(L, "rng:sample: k = %I but the list has %I elements", k, n);
+    lua_createtable(L, (int)n, 0); /* working copy */
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 2, i);
+        lua_rawseti(L, -2, i);
+    }
+    lua_createtable(L, (int)k, 0);
+    for (lua_Integer i = 1; i <= k; i++) {
+        lua_Integer j = i + (lua_Integer)ef_rng_below(r, (uint64_t)(n - i + 1));
+        lua_rawgeti(L, -2, j);
+        lua_rawgeti(L, -3, i);
+        lua_rawseti(L, -4, j);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, i);
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
+int ef_envgen__open_rng(lua_State *L)
+{
+    const luaL_Reg m[] = {{"int", l_rng_int},         {"float", l_rng_float},
+                          {"normal", l_rng_normal},   {"bool", l_rng_bool},
+                          {"choice", l_rng_choice},   {"shuffle", l_rng_shuffle},
+                          {"sample", l_rng_sample},   {NULL, NULL}};
+    luaL_newmetatable(L, RNG_MT);
+    luaL_newlib(L, m);
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "rng");
+    lua_setfield(L, -2, "__name");
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* ---- ef.verify ---------------------------------------------------------------------- */
+
+/* The text form of an answer: strings as is, numbers formatted exactly, nil as "",
+ * anything else as its JSON. Pushes the string and returns it. */
+static const char *answer_text(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        lua_pushvalue(L, idx);
+        return lua_tostring(L, -1);
+    }
+    if (lua_isnoneornil(L, idx) || ef_envgen__is_null(L, idx)) {
+        lua_pushliteral(L, "");
+        return lua_tostring(L, -1);
+    }
+    ef_env *env = ef_envgen__env(L);
+    char err[512];
+    ef_buf b = EF_BUF_INIT(env->limits.max_json_bytes);
+    if (ef_envgen__encode(env, idx, NULL, &b, "answer", err, sizeof err) < 0) {
+        ef_buf_free(&b);
+        lua_pushstring(L, err);
+        lua_error(L);
+    }
+    lua_pushlstring(L, b.data ? b.data : "", b.len);
+    ef_buf_free(&b);
+    return lua_tostring(L, -1);
+}
+
+static int opt_bool(lua_State *L, int tbl, const char *k, int def)
+{
+    if (lua_type(L, tbl) != LUA_TTABLE)
+        return def;
+    lua_getfield(L, tbl, k);
+    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static double opt_num(lua_State *L, int tbl, const char *k, double def)
+{
+    if (lua_type(L, tbl) != LUA_TTABLE)
+        return def;
+    lua_getfield(L, tbl, k);
+    double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int verifier_error(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    return luaL_error(L, "%s", ef_errmsg(env->ctx));
+}
+
+static int l_verify_exact(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    const char *a = answer_text(L, 1);
+    const char *e = answer_text(L, 2);
+    ef_verify_exact_options o = EF_VERIFY_EXACT_OPTIONS_INIT;
+    o.case_sensitive = opt_bool(L, 3, "case", 0);
+    o.normalize_ws = opt_bool(L, 3, "ws", 1);
+    double r;
+    if (ef_verify_exact(env->ctx, a, e, &o, &r) < 0)
+        return verifier_error(L);
+    lua_pushnumber(L, r);
+    return 1;
+}
+
+static int l_verify_numeric(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    const char *a = answer_text(L, 1);
+    const char *e = answer_text(L, 2);
+    ef_verify_numeric_options o = EF_VERIFY_NUMERIC_OPTIONS_INIT;
+    o.rtol = opt_num(L, 3, "rtol", o.rtol);
+    o.atol = opt_num(L, 3, "atol", o.atol);
+    o.extract = opt_bool(L, 3, "extract", 0);
+    double r;
+    if (ef_verify_numeric(env->ctx, a, e, &o, &r) < 0)
+        return verifier_error(L);
+    lua_pushnumber(L, r);
+    return 1;
+}
+
+static int l_verify_regex(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    const char *a = answer_text(L, 1);
+    const char *pat = luaL_checkstring(L, 2);
+    double r;
+    if (ef_verify_regex(env->ctx, a, pat, opt_bool(L, 3, "case", 1), &r) < 0)
+        return verifier_error(L);
+    lua_pushnumber(L, r);
+    return 1;
+}
+
+/* JSON text of the value at idx (strings count as JSON values, not text). */
+static const char *json_of(lua_State *L, int idx, const char *what)
+{
+    ef_env *env = ef_envgen__env(L);
+    char err[512];
+    ef_buf b = EF_BUF_INIT(env->limits.max_json_bytes);
+    if (ef_envgen__encode(env, idx, NULL, &b, what, err, sizeof err) < 0) {
+        ef_buf_free(&b);
+        lua_pushstring(L, err);
+        lua_error(L);
+    }
+    lua_pushlstring(L, b.data ? b.data : "", b.len);
+    ef_buf_free(&b);
+    return lua_tostring(L, -1);
+}
+
+static int l_verify_json(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    const char *a = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1)
+                                                  : json_of(L, 1, "verify.json: answer");
+    const char *e = lua_isnoneornil(L, 2) ? NULL : json_of(L, 2, "verify.json: expected");
+    const char *s = NULL;
+    if (lua_type(L, 3) == LUA_TSTRING)
+        s = lua_tostring(L, 3);
+    else if (lua_type(L, 3) == LUA_TTABLE)
+        s = json_of(L, 3, "verify.json: schema");
+    ef_verify_json_options o = EF_VERIFY_JSON_OPTIONS_INIT;
+    o.subset = opt_bool(L, 4, "subset", 0);
+    double r;
+    if (ef_verify_json(env->ctx, a, e, s, &o, &r) < 0)
+        return verifier_error(L);
+    lua_pushnumber(L, r);
+    return 1;
+}
+
+static int l_verify_state_hash(lua_State *L)
+{
+    const char *txt = json_of(L, 1, "verify.state_hash: state");
+    char hex[EF_SHA256_HEX_LEN + 1];
+    ef_sha256_hex(txt, strlen(txt), hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+/* Reads spec.files ({name = content}) into parallel arrays kept alive on the stack. */
+static size_t read_files(lua_State *L, int spec, const char ***names, const char ***contents)
+{
+    lua_getfield(L, spec, "files");
+    int ft = lua_gettop(L);
+    size_t n = 0;
+    if (lua_type(L, ft) == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, ft)) {
+            n++;
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnil(L, ft)) {
+        luaL_error(L, "files must be a table {name = content}");
+    }
+    *names = lua_newuserdatauv(L, (n + 1) * sizeof(char *), 0);
+    *contents = lua_newuserdatauv(L, (n + 1) * sizeof(char *), 0);
+    size_t i = 0;
+    if (n) {
+        lua_pushnil(L);
+        while (lua_next(L, ft)) {
+            if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "files: names and contents must be strings");
+            (*names)[i] = lua_tostring(L, -2);
+            (*contents)[i] = lua_tostring(L, -1);
+            i++;
+            lua_pop(L, 1);
+        }
+    }
+    return n;
+}
+
+static int l_verify_unit_tests(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    ef_verify_unit_options o = EF_VERIFY_UNIT_OPTIONS_INIT;
+    const char **names, **contents;
+    o.n_files = read_files(L, 1, &names, &contents);
+    o.file_names = names;
+    o.file_contents = contents;
+    o.wall_ms = (int64_t)opt_num(L, 1, "wall_ms", 10000);
+    o.mem_mb = (int64_t)opt_num(L, 1, "mem_mb", 512);
+    double r;
+    ef_unit_counts c;
+    const char *status;
+    if (ef_verify_unit_tests(env->ctx, &o, &r, &c, &status) < 0)
+        return verifier_error(L);
+    lua_pushnumber(L, r);
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, c.passed);
+    lua_setfield(L, -2, "passed");
+    lua_pushinteger(L, c.failed + c.errors);
+    lua_setfield(L, -2, "failed");
+    lua_pushstring(L, status);
+    lua_setfield(L, -2, "status");
+    return 2;
+}
+
+/* ---- ef.exec -------------------------------------------------------------------------- */
+
+static int l_exec(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    return luaL_error(L, "ef.exec: sandbox not available (%s)", ef_sandbox_missing());
+}
+
+int ef_envgen__open_ef(lua_State *L)
+{
+    const luaL_Reg fns[] = {{"exec", l_exec}, {"search", ef_envgen__search}, {NULL, NULL}};
+    const luaL_Reg ver[] = {{"exact", l_verify_exact},
+                            {"numeric", l_verify_numeric},
+                            {"regex", l_verify_regex},
+                            {"json", l_verify_json},
+                            {"state_hash", l_verify_state_hash},
+                            {"unit_tests", l_verify_unit_tests},
+                            {NULL, NULL}};
+    luaL_newlib(L, fns);
+    luaL_newlib(L, ver);
+    lua_setfield(L, -2, "verify");
+    lua_pushliteral(L, EF_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

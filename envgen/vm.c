@@ -1,0 +1,301 @@
+/*
+ * envgen/vm.c — the sandboxed Lua virtual machine of one env: a counting allocator with a
+ * memory cap, an instruction budget enforced by a count hook (which also remembers the
+ * last file:line for messages), the restricted library set (no io, os, package, debug,
+ * dofile/loadfile, binary chunks, math.random), protected calls with a message handler
+ * that names the env file and line.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <lualib.h>
+#include "envgen/envgen_int.h"
+
+#define HOOK_STEP 1000
+
+ef_env *ef_envgen__env(lua_State *L)
+{
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+static void *env_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    ef_env *env = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        ef_free(ptr);
+        env->mem_used -= old;
+        return NULL;
+    }
+    if (nsize > old && env->mem_used - old + nsize > env->limits.mem_limit_bytes) {
+        env->mem_hit = 1;
+        return NULL;
+    }
+    void *p = ef_realloc(ptr, nsize);
+    if (!p)
+        return (ptr && nsize <= old) ? ptr : NULL; /* Lua needs shrinking to succeed */
+    env->mem_used = env->mem_used - old + nsize;
+    return p;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    ef_env *env = ef_envgen__env(L);
+    env->instr_used += HOOK_STEP;
+    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+        snprintf(env->where, sizeof env->where, "%s:%d", ar->short_src, ar->currentline);
+    if (env->instr_used > env->limits.instr_limit) {
+        env->instr_hit = 1;
+        lua_pushfstring(L, "%s: instruction budget of %I instructions exceeded (an endless loop?)",
+                        env->where, (lua_Integer)env->limits.instr_limit);
+        lua_error(L);
+    }
+}
+
+void ef_envgen__where(lua_State *L, char *buf, size_t cap)
+{
+    lua_Debug ar;
+    buf[0] = 0;
+    for (int level = 0; level < 64 && lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            snprintf(buf, cap, "%s:%d", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+}
+
+/* The message handler: a string message keeps its "file:line:" (Lua adds it); other
+ * error objects are described; errors without a position get the innermost one. */
+static int msgh(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            msg = lua_tostring(L, -1);
+        else
+            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    char where[256];
+    ef_envgen__where(L, where, sizeof where);
+    ef_env *env = ef_envgen__env(L);
+    /* "path:12: message" already has a position when it starts with the short source */
+    const char *colon = strchr(msg, ':');
+    int has_pos = colon && colon != msg && colon[1] >= '0' && colon[1] <= '9';
+    if (!has_pos && where[0])
+        lua_pushfstring(L, "%s: %s", where, msg);
+    else
+        lua_pushstring(L, msg);
+    (void)env;
+    return 1;
+}
+
+static int fail_message(ef_env *env, int status, const char *what)
+{
+    lua_State *L = env->L;
+    const char *m = lua_tostring(L, -1);
+    int code = (env->instr_hit || env->mem_hit || status == LUA_ERRMEM) ? EF_ELIMIT : EF_ELUA;
+    if (status == LUA_ERRMEM)
+        ef_errorf(env->ctx, code, "%s: %s: memory cap of %zu MiB exceeded (%s)", what,
+                  env->where[0] ? env->where : env->path, env->limits.mem_limit_bytes >> 20,
+                  m ? m : "not enough memory");
+    else
+        ef_errorf(env->ctx, code, "%s: %s", what, m ? m : "unknown error");
+    lua_pop(L, 1);
+    return code;
+}
+
+int ef_envgen__call(ef_env *env, int nargs, int nres, const char *what)
+{
+    lua_State *L = env->L;
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, msgh);
+    lua_insert(L, base);
+    int st = lua_pcall(L, nargs, nres, base);
+    lua_remove(L, base);
+    if (st != LUA_OK)
+        return fail_message(env, st, what);
+    return 0;
+}
+
+void ef_envgen__vm_reset_budget(ef_env *env)
+{
+    env->instr_used = 0;
+    env->instr_hit = 0;
+    env->mem_hit = 0;
+    env->where[0] = 0;
+}
+
+typedef struct {
+    ef_envgen_fn fn;
+    void *ud;
+    int rc;
+} protect_args;
+
+static int trampoline(lua_State *L)
+{
+    protect_args *a = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    a->rc = a->fn(L, a->ud);
+    return 0;
+}
+
+int ef_envgen__protect(ef_env *env, ef_envgen_fn fn, void *ud)
+{
+    lua_State *L = env->L;
+    protect_args a = {fn, ud, 0};
+    ef_envgen__vm_reset_budget(env);
+    lua_settop(L, 0);
+    lua_pushcfunction(L, trampoline);
+    lua_pushlightuserdata(L, &a);
+    int st = lua_pcall(L, 1, 0, 0);
+    if (st != LUA_OK) {
+        int rc = fail_message(env, st, env->path);
+        lua_settop(L, 0);
+        return rc;
+    }
+    lua_settop(L, 0);
+    return a.rc;
+}
+
+/* ---- the restricted library set ---------------------------------------------------- */
+
+/* load(chunk [, chunkname [, mode [, env]]]) for text chunks only. */
+static int safe_load(lua_State *L)
+{
+    size_t len;
+    const char *s = lua_tolstring(L, 1, &len);
+    if (!s || lua_type(L, 1) != LUA_TSTRING)
+        return luaL_error(L, "load: only string chunks are allowed here");
+    const char *name = luaL_optstring(L, 2, "=(load)");
+    const char *mode = luaL_optstring(L, 3, "t");
+    if (!strchr(mode, 't'))
+        return luaL_error(L, "load: binary chunks are not allowed (mode must be \"t\")");
+    int has_env = !lua_isnone(L, 4);
+    if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
+        luaL_pushfail(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (has_env) {
+        lua_pushvalue(L, 4);
+        if (!lua_setupvalue(L, -2, 1))
+            lua_pop(L, 1);
+    }
+    return 1;
+}
+
+static int safe_collectgarbage(lua_State *L)
+{
+    const char *opt = luaL_optstring(L, 1, "collect");
+    if (strcmp(opt, "count") == 0) {
+        lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) +
+                              (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024.0);
+        return 1;
+    }
+    if (strcmp(opt, "collect") == 0 || strcmp(opt, "step") == 0) {
+        lua_gc(L, strcmp(opt, "collect") == 0 ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
+        lua_pushinteger(L, 0);
+        return 1;
+    }
+    return luaL_error(L, "collectgarbage('%s') is not available in envs", opt);
+}
+
+/* print(...) goes to stderr, prefixed with the env file. */
+static int safe_print(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        size_t len;
+        const char *s = luaL_tolstring(L, i, &len);
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_addvalue(&b);
+        (void)s;
+    }
+    luaL_pushresult(&b);
+    fprintf(stderr, "[%s] %s\n", env->path, lua_tostring(L, -1));
+    return 0;
+}
+
+static int global_newindex(lua_State *L)
+{
+    const char *k = lua_tostring(L, 2);
+    return luaL_error(L,
+                      "assignment to undeclared global '%s' (use local; env code must not keep "
+                      "state between tasks)",
+                      k ? k : "?");
+}
+
+static int open_libs(lua_State *L)
+{
+    const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
+                             {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+                             {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, luaopen_coroutine},
+                             {NULL, NULL}};
+    for (const luaL_Reg *l = libs; l->func; l++) {
+        luaL_requiref(L, l->name, l->func, 1);
+        lua_pop(L, 1);
+    }
+    lua_pushglobaltable(L);
+    const char *drop[] = {"dofile", "loadfile", "require", "module"};
+    for (size_t i = 0; i < EF_ARRAY_LEN(drop); i++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, drop[i]);
+    }
+    lua_pushcfunction(L, safe_load);
+    lua_setfield(L, -2, "load");
+    lua_pushcfunction(L, safe_collectgarbage);
+    lua_setfield(L, -2, "collectgarbage");
+    lua_pushcfunction(L, safe_print);
+    lua_setfield(L, -2, "print");
+    lua_getfield(L, -1, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "math");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "random");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "randomseed");
+    lua_pop(L, 1);
+    ef_envgen__open_json(L);
+    lua_setfield(L, -2, "json");
+    ef_envgen__open_ef(L);
+    lua_setfield(L, -2, "ef");
+    ef_envgen__open_rng(L);
+    lua_pop(L, 1); /* global table */
+    return 0;
+}
+
+static int open_libs_fn(lua_State *L, void *ud)
+{
+    (void)ud;
+    return open_libs(L);
+}
+
+/* Makes new globals an error from now on (called after the env file ran). */
+int ef_envgen__freeze_globals(lua_State *L)
+{
+    lua_pushglobaltable(L);
+    lua_newtable(L);
+    lua_pushcfunction(L, global_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+    return 0;
+}
+
+int ef_envgen__vm_new(ef_env *env)
+{
+    env->mem_used = 0;
+    env->L = lua_newstate(env_alloc, env);
+    if (!env->L)
+        return ef_errorf(env->ctx, EF_ENOMEM, "%s: cannot create a Lua state (memory cap %zu MiB)",
+                         env->path, env->limits.mem_limit_bytes >> 20);
+    lua_sethook(env->L, count_hook, LUA_MASKCOUNT, HOOK_STEP);
+    return ef_envgen__protect(env, open_libs_fn, NULL);
+}
