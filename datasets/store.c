@@ -289,10 +289,17 @@ static int pragma_text(ef_store *s, const char *sql, char *buf, size_t cap)
 static int configure(ef_store *s, const ef_store_options *o)
 {
     int rc;
-    sqlite3_busy_timeout(s->db, o->busy_timeout_ms);
     if (!s->read_only) {
         char mode[32];
-        if ((rc = pragma_text(s, "PRAGMA journal_mode=WAL", mode, sizeof mode)) < 0)
+        /* Switching a new file to WAL needs it to itself, and SQLite answers "locked"
+         * at once instead of calling the busy handler: retry within the busy timeout. */
+        uint64_t until = ef_now_ns() + (uint64_t)o->busy_timeout_ms * 1000000ull;
+        while ((rc = pragma_text(s, "PRAGMA journal_mode=WAL", mode, sizeof mode)) == EF_ETIMEOUT &&
+               ef_now_ns() < until) {
+            struct timespec nap = {0, 5 * 1000 * 1000};
+            nanosleep(&nap, NULL);
+        }
+        if (rc < 0)
             return rc;
         if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0)
             return ef_errorf(s->ctx, EF_ESTORE,
@@ -344,6 +351,8 @@ int ef_store_open_ext(ef_ctx *ctx, const char *path, const ef_store_options *opt
         goto cleanup;
     }
     sqlite3_extended_result_codes(s->db, 1);
+    /* before the first read: another process may be creating the same file right now */
+    sqlite3_busy_timeout(s->db, o.busy_timeout_ms);
     if ((rc = probe_database(s)) < 0)
         goto cleanup;
     if ((rc = configure(s, &o)) < 0)
