@@ -25,6 +25,10 @@
  *     unique, and a second submit of the same triple is reported as EF_EEXISTS.
  *   - Token streams are BLOBs with a fixed little-endian layout (below, and
  *     docs/store.md), so that any language reads them without this library.
+ *   - ef_store_merge() joins another store (a shard) into this one; rows that share a
+ *     key but differ are reported as conflicts and never overwrite.
+ *   - Errors land on the ctx given to ef_store_open (the writer's submit and flush take
+ *     the caller's ctx instead, since they run on many threads).
  *
  * Example
  *   ef_store *s;
