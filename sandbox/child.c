@@ -135,6 +135,8 @@ static long write_file(const char *path, const char *data, int flags, unsigned m
     return rc;
 }
 
+static void reset_signals(void);
+
 /* ---- the new root ----------------------------------------------------------------- */
 
 static int do_bind(ef_sb_plan *p, const ef_sb_op *op)
@@ -210,6 +212,64 @@ static int build_root(ef_sb_plan *p)
     if (p->hostname && (rc = SC2(SYS_sethostname, p->hostname, str_len(p->hostname))) < 0)
         return fail(p, EF_SB_STEP_HOSTNAME, rc);
     return 0;
+}
+
+/* Joins the worker's prepared root (a template mount namespace), takes a private copy of
+ * it and mounts what changes per run: /tmp, /proc, the workdir. The workdir is cloned
+ * from the host tree before leaving it (open_tree), and attached after (move_mount). */
+static int enter_template(ef_sb_plan *p)
+{
+    long rc, wfd = -1;
+    if (p->workdir_src) {
+        wfd = SC3(SYS_open_tree, AT_FDCWD, p->workdir_src,
+                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (wfd < 0)
+            return fail(p, EF_SB_STEP_WORKDIR, wfd);
+        struct mount_attr attr = {MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0};
+        if (!p->workdir_rw)
+            attr.attr_set |= MOUNT_ATTR_RDONLY;
+        rc = SC5(SYS_mount_setattr, wfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
+        if (rc < 0)
+            return fail(p, EF_SB_STEP_WORKDIR, rc);
+    }
+    if ((rc = SC2(SYS_setns, p->tmpl_fd, CLONE_NEWNS)) < 0 ||
+        (rc = SC1(SYS_unshare, CLONE_NEWNS)) < 0)
+        return fail(p, EF_SB_STEP_TEMPLATE, rc);
+    rc = SC5(SYS_mount, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts);
+    if (rc < 0)
+        return fail(p, EF_SB_STEP_TMPFS, rc);
+    rc = SC5(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2");
+    if (rc < 0)
+        return fail(p, EF_SB_STEP_PROC, rc);
+    if (wfd >= 0) {
+        rc = SC5(SYS_move_mount, wfd, "", AT_FDCWD, "/work", MOVE_MOUNT_F_EMPTY_PATH);
+        SC1(SYS_close, wfd);
+        if (rc < 0)
+            return fail(p, EF_SB_STEP_WORKDIR, rc);
+    }
+    if ((rc = SC1(SYS_chdir, "/")) < 0)
+        return fail(p, EF_SB_STEP_TEMPLATE, rc);
+    if (p->hostname && (rc = SC2(SYS_sethostname, p->hostname, str_len(p->hostname))) < 0)
+        return fail(p, EF_SB_STEP_HOSTNAME, rc);
+    return 0;
+}
+
+int ef_sandbox__template_main(void *arg)
+{
+    ef_sb_plan *p = arg;
+    reset_signals();
+    SC1(SYS_umask, 022);
+    long fd = SC3(SYS_openat, AT_FDCWD, "/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fail(p, EF_SB_STEP_TEMPLATE, fd);
+        raw_exit(1);
+    }
+    if (build_root(p) < 0) {
+        SC1(SYS_close, fd);
+        raw_exit(1);
+    }
+    p->tmpl_out_fd = (int)fd;
+    raw_exit(0);
 }
 
 /* ---- the program's process ---------------------------------------------------------- */
@@ -427,7 +487,7 @@ int ef_sandbox__init_main(void *arg)
         raw_exit(1);
     }
     stamp(p, 1);
-    if (p->full && build_root(p) < 0)
+    if (p->full && (p->tmpl_fd >= 0 ? enter_template(p) : build_root(p)) < 0)
         raw_exit(1);
     stamp(p, 2);
     p->listener_fd = -1;

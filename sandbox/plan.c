@@ -166,7 +166,15 @@ static void parents(builder *b, const char *dst)
     }
 }
 
-static void build_ops(builder *b, const ef_sandbox_options *o)
+static char *tmp_options(ef_sb_arena *a, int64_t tmp_bytes)
+{
+    long long kb = (long long)((tmp_bytes + 1023) / 1024);
+    return arena_str(a, "size=%lldk,nr_inodes=%lld,mode=1777", kb, EF_MAX(kb / 4, 1024LL));
+}
+
+/* The root's steps. A template (prepared root) gets only what never changes; the run
+ * then mounts /tmp, /proc and the workdir on the directories made here. */
+static void build_ops(builder *b, const ef_sandbox_options *o, int template)
 {
     char src[512], dst[512];
     for (size_t i = 0; i < EF_ARRAY_LEN(top_dirs); i++) {
@@ -214,18 +222,17 @@ static void build_ops(builder *b, const ef_sandbox_options *o)
     op_symlink(b, "/tmp", "/dev/shm");
     /* /tmp, /proc */
     op_mkdir(b, "/tmp", 01777);
-    if ((op = add_op(b, EF_SB_OP_TMPFS, "/tmp"))) {
-        long long kb = (long long)((o->tmp_bytes + 1023) / 1024);
-        op->data = arena_str(b->a, "size=%lldk,nr_inodes=%lld,mode=1777", kb,
-                             EF_MAX(kb / 4, 1024LL));
-    }
     op_mkdir(b, "/proc", 0555);
+    op_mkdir(b, "/work", 0755);
+    if (template)
+        return;
+    if ((op = add_op(b, EF_SB_OP_TMPFS, "/tmp")))
+        op->data = tmp_options(b->a, o->tmp_bytes);
     if ((op = add_op(b, EF_SB_OP_PROC, "/proc")))
         op->data = "hidepid=2";
     /* workdir and the caller's binds */
     if (o->workdir) {
         char *wd = arena_str(b->a, "%s", o->workdir);
-        op_mkdir(b, "/work", 0755);
         if ((op = add_op(b, EF_SB_OP_BIND, "/work"))) {
             op->src = wd;
             op->flags = o->workdir_writable ? EF_SB_BIND_RW : 0;
@@ -240,6 +247,26 @@ static void build_ops(builder *b, const ef_sandbox_options *o)
 }
 
 /* ---- environment, argv, program paths --------------------------------------------- */
+
+int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, int net, ef_sb_plan *plan,
+                              ef_sb_arena *arena)
+{
+    arena->cap = 32768;
+    arena->len = 0;
+    arena->buf = ef_malloc(arena->cap);
+    if (!arena->buf)
+        return EF_ENOMEM;
+    memset(plan, 0, sizeof *plan);
+    plan->full = 1;
+    plan->root = w->root;
+    plan->tmpl_fd = -1;
+    plan->tmpl_out_fd = -1;
+    ef_sandbox_options o = EF_SANDBOX_OPTIONS_INIT;
+    o.net = net;
+    builder b = {ctx, plan, arena, 0};
+    build_ops(&b, &o, 1);
+    return b.rc;
+}
 
 static int env_has(const char *const *env, const char *name)
 {
@@ -368,8 +395,16 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     builder b = {ctx, plan, arena, 0};
     plan->uid_map = arena_str(arena, "%u %u 1\n", plan->inner_uid, plan->outer_uid);
     plan->gid_map = arena_str(arena, "%u %u 1\n", plan->inner_gid, plan->outer_gid);
-    if (plan->full)
-        build_ops(&b, o);
+    plan->tmpl_fd = -1;
+    if (plan->full && o->n_binds == 0)
+        plan->tmpl_fd = ef_sandbox__worker_template(ctx, w, o->net);
+    if (plan->tmpl_fd >= 0) {
+        plan->tmp_opts = tmp_options(arena, o->tmp_bytes);
+        plan->workdir_src = o->workdir ? arena_str(arena, "%s", o->workdir) : NULL;
+        plan->workdir_rw = o->workdir_writable;
+    } else if (plan->full) {
+        build_ops(&b, o, 0);
+    }
     if (b.rc)
         return b.rc;
     int rc = build_exec(&b, o, argv);

@@ -55,6 +55,8 @@ typedef enum {
     EF_SB_STEP_MKNOD,
     EF_SB_STEP_WRITE,
     EF_SB_STEP_PIVOT_ROOT,
+    EF_SB_STEP_TEMPLATE,
+    EF_SB_STEP_WORKDIR,
     EF_SB_STEP_HOSTNAME,
     EF_SB_STEP_SPAWN,
     EF_SB_STEP_FDS,
@@ -87,6 +89,13 @@ typedef struct {
     ef_sb_op ops[EF_SB_MAX_OPS];
     int n_ops;
     const char *hostname;
+    /* prepared root: join this template mount namespace and copy it instead of building
+     * the tree (-1: build it); then mount these per run */
+    int tmpl_fd;
+    const char *tmp_opts;        /* tmpfs options of /tmp */
+    const char *workdir_src;     /* host dir attached at /work, or NULL */
+    int workdir_rw;
+    volatile int tmpl_out_fd;    /* template build: the new namespace's fd */
     int fds[3 + EF_SANDBOX_MAX_FDS]; /* the program's fd i := fds[i] */
     int n_fds;
     uint32_t outer_uid, outer_gid, inner_uid, inner_gid;
@@ -127,6 +136,9 @@ typedef struct {
 
 /* child.c: the function the caller clone()s; arg is the plan. Returns the init's exit code. */
 int ef_sandbox__init_main(void *arg);
+/* child.c: builds a prepared root in a new mount namespace (clone()d with CLONE_NEWNS|
+ * CLONE_FILES|CLONE_VM|CLONE_VFORK) and leaves its fd in plan->tmpl_out_fd. */
+int ef_sandbox__template_main(void *arg);
 
 /* seccomp.c: the BPF program of a profile (cached per worker by the caller). */
 typedef struct {
@@ -148,6 +160,8 @@ struct ef_sandbox_worker {
     int full;                  /* user namespaces usable */
     const char *why_weak;      /* static message when !full */
     int notify_ok;             /* seccomp user notification works here */
+    int tmpl_fd[2];            /* prepared roots (mount namespaces) [net]; -1: none yet */
+    int tmpl_broken;           /* 1: templates failed here; build roots per run */
     ef_sb_filter filters[2][2]; /* [profile][net] */
     int have_filter[2][2];
 };
@@ -162,6 +176,12 @@ typedef struct {
 int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
                            const char *const *argv, ef_sb_plan *plan, ef_sb_arena *arena);
 void ef_sandbox__arena_free(ef_sb_arena *a);
+/* worker.c: the worker's prepared root for this network setting (built on first use);
+ * -1 when unavailable (the run then builds its root itself). */
+int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, int net);
+/* plan.c: the steps of a prepared root (no per-run mounts). */
+int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, int net, ef_sb_plan *plan,
+                              ef_sb_arena *arena);
 
 /* spawn.c: clone the init; the process handle the caller keeps. */
 typedef struct {

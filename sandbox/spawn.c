@@ -41,7 +41,9 @@ int ef_sandbox__spawn(ef_ctx *ctx, ef_sb_plan *plan, ef_sb_proc *proc)
 
     int flags = CLONE_VM | CLONE_PIDFD;
     if (plan->full)
-        flags |= CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+        flags |= CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+    if (plan->full && plan->tmpl_fd < 0)
+        flags |= CLONE_NEWNS; /* with a template the init joins and copies it instead */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

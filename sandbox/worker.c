@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "sandbox/sandbox_int.h"
 
@@ -91,6 +94,7 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
     if (!w)
         return EF_ENOMEM;
     w->netns_fd = -1;
+    w->tmpl_fd[0] = w->tmpl_fd[1] = -1;
     w->notify_ok = 1;
     detect_isolation(w);
     if (geteuid() == 0) {
@@ -124,6 +128,9 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
         return;
     if (w->netns_fd >= 0)
         close(w->netns_fd);
+    for (int i = 0; i < 2; i++)
+        if (w->tmpl_fd[i] >= 0)
+            close(w->tmpl_fd[i]);
     if (w->root[0])
         rmdir(w->root);
     for (int p = 0; p < 2; p++)
@@ -157,6 +164,48 @@ int ef_sandbox__worker_filter(ef_ctx *ctx, ef_sandbox_worker *w, ef_sandbox_prof
     }
     *out = &w->filters[p][n];
     return 0;
+}
+
+/* A prepared root: a child in a new mount namespace builds the tree once (binds, /etc,
+ * /dev, the empty mount points), pivots into it and leaves the namespace's fd behind; runs
+ * join a private copy of it instead of building their own. */
+int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, int net)
+{
+    int n = net ? 1 : 0;
+    if (w->tmpl_fd[n] >= 0 || w->tmpl_broken || !w->full)
+        return w->tmpl_fd[n];
+    ef_sb_plan *plan = ef_calloc(1, sizeof *plan);
+    ef_sb_arena arena = {NULL, 0, 0};
+    size_t stack_len = 128 * 1024;
+    void *stack = NULL;
+    int rc = plan ? ef_sandbox__plan_template(ctx, w, n, plan, &arena) : EF_ENOMEM;
+    if (!rc) {
+        stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+                     MAP_STACK, -1, 0);
+        rc = stack == MAP_FAILED ? EF_ENOMEM : 0;
+    }
+    if (!rc) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int pid = clone(ef_sandbox__template_main, (char *)stack + stack_len,
+                        CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWNS | SIGCHLD, plan);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (pid > 0)
+            waitpid(pid, NULL, __WALL);
+        if (pid > 0 && plan->tmpl_out_fd >= 0 && !plan->step) {
+            w->tmpl_fd[n] = plan->tmpl_out_fd;
+        } else {
+            w->tmpl_broken = 1;
+            EF_LOG_W(ctx, "sandbox: no prepared root (%s: %s); building roots per run",
+                     ef_sandbox__step_name(plan->step), strerror(plan->step_errno));
+        }
+    }
+    if (stack && stack != MAP_FAILED)
+        munmap(stack, stack_len);
+    ef_sandbox__arena_free(&arena);
+    ef_free(plan);
+    return w->tmpl_fd[n];
 }
 
 /* nftw has no user pointer: the ids travel through a thread-local. */

@@ -33,6 +33,23 @@
 
 static ef_ctx *ctx;
 static ef_sandbox_worker *worker;
+static char suite_dir[512]; /* read-only workdir holding a copy of the attack program */
+
+/* Copies the attack program into dir as dir/attack (runs see it as /work/attack). */
+static void install_attack(const char *dir)
+{
+    char *data = NULL, path[600];
+    size_t len = 0;
+    if (ef_file_read(ctx, ATTACK_BIN, (size_t)64 << 20, &data, &len) < 0) {
+        printf("cannot read %s: %s\n", ATTACK_BIN, ef_errmsg(ctx));
+        exit(1);
+    }
+    snprintf(path, sizeof path, "%s/attack", dir);
+    ef_file_write(ctx, path, data, len);
+    chmod(path, 0755);
+    chmod(dir, 0755);
+    ef_free(data);
+}
 
 static void base_opts(ef_sandbox_options *o)
 {
@@ -45,8 +62,8 @@ static void base_opts(ef_sandbox_options *o)
     o->out_bytes = 64 << 10;
     o->tmp_bytes = 4 << 20;
     o->file_bytes = 8 << 20;
-    o->binds[0] = (ef_sandbox_bind){ATTACK_BIN, "/opt/attack", 0};
-    o->n_binds = 1;
+    o->workdir = suite_dir; /* the prepared-root path; test_via_bind covers the other */
+    o->workdir_writable = 0;
 }
 
 /* Processes of uid on the host (the sandbox's outer uid): must be none after a run. */
@@ -104,7 +121,7 @@ static void attack(const char *name, ef_sandbox_status status, const char *detai
 {
     ef_sandbox_options o;
     base_opts(&o);
-    const char *argv[] = {"/opt/attack", name, NULL};
+    const char *argv[] = {"/work/attack", name, NULL};
     ef_sandbox_result_free(expect(&o, argv, status, detail, out_has));
 }
 
@@ -116,7 +133,7 @@ static void test_fork_bomb(void)
     base_opts(&o);
     o.wall_ms = 1500;
     o.procs = 16;
-    const char *argv[] = {"/opt/attack", "fork_bomb", NULL};
+    const char *argv[] = {"/work/attack", "fork_bomb", NULL};
     ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_TIMEOUT, NULL, NULL));
 }
 
@@ -135,7 +152,7 @@ static void test_memory_bomb(void)
     ef_sandbox_options o;
     base_opts(&o);
     o.mem_bytes = 64 << 20;
-    const char *argv[] = {"/opt/attack", "memory_bomb", NULL};
+    const char *argv[] = {"/work/attack", "memory_bomb", NULL};
     ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_MEMORY_LIMIT, NULL, NULL);
     if (r)
         EF_CHECK(r->peak_rss_kb > 30 * 1024 && r->peak_rss_kb <= 64 * 1024);
@@ -157,7 +174,7 @@ static void test_busy_loop(void)
     base_opts(&o);
     o.cpu_ms = 1000;
     o.wall_ms = 5000;
-    const char *argv[] = {"/opt/attack", "busy_loop", NULL};
+    const char *argv[] = {"/work/attack", "busy_loop", NULL};
     ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_CPU_LIMIT, NULL, NULL);
     if (r)
         EF_CHECK(r->cpu_ms > 0);
@@ -169,7 +186,7 @@ static void test_sleep_past_wall(void)
     ef_sandbox_options o;
     base_opts(&o);
     o.wall_ms = 300;
-    const char *argv[] = {"/opt/attack", "sleep", NULL};
+    const char *argv[] = {"/work/attack", "sleep", NULL};
     ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_TIMEOUT, "wall", NULL);
     if (r)
         EF_CHECK(r->wall_ms >= 300 && r->signal == SIGKILL);
@@ -180,7 +197,7 @@ static void test_endless_stdout(void)
 {
     ef_sandbox_options o;
     base_opts(&o);
-    const char *argv[] = {"/opt/attack", "endless_stdout", NULL};
+    const char *argv[] = {"/work/attack", "endless_stdout", NULL};
     ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_OUTPUT_LIMIT, "stdout", NULL);
     if (r)
         EF_CHECK(r->out.truncated && r->out.len == (size_t)o.out_bytes);
@@ -191,7 +208,7 @@ static void test_endless_stderr(void)
 {
     ef_sandbox_options o;
     base_opts(&o);
-    const char *argv[] = {"/opt/attack", "endless_stderr", NULL};
+    const char *argv[] = {"/work/attack", "endless_stderr", NULL};
     ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_OUTPUT_LIMIT, "stderr", NULL);
     if (r)
         EF_CHECK(r->err.truncated && r->err.len == (size_t)o.out_bytes && !r->out.truncated);
@@ -209,7 +226,7 @@ static void test_huge_file(void)
     base_opts(&o);
     o.tmp_bytes = 64 << 20;
     o.file_bytes = 1 << 20;
-    const char *argv[] = {"/opt/attack", "huge_file", "/tmp/huge", NULL};
+    const char *argv[] = {"/work/attack", "huge_file", "/tmp/huge", NULL};
     ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_SIGNALED, "file size", NULL);
     if (r)
         EF_CHECK_EQ_INT(r->signal, SIGXFSZ);
@@ -227,10 +244,8 @@ static void test_write_ro_binds(void)
 {
     ef_sandbox_options o;
     base_opts(&o);
-    o.workdir = ef_test_tmpdir("sbx-ro");
-    chmod(o.workdir, 0755); /* readable by the sandbox's uid, writable only by root */
-    o.workdir_writable = 0;
-    const char *argv[] = {"/opt/attack", "write_ro", NULL};
+    /* the suite's workdir is read-only: readable by the sandbox's uid, writable by root */
+    const char *argv[] = {"/work/attack", "write_ro", NULL};
     ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
 }
 
@@ -254,6 +269,7 @@ static char *make_workdir(const char *tag, char *secret_path, size_t n)
         fputs("x\n", f);
         fclose(f);
     }
+    install_attack(wd);
     ef_sandbox_dir_chown(ctx, worker, wd);
     return wd;
 }
@@ -265,7 +281,8 @@ static void workdir_attack(const char *name)
     ef_sandbox_options o;
     base_opts(&o);
     o.workdir = wd;
-    const char *argv[] = {"/opt/attack", name, NULL};
+    o.workdir_writable = 1;
+    const char *argv[] = {"/work/attack", name, NULL};
     ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
     unlink(secret);
     ef_free(wd);
@@ -399,7 +416,7 @@ static void test_connect_localhost(void)
     snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
     ef_sandbox_options o;
     base_opts(&o);
-    const char *argv[] = {"/opt/attack", "connect", "127.0.0.1", port, NULL};
+    const char *argv[] = {"/work/attack", "connect", "127.0.0.1", port, NULL};
     ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
     /* nothing reached the host listener */
     fcntl(ls, F_SETFL, O_NONBLOCK);
@@ -414,7 +431,7 @@ static void test_connect_outside(void)
 {
     ef_sandbox_options o;
     base_opts(&o);
-    const char *argv[] = {"/opt/attack", "connect", "1.1.1.1", "80", NULL};
+    const char *argv[] = {"/work/attack", "connect", "1.1.1.1", "80", NULL};
     ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
 }
 
@@ -441,11 +458,13 @@ static void test_kill_minus_one(void)
 static void test_daemon_grandchild(void)
 {
     char *wd = ef_strdup(ef_test_tmpdir("sbx-daemon"));
+    install_attack(wd);
     ef_sandbox_dir_chown(ctx, worker, wd);
     ef_sandbox_options o;
     base_opts(&o);
     o.workdir = wd;
-    const char *argv[] = {"/opt/attack", "daemonize", NULL};
+    o.workdir_writable = 1;
+    const char *argv[] = {"/work/attack", "daemonize", NULL};
     ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
     char path[600];
     snprintf(path, sizeof path, "%s/daemon_alive", wd);
@@ -458,8 +477,33 @@ static void test_daemon_grandchild(void)
     EF_CHECK_MSG(st1.st_size == st2.st_size, "the daemon kept writing: %lld -> %lld",
                  (long long)st1.st_size, (long long)st2.st_size);
     unlink(path);
+    snprintf(path, sizeof path, "%s/attack", wd);
+    unlink(path);
     rmdir(wd);
     ef_free(wd);
+}
+
+/* The same hostile programs through a caller bind (the per-run root, not the prepared one). */
+static void test_via_bind(void)
+{
+    static const char *const cases[] = {"read_host_files", "proc_tricks", "write_ro",
+                                        "setuid_root", "leaked_fds"};
+    for (size_t i = 0; i < EF_ARRAY_LEN(cases); i++) {
+        ef_sandbox_options o;
+        base_opts(&o);
+        o.workdir = NULL;
+        o.binds[0] = (ef_sandbox_bind){ATTACK_BIN, "/opt/attack", 0};
+        o.n_binds = 1;
+        const char *argv[] = {"/opt/attack", cases[i], NULL};
+        ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
+    }
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.workdir = NULL;
+    o.binds[0] = (ef_sandbox_bind){ATTACK_BIN, "/opt/attack", 0};
+    o.n_binds = 1;
+    const char *argv[] = {"/opt/attack", "mount", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_SECCOMP, "mount", NULL));
 }
 
 static void test_leaked_fds(void)
@@ -496,7 +540,7 @@ static void *cross_thread(void *p)
     if (ef_sandbox_worker_new(c, &wo, &w) == 0) {
         ef_sandbox_options o;
         base_opts(&o);
-        const char *argv[] = {"/opt/attack", "cross_read", a->mine, a->theirs, NULL};
+        const char *argv[] = {"/work/attack", "cross_read", a->mine, a->theirs, NULL};
         ef_sandbox_result *r = NULL;
         if (ef_sandbox_run(c, w, &o, argv, &r) == 0) {
             a->ok = 1;
@@ -538,6 +582,8 @@ int main(int argc, char **argv)
         ef_ctx_free(ctx);
         return EF_TEST_END();
     }
+    snprintf(suite_dir, sizeof suite_dir, "%s", ef_test_tmpdir("sbx-attacks"));
+    install_attack(suite_dir);
     EF_RUN(test_fork_bomb);
     EF_RUN(test_fork_bomb_shell);
     EF_RUN(test_memory_bomb);
@@ -582,6 +628,11 @@ int main(int argc, char **argv)
     EF_RUN(test_leaked_fds);
     EF_RUN(test_env_absent);
     EF_RUN(test_cross_sandbox_read);
+    EF_RUN(test_via_bind);
+    char path[600];
+    snprintf(path, sizeof path, "%s/attack", suite_dir);
+    unlink(path);
+    rmdir(suite_dir);
     ef_sandbox_worker_free(worker);
     ef_ctx_free(ctx);
     return EF_TEST_END();
