@@ -162,7 +162,10 @@ static int add_str(cJSON *obj, const char *key, const char *val)
     cJSON *s = val ? cJSON_CreateString(val) : cJSON_CreateNull();
     if (!s)
         return EF_ENOMEM;
-    cJSON_AddItemToObject(obj, key, s);
+    if (!cJSON_AddItemToObject(obj, key, s)) {
+        cJSON_Delete(s);
+        return EF_ENOMEM;
+    }
     return 0;
 }
 
@@ -191,7 +194,11 @@ int ef_agent_msg_to_json(const ef_agent_msg *m, int with_reasoning, cJSON **out)
                 break;
             }
             cJSON_AddItemToArray(arr, tc);
-            cJSON_AddItemToObject(tc, "function", fn);
+            if (!cJSON_AddItemToObject(tc, "function", fn)) {
+                cJSON_Delete(fn);
+                rc = EF_ENOMEM;
+                break;
+            }
             const ef_agent_tool_call *c = &m->tool_calls[i];
             if (add_str(tc, "id", c->id ? c->id : "") < 0 || add_str(tc, "type", "function") < 0 ||
                 add_str(fn, "name", c->name ? c->name : "") < 0 ||

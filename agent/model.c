@@ -249,13 +249,19 @@ int ef_agent__request_body(ef_ctx *ctx, const ef_model_request *req, const char 
         goto cleanup;
     if (ef_agent_conv_to_json(req->conv, req->with_reasoning, &msgs) < 0)
         goto cleanup;
-    cJSON_AddItemToObject(body, "messages", msgs);
+    if (!cJSON_AddItemToObject(body, "messages", msgs)) {
+        cJSON_Delete(msgs);
+        goto cleanup;
+    }
     if (req->tools_json && *req->tools_json && strcmp(req->tools_json, "[]") != 0) {
         if ((rc = ef_json_parse(ctx, req->tools_json, strlen(req->tools_json), "tools",
                                 &tools)) < 0)
             goto cleanup;
         rc = EF_ENOMEM;
-        cJSON_AddItemToObject(body, "tools", tools);
+        if (!cJSON_AddItemToObject(body, "tools", tools)) {
+            cJSON_Delete(tools);
+            goto cleanup;
+        }
     }
     const ef_sampling *s = &req->sampling;
     if (s->temperature >= 0 && !cJSON_AddNumberToObject(body, "temperature", s->temperature))

@@ -189,9 +189,15 @@ static int render(http_model *h, ef_ctx *ctx, const ef_model_request *req, size_
         if ((rc = ef_json_parse(ctx, req->tools_json, strlen(req->tools_json), "tools",
                                 &tools)) < 0)
             goto cleanup;
-        cJSON_AddItemToObject(doc, "tools", tools);
+        if (!cJSON_AddItemToObject(doc, "tools", tools)) {
+            cJSON_Delete(tools);
+            rc = EF_ENOMEM;
+            goto cleanup;
+        }
+        rc = EF_ENOMEM;
     }
-    cJSON_AddItemToObject(doc, "messages", msgs);
+    if (!cJSON_AddItemToObject(doc, "messages", msgs))
+        goto cleanup;
     msgs = NULL;
     ef_chat_encode_options eo = EF_CHAT_ENCODE_OPTIONS_INIT;
     eo.thinking = h->opts.thinking;

@@ -256,6 +256,42 @@ static char *write_tmp(const char *text)
     return ef_strdup(tmpl);
 }
 
+/* Every allocation of an episode (model call, tool calls, recording, verify) failing in
+ * turn: the episode fails cleanly (ASan finds leaks), then succeeds. */
+static void test_episode_alloc_failure(void)
+{
+    char *path = fixture("misbehave.jsonl"), *name = ef_asprintf("replay:%s", path);
+    ef_model *m = NULL;
+    ef_agent_env *env;
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, name, NULL, &m), 0);
+    agent_testenv_open(NULL, g_ctx, 1, &env);
+    char *task = agent_testenv_task(2, 3);
+    long n;
+    int64_t scripts[] = {2, 3, 15, 20}; /* tool_then_answer, malformed, reasoning, no_name */
+    for (size_t k = 0; m && k < EF_ARRAY_LEN(scripts); k++) {
+        for (n = 1; n < 5000; n++) {
+            ef_agent_episode *ep = NULL;
+            ef_alloc_fail_after(n);
+            int rc = ef_agent_episode_run_ext(g_ctx, NULL, m, env, task, 1, scripts[k], 0, &ep);
+            long failed = ef_alloc_failed_count();
+            ef_alloc_fail_after(0);
+            if (rc == 0 && failed == 0) {
+                EF_CHECK(ep->reward == 1.0);
+                ef_agent_episode_free(ep);
+                break;
+            }
+            EF_CHECK(rc < 0 || ep != NULL);
+            ef_agent_episode_free(ep);
+        }
+        EF_CHECK(n < 5000);
+    }
+    ef_free(task);
+    ef_agent_env_free(env);
+    ef_model_free(m);
+    ef_free(name);
+    ef_free(path);
+}
+
 static void test_context_policies(void)
 {
     char line[1024], pad[301];
@@ -695,6 +731,7 @@ int main(int argc, char **argv)
     EF_RUN(test_model_names);
     EF_RUN(test_replay_misbehave);
     EF_RUN(test_context_policies);
+    EF_RUN(test_episode_alloc_failure);
     EF_RUN(test_oracle);
     EF_RUN(test_builtin_tools);
     EF_RUN(test_runner_groups_shards_resume);
