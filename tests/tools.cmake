@@ -4,3 +4,6 @@
 ef_add_test(test_tools SOURCES test_tools.c LIBS ef_tools ef_common TIMEOUT 120)
 ef_add_test(test_tools_net SOURCES test_tools_net.c LIBS ef_tools ef_common Threads::Threads TIMEOUT 120)
 ef_add_test(test_tools_sandbox SOURCES test_tools_sandbox.c LIBS ef_tools ef_common TIMEOUT 180)
+# Benchmark (run by tests/bench/tools.sh, not by CTest).
+add_executable(bench_tools ${CMAKE_CURRENT_SOURCE_DIR}/bench/tools_bench.c)
+target_link_libraries(bench_tools PRIVATE ef_tools ef_common)

@@ -4,11 +4,15 @@
  *
  * Supported: type (one name or a list), properties, required, enum, const, items (one
  * schema), minimum, maximum, exclusiveMinimum, exclusiveMaximum (numbers), minLength,
- * maxLength (in Unicode code points), minItems, maxItems, additionalProperties (boolean
- * or schema); annotations (description, title, default, examples, $schema) are accepted
- * and ignored. A mismatch names the field by its path from the root ("edits[1].path").
+ * maxLength (in Unicode code points), pattern (POSIX extended regular expression, which
+ * agrees with ECMA-262 on the common subset: classes, anchors, groups, alternation,
+ * counted repetition), minItems, maxItems, additionalProperties (boolean or schema);
+ * annotations (description, title, default, examples, format, $schema) are accepted and
+ * ignored. A mismatch names the field by its path from the root ("edits[1].path").
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <regex.h>
 #include <stdio.h>
 #include <string.h>
 #include "tools/tools_int.h"
@@ -21,8 +25,8 @@ static const char *const known_types[] = {"object", "array", "string", "number",
 static const char *const known_keywords[] = {
     "type", "properties", "required", "enum", "const", "items", "minimum", "maximum",
     "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems",
-    "maxItems", "additionalProperties", "description", "title", "default", "examples",
-    "$schema"};
+    "maxItems", "additionalProperties", "pattern", "description", "title", "default",
+    "examples", "format", "$schema"};
 
 static int is_known(const char *s, const char *const *list, size_t n)
 {
@@ -126,7 +130,15 @@ static int check_keyword(ef_ctx *ctx, const cJSON *kw, const char *path, int dep
     if (strcmp(k, "minLength") == 0 || strcmp(k, "maxLength") == 0 ||
         strcmp(k, "minItems") == 0 || strcmp(k, "maxItems") == 0)
         return check_count(ctx, kw, path, k);
-    if (strcmp(k, "description") == 0 || strcmp(k, "title") == 0) {
+    if (strcmp(k, "pattern") == 0) {
+        regex_t re;
+        if (!cJSON_IsString(kw) || regcomp(&re, kw->valuestring, REG_EXTENDED | REG_NOSUB) != 0)
+            return ef_errorf(ctx, EF_EINVAL, "schema %s.pattern: not a valid regular expression",
+                             path);
+        regfree(&re);
+        return 0;
+    }
+    if (strcmp(k, "description") == 0 || strcmp(k, "title") == 0 || strcmp(k, "format") == 0) {
         if (!cJSON_IsString(kw))
             return ef_errorf(ctx, EF_EINVAL, "schema %s.%s: must be a string", path, k);
     }
@@ -285,10 +297,28 @@ static int check_number(ef_ctx *ctx, const cJSON *s, const cJSON *v, const char 
     return 0;
 }
 
+static int check_pattern(ef_ctx *ctx, const cJSON *pat, const cJSON *v, const char *path)
+{
+    regex_t re;
+    if (regcomp(&re, pat->valuestring, REG_EXTENDED | REG_NOSUB) != 0)
+        return ef_errorf(ctx, EF_EINVAL, "%s: the schema's pattern does not compile", path);
+    int match = regexec(&re, v->valuestring, 0, NULL, 0) == 0;
+    regfree(&re);
+    if (!match) {
+        char shown[64];
+        show_value(v, shown, sizeof shown);
+        return ef_errorf(ctx, EF_EINVAL, "%s: %s does not match the pattern %.100s", path, shown,
+                         pat->valuestring);
+    }
+    return 0;
+}
+
 static int check_string(ef_ctx *ctx, const cJSON *s, const cJSON *v, const char *path)
 {
     size_t n = utf8_len(v->valuestring);
     const cJSON *k;
+    if ((k = cJSON_GetObjectItemCaseSensitive(s, "pattern")) && check_pattern(ctx, k, v, path) < 0)
+        return EF_EINVAL;
     if ((k = cJSON_GetObjectItemCaseSensitive(s, "minLength")) && n < (size_t)k->valuedouble)
         return ef_errorf(ctx, EF_EINVAL, "%s: must be at least %.0f characters long, got %zu",
                          path, k->valuedouble, n);

@@ -179,9 +179,10 @@ int ef_tools_add_builtins(ef_tool_registry *reg, const char *const *names);
 
 /* Checks a schema's own form: type (string or list of: object, array, string, number,
  * integer, boolean, null), properties, required, enum, const, items, minimum, maximum,
- * exclusiveMinimum, exclusiveMaximum, minLength, maxLength, minItems, maxItems,
- * additionalProperties (boolean or schema), plus the annotations description, title,
- * default, examples, $schema. Other keywords fail with EF_EUNSUPPORTED naming them. */
+ * exclusiveMinimum, exclusiveMaximum, minLength, maxLength, pattern (POSIX extended
+ * regular expression), minItems, maxItems, additionalProperties (boolean or schema), plus
+ * the annotations description, title, default, examples, format, $schema. Other keywords
+ * fail with EF_EUNSUPPORTED naming them. */
 int ef_tools_schema_check(ef_ctx *ctx, const cJSON *schema);
 /* Checks value against schema. On a mismatch returns EF_EINVAL with a message naming
  * the field by path ("edits[1].old_str: expected string, got number") on ctx. `root`
