@@ -378,7 +378,9 @@ typedef struct {
     char *answer;                 /* NULL when the episode ended without one */
     char *error;                  /* what went wrong (model error, ...) or NULL */
     double reward;
-    int verified;                 /* the verifier ran on an answer */
+    int verified;                 /* the verifier ran on an answer (episodes without one
+                                     are verified too, on "" and the final state: their
+                                     reward is that verdict, verified 0) */
     char *verify_info;            /* JSON or NULL */
     int64_t n_turns, n_tool_calls, n_tool_errors, n_parse_errors, n_unknown_tools,
         n_bad_args, n_context_resets;

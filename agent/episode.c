@@ -749,7 +749,9 @@ static int verify(loop *L)
         return 0;
     }
     ep->reward = reward < 0 ? 0 : reward > 1 ? 1 : reward;
-    ep->verified = 1;
+    /* the verifier ran; its verdict counts as verified only on an answer (an episode a
+     * budget or an error ended keeps the verdict on its final state as its reward) */
+    ep->verified = ep->answer != NULL;
     ep->verify_info = info;
     return 0;
 }

@@ -202,7 +202,8 @@ static void test_replay_misbehave(void)
                      "%s: parse %lld unknown %lld bad %lld tool %lld", e->script,
                      (long long)ep->n_parse_errors, (long long)ep->n_unknown_tools,
                      (long long)ep->n_bad_args, (long long)ep->n_tool_errors);
-        EF_CHECK(ep->verified == (ep->end_reason != EF_END_COUNT_));
+        EF_CHECK(ep->verified == (ep->answer != NULL));
+        EF_CHECK(ep->verified == (e->end == EF_END_ANSWER || e->end == EF_END_SUBMIT));
         if (strcmp(e->script, "loop") == 0)
             EF_CHECK_EQ_INT(ep->n_turns, cfg.max_turns);
         if (strcmp(e->script, "model_error") == 0) {
