@@ -380,7 +380,7 @@ int ef_store_writer_submit_event(ef_store_writer *w, ef_ctx *ctx, const ef_event
 int ef_store_writer_flush(ef_store_writer *w, ef_ctx *ctx);
 void ef_store_writer_get_stats(ef_store_writer *w, ef_store_writer_stats *out);
 /* Flushes, stops the thread, closes the connection and frees; returns what flush
- * returned. Accepts NULL. */
+ * returned. Call it once every submitting thread is done. Accepts NULL. */
 int ef_store_writer_close(ef_store_writer *w, ef_ctx *ctx);
 
 /* ---- merge ----------------------------------------------------------------------- */

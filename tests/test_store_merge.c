@@ -287,6 +287,28 @@ static void test_merge_conflicts(void)
     ef_store_close(s);
 }
 
+static void test_merge_alloc_failure(void)
+{
+    const char *a = path_of("fa.db"), *out = path_of("fout.db");
+    make_shard(a, 0);
+    long n_runs = 0;
+    EF_ALLOC_LOOP(n, 1000)
+    {
+        n_runs++;
+        ef_store *s = NULL;
+        if (ef_store_open(ctx, out, &s) < 0)
+            continue;
+        ef_store_merge_stats st;
+        ef_store_merge(s, a, NULL, NULL, &st);
+        ef_store_close(s);
+    }
+    EF_CHECK(n_runs > 2);
+    /* whichever attempt got through merged all of it, once */
+    EF_CHECK_EQ_INT(sql_int(out, "SELECT count(*) FROM episodes"), 4);
+    EF_CHECK_EQ_INT(sql_int(out, "SELECT count(*) FROM messages"), 12);
+    EF_CHECK_EQ_INT(sql_int(out, "SELECT count(*) FROM events"), 5);
+}
+
 /* Runs `envforge ARGS` with stdout/stderr to files; returns the exit code. */
 static int run_cli(const char *const *args, const char *out_file, const char *err_file)
 {
@@ -342,6 +364,7 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof dir, "%s", ef_test_tmpdir("merge"));
     EF_RUN(test_merge_shards);
     EF_RUN(test_merge_conflicts);
+    EF_RUN(test_merge_alloc_failure);
     EF_RUN(test_merge_cli);
     int rc = EF_TEST_END();
     if (rc == 0) {
