@@ -734,6 +734,18 @@ static void test_bundle_roundtrip(void)
         EF_CHECK(memcmp(t->routes, tok_routes, sizeof tok_routes) == 0);
     }
     ef_store_token_stream_free(t);
+    /* an empty stream is a stream of 0 tokens, not an absent one */
+    ep = make_episode(&f, 2, 0, 0.0);
+    EF_CHECK_OK(ctx, ef_store_episode_insert(f.s, &ep, &id));
+    ef_token_stream empty = {.n_tokens = 0};
+    EF_CHECK_OK(ctx, ef_store_token_stream_insert(f.s, id, &empty));
+    EF_CHECK_OK(ctx, ef_store_token_stream_get(f.s, id, &t));
+    if (t)
+        EF_CHECK(t->n_tokens == 0 && t->logprobs == NULL && t->routes == NULL);
+    ef_store_token_stream_free(t);
+    EF_CHECK_EQ_INT(ef_store_token_stream_get(f.s, 424242, &t), EF_ENOTFOUND);
+    EF_CHECK_EQ_INT(ef_store_token_stream_insert(f.s, 424242, &empty), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "'episode_id' = 424242");
     EF_CHECK_OK(ctx, ef_store_check(f.s));
     ef_store_close(f.s);
 }
