@@ -234,6 +234,7 @@ function env.generate(rng, level)
       local q = rng:int(1, 4)
       if p.stock < q then ok = false end
       items[1] = {sku = p.sku, qty = q}
+      queries[1] = {category = p.category, color = p.color}
       text[#text + 1] = string.format("I'd like to buy %d x \"%s\".", q, p.name)
     else
       if level >= 3 then
@@ -271,6 +272,7 @@ function env.generate(rng, level)
             local p = rng:choice(sim.products)
             if p.sku == best.sku or p.stock < 1 then ok = false end
             items[#items + 1] = {sku = p.sku, qty = 1}
+            queries[#queries + 1] = {category = p.category, color = p.color}
             text[#text + 1] = string.format(" Add one \"%s\" to the same order.", p.name)
           elseif level == 4 then
             local cat2, col2 = rng:choice(cats), rng:choice(cols)
