@@ -287,7 +287,19 @@ static int arrange_fds(ef_sb_plan *p)
     for (int i = 0; i < p->n_fds; i++)
         if ((rc = SC2(SYS_dup2, tmp[i], i)) < 0)
             return fail(p, EF_SB_STEP_FDS, rc);
-    rc = SC3(SYS_close_range, p->n_fds, ~0U, 0);
+    if (p->done_fd >= 0) {
+        /* keep the caller's done pipe open in the init's table (shared until exec),
+         * close-on-exec so the program never sees it */
+        long d = SC3(SYS_fcntl, p->done_fd, F_DUPFD_CLOEXEC, p->n_fds);
+        if (d < 0)
+            return fail(p, EF_SB_STEP_FDS, d);
+        p->done_fd_init = (int)d;
+        if (d > p->n_fds && (rc = SC3(SYS_close_range, p->n_fds, d - 1, 0)) < 0)
+            return fail(p, EF_SB_STEP_FDS, rc);
+        rc = SC3(SYS_close_range, d + 1, ~0U, 0);
+    } else {
+        rc = SC3(SYS_close_range, p->n_fds, ~0U, 0);
+    }
     if (rc < 0)
         return fail(p, EF_SB_STEP_FDS, rc);
     return 0;
@@ -348,6 +360,7 @@ static int prog_main(void *arg)
         }
     if (enter_userns(p) < 0)
             raw_exit(127);
+    stamp(p, 6);
     for (int i = 0; i < p->n_rl; i++)
         if (p->rl[i].resource == RLIMIT_NPROC &&
             (rc = SC2(SYS_setrlimit, p->rl[i].resource, &p->rl[i].lim)) < 0) {
@@ -380,6 +393,7 @@ static int prog_main(void *arg)
         ((unsigned char *)&none)[i] = 0;
     SC4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
     p->prog_started = 1;
+    stamp(p, 7);
     rc = -ENOENT;
     for (int i = 0; i < p->n_exe; i++) {
         long r = SC3(SYS_execve, p->exe[i], p->argv, p->envp);
@@ -491,6 +505,7 @@ int ef_sandbox__init_main(void *arg)
         raw_exit(1);
     stamp(p, 2);
     p->listener_fd = -1;
+    p->done_fd_init = -1;
     rc = clone(prog_main, p->prog_stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, p);
     if (rc < 0) {
         fail(p, EF_SB_STEP_SPAWN, -ENOMEM);
@@ -507,10 +522,22 @@ int ef_sandbox__init_main(void *arg)
     supervise(p, gpid);
     stamp(p, 4);
     struct rusage ru;
-    if (SC2(SYS_getrusage, RUSAGE_CHILDREN, &ru) == 0)
+    if (SC2(SYS_getrusage, RUSAGE_CHILDREN, &ru) == 0) {
         p->tree_maxrss_kb = ru.ru_maxrss;
+        p->tree_utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+        p->tree_stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+    }
     if (!p->full)
         SC2(SYS_kill, -gpid, SIGKILL); /* weak mode: no pid namespace to end the tree */
+    else
+        SC2(SYS_kill, -1, SIGKILL); /* everything left in the namespace, before the result
+                                     * is announced: nothing acts after it */
     stamp(p, 5);
+    p->result_ready = 1;
+    int done = p->done_fd_init;
+    /* After this byte the caller may free the plan: touch nothing of it any more. The
+     * kernel kills what is left in the namespace when we exit. */
+    if (done >= 0)
+        SC3(SYS_write, done, "x", 1);
     raw_exit(0);
 }

@@ -122,13 +122,17 @@ static int drain(stream *s)
     }
 }
 
-static int collect(const ef_sandbox_options *o, ef_sb_proc *proc, stream *st)
+/* Reads both streams until EOF, the init's exit or its "result ready" byte on done_fd,
+ * killing the tree at the wall limit or an output cap. *ready: the init delivered. */
+static int collect(const ef_sandbox_options *o, ef_sb_proc *proc, stream *st, int done_fd,
+                   int *ready)
 {
     int killed_for = EF_SB_KILL_NONE, init_done = 0;
+    *ready = 0;
     double deadline = o->wall_ms > 0 ? proc->t0 + o->wall_ms / 1e3 : 0, grace_end = 0;
     while (!init_done || st[0].fd >= 0 || st[1].fd >= 0) {
-        struct pollfd pfd[3];
-        int n = 0, idx[3];
+        struct pollfd pfd[4];
+        int n = 0, idx[4];
         for (int i = 0; i < 2; i++)
             if (st[i].fd >= 0) {
                 pfd[n] = (struct pollfd){st[i].fd, POLLIN, 0};
@@ -137,6 +141,10 @@ static int collect(const ef_sandbox_options *o, ef_sb_proc *proc, stream *st)
         if (!init_done) {
             pfd[n] = (struct pollfd){proc->pidfd, POLLIN, 0};
             idx[n++] = 2;
+            if (done_fd >= 0) {
+                pfd[n] = (struct pollfd){done_fd, POLLIN, 0};
+                idx[n++] = 3;
+            }
         }
         int timeout = -1;
         double now = ef_now_s();
@@ -161,8 +169,10 @@ static int collect(const ef_sandbox_options *o, ef_sb_proc *proc, stream *st)
             if (!pfd[k].revents)
                 continue;
             int i = idx[k];
-            if (i == 2) {
+            if (i == 2 || i == 3) {
                 init_done = 1;
+                if (i == 3 && !killed_for)
+                    *ready = 1;
                 continue;
             }
             if (drain(&st[i])) {
@@ -221,7 +231,7 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     ef_sb_plan *plan = ef_calloc(1, sizeof *plan);
     ef_sb_arena arena = {NULL, 0, 0};
     ef_sandbox_result *r = NULL;
-    int in_fd = -1, po[2] = {-1, -1}, pe[2] = {-1, -1};
+    int in_fd = -1, po[2] = {-1, -1}, pe[2] = {-1, -1}, pd[2] = {-1, -1};
     stream st[2] = {{-1, EF_BUF_INIT((size_t)o->out_bytes), 0},
                     {-1, EF_BUF_INIT((size_t)o->out_bytes), 0}};
     if (!plan) {
@@ -239,8 +249,9 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         rc = in_fd;
         goto cleanup;
     }
-    if ((rc = make_pipe(ctx, po)) || (rc = make_pipe(ctx, pe)))
+    if ((rc = make_pipe(ctx, po)) || (rc = make_pipe(ctx, pe)) || (rc = make_pipe(ctx, pd)))
         goto cleanup;
+    plan->done_fd = pd[1];
     plan->fds[0] = in_fd;
     plan->fds[1] = po[1];
     plan->fds[2] = pe[1];
@@ -248,21 +259,32 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         plan->fds[3 + i] = o->extra_fds[i];
     plan->n_fds = 3 + o->n_extra_fds;
 
+    ef_sandbox__worker_reap_pending(w, 0);
     ef_sb_proc proc;
     if ((rc = ef_sandbox__spawn(ctx, plan, &proc)))
         goto cleanup;
     close(po[1]);
     close(pe[1]);
+    close(pd[1]);
     close(in_fd);
-    po[1] = pe[1] = in_fd = -1;
+    po[1] = pe[1] = pd[1] = in_fd = -1;
     st[0].fd = po[0];
     st[1].fd = pe[0];
     po[0] = pe[0] = -1;
-    int killed_for = collect(o, &proc, st);
+    int ready = 0;
+    int killed_for = collect(o, &proc, st, pd[0], &ready);
     int init_status = 0;
     double user_ms = 0, sys_ms = 0;
     double t_end = ef_now_s();
-    ef_sandbox__reap(&proc, &init_status, &user_ms, &sys_ms);
+    if (ready && plan->result_ready) {
+        /* the init has the result and is exiting: the namespaces' teardown need not be
+         * on the caller's clock; the worker reaps it later */
+        user_ms = plan->tree_utime_us / 1e3;
+        sys_ms = plan->tree_stime_us / 1e3;
+        ef_sandbox__worker_defer(w, &proc);
+    } else {
+        ef_sandbox__reap(&proc, &init_status, &user_ms, &sys_ms);
+    }
     r->wall_ms = (t_end - proc.t0) * 1e3;
     r->user_ms = user_ms;
     r->sys_ms = sys_ms;
@@ -274,11 +296,12 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     if (getenv("EF_SANDBOX_TRACE")) {
         double base = proc.t0 * 1e9;
         fprintf(stderr, "sandbox trace (ms from clone): init %.3f net %.3f root %.3f exec %.3f "
-                "reaped %.3f init-exit %.3f caller-reaped %.3f\n",
+                "reaped %.3f init-exit %.3f caller-reaped %.3f (userns %.3f pre-exec %.3f)\n",
                 (plan->t_ns[0] - base) / 1e6, (plan->t_ns[1] - base) / 1e6,
                 (plan->t_ns[2] - base) / 1e6, (plan->t_ns[3] - base) / 1e6,
                 (plan->t_ns[4] - base) / 1e6, (plan->t_ns[5] - base) / 1e6,
-                (t_end * 1e9 - base) / 1e6);
+                (t_end * 1e9 - base) / 1e6, (plan->t_ns[6] - base) / 1e6,
+                (plan->t_ns[7] - base) / 1e6);
     }
     *out = r;
     r = NULL;
@@ -290,6 +313,8 @@ cleanup:
             close(po[i]);
         if (pe[i] >= 0)
             close(pe[i]);
+        if (pd[i] >= 0)
+            close(pd[i]);
         ef_buf_free(&st[i].buf);
     }
     if (in_fd >= 0)

@@ -96,6 +96,9 @@ typedef struct {
     const char *workdir_src;     /* host dir attached at /work, or NULL */
     int workdir_rw;
     volatile int tmpl_out_fd;    /* template build: the new namespace's fd */
+    int done_fd;                 /* the init writes a byte here when it has the result
+                                  * (-1: none); the caller need not wait for its exit */
+    volatile int done_fd_init;   /* the same pipe's number in the init's fd table */
     int fds[3 + EF_SANDBOX_MAX_FDS]; /* the program's fd i := fds[i] */
     int n_fds;
     uint32_t outer_uid, outer_gid, inner_uid, inner_gid;
@@ -127,6 +130,8 @@ typedef struct {
     volatile int violation_nr;
     volatile uint32_t violation_arch;
     volatile long tree_maxrss_kb;
+    volatile int64_t tree_utime_us, tree_stime_us; /* every reaped process */
+    volatile int result_ready;
     volatile long prog_maxrss_kb;
     volatile int64_t prog_utime_us, prog_stime_us;
     /* phase times (CLOCK_MONOTONIC ns): init start, net joined, root built, program
@@ -152,6 +157,15 @@ void ef_sandbox__filter_free(ef_sb_filter *f);
 /* "ptrace", or "i386:execve" for a foreign ABI, into buf. */
 void ef_sandbox__syscall_name(uint32_t arch, int nr, char *buf, size_t len);
 
+/* spawn.c: clone the init; the process handle the caller keeps. */
+typedef struct {
+    pid_t pid;
+    int pidfd;
+    void *stack;
+    size_t stack_len;
+    double t0;            /* ef_now_s at spawn */
+} ef_sb_proc;
+
 /* worker.c */
 struct ef_sandbox_worker {
     int netns_fd;              /* the reusable empty network namespace, -1 when none */
@@ -160,6 +174,8 @@ struct ef_sandbox_worker {
     int full;                  /* user namespaces usable */
     const char *why_weak;      /* static message when !full */
     int notify_ok;             /* seccomp user notification works here */
+    ef_sb_proc pending[16];    /* inits that delivered their result and are still exiting */
+    int n_pending;
     int tmpl_fd[2];            /* prepared roots (mount namespaces) [net]; -1: none yet */
     int tmpl_broken;           /* 1: templates failed here; build roots per run */
     ef_sb_filter filters[2][2]; /* [profile][net] */
@@ -183,18 +199,15 @@ int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, int net);
 int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, int net, ef_sb_plan *plan,
                               ef_sb_arena *arena);
 
-/* spawn.c: clone the init; the process handle the caller keeps. */
-typedef struct {
-    pid_t pid;
-    int pidfd;
-    void *stack;
-    size_t stack_len;
-    double t0;            /* ef_now_s at spawn */
-} ef_sb_proc;
+
 int ef_sandbox__spawn(ef_ctx *ctx, ef_sb_plan *plan, ef_sb_proc *proc);
 /* Waits for the init (which must have exited or be killed), fills CPU times. */
 int ef_sandbox__reap(ef_sb_proc *proc, int *status, double *user_ms, double *sys_ms);
 void ef_sandbox__kill(ef_sb_proc *proc);
+/* Reaps the worker's exiting inits: those done without waiting; all when wait_all. */
+void ef_sandbox__worker_reap_pending(ef_sandbox_worker *w, int wait_all);
+/* Hands an init that delivered its result to the worker to reap later. */
+void ef_sandbox__worker_defer(ef_sandbox_worker *w, ef_sb_proc *proc);
 
 /* result.c: classification from the plan's outcome. */
 void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *plan,

@@ -139,6 +139,7 @@ static int launch(ef_ctx *ctx, ef_sandbox_session *s)
         goto fail;
     }
     shutdown(sp[1], SHUT_WR); /* the program's stdin end only reads */
+    s->plan->done_fd = -1;
     s->plan->fds[0] = sp[1];
     s->plan->fds[1] = po[1];
     s->plan->fds[2] = pe[1];

@@ -95,3 +95,39 @@ int ef_sandbox__reap(ef_sb_proc *proc, int *status, double *user_ms, double *sys
     *sys_ms = ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
     return 0;
 }
+
+void ef_sandbox__worker_defer(ef_sandbox_worker *w, ef_sb_proc *proc)
+{
+    if (w->n_pending == (int)EF_ARRAY_LEN(w->pending)) {
+        int st;
+        double u, sy;
+        ef_sandbox__reap(&w->pending[0], &st, &u, &sy);
+        memmove(&w->pending[0], &w->pending[1], sizeof w->pending[0] * (size_t)(w->n_pending - 1));
+        w->n_pending--;
+    }
+    w->pending[w->n_pending++] = *proc;
+    proc->pid = -1;
+    proc->pidfd = -1;
+    proc->stack = NULL;
+}
+
+void ef_sandbox__worker_reap_pending(ef_sandbox_worker *w, int wait_all)
+{
+    int kept = 0;
+    for (int i = 0; i < w->n_pending; i++) {
+        ef_sb_proc *p = &w->pending[i];
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int exited = wait_all || (waitid(P_PID, (id_t)p->pid, &si,
+                                         WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 &&
+                                  si.si_pid == p->pid);
+        if (exited) {
+            int st;
+            double u, sy;
+            ef_sandbox__reap(p, &st, &u, &sy);
+        } else {
+            w->pending[kept++] = *p;
+        }
+    }
+    w->n_pending = kept;
+}

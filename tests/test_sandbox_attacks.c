@@ -33,6 +33,7 @@
 
 static ef_ctx *ctx;
 static ef_sandbox_worker *worker;
+static int slot_base;
 static char suite_dir[512]; /* read-only workdir holding a copy of the attack program */
 
 /* Copies the attack program into dir as dir/attack (runs see it as /work/attack). */
@@ -66,8 +67,19 @@ static void base_opts(ef_sandbox_options *o)
     o->workdir_writable = 0;
 }
 
-/* Processes of uid on the host (the sandbox's outer uid): must be none after a run. */
+/* Processes of uid on the host (the sandbox's outer uid): none may survive a run. They
+ * are SIGKILLed before the result is announced; the kernel may still be tearing them
+ * down, so this waits up to 2 s for the count to reach zero. */
+static int count_uid_procs_now(uint32_t uid);
 static int count_uid_procs(uint32_t uid)
+{
+    int n = 0;
+    for (int i = 0; i < 200 && (n = count_uid_procs_now(uid)) > 0; i++)
+        usleep(10000);
+    return n;
+}
+
+static int count_uid_procs_now(uint32_t uid)
 {
     DIR *d = opendir("/proc");
     struct dirent *e;
@@ -556,8 +568,8 @@ static void *cross_thread(void *p)
 
 static void test_cross_sandbox_read(void)
 {
-    cross_arg a = {"A", "B", 7, EF_SANDBOX_SETUP_ERROR, "", 0};
-    cross_arg b = {"B", "A", 8, EF_SANDBOX_SETUP_ERROR, "", 0};
+    cross_arg a = {"A", "B", slot_base + 1, EF_SANDBOX_SETUP_ERROR, "", 0};
+    cross_arg b = {"B", "A", slot_base + 2, EF_SANDBOX_SETUP_ERROR, "", 0};
     pthread_t ta, tb;
     pthread_create(&ta, NULL, cross_thread, &a);
     pthread_create(&tb, NULL, cross_thread, &b);
@@ -575,7 +587,11 @@ int main(int argc, char **argv)
     EF_TEST_BEGIN(argc, argv);
     ctx = ef_ctx_new();
     const char *why = "";
-    if (ef_sandbox_worker_new(ctx, NULL, &worker) < 0 || !ef_sandbox_worker_full(worker, &why)) {
+    /* a slot (outer uid) of our own, so other suites' sandboxes do not count as ours */
+    ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
+    wo.slot = 1000 + (int)(getpid() % 20000) * 4;
+    slot_base = wo.slot;
+    if (ef_sandbox_worker_new(ctx, &wo, &worker) < 0 || !ef_sandbox_worker_full(worker, &why)) {
         printf("skip all: no full isolation here: %s\n", worker ? why : ef_errmsg(ctx));
         EF_SKIP(test_fork_bomb, "no full isolation (needs root and user namespaces)");
         ef_sandbox_worker_free(worker);
