@@ -129,8 +129,9 @@ typedef struct {
     int index_topk;       /* 0: the config's; > 0 overrides it */
     ef_engine_attn_mode attn_mode;
     int simulate_kv_fp8;  /* 1 (default): kv latent goes through fp8 like the reference */
+    int simulate_act_fp8; /* 1 (default): inputs of fp8 weights go through fp8 (act_quant) */
 } ef_engine_options;
-#define EF_ENGINE_OPTIONS_INIT {EF_ENGINE_OPTIONS_VERSION, NULL, 0, 0, EF_ENGINE_ATTN_DSA, 1}
+#define EF_ENGINE_OPTIONS_INIT {EF_ENGINE_OPTIONS_VERSION, NULL, 0, 0, EF_ENGINE_ATTN_DSA, 1, 1}
 
 typedef struct ef_engine_model ef_engine_model;
 typedef struct ef_engine_seq ef_engine_seq;

@@ -35,6 +35,8 @@ typedef struct {
     float *g, *u, *a, *glog, *rw, *xg, *yg;
     int32_t *re, *order, *count;
     float *kvfull, *p; /* MHA mode */
+    float *xq;         /* activations after the fp8 round trip (fp8 linears) */
+    uint8_t *xq8;
 } fbuf;
 
 typedef struct {
@@ -92,11 +94,38 @@ static size_t plan(fbuf *b, char *base, const ef_engine_config *c, int n, int en
     b->count = take(&a, 4 * (E + 1));
     b->xg = take(&a, 4 * N * D);
     b->yg = take(&a, 4 * N * D);
+    size_t maxk = (size_t)EF_MAX(EF_MAX(D, (size_t)c->q_lora_rank), EF_MAX(inter, H * c->v_head_dim));
+    maxk = EF_MAX(maxk, C);
+    b->xq = take(&a, 4 * N * maxk);
+    b->xq8 = take(&a, maxk);
     if (mha) {
         b->kvfull = take(&a, 4 * (size_t)end * H * (c->qk_nope_head_dim + c->v_head_dim));
         b->p = take(&a, 4 * (size_t)end);
     }
     return a.off;
+}
+
+/* y = x . w^T. An fp8 weight sees its input through a blockwise fp8 round trip first
+ * (blocks of 128 along the input, the last one shorter), as DeepSeek's fp8_gemm
+ * quantizes activations (act_quant); simulate_act_fp8 = 0 skips it. */
+static void lin(ef_engine_model *m, fbuf *b, float *y, const float *x, int n, const ef_weight *w)
+{
+    if (w->dtype == EF_DT_F8_E4M3 && m->opts.simulate_act_fp8) {
+        const float *t = ef_engine__fp8e4m3_table();
+        int K = w->cols;
+        for (int i = 0; i < n; i++)
+            for (int b0 = 0; b0 < K; b0 += 128) {
+                int len = EF_MIN(128, K - b0);
+                float s;
+                const float *src = x + (size_t)i * K + b0;
+                float *dst = b->xq + (size_t)i * K + b0;
+                ef_engine__quant_block(b->xq8, &s, src, len, m->cfg.scale_ue8m0);
+                for (int k = 0; k < len; k++)
+                    dst[k] = t[b->xq8[k]] * s;
+            }
+        x = b->xq;
+    }
+    m->ops->linear(&m->ex, y, x, n, w);
 }
 
 /* ---- absorption through kv_b (per token and head, across the pool) ------------------- */
@@ -171,9 +200,9 @@ static void indexer(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int n,
     int IH = c->index_n_heads, ID = c->index_head_dim, R = c->qk_rope_head_dim;
     int p0 = s->pos, end = p0 + n;
     size_t base = (size_t)l * s->n_ctx;
-    ops->linear(ex, b->iq, b->qr, n, &lw->idx_wq_b);
+    lin(m, b, b->iq, b->qr, n, &lw->idx_wq_b);
     ops->rope(ex, b->iq, n, IH, IH * ID, ID, R, b->pos, m->rope_cos, m->rope_sin, 0);
-    ops->linear(ex, b->ik, b->h, n, &lw->idx_wk);
+    lin(m, b, b->ik, b->h, n, &lw->idx_wk);
     ops->layernorm(ex, b->ik, b->ik, lw->idx_k_norm_w, lw->idx_k_norm_b, n, ID, 1e-6f);
     ops->rope(ex, b->ik, n, 1, ID, ID, R, b->pos, m->rope_cos, m->rope_sin, 0);
     ops->hadamard(ex, b->iq, n * IH, ID);
@@ -188,7 +217,7 @@ static void indexer(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int n,
                 b->idx[(size_t)i * ksel + t] = t < b->n_valid[i] ? t : -1;
         return;
     }
-    ops->linear(ex, b->wts, b->h, n, &lw->idx_wproj);
+    lin(m, b, b->wts, b->h, n, &lw->idx_wproj);
     float hs = 1.0f / sqrtf((float)IH), ds = 1.0f / sqrtf((float)ID);
     for (int e = 0; e < n * IH; e++)
         b->wts[e] = b->wts[e] * hs * b->iqs[e] * ds;
@@ -249,11 +278,11 @@ static void attention(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int 
     int nope = c->qk_nope_head_dim, p0 = s->pos;
     size_t base = (size_t)l * s->n_ctx;
 
-    ops->linear(ex, b->qa, b->h, n, &lw->wq_a);
+    lin(m, b, b->qa, b->h, n, &lw->wq_a);
     ops->rmsnorm(ex, b->qr, b->qa, lw->q_norm, n, c->q_lora_rank, (float)c->rms_norm_eps);
-    ops->linear(ex, b->q, b->qr, n, &lw->wq_b);
+    lin(m, b, b->q, b->qr, n, &lw->wq_b);
     ops->rope(ex, b->q + nope, n, H, H * QK, QK, R, b->pos, m->rope_cos, m->rope_sin, 1);
-    ops->linear(ex, b->kva, b->h, n, &lw->wkv_a);
+    lin(m, b, b->kva, b->h, n, &lw->wkv_a);
     for (int i = 0; i < n; i++)
         memcpy(b->kvn + (size_t)i * C, b->kva + (size_t)i * (C + R), sizeof(float) * (size_t)C);
     ops->rmsnorm(ex, b->kvn, b->kvn, lw->kv_norm, n, C, (float)c->rms_norm_eps);
@@ -293,7 +322,7 @@ static void attention(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int 
                          b->idx, ksel, n, H, C, R, c->softmax_scale);
         pool_run(m, (size_t)n * H, absorb_out_item, &aj);
     }
-    ops->linear(ex, b->tmp, b->ov, n, &lw->wo);
+    lin(m, b, b->tmp, b->ov, n, &lw->wo);
 }
 
 /* ---- feed-forward ----------------------------------------------------------------------- */
@@ -302,10 +331,10 @@ static void mlp(ef_engine_model *m, const ef_mlp_w *w, float *y, const float *x,
 {
     const ef_engine_ops *ops = m->ops;
     int inter = w->w1.rows;
-    ops->linear(&m->ex, b->g, x, n, &w->w1);
-    ops->linear(&m->ex, b->u, x, n, &w->w3);
+    lin(m, b, b->g, x, n, &w->w1);
+    lin(m, b, b->u, x, n, &w->w3);
     ops->silu_mul(&m->ex, b->a, b->g, b->u, n, inter);
-    ops->linear(&m->ex, y, b->a, n, &w->w2);
+    lin(m, b, y, b->a, n, &w->w2);
 }
 
 static void moe(ef_engine_model *m, int l, fbuf *b, int n, int32_t *routes)
@@ -313,7 +342,7 @@ static void moe(ef_engine_model *m, int l, fbuf *b, int n, int32_t *routes)
     const ef_engine_config *c = &m->cfg;
     const ef_layer_w *lw = &m->layers[l];
     int D = c->hidden_size, E = c->n_routed_experts, K = c->n_experts_per_tok;
-    m->ops->linear(&m->ex, b->glog, b->h, n, &lw->gate);
+    lin(m, b, b->glog, b->h, n, &lw->gate);
     memset(b->count, 0, sizeof(int32_t) * (size_t)(E + 1));
     for (int i = 0; i < n; i++) {
         ef_engine__moe_route(c, b->glog + (size_t)i * E, lw->gate_bias, m->ex.scratch,
@@ -415,7 +444,7 @@ int ef_engine_forward(ef_ctx *ctx, ef_engine_seq *s, const int32_t *tokens, int 
         int first = out->all_positions ? 0 : n - 1, rows = n - first;
         ops->rmsnorm(&m->ex, b.h, b.x + (size_t)first * D, m->final_norm, rows, D,
                      (float)c->rms_norm_eps);
-        ops->linear(&m->ex, out->logits, b.h, rows, &m->lm_head);
+        lin(m, &b, out->logits, b.h, rows, &m->lm_head);
     }
     ef_free(mem);
     return 0;

@@ -19,8 +19,9 @@ model.py, all deliberate:
   - quantization blocks are min(128, dim), so tiny dims work;
   - prefill with start_pos > 0 attends to the cached keys (model.py only handles
     prefill from 0), and the decode path is model.py's absorbed MQA form;
-  - fp8 linears use the dequantized weight with fp32 activations (model.py's fp8_gemm
-    also quantizes activations to fp8 per 128-block; the engine does not simulate that).
+  - fp8 linears: the input goes through a blockwise fp8 round trip (act_quant, blocks of
+    128 with a shorter last block where model.py would assert) and meets the dequantized
+    weight in fp32 — the same products fp8_gemm forms, summed in a different order.
 transformers' own DeepseekV32 class is not used: it skips the Hadamard rotation and the
 fp8 simulation of the indexer, which this engine reproduces.
 
@@ -271,8 +272,9 @@ def rmsnorm(x, w, eps):
 class Reference:
     """Caches for one sequence; forward(tokens, start) returns [n x vocab] logits."""
 
-    def __init__(self, cfg, w, n_ctx, index_topk):
+    def __init__(self, cfg, w, n_ctx, index_topk, fp8_names=()):
         self.c, self.w, self.topk = cfg, {k: v.float() for k, v in w.items()}, index_topk
+        self.fp8_names = set(fp8_names)
         L = cfg["num_hidden_layers"]
         self.kv = torch.zeros(L, n_ctx, cfg["kv_lora_rank"])
         self.pe = torch.zeros(L, n_ctx, cfg["qk_rope_head_dim"])
@@ -286,6 +288,15 @@ class Reference:
         self.min_gap = float("inf")
 
     def lin(self, x, name):
+        if name in self.fp8_names:
+            # model.py's linear() on an fp8 weight: act_quant(x) then fp8_gemm; here the
+            # input's blockwise fp8 round trip (blocks of 128, the last one shorter)
+            parts = []
+            for b0 in range(0, x.shape[-1], 128):
+                xb = x[..., b0:b0 + 128].contiguous()
+                q, s = act_quant(xb, xb.shape[-1])
+                parts.append(q * s)
+            x = torch.cat(parts, -1)
         return x @ self.w[name].t()
 
     def indexer(self, l, x, qr, start, f, mask):
@@ -404,11 +415,11 @@ class Reference:
         return self.lin(rmsnorm(x, self.w["model.norm.weight"], eps), "lm_head.weight")
 
 
-def run_cases(cfg, weights, prompts_tokens, out, tag, manifest):
+def run_cases(cfg, weights, prompts_tokens, out, tag, manifest, fp8_names=()):
     for pi, toks in enumerate(prompts_tokens):
         for topk in (TOPK_SMALL, TOPK_LARGE):
             for mode in ("prefill", "decode"):
-                ref = Reference(cfg, weights, len(toks) + 4, topk)
+                ref = Reference(cfg, weights, len(toks) + 4, topk, fp8_names)
                 with torch.no_grad():
                     if mode == "prefill":
                         logits = ref.forward(toks, 0)
@@ -478,7 +489,8 @@ def main():
     m8 = {"prompts": manifest["prompts"], "vocab_size": CONFIG["vocab_size"],
           "n_layers": CONFIG["num_hidden_layers"],
           "n_experts_per_tok": CONFIG["num_experts_per_tok"], "cases": []}
-    run_cases(cfg8, deq, prompts_tokens[:1], os.path.join(out, "fp8"), "", m8)
+    fp8_names = [k for k in q if k + "_scale_inv" in q]
+    run_cases(cfg8, deq, prompts_tokens[:1], os.path.join(out, "fp8"), "", m8, fp8_names)
     m8["cases"] = [c for c in m8["cases"] if c["mode"] == "prefill"]
     for f in os.listdir(os.path.join(out, "fp8")):
         if f.endswith("_decode.f32"):

@@ -17,10 +17,14 @@
  * logits by 1e-1 and more). The fixture script checks the top-k boundary has a relative
  * score gap >= 1e-4, so key selection is not decided by rounding.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* popen, mkdtemp */
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "common/json.h"
 #include "common/rng.h"
 #include "engine/engine.h"
@@ -748,6 +752,53 @@ done:
     ef_ctx_free(ctx);
 }
 
+/* The CLI: `envforge engine logits --all` prints the same logits as the library. */
+static void test_cli_logits(void)
+{
+    const char *bin = getenv("EF_BIN");
+    manifest mf;
+    if (!bin || access(bin, X_OK) != 0)
+        EF_SKIP_CASE("EF_BIN (the envforge binary) not set");
+    if (manifest_load(fixture_dir, &mf) < 0)
+        EF_SKIP_CASE("fixture missing");
+    int n;
+    int32_t *tok = prompt_tokens(&mf, 0, &n);
+    char cmd[4096];
+    int off = snprintf(cmd, sizeof cmd, "'%s' engine logits --model '%s' --all --tokens ", bin,
+                       fixture_dir);
+    for (int i = 0; i < n; i++)
+        off += snprintf(cmd + off, sizeof cmd - (size_t)off, "%s%d", i ? "," : "", tok[i]);
+    FILE *p = popen(cmd, "r");
+    ef_buf out = EF_BUF_INIT(64 << 20);
+    char chunk[65536];
+    size_t got;
+    while (p && (got = fread(chunk, 1, sizeof chunk, p)) > 0)
+        ef_buf_append(&out, chunk, got);
+    int status = p ? pclose(p) : -1;
+    EF_CHECK_EQ_INT(status, 0);
+    cJSON *doc = out.data ? cJSON_Parse(out.data) : NULL;
+    EF_CHECK_MSG(doc != NULL, "output is not JSON");
+    float *ref = read_f32(fixture_dir, "ref_p0_topk8_prefill.f32", (size_t)n * mf.vocab);
+    if (doc && ref) {
+        const cJSON *rows = cJSON_GetObjectItem(doc, "logits");
+        EF_CHECK_EQ_INT(cJSON_GetArraySize(rows), n);
+        float *lg = calloc((size_t)n * mf.vocab, sizeof(float));
+        for (int i = 0; i < n && i < cJSON_GetArraySize(rows); i++) {
+            const cJSON *row = cJSON_GetArrayItem(rows, i);
+            EF_CHECK_EQ_INT(cJSON_GetArraySize(row), mf.vocab);
+            for (int v = 0; v < mf.vocab && v < cJSON_GetArraySize(row); v++)
+                lg[(size_t)i * mf.vocab + v] = (float)cJSON_GetArrayItem(row, v)->valuedouble;
+        }
+        check_logits("cli logits --all p0 topk8", ref, lg, (size_t)n * mf.vocab);
+        free(lg);
+    }
+    free(ref);
+    free(tok);
+    cJSON_Delete(doc);
+    ef_buf_free(&out);
+    cJSON_Delete(mf.doc);
+}
+
 static void test_sampling(void)
 {
     float logits[6] = {0.1f, 2.0f, 1.9f, -1.0f, 2.0f, 0.0f};
@@ -802,6 +853,7 @@ int main(int argc, char **argv)
     EF_RUN(test_tiny_fp8);
     EF_RUN(test_dsa_equals_dense);
     EF_RUN(test_seq_limits);
+    EF_RUN(test_cli_logits);
     EF_RUN(test_sampling);
     return EF_TEST_END();
 }
