@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "common/json.h"
+#include "common/rng.h"
 #include "tests/testlib.h"
 #include "tools/tools.h"
 #include "tools/tools_int.h"
@@ -314,6 +315,75 @@ static void test_registry(void)
     cJSON_Delete(defs);
     ef_tools_registry_free(reg);
     EF_CHECK_EQ_INT(c.freed, 1);
+    fx_close(&f);
+}
+
+/* Garbage and mutated arguments: every call ends in a result, never a crash. */
+static void test_registry_garbage(void)
+{
+    fixture f;
+    fx_open(&f, "garbage", NULL);
+    put(f.dir, "a.txt", "one\ntwo\n");
+    static const char *const bad[] = {
+        "", "   ", "{", "}", "null", "[]", "\"x\"", "42", "{\"command\":null}",
+        "{\"command\":\"view\",\"path\":{}}", "{\"a\":1,\"a\":2}", "{\"command\":\"view\"} x",
+        "{\"command\":\"view\",\"path\":\"\\u0000a\"}", "{\"url\":\"\\ud800\"}",
+        "{\"command\":\"str_replace\",\"path\":\"a.txt\",\"old_str\":\"\xff\xfe\"}",
+        "{\"view_range\":[1e309, -1e309]}", "{\"k\":1e400}", "{\"n\":-0}"};
+    static const char *const tools[] = {"editor", "search", "fetch", "git", "submit", "nope"};
+    for (size_t t = 0; t < EF_ARRAY_LEN(tools); t++)
+        for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
+            ef_tool_result r = EF_TOOL_RESULT_INIT;
+            EF_CHECK_OK(f.ctx, ef_tools_registry_call(f.reg, f.tc, tools[t], bad[i], &r));
+            EF_CHECK(r.text != NULL);
+            ef_tools_result_free(&r);
+        }
+    /* deep nesting */
+    ef_buf deep = EF_BUF_INIT(1 << 20);
+    for (int i = 0; i < 5000; i++)
+        ef_buf_appends(&deep, "{\"a\":");
+    ef_tool_result r = EF_TOOL_RESULT_INIT;
+    EF_CHECK_OK(f.ctx, ef_tools_registry_call(f.reg, f.tc, "editor", deep.data, &r));
+    EF_CHECK(r.is_error);
+    ef_tools_result_free(&r);
+    ef_buf_free(&deep);
+    /* random byte flips of valid editor and git calls (no URLs: nothing leaves the host) */
+    static const char *const good[][2] = {
+        {"editor", "{\"command\":\"view\",\"path\":\"a.txt\",\"view_range\":[1,2]}"},
+        {"editor", "{\"command\":\"str_replace\",\"path\":\"a.txt\",\"old_str\":\"one\","
+                   "\"new_str\":\"uno\"}"},
+        {"editor", "{\"command\":\"insert\",\"path\":\"b/c.txt\",\"insert_line\":0,"
+                   "\"new_str\":\"x\"}"},
+        {"git", "{\"command\":\"log\",\"n\":3}"},
+        {"submit", "{\"answer\":\"42\"}"}};
+    ef_rng rng;
+    ef_rng_seed(&rng, 7);
+    int n_calls = 0;
+    for (int round = 0; round < 300; round++) {
+        size_t g = (size_t)ef_rng_range(&rng, 0, EF_ARRAY_LEN(good) - 1);
+        char args[256];
+        snprintf(args, sizeof args, "%s", good[g][1]);
+        size_t len = strlen(args);
+        int flips = (int)ef_rng_range(&rng, 1, 4);
+        for (int k = 0; k < flips; k++)
+            args[ef_rng_range(&rng, 0, (int64_t)len - 1)] = (char)ef_rng_range(&rng, 1, 255);
+        EF_CHECK_OK(f.ctx, ef_tools_registry_call(f.reg, f.tc, good[g][0], args, &r));
+        EF_CHECK(r.text != NULL);
+        ef_tools_result_free(&r);
+        n_calls++;
+    }
+    EF_CHECK_EQ_INT(n_calls, 300);
+    /* nothing was written outside the workdir by any of it */
+    char *t = slurp(f.dir, "../a.txt");
+    EF_CHECK(t == NULL);
+    ef_free(t);
+    /* builtins by name */
+    ef_tool_registry *reg = NULL;
+    ef_tools_registry_new(f.ctx, &reg);
+    const char *names[] = {"editor", "nope", NULL};
+    EF_CHECK_EQ_INT(ef_tools_add_builtins(reg, names), EF_ENOTFOUND);
+    EF_CHECK_CONTAINS(ef_errmsg(f.ctx), "no built-in tool \"nope\"");
+    ef_tools_registry_free(reg);
     fx_close(&f);
 }
 
@@ -876,6 +946,7 @@ int main(int argc, char **argv)
     EF_RUN(test_schema_types);
     EF_RUN(test_schema_check);
     EF_RUN(test_registry);
+    EF_RUN(test_registry_garbage);
     EF_RUN(test_registry_alloc_failure);
     EF_RUN(test_editor_view_create);
     EF_RUN(test_editor_str_replace);

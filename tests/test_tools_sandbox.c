@@ -9,9 +9,13 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "common/json.h"
 #include "tests/testlib.h"
@@ -32,6 +36,34 @@ static int isolation_ok(void)
     ef_sandbox_worker_free(w);
     ef_ctx_free(ctx);
     return ok;
+}
+
+/* A listener on the host's 127.0.0.1: code in the sandbox (its own, empty network
+ * namespace) must not reach it. Returns the fd; *port gets the port. */
+static int host_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 8) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* 1 when something connected to the listener. */
+static int host_listener_reached(int fd)
+{
+    int c = accept(fd, NULL, NULL);
+    if (c >= 0)
+        close(c);
+    return c >= 0;
 }
 
 static void fx_open(fixture *f, const char *tag, size_t max_output, int timeout_ms, int mem_mb)
@@ -187,10 +219,16 @@ static void test_python_limits(void)
            1, "could not be interrupted");
     EF_CHECK_CONTAINS(last, "was lost");
     EXPECT(py(&f, "keep"), 1, "NameError");
-    /* no network inside */
-    EXPECT(py(&f, "import socket\ns = socket.socket()\ns.settimeout(1)\n"
-                  "s.connect(('1.1.1.1', 80))"),
-           1, "Error");
+    /* no network inside: the host's loopback listener stays untouched */
+    int port = 0, lfd = host_listener(&port);
+    EF_CHECK(lfd >= 0);
+    char code[256];
+    snprintf(code, sizeof code,
+             "import socket\ns = socket.socket()\ns.settimeout(1)\ns.connect(('127.0.0.1', %d))",
+             port);
+    EXPECT(py(&f, code), 1, "Error");
+    EF_CHECK(!host_listener_reached(lfd));
+    close(lfd);
     fx_close(&f);
 }
 
@@ -215,8 +253,14 @@ static void test_bash(void)
                              "\"new_str\":\"z\"}"),
            0, "Edited");
     EXPECT(sh(&f, "cat d/y; rm -r d; ls"), 0, "z\nnotes.txt\n");
-    /* no network */
-    EXPECT(sh(&f, "(echo > /dev/tcp/1.1.1.1/80) 2>&1; echo status=$?"), 0, "status=1");
+    /* no network: the host's loopback listener stays untouched */
+    int port = 0, lfd = host_listener(&port);
+    EF_CHECK(lfd >= 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "(echo > /dev/tcp/127.0.0.1/%d) 2>&1; echo status=$?", port);
+    EXPECT(sh(&f, cmd), 0, "status=1");
+    EF_CHECK(!host_listener_reached(lfd));
+    close(lfd);
     /* time limit */
     EXPECT(run(&f, "bash", "{\"command\":\"echo started; sleep 30\",\"timeout_s\":1}"), 1,
            "[timed out after 1.0 s; the command was killed]");

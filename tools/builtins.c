@@ -29,7 +29,10 @@ int ef_tools_add_builtins(ef_tool_registry *reg, const char *const *names)
         while (k < EF_ARRAY_LEN(builtins) && strcmp(builtins[k].name, names[i]) != 0)
             k++;
         if (k == EF_ARRAY_LEN(builtins))
-            return EF_ENOTFOUND;
+            return ef_errorf(ef_tools__registry_ctx(reg), EF_ENOTFOUND,
+                             "no built-in tool \"%s\" (python, bash, editor, search, fetch, "
+                             "git, submit)",
+                             names[i]);
         int rc = builtins[k].add(reg);
         if (rc < 0)
             return rc;

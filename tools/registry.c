@@ -182,6 +182,11 @@ int ef_tools_registry_add(ef_tool_registry *reg, const ef_tool_def *def)
     return 0;
 }
 
+ef_ctx *ef_tools__registry_ctx(const ef_tool_registry *reg)
+{
+    return reg->ctx;
+}
+
 size_t ef_tools_registry_count(const ef_tool_registry *reg)
 {
     return reg ? reg->n : 0;

@@ -58,6 +58,9 @@ void ef_tools__sandbox_options(const ef_tool_ctx *tc, int64_t wall_ms, int mem_m
 
 /* ---- helpers ------------------------------------------------------------------- */
 
+/* The context a registry reports errors on. */
+ef_ctx *ef_tools__registry_ctx(const ef_tool_registry *reg);
+
 /* Result helpers: text taken over (ef_malloc'd) / copied. Return 0 or EF_ENOMEM. */
 int ef_tools__result_take(ef_tool_result *r, int is_error, char *text);
 int ef_tools__result_error(ef_tool_result *r, const char *fmt, ...)
