@@ -244,6 +244,7 @@ void ef_model_free(ef_model *m);
 
 typedef struct {
     int64_t n_requests, n_attempts, n_retries, n_failed;
+    int64_t max_inflight;     /* most transfers the multi handle ran at once */
 } ef_model_http_stats;
 /* Counters of an http model (zeros for other kinds). */
 void ef_model_http_get_stats(ef_model *m, ef_model_http_stats *out);

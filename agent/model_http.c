@@ -19,9 +19,12 @@
  * return_tokens_as_token_ids, so the sampled ids and their log-probs come back as they
  * were sampled. The completion text is parsed by the engine's DSML parser.
  *
- * Threads: every call uses its own curl easy handle, so any number of worker threads
- * keep that many requests in flight at once (the runner's --concurrency). The tokenizer
- * is immutable and shared.
+ * Transfers: one I/O thread per model drives a libcurl multi handle; each attempt is an
+ * easy handle that a worker thread hands over and waits on, so the runner's
+ * --concurrency workers keep that many requests in flight at once over one shared
+ * connection cache (keep-alive, no reconnect per request). If the I/O thread cannot
+ * start, attempts run with curl_easy_perform on the worker. The tokenizer is immutable
+ * and shared.
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -42,8 +45,23 @@ typedef struct {
     ef_model_options opts;
     ef_tokenizer *tok;  /* token-in/token-out when set */
     int32_t eos_id;
+    /* the multi handle and its I/O thread */
+    CURLM *multi;
+    pthread_t io;
+    int io_started, stopping;
+    pthread_mutex_t mu;
+    pthread_cond_t done_cv;
+    struct xfer *queue;  /* handed over, not yet added to the multi handle */
+    _Atomic int64_t max_inflight;
     _Atomic int64_t n_requests, n_attempts, n_retries, n_failed;
 } http_model;
+
+typedef struct xfer {
+    CURL *easy;
+    CURLcode result;
+    int done;
+    struct xfer *next;
+} xfer;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_init_rc;
@@ -94,6 +112,74 @@ static void sleep_ms(int64_t ms)
 static int parse_completion(http_model *h, ef_ctx *ctx, const cJSON *j,
                             ef_model_response *out);
 
+/* ---- the multi handle ------------------------------------------------------------- */
+
+static void xfer_finish(http_model *h, xfer *x, CURLcode result)
+{
+    pthread_mutex_lock(&h->mu);
+    x->result = result;
+    x->done = 1;
+    pthread_cond_broadcast(&h->done_cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void *io_main(void *arg)
+{
+    http_model *h = arg;
+    int running = 0;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        xfer *q = h->queue;
+        h->queue = NULL;
+        int stop = h->stopping;
+        pthread_mutex_unlock(&h->mu);
+        while (q) {
+            xfer *next = q->next;
+            curl_easy_setopt(q->easy, CURLOPT_PRIVATE, (void *)q);
+            if (curl_multi_add_handle(h->multi, q->easy) != CURLM_OK)
+                xfer_finish(h, q, CURLE_FAILED_INIT);
+            q = next;
+        }
+        curl_multi_perform(h->multi, &running);
+        if (running > atomic_load(&h->max_inflight))
+            atomic_store(&h->max_inflight, running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            CURL *e = msg->easy_handle;
+            CURLcode result = msg->data.result;
+            void *priv = NULL;
+            curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&priv);
+            curl_multi_remove_handle(h->multi, e);
+            xfer_finish(h, priv, result);
+        }
+        if (stop && running == 0)
+            break;
+        curl_multi_poll(h->multi, NULL, 0, 1000, NULL);
+    }
+    return NULL;
+}
+
+/* Runs one transfer on the multi handle and waits for it. */
+static CURLcode perform(http_model *h, CURL *c)
+{
+    if (!h->io_started)
+        return curl_easy_perform(c);
+    xfer x = {c, CURLE_OK, 0, NULL};
+    pthread_mutex_lock(&h->mu);
+    x.next = h->queue;
+    h->queue = &x;
+    pthread_mutex_unlock(&h->mu);
+    curl_multi_wakeup(h->multi);
+    pthread_mutex_lock(&h->mu);
+    while (!x.done)
+        pthread_cond_wait(&h->done_cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    return x.result;
+}
+
 static int attempt(http_model *h, ef_ctx *ctx, const char *body, ef_model_response *out,
                    int *retry, int *retry_after_s)
 {
@@ -125,7 +211,7 @@ static int attempt(http_model *h, ef_ctx *ctx, const char *body, ef_model_respon
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)h->opts.connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "envforge/" EF_VERSION);
-    CURLcode cc = curl_easy_perform(c);
+    CURLcode cc = perform(h, c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (cc != CURLE_OK) {
@@ -443,6 +529,17 @@ static void http_free(ef_model *m)
     http_model *h = m->impl;
     if (!h)
         return;
+    if (h->io_started) {
+        pthread_mutex_lock(&h->mu);
+        h->stopping = 1;
+        pthread_mutex_unlock(&h->mu);
+        curl_multi_wakeup(h->multi);
+        pthread_join(h->io, NULL);
+    }
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->done_cv);
     ef_free(h->url);
     ef_free(h->model);
     ef_engine_tok_free(h->tok);
@@ -465,6 +562,7 @@ void ef_model_http_get_stats(ef_model *m, ef_model_http_stats *out)
     out->n_attempts = atomic_load(&h->n_attempts);
     out->n_retries = atomic_load(&h->n_retries);
     out->n_failed = atomic_load(&h->n_failed);
+    out->max_inflight = atomic_load(&h->max_inflight);
 }
 
 int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_options *opts,
@@ -480,6 +578,8 @@ int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_optio
         ef_free(h);
         return ef_errorf(ctx, EF_ENOMEM, "http model: out of memory");
     }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->done_cv, NULL);
     m->iface = &http_iface;
     m->impl = h;
     h->opts = *opts;
@@ -512,6 +612,10 @@ int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_optio
     }
     h->opts.api_key = NULL;
     h->opts.tokenizer_path = NULL;
+    if ((h->multi = curl_multi_init()) != NULL) {
+        curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+        h->io_started = pthread_create(&h->io, NULL, io_main, h) == 0;
+    }
     if (h->opts.max_retries < 0)
         h->opts.max_retries = 0;
     if (h->opts.backoff_ms <= 0)

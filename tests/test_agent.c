@@ -639,8 +639,10 @@ static void test_http_flaky(void)
     printf("    http flaky: %lld answered, %lld model errors\n",
            (long long)s.n_end[EF_END_ANSWER], (long long)s.n_end[EF_END_MODEL_ERROR]);
     EF_CHECK(hs.n_retries > 0 && hs.n_attempts > hs.n_requests);
-    printf("    http flaky: %lld requests, %lld attempts, %lld retries\n",
-           (long long)hs.n_requests, (long long)hs.n_attempts, (long long)hs.n_retries);
+    printf("    http flaky: %lld requests, %lld attempts, %lld retries, at most %lld in flight\n",
+           (long long)hs.n_requests, (long long)hs.n_attempts, (long long)hs.n_retries,
+           (long long)hs.max_inflight);
+    EF_CHECK(hs.max_inflight >= 1);
     ef_free(s.count);
 }
 
