@@ -50,8 +50,7 @@ static const char TOOLS_TEMPLATE_HEAD[] =
     "</" DSML "function_calls>\n\n"
     "<function_results>\n"
     "...\n"
-    "</function_results>\n\n" EF_DSV32_THINK "...thinking about results" EF_DSV32_THINK_END
-    "\n\n"
+    "</function_results>\n\n" EF_DSV32_THINK "...thinking about results" EF_DSV32_THINK_END "\n\n"
     "Here are the functions available in JSONSchema format:\n"
     "<functions>\n";
 static const char TOOLS_TEMPLATE_TAIL[] = "\n</functions>\n";
@@ -169,9 +168,10 @@ static int emit_pyjson(encoder *e, const cJSON *v, int idx, const char *field)
     if (rc == EF_EINVAL)
         return bad(e, idx, field, "invalid UTF-8 in a string");
     if (rc == EF_ELIMIT)
-        return ef_errorf(e->ctx, rc, "encode: the prompt passes the cap of %zu bytes (or JSON "
-                         "nested too deeply) at messages[%d].%s", e->out->max_bytes,
-                         idx - e->n_context, field);
+        return ef_errorf(e->ctx, rc,
+                         "encode: the prompt passes the cap of %zu bytes (or JSON "
+                         "nested too deeply) at messages[%d].%s",
+                         e->out->max_bytes, idx - e->n_context, field);
     return rc;
 }
 
@@ -188,8 +188,9 @@ static int emit_tools(encoder *e, int idx, const cJSON *tools)
         snprintf(f, sizeof f, "tools[%d].function", k);
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
         if (!fn)
-            return bad(e, idx, f, "missing (tools are {\"type\": \"function\", \"function\": "
-                                  "{...}})");
+            return bad(e, idx, f,
+                       "missing (tools are {\"type\": \"function\", \"function\": "
+                       "{...}})");
         if (rc == 0 && k > 0)
             rc = emit(e, "\n");
         if (rc == 0)
@@ -333,8 +334,9 @@ static int render_tool(encoder *e, int idx, const cJSON *msg)
     while (prev >= 0 && strcmp(role_of(e->list[prev].msg), "tool") == 0)
         prev--;
     if (prev < 0 || strcmp(role_of(e->list[prev].msg), "assistant") != 0)
-        return bad(e, idx, "role", "a tool message must follow an assistant message with "
-                                   "tool_calls");
+        return bad(e, idx, "role",
+                   "a tool message must follow an assistant message with "
+                   "tool_calls");
     int order = idx - prev;
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(e->list[prev].msg, "tool_calls");
     int n_calls = cJSON_IsArray(calls) ? cJSON_GetArraySize(calls) : 0;
@@ -353,7 +355,7 @@ static int render_tool(encoder *e, int idx, const cJSON *msg)
         rc = emit(e, "\n</function_results>");
         if (!rc)
             rc = emit(e, idx >= e->last_user && e->opt->thinking ? "\n\n" EF_DSV32_THINK
-                                                                : "\n\n" EF_DSV32_THINK_END);
+                                                                 : "\n\n" EF_DSV32_THINK_END);
     }
     return rc;
 }
@@ -362,9 +364,8 @@ static int render_assistant(encoder *e, int idx, const entry *en)
 {
     const cJSON *msg = en->msg;
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
-    const cJSON *rs = en->drop_reasoning
-                          ? NULL
-                          : cJSON_GetObjectItemCaseSensitive(msg, "reasoning_content");
+    const cJSON *rs =
+        en->drop_reasoning ? NULL : cJSON_GetObjectItemCaseSensitive(msg, "reasoning_content");
     if (calls && !cJSON_IsNull(calls) && !cJSON_IsArray(calls))
         return bad(e, idx, "tool_calls", "must be an array");
     if (rs && !cJSON_IsNull(rs) && !cJSON_IsString(rs))
@@ -419,9 +420,10 @@ static int render(encoder *e, int idx)
         return render_tool(e, idx, en->msg);
     if (strcmp(role, "assistant") == 0)
         return render_assistant(e, idx, en);
-    return bad(e, idx, "role", role[0] ? "unknown role (system, developer, user, assistant, "
-                                         "tool)"
-                                       : "missing role");
+    return bad(e, idx, "role",
+               role[0] ? "unknown role (system, developer, user, assistant, "
+                         "tool)"
+                       : "missing role");
 }
 
 int ef_engine_chat_encode(ef_ctx *ctx, const cJSON *messages, const cJSON *context,
@@ -470,9 +472,11 @@ int ef_engine_chat_encode(ef_ctx *ctx, const cJSON *messages, const cJSON *conte
         rc = emit(&e, EF_DSV32_BOS);
     for (int i = 0; rc == 0 && i < n_msg; i++) {
         if (n_ctx + i >= n) {
-            rc = ef_errorf(ctx, EF_EINVAL, "encode: messages[%d]: out of range after "
+            rc = ef_errorf(ctx, EF_EINVAL,
+                           "encode: messages[%d]: out of range after "
                            "dropping earlier developer turns (DeepSeek's encoder fails here "
-                           "too)", i);
+                           "too)",
+                           i);
             break;
         }
         rc = render(&e, n_ctx + i);
@@ -646,8 +650,10 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
         /* ' name="NAME" string="true|false">VALUE<' */
         static const char pname[] = " name=\"";
         if (cend - pstart < 7 || memcmp(t->s + pstart, pname, 7) != 0 || t->s[cend - 1] != '<') {
-            rc = perr(t, pstart, "tool call %d: expected ' name=\"...\" string=\"true|false\">"
-                      "VALUE</" DSML "parameter>'", call_no);
+            rc = perr(t, pstart,
+                      "tool call %d: expected ' name=\"...\" string=\"true|false\">"
+                      "VALUE</" DSML "parameter>'",
+                      call_no);
             break;
         }
         size_t nstart = pstart + 7, q, vstart = 0;
@@ -668,8 +674,10 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
             }
         }
         if (is_str < 0 || vstart > cend - 1) {
-            rc = perr(t, pstart, "tool call %d: parameter without string=\"true\" or "
-                      "string=\"false\">", call_no);
+            rc = perr(t, pstart,
+                      "tool call %d: parameter without string=\"true\" or "
+                      "string=\"false\">",
+                      call_no);
             break;
         }
         size_t nlen = q - nstart, vlen = cend - 1 - vstart;
@@ -703,9 +711,10 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
             if (jr) {
                 char why[200];
                 snprintf(why, sizeof why, "%s", ef_errmsg(t->ctx));
-                rc = perr(t, vstart, "tool call %d, parameter '%.*s': string=\"false\" value "
-                          "is not JSON (%s)", call_no, (int)EF_MIN(nlen, 100), t->s + nstart,
-                          why);
+                rc = perr(t, vstart,
+                          "tool call %d, parameter '%.*s': string=\"false\" value "
+                          "is not JSON (%s)",
+                          call_no, (int)EF_MIN(nlen, 100), t->s + nstart, why);
                 break;
             }
             rc = ef_buf_append(&args, t->s + vstart, vlen);
@@ -718,8 +727,10 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
         size_t after = i;
         i = read_until(t, after, stops_param, 2, &cend, &which);
         if (which < 0 || !span_is(t, after, cend, ">\n")) {
-            rc = perr(t, after, "tool call %d: expected '>\\n' then the next <" DSML
-                      "parameter or </" DSML "invoke>", call_no);
+            rc = perr(t, after,
+                      "tool call %d: expected '>\\n' then the next <" DSML "parameter or </" DSML
+                      "invoke>",
+                      call_no);
             break;
         }
     }
@@ -757,12 +768,14 @@ static int parse_calls(const ptext *t, size_t *pos, cJSON *calls)
         int which;
         i = read_until(t, from, stops, 2, &cend, &which);
         if (which < 0)
-            return perr(t, from, "unterminated <" DSML "function_calls> block (no </" DSML
+            return perr(t, from,
+                        "unterminated <" DSML "function_calls> block (no </" DSML
                         "function_calls>)");
         if (!span_is(t, from, cend, ">\n"))
-            return perr(t, from, "expected '>\\n' then <" DSML "invoke or </" DSML
-                        "function_calls>, found '%.*s'", (int)EF_MIN(cend - from, 40),
-                        t->s + from);
+            return perr(t, from,
+                        "expected '>\\n' then <" DSML "invoke or </" DSML
+                        "function_calls>, found '%.*s'",
+                        (int)EF_MIN(cend - from, 40), t->s + from);
         if (which == 1)
             break;
         int rc = parse_invoke(t, &i, call_no, calls);
@@ -803,8 +816,8 @@ static size_t utf8_step(const unsigned char *s, size_t n)
 
 static int check_no_specials(const ptext *t, size_t a, size_t b, const char *what)
 {
-    static const char *const sp[] = {EF_DSV32_BOS, EF_DSV32_EOS, EF_DSV32_THINK,
-                                     EF_DSV32_THINK_END, DSML};
+    static const char *const sp[] = {EF_DSV32_BOS, EF_DSV32_EOS, EF_DSV32_THINK, EF_DSV32_THINK_END,
+                                     DSML};
     ptext sub = {t->ctx, t->s, b};
     for (size_t k = 0; k < EF_ARRAY_LEN(sp); k++) {
         size_t p = find(&sub, a, sp[k]);
@@ -821,8 +834,10 @@ int ef_engine_chat_parse(ef_ctx *ctx, const char *text, size_t len,
     if (!opt)
         opt = &defaults;
     if (len > opt->max_bytes)
-        return ef_errorf(ctx, EF_ELIMIT, "DSML parse: completion of %zu bytes passes the cap "
-                         "of %zu", len, opt->max_bytes);
+        return ef_errorf(ctx, EF_ELIMIT,
+                         "DSML parse: completion of %zu bytes passes the cap "
+                         "of %zu",
+                         len, opt->max_bytes);
     ptext t = {ctx, text, len};
     for (size_t k = 0; k < len;) {
         size_t step = utf8_step((const unsigned char *)text + k, len - k);

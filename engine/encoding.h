@@ -56,15 +56,18 @@ extern "C" {
 #define EF_DSV32_DSML "｜DSML｜"
 
 typedef struct {
-    int version;         /* 1 */
-    int thinking;        /* 1: thinking mode; 0: chat mode */
-    int drop_thinking;   /* thinking mode: reasoning of turns before the last user turn
-                            is dropped (and developer turns before it, as DeepSeek does) */
-    int add_bos;         /* BOS first, when there is no context */
-    size_t max_bytes;    /* cap on the prompt; EF_ELIMIT past it */
+    int version;       /* 1 */
+    int thinking;      /* 1: thinking mode; 0: chat mode */
+    int drop_thinking; /* thinking mode: reasoning of turns before the last user turn
+                          is dropped (and developer turns before it, as DeepSeek does) */
+    int add_bos;       /* BOS first, when there is no context */
+    size_t max_bytes;  /* cap on the prompt; EF_ELIMIT past it */
 } ef_chat_encode_options;
 
-#define EF_CHAT_ENCODE_OPTIONS_INIT {1, 1, 1, 1, (size_t)256 << 20}
+#define EF_CHAT_ENCODE_OPTIONS_INIT                                                                \
+    {                                                                                              \
+        1, 1, 1, 1, (size_t)256 << 20                                                              \
+    }
 
 /* Encodes `messages` (a JSON array) after `context` (an array or NULL: earlier messages
  * that are already in the prompt; only `messages` are rendered, as encode_messages does).
@@ -86,7 +89,10 @@ typedef struct {
     size_t max_bytes; /* inputs longer than this are EF_ELIMIT */
 } ef_chat_parse_options;
 
-#define EF_CHAT_PARSE_OPTIONS_INIT {1, 1, 1, (size_t)64 << 20}
+#define EF_CHAT_PARSE_OPTIONS_INIT                                                                 \
+    {                                                                                              \
+        1, 1, 1, (size_t)64 << 20                                                                  \
+    }
 
 /* Parses one assistant completion. *out (cJSON_Delete):
  *   {"role": "assistant", "content": "...", "reasoning_content": "...",

@@ -226,8 +226,8 @@ static int rerr(reader *r, const char *what)
 
 static void skip_ws(reader *r)
 {
-    while (r->i < r->n && (r->s[r->i] == ' ' || r->s[r->i] == '\t' || r->s[r->i] == '\n' ||
-                           r->s[r->i] == '\r'))
+    while (r->i < r->n &&
+           (r->s[r->i] == ' ' || r->s[r->i] == '\t' || r->s[r->i] == '\n' || r->s[r->i] == '\r'))
         r->i++;
 }
 
@@ -300,14 +300,30 @@ static int read_string(reader *r, ef_buf *raw)
             r->i += 2;
             int rc = 0;
             switch (e) {
-            case '"': rc = ef_buf_putc(raw, '"'); break;
-            case '\\': rc = ef_buf_putc(raw, '\\'); break;
-            case '/': rc = ef_buf_putc(raw, '/'); break;
-            case 'b': rc = ef_buf_putc(raw, '\b'); break;
-            case 'f': rc = ef_buf_putc(raw, '\f'); break;
-            case 'n': rc = ef_buf_putc(raw, '\n'); break;
-            case 'r': rc = ef_buf_putc(raw, '\r'); break;
-            case 't': rc = ef_buf_putc(raw, '\t'); break;
+            case '"':
+                rc = ef_buf_putc(raw, '"');
+                break;
+            case '\\':
+                rc = ef_buf_putc(raw, '\\');
+                break;
+            case '/':
+                rc = ef_buf_putc(raw, '/');
+                break;
+            case 'b':
+                rc = ef_buf_putc(raw, '\b');
+                break;
+            case 'f':
+                rc = ef_buf_putc(raw, '\f');
+                break;
+            case 'n':
+                rc = ef_buf_putc(raw, '\n');
+                break;
+            case 'r':
+                rc = ef_buf_putc(raw, '\r');
+                break;
+            case 't':
+                rc = ef_buf_putc(raw, '\t');
+                break;
             case 'u': {
                 unsigned cp;
                 if ((rc = hex4(r, &cp)))

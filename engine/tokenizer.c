@@ -368,9 +368,9 @@ static size_t utf8_invalid_len(const unsigned char *s, size_t n)
 /* Unicode White_Space (what Rust's char::is_whitespace and Oniguruma's \s accept). */
 static int is_white_space(uint32_t cp)
 {
-    return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0x202f || cp == 0x205f || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f ||
+           cp == 0x205f || cp == 0x3000;
 }
 
 static const char *arena_add(ef_tokenizer *t, const char *s, size_t len)
@@ -501,8 +501,8 @@ static char *rewrite_pattern(const char *pat, size_t len)
     return ef_buf_detach(&b);
 }
 
-static int compile_re(const loadctx *lc, const char *path, const char *pat, size_t len,
-                      int literal, pcre2_code **out)
+static int compile_re(const loadctx *lc, const char *path, const char *pat, size_t len, int literal,
+                      pcre2_code **out)
 {
     char *rewritten = literal ? ef_strndup(pat, len) : rewrite_pattern(pat, len);
     if (!rewritten)
@@ -510,8 +510,8 @@ static int compile_re(const loadctx *lc, const char *path, const char *pat, size
     int errcode = 0;
     PCRE2_SIZE erroff = 0;
     uint32_t opts = PCRE2_UTF | PCRE2_NO_UTF_CHECK | (literal ? PCRE2_LITERAL : PCRE2_UCP);
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)rewritten, strlen(rewritten), opts, &errcode,
-                                   &erroff, NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)rewritten, strlen(rewritten), opts, &errcode, &erroff, NULL);
     ef_free(rewritten);
     if (!re) {
         PCRE2_UCHAR msg[256];
@@ -540,8 +540,7 @@ static int push_step(ef_tokenizer *t, pre_step st)
     return 0;
 }
 
-static int load_pre(const loadctx *lc, ef_tokenizer *t, const cJSON *x, const char *path,
-                    int depth)
+static int load_pre(const loadctx *lc, ef_tokenizer *t, const cJSON *x, const char *path, int depth)
 {
     char sub[256];
     if (is_null(x))
@@ -593,8 +592,10 @@ static int load_pre(const loadctx *lc, ef_tokenizer *t, const cJSON *x, const ch
         else if (strcmp(b, "Contiguous") == 0)
             st.behavior = BEH_CONTIGUOUS;
         else
-            return perr(lc, path, "unknown behavior '%s' (Isolated, Removed, "
-                                  "MergedWithPrevious, MergedWithNext, Contiguous)", b);
+            return perr(lc, path,
+                        "unknown behavior '%s' (Isolated, Removed, "
+                        "MergedWithPrevious, MergedWithNext, Contiguous)",
+                        b);
         int rc = get_bool(lc, x, path, "invert", 0, &st.invert);
         if (rc)
             return rc;
@@ -719,7 +720,8 @@ static int load_post(const loadctx *lc, ef_tokenizer *t, const cJSON *x, const c
     if (strcmp(ty, "TemplateProcessing") != 0)
         return perr(lc, path,
                     "post-processor type '%s' is not supported (null, ByteLevel, "
-                    "TemplateProcessing, Sequence)", ty);
+                    "TemplateProcessing, Sequence)",
+                    ty);
     if (t->post_single)
         return perr(lc, path, "more than one TemplateProcessing");
     const cJSON *single = field(x, "single");
@@ -1133,8 +1135,7 @@ int ef_engine_tok_load_doc(ef_ctx *ctx, const cJSON *doc, const char *what, ef_t
     if (!t->arena ||
         str_map_init(&t->vocab, cJSON_IsObject(vocab) ? (size_t)cJSON_GetArraySize(vocab) : 0) ||
         str_map_init(&t->added_map, cJSON_IsArray(added) ? (size_t)cJSON_GetArraySize(added) : 0) ||
-        pair_map_init(&t->merges,
-                      cJSON_IsArray(merges) ? (size_t)cJSON_GetArraySize(merges) : 0)) {
+        pair_map_init(&t->merges, cJSON_IsArray(merges) ? (size_t)cJSON_GetArraySize(merges) : 0)) {
         rc = ef_errorf(ctx, EF_ENOMEM, "out of memory loading %s", lc.what);
         goto cleanup;
     }
@@ -1154,8 +1155,7 @@ int ef_engine_tok_load_doc(ef_ctx *ctx, const cJSON *doc, const char *what, ef_t
         goto cleanup;
     for (size_t i = 0; i < t->n_post_single; i++)
         if (t->post_single[i] >= t->n_ids) {
-            rc = perr(&lc, "post_processor", "template id %d is not a token",
-                      t->post_single[i]);
+            rc = perr(&lc, "post_processor", "template id %d is not a token", t->post_single[i]);
             goto cleanup;
         }
     *out = t;
@@ -1255,8 +1255,10 @@ int ef_engine_tok_decode(ef_ctx *ctx, const ef_tokenizer *t, const int32_t *ids,
     for (size_t i = 0; i < n_ids; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= t->n_ids || !t->id_text[id])
-            return ef_errorf(ctx, EF_EINVAL, "decode: id %d at position %zu is not a token "
-                             "(vocabulary size %d)", id, i, t->n_ids);
+            return ef_errorf(ctx, EF_EINVAL,
+                             "decode: id %d at position %zu is not a token "
+                             "(vocabulary size %d)",
+                             id, i, t->n_ids);
         total += t->dec_off[id + 1] - t->dec_off[id] + 1;
     }
     char *raw = ef_malloc(total + 1);
@@ -1479,8 +1481,8 @@ static int mpush(mvec *m, size_t start, size_t end, int is_match)
 }
 
 /* One Split step over one piece: matches and gaps, then the behaviour. */
-static int split_piece(const pre_step *st, const char *buf, span sp, pcre2_match_data *md,
-                       mvec *m, spanvec *out)
+static int split_piece(const pre_step *st, const char *buf, span sp, pcre2_match_data *md, mvec *m,
+                       spanvec *out)
 {
     const char *s = buf + sp.off;
     size_t n = sp.len, prev = 0, pos = 0;
@@ -1940,8 +1942,7 @@ int ef_engine_tok_encode(ef_ctx *ctx, const ef_tokenizer *t, const char *text, s
         if (s2.v[i].id >= 0)
             rc = ivec_push(&out, s2.v[i].id);
         else
-            rc = encode_segment(t, text, s2.v[i].start, s2.v[i].end, md, &w, &cache, &keep,
-                                &out);
+            rc = encode_segment(t, text, s2.v[i].start, s2.v[i].end, md, &w, &cache, &keep, &out);
     }
     if (rc == 0 && (flags & EF_TOK_ADD_SPECIAL) && t->post_single) {
         size_t i = 0;

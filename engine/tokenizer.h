@@ -76,8 +76,7 @@ int32_t ef_engine_tok_token_id(const ef_tokenizer *tok, const char *content);
 const char *ef_engine_tok_token_text(const ef_tokenizer *tok, int32_t id);
 /* The bytes the decoder makes of this one token (borrowed; may be a partial UTF-8
  * character). Returns EF_EINVAL for an unused id. */
-int ef_engine_tok_token_bytes(const ef_tokenizer *tok, int32_t id, const char **bytes,
-                              size_t *len);
+int ef_engine_tok_token_bytes(const ef_tokenizer *tok, int32_t id, const char **bytes, size_t *len);
 /* 1 when id is an added token marked special, else 0. */
 int ef_engine_tok_is_special(const ef_tokenizer *tok, int32_t id);
 

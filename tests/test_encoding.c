@@ -272,8 +272,7 @@ static void test_cli_encode(void)
         ef_file_read(ctx, path, 1 << 24, &gold, &gold_len);
         while (gold && gold_len > 0 && gold[gold_len - 1] == '\n')
             gold_len--;
-        EF_CHECK_MSG(status == 0 && out && gold && len == gold_len &&
-                         memcmp(out, gold, len) == 0,
+        EF_CHECK_MSG(status == 0 && out && gold && len == gold_len && memcmp(out, gold, len) == 0,
                      "%s: exit %d, %zu bytes vs %zu golden", cmd, status, len, gold_len);
         ef_free(out);
         ef_free(gold);
@@ -325,13 +324,13 @@ static void test_pyjson_redump(void)
     for (size_t i = 0; i < EF_ARRAY_LEN(cases); i++) {
         ef_buf b = EF_BUF_INIT(1 << 16);
         int rc = ef_engine_pyjson_redump(ctx, cases[i][0], strlen(cases[i][0]), &b);
-        EF_CHECK_MSG(rc == 0 && b.data && strcmp(b.data, cases[i][1]) == 0,
-                     "%s -> %s (want %s) %s", cases[i][0], b.data ? b.data : "(null)",
-                     cases[i][1], ef_errmsg(ctx));
+        EF_CHECK_MSG(rc == 0 && b.data && strcmp(b.data, cases[i][1]) == 0, "%s -> %s (want %s) %s",
+                     cases[i][0], b.data ? b.data : "(null)", cases[i][1], ef_errmsg(ctx));
         ef_buf_free(&b);
     }
-    static const char *bad[] = {"", "01", "1.", "[1,]", "{\"a\" 1}", "\"\\ud800\"", "\"a\nb\"",
-                                "tru", "{\"a\":1}x", "\"\\x\"", "-", "\"\xff\""};
+    static const char *bad[] = {"",           "01",          "1.",       "[1,]",
+                                "{\"a\" 1}",  "\"\\ud800\"", "\"a\nb\"", "tru",
+                                "{\"a\":1}x", "\"\\x\"",     "-",        "\"\xff\""};
     for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
         ef_buf b = EF_BUF_INIT(1 << 16);
         EF_CHECK_MSG(ef_engine_pyjson_redump(ctx, bad[i], strlen(bad[i]), &b) == EF_EPARSE,
@@ -389,17 +388,20 @@ static char *encode_text(const char *json, int thinking, int *rc_out)
 static void test_encode_modes(void)
 {
     int rc;
-    const char *conv = "[{\"role\": \"system\", \"content\": \"S\"},"
-                       " {\"role\": \"user\", \"content\": \"Q1\"},"
-                       " {\"role\": \"assistant\", \"content\": \"A1\", \"reasoning_content\": \"R1\"},"
-                       " {\"role\": \"user\", \"content\": \"Q2\"}]";
+    const char *conv =
+        "[{\"role\": \"system\", \"content\": \"S\"},"
+        " {\"role\": \"user\", \"content\": \"Q1\"},"
+        " {\"role\": \"assistant\", \"content\": \"A1\", \"reasoning_content\": \"R1\"},"
+        " {\"role\": \"user\", \"content\": \"Q2\"}]";
     char *t = encode_text(conv, 1, &rc);
-    EF_CHECK_EQ_STR(t, "<｜begin▁of▁sentence｜>S<｜User｜>Q1<｜Assistant｜></think>A1<｜end▁of▁sentence｜>"
-                       "<｜User｜>Q2<｜Assistant｜><think>");
+    EF_CHECK_EQ_STR(
+        t, "<｜begin▁of▁sentence｜>S<｜User｜>Q1<｜Assistant｜></think>A1<｜end▁of▁sentence｜>"
+           "<｜User｜>Q2<｜Assistant｜><think>");
     ef_free(t);
     t = encode_text(conv, 0, &rc);
-    EF_CHECK_EQ_STR(t, "<｜begin▁of▁sentence｜>S<｜User｜>Q1<｜Assistant｜></think>A1<｜end▁of▁sentence｜>"
-                       "<｜User｜>Q2<｜Assistant｜></think>");
+    EF_CHECK_EQ_STR(
+        t, "<｜begin▁of▁sentence｜>S<｜User｜>Q1<｜Assistant｜></think>A1<｜end▁of▁sentence｜>"
+           "<｜User｜>Q2<｜Assistant｜></think>");
     ef_free(t);
     /* A user turn without content prints None, as Python's format does. */
     t = encode_text("[{\"role\": \"user\"}]", 1, &rc);
@@ -407,22 +409,25 @@ static void test_encode_modes(void)
     ef_free(t);
     /* Developer turn with a response format. */
     t = encode_text("[{\"role\": \"developer\", \"content\": \"D\", \"response_format\": "
-                    "{\"type\": \"json\"}}]", 0, &rc);
+                    "{\"type\": \"json\"}}]",
+                    0, &rc);
     EF_CHECK_EQ_STR(t, "<｜begin▁of▁sentence｜><｜User｜>\n\n## Response Format:\n\nYou MUST "
                        "strictly adhere to the following schema to reply:\n{\"type\": \"json\"}"
                        "\n\n# The user's message is: D<｜Assistant｜></think>");
     ef_free(t);
     /* Arguments with nested JSON keep Python's spacing; key order is kept. */
-    t = encode_text("[{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", "
-                    "\"tool_calls\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", "
-                    "\"arguments\": \"{\\\"z\\\":[1,2.0],\\\"a\\\":\\\"s\\\",\\\"t\\\":true}\"}}]}]",
-                    1, &rc);
-    EF_CHECK_EQ_STR(t, "<｜begin▁of▁sentence｜><｜User｜>q<｜Assistant｜><think></think>\n\n"
-                       "<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"f\">\n"
-                       "<｜DSML｜parameter name=\"z\" string=\"false\">[1, 2.0]</｜DSML｜parameter>\n"
-                       "<｜DSML｜parameter name=\"a\" string=\"true\">s</｜DSML｜parameter>\n"
-                       "<｜DSML｜parameter name=\"t\" string=\"false\">true</｜DSML｜parameter>\n"
-                       "</｜DSML｜invoke>\n</｜DSML｜function_calls><｜end▁of▁sentence｜>");
+    t = encode_text(
+        "[{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", "
+        "\"tool_calls\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", "
+        "\"arguments\": \"{\\\"z\\\":[1,2.0],\\\"a\\\":\\\"s\\\",\\\"t\\\":true}\"}}]}]",
+        1, &rc);
+    EF_CHECK_EQ_STR(t,
+                    "<｜begin▁of▁sentence｜><｜User｜>q<｜Assistant｜><think></think>\n\n"
+                    "<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"f\">\n"
+                    "<｜DSML｜parameter name=\"z\" string=\"false\">[1, 2.0]</｜DSML｜parameter>\n"
+                    "<｜DSML｜parameter name=\"a\" string=\"true\">s</｜DSML｜parameter>\n"
+                    "<｜DSML｜parameter name=\"t\" string=\"false\">true</｜DSML｜parameter>\n"
+                    "</｜DSML｜invoke>\n</｜DSML｜function_calls><｜end▁of▁sentence｜>");
     ef_free(t);
 }
 
@@ -432,7 +437,8 @@ static void test_encode_errors(void)
         {"[{\"role\": \"wizard\", \"content\": \"x\"}]", "messages[0].role: unknown role"},
         {"[{\"content\": \"x\"}]", "messages[0].role: missing role"},
         {"[{\"role\": \"tool\", \"content\": \"x\"}]", "messages[0].role: a tool message"},
-        {"[{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}]",
+        {"[{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": "
+         "\"a\"}]",
          "messages[1].reasoning_content: thinking mode"},
         {"[{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"tool_calls\": "
          "[{\"function\": {\"name\": \"f\", \"arguments\": \"{bad\"}}]}]",
@@ -467,13 +473,14 @@ static void test_encode_errors(void)
 
 static void test_parse_ok(void)
 {
-    const char *text = "let me think</think>Sure.\n\n<｜DSML｜function_calls>\n"
-                       "<｜DSML｜invoke name=\"search\">\n"
-                       "<｜DSML｜parameter name=\"q\" string=\"true\">a \"quoted\"\nline</｜DSML｜parameter>\n"
-                       "<｜DSML｜parameter name=\"n\" string=\"false\">{\"k\": [1, 2]}</｜DSML｜parameter>\n"
-                       "</｜DSML｜invoke>\n"
-                       "<｜DSML｜invoke name=\"noargs\">\n</｜DSML｜invoke>\n"
-                       "</｜DSML｜function_calls><｜end▁of▁sentence｜>";
+    const char *text =
+        "let me think</think>Sure.\n\n<｜DSML｜function_calls>\n"
+        "<｜DSML｜invoke name=\"search\">\n"
+        "<｜DSML｜parameter name=\"q\" string=\"true\">a \"quoted\"\nline</｜DSML｜parameter>\n"
+        "<｜DSML｜parameter name=\"n\" string=\"false\">{\"k\": [1, 2]}</｜DSML｜parameter>\n"
+        "</｜DSML｜invoke>\n"
+        "<｜DSML｜invoke name=\"noargs\">\n</｜DSML｜invoke>\n"
+        "</｜DSML｜function_calls><｜end▁of▁sentence｜>";
     ef_chat_parse_options po = EF_CHAT_PARSE_OPTIONS_INIT;
     cJSON *m = NULL;
     EF_CHECK_OK(ctx, ef_engine_chat_parse(ctx, text, strlen(text), &po, &m));
@@ -558,9 +565,10 @@ static void test_parse_malformed(void)
 
 static void test_alloc_failure(void)
 {
-    const char *text = "why</think>ok\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"f\">\n"
-                       "<｜DSML｜parameter name=\"a\" string=\"false\">[1, {\"b\": 2.5}]</｜DSML｜parameter>\n"
-                       "</｜DSML｜invoke>\n</｜DSML｜function_calls><｜end▁of▁sentence｜>";
+    const char *text =
+        "why</think>ok\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"f\">\n"
+        "<｜DSML｜parameter name=\"a\" string=\"false\">[1, {\"b\": 2.5}]</｜DSML｜parameter>\n"
+        "</｜DSML｜invoke>\n</｜DSML｜function_calls><｜end▁of▁sentence｜>";
     cJSON *msgs = cJSON_Parse(
         "[{\"role\": \"system\", \"content\": \"s\", \"tools\": [{\"type\": \"function\", "
         "\"function\": {\"name\": \"f\", \"parameters\": {\"type\": \"object\"}}}]},"

@@ -107,8 +107,7 @@ static void test_encode_matches_tokenizers(void)
         n_ids += n_got;
         if (rc != 0 || !ids_equal(ids, n_got, want)) {
             bad++;
-            EF_CHECK_MSG(0, "case %d text \"%.60s\": rc %d %s", n - 1, text, rc,
-                         ef_errmsg(ctx));
+            EF_CHECK_MSG(0, "case %d text \"%.60s\": rc %d %s", n - 1, text, rc, ef_errmsg(ctx));
             if (rc == 0) {
                 print_ids("got ", ids, n_got);
                 int32_t w[64];
@@ -332,8 +331,7 @@ static void test_alloc_failure(void)
         int32_t *ids = NULL;
         size_t k = 0;
         EF_CHECK_OK(ctx, ef_engine_tok_encode(ctx, t, "ab<s>11ab", 9, 0, &ids, &k));
-        EF_CHECK(k == 5 && ids[0] == 2 && ids[1] == 4 && ids[2] == 3 && ids[3] == 3 &&
-                 ids[4] == 2);
+        EF_CHECK(k == 5 && ids[0] == 2 && ids[1] == 4 && ids[2] == 3 && ids[3] == 3 && ids[4] == 2);
         ef_free(ids);
         ef_engine_tok_free(t);
     }

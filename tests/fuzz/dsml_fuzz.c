@@ -125,10 +125,22 @@ static uint64_t next_rand(void)
 
 static void mutate_and_run(const uint8_t *seed, size_t n, int rounds)
 {
-    static const char *const tokens[] = {"<｜DSML｜", "</｜DSML｜", "invoke", "parameter",
-                                         "function_calls", ">\n", "\"", "string=\"true\">",
-                                         "string=\"false\">", "</think>", "<think>",
-                                         "<｜end▁of▁sentence｜>", "\n\n", "{", "[", "\\u"};
+    static const char *const tokens[] = {"<｜DSML｜",
+                                         "</｜DSML｜",
+                                         "invoke",
+                                         "parameter",
+                                         "function_calls",
+                                         ">\n",
+                                         "\"",
+                                         "string=\"true\">",
+                                         "string=\"false\">",
+                                         "</think>",
+                                         "<think>",
+                                         "<｜end▁of▁sentence｜>",
+                                         "\n\n",
+                                         "{",
+                                         "[",
+                                         "\\u"};
     uint8_t *buf = malloc(n * 2 + 64);
     for (int r = 0; r < rounds; r++) {
         size_t len = n;

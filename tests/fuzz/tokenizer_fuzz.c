@@ -26,8 +26,8 @@ static ef_tokenizer *fixture_tok;
 
 static void die(const char *what, const uint8_t *data, size_t len)
 {
-    fprintf(stderr, "tokenizer_fuzz: %s (%s)\ninput (%zu bytes): %.*s\n", what, ef_errmsg(ctx),
-            len, (int)len, (const char *)data);
+    fprintf(stderr, "tokenizer_fuzz: %s (%s)\ninput (%zu bytes): %.*s\n", what, ef_errmsg(ctx), len,
+            (int)len, (const char *)data);
     abort();
 }
 
