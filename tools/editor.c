@@ -625,6 +625,15 @@ static int run_editor(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_resu
     else
         rc = cmd_undo(&e, out);
     close(e.root);
+    if (rc == 0 && !out->data) {
+        cJSON *data = cJSON_CreateObject();
+        if (!data || !cJSON_AddStringToObject(data, "command", cmd) ||
+            !cJSON_AddStringToObject(data, "path", e.path)) {
+            cJSON_Delete(data);
+            return ef_errorf(tc->ctx, EF_ENOMEM, "editor: out of memory");
+        }
+        out->data = data;
+    }
     return rc;
 }
 

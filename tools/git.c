@@ -425,6 +425,14 @@ static int run_git(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_result 
         ef_buf_free(&b);
         return rc;
     }
+    cJSON *data = cJSON_CreateObject();
+    if (!data || !cJSON_AddStringToObject(data, "command", cmd) ||
+        !cJSON_AddStringToObject(data, "output", b.data ? b.data : "")) {
+        cJSON_Delete(data);
+        ef_buf_free(&b);
+        return ef_errorf(ctx, EF_ENOMEM, "git: out of memory");
+    }
+    out->data = data;
     if (b.len == 0 && strcmp(cmd, "diff") == 0)
         ef_buf_appends(&b, "No changes.\n");
     return ef_tools__result_take(out, 0, b.data ? ef_buf_detach(&b) : ef_strdup(""));
