@@ -1,0 +1,179 @@
+-- maze.lua — shortest paths in a grid maze (interpreter category), comparable with
+-- reasoning-gym's maze.
+--
+-- Models: a rectangular grid of open cells (.) and walls (#) with a start S and a goal G
+-- (and at level 4 a checkpoint C that must be visited first). The task is a shortest
+-- path, written as moves U/D/L/R. Levels: 1 = 6x6, 2 = 9x9, 3 = 13x13, 4 = 17x17 with a
+-- checkpoint; wall density grows with the level and the start-goal distance is at least
+-- a level-dependent minimum.
+-- Tools: check_path{path} walks a move string from S and reports where it ends, whether it
+-- hit a wall or left the grid, and whether it visited C and reached G.
+-- Verify: the move string must stay on open cells, visit C (level 4), end on G, and have
+-- the optimal length (BFS); a valid but longer path scores 0.2; anything else 0.
+
+local env = {name = "maze", version = 1, category = "interpreter", levels = 4,
+             description = "Find a shortest path through a grid maze"}
+
+local LV = {{n = 6, wall = 0.25, mind = 4}, {n = 9, wall = 0.3, mind = 8},
+            {n = 13, wall = 0.32, mind = 14}, {n = 17, wall = 0.32, mind = 18, checkpoint = true}}
+local MOVES = {U = {-1, 0}, D = {1, 0}, L = {0, -1}, R = {0, 1}}
+local ORDER = {"U", "D", "L", "R"}
+
+local function parse(rows)
+  local g = {}
+  local pos = {}
+  for r, line in ipairs(rows) do
+    g[r] = {}
+    for c = 1, #line do
+      local ch = line:sub(c, c)
+      g[r][c] = ch
+      if ch == "S" or ch == "G" or ch == "C" then pos[ch] = {r, c} end
+    end
+  end
+  return g, pos
+end
+
+-- BFS distances from (r0, c0); returns dist table indexed r*100+c and parent moves.
+local function bfs(g, n, r0, c0)
+  local dist, par = {[r0 * 100 + c0] = 0}, {}
+  local qr, qc, head = {r0}, {c0}, 1
+  while head <= #qr do
+    local r, c = qr[head], qc[head]; head = head + 1
+    local d = dist[r * 100 + c]
+    for _, m in ipairs(ORDER) do
+      local nr, nc = r + MOVES[m][1], c + MOVES[m][2]
+      if nr >= 1 and nr <= n and nc >= 1 and nc <= n and g[nr][nc] ~= "#" and not dist[nr * 100 + nc] then
+        dist[nr * 100 + nc] = d + 1; par[nr * 100 + nc] = m
+        qr[#qr + 1] = nr; qc[#qc + 1] = nc
+      end
+    end
+  end
+  return dist, par
+end
+
+local function path_to(par, r0, c0, r, c)
+  local moves = {}
+  while r ~= r0 or c ~= c0 do
+    local m = par[r * 100 + c]
+    moves[#moves + 1] = m
+    r, c = r - MOVES[m][1], c - MOVES[m][2]
+  end
+  local out = {}
+  for i = #moves, 1, -1 do out[#out + 1] = moves[i] end
+  return table.concat(out)
+end
+
+local function walk(rows, path)
+  local g, pos = parse(rows)
+  local n = #rows
+  local r, c = pos.S[1], pos.S[2]
+  local seen_c = false
+  for i = 1, #path do
+    local m = MOVES[path:sub(i, i)]
+    if not m then return {ok = false, error = "bad move '" .. path:sub(i, i) .. "' at step " .. i} end
+    r, c = r + m[1], c + m[2]
+    if r < 1 or r > n or c < 1 or c > n then return {ok = false, error = "left the grid at step " .. i} end
+    if g[r][c] == "#" then return {ok = false, error = "hit a wall at step " .. i, row = r, col = c} end
+    if g[r][c] == "C" then seen_c = true end
+  end
+  return {ok = true, row = r, col = c, steps = #path, at_goal = g[r][c] == "G", visited_checkpoint = seen_c}
+end
+
+local function clean(p)
+  if type(p) ~= "string" then return nil end
+  p = p:match("\\boxed{(.-)}") or p
+  p = p:upper():gsub("UP", "U"):gsub("DOWN", "D"):gsub("LEFT", "L"):gsub("RIGHT", "R"):gsub("[%s,;%->]", "")
+  if p == "" or p:find("[^UDLR]") then return nil end
+  return p
+end
+
+env.tools = {
+  check_path = {
+    description = "Walk a move string (U, D, L, R) from S and report where it ends, " ..
+                  "whether it hit a wall, visited C and reached G.",
+    parameters = {type = "object", properties = {path = {type = "string"}}, required = {"path"}},
+    run = function(state, args)
+      local p = clean(args.path)
+      if not p then error("path must consist of the letters U, D, L, R") end
+      return walk(state.grid, p)
+    end,
+  },
+}
+
+function env.generate(rng, level)
+  local lv = LV[level]
+  local n = lv.n
+  while true do
+    local g = {}
+    for r = 1, n do
+      g[r] = {}
+      for c = 1, n do g[r][c] = rng:bool(lv.wall) and "#" or "." end
+    end
+    local sr, sc, gr, gc = rng:int(1, n), rng:int(1, n), rng:int(1, n), rng:int(1, n)
+    g[sr][sc] = "S"; g[gr][gc] = "G"
+    local kr, kc
+    if sr == gr and sc == gc then
+      -- start and goal coincide: redraw
+    elseif lv.checkpoint then
+      kr, kc = rng:int(1, n), rng:int(1, n)
+      if g[kr][kc] ~= "S" and g[kr][kc] ~= "G" then g[kr][kc] = "C" else kr = nil end
+    end
+    if (sr ~= gr or sc ~= gc) and (not lv.checkpoint or kr) then
+      local dist, par = bfs(g, n, sr, sc)
+      local total, path
+      if lv.checkpoint then
+        local d1 = dist[kr * 100 + kc]
+        if d1 then
+          local dist2, par2 = bfs(g, n, kr, kc)
+          local d2 = dist2[gr * 100 + gc]
+          if d2 then total = d1 + d2; path = path_to(par, sr, sc, kr, kc) .. path_to(par2, kr, kc, gr, gc) end
+        end
+      else
+        total = dist[gr * 100 + gc]
+        if total then path = path_to(par, sr, sc, gr, gc) end
+      end
+      if total and total >= lv.mind then
+        local rows = {}
+        for r = 1, n do rows[r] = table.concat(g[r]) end
+        local prompt = "Navigate the maze from S to G" .. (lv.checkpoint and ", passing through the checkpoint C on the way" or "") ..
+          ". '#' is a wall, '.' is open. Moves: U (up), D (down), L (left), R (right). Give a shortest path as a " ..
+          "string of moves, e.g. RRDDL.\n\n" .. table.concat(rows, "\n")
+        return {prompt = prompt, state = {grid = rows}, answer = {length = total, path = path}}
+      end
+    end
+  end
+end
+
+-- Reference agent: BFS on the grid from the prompt (its own reasoning), then check the
+-- path with the tool before answering.
+function env.solve(task, call)
+  local rows = task.state.grid
+  local g, pos = parse(rows)
+  local n = #rows
+  local path
+  if pos.C then
+    local _, p1 = bfs(g, n, pos.S[1], pos.S[2])
+    local _, p2 = bfs(g, n, pos.C[1], pos.C[2])
+    path = path_to(p1, pos.S[1], pos.S[2], pos.C[1], pos.C[2]) .. path_to(p2, pos.C[1], pos.C[2], pos.G[1], pos.G[2])
+  else
+    local _, p = bfs(g, n, pos.S[1], pos.S[2])
+    path = path_to(p, pos.S[1], pos.S[2], pos.G[1], pos.G[2])
+  end
+  local r = call("check_path", {path = path})
+  assert(r.at_goal)
+  return path
+end
+
+function env.verify(task, answer)
+  local p = clean(answer)
+  if not p then return 0, {reason = "not a move string"} end
+  local w = walk(task.state.grid, p)
+  if not w.ok then return 0, {reason = w.error} end
+  if not w.at_goal then return 0, {reason = "does not end at G"} end
+  local _, pos = parse(task.state.grid)
+  if pos.C and not w.visited_checkpoint then return 0, {reason = "skips the checkpoint"} end
+  if #p == task.answer.length then return 1 end
+  return 0.2, {reason = "valid but not shortest", length = #p, best = task.answer.length}
+end
+
+return env
