@@ -683,6 +683,14 @@ static void test_corpus(void)
     EF_CHECK_EQ_INT(ef_tools_corpus_build(ctx, jsonl, db2, NULL), EF_EPARSE);
     EF_CHECK_CONTAINS(ef_errmsg(ctx), "broken.jsonl:1");
 
+    /* failing allocations on the query path */
+    EF_ALLOC_LOOP(k, 200)
+    {
+        cJSON *h = NULL;
+        int rc = ef_tools_corpus_search(ctx, db, "glucose oxygen", 3, &h);
+        EF_CHECK(rc == 0 || rc == EF_ENOMEM);
+        cJSON_Delete(h);
+    }
     /* the search and fetch tools on the corpus */
     fixture f;
     fx_open(&f, "srch", db);
@@ -852,6 +860,14 @@ static void test_html(void)
                           "two\n\nx < y &unknown; a&b\n\n  keep\n   this\n\nc1 c2");
     ef_free(text);
     ef_free(title);
+    EF_ALLOC_LOOP(k, 200)
+    {
+        char *t2 = NULL, *ti2 = NULL;
+        if (ef_tools__html_to_text(html, strlen(html), &t2, &ti2) == 0) {
+            ef_free(t2);
+            ef_free(ti2);
+        }
+    }
     /* malformed markup never fails */
     const char *bad = "<p>open <b>never closed <a href='x'>link < not a tag <script>alert(1)";
     EF_CHECK_EQ_INT(ef_tools__html_to_text(bad, strlen(bad), &text, NULL), 0);
