@@ -14,7 +14,7 @@
 local env = {name = "maze", version = 1, category = "interpreter", levels = 4,
              description = "Find a shortest path through a grid maze"}
 
-local LV = {{n = 6, wall = 0.25, mind = 4}, {n = 9, wall = 0.3, mind = 8},
+local LV = {{n = 6, wall = 0.25, mind = 6}, {n = 9, wall = 0.3, mind = 8},
             {n = 13, wall = 0.32, mind = 14}, {n = 17, wall = 0.32, mind = 18, checkpoint = true}}
 local MOVES = {U = {-1, 0}, D = {1, 0}, L = {0, -1}, R = {0, 1}}
 local ORDER = {"U", "D", "L", "R"}
