@@ -1,0 +1,434 @@
+/*
+ * agent/run_store.c — a whole `envforge run` against the store: load this shard's tasks
+ * and their envs, find or create the run (by name, so the same command resumes it),
+ * skip (task, sample) pairs already stored, run the rest through the runner, and store
+ * every episode with its messages, tool calls, token stream and events through the
+ * store's single writer. A killed run loses at most the episodes in flight; the store's
+ * unique (run_id, task_id, sample_idx) keeps a resume from duplicating any.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent/agent_int.h"
+#include "datasets/datasets.h"
+
+typedef struct {
+    int64_t env_id;
+    char *path;
+    char *source;
+} env_src;
+
+typedef struct {
+    int64_t task_id, sample;
+} pair;
+
+typedef struct {
+    ef_store_writer *w;
+    int64_t run_id;
+    const char *model;
+    /* resume */
+    pair *done;
+    size_t n_done;
+    /* envs */
+    env_src *envs;
+    size_t n_envs;
+    const char *const *builtin_tools;
+    const ef_tools_config *tools_cfg;
+} store_run;
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const pair *x = a, *y = b;
+    if (x->task_id != y->task_id)
+        return x->task_id < y->task_id ? -1 : 1;
+    return (x->sample > y->sample) - (x->sample < y->sample);
+}
+
+static int sr_is_done(void *ud, int64_t task_id, int64_t sample)
+{
+    store_run *S = ud;
+    pair key = {task_id, sample};
+    return S->n_done && bsearch(&key, S->done, S->n_done, sizeof(pair), pair_cmp) != NULL;
+}
+
+static int sr_env_open(void *ud, ef_ctx *ctx, int64_t env_id, ef_agent_env **out)
+{
+    store_run *S = ud;
+    for (size_t i = 0; i < S->n_envs; i++)
+        if (S->envs[i].env_id == env_id) {
+            ef_agent_env *env;
+            int rc = ef_agent_env_lua_open(ctx, S->envs[i].path, S->envs[i].source,
+                                           strlen(S->envs[i].source), &env);
+            if (rc < 0 || !S->builtin_tools || !S->builtin_tools[0]) {
+                if (rc == 0)
+                    *out = env;
+                return rc;
+            }
+            return ef_agent_env_with_tools(ctx, env, S->builtin_tools, S->tools_cfg, out);
+        }
+    return ef_errorf(ctx, EF_ENOTFOUND, "env %lld: not in the store", (long long)env_id);
+}
+
+/* The assistant's tool calls as an OpenAI JSON array (ef_free), or NULL when none. */
+static int tool_calls_json(const ef_agent_msg *m, char **out)
+{
+    *out = NULL;
+    if (!m->n_tool_calls)
+        return 0;
+    cJSON *j;
+    if (ef_agent_msg_to_json(m, 0, &j) < 0)
+        return EF_ENOMEM;
+    *out = ef_json_print(cJSON_GetObjectItemCaseSensitive(j, "tool_calls"));
+    cJSON_Delete(j);
+    return *out ? 0 : EF_ENOMEM;
+}
+
+static int sr_put(void *ud, ef_ctx *ctx, const ef_agent_task *t, int64_t sample,
+                  const ef_agent_episode *ep)
+{
+    store_run *S = ud;
+    size_t n_msg = ep->transcript.n;
+    ef_message_row *msgs = ef_calloc(n_msg ? n_msg : 1, sizeof(*msgs));
+    ef_tool_call_row *calls = ef_calloc(ep->n_calls ? ep->n_calls : 1, sizeof(*calls));
+    ef_event_row *events = ef_calloc(ep->n_events ? ep->n_events : 1, sizeof(*events));
+    char **tc_json = ef_calloc(n_msg ? n_msg : 1, sizeof(char *));
+    int rc = 0;
+    if (!msgs || !calls || !events || !tc_json) {
+        rc = ef_errorf(ctx, EF_ENOMEM, "store: out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n_msg; i++) {
+        const ef_agent_msg *m = &ep->transcript.msgs[i];
+        if (tool_calls_json(m, &tc_json[i]) < 0) {
+            rc = ef_errorf(ctx, EF_ENOMEM, "store: out of memory");
+            goto cleanup;
+        }
+        msgs[i].idx = (int64_t)i;
+        msgs[i].role = ef_agent_role_name(m->role);
+        msgs[i].content = m->content;
+        msgs[i].reasoning_content = m->reasoning_content;
+        msgs[i].tool_calls_json = tc_json[i];
+        msgs[i].tool_call_id = m->role == EF_ROLE_TOOL ? (m->tool_call_id ? m->tool_call_id : "")
+                                                       : m->tool_call_id;
+        msgs[i].name = m->name;
+    }
+    for (size_t i = 0; i < ep->n_calls; i++) {
+        const ef_agent_call_record *c = &ep->calls[i];
+        calls[i].message_idx = c->message_idx;
+        calls[i].call_id = c->call_id;
+        calls[i].tool = c->tool;
+        calls[i].arguments_json = c->arguments;
+        calls[i].result = c->result;
+        calls[i].is_error = c->status != EF_CALL_OK;
+        calls[i].wall_ms = c->wall_ms;
+    }
+    for (size_t i = 0; i < ep->n_events; i++) {
+        events[i].kind = ep->events[i].kind;
+        events[i].payload_json = ep->events[i].payload_json;
+        events[i].time = ep->events[i].time;
+    }
+    ef_episode_row row;
+    memset(&row, 0, sizeof(row));
+    row.run_id = S->run_id;
+    row.task_id = t->task_id;
+    row.group_id = t->task_id;
+    row.sample_idx = sample;
+    row.model = S->model;
+    row.status = ef_agent_episode_status(ep);
+    row.end_reason = ef_agent_end_reason_name(ep->end_reason);
+    row.reward = ep->reward;
+    row.verified = ep->verified;
+    row.answer = ep->answer;
+    row.verify_info = ep->verify_info;
+    row.error = ep->error;
+    row.n_turns = ep->n_turns;
+    row.n_tool_calls = ep->n_tool_calls;
+    row.n_tool_errors = ep->n_tool_errors + ep->n_unknown_tools + ep->n_bad_args;
+    row.n_parse_errors = ep->n_parse_errors;
+    row.n_context_resets = ep->n_context_resets;
+    row.n_prompt_tokens = ep->n_prompt_tokens;
+    row.n_completion_tokens = ep->n_completion_tokens;
+    row.wall_ms = ep->wall_ms;
+    row.model_ms = ep->model_ms;
+    row.tool_ms = ep->tool_ms;
+    row.verify_ms = ep->verify_ms;
+    row.started_at = ep->started_at;
+    ef_token_stream ts;
+    memset(&ts, 0, sizeof(ts));
+    if (ep->tok_valid && ep->n_tok) {
+        ts.n_tokens = ep->n_tok;
+        ts.token_ids = ep->tok_ids;
+        ts.loss_mask = ep->tok_mask;
+        ts.logprobs = ep->tok_logprobs;
+    }
+    ef_episode_bundle b = {&row, msgs, n_msg, calls, ep->n_calls,
+                           ts.n_tokens ? &ts : NULL, events, ep->n_events};
+    uint64_t tag = ((uint64_t)t->task_id << 20) ^ (uint64_t)sample;
+    rc = ef_store_writer_submit(S->w, ctx, &b, tag);
+cleanup:
+    for (size_t i = 0; tc_json && i < n_msg; i++)
+        ef_free(tc_json[i]);
+    ef_free(tc_json);
+    ef_free(msgs);
+    ef_free(calls);
+    ef_free(events);
+    return rc;
+}
+
+/* ---- loading ------------------------------------------------------------------------ */
+
+static int load_tasks(ef_ctx *ctx, ef_store *s, int64_t env_id, int64_t limit,
+                      ef_agent_task **out, size_t *n_out)
+{
+    ef_task_iter *it;
+    int rc = ef_store_task_iter_new(s, env_id, &it);
+    if (rc < 0)
+        return rc;
+    ef_agent_task *tasks = NULL;
+    size_t n = 0, cap = 0;
+    const ef_task_row *row;
+    int64_t id;
+    while ((rc = ef_store_task_iter_next(it, &row, &id)) == 1) {
+        if (limit > 0 && (int64_t)n >= limit)
+            break;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            ef_agent_task *p = ef_realloc(tasks, cap * sizeof(*p));
+            if (!p) {
+                rc = ef_errorf(ctx, EF_ENOMEM, "tasks: out of memory");
+                break;
+            }
+            tasks = p;
+        }
+        tasks[n].task_id = id;
+        tasks[n].env_id = row->env_id;
+        tasks[n].idx = (int64_t)n;
+        if (!(tasks[n].task_json = ef_strdup(row->task_json))) {
+            rc = ef_errorf(ctx, EF_ENOMEM, "tasks: out of memory");
+            break;
+        }
+        n++;
+    }
+    ef_store_task_iter_free(it);
+    if (rc < 0) {
+        for (size_t i = 0; i < n; i++)
+            ef_free((char *)tasks[i].task_json);
+        ef_free(tasks);
+        return rc;
+    }
+    *out = tasks;
+    *n_out = n;
+    return 0;
+}
+
+static int load_envs(ef_ctx *ctx, ef_store *s, const ef_agent_task *tasks, size_t n,
+                     store_run *S)
+{
+    for (size_t i = 0; i < n; i++) {
+        int have = 0;
+        for (size_t k = 0; k < S->n_envs; k++)
+            have |= S->envs[k].env_id == tasks[i].env_id;
+        if (have)
+            continue;
+        ef_env_row *row;
+        int rc = ef_store_env_get(s, tasks[i].env_id, &row);
+        if (rc < 0)
+            return rc;
+        if (!row->source) {
+            rc = ef_errorf(ctx, EF_EINVAL, "env %lld (%s): the store holds no source for it",
+                           (long long)tasks[i].env_id, row->name);
+            ef_store_env_free(row);
+            return rc;
+        }
+        env_src *p = ef_realloc(S->envs, (S->n_envs + 1) * sizeof(*p));
+        if (!p) {
+            ef_store_env_free(row);
+            return ef_errorf(ctx, EF_ENOMEM, "envs: out of memory");
+        }
+        S->envs = p;
+        p[S->n_envs].env_id = tasks[i].env_id;
+        p[S->n_envs].path = ef_strdup(row->source_path ? row->source_path : row->name);
+        p[S->n_envs].source = ef_strdup(row->source);
+        ef_store_env_free(row);
+        if (!p[S->n_envs].path || !p[S->n_envs].source) {
+            ef_free(p[S->n_envs].path);
+            ef_free(p[S->n_envs].source);
+            return ef_errorf(ctx, EF_ENOMEM, "envs: out of memory");
+        }
+        S->n_envs++;
+    }
+    return 0;
+}
+
+static int load_done(ef_ctx *ctx, ef_store *s, int64_t run_id, store_run *S)
+{
+    ef_episode_filter f = EF_EPISODE_FILTER_INIT;
+    f.run_id = run_id;
+    ef_episode_iter *it;
+    int rc = ef_store_episode_iter_new(s, &f, &it);
+    if (rc < 0)
+        return rc;
+    const ef_episode_row *row;
+    size_t cap = 0;
+    while ((rc = ef_store_episode_iter_next(it, &row, NULL)) == 1) {
+        if (S->n_done == cap) {
+            cap = cap ? cap * 2 : 1024;
+            pair *p = ef_realloc(S->done, cap * sizeof(*p));
+            if (!p) {
+                rc = ef_errorf(ctx, EF_ENOMEM, "resume: out of memory");
+                break;
+            }
+            S->done = p;
+        }
+        S->done[S->n_done].task_id = row->task_id;
+        S->done[S->n_done].sample = row->sample_idx;
+        S->n_done++;
+    }
+    ef_store_episode_iter_free(it);
+    if (rc < 0)
+        return rc;
+    if (S->n_done)
+        qsort(S->done, S->n_done, sizeof(pair), pair_cmp);
+    return 0;
+}
+
+static char *config_json(const ef_agent_run_options *o)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j)
+        return NULL;
+    const ef_agent_config *c = &o->agent;
+    cJSON_AddNumberToObject(j, "group", (double)o->runner.group_size);
+    cJSON_AddNumberToObject(j, "max_turns", (double)c->max_turns);
+    cJSON_AddNumberToObject(j, "max_tokens", (double)c->max_tokens);
+    cJSON_AddNumberToObject(j, "max_wall_ms", (double)c->max_wall_ms);
+    cJSON_AddNumberToObject(j, "context_window", (double)c->context_window);
+    cJSON_AddNumberToObject(j, "context_threshold", c->context_threshold);
+    cJSON_AddStringToObject(j, "context_policy", ef_agent_context_policy_name(c->context_policy));
+    cJSON_AddNumberToObject(j, "temperature", c->sampling.temperature);
+    cJSON_AddNumberToObject(j, "top_p", c->sampling.top_p);
+    cJSON_AddBoolToObject(j, "submit_tool", c->submit_tool);
+    if (o->env_name)
+        cJSON_AddStringToObject(j, "env", o->env_name);
+    char *s = ef_json_print(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+int ef_agent_run_store(ef_ctx *ctx, const ef_agent_run_options *o, ef_agent_run_summary *sum)
+{
+    ef_store *s = NULL;
+    ef_model *m = NULL;
+    ef_agent_task *tasks = NULL;
+    size_t n_tasks = 0;
+    store_run S;
+    char *name = NULL, *cfg_json = NULL;
+    int rc;
+    memset(&S, 0, sizeof(S));
+    memset(sum, 0, sizeof(*sum));
+    if ((rc = ef_model_open(ctx, o->model, &o->model_opts, &m)) < 0)
+        goto cleanup;
+    if ((rc = ef_store_open(ctx, o->db_path, &s)) < 0)
+        goto cleanup;
+    int64_t env_id = 0;
+    if (o->env_name && (rc = ef_store_env_find(s, o->env_name, &env_id)) < 0) {
+        rc = ef_errorf(ctx, rc, "--env %s: no such env in %s", o->env_name, o->db_path);
+        goto cleanup;
+    }
+    if ((rc = load_tasks(ctx, s, env_id, o->limit_tasks, &tasks, &n_tasks)) < 0)
+        goto cleanup;
+    if (n_tasks == 0) {
+        rc = ef_errorf(ctx, EF_ENOTFOUND, "%s holds no tasks%s%s (make some with envforge gen)",
+                       o->db_path, o->env_name ? " of env " : "", o->env_name ? o->env_name : "");
+        goto cleanup;
+    }
+    if ((rc = load_envs(ctx, s, tasks, n_tasks, &S)) < 0)
+        goto cleanup;
+    /* the run: by name, so that the same command resumes it */
+    if (o->run_name)
+        name = ef_strdup(o->run_name);
+    else {
+        ef_buf nb = EF_BUF_INIT(8192);
+        int brc = ef_buf_appendf(&nb, "%s g%lld seed%llu shard%lld/%lld", o->model,
+                                 (long long)o->runner.group_size,
+                                 (unsigned long long)o->runner.seed,
+                                 (long long)o->runner.shard_index,
+                                 (long long)o->runner.shard_count);
+        if (brc == 0 && o->env_name)
+            brc = ef_buf_appendf(&nb, " env=%s", o->env_name);
+        if (brc == 0 && o->limit_tasks > 0)
+            brc = ef_buf_appendf(&nb, " limit=%lld", (long long)o->limit_tasks);
+        name = brc == 0 ? ef_buf_detach(&nb) : NULL;
+        ef_buf_free(&nb);
+    }
+    cfg_json = config_json(o);
+    if (!name || !cfg_json) {
+        rc = ef_errorf(ctx, EF_ENOMEM, "run: out of memory");
+        goto cleanup;
+    }
+    rc = ef_store_run_find(s, name, &S.run_id);
+    if (rc == EF_ENOTFOUND) {
+        ef_run_row run;
+        memset(&run, 0, sizeof(run));
+        run.name = name;
+        run.model = o->model;
+        run.config_json = cfg_json;
+        run.seed = o->runner.seed;
+        run.group_size = o->runner.group_size;
+        run.shard_index = o->runner.shard_index;
+        run.shard_count = o->runner.shard_count;
+        rc = ef_store_run_insert(s, &run, &S.run_id);
+    } else if (rc == 0) {
+        sum->resumed = 1;
+        rc = ef_store_run_set_status(s, S.run_id, "running");
+    }
+    if (rc < 0 || (rc = load_done(ctx, s, S.run_id, &S)) < 0)
+        goto cleanup;
+    S.model = o->model;
+    S.builtin_tools = o->builtin_tools;
+    S.tools_cfg = o->tools_cfg;
+    ef_store_writer_options wo = EF_STORE_WRITER_OPTIONS_INIT;
+    if ((rc = ef_store_writer_new(ctx, o->db_path, &wo, &S.w)) < 0)
+        goto cleanup;
+    ef_agent_sink sink = {sr_is_done, sr_put, &S};
+    int run_rc = ef_agent_runner_run(ctx, &o->runner, &o->agent, m, tasks, n_tasks, sr_env_open,
+                                     &S, &sink, &sum->runner);
+    char run_err[1024] = "";
+    if (run_rc < 0)
+        snprintf(run_err, sizeof(run_err), "%s", ef_errmsg(ctx));
+    rc = ef_store_writer_close(S.w, ctx);
+    S.w = NULL;
+    if (run_rc < 0) {
+        rc = ef_errorf(ctx, run_rc, "%s", run_err);
+        ef_store_run_set_status(s, S.run_id, run_rc == EF_EINTR ? "interrupted" : "failed");
+    } else if (rc < 0)
+        ef_store_run_set_status(s, S.run_id, "failed");
+    int64_t n_stored = 0;
+    ef_store_episode_count(s, S.run_id, &n_stored);
+    sum->n_stored = n_stored;
+    sum->run_id = S.run_id;
+    snprintf(sum->run_name, sizeof(sum->run_name), "%s", name);
+    ef_model_http_get_stats(m, &sum->http);
+    if (rc == 0) {
+        /* done when every planned episode of this shard is stored */
+        int64_t want = sum->runner.n_planned;
+        ef_store_run_set_status(s, S.run_id, n_stored >= want ? "done" : "interrupted");
+    }
+cleanup:
+    if (S.w)
+        ef_store_writer_close(S.w, NULL);
+    for (size_t i = 0; i < S.n_envs; i++) {
+        ef_free(S.envs[i].path);
+        ef_free(S.envs[i].source);
+    }
+    ef_free(S.envs);
+    ef_free(S.done);
+    for (size_t i = 0; i < n_tasks; i++)
+        ef_free((char *)tasks[i].task_json);
+    ef_free(tasks);
+    ef_free(name);
+    ef_free(cfg_json);
+    ef_store_close(s);
+    ef_model_free(m);
+    return rc;
+}

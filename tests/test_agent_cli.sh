@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# tests/test_agent_cli.sh — `envforge run` end to end on real stores: the oracle over an
+# example env (every episode verified with reward 1), shards that partition the tasks,
+# a scripted model's end reasons stored, and SIGKILL in the middle of a run followed by
+# the same command: exactly tasks × G episodes, no duplicates, none lost.
+set -u
+EF_BIN=${EF_BIN:?EF_BIN must name the envforge binary}
+SRC=${EF_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+export EF_PROGRESS=0
+T=$(mktemp -d /tmp/ef_agent_cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0 skip=0
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+q() { python3 - "$1" "$2" <<'PY'
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+for row in con.execute(sys.argv[2]):
+    print("|".join("" if v is None else str(v) for v in row))
+PY
+}
+if ! command -v python3 >/dev/null; then
+  echo "skip all: python3 is needed to read the stores"; echo "0 passed, 0 failed, 1 skipped"; exit 77
+fi
+
+# --- help and usage
+if "$EF_BIN" run --help | grep -q -- "--shard"; then ok help; else bad help "no usage text"; fi
+"$EF_BIN" run --db x.db >/dev/null 2>&1; rc=$?
+if [ $rc -eq 2 ]; then ok usage_missing_model; else bad usage_missing_model "exit $rc"; fi
+"$EF_BIN" run --db x.db --model oracle --shard 3/2 >/dev/null 2>&1; rc=$?
+if [ $rc -eq 2 ]; then ok usage_bad_shard; else bad usage_bad_shard "exit $rc"; fi
+
+# --- tasks
+"$EF_BIN" gen "$SRC/examples/envs/arith.lua" -n 120 --seed 3 --db "$T/a.db" --no-progress >/dev/null 2>&1 ||
+  { bad gen "envforge gen failed"; echo "$pass passed, $fail failed, $skip skipped"; exit 1; }
+
+# --- the oracle: every episode verified with reward 1
+if "$EF_BIN" run --db "$T/a.db" --model oracle --group 2 --concurrency 2 >"$T/o.txt" 2>&1; then
+  r=$(q "$T/a.db" "select count(*), sum(reward = 1.0 and verified = 1), count(distinct task_id || ':' || sample_idx) from episodes")
+  if [ "$r" = "240|240|240" ]; then ok oracle_all_verified; else bad oracle_all_verified "$r"; fi
+  m=$(q "$T/a.db" "select count(*) from messages m join episodes e on e.id = m.episode_id where m.role = 'tool'")
+  if [ "$m" -ge 240 ]; then ok oracle_tool_messages; else bad oracle_tool_messages "$m"; fi
+else
+  bad oracle_all_verified "run failed: $(tail -2 "$T/o.txt")"
+fi
+
+# --- shards: 0/3, 1/3, 2/3 together cover every task once
+for i in 0 1 2; do
+  "$EF_BIN" run --db "$T/a.db" --model oracle --shard $i/3 --concurrency 2 >/dev/null 2>&1 || bad shards "shard $i failed"
+done
+r=$(q "$T/a.db" "select count(*), count(distinct task_id) from episodes e join runs r on r.id = e.run_id where r.shard_count = 3")
+if [ "$r" = "120|120" ]; then ok shards_partition; else bad shards_partition "$r"; fi
+
+# --- a scripted model: end reasons stored
+cat >"$T/loop.jsonl" <<'J'
+{"tool_calls":[{"id":"c","type":"function","function":{"name":"calc","arguments":"{\"expression\":\"1+1\"}"}}],"repeat":true}
+J
+"$EF_BIN" run --db "$T/a.db" --model "replay:$T/loop.jsonl" --limit 5 --max-turns 4 >/dev/null 2>&1
+r=$(q "$T/a.db" "select count(*), group_concat(distinct end_reason), max(n_turns) from episodes where model like 'replay:%loop.jsonl'")
+if [ "$r" = "5|max_turns|4" ]; then ok replay_max_turns; else bad replay_max_turns "$r"; fi
+cat >"$T/bad.jsonl" <<'J'
+{"tool_calls":[{"id":"c","type":"function","function":{"name":"calc","arguments":"{oops"}}],"repeat":true}
+J
+"$EF_BIN" run --db "$T/a.db" --model "replay:$T/bad.jsonl" --limit 5 --max-tool-errors 3 >/dev/null 2>&1
+r=$(q "$T/a.db" "select count(*), group_concat(distinct end_reason), group_concat(distinct status), min(n_parse_errors) from episodes where model like 'replay:%bad.jsonl'")
+if [ "$r" = "5|tool_error|failed|3" ]; then ok replay_tool_error; else bad replay_tool_error "$r"; fi
+
+# --- SIGKILL in the middle, then the same command
+cat >"$T/slow.jsonl" <<'J'
+{"tool_calls":[{"id":"c","type":"function","function":{"name":"calc","arguments":"{\"expression\":\"2*3\"}"}}],"delay_ms":4}
+{"content":"6","delay_ms":4}
+J
+cmd=("$EF_BIN" run --db "$T/a.db" --model "replay:$T/slow.jsonl" --group 3 --concurrency 4)
+"${cmd[@]}" >/dev/null 2>&1 &
+pid=$!
+killed=0
+for _ in $(seq 1 400); do
+  n=$(q "$T/a.db" "select count(*) from episodes where model like 'replay:%slow.jsonl'" 2>/dev/null || echo 0)
+  if [ "${n:-0}" -ge 60 ]; then kill -9 $pid 2>/dev/null && killed=1; break; fi
+  sleep 0.02
+done
+wait $pid 2>/dev/null
+before=$(q "$T/a.db" "select count(*) from episodes where model like 'replay:%slow.jsonl'")
+if [ $killed -eq 1 ] && [ "$before" -lt 360 ]; then
+  ok "sigkill_mid_run ($before of 360 stored when killed)"
+else
+  bad sigkill_mid_run "killed=$killed stored=$before (the run ended before the kill)"
+fi
+if "${cmd[@]}" >"$T/resume.txt" 2>&1; then
+  r=$(q "$T/a.db" "select count(*), count(distinct task_id || ':' || sample_idx), min(sample_idx), max(sample_idx) from episodes where model like 'replay:%slow.jsonl'")
+  if [ "$r" = "360|360|0|2" ]; then ok resume_exact; else bad resume_exact "$r"; fi
+  s=$(q "$T/a.db" "select status from runs where model like 'replay:%slow.jsonl'")
+  if [ "$s" = "done" ]; then ok resume_run_done; else bad resume_run_done "$s"; fi
+  c=$(q "$T/a.db" "pragma integrity_check")
+  if [ "$c" = "ok" ]; then ok integrity; else bad integrity "$c"; fi
+else
+  bad resume_exact "resume failed: $(tail -2 "$T/resume.txt")"
+fi
+# a third time: nothing left to do
+out=$("${cmd[@]}" --json 2>/dev/null)
+case "$out" in *'"run_now":0'*'"stored":360'*) ok resume_idempotent ;; *) bad resume_idempotent "$out" ;; esac
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
