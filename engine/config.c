@@ -230,6 +230,8 @@ static int validate(ef_ctx *ctx, const char *what, ef_engine_config *c)
     if (c->first_k_dense_replace > c->n_layers)
         BAD("%s: first_k_dense_replace %d exceeds num_hidden_layers %d", what,
             c->first_k_dense_replace, c->n_layers);
+    if (c->n_group > 256)
+        BAD("%s: n_group %d exceeds 256", what, c->n_group);
     if (c->n_group < 1 || c->n_routed_experts % c->n_group)
         BAD("%s: n_routed_experts %d must be a multiple of n_group %d", what,
             c->n_routed_experts, c->n_group);

@@ -21,8 +21,9 @@ static int grow_model(ef_ctx *ctx, ef_engine_model *m, int n_ctx)
         ef_free(m->rope_sin);
         m->rope_cos = cs, m->rope_sin = sn, m->rope_n = n_ctx;
     }
-    /* top-k keeps 2 floats per key (ref) / 1 (cpu); attention one float per kept key */
-    if (ef_engine__exec_reserve(&m->ex, (size_t)2 * n_ctx + 64) < 0)
+    /* top-k keeps 2 floats per key (ref) / 1 (cpu); attention one float per kept key and
+     * head of a block (16 heads in the cpu backend) */
+    if (ef_engine__exec_reserve(&m->ex, (size_t)16 * n_ctx + 64) < 0)
         return ef_errorf(ctx, EF_ENOMEM, "out of memory (scratch for %d positions)", n_ctx);
     return 0;
 }

@@ -301,14 +301,19 @@ static void cpu_topk(const ef_engine_exec *ex, int32_t *idx, const float *s, int
     run(ex, (size_t)n_q, topk_item, &j);
 }
 
-/* ---- latent attention: (query, head) across threads ------------------------------------ */
+/* ---- latent attention: (query, block of heads) across threads -------------------------
+ * The heads of a query share its keys (MQA over the latent), so a work item takes
+ * ATTN_HB heads and walks the selected keys once, reading each latent row one time for
+ * all of them: memory traffic per query drops by the block size. */
+
+#define ATTN_HB 16
 
 typedef struct {
     const ef_engine_exec *ex;
     float *o;
     const float *q_lat, *q_pe, *kv, *pe;
     const int32_t *idx;
-    int k, n_heads, c, r;
+    int k, n_heads, n_hb, c, r;
     float scale;
 } attn_job;
 
@@ -316,36 +321,50 @@ static void attn_item(void *ud, size_t item, int tid)
 {
     attn_job *j = ud;
     int c = j->c, r = j->r, k = j->k;
-    size_t i = item / (size_t)j->n_heads;
-    const float *ql = j->q_lat + item * c, *qp = j->q_pe + item * r;
-    float *oh = j->o + item * c;
+    size_t i = item / (size_t)j->n_hb;
+    int h0 = (int)(item % (size_t)j->n_hb) * ATTN_HB, nh = EF_MIN(ATTN_HB, j->n_heads - h0);
     const int32_t *sel = j->idx + i * (size_t)k;
-    float *p = j->ex->scratch + (size_t)tid * j->ex->scratch_floats;
-    float mx = -INFINITY;
+    float *p = j->ex->scratch + (size_t)tid * j->ex->scratch_floats; /* [nh x k] */
+    float mx[ATTN_HB], sum[ATTN_HB];
+    size_t q0 = i * (size_t)j->n_heads + (size_t)h0;
+    for (int h = 0; h < nh; h++)
+        mx[h] = -INFINITY, sum[h] = 0;
     for (int t = 0; t < k; t++) {
         int32_t s = sel[t];
         if (s < 0) {
-            p[t] = -INFINITY;
+            for (int h = 0; h < nh; h++)
+                p[(size_t)h * k + t] = -INFINITY;
             continue;
         }
-        p[t] = (dot(ql, j->kv + (size_t)s * c, c) + dot(qp, j->pe + (size_t)s * r, r)) * j->scale;
-        mx = fmaxf(mx, p[t]);
+        const float *kr = j->kv + (size_t)s * c, *pr = j->pe + (size_t)s * r;
+        for (int h = 0; h < nh; h++) {
+            float v = (dot(j->q_lat + (q0 + h) * c, kr, c) + dot(j->q_pe + (q0 + h) * r, pr, r)) *
+                      j->scale;
+            p[(size_t)h * k + t] = v;
+            mx[h] = fmaxf(mx[h], v);
+        }
     }
-    memset(oh, 0, sizeof(float) * (size_t)c);
-    if (mx == -INFINITY)
-        return;
-    float sum = 0;
-    for (int t = 0; t < k; t++)
-        sum += (p[t] = p[t] == -INFINITY ? 0.0f : expf(p[t] - mx));
-    float inv = 1.0f / sum;
+    for (int h = 0; h < nh; h++) {
+        float *ph = p + (size_t)h * k;
+        for (int t = 0; t < k; t++) {
+            ph[t] = ph[t] == -INFINITY ? 0.0f : expf(ph[t] - mx[h]);
+            sum[h] += ph[t];
+        }
+        memset(j->o + (q0 + h) * c, 0, sizeof(float) * (size_t)c);
+    }
     for (int t = 0; t < k; t++) {
         int32_t s = sel[t];
         if (s < 0)
             continue;
-        float wt = p[t] * inv;
         const float *kr = j->kv + (size_t)s * c;
-        for (int d = 0; d < c; d++)
-            oh[d] += wt * kr[d];
+        for (int h = 0; h < nh; h++) {
+            if (mx[h] == -INFINITY)
+                continue;
+            float wt = p[(size_t)h * k + t] / sum[h];
+            float *oh = j->o + (q0 + h) * c;
+            for (int d = 0; d < c; d++)
+                oh[d] += wt * kr[d];
+        }
     }
 }
 
@@ -354,8 +373,9 @@ static void cpu_attn_latent(const ef_engine_exec *ex, float *o, const float *q_l
                             const int32_t *idx, int k, int n_q, int n_heads, int c, int r,
                             float scale)
 {
-    attn_job j = {ex, o, q_lat, q_pe, kv, pe, idx, k, n_heads, c, r, scale};
-    run_sized(ex, (size_t)n_q * n_heads, (double)n_q * n_heads * k * (2 * c + r), attn_item, &j);
+    int n_hb = (n_heads + ATTN_HB - 1) / ATTN_HB;
+    attn_job j = {ex, o, q_lat, q_pe, kv, pe, idx, k, n_heads, n_hb, c, r, scale};
+    run_sized(ex, (size_t)n_q * n_hb, (double)n_q * n_heads * k * (2 * c + r), attn_item, &j);
 }
 
 const ef_engine_ops ef_engine__ops_cpu = {

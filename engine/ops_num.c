@@ -187,8 +187,8 @@ void ef_engine__moe_route(const ef_engine_config *c, const float *logits, const 
         sel[e] = orig[e] + (bias ? bias[e] : 0.0f);
     if (c->n_group > 1) {
         /* Group score: sum of the top two (with a bias) or the max; keep topk_group groups. */
-        float gscore[EF_ENGINE_MAX_LAYERS];
-        int keep[EF_ENGINE_MAX_LAYERS];
+        float gscore[256]; /* n_group <= 256 (config.c) */
+        int keep[256];
         for (int g = 0; g < c->n_group; g++) {
             float a = -INFINITY, b = -INFINITY;
             for (int e = g * per_group; e < (g + 1) * per_group; e++) {

@@ -446,7 +446,7 @@ static void test_ops_compare(void)
         }
     }
     /* latent attention with invalid slots and an all-invalid query */
-    int H = 3, C = 40, Rr = 8;
+    int H = 20, C = 40, Rr = 8; /* two head blocks of the cpu backend */
     float *ql = randv(&rng, (size_t)n_q * H * C, 0.3f), *qp = randv(&rng, (size_t)n_q * H * Rr, 0.3f);
     float *kv = randv(&rng, (size_t)n_k * C, 1), *pe = randv(&rng, (size_t)n_k * Rr, 1);
     for (int t = 0; t < K; t++)
@@ -799,6 +799,49 @@ static void test_cli_logits(void)
     cJSON_Delete(mf.doc);
 }
 
+/* Loading a model and running it with the n-th allocation failing, for every n: each
+ * failure is reported, nothing leaks (ASan), nothing crashes. */
+static void test_model_alloc_failures(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    ef_ctx_set_log(ctx, EF_LOG_ERROR, NULL, NULL);
+    long runs = 0, failures = 0;
+    int32_t tok[12] = {0, 5, 9, 33, 7, 2, 90, 12, 13, 14, 15, 16};
+    float logits[512];
+    EF_ALLOC_LOOP(n, 5000)
+    {
+        ef_engine_options o = EF_ENGINE_OPTIONS_INIT;
+        o.n_threads = 2;
+        ef_engine_model *m = NULL;
+        ef_engine_seq *s = NULL;
+        int rc = ef_engine_model_load(ctx, fixture_dir, &o, &m);
+        if (rc == 0)
+            rc = ef_engine_seq_new(ctx, m, 16, &s);
+        if (rc == 0) {
+            ef_engine_forward_out fo = {logits, 0, NULL};
+            rc = ef_engine_forward(ctx, s, tok, 12, &fo);
+        }
+        if (rc != 0) {
+            failures++;
+            /* EF_EPARSE: cJSON reports a failed allocation inside a parse as a syntax
+             * error, which common/json.c passes on */
+            EF_CHECK_MSG((rc == EF_ENOMEM || rc == EF_EPARSE) && ef_errmsg(ctx)[0],
+                         "n=%ld: rc %d, '%s'", n, rc, ef_errmsg(ctx));
+        }
+        else if (ef_alloc_failed_count() > 0 && getenv("EF_VERBOSE"))
+            printf("    n=%ld: succeeded despite %ld failed allocations\n", n,
+                   ef_alloc_failed_count());
+        ef_engine_seq_free(s);
+        ef_engine_model_free(m);
+        runs = n;
+    }
+    printf("    %ld runs, %ld failed cleanly\n", runs, failures);
+    /* a few late failures are absorbed: ef_pool_for runs the work on the calling thread
+     * when it cannot queue jobs, so those runs succeed (with correct results) */
+    EF_CHECK(runs > 50 && failures > runs * 9 / 10);
+    ef_ctx_free(ctx);
+}
+
 static void test_sampling(void)
 {
     float logits[6] = {0.1f, 2.0f, 1.9f, -1.0f, 2.0f, 0.0f};
@@ -853,6 +896,7 @@ int main(int argc, char **argv)
     EF_RUN(test_tiny_fp8);
     EF_RUN(test_dsa_equals_dense);
     EF_RUN(test_seq_limits);
+    EF_RUN(test_model_alloc_failures);
     EF_RUN(test_cli_logits);
     EF_RUN(test_sampling);
     return EF_TEST_END();
