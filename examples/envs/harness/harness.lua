@@ -87,7 +87,9 @@ local function encode(v, out, path, depth)
     if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
     else
       if v ~= v or v == math.huge or v == -math.huge then error("json: non-finite number at " .. path) end
-      local s = string.format("%.17g", v)
+      local s = string.format("%.15g", v)
+      if tonumber(s) ~= v then s = string.format("%.16g", v) end
+      if tonumber(s) ~= v then s = string.format("%.17g", v) end
       if not s:find("[%.eEn]") then s = s .. ".0" end
       out[#out + 1] = s
     end
@@ -377,6 +379,7 @@ local function run_episode(env, task)
     local tool = env.tools[name]
     if not tool then return nil, "unknown tool " .. tostring(name) end
     a = a or json.object({})
+    if next(a) == nil and getmetatable(a) == nil then json.object(a) end
     local err = check_schema(tool.parameters, a, name)
     if err then error("solve passed bad arguments: " .. err) end
     calls[#calls + 1] = name
