@@ -607,6 +607,27 @@ static int add_str(cJSON *obj, const char *key, const char *s, size_t len)
     return 0;
 }
 
+/* Length of the character at s when Python's str.isspace() holds for it (what the
+ * regex \s of DeepSeek's parser accepts), else 0. */
+static size_t py_space_len(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (u[0] < 0x80)
+        return (u[0] >= 0x09 && u[0] <= 0x0d) || (u[0] >= 0x1c && u[0] <= 0x20);
+    static const char *const wide[] = {"\xc2\x85",     "\xc2\xa0",     "\xe1\x9a\x80",
+                                       "\xe2\x80\xa8", "\xe2\x80\xa9", "\xe2\x80\xaf",
+                                       "\xe2\x81\x9f", "\xe3\x80\x80"};
+    for (size_t k = 0; k < EF_ARRAY_LEN(wide); k++) {
+        size_t m = strlen(wide[k]);
+        if (n >= m && memcmp(s, wide[k], m) == 0)
+            return m;
+    }
+    /* U+2000..U+200A */
+    if (n >= 3 && u[0] == 0xe2 && u[1] == 0x80 && u[2] >= 0x80 && u[2] <= 0x8a)
+        return 3;
+    return 0;
+}
+
 /* One <invoke> after its opening "<｜DSML｜invoke": name, parameters, the closing tag.
  * Appends {"type": "function", "function": {...}} to calls; *pos moves past
  * "</｜DSML｜invoke". */
@@ -623,9 +644,8 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
      * ends in '">\n$' and '$' also matches before a final newline, which is what lets
      * a call without parameters ('">\n' + "" + '\n</...invoke>') parse. */
     size_t a = start;
-    while (a < cend && (t->s[a] == ' ' || t->s[a] == '\t' || t->s[a] == '\n' || t->s[a] == '\r' ||
-                        t->s[a] == '\f' || t->s[a] == '\v'))
-        a++;
+    for (size_t k; a < cend && (k = py_space_len(t->s + a, cend - a)) > 0;)
+        a += k;
     size_t head_end = cend;
     if (head_end - a >= 10 && memcmp(t->s + head_end - 4, "\">\n\n", 4) == 0)
         head_end--;
@@ -649,7 +669,11 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
         }
         /* ' name="NAME" string="true|false">VALUE<' */
         static const char pname[] = " name=\"";
-        if (cend - pstart < 7 || memcmp(t->s + pstart, pname, 7) != 0 || t->s[cend - 1] != '<') {
+        /* The value ends at the final '<'; as in DeepSeek's '<$', one newline may follow. */
+        size_t vend = cend;
+        if (vend - pstart >= 9 && t->s[vend - 1] == '\n' && t->s[vend - 2] == '<')
+            vend--;
+        if (cend - pstart < 8 || memcmp(t->s + pstart, pname, 7) != 0 || t->s[vend - 1] != '<') {
             rc = perr(t, pstart,
                       "tool call %d: expected ' name=\"...\" string=\"true|false\">"
                       "VALUE</" DSML "parameter>'",
@@ -673,14 +697,14 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
                 break;
             }
         }
-        if (is_str < 0 || vstart > cend - 1) {
+        if (is_str < 0 || vstart > vend - 1) {
             rc = perr(t, pstart,
                       "tool call %d: parameter without string=\"true\" or "
                       "string=\"false\">",
                       call_no);
             break;
         }
-        size_t nlen = q - nstart, vlen = cend - 1 - vstart;
+        size_t nlen = q - nstart, vlen = vend - 1 - vstart;
         for (int k = 0; k < n_params; k++)
             if (seen[2 * k + 1] == nlen && memcmp(t->s + seen[2 * k], t->s + nstart, nlen) == 0) {
                 rc = perr(t, nstart, "tool call %d: duplicate parameter '%.*s'", call_no,

@@ -431,11 +431,103 @@ static int match_word(reader *r, const char *w)
 }
 
 static int read_value(reader *r, ef_buf *out);
+static int read_members(reader *r, size_t max_bytes, ef_pyjson_member **members, size_t *n_members);
+
+static int cmp_keys(const void *a, const void *b)
+{
+    const ef_buf *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->data, y->data, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Whether the object at r->i repeats a key at its own level. Leaves r unchanged;
+ * a malformed object answers 0 (the real pass reports the error). */
+static int has_duplicate_keys(reader *r)
+{
+    reader s = *r;
+    ef_buf *keys = NULL;
+    size_t n = 0, cap = 0;
+    int dup = 0, ok = 0;
+    s.i++;
+    skip_ws(&s);
+    if (s.i < s.n && s.s[s.i] == '}')
+        return 0;
+    for (;;) {
+        skip_ws(&s);
+        if (s.i >= s.n || s.s[s.i] != '"')
+            break;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            ef_buf *p = ef_realloc(keys, ncap * sizeof *p);
+            if (!p)
+                break;
+            keys = p;
+            cap = ncap;
+        }
+        ef_buf_init(&keys[n], s.n + 16);
+        if (read_string(&s, &keys[n++]))
+            break;
+        skip_ws(&s);
+        if (s.i >= s.n || s.s[s.i] != ':')
+            break;
+        s.i++;
+        if (read_value(&s, NULL))
+            break;
+        skip_ws(&s);
+        if (s.i < s.n && s.s[s.i] == ',') {
+            s.i++;
+            continue;
+        }
+        ok = s.i < s.n && s.s[s.i] == '}';
+        break;
+    }
+    if (ok && n > 1) {
+        qsort(keys, n, sizeof *keys, cmp_keys);
+        for (size_t i = 1; i < n && !dup; i++)
+            dup = cmp_keys(&keys[i - 1], &keys[i]) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        ef_buf_free(&keys[i]);
+    ef_free(keys);
+    ef_error_clear(r->ctx);
+    return dup;
+}
+
+/* An object with a repeated key, printed as Python's dict holds it. */
+static int read_object_dedup(reader *r, ef_buf *out)
+{
+    ef_pyjson_member *m = NULL;
+    size_t n = 0;
+    int rc = read_members(r, out->max_bytes, &m, &n);
+    if (rc == 0)
+        rc = ef_buf_putc(out, '{');
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (i > 0)
+            rc = ef_buf_appends(out, ", ");
+        if (rc == 0)
+            rc = ef_engine_pyjson_dump_str(m[i].key, m[i].key_len, out);
+        if (rc == 0)
+            rc = ef_buf_appends(out, ": ");
+        if (rc == 0)
+            rc = m[i].is_string ? ef_engine_pyjson_dump_str(m[i].value, m[i].value_len, out)
+                                : ef_buf_append(out, m[i].value, m[i].value_len);
+    }
+    if (rc == 0)
+        rc = ef_buf_putc(out, '}');
+    ef_engine_pyjson_members_free(m, n);
+    return rc;
+}
 
 static int read_container(reader *r, ef_buf *out, int is_obj)
 {
     if (++r->depth > MAX_DEPTH)
         return ef_errorf(r->ctx, EF_ELIMIT, "JSON: nesting deeper than %d", MAX_DEPTH);
+    if (is_obj && out && has_duplicate_keys(r)) {
+        int rc = read_object_dedup(r, out);
+        r->depth--;
+        return rc;
+    }
     r->i++;
     int rc = out ? ef_buf_putc(out, is_obj ? '{' : '[') : 0;
     skip_ws(r);
@@ -553,45 +645,43 @@ void ef_engine_pyjson_members_free(ef_pyjson_member *m, size_t n)
     ef_free(m);
 }
 
-int ef_engine_pyjson_object_members(ef_ctx *ctx, const char *text, size_t len,
-                                    ef_pyjson_member **members, size_t *n_members)
+/* Reads the object at r->i (after whitespace) into members, r->i moving past its '}'. */
+static int read_members(reader *r, size_t max_bytes, ef_pyjson_member **members, size_t *n_members)
 {
-    reader r = {ctx, text, len, 0, 0};
-    ef_error_clear(ctx);
     ef_pyjson_member *m = NULL;
     size_t n = 0, cap = 0;
-    ef_buf key = EF_BUF_INIT(len + 16), val = EF_BUF_INIT(len * 2 + 64);
+    ef_buf key = EF_BUF_INIT(max_bytes), val = EF_BUF_INIT(max_bytes);
     int rc = 0;
-    skip_ws(&r);
-    if (r.i >= r.n || r.s[r.i] != '{') {
-        rc = rerr(&r, "expected a JSON object");
+    skip_ws(r);
+    if (r->i >= r->n || r->s[r->i] != '{') {
+        rc = rerr(r, "expected a JSON object");
         goto cleanup;
     }
-    r.i++;
-    skip_ws(&r);
-    if (r.i < r.n && r.s[r.i] == '}') {
-        r.i++;
+    r->i++;
+    skip_ws(r);
+    if (r->i < r->n && r->s[r->i] == '}') {
+        r->i++;
         goto done;
     }
     for (;;) {
-        skip_ws(&r);
-        if (r.i >= r.n || r.s[r.i] != '"') {
-            rc = rerr(&r, "expected a string key");
+        skip_ws(r);
+        if (r->i >= r->n || r->s[r->i] != '"') {
+            rc = rerr(r, "expected a string key");
             goto cleanup;
         }
         ef_buf_reset(&key);
         ef_buf_reset(&val);
-        if ((rc = read_string(&r, &key)))
+        if ((rc = read_string(r, &key)))
             goto cleanup;
-        skip_ws(&r);
-        if (r.i >= r.n || r.s[r.i] != ':') {
-            rc = rerr(&r, "expected ':'");
+        skip_ws(r);
+        if (r->i >= r->n || r->s[r->i] != ':') {
+            rc = rerr(r, "expected ':'");
             goto cleanup;
         }
-        r.i++;
-        skip_ws(&r);
-        int is_string = r.i < r.n && r.s[r.i] == '"';
-        rc = is_string ? read_string(&r, &val) : read_value(&r, &val);
+        r->i++;
+        skip_ws(r);
+        int is_string = r->i < r->n && r->s[r->i] == '"';
+        rc = is_string ? read_string(r, &val) : read_value(r, &val);
         if (rc == 0 && !val.data)
             rc = ef_buf_append(&val, "", 0);
         if (rc)
@@ -619,35 +709,30 @@ int ef_engine_pyjson_object_members(ef_ctx *ctx, const char *text, size_t len,
                 rc = EF_ENOMEM;
                 goto cleanup;
             }
-            ef_buf_init(&key, len + 16);
+            ef_buf_init(&key, max_bytes);
         }
         ef_free(m[k].value);
         m[k].value_len = val.len;
         m[k].is_string = is_string;
         m[k].value = ef_buf_detach(&val);
-        ef_buf_init(&val, len * 2 + 64);
+        ef_buf_init(&val, max_bytes);
         if (!m[k].value) {
             rc = EF_ENOMEM;
             goto cleanup;
         }
-        skip_ws(&r);
-        if (r.i < r.n && r.s[r.i] == ',') {
-            r.i++;
+        skip_ws(r);
+        if (r->i < r->n && r->s[r->i] == ',') {
+            r->i++;
             continue;
         }
-        if (r.i < r.n && r.s[r.i] == '}') {
-            r.i++;
+        if (r->i < r->n && r->s[r->i] == '}') {
+            r->i++;
             break;
         }
-        rc = rerr(&r, "expected ',' or '}'");
+        rc = rerr(r, "expected ',' or '}'");
         goto cleanup;
     }
 done:
-    skip_ws(&r);
-    if (r.i != r.n) {
-        rc = rerr(&r, "extra data after the object");
-        goto cleanup;
-    }
     if (!m && !(m = ef_malloc(sizeof *m))) {
         rc = EF_ENOMEM;
         goto cleanup;
@@ -660,5 +745,26 @@ cleanup:
     ef_buf_free(&key);
     ef_buf_free(&val);
     ef_engine_pyjson_members_free(m, n);
+    return rc;
+}
+
+int ef_engine_pyjson_object_members(ef_ctx *ctx, const char *text, size_t len,
+                                    ef_pyjson_member **members, size_t *n_members)
+{
+    reader r = {ctx, text, len, 0, 0};
+    ef_error_clear(ctx);
+    ef_pyjson_member *m = NULL;
+    size_t n = 0;
+    int rc = read_members(&r, len * 2 + 64, &m, &n);
+    if (rc == 0) {
+        skip_ws(&r);
+        if (r.i != r.n) {
+            rc = rerr(&r, "extra data after the object");
+            ef_engine_pyjson_members_free(m, n);
+        } else {
+            *members = m;
+            *n_members = n;
+        }
+    }
     return fix_rc(&r, rc);
 }

@@ -251,6 +251,7 @@ struct ef_tokenizer {
     char *dec_bytes;        /* per-id decoded bytes, back to back */
     size_t *dec_off;        /* n_ids + 1 offsets */
 
+    pcre2_code *word_re;  /* a regex \w character, for single_word added tokens */
     int32_t *post_single; /* template: -1 = the sequence, else an id */
     size_t n_post_single;
 };
@@ -1113,6 +1114,8 @@ void ef_engine_tok_free(ef_tokenizer *t)
     ef_free(t->trie_norm.nodes);
     ef_free(t->dec_bytes);
     ef_free(t->dec_off);
+    if (t->word_re)
+        pcre2_code_free(t->word_re);
     ef_free(t->post_single);
     ef_free(t);
 }
@@ -1153,6 +1156,14 @@ int ef_engine_tok_load_doc(ef_ctx *ctx, const cJSON *doc, const char *what, ef_t
         goto cleanup;
     if ((rc = build_tables(&lc, t)))
         goto cleanup;
+    for (size_t i = 0; i < t->n_added && !t->word_re; i++) {
+        static const char word[] = "[\\p{L}\\p{M}\\p{Nd}\\p{Nl}\\p{Pc}\\x{200C}\\x{200D}"
+                                   "\\x{24B6}-\\x{24E9}\\x{1F130}-\\x{1F149}\\x{1F150}-"
+                                   "\\x{1F169}\\x{1F170}-\\x{1F189}]";
+        if (t->added[i].single_word && (rc = compile_re(&lc, "added_tokens (single_word)", word,
+                                                        strlen(word), 0, &t->word_re)))
+            goto cleanup;
+    }
     for (size_t i = 0; i < t->n_post_single; i++)
         if (t->post_single[i] >= t->n_ids) {
             rc = perr(&lc, "post_processor", "template id %d is not a token", t->post_single[i]);
@@ -1360,25 +1371,21 @@ static size_t prev_char_start(const char *text, size_t pos, size_t floor)
     return p;
 }
 
-static int is_word_byte_at(const char *text, size_t pos, size_t end)
+/* Whether the character at pos is a word character as tokenizers' single_word test sees
+ * it (the regex \w of Unicode: Alphabetic, marks, decimal digits, connector punctuation,
+ * joiners; Alphabetic approximated by letters, letter numbers and the enclosed letters). */
+static int is_word_at(const ef_tokenizer *t, pcre2_match_data *md, const char *text, size_t pos,
+                      size_t end)
 {
-    uint32_t cp;
-    if (pos >= end)
+    if (pos >= end || !t->word_re)
         return 0;
-    size_t n = utf8_next((const unsigned char *)text + pos, end - pos, &cp);
-    if (!n)
-        return 0;
-    /* Approximation of tokenizers' alphanumeric test: ASCII alnum, '_' and any
-     * non-ASCII non-space character. */
-    if (cp < 0x80)
-        return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
-               cp == '_';
-    return !is_white_space(cp);
+    return pcre2_match(t->word_re, (PCRE2_SPTR)text, end, pos, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK,
+                       md, NULL) > 0;
 }
 
 /* Splits text[seg.start, seg.end) around the added tokens of one trie. */
 static int split_added(const ef_tokenizer *t, const trie *tr, const char *text, segment seg,
-                       segvec *out)
+                       pcre2_match_data *md, segvec *out)
 {
     if (seg.id >= 0 || !tr->n)
         return seg_push(out, seg.start, seg.end, seg.id);
@@ -1393,9 +1400,9 @@ static int split_added(const ef_tokenizer *t, const trie *tr, const char *text, 
         const added_tok *a = &t->added[k];
         size_t ms = i, me = i + mlen;
         if (a->single_word) {
-            int before = ms > seg.start &&
-                         is_word_byte_at(text, prev_char_start(text, ms, seg.start), seg.end);
-            if (before || is_word_byte_at(text, me, seg.end)) {
+            int before =
+                ms > seg.start && is_word_at(t, md, text, prev_char_start(text, ms, seg.start), ms);
+            if (before || is_word_at(t, md, text, me, seg.end)) {
                 i++;
                 continue;
             }
@@ -1928,9 +1935,9 @@ int ef_engine_tok_encode(ef_ctx *ctx, const ef_tokenizer *t, const char *text, s
         if (flags & EF_TOK_SPLIT_SPECIAL) {
             rc = seg_push(&s2, 0, len, -1);
         } else {
-            rc = split_added(t, &t->trie_raw, text, all, &s1);
+            rc = split_added(t, &t->trie_raw, text, all, md, &s1);
             for (size_t i = 0; rc == 0 && i < s1.n; i++)
-                rc = split_added(t, &t->trie_norm, text, s1.v[i], &s2);
+                rc = split_added(t, &t->trie_norm, text, s1.v[i], md, &s2);
         }
     }
     if (rc == 0 && (flags & EF_TOK_ADD_SPECIAL) && t->post_single) {

@@ -244,10 +244,18 @@ def variants():
     ign["model"]["ignore_merges"] = True
     ign["model"]["vocab"]["bca"] = 7
     out.append(("ignore_merges", Tokenizer.from_str(json.dumps(ign))))
+    sw = Tokenizer.from_str(json.dumps(unk_json))
+    sw.add_tokens([AddedToken("ab", single_word=True), AddedToken("ca", single_word=True,
+                                                                  lstrip=True)])
+    out.append(("single_word", sw))
+    single_word_texts = ["ab", "xab", "ab_", "_ab", "é ab", "éab", "abé", "1ab", "ab1", "ab-ab",
+                         "abab", "a ab ab", "ab\u0301", "\u0301ab", "ⅷab", "²ab", "ab\u05d0",
+                         "x abab ab", "Ⓐab", "ab\u200d", " ca", "b ca", "bca ca", "🙂ab🙂"]
     rows = []
     for name, tok in out:
         cases = []
-        for text in VARIANT_TEXTS + ["bca", "abcbca cab"]:
+        extra = single_word_texts if name == "single_word" else []
+        for text in VARIANT_TEXTS + ["bca", "abcbca cab"] + extra:
             ids = tok.encode(text, add_special_tokens=True).ids
             cases.append({"text_hex": text.encode("utf-8").hex(), "ids": ids,
                           "decoded_hex": tok.decode(ids, skip_special_tokens=False)

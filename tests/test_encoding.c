@@ -320,6 +320,10 @@ static void test_pyjson_redump(void)
         {"1e15", "1000000000000000.0"},
         {" {\"k\":[true,false,null],\"\":{}} ", "{\"k\": [true, false, null], \"\": {}}"},
         {"\"tab\\there\\u007f\"", "\"tab\\there\x7f\""},
+        {"{\"a\":{\"x\":1,\"x\":2,\"y\":[{\"k\":1,\"k\":\"s\"}]},\"a\":{\"z\":1.0}}",
+         "{\"a\": {\"z\": 1.0}}"},
+        {"[{\"b\":1,\"a\":2,\"b\":3}, {\"x\": {\"y\": 1, \"y\": [2]}}]",
+         "[{\"b\": 3, \"a\": 2}, {\"x\": {\"y\": [2]}}]"},
     };
     for (size_t i = 0; i < EF_ARRAY_LEN(cases); i++) {
         ef_buf b = EF_BUF_INIT(1 << 16);
@@ -497,6 +501,21 @@ static void test_parse_ok(void)
     const cJSON *f1 = cJSON_GetObjectItem(cJSON_GetArrayItem(calls, 1), "function");
     EF_CHECK_EQ_STR(str_or_empty(f1, "arguments"), "{}");
     cJSON_Delete(m);
+    /* DeepSeek's patterns also take Unicode space before name= and a newline after the
+     * value's closing '<'. */
+    const char *quirk =
+        "r</think>\n\n<｜DSML｜function_calls>\n<｜DSML｜invoke\x1c\u3000 name=\"f\">\n"
+        "<｜DSML｜parameter name=\"a\" string=\"true\">v<\n/｜DSML｜parameter>\n"
+        "</｜DSML｜invoke>\n</｜DSML｜function_calls><｜end▁of▁sentence｜>";
+    EF_CHECK_OK(ctx, ef_engine_chat_parse(ctx, quirk, strlen(quirk), &po, &m));
+    if (m) {
+        const cJSON *fq = cJSON_GetObjectItem(
+            cJSON_GetArrayItem(cJSON_GetObjectItem(m, "tool_calls"), 0), "function");
+        EF_CHECK_EQ_STR(str_or_empty(fq, "name"), "f");
+        EF_CHECK_EQ_STR(str_or_empty(fq, "arguments"), "{\"a\": \"v\"}");
+        cJSON_Delete(m);
+        m = NULL;
+    }
     /* Chat mode, plain answer; EOS optional when asked. */
     po.thinking = 0;
     EF_CHECK_OK(ctx, ef_engine_chat_parse(ctx, "Hi<｜end▁of▁sentence｜>",
