@@ -14,8 +14,15 @@
  *   dumps; at any limit the whole process tree dies (the pid namespace's init exits).
  *
  *   A worker (ef_sandbox_worker) holds what is reused between runs: the empty network
- *   namespace, the compiled filters, the mount point of the new root and the outer uid.
- *   One worker per thread; workers share nothing, so threads run sandboxes concurrently.
+ *   namespace, the compiled filters, the prepared root (a template mount namespace that
+ *   runs copy instead of building their own tree), the outer uid, and the inits of past
+ *   runs still tearing their namespaces down (a run returns as soon as its result is
+ *   known, after every process in it was SIGKILLed). One worker per thread; workers share
+ *   nothing, so threads run sandboxes concurrently. A sandbox's init dies with the thread
+ *   that started it (PR_SET_PDEATHSIG): keep sessions on long-lived threads.
+ *
+ *   Files a sandbox wrote into a writable workdir are the attacker's: read them with
+ *   O_NOFOLLOW (it may have planted symlinks to host files).
  *
  *   Sessions keep one sandboxed process alive (a REPL) and talk to it over its stdin and
  *   stdout: write a request, read until a delimiter or a length-prefixed frame, each call
