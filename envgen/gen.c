@@ -367,6 +367,10 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
             round = 4096;
         if (round < (size_t)n_jobs * 4)
             round = (size_t)n_jobs * 4;
+        if (out->n_kept == 0 && round > EF_MAX((size_t)32, (size_t)n_jobs * 4))
+            round = EF_MAX((size_t)32, (size_t)n_jobs * 4); /* find a broken env early */
+        if (out->n_candidates == 0 && round > EF_MAX((size_t)8, (size_t)n_jobs))
+            round = EF_MAX((size_t)8, (size_t)n_jobs);
         if (out->n_candidates + round > max_attempts)
             round = max_attempts - out->n_candidates;
         rs.cands = ef_calloc(round, sizeof *rs.cands);
@@ -431,10 +435,17 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
         rs.cands = NULL;
         if (rc < 0)
             goto cleanup;
-        if (out->n_kept == 0 && out->n_candidates >= early_window && !opts->from_jsonl)
-            break;
+        if (out->n_kept == 0 && !opts->from_jsonl) {
+            /* nothing kept: stop at once when every candidate raised an error (a broken
+             * env), or after a window of candidates that all failed their checks */
+            size_t n_err = out->n_dropped[EF_DROP_GENERATE] + out->n_dropped[EF_DROP_SOLVE] +
+                           out->n_dropped[EF_DROP_VERIFY];
+            if (n_err == out->n_candidates || out->n_candidates >= early_window)
+                break;
+        }
     }
-    if (out->n_kept < n_target) {
+    int short_ok = opts->from_jsonl && opts->n_tasks == 0 && out->n_kept > 0;
+    if (out->n_kept < n_target && !short_ok) {
         char *why = fail_summary(out);
         rc = ef_errorf(ctx, EF_ELIMIT, "env '%s' (%s): kept %zu of %zu tasks after %zu candidates%s:%s",
                        info->name, env_path, out->n_kept, n_target, out->n_candidates,

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "common/ef.h"
+#include "sandbox/sandbox.h"
 
 /* 1: the verifiers are built. Kept for the CLI's capability checks. */
 int ef_verifiers_available(void);
@@ -133,20 +134,29 @@ void ef_verify_unit_parse(const char *output, int exit_code, ef_unit_counts *out
  * exit with every parsed test passing still scores 0 (the run crashed after them). */
 double ef_verify_unit_reward(const ef_unit_counts *c, int exit_code);
 
+/* A program run in the sandbox with files written into a fresh work dir (bound at /work,
+ * the cwd); the dir is removed afterwards. */
 typedef struct {
     int version;
-    const char *const *argv;  /* NULL-terminated, e.g. {"python3", "-m", "pytest", "-q", NULL} */
-    const char *const *file_names;    /* files written into a fresh work dir */
-    const char *const *file_contents;
+    const char *const *argv;  /* NULL-terminated, e.g. {"python3", "-m", "pytest", "-q", NULL};
+                                 NULL for unit tests: python3 -m pytest -q */
+    const char *const *file_names;    /* plain names (no '/', not "." or "..") */
+    const char *const *file_contents; /* NUL-terminated */
     size_t n_files;
     int64_t wall_ms;
     int64_t mem_mb;
+    const char *stdin_data;   /* may be NULL */
+    size_t stdin_len;
+    ef_sandbox_worker *worker; /* NULL: a temporary worker for this call */
 } ef_verify_unit_options;
-#define EF_VERIFY_UNIT_OPTIONS_INIT {1, NULL, NULL, NULL, 0, 10000, 512}
+#define EF_VERIFY_UNIT_OPTIONS_INIT {1, NULL, NULL, NULL, 0, 10000, 512, NULL, 0, NULL}
 
-/* Runs the tests in the sandbox and scores them. EF_EUNSUPPORTED ("sandbox not
- * available") while the sandbox component has not landed. status_out (optional, borrowed
- * static string): "ok", "nonzero-exit", "timeout", "error". */
+/* Runs the program; *out: ef_sandbox_result_free. EF_ESANDBOX when the sandbox cannot be
+ * set up here, EF_EINVAL for bad file names. */
+int ef_verify_exec(ef_ctx *ctx, const ef_verify_unit_options *opts, ef_sandbox_result **out);
+
+/* Runs the tests in the sandbox and scores them (ef_verify_unit_reward over the parsed
+ * stdout + stderr). status_out (optional, static string): the sandbox status name. */
 int ef_verify_unit_tests(ef_ctx *ctx, const ef_verify_unit_options *opts, double *reward,
                          ef_unit_counts *counts, const char **status_out);
 

@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sandbox/sandbox.h"
 #include "verifiers/verifiers.h"
 
 /* The integer written just before `word` at position p (p points at word). */
@@ -150,13 +149,3 @@ double ef_verify_unit_reward(const ef_unit_counts *c, int exit_code)
     return (double)c->passed / total;
 }
 
-int ef_verify_unit_tests(ef_ctx *ctx, const ef_verify_unit_options *opts, double *reward,
-                         ef_unit_counts *counts, const char **status_out)
-{
-    (void)opts;
-    (void)reward;
-    (void)counts;
-    if (status_out)
-        *status_out = "error";
-    return ef_errorf(ctx, EF_EUNSUPPORTED, "sandbox not available: %s", ef_sandbox_missing());
-}

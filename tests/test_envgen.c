@@ -1,0 +1,620 @@
+/*
+ * tests/test_envgen.c — the env runtime: exact JSON <-> Lua conversion (and its malformed
+ * inputs), the restricted globals, episodes (call/solve/verify through the C API),
+ * deterministic generation (pinned content hashes, identical across worker counts),
+ * levels, validation, ef.search, JSONL import, the corpus of broken envs (each ends with
+ * an error naming file and line, nothing crashes or hangs), a store that keeps its tasks
+ * when a later run fails, and allocation failures while loading.
+ */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/json.h"
+#include "datasets/datasets.h"
+#include "envgen/envgen.h"
+#include "tests/testlib.h"
+
+static ef_ctx *ctx;
+static char shop_path[1024], broken_dir[1024];
+
+static ef_env_limits small_limits(void)
+{
+    ef_env_limits l = EF_ENV_LIMITS_INIT;
+    l.mem_limit_bytes = (size_t)32 << 20;
+    l.instr_limit = 5000000;
+    return l;
+}
+
+static ef_env *load_src(const char *src)
+{
+    ef_env *env = NULL;
+    ef_env_limits l = small_limits();
+    int rc = ef_env_load_buffer(ctx, "test.lua", src, strlen(src), &l, &env);
+    if (rc < 0)
+        printf("    load: %s\n", ef_errmsg(ctx));
+    return env;
+}
+
+/* An env whose generate returns `expr` as task.meta (prompt fixed). */
+static char *env_returning(const char *expr)
+{
+    return ef_asprintf("local env = {name='t', version=1, category='general'}\n"
+                       "env.tools = {}\n"
+                       "function env.generate(rng, level) return {prompt='p', meta=%s} end\n"
+                       "function env.solve(task, call) return 'x' end\n"
+                       "function env.verify(task, answer, state) return answer == 'x' and 1 or 0 end\n"
+                       "return env\n",
+                       expr);
+}
+
+static int gen_meta(const char *expr, char **task_json)
+{
+    char *src = env_returning(expr);
+    ef_env *env = load_src(src);
+    ef_free(src);
+    if (!env)
+        return -100;
+    ef_env_task t;
+    int rc = ef_env_generate(ctx, env, 1, 1, &t);
+    if (rc == 0) {
+        *task_json = ef_strdup(t.task_json);
+        ef_env_task_clear(&t);
+    }
+    ef_env_free(env);
+    return rc;
+}
+
+static void check_meta(const char *expr, const char *expected_meta)
+{
+    char *tj = NULL;
+    int rc = gen_meta(expr, &tj);
+    EF_CHECK_MSG(rc == 0, "%s -> %s", expr, ef_errmsg(ctx));
+    if (rc == 0) {
+        char *want = ef_asprintf("{\"meta\":%s,\"prompt\":\"p\"}", expected_meta);
+        EF_CHECK_EQ_STR(tj, want);
+        ef_free(want);
+    }
+    ef_free(tj);
+}
+
+static void test_json_exact(void)
+{
+    check_meta("{i=3, f=3.0, h=0.1, big=math.maxinteger, neg=-7, e=1e300, tiny=5e-324}",
+               "{\"big\":9223372036854775807,\"e\":1e+300,\"f\":3.0,\"h\":0.1,\"i\":3,"
+               "\"neg\":-7,\"tiny\":4.94065645841247e-324}");
+    check_meta("{s='caf\\u{e9} \\u{1F600} \"q\" \\\\ \\n \\t \\1'}",
+               "{\"s\":\"caf\xc3\xa9 \xf0\x9f\x98\x80 \\\"q\\\" \\\\ \\n \\t \\u0001\"}");
+    check_meta("{a=json.array(), o=json.object(), e={}, l={1,2,{3}}, n=json.null, t=true}",
+               "{\"a\":[],\"e\":{},\"l\":[1,2,[3]],\"n\":null,\"o\":{},\"t\":true}");
+    check_meta("{z=1, a=2, B=3, ['a b']=4}", "{\"B\":3,\"a\":2,\"a b\":4,\"z\":1}");
+    check_meta("json.decode('{\"x\":[1,2.0,-0,1e2,12345678901234567890],\"y\":{}}')",
+               "{\"x\":[1,2.0,0,100.0,1.2345678901234567e+19],\"y\":{}}");
+    check_meta("json.decode(json.encode({a={json.array(), {k=json.null}}}))",
+               "{\"a\":[[],{\"k\":null}]}");
+}
+
+static void check_meta_error(const char *expr, const char *needle)
+{
+    char *tj = NULL;
+    int rc = gen_meta(expr, &tj);
+    EF_CHECK_MSG(rc < 0, "%s should fail, gave %s", expr, tj ? tj : "");
+    if (rc < 0)
+        EF_CHECK_CONTAINS(ef_errmsg(ctx), needle);
+    ef_free(tj);
+}
+
+static void test_json_errors(void)
+{
+    check_meta_error("{f=function() end}", "task.meta.f: a function value is not JSON");
+    check_meta_error("{x={1, 2, nil, 4}}", "task.meta.x");
+    check_meta_error("{x={[1]=1, [3]=3}}", "sparse array");
+    check_meta_error("{x={1, a=2}}", "mixes key types");
+    check_meta_error("{x=0/0}", "NaN");
+    check_meta_error("{x=1/0}", "infinity");
+    check_meta_error("{x='\\xff'}", "not valid UTF-8");
+    check_meta_error("{x={[true]=1}}", "mixes key types");
+    check_meta_error("(function() local t = {} t.self = t return t end)()", "nested deeper");
+    check_meta_error("{x=json.array({a=1})}", "json.array has keys other than 1..n");
+    check_meta_error("{x=coroutine.create(print)}", "a thread value is not JSON");
+    /* decode errors surface as Lua errors with the reason */
+    const char *bad[] = {"{\"a\":1,}", "[1,2", "\"abc", "{\"a\" 1}", "01", "1.", "-",
+                         "\"\\ud800\"", "\"\\x\"", "\"a\x01\"", "\"\xc0\xaf\"", "tru", "[1]x",
+                         "", "{1:2}"};
+    for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
+        ef_env *env = load_src("local env = {name='t', category='general'}\n"
+                               "function env.generate() return {prompt='p'} end\n"
+                               "function env.solve() return '' end\n"
+                               "function env.verify() return 0 end\nreturn env\n");
+        if (!env)
+            return;
+        ef_env_task t;
+        int rc = ef_env_task_from_json(ctx, env, bad[i], strlen(bad[i]), &t);
+        EF_CHECK_MSG(rc == EF_EPARSE, "'%s' -> %d", bad[i], rc);
+        if (rc == 0)
+            ef_env_task_clear(&t);
+        ef_env_free(env);
+    }
+    /* nesting limit on decode */
+    ef_buf deep = EF_BUF_INIT(1 << 20);
+    for (int i = 0; i < 100; i++)
+        ef_buf_putc(&deep, '[');
+    for (int i = 0; i < 100; i++)
+        ef_buf_putc(&deep, ']');
+    char *src = ef_asprintf("json.decode('%s')", deep.data);
+    check_meta_error(src, "nested too deeply");
+    ef_free(src);
+    ef_buf_free(&deep);
+}
+
+static void test_globals(void)
+{
+    char *tj = NULL;
+    int rc = gen_meta("{io=type(io), os=type(os), req=type(require), dofile=type(dofile), "
+                      "loadfile=type(loadfile), dump=type(string.dump), rnd=type(math.random), "
+                      "pkg=type(package), dbg=type(debug), "
+                      "txt=load('return 1+1')()}",
+                      &tj);
+    EF_CHECK_OK(ctx, rc);
+    EF_CHECK_EQ_STR(tj, "{\"meta\":{\"dbg\":\"nil\",\"dofile\":\"nil\",\"dump\":"
+                        "\"nil\",\"io\":\"nil\",\"loadfile\":\"nil\",\"os\":\"nil\",\"pkg\":\"nil\","
+                        "\"req\":\"nil\",\"rnd\":\"nil\",\"txt\":2},\"prompt\":\"p\"}");
+    ef_free(tj);
+}
+
+static void test_binary_load_refused(void)
+{
+    char *tj = NULL;
+    EF_CHECK(gen_meta("load('\\27Lua', 'x', 'b')", &tj) < 0);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "binary chunks are not allowed");
+    ef_free(tj);
+    EF_CHECK(gen_meta("load(string.char(27) .. 'LuaT')", &tj) >= 0); /* text mode: a syntax error */
+    ef_free(tj);
+}
+
+static void test_episode(void)
+{
+    ef_env *env = NULL;
+    EF_CHECK_OK(ctx, ef_env_load(ctx, shop_path, NULL, &env));
+    if (!env)
+        return;
+    const ef_env_info *info = ef_env_get_info(env);
+    EF_CHECK_EQ_STR(info->name, "fixture_shop");
+    EF_CHECK_EQ_INT(info->n_levels, 2);
+    EF_CHECK_CONTAINS(info->tools_json, "\"name\":\"buy\"");
+    ef_env_task t;
+    EF_CHECK_OK(ctx, ef_env_generate(ctx, env, 99, 2, &t));
+    ef_env_episode *ep = NULL;
+    EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, t.task_json, &ep));
+    char *res = NULL;
+    int is_err = -1;
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "price", "{\"item\":\"nothing\"}", &res, &is_err));
+    EF_CHECK(is_err == 1);
+    EF_CHECK_EQ_STR(res, "\"no such item: nothing\"");
+    ef_free(res);
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "price", "{\"itm\":\"apple\"}", &res, &is_err));
+    EF_CHECK(is_err == 1);
+    EF_CHECK_CONTAINS(res, "missing required property 'item'");
+    ef_free(res);
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "fly", "{}", &res, &is_err));
+    EF_CHECK(is_err == 1);
+    EF_CHECK_CONTAINS(res, "unknown tool 'fly' (tools: buy, price)");
+    ef_free(res);
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "buy", "{\"item\":\"apple\",\"qty\":0}", &res, &is_err));
+    EF_CHECK(is_err == 1);
+    EF_CHECK_CONTAINS(res, "below the minimum");
+    ef_free(res);
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "buy", "not json", &res, &is_err));
+    EF_CHECK(is_err == 1);
+    ef_free(res);
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "price", "{\"item\":\"apple\"}", &res, &is_err));
+    EF_CHECK(is_err == 0);
+    EF_CHECK_CONTAINS(res, "\"cents\":");
+    ef_free(res);
+    double r = -1;
+    EF_CHECK_OK(ctx, ef_env_episode_verify(ctx, ep, "\"0\"", &r, NULL));
+    EF_CHECK(r == 0);
+    ef_env_episode_free(ep);
+    /* the reference solution through a fresh episode scores 1 and leaves the cart filled */
+    EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, t.task_json, &ep));
+    char *ans = NULL, *calls = NULL, *info_json = NULL, *state = NULL;
+    EF_CHECK_OK(ctx, ef_env_episode_solve(ctx, ep, &ans, &calls));
+    EF_CHECK_CONTAINS(calls, "{\"name\":\"buy\",\"arguments\":{\"item\":");
+    EF_CHECK_OK(ctx, ef_env_episode_verify(ctx, ep, ans, &r, &info_json));
+    EF_CHECK(r == 1);
+    EF_CHECK_EQ_STR(info_json, "{\"answer\":true,\"state\":true}");
+    EF_CHECK_OK(ctx, ef_env_episode_state(ctx, ep, &state));
+    EF_CHECK_CONTAINS(state, "\"cart\":[{\"item\":");
+    ef_free(ans);
+    ef_free(calls);
+    ef_free(info_json);
+    ef_free(state);
+    ef_env_episode_free(ep);
+    ef_envgen_check chk;
+    EF_CHECK_OK(ctx, ef_envgen_validate(ctx, env, &t, &chk));
+    EF_CHECK_EQ_INT(chk.drop, EF_DROP_NONE);
+    EF_CHECK(chk.ref_reward == 1);
+    for (int i = 0; i < EF_ENVGEN_N_TRIVIAL; i++)
+        EF_CHECK(chk.trivial_reward[i] >= 0 && chk.trivial_reward[i] < 1);
+    ef_envgen_check_clear(&chk);
+    ef_env_task_clear(&t);
+    ef_env_free(env);
+}
+
+/* ---- runs ------------------------------------------------------------------------------ */
+
+typedef struct {
+    char hashes[64][65];
+    int levels[64];
+    size_t n;
+    ef_store *store;
+    int64_t env_id;
+} collect;
+
+static int collect_sink(void *ud, ef_ctx *c, const ef_env_info *env, const ef_env_task *tasks,
+                        size_t n, size_t *n_stored, size_t *n_dup)
+{
+    collect *col = ud;
+    for (size_t i = 0; i < n; i++) {
+        if (col->n < 64) {
+            memcpy(col->hashes[col->n], tasks[i].content_hash, 65);
+            col->levels[col->n] = tasks[i].level;
+        }
+        col->n++;
+    }
+    *n_stored = 0;
+    *n_dup = 0;
+    if (col->store) {
+        ef_env_row row = {env->name, env->version, env->category, env->description,
+                          env->content_hash, env->path, env->source, env->tools_json};
+        if (ef_store_env_insert(col->store, &row, &col->env_id) < 0)
+            return EF_ESTORE;
+        ef_task_row rows[64];
+        for (size_t i = 0; i < n && i < 64; i++) {
+            rows[i] = (ef_task_row){col->env_id, tasks[i].idx, tasks[i].seed, tasks[i].level,
+                                    tasks[i].content_hash, tasks[i].prompt, tasks[i].task_json};
+        }
+        (void)c;
+        return ef_store_task_insert_batch(col->store, rows, n < 64 ? n : 64, n_stored, n_dup);
+    }
+    return 0;
+}
+
+static int run_env(const char *path, uint64_t seed, size_t n, int jobs, collect *col,
+                   ef_envgen_summary *sum)
+{
+    ef_envgen_options o = EF_ENVGEN_OPTIONS_INIT;
+    o.seed = seed;
+    o.n_tasks = n;
+    o.n_jobs = jobs;
+    o.limits = small_limits();
+    o.sink = collect_sink;
+    o.sink_ud = col;
+    return ef_envgen_run(ctx, path, &o, sum);
+}
+
+static void test_deterministic_pinned(void)
+{
+    collect a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    ef_envgen_summary s1, s2;
+    EF_CHECK_OK(ctx, run_env(shop_path, 7, 24, 1, &a, &s1));
+    EF_CHECK_OK(ctx, run_env(shop_path, 7, 24, 2, &b, &s2));
+    EF_CHECK_EQ_INT(a.n, 24);
+    EF_CHECK_EQ_INT(b.n, 24);
+    for (size_t i = 0; i < a.n && i < 24; i++)
+        EF_CHECK_EQ_STR(a.hashes[i], b.hashes[i]);
+    /* pinned: these bytes must not change on any machine, compiler or worker count */
+    EF_CHECK_EQ_STR(s1.content_hash, "74669ee0f6fb12e3eeb6007cd6751fec251e131cb0ed334eb5ef7cc4a06d8fe8");
+    EF_CHECK_EQ_STR(a.hashes[0], "668b2e610a445e7fce742a48b6eca339a8e3e82a47ba6fa3512f34c17cef0333");
+    EF_CHECK_EQ_STR(a.hashes[1], "400df2ff81cad02676e5a3af1cf578b43980911739dfb4b89fe7cf050ca9c106");
+    EF_CHECK_EQ_STR(a.hashes[23], "be29ce473ca3f870ac303a6bba7bdedf041e9b809bc194942677e7237eb6b835");
+    for (size_t i = 0; i < 24; i++)
+        EF_CHECK_EQ_INT(a.levels[i], 1 + (int)(i % 2));
+    EF_CHECK_EQ_INT(s1.kept_per_level[0], 12);
+    EF_CHECK_EQ_INT(s1.kept_per_level[1], 12);
+    EF_CHECK(s1.sc_pass);
+    EF_CHECK_EQ_INT(s1.sc_checked, s1.n_candidates);
+    ef_envgen_summary_clear(&s1);
+    ef_envgen_summary_clear(&s2);
+}
+
+static void test_levels(void)
+{
+    ef_envgen_options o = EF_ENVGEN_OPTIONS_INIT;
+    o.seed = 3;
+    o.n_tasks = 5;
+    o.level_lo = o.level_hi = 2;
+    o.n_jobs = 2;
+    ef_envgen_summary s;
+    EF_CHECK_OK(ctx, ef_envgen_run(ctx, shop_path, &o, &s));
+    EF_CHECK_EQ_INT(s.kept_per_level[0], 5);
+    ef_envgen_summary_clear(&s);
+    o.level_lo = 1;
+    o.level_hi = 3;
+    EF_CHECK(ef_envgen_run(ctx, shop_path, &o, &s) == EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "outside the env's levels 1..2");
+    ef_envgen_summary_clear(&s);
+    char *json = NULL;
+    o.level_lo = o.level_hi = 0;
+    EF_CHECK_OK(ctx, ef_envgen_run(ctx, shop_path, &o, &s));
+    json = ef_envgen_summary_json(&s);
+    EF_CHECK_CONTAINS(json, "\"per_level\":{\"1\":3,\"2\":2}");
+    ef_free(json);
+    ef_envgen_summary_clear(&s);
+}
+
+static void test_dedup(void)
+{
+    /* an env with only 3 distinct tasks: asking for 3 keeps 3 and drops repeats */
+    const char *src = "local env = {name='few', category='general'}\n"
+                      "function env.generate(rng) local k = rng:int(1, 3) return {prompt='n'..k, answer=k} end\n"
+                      "function env.solve(task) return task.answer end\n"
+                      "function env.verify(task, a) return tonumber(a) == task.answer and 1 or 0 end\n"
+                      "return env\n";
+    const char *dir = ef_test_tmpdir("envgen-dedup");
+    char path[600];
+    snprintf(path, sizeof path, "%s/few.lua", dir);
+    EF_CHECK_OK(ctx, ef_file_write(ctx, path, src, strlen(src)));
+    collect col;
+    memset(&col, 0, sizeof col);
+    ef_envgen_summary s;
+    EF_CHECK_OK(ctx, run_env(path, 1, 3, 2, &col, &s));
+    EF_CHECK_EQ_INT(s.n_kept, 3);
+    EF_CHECK(s.n_dropped[EF_DROP_DUPLICATE] > 0);
+    ef_envgen_summary_clear(&s);
+    /* asking for 4 cannot succeed: the attempt cap ends it with an error */
+    memset(&col, 0, sizeof col);
+    EF_CHECK(run_env(path, 1, 4, 2, &col, &s) == EF_ELIMIT);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "kept 3 of 4 tasks after 140 candidates");
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "duplicate");
+    ef_envgen_summary_clear(&s);
+    remove(path);
+}
+
+static void test_search(void)
+{
+    const char *src =
+        "local env = {name='s', category='search'}\n"
+        "local DOCS = {{id='d1', title='Oslo', text='Oslo is the capital of Norway.'},\n"
+        "  {id='d2', title='Bergen', text='Bergen is a rainy city on the west coast of Norway.'},\n"
+        "  {id='d3', title='Paris', text='Paris is the capital of France.'}}\n"
+        "env.tools = {search = {description='search', parameters={type='object',\n"
+        "  properties={q={type='string'}}, required={'q'}},\n"
+        "  run=function(state, args) return ef.search(DOCS, args.q, 2) end}}\n"
+        "function env.generate(rng) return {prompt='Which city is rainy? ' .. rng:int(1, 1e9)} end\n"
+        "function env.solve(task, call) local h = call('search', {q='rainy city?'}) return h[1].title end\n"
+        "function env.verify(task, a) return a == 'Bergen' and 1 or 0 end\n"
+        "return env\n";
+    ef_env *env = load_src(src);
+    if (!env)
+        return;
+    ef_env_task t;
+    EF_CHECK_OK(ctx, ef_env_generate(ctx, env, 5, 1, &t));
+    ef_envgen_check chk;
+    EF_CHECK_OK(ctx, ef_envgen_validate(ctx, env, &t, &chk));
+    EF_CHECK_MSG(chk.drop == EF_DROP_NONE, "%s", chk.message ? chk.message : "");
+    EF_CHECK_EQ_STR(chk.answer_json, "\"Bergen\"");
+    EF_CHECK_CONTAINS(chk.calls_json, "\"id\":\"d2\"");
+    ef_env_episode *ep;
+    EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, t.task_json, &ep));
+    char *res;
+    int is_err;
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "search", "{\"q\":\"***\"}", &res, &is_err));
+    EF_CHECK_EQ_STR(res, "[]");
+    ef_free(res);
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "search", "{\"q\":\"capital NEAR(\\\"x\"}", &res, &is_err));
+    EF_CHECK(is_err == 0);
+    EF_CHECK_CONTAINS(res, "\"title\":\"Oslo\"");
+    ef_free(res);
+    ef_env_episode_free(ep);
+    ef_envgen_check_clear(&chk);
+    ef_env_task_clear(&t);
+    ef_env_free(env);
+}
+
+/* ---- the corpus of broken envs --------------------------------------------------------- */
+
+static void check_broken(const char *dir, const char *name)
+{
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *src;
+    size_t len;
+    if (ef_file_read(ctx, path, 1 << 20, &src, &len) < 0) {
+        EF_CHECK_MSG(0, "cannot read %s", path);
+        return;
+    }
+    int line = -1;
+    char expect[256] = "";
+    if (sscanf(src, "-- expect-line: %d expect: %255[^\n]", &line, expect) != 2) {
+        EF_CHECK_MSG(0, "%s: first line must be '-- expect-line: N expect: TEXT'", name);
+        ef_free(src);
+        return;
+    }
+    ef_free(src);
+    collect col;
+    memset(&col, 0, sizeof col);
+    ef_envgen_summary s;
+    int rc = run_env(path, 1, 5, 2, &col, &s);
+    EF_CHECK_MSG(rc < 0, "%s: the run should fail", name);
+    EF_CHECK_EQ_INT(col.n, 0);
+    const char *msg = ef_errmsg(ctx);
+    EF_CHECK_MSG(strstr(msg, expect) != NULL, "%s: message lacks '%s': %s", name, expect, msg);
+    if (line > 0) {
+        char where[1400];
+        snprintf(where, sizeof where, "%s:%d:", name, line);
+        EF_CHECK_MSG(strstr(msg, where) != NULL, "%s: message lacks '%s': %s", name, where, msg);
+    }
+    printf("    %s -> %.200s\n", name, msg);
+    ef_envgen_summary_clear(&s);
+}
+
+static void test_broken_corpus(void)
+{
+    DIR *d = opendir(broken_dir);
+    if (!d) {
+        EF_CHECK_MSG(0, "no %s", broken_dir);
+        return;
+    }
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l > 4 && strcmp(e->d_name + l - 4, ".lua") == 0) {
+            check_broken(broken_dir, e->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    EF_CHECK(n >= 12);
+}
+
+/* Tasks already in a store stay when a later gen fails, and a later gen adds to them. */
+static void test_store_keeps_tasks(void)
+{
+    const char *dir = ef_test_tmpdir("envgen-store");
+    char db[600];
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    ef_store *st = NULL;
+    EF_CHECK_OK(ctx, ef_store_open(ctx, db, &st));
+    if (!st)
+        return;
+    collect col;
+    memset(&col, 0, sizeof col);
+    col.store = st;
+    ef_envgen_summary s;
+    EF_CHECK_OK(ctx, run_env(shop_path, 11, 10, 2, &col, &s));
+    EF_CHECK_EQ_INT(s.n_stored, 10);
+    ef_envgen_summary_clear(&s);
+    char broken[1400];
+    const char *names[] = {"infinite_loop.lua", "memory_bomb.lua", "generate_error.lua",
+                           "tool_returns_function.lua"};
+    for (size_t i = 0; i < EF_ARRAY_LEN(names); i++) {
+        snprintf(broken, sizeof broken, "%s/%s", broken_dir, names[i]);
+        collect bc;
+        memset(&bc, 0, sizeof bc);
+        bc.store = st;
+        EF_CHECK(run_env(broken, 1, 5, 2, &bc, &s) < 0);
+        ef_envgen_summary_clear(&s);
+    }
+    int64_t n = -1;
+    EF_CHECK_OK(ctx, ef_store_task_count(st, 0, &n));
+    EF_CHECK_EQ_INT(n, 10);
+    /* the same run again stores nothing new; another seed adds */
+    memset(&col, 0, sizeof col);
+    col.store = st;
+    EF_CHECK_OK(ctx, run_env(shop_path, 11, 10, 1, &col, &s));
+    EF_CHECK_EQ_INT(s.n_stored, 0);
+    EF_CHECK_EQ_INT(s.n_store_dup, 10);
+    ef_envgen_summary_clear(&s);
+    memset(&col, 0, sizeof col);
+    col.store = st;
+    EF_CHECK_OK(ctx, run_env(shop_path, 12, 10, 2, &col, &s));
+    ef_envgen_summary_clear(&s);
+    EF_CHECK_OK(ctx, ef_store_task_count(st, 0, &n));
+    EF_CHECK_EQ_INT(n, 20);
+    ef_store_close(st);
+    remove(db);
+}
+
+static void test_jsonl_roundtrip(void)
+{
+    collect a;
+    memset(&a, 0, sizeof a);
+    ef_envgen_summary s;
+    ef_envgen_options o = EF_ENVGEN_OPTIONS_INIT;
+    o.seed = 21;
+    o.n_tasks = 6;
+    o.n_jobs = 2;
+    EF_CHECK_OK(ctx, ef_envgen_run(ctx, shop_path, &o, &s));
+    ef_envgen_summary_clear(&s);
+    /* write the tasks as JSONL by regenerating them one by one */
+    ef_env *env = NULL;
+    EF_CHECK_OK(ctx, ef_env_load(ctx, shop_path, NULL, &env));
+    if (!env)
+        return;
+    const char *dir = ef_test_tmpdir("envgen-jsonl");
+    char path[600];
+    snprintf(path, sizeof path, "%s/tasks.jsonl", dir);
+    ef_buf all = EF_BUF_INIT(1 << 24);
+    char want[6][65];
+    for (int i = 0; i < 6; i++) {
+        ef_env_task t;
+        EF_CHECK_OK(ctx, ef_env_generate(ctx, env, ef_envgen_task_seed(21, ef_env_get_info(env), (uint64_t)i),
+                                         1 + i % 2, &t));
+        t.idx = i;
+        memcpy(want[i], t.content_hash, 65);
+        EF_CHECK_OK(ctx, ef_envgen_task_jsonl(ctx, &all, "fixture_shop", ef_env_get_info(env)->content_hash, &t));
+        ef_buf_putc(&all, '\n');
+        if (i == 5) { /* a bare task line, as exported by other tools */
+            ef_buf_appends(&all, t.task_json);
+            ef_buf_putc(&all, '\n');
+        }
+        ef_env_task_clear(&t);
+    }
+    EF_CHECK_CONTAINS(all.data, "\"seed\":\"");
+    EF_CHECK_OK(ctx, ef_file_write(ctx, path, all.data, all.len));
+    ef_buf_free(&all);
+    ef_env_free(env);
+    o.from_jsonl = path;
+    o.n_tasks = 0;
+    o.sink = collect_sink;
+    o.sink_ud = &a;
+    EF_CHECK_OK(ctx, ef_envgen_run(ctx, shop_path, &o, &s));
+    EF_CHECK_EQ_INT(s.n_kept, 6);
+    EF_CHECK_EQ_INT(s.n_dropped[EF_DROP_DUPLICATE], 1);
+    for (int i = 0; i < 6; i++)
+        EF_CHECK_EQ_STR(a.hashes[i], want[i]);
+    ef_envgen_summary_clear(&s);
+    remove(path);
+}
+
+static void test_load_alloc_failures(void)
+{
+    char *src;
+    size_t len;
+    if (ef_file_read(ctx, shop_path, 1 << 20, &src, &len) < 0)
+        return;
+    int ok_runs = 0;
+    EF_ALLOC_LOOP(n, 20000)
+    {
+        ef_env *env = NULL;
+        int rc = ef_env_load_buffer(ctx, "shop.lua", src, len, NULL, &env);
+        if (rc == 0) {
+            ef_env_task t;
+            if (ef_env_generate(ctx, env, 1, 1, &t) == 0)
+                ef_env_task_clear(&t);
+            ok_runs++;
+        }
+        ef_env_free(env);
+    }
+    ef_free(src);
+    EF_CHECK(ok_runs >= 1);
+}
+
+int main(int argc, char **argv)
+{
+    EF_TEST_BEGIN(argc, argv);
+    ctx = ef_ctx_new();
+    const char *src_dir = getenv("EF_SOURCE_DIR");
+    if (!src_dir)
+        src_dir = ".";
+    snprintf(shop_path, sizeof shop_path, "%s/tests/fixtures/envs/shop.lua", src_dir);
+    snprintf(broken_dir, sizeof broken_dir, "%s/tests/broken_envs", src_dir);
+    EF_RUN(test_json_exact);
+    EF_RUN(test_json_errors);
+    EF_RUN(test_globals);
+    EF_RUN(test_binary_load_refused);
+    EF_RUN(test_episode);
+    EF_RUN(test_deterministic_pinned);
+    EF_RUN(test_levels);
+    EF_RUN(test_dedup);
+    EF_RUN(test_search);
+    EF_RUN(test_broken_corpus);
+    EF_RUN(test_store_keeps_tasks);
+    EF_RUN(test_jsonl_roundtrip);
+    EF_RUN(test_load_alloc_failures);
+    ef_ctx_free(ctx);
+    return EF_TEST_END();
+}
