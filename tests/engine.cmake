@@ -5,7 +5,7 @@ ef_add_test(test_engine SOURCES test_engine.c LIBS ef_engine ef_common TIMEOUT 3
 # The safetensors header / config.json fuzz target. Without EF_FUZZ it runs as a test
 # replaying tests/malformed/engine and 20000 deterministic mutations; with -DEF_FUZZ=ON
 # (clang) fuzz_safetensors_lf is a libFuzzer binary:
-#   ./tests/fuzz_safetensors_lf -max_total_time=60 ../tests/malformed/engine
+#   mkdir -p corpus && ./tests/fuzz_safetensors_lf -max_total_time=60 corpus ../tests/malformed/engine
 set(EF_ENGINE_PARSE_SRC ${PROJECT_SOURCE_DIR}/engine/safetensors.c
   ${PROJECT_SOURCE_DIR}/engine/config.c ${PROJECT_SOURCE_DIR}/engine/ops_num.c)
 ef_add_test(fuzz_safetensors SOURCES fuzz/safetensors_fuzz.c ${EF_ENGINE_PARSE_SRC}

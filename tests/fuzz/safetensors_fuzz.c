@@ -8,7 +8,7 @@
  * shape x dtype size. Odd: the rest is a config.json; same rule.
  *
  * Built with -DEF_LIBFUZZER (cmake -DEF_FUZZ=ON, clang) it is a libFuzzer target:
- *   ./tests/fuzz_safetensors_lf -max_total_time=60 tests/malformed/engine
+ *   mkdir -p corpus && ./tests/fuzz_safetensors_lf -max_total_time=60 corpus tests/malformed/engine
  * Without it, main() replays the files given as arguments, or else the malformed corpus
  * (tests/malformed/engine/ *.safetensors, config*.json) and deterministic mutations of a
  * valid file, so CI runs the same checks.
