@@ -100,5 +100,32 @@ fi
 out=$("${cmd[@]}" --json 2>/dev/null)
 case "$out" in *'"run_now":0'*'"stored":360'*) ok resume_idempotent ;; *) bad resume_idempotent "$out" ;; esac
 
+# --- http against a flaky server on 127.0.0.1: every episode completes or is stored as
+# failed with its reason; none is lost
+start_server() { # schedule -> sets spid, port
+  python3 "$SRC/tests/agent_fixtures/http_server.py" "$1" >"$T/port" 2>/dev/null &
+  spid=$!
+  port=""
+  for _ in $(seq 1 100); do port=$(head -n1 "$T/port" 2>/dev/null); [ -n "$port" ] && break; sleep 0.05; done
+}
+start_server "429,ok,500,ok,drop,ok,slow,ok"
+if [ -n "$port" ]; then
+  "$EF_BIN" run --db "$T/a.db" --model "http://127.0.0.1:$port/v1#flaky" --limit 20 --concurrency 4 \
+    --retries 10 --request-timeout-s 1 --max-turns 4 >"$T/h.txt" 2>&1
+  r=$(q "$T/a.db" "select count(*), sum(end_reason in ('answer','model_error')), sum(end_reason = 'model_error' and (error is null or error = '')) from episodes where model like 'http://%#flaky'")
+  if [ "$r" = "20|20|0" ]; then ok "http_flaky ($(grep -o 'http: .*' "$T/h.txt"))"; else bad http_flaky "$r $(tail -2 "$T/h.txt")"; fi
+  kill $spid 2>/dev/null; wait $spid 2>/dev/null
+  start_server "500"
+  "$EF_BIN" run --db "$T/a.db" --model "http://127.0.0.1:$port/v1#down" --limit 10 --concurrency 4 \
+    --retries 1 >"$T/h2.txt" 2>&1
+  r=$(q "$T/a.db" "select count(*), sum(end_reason = 'model_error' and status = 'failed' and error like '%HTTP 500%') from episodes where model like 'http://%#down'")
+  if [ "$r" = "10|10" ]; then ok http_down_all_failed_none_lost; else bad http_down_all_failed_none_lost "$r"; fi
+  ev=$(q "$T/a.db" "select count(*) from events v join episodes e on e.id = v.episode_id where e.model like 'http://%#down' and v.kind = 'model_error'")
+  if [ "$ev" = "10" ]; then ok http_down_events; else bad http_down_events "$ev"; fi
+  kill $spid 2>/dev/null; wait $spid 2>/dev/null
+else
+  echo "skip http: the test server did not start"; skip=$((skip + 1))
+fi
+
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
