@@ -53,6 +53,14 @@ static void fx_close(fixture *f)
     ef_ctx_free(f->ctx);
 }
 
+/* Writes a file into the fixture's workdir as the host, and says so to the context. */
+static void put(const char *dir, const char *name, const char *text);
+static void fput(fixture *f, const char *name, const char *text)
+{
+    put(f->dir, name, text);
+    ef_tools_ctx_workdir_changed(f->tc);
+}
+
 static ef_tool_result call(fixture *f, const char *tool, const char *args)
 {
     ef_tool_result r = EF_TOOL_RESULT_INIT;
@@ -323,7 +331,7 @@ static void test_registry_garbage(void)
 {
     fixture f;
     fx_open(&f, "garbage", NULL);
-    put(f.dir, "a.txt", "one\ntwo\n");
+    fput(&f, "a.txt", "one\ntwo\n");
     static const char *const bad[] = {
         "", "   ", "{", "}", "null", "[]", "\"x\"", "42", "{\"command\":null}",
         "{\"command\":\"view\",\"path\":{}}", "{\"a\":1,\"a\":2}", "{\"command\":\"view\"} x",
@@ -457,7 +465,7 @@ static void test_editor_view_create(void)
     CALL_ERR(&f, "editor", "{\"command\":\"view\",\"path\":7}",
              "arguments.path: expected string, got number");
     /* binary files are not shown */
-    put(f.dir, "bin.dat", "ab");
+    fput(&f, "bin.dat", "ab");
     {
         char p[1024];
         snprintf(p, sizeof p, "%s/bin.dat", f.dir);
@@ -473,7 +481,7 @@ static void test_editor_str_replace(void)
 {
     fixture f;
     fx_open(&f, "sr", NULL);
-    put(f.dir, "f.txt", "alpha\nbeta\ngamma\nbeta\ndelta\n");
+    fput(&f, "f.txt", "alpha\nbeta\ngamma\nbeta\ndelta\n");
     /* several matches: refused, with line numbers, file unchanged */
     CALL_ERR(&f, "editor", "{\"command\":\"str_replace\",\"path\":\"f.txt\",\"old_str\":\"beta\","
                            "\"new_str\":\"B\"}",
@@ -495,7 +503,7 @@ static void test_editor_str_replace(void)
     CALL_ERR(&f, "editor", "{\"command\":\"str_replace\",\"path\":\"f.txt\",\"new_str\":\"x\"}",
              "arguments.old_str: required");
     /* overlapping occurrences count: "aa" occurs twice in "aaa" */
-    put(f.dir, "o.txt", "xaaay\n");
+    fput(&f, "o.txt", "xaaay\n");
     CALL_ERR(&f, "editor", "{\"command\":\"str_replace\",\"path\":\"o.txt\",\"old_str\":\"aa\","
                            "\"new_str\":\"b\"}",
              "occurs 2 times");
@@ -512,7 +520,7 @@ static void test_editor_str_replace(void)
     EF_CHECK_EQ_STR(t, "alpha\nbeta\nGAMMA\nBETA\ndelta\n");
     ef_free(t);
     /* the match at the very end of a file without a final newline */
-    put(f.dir, "n.txt", "x = 1\ny = 2");
+    fput(&f, "n.txt", "x = 1\ny = 2");
     CALL_OK(&f, "editor", "{\"command\":\"str_replace\",\"path\":\"n.txt\",\"old_str\":\"2\","
                           "\"new_str\":\"3\"}");
     t = slurp(f.dir, "n.txt");
@@ -541,7 +549,7 @@ static void test_editor_insert(void)
 {
     fixture f;
     fx_open(&f, "ins", NULL);
-    put(f.dir, "f.txt", "a\nb\nc");
+    fput(&f, "f.txt", "a\nb\nc");
     CALL_OK(&f, "editor", "{\"command\":\"insert\",\"path\":\"f.txt\",\"insert_line\":0,"
                           "\"new_str\":\"top\"}");
     CALL_OK(&f, "editor", "{\"command\":\"insert\",\"path\":\"f.txt\",\"insert_line\":2,"
@@ -598,12 +606,20 @@ static void test_editor_confinement(void)
     /* a hard link to a file outside is not written through */
     snprintf(cmd, sizeof cmd, "ln '%s/secret.txt' '%s/hard' 2>/dev/null", outside, f.dir);
     if (system(cmd) == 0) {
+        /* refused for its links (or, as the sandbox's uid, for its owner) */
         CALL_ERR(&f, "editor", "{\"command\":\"str_replace\",\"path\":\"hard\",\"old_str\":\"top\","
                                "\"new_str\":\"x\"}",
-                 "hard links");
+                 "\"hard\"");
         t = slurp(outside, "secret.txt");
         EF_CHECK_EQ_STR(t, "top secret\n");
         ef_free(t);
+    }
+    /* a FIFO (the agent's shell can make one) neither hangs nor gets written */
+    snprintf(cmd, sizeof cmd, "mkfifo '%s/fifo'", f.dir);
+    if (system(cmd) == 0) {
+        CALL_ERR(&f, "editor", "{\"command\":\"view\",\"path\":\"fifo\"}", "not a regular file");
+        CALL_ERR(&f, "editor", "{\"command\":\"create\",\"path\":\"fifo\",\"file_text\":\"x\"}",
+                 "fifo");
     }
     /* the directory listing shows links without following them */
     CALL_OK(&f, "editor", "{\"command\":\"view\",\"path\":\"\\u002e\"}");
@@ -738,18 +754,21 @@ static void test_git(void)
     fixture f;
     fx_open(&f, "git", NULL);
     char cmd[2048];
+    /* the repository ends up owned by the sandbox's uid: let the CLI (root) read it */
     const char *gitenv = "env -u GIT_DIR -u GIT_WORK_TREE GIT_CONFIG_NOSYSTEM=1 "
                          "GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t "
-                         "GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t";
-    put(f.dir, "main.c", "#include <stdio.h>\n\nint add(int a, int b)\n{\n    return a + b;\n}\n\n"
+                         "GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t GIT_CONFIG_COUNT=1 "
+                         "GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'";
+    fput(&f, "main.c", "#include <stdio.h>\n\nint add(int a, int b)\n{\n    return a + b;\n}\n\n"
                          "int main(void)\n{\n    printf(\"%d\\n\", add(2, 2));\n    return 0;\n}\n");
-    put(f.dir, "README", "hello\nworld");
-    put(f.dir, "gone.txt", "bye\n");
+    fput(&f, "README", "hello\nworld");
+    fput(&f, "gone.txt", "bye\n");
     snprintf(cmd, sizeof cmd,
              "cd '%s' && %s git init -q -b main . && %s git add -A && %s git commit -q -m "
              "'first commit'",
              f.dir, gitenv, gitenv, gitenv);
     EF_CHECK_EQ_INT(system(cmd), 0);
+    ef_tools_ctx_workdir_changed(f.tc);
     /* edits through the editor tool, a deletion by hand */
     CALL_OK(&f, "editor", "{\"command\":\"str_replace\",\"path\":\"main.c\",\"old_str\":"
                           "\"return a + b;\",\"new_str\":\"return a - b; /* oops */\"}");
@@ -772,7 +791,7 @@ static void test_git(void)
                  cli ? cli : "(null)");
     ef_free(cli);
     /* status, like git status --short */
-    put(f.dir, "new.txt", "fresh\n");
+    fput(&f, "new.txt", "fresh\n");
     CALL_OK(&f, "git", "{\"command\":\"status\"}");
     EF_CHECK_CONTAINS(last_text, "## main\n");
     EF_CHECK_CONTAINS(last_text, " M README\n");
@@ -782,6 +801,7 @@ static void test_git(void)
     /* staged diff equals git diff --cached */
     snprintf(cmd, sizeof cmd, "cd '%s' && %s git add main.c", f.dir, gitenv);
     EF_CHECK_EQ_INT(system(cmd), 0);
+    ef_tools_ctx_workdir_changed(f.tc);
     CALL_OK(&f, "git", "{\"command\":\"diff\",\"staged\":true}");
     snprintf(cmd, sizeof cmd, "cd '%s' && %s git --no-pager diff --cached", f.dir, gitenv);
     cli = run_capture(cmd);
@@ -820,6 +840,90 @@ static void test_git(void)
     EF_CHECK_CONTAINS(t, "return a + b;");
     ef_free(t);
     CALL_ERR(&f, "git", "{\"command\":\"show\",\"rev\":\"nosuchrev\"}", "unknown revision");
+    fx_close(&f);
+}
+
+/* A planted repository config or layout that points outside the workdir is refused; the
+ * host-side tools touch files with the sandbox's uid. */
+static void test_git_confinement(void)
+{
+    if (system("git --version >/dev/null 2>&1") != 0)
+        EF_SKIP_CASE("no git CLI");
+    fixture f;
+    fx_open(&f, "gitconf", NULL);
+    char outside[512], cmd[4096];
+    snprintf(outside, sizeof outside, "%s", ef_test_tmpdir("gitout"));
+    put(outside, "host.txt", "host file\n");
+    const char *g = "env GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git -c user.name=t "
+                    "-c user.email=t@t -c safe.directory='*'";
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s init -q . && echo a > a && %s add a && %s commit -qm x",
+             f.dir, g, g, g);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    ef_tools_ctx_workdir_changed(f.tc);
+    CALL_OK(&f, "git", "{\"command\":\"status\"}");
+    /* core.worktree pointing outside */
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s config core.worktree '%s'", f.dir, g, outside);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    CALL_ERR(&f, "git", "{\"command\":\"checkout\",\"paths\":[\"host.txt\"]}",
+             "work tree");
+    EF_CHECK_CONTAINS(last_text, "lies outside");
+    CALL_ERR(&f, "git", "{\"command\":\"diff\"}", "lies outside");
+    char *t = slurp(outside, "host.txt");
+    EF_CHECK_EQ_STR(t, "host file\n");
+    ef_free(t);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s config --unset core.worktree", f.dir, g);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    CALL_OK(&f, "git", "{\"command\":\"status\"}");
+    /* objects borrowed from another repository */
+    snprintf(cmd, sizeof cmd, "echo '%s' > '%s/.git/objects/info/alternates'", outside, f.dir);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    CALL_ERR(&f, "git", "{\"command\":\"log\"}", "alternates");
+    snprintf(cmd, sizeof cmd, "rm '%s/.git/objects/info/alternates'", f.dir);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    /* a .git file sending libgit2 to a repository elsewhere */
+    /* (made readable to all, so that the location check, not the file modes, refuses it) */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && %s init -q . && chmod -R a+rX '%s' && cd '%s' && mv .git .git-moved && "
+             "echo 'gitdir: %s/.git' > .git",
+             outside, g, outside, f.dir, outside);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    ef_tools_ctx_workdir_changed(f.tc);
+    CALL_ERR(&f, "git", "{\"command\":\"status\"}", "git directory");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", outside);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    fx_close(&f);
+}
+
+static void test_fs_identity(void)
+{
+    if (geteuid() != 0)
+        EF_SKIP_CASE("not root: tools keep the caller's own ids");
+    struct stat st;
+    if (stat("/etc/shadow", &st) != 0 || (st.st_mode & 0004))
+        EF_SKIP_CASE("no root-only /etc/shadow here");
+    fixture f;
+    fx_open(&f, "fsid", NULL);
+    ef_tools__fsid ids;
+    EF_CHECK_OK(f.ctx, ef_tools__fs_drop(f.tc, &ids));
+    EF_CHECK(ids.active);
+    int fd = open("/etc/shadow", O_RDONLY);
+    EF_CHECK(fd < 0 && errno == EACCES);
+    if (fd >= 0)
+        close(fd);
+    fd = open("/etc/envforge-should-not-exist", O_WRONLY | O_CREAT, 0644);
+    EF_CHECK(fd < 0);
+    if (fd >= 0)
+        close(fd);
+    ef_tools__fs_restore(&ids);
+    fd = open("/etc/shadow", O_RDONLY);
+    EF_CHECK(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    /* the editor's files belong to the sandbox's uid */
+    CALL_OK(&f, "editor", "{\"command\":\"create\",\"path\":\"owned.txt\",\"file_text\":\"x\"}");
+    char p[700];
+    snprintf(p, sizeof p, "%s/owned.txt", f.dir);
+    EF_CHECK(stat(p, &st) == 0 && st.st_uid != 0);
     fx_close(&f);
 }
 
@@ -970,6 +1074,8 @@ int main(int argc, char **argv)
     EF_RUN(test_editor_confinement);
     EF_RUN(test_corpus);
     EF_RUN(test_git);
+    EF_RUN(test_git_confinement);
+    EF_RUN(test_fs_identity);
     EF_RUN(test_submit);
     EF_RUN(test_html);
     EF_RUN(test_cli_tools_json);

@@ -6,7 +6,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <git2.h>
 #include "tools/tools_int.h"
 
 static int own(ef_tool_ctx *tc, size_t slot, const char **field)
@@ -73,10 +72,6 @@ void ef_tools_ctx_free(ef_tool_ctx *tc)
     ef_free(tc->undo);
     if (tc->corpus)
         sqlite3_close(tc->corpus);
-    if (tc->repo) {
-        git_repository_free(tc->repo);
-        git_libgit2_shutdown();
-    }
     for (size_t i = 0; i < EF_ARRAY_LEN(tc->own_strings); i++) {
         if (tc->own_strings[i] && i == 4) /* the search key: wipe before freeing */
             memset(tc->own_strings[i], 0, strlen(tc->own_strings[i]));
@@ -94,6 +89,11 @@ ef_ctx *ef_tools_ctx_ef(const ef_tool_ctx *tc)
 const ef_tools_config *ef_tools_ctx_config(const ef_tool_ctx *tc)
 {
     return &tc->cfg;
+}
+
+void ef_tools_ctx_workdir_changed(ef_tool_ctx *tc)
+{
+    tc->workdir_dirty = 1;
 }
 
 int ef_tools_ctx_submitted(const ef_tool_ctx *tc, const char **answer)

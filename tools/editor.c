@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "tools/tools_int.h"
@@ -129,7 +130,8 @@ static int read_file(ed *e, char **out, size_t *len, int *is_dir)
 {
     ef_ctx *ctx = e->tc->ctx;
     *is_dir = 0;
-    int fd = ef_tools__open_beneath(ctx, e->root, e->path, O_RDONLY, 0, 0);
+    /* O_NONBLOCK: a FIFO planted in the workdir must not hang the host */
+    int fd = ef_tools__open_beneath(ctx, e->root, e->path, O_RDONLY | O_NONBLOCK, 0, 0);
     if (fd < 0)
         return fd;
     struct stat st;
@@ -186,7 +188,8 @@ done:
 static int write_file(ed *e, const char *data, size_t len)
 {
     ef_ctx *ctx = e->tc->ctx;
-    int fd = ef_tools__open_beneath(ctx, e->root, e->path, O_WRONLY | O_CREAT, 0644, 1);
+    int fd = ef_tools__open_beneath(ctx, e->root, e->path, O_WRONLY | O_CREAT | O_NONBLOCK, 0644,
+                                    1);
     if (fd < 0)
         return fd;
     struct stat st;
@@ -214,7 +217,8 @@ static int write_file(ed *e, const char *data, size_t len)
         }
         off += (size_t)n;
     }
-    e->tc->workdir_dirty = 1; /* the sandbox's uid must own it again */
+    if (geteuid() == 0 && (uid_t)setfsuid((uid_t)-1) == 0)
+        e->tc->workdir_dirty = 1; /* written as root: the sandbox's uid must own it again */
 done:
     close(fd);
     return rc;
@@ -610,10 +614,15 @@ static int run_editor(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_resu
     int rc = ef_tools__path_check(tc->ctx, e.path);
     if (rc < 0)
         return rc;
+    ef_tools__fsid ids;
+    if ((rc = ef_tools__fs_drop(tc, &ids)) < 0)
+        return rc;
     e.root = open(tc->cfg.workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (e.root < 0)
+    if (e.root < 0) {
+        ef_tools__fs_restore(&ids);
         return ef_errorf(tc->ctx, EF_EIO, "editor: workdir %s: %s", tc->cfg.workdir,
                          strerror(errno));
+    }
     if (strcmp(cmd, "view") == 0)
         rc = cmd_view(&e, args, out);
     else if (strcmp(cmd, "create") == 0)
@@ -625,6 +634,7 @@ static int run_editor(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_resu
     else
         rc = cmd_undo(&e, out);
     close(e.root);
+    ef_tools__fs_restore(&ids);
     if (rc == 0 && !out->data) {
         cJSON *data = cJSON_CreateObject();
         if (!data || !cJSON_AddStringToObject(data, "command", cmd) ||

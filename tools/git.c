@@ -5,12 +5,19 @@
  * revision), and commit (stages the given paths, or everything like `git add -A`). The
  * patch text is libgit2's, which matches `git diff` byte for byte on ordinary changes.
  * libgit2 runs no hooks and no external filters, so a planted repository config cannot
- * run code on the host.
+ * run code on the host; the repository is opened afresh for every call and refused when
+ * its git dir, common dir or work tree lie outside the path it was asked for, or when it
+ * borrows objects through alternates; and in the workdir it is read and written with the
+ * sandbox's uid (tools/sandboxed.c).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <time.h>
+#include <unistd.h>
 #include <git2.h>
 #include "tools/tools_int.h"
 
@@ -38,25 +45,74 @@ static int git_fail(ef_ctx *ctx, const char *what)
     return ef_errorf(ctx, EF_ERROR, "git %s: %s", what, e && e->message ? e->message : "failed");
 }
 
+/* 1 when real path p is root or lies under it. */
+static int inside(const char *root, const char *p)
+{
+    size_t n = strlen(root);
+    return strncmp(root, p, n) == 0 && (p[n] == '\0' || p[n] == '/' || root[n - 1] == '/');
+}
+
+/* The repository must live where it was asked for: its git dir, common dir and work tree
+ * inside `root` (a planted core.worktree = "/" or a "gitdir:" file pointing elsewhere is
+ * refused), and no alternates pulling objects from other repositories. */
+static int check_location(ef_ctx *ctx, git_repository *repo, const char *path)
+{
+    char *root = realpath(path, NULL);
+    if (!root)
+        return ef_errorf(ctx, EF_ENOTFOUND, "git: %s: %s", path, strerror(errno));
+    const char *names[] = {"git directory", "work tree", "common directory"};
+    const char *parts[] = {git_repository_path(repo), git_repository_workdir(repo),
+                           git_repository_commondir(repo)};
+    int rc = 0;
+    for (size_t i = 0; i < EF_ARRAY_LEN(parts) && rc == 0; i++) {
+        if (!parts[i])
+            continue;
+        char *real = realpath(parts[i], NULL);
+        if (!real || !inside(root, real))
+            rc = ef_errorf(ctx, EF_EINVAL, "git: the repository's %s (%s) lies outside %s; refused",
+                           names[i], parts[i], path);
+        free(real);
+    }
+    if (rc == 0 && parts[2]) {
+        char alt[4096];
+        snprintf(alt, sizeof alt, "%s/objects/info/alternates", parts[2]);
+        if (access(alt, F_OK) == 0)
+            rc = ef_errorf(ctx, EF_EINVAL, "git: the repository borrows objects from elsewhere "
+                           "(objects/info/alternates); refused");
+    }
+    free(root);
+    return rc;
+}
+
 static int open_repo(ef_tool_ctx *tc, git_repository **out)
 {
-    if (!tc->repo) {
-        const char *path = tc->cfg.repo_path ? tc->cfg.repo_path : tc->cfg.workdir;
-        if (!path)
-            return ef_errorf(tc->ctx, EF_EUNSUPPORTED, "git: this episode has no repository");
-        git_libgit2_init();
-        /* The repository belongs to the sandbox's uid (its shell works in it too), not to
-         * us: libgit2's safe.directory-style owner check would refuse it. Process-wide. */
-        git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
-        if (git_repository_open_ext(&tc->repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
-            int rc = git_fail(tc->ctx, "open");
-            tc->repo = NULL;
-            git_libgit2_shutdown();
-            return rc;
-        }
+    const char *path = tc->cfg.repo_path ? tc->cfg.repo_path : tc->cfg.workdir;
+    if (!path)
+        return ef_errorf(tc->ctx, EF_EUNSUPPORTED, "git: this episode has no repository");
+    git_repository *repo = NULL;
+    if (git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+        return git_fail(tc->ctx, "open");
+    int rc = check_location(tc->ctx, repo, path);
+    if (rc < 0) {
+        git_repository_free(repo);
+        return rc;
     }
-    *out = tc->repo;
+    *out = repo;
     return 0;
+}
+
+/* 1 when the repository lies in the episode's workdir, where the agent can write. */
+static int repo_in_workdir(const ef_tool_ctx *tc)
+{
+    if (!tc->cfg.workdir)
+        return 0;
+    if (!tc->cfg.repo_path)
+        return 1;
+    char *wd = realpath(tc->cfg.workdir, NULL), *rp = realpath(tc->cfg.repo_path, NULL);
+    int in = wd && rp && inside(wd, rp);
+    free(wd);
+    free(rp);
+    return in;
 }
 
 /* Paths from the arguments as a git_strarray (strings borrowed from args). */
@@ -385,14 +441,44 @@ done:
     return rc;
 }
 
+static int git_command(ef_tool_ctx *tc, git_repository *repo, const cJSON *args,
+                       ef_tool_result *out);
+
+/* Opens the repository afresh for every call (the agent may have changed it since), as
+ * the sandbox's uid when it lies in the workdir, and runs one command. */
 static int run_git(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_result *out)
 {
     (void)ud;
-    ef_ctx *ctx = tc->ctx;
-    git_repository *repo = NULL;
-    int rc = open_repo(tc, &repo);
+    ef_tools__fsid ids = {0};
+    int rc = repo_in_workdir(tc) ? ef_tools__fs_drop(tc, &ids) : 0;
     if (rc < 0)
         return rc;
+    git_libgit2_init();
+    /* The repository belongs to the sandbox's uid (its shell works in it too), not to
+     * us: libgit2's safe.directory-style owner check would refuse it. Process-wide;
+     * check_location does the checking that matters here. */
+    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+    /* Only the repository's own config: the host user's ~/.gitconfig and /etc/gitconfig
+     * stay out of the agent's results (and are unreadable under the sandbox's uid).
+     * Process-wide, like the option above. */
+    static const int levels[] = {GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG,
+                                 GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA};
+    for (size_t i = 0; i < EF_ARRAY_LEN(levels); i++)
+        git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "");
+    git_repository *repo = NULL;
+    if ((rc = open_repo(tc, &repo)) == 0)
+        rc = git_command(tc, repo, args, out);
+    git_repository_free(repo);
+    git_libgit2_shutdown();
+    ef_tools__fs_restore(&ids);
+    return rc;
+}
+
+static int git_command(ef_tool_ctx *tc, git_repository *repo, const cJSON *args,
+                       ef_tool_result *out)
+{
+    ef_ctx *ctx = tc->ctx;
+    int rc;
     const char *cmd = cJSON_GetObjectItemCaseSensitive(args, "command")->valuestring;
     const char *rev = NULL, *message = NULL;
     int staged = 0;
@@ -419,8 +505,9 @@ static int run_git(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_result 
     else
         rc = cmd_commit(tc, repo, &ps, message, &b);
     ef_free(store);
-    if (strcmp(cmd, "checkout") == 0 || strcmp(cmd, "commit") == 0)
-        tc->workdir_dirty = 1;
+    if ((strcmp(cmd, "checkout") == 0 || strcmp(cmd, "commit") == 0) && geteuid() == 0 &&
+        (uid_t)setfsuid((uid_t)-1) == 0)
+        tc->workdir_dirty = 1; /* written as root: the sandbox's uid must own it again */
     if (rc < 0) {
         ef_buf_free(&b);
         return rc;

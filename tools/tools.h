@@ -118,6 +118,10 @@ void ef_tools_ctx_free(ef_tool_ctx *tc);
 /* Borrowed views. */
 ef_ctx *ef_tools_ctx_ef(const ef_tool_ctx *tc);
 const ef_tools_config *ef_tools_ctx_config(const ef_tool_ctx *tc);
+/* Tells the context that the host wrote into the workdir during the episode: the files
+ * are handed to the sandbox's uid again before the next tool call that touches them
+ * (tools' own writes need no notice). */
+void ef_tools_ctx_workdir_changed(ef_tool_ctx *tc);
 /* 1 once submit was called; *answer (borrowed) is its answer. */
 int ef_tools_ctx_submitted(const ef_tool_ctx *tc, const char **answer);
 

@@ -27,7 +27,6 @@ struct ef_tool_ctx {
     ef_tools__undo *undo;
     size_t n_undo, cap_undo, undo_bytes;
     sqlite3 *corpus;                 /* opened on first use */
-    struct git_repository *repo;     /* opened on first use */
     ef_tools__python *python;        /* started on first use */
     void (*python_free)(ef_tools__python *py); /* set with python (keeps python.c out of
                                                   programs that do not register it) */
@@ -52,6 +51,24 @@ int ef_tools__add_submit(ef_tool_registry *reg);
 /* The sandbox worker of the context (the config's, or one made on first use), with the
  * workdir handed to its uid when host-side tools changed files since the last call. */
 int ef_tools__sandbox_prepare(ef_tool_ctx *tc, ef_sandbox_worker **out);
+/* Host-side file access as the sandbox's uid. While the agent can plant anything in its
+ * workdir (links, FIFOs, a .git/config whose core.worktree is "/"), the editor and git
+ * run on the host; when envforge runs as root they switch the calling thread's file
+ * system ids (setfsuid/setfsgid, and a one-entry group list) to the worker's uid, so the
+ * kernel refuses what those ids may not touch, whatever a bug or a race lets through.
+ * A no-op when not root. Always pair with ef_tools__fs_restore. */
+typedef struct {
+    int active;
+    unsigned fsuid, fsgid;
+    int n_groups;
+    unsigned groups[64];
+} ef_tools__fsid;
+int ef_tools__fs_drop(ef_tool_ctx *tc, ef_tools__fsid *saved);
+void ef_tools__fs_restore(ef_tools__fsid *saved);
+/* The workdir's worker, made without the isolation check (for its uid), and the workdir
+ * handed to that uid when dirty. */
+int ef_tools__worker(ef_tool_ctx *tc, ef_sandbox_worker **out);
+
 /* Sandbox options for a python/bash run in this context. */
 void ef_tools__sandbox_options(const ef_tool_ctx *tc, int64_t wall_ms, int mem_mb,
                                ef_sandbox_options *o);
