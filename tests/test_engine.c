@@ -727,6 +727,62 @@ static void test_dsa_equals_dense(void)
     ef_ctx_free(ctx);
 }
 
+/* A longer sequence than the fixtures (200 tokens, top-k 8 of up to 200 keys): one
+ * prefill, token-by-token decode, and uneven chunks must agree, in both backends. */
+static void test_prefill_decode_agree_long(void)
+{
+    enum { N = 200, V = 512 };
+    ef_ctx *ctx = ef_ctx_new();
+    int32_t tok[N];
+    ef_rng r;
+    ef_rng_seed(&r, 5);
+    for (int i = 0; i < N; i++)
+        tok[i] = (int32_t)ef_rng_below(&r, V);
+    float *out[3];
+    const char *backends[2] = {"cpu", "ref"};
+    for (int b = 0; b < 2; b++) {
+        for (int mode = 0; mode < 3; mode++) {
+            ef_engine_options o = EF_ENGINE_OPTIONS_INIT;
+            o.backend = backends[b];
+            ef_engine_model *m = NULL;
+            ef_engine_seq *s = NULL;
+            out[mode] = calloc((size_t)N * V, sizeof(float));
+            EF_CHECK_OK(ctx, ef_engine_model_load(ctx, fixture_dir, &o, &m));
+            if (m)
+                EF_CHECK_OK(ctx, ef_engine_seq_new(ctx, m, N, &s));
+            if (!s) {
+                ef_engine_model_free(m);
+                continue;
+            }
+            ef_engine_forward_out fo = {out[mode], 1, NULL};
+            if (mode == 0) {
+                EF_CHECK_OK(ctx, ef_engine_forward(ctx, s, tok, N, &fo));
+            } else if (mode == 1) {
+                for (int i = 0; i < N; i++) {
+                    fo.logits = out[mode] + (size_t)i * V;
+                    EF_CHECK_OK(ctx, ef_engine_forward(ctx, s, &tok[i], 1, &fo));
+                }
+            } else {
+                int cuts[5] = {0, 1, 70, 71, N};
+                for (int c = 0; c < 4; c++) {
+                    fo.logits = out[mode] + (size_t)cuts[c] * V;
+                    EF_CHECK_OK(ctx, ef_engine_forward(ctx, s, tok + cuts[c], cuts[c + 1] - cuts[c],
+                                                       &fo));
+                }
+            }
+            ef_engine_seq_free(s);
+            ef_engine_model_free(m);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%s decode vs prefill (200 tokens)", backends[b]);
+        check_logits(what, out[0], out[1], (size_t)N * V);
+        snprintf(what, sizeof what, "%s chunked vs prefill (200 tokens)", backends[b]);
+        check_logits(what, out[0], out[2], (size_t)N * V);
+        free(out[0]), free(out[1]), free(out[2]);
+    }
+    ef_ctx_free(ctx);
+}
+
 static void test_seq_limits(void)
 {
     ef_ctx *ctx = ef_ctx_new();
@@ -895,6 +951,7 @@ int main(int argc, char **argv)
     EF_RUN(test_tiny_chunked_prefill);
     EF_RUN(test_tiny_fp8);
     EF_RUN(test_dsa_equals_dense);
+    EF_RUN(test_prefill_decode_agree_long);
     EF_RUN(test_seq_limits);
     EF_RUN(test_model_alloc_failures);
     EF_RUN(test_cli_logits);
