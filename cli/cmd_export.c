@@ -1,14 +1,167 @@
 /*
- * cli/cmd_export.c — `envforge export`: placeholder until its capability lands.
+ * cli/cmd_export.c — `envforge export`: parses the options and streams the store's
+ * episodes (sft, rl) or tasks as JSONL to stdout or -o FILE, or as Parquet through the
+ * pyarrow helper. What was skipped (incomplete rl groups) is reported on stderr.
  */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "cli/cli.h"
-#include "datasets/datasets.h"
+#include "common/ef.h"
+#include "datasets/export.h"
 
 static const char usage_text[] =
-"usage: envforge export --db FILE --format sft|rl|tasks [--min-reward R] [-o FILE]\n"
-    "Exports trajectories as JSONL (Parquet where pyarrow is installed).\n";
+    "usage: envforge export --db FILE --format sft|rl|tasks [options]\n"
+    "Streams trajectories (sft, rl) or tasks as JSONL, one object per line, in a fixed order\n"
+    "(run, group, sample; tasks: env, level, id), in constant memory.\n"
+    "\n"
+    "  --db FILE          the store\n"
+    "  --format F         sft: one chat per episode (OpenAI messages, tools, reward)\n"
+    "                     rl: one sample per episode, slime Sample fields (tokens, loss_mask,\n"
+    "                         rollout_log_probs, top-p CSR, routed experts) + GRPO advantage\n"
+    "                     tasks: prompt-only rows for verl/TRL (prompt, data_source, ability,\n"
+    "                         reward_model, extra_info)\n"
+    "  -o FILE            write here instead of stdout\n"
+    "  --min-reward R     episodes with reward >= R\n"
+    "  --verified-only    episodes whose verifier ran\n"
+    "  --env NAME         one env\n"
+    "  --level L          one task level\n"
+    "  --run NAME         one run\n"
+    "  --grpo std|dr      rl advantages: (r - mean) / (std_{N-1} + 1e-6) as verl (std, the\n"
+    "                     default), or r - mean as Dr. GRPO (dr)\n"
+    "  --parquet          write Parquet to -o FILE (needs python3 with pyarrow)\n"
+    "\n"
+    "rl: a GRPO group is the samples of one task in one run. Only complete groups are\n"
+    "written: group_size samples, each with a token stream and each passing --min-reward /\n"
+    "--verified-only; other groups are skipped whole and counted on stderr. group_index\n"
+    "numbers the written groups from 0. tasks: --min-reward and --verified-only do not\n"
+    "apply; --run keeps the tasks that run sampled.\n";
+
+static int parse_format(const char *v, ef_export_format *out)
+{
+    if (!strcmp(v, "sft"))
+        *out = EF_EXPORT_SFT;
+    else if (!strcmp(v, "rl"))
+        *out = EF_EXPORT_RL;
+    else if (!strcmp(v, "tasks"))
+        *out = EF_EXPORT_TASKS;
+    else
+        return -1;
+    return 0;
+}
 
 int ef_cli_export(int argc, char **argv)
 {
-    return ef_cli_not_landed(argc, argv, usage_text, ef_datasets_missing());
+    if (ef_cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        return EF_EXIT_OK;
+    }
+    ef_export_options o = EF_EXPORT_OPTIONS_INIT;
+    const char *db = NULL, *out_path = NULL;
+    int have_format = 0, parquet = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (!strcmp(a, "--verified-only")) {
+            o.verified_only = 1;
+            takes = 0;
+        } else if (!strcmp(a, "--parquet")) {
+            parquet = 1;
+            takes = 0;
+        } else if (strcmp(a, "--db") && strcmp(a, "--format") && strcmp(a, "-o") &&
+                   strcmp(a, "--min-reward") && strcmp(a, "--env") && strcmp(a, "--level") &&
+                   strcmp(a, "--run") && strcmp(a, "--grpo"))
+            return ef_cli_usage_error("export", "unknown option %s", a);
+        if (!takes)
+            continue;
+        if (!v)
+            return ef_cli_usage_error("export", "%s needs a value", a);
+        i++;
+        char *end;
+        if (!strcmp(a, "--db"))
+            db = v;
+        else if (!strcmp(a, "-o"))
+            out_path = v;
+        else if (!strcmp(a, "--env"))
+            o.env = v;
+        else if (!strcmp(a, "--run"))
+            o.run = v;
+        else if (!strcmp(a, "--format")) {
+            if (parse_format(v, &o.format) < 0)
+                return ef_cli_usage_error("export", "--format %s: use sft, rl or tasks", v);
+            have_format = 1;
+        } else if (!strcmp(a, "--grpo")) {
+            if (!strcmp(v, "std"))
+                o.grpo = EF_GRPO_STD;
+            else if (!strcmp(v, "dr"))
+                o.grpo = EF_GRPO_DR;
+            else
+                return ef_cli_usage_error("export", "--grpo %s: use std or dr", v);
+        } else if (!strcmp(a, "--min-reward")) {
+            o.min_reward = strtod(v, &end);
+            if (end == v || *end || !(o.min_reward >= 0.0 && o.min_reward <= 1.0))
+                return ef_cli_usage_error("export", "--min-reward %s: give a number in [0, 1]",
+                                          v);
+        } else if (!strcmp(a, "--level")) {
+            long l = strtol(v, &end, 10);
+            if (end == v || *end || l < 0 || l > 1000000)
+                return ef_cli_usage_error("export", "--level %s: give a level >= 0", v);
+            o.level = (int)l;
+        }
+    }
+    if (!db)
+        return ef_cli_usage_error("export", "give the store with --db FILE");
+    if (!have_format)
+        return ef_cli_usage_error("export", "give --format sft, rl or tasks");
+    if (o.format == EF_EXPORT_TASKS && (o.min_reward >= 0 || o.verified_only))
+        return ef_cli_usage_error("export", "--min-reward and --verified-only select episodes; "
+                                            "--format tasks exports tasks");
+    if (parquet && !out_path)
+        return ef_cli_usage_error("export", "--parquet writes a file: give -o FILE");
+    ef_ctx *ctx = ef_ctx_new();
+    if (!ctx) {
+        fprintf(stderr, "envforge export: out of memory\n");
+        return EF_EXIT_FAIL;
+    }
+    ef_store_options so = EF_STORE_OPTIONS_INIT;
+    so.read_only = 1;
+    ef_store *s = NULL;
+    FILE *out = NULL;
+    int rc = ef_store_open_ext(ctx, db, &so, &s);
+    ef_export_stats st;
+    memset(&st, 0, sizeof(st));
+    if (rc == 0 && parquet)
+        rc = ef_export_write_parquet(s, &o, out_path, &st);
+    else if (rc == 0) {
+        out = out_path ? fopen(out_path, "wb") : stdout;
+        if (!out)
+            rc = ef_errorf(ctx, EF_EIO, "export: cannot write %s", out_path);
+        else {
+            static char buf[1 << 16];
+            setvbuf(out, buf, _IOFBF, sizeof(buf));
+            rc = ef_export_write(s, &o, out, &st);
+        }
+        if (out && out != stdout && fclose(out) != 0 && rc == 0)
+            rc = ef_errorf(ctx, EF_EIO, "export: closing %s failed", out_path);
+    }
+    if (rc < 0)
+        fprintf(stderr, "envforge export: %s\n", ef_errmsg(ctx));
+    else {
+        fprintf(stderr, "envforge export: %llu rows, %.1f MB", (unsigned long long)st.n_rows,
+                (double)st.n_bytes / 1e6);
+        if (o.format == EF_EXPORT_RL)
+            fprintf(stderr,
+                    "; %llu groups written; skipped %llu incomplete, %llu filtered, "
+                    "%llu without tokens (%llu samples)",
+                    (unsigned long long)st.n_groups, (unsigned long long)st.n_groups_incomplete,
+                    (unsigned long long)st.n_groups_filtered,
+                    (unsigned long long)st.n_groups_no_tokens,
+                    (unsigned long long)st.n_samples_skipped);
+        fputc('\n', stderr);
+    }
+    ef_store_close(s);
+    ef_ctx_free(ctx);
+    return rc < 0 ? EF_EXIT_FAIL : EF_EXIT_OK;
 }
