@@ -535,11 +535,22 @@ typedef struct {
     size_t n;
 } ptext;
 
+/* How many bytes of s (n long) to quote in a message: at most max, never cutting a
+ * UTF-8 character. */
+static int clip(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return (int)n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return (int)max;
+}
+
 static int perr(const ptext *t, size_t at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int perr(const ptext *t, size_t at, const char *fmt, ...)
 {
-    char msg[400];
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -708,7 +719,7 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
         for (int k = 0; k < n_params; k++)
             if (seen[2 * k + 1] == nlen && memcmp(t->s + seen[2 * k], t->s + nstart, nlen) == 0) {
                 rc = perr(t, nstart, "tool call %d: duplicate parameter '%.*s'", call_no,
-                          (int)EF_MIN(nlen, 100), t->s + nstart);
+                          clip(t->s + nstart, nlen, 100), t->s + nstart);
                 break;
             }
         if (rc)
@@ -738,7 +749,7 @@ static int parse_invoke(const ptext *t, size_t *pos, int call_no, cJSON *calls)
                 rc = perr(t, vstart,
                           "tool call %d, parameter '%.*s': string=\"false\" value "
                           "is not JSON (%s)",
-                          call_no, (int)EF_MIN(nlen, 100), t->s + nstart, why);
+                          call_no, clip(t->s + nstart, nlen, 100), t->s + nstart, why);
                 break;
             }
             rc = ef_buf_append(&args, t->s + vstart, vlen);
@@ -799,7 +810,7 @@ static int parse_calls(const ptext *t, size_t *pos, cJSON *calls)
             return perr(t, from,
                         "expected '>\\n' then <" DSML "invoke or </" DSML
                         "function_calls>, found '%.*s'",
-                        (int)EF_MIN(cend - from, 40), t->s + from);
+                        clip(t->s + from, cend - from, 40), t->s + from);
         if (which == 1)
             break;
         int rc = parse_invoke(t, &i, call_no, calls);
@@ -897,9 +908,8 @@ int ef_engine_chat_parse(ef_ctx *ctx, const char *text, size_t len,
             i = read_until(&t, from, stops3, 1, &cend, &which);
             if (cend != from)
                 rc = perr(&t, from, "unexpected text after the function_calls block: '%.*s'",
-                          (int)EF_MIN(cend - from, 40), t.s + from);
-            else if (which < 0 && opt->require_eos)
-                rc = perr(&t, len, "missing %s after the function_calls block", EF_DSV32_EOS);
+                          clip(t.s + from, cend - from, 40), t.s + from);
+            /* No EOS after a closed function_calls block is fine, as in DeepSeek's parser. */
         }
     } else if (which < 0 && opt->require_eos) {
         rc = perr(&t, len, "missing %s at the end of the reply", EF_DSV32_EOS);

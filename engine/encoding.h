@@ -84,8 +84,9 @@ int ef_engine_chat_encode_doc(ef_ctx *ctx, const cJSON *doc, const ef_chat_encod
 typedef struct {
     int version;      /* 1 */
     int thinking;     /* 1: the completion starts inside <think> (thinking mode) */
-    int require_eos;  /* 1: text must end with EOS as DeepSeek's parser wants; 0: a final
-                         EOS is optional (servers often strip it) */
+    int require_eos;  /* 1: a reply without tool calls must end with EOS, as DeepSeek's
+                         parser wants (after a closed function_calls block EOS is optional
+                         either way); 0: EOS is optional everywhere (servers often strip it) */
     size_t max_bytes; /* inputs longer than this are EF_ELIMIT */
 } ef_chat_parse_options;
 
