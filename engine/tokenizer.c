@@ -1213,8 +1213,11 @@ int ef_engine_tok_load(ef_ctx *ctx, const char *path, ef_tokenizer **out)
             path = file;
             rc = 0;
         } else {
+            rc = rc2 == EF_ENOTFOUND && rc != EF_EIO
+                     ? ef_errorf(ctx, rc2, "%s: no such tokenizer.json file or model folder", path)
+                     : rc2;
             ef_free(file);
-            return rc2;
+            return rc;
         }
     }
     if (rc == 0)
