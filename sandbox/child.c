@@ -117,11 +117,8 @@ static int fail(ef_sb_plan *p, int step, long rc)
     return -1;
 }
 
-static long write_file(const char *path, const char *data, int flags, unsigned mode)
+static long write_fd(long fd, const char *data)
 {
-    long fd = SC4(SYS_openat, AT_FDCWD, path, flags | O_WRONLY | O_CLOEXEC, mode);
-    if (fd < 0)
-        return fd;
     size_t len = str_len(data), off = 0;
     long rc = 0;
     while (off < len) {
@@ -133,6 +130,32 @@ static long write_file(const char *path, const char *data, int flags, unsigned m
     }
     SC1(SYS_close, fd);
     return rc;
+}
+
+static long write_file(const char *path, const char *data, int flags, unsigned mode)
+{
+    long fd = SC4(SYS_openat, AT_FDCWD, path, flags | O_WRONLY | O_CLOEXEC, mode);
+    if (fd < 0)
+        return fd;
+    return write_fd(fd, data);
+}
+
+/* Writes one of our own /proc/self id files. Their owner is us only while the mm is
+ * dumpable, and the mm is the caller's, shared with the program processes of other
+ * threads' sandboxes, whose setresuid() clears the flag for an instant: set it and
+ * retry until the open lands outside such an instant. */
+static long write_own_proc_file(const char *path, const char *data)
+{
+    long fd = -EACCES;
+    for (int attempt = 0; attempt < 10000 && fd == -EACCES; attempt++) {
+        SC2(SYS_prctl, PR_SET_DUMPABLE, 1);
+        fd = SC3(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+        if (fd == -EACCES)
+            SC0(SYS_sched_yield);
+    }
+    if (fd < 0)
+        return fd;
+    return write_fd(fd, data);
 }
 
 static void reset_signals(void);
@@ -317,13 +340,13 @@ static int enter_userns(ef_sb_plan *p)
     if (!p->full)
         return 0;
     /* Changing uid made the (shared) mm non-dumpable, which would make /proc/self/uid_map
-     * root's; the caller's mm is dumpable, so this restores its state too. */
+     * root's; the caller's mm is dumpable, so setting it back restores its state too. */
     SC2(SYS_prctl, PR_SET_DUMPABLE, 1);
     if ((rc = SC1(SYS_unshare, CLONE_NEWUSER)) < 0)
         return fail(p, EF_SB_STEP_USERNS, rc);
-    if ((rc = write_file("/proc/self/setgroups", "deny", 0, 0)) < 0 ||
-        (rc = write_file("/proc/self/uid_map", p->uid_map, 0, 0)) < 0 ||
-        (rc = write_file("/proc/self/gid_map", p->gid_map, 0, 0)) < 0)
+    if ((rc = write_own_proc_file("/proc/self/setgroups", "deny")) < 0 ||
+        (rc = write_own_proc_file("/proc/self/uid_map", p->uid_map)) < 0 ||
+        (rc = write_own_proc_file("/proc/self/gid_map", p->gid_map)) < 0)
         return fail(p, EF_SB_STEP_UIDMAP, rc);
     return 0;
 }

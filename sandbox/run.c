@@ -215,6 +215,7 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
 {
     ef_sandbox_options defaults = EF_SANDBOX_OPTIONS_INIT;
     const ef_sandbox_options *o = opts ? opts : &defaults;
+    double t_entry = ef_now_s();
     if (!w || !argv || !argv[0] || !argv[0][0])
         return ef_errorf(ctx, EF_EINVAL, "sandbox: run needs a worker and a non-empty argv");
     int rc = ef_sandbox__opts_check(ctx, o);
@@ -238,8 +239,10 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         rc = EF_ENOMEM;
         goto cleanup;
     }
+    double t_plan = ef_now_s();
     if ((rc = ef_sandbox__plan_build(ctx, w, o, argv, plan, &arena)))
         goto cleanup;
+    double t_planned = ef_now_s();
     plan->bpf = filter->insns;
     plan->bpf_len = filter->len;
     plan->notify = filter->notify;
@@ -259,9 +262,11 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         plan->fds[3 + i] = o->extra_fds[i];
     plan->n_fds = 3 + o->n_extra_fds;
 
+    double t_fds = ef_now_s();
     ef_sandbox__worker_reap_pending(w, 0);
+    double t_reaped = ef_now_s();
     ef_sb_proc proc;
-    if ((rc = ef_sandbox__spawn(ctx, plan, &proc)))
+    if ((rc = ef_sandbox__spawn(ctx, w, plan, &proc)))
         goto cleanup;
     close(po[1]);
     close(pe[1]);
@@ -283,7 +288,7 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         sys_ms = plan->tree_stime_us / 1e3;
         ef_sandbox__worker_defer(w, &proc);
     } else {
-        ef_sandbox__reap(&proc, &init_status, &user_ms, &sys_ms);
+        ef_sandbox__reap(w, &proc, &init_status, &user_ms, &sys_ms);
     }
     r->wall_ms = (t_end - proc.t0) * 1e3;
     r->user_ms = user_ms;
@@ -295,7 +300,12 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     ef_sandbox__classify(r, plan, o, init_status, killed_for);
     if (getenv("EF_SANDBOX_TRACE")) {
         double base = proc.t0 * 1e9;
-        fprintf(stderr, "sandbox trace (ms from clone): init %.3f net %.3f root %.3f exec %.3f "
+        fprintf(stderr, "sandbox trace: prepare %.3f ms (pending %d: checks %.3f plan %.3f fds "
+                "%.3f reap %.3f spawn %.3f); ",
+                (proc.t0 - t_entry) * 1e3, w->n_pending, (t_plan - t_entry) * 1e3,
+                (t_planned - t_plan) * 1e3, (t_fds - t_planned) * 1e3,
+                (t_reaped - t_fds) * 1e3, (proc.t0 - t_reaped) * 1e3);
+        fprintf(stderr, "(ms from clone): init %.3f net %.3f root %.3f exec %.3f "
                 "reaped %.3f init-exit %.3f caller-reaped %.3f (userns %.3f pre-exec %.3f)\n",
                 (plan->t_ns[0] - base) / 1e6, (plan->t_ns[1] - base) / 1e6,
                 (plan->t_ns[2] - base) / 1e6, (plan->t_ns[3] - base) / 1e6,

@@ -176,6 +176,9 @@ struct ef_sandbox_worker {
     int notify_ok;             /* seccomp user notification works here */
     ef_sb_proc pending[16];    /* inits that delivered their result and are still exiting */
     int n_pending;
+    void *stacks[18];          /* child stacks kept for reuse (mapping and unmapping them
+                                * costs TLB shootdowns in a process whose mm is shared) */
+    int n_stacks;
     int tmpl_fd[2];            /* prepared roots (mount namespaces) [net]; -1: none yet */
     int tmpl_broken;           /* 1: templates failed here; build roots per run */
     ef_sb_filter filters[2][2]; /* [profile][net] */
@@ -200,12 +203,14 @@ int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, int net, ef_sb_
                               ef_sb_arena *arena);
 
 
-int ef_sandbox__spawn(ef_ctx *ctx, ef_sb_plan *plan, ef_sb_proc *proc);
+int ef_sandbox__spawn(ef_ctx *ctx, ef_sandbox_worker *w, ef_sb_plan *plan, ef_sb_proc *proc);
 /* Waits for the init (which must have exited or be killed), fills CPU times. */
-int ef_sandbox__reap(ef_sb_proc *proc, int *status, double *user_ms, double *sys_ms);
+int ef_sandbox__reap(ef_sandbox_worker *w, ef_sb_proc *proc, int *status, double *user_ms,
+                     double *sys_ms);
 void ef_sandbox__kill(ef_sb_proc *proc);
 /* Reaps the worker's exiting inits: those done without waiting; all when wait_all. */
 void ef_sandbox__worker_reap_pending(ef_sandbox_worker *w, int wait_all);
+void ef_sandbox__worker_free_stacks(ef_sandbox_worker *w);
 /* Hands an init that delivered its result to the worker to reap later. */
 void ef_sandbox__worker_defer(ef_sandbox_worker *w, ef_sb_proc *proc);
 

@@ -95,7 +95,7 @@ static void finish(ef_sandbox_session *s, int killed_for)
     int init_status = 0;
     double user_ms = 0, sys_ms = 0;
     double t_end = ef_now_s();
-    ef_sandbox__reap(&s->proc, &init_status, &user_ms, &sys_ms);
+    ef_sandbox__reap(s->w, &s->proc, &init_status, &user_ms, &sys_ms);
     ef_sandbox_result *r = &s->result;
     ef_free(r->out.data);
     ef_free(r->err.data);
@@ -146,7 +146,7 @@ static int launch(ef_ctx *ctx, ef_sandbox_session *s)
     for (int i = 0; i < s->o.n_extra_fds; i++)
         s->plan->fds[3 + i] = s->o.extra_fds[i];
     s->plan->n_fds = 3 + s->o.n_extra_fds;
-    if ((rc = ef_sandbox__spawn(ctx, s->plan, &s->proc)))
+    if ((rc = ef_sandbox__spawn(ctx, s->w, s->plan, &s->proc)))
         goto fail;
     close(sp[1]);
     close(po[1]);

@@ -22,18 +22,39 @@
 
 #define STACK_HALF (128 * 1024)
 
-int ef_sandbox__spawn(ef_ctx *ctx, ef_sb_plan *plan, ef_sb_proc *proc)
+static void stack_release(ef_sandbox_worker *w, void *stack, size_t len)
+{
+    if (!stack)
+        return;
+    if (w && w->n_stacks < (int)EF_ARRAY_LEN(w->stacks))
+        w->stacks[w->n_stacks++] = stack;
+    else
+        munmap(stack, len);
+}
+
+void ef_sandbox__worker_free_stacks(ef_sandbox_worker *w)
+{
+    while (w->n_stacks > 0)
+        munmap(w->stacks[--w->n_stacks], 2 * STACK_HALF + 4096);
+}
+
+int ef_sandbox__spawn(ef_ctx *ctx, ef_sandbox_worker *w, ef_sb_plan *plan, ef_sb_proc *proc)
 {
     memset(proc, 0, sizeof *proc);
     proc->pid = -1;
     proc->pidfd = -1;
     proc->stack_len = 2 * STACK_HALF + 4096;
-    void *stack = mmap(NULL, proc->stack_len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED)
-        return ef_errorf(ctx, EF_ENOMEM, "sandbox: mmap of the child stacks: %s",
-                         strerror(errno));
-    mprotect(stack, 4096, PROT_NONE); /* guard page */
+    void *stack;
+    if (w && w->n_stacks > 0) {
+        stack = w->stacks[--w->n_stacks];
+    } else {
+        stack = mmap(NULL, proc->stack_len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED)
+            return ef_errorf(ctx, EF_ENOMEM, "sandbox: mmap of the child stacks: %s",
+                             strerror(errno));
+        mprotect(stack, 4096, PROT_NONE); /* guard page */
+    }
     proc->stack = stack;
     char *base = (char *)stack + 4096;
     plan->prog_stack_top = base + STACK_HALF;
@@ -53,7 +74,7 @@ int ef_sandbox__spawn(ef_ctx *ctx, ef_sb_plan *plan, ef_sb_proc *proc)
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        munmap(stack, proc->stack_len);
+        stack_release(w, stack, proc->stack_len);
         proc->stack = NULL;
         return ef_errorf(ctx, EF_ESANDBOX, "sandbox: clone of the init failed: %s%s",
                          strerror(err),
@@ -72,7 +93,8 @@ void ef_sandbox__kill(ef_sb_proc *proc)
         kill(proc->pid, SIGKILL);
 }
 
-int ef_sandbox__reap(ef_sb_proc *proc, int *status, double *user_ms, double *sys_ms)
+int ef_sandbox__reap(ef_sandbox_worker *w, ef_sb_proc *proc, int *status, double *user_ms,
+                     double *sys_ms)
 {
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
@@ -84,8 +106,7 @@ int ef_sandbox__reap(ef_sb_proc *proc, int *status, double *user_ms, double *sys
     if (proc->pidfd >= 0)
         close(proc->pidfd);
     proc->pidfd = -1;
-    if (proc->stack)
-        munmap(proc->stack, proc->stack_len);
+    stack_release(w, proc->stack, proc->stack_len);
     proc->stack = NULL;
     proc->pid = -1;
     if (r < 0)
@@ -101,7 +122,7 @@ void ef_sandbox__worker_defer(ef_sandbox_worker *w, ef_sb_proc *proc)
     if (w->n_pending == (int)EF_ARRAY_LEN(w->pending)) {
         int st;
         double u, sy;
-        ef_sandbox__reap(&w->pending[0], &st, &u, &sy);
+        ef_sandbox__reap(w, &w->pending[0], &st, &u, &sy);
         memmove(&w->pending[0], &w->pending[1], sizeof w->pending[0] * (size_t)(w->n_pending - 1));
         w->n_pending--;
     }
@@ -124,7 +145,7 @@ void ef_sandbox__worker_reap_pending(ef_sandbox_worker *w, int wait_all)
         if (exited) {
             int st;
             double u, sy;
-            ef_sandbox__reap(p, &st, &u, &sy);
+            ef_sandbox__reap(w, p, &st, &u, &sy);
         } else {
             w->pending[kept++] = *p;
         }

@@ -127,6 +127,7 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
     if (!w)
         return;
     ef_sandbox__worker_reap_pending(w, 1);
+    ef_sandbox__worker_free_stacks(w);
     if (w->netns_fd >= 0)
         close(w->netns_fd);
     for (int i = 0; i < 2; i++)

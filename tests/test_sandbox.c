@@ -475,7 +475,7 @@ static void *thread_runs(void *p)
         char script[64];
         snprintf(script, sizeof script, "echo %d; id -u", a->slot);
         const char *argv[] = {"sh", "-c", script, NULL};
-        for (int i = 0; i < 15; i++) {
+        for (int i = 0; i < 25; i++) {
             ef_sandbox_result *r = NULL;
             char want[64];
             snprintf(want, sizeof want, "%d\n1000\n", a->slot);
@@ -500,7 +500,7 @@ static void test_threads(void)
     }
     for (int i = 0; i < 4; i++) {
         pthread_join(t[i], NULL);
-        EF_CHECK_EQ_INT(a[i].n_ok, 15);
+        EF_CHECK_EQ_INT(a[i].n_ok, 25);
     }
 }
 

@@ -105,10 +105,12 @@ static void *run_job(void *p)
         int ok;
         if (j->kind == R_ENVFORGE) {
             ef_sandbox_result *r = NULL;
-            ok = ef_sandbox_run(ctx, w, &o, argv, &r) == 0 && r->status == EF_SANDBOX_OK;
-            if (!ok && r && i == 0)
-                fprintf(stderr, "envforge: %s %s %s\n", ef_sandbox_status_name(r->status),
-                        r->detail, r->err.data);
+            int rc = ef_sandbox_run(ctx, w, &o, argv, &r);
+            ok = rc == 0 && r->status == EF_SANDBOX_OK;
+            if (!ok && j->failures < 3)
+                fprintf(stderr, "envforge run failed: %s %s %s\n",
+                        r ? ef_sandbox_status_name(r->status) : ef_errmsg(ctx),
+                        r ? r->detail : "", r ? r->err.data : "");
             ef_sandbox_result_free(r);
         } else {
             ok = spawn_wait(argv) == 0;
