@@ -1,14 +1,121 @@
 /*
- * cli/cmd_stats.c — `envforge stats`: placeholder until its capability lands.
+ * cli/cmd_stats.c — `envforge stats`: figures per env and level from the store, as a text
+ * table or (--json) the JSON document datasets/export.h describes.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "cli/cli.h"
-#include "datasets/datasets.h"
+#include "common/ef.h"
+#include "common/json.h"
+#include "datasets/export.h"
 
 static const char usage_text[] =
-"usage: envforge stats --db FILE [--json]\n"
-    "pass@1/pass@k, reward histogram, turns, tokens, tool errors, end reasons per env/level.\n";
+    "usage: envforge stats --db FILE [--json] [--k 1,4,8] [--run NAME] [--env NAME]\n"
+    "                      [--success R] [--flaky N]\n"
+    "Per env and level: tasks, episodes, pass@1/pass@k (unbiased, 1 - C(n-c,k)/C(n,k), over\n"
+    "tasks with >= k samples), mean reward and histogram, turns, tokens, tool-error rates,\n"
+    "end reasons, per-task flakiness (4p(1-p) over a task's samples).\n"
+    "\n"
+    "  --json         the figures as one JSON object on stdout\n"
+    "  --k LIST       the k of pass@k, comma-separated (default 1,4,8; at most 8 values)\n"
+    "  --run NAME     one run only\n"
+    "  --env NAME     one env only\n"
+    "  --success R    a sample passes when reward >= R (default 1)\n"
+    "  --flaky N      list the N most flaky tasks per env/level (default 10)\n";
+
+/* Parses "1,4,8" into ascending ks; -1 on a bad list. */
+int ef_cli__parse_ks(const char *v, ef_stats_options *o);
+int ef_cli__parse_ks(const char *v, ef_stats_options *o)
+{
+    o->n_ks = 0;
+    const char *p = v;
+    while (*p) {
+        char *end;
+        long k = strtol(p, &end, 10);
+        if (end == p || k <= 0 || k > 1000000 || o->n_ks == EF_STATS_MAX_K)
+            return -1;
+        if (o->n_ks && k <= o->ks[o->n_ks - 1])
+            return -1;
+        o->ks[o->n_ks++] = (int)k;
+        p = end;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
+    }
+    return o->n_ks ? 0 : -1;
+}
 
 int ef_cli_stats(int argc, char **argv)
 {
-    return ef_cli_not_landed(argc, argv, usage_text, ef_datasets_missing());
+    if (ef_cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        return EF_EXIT_OK;
+    }
+    ef_stats_options o = EF_STATS_OPTIONS_INIT;
+    const char *db = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (strcmp(a, "--db") && strcmp(a, "--k") && strcmp(a, "--run") && strcmp(a, "--env") &&
+            strcmp(a, "--success") && strcmp(a, "--flaky"))
+            return ef_cli_usage_error("stats", "unknown option %s", a);
+        if (!v)
+            return ef_cli_usage_error("stats", "%s needs a value", a);
+        i++;
+        char *end;
+        if (!strcmp(a, "--db"))
+            db = v;
+        else if (!strcmp(a, "--run"))
+            o.run = v;
+        else if (!strcmp(a, "--env"))
+            o.env = v;
+        else if (!strcmp(a, "--k")) {
+            if (ef_cli__parse_ks(v, &o) < 0)
+                return ef_cli_usage_error("stats", "--k %s: give ascending k >= 1 like 1,4,8 "
+                                                   "(at most %d)", v, EF_STATS_MAX_K);
+        } else if (!strcmp(a, "--success")) {
+            o.success_reward = strtod(v, &end);
+            if (end == v || *end || !(o.success_reward >= 0 && o.success_reward <= 1))
+                return ef_cli_usage_error("stats", "--success %s: give a number in [0, 1]", v);
+        } else {
+            long n = strtol(v, &end, 10);
+            if (end == v || *end || n < 0 || n > 100)
+                return ef_cli_usage_error("stats", "--flaky %s: give 0..100", v);
+            o.n_flaky_listed = (int)n;
+        }
+    }
+    if (!db)
+        return ef_cli_usage_error("stats", "give the store with --db FILE");
+    ef_ctx *ctx = ef_ctx_new();
+    if (!ctx)
+        return EF_EXIT_FAIL;
+    ef_store_options so = EF_STORE_OPTIONS_INIT;
+    so.read_only = 1;
+    ef_store *s = NULL;
+    cJSON *stats = NULL;
+    int rc = ef_store_open_ext(ctx, db, &so, &s);
+    if (rc == 0)
+        rc = ef_stats_compute(s, &o, &stats);
+    if (rc == 0 && json) {
+        char *text = cJSON_Print(stats);
+        if (!text)
+            rc = ef_errorf(ctx, EF_ENOMEM, "stats: out of memory");
+        else {
+            puts(text);
+            cJSON_free(text);
+        }
+    } else if (rc == 0)
+        rc = ef_stats_print_table(stats, stdout);
+    if (rc < 0)
+        fprintf(stderr, "envforge stats: %s\n", ef_errmsg(ctx));
+    cJSON_Delete(stats);
+    ef_store_close(s);
+    ef_ctx_free(ctx);
+    return rc < 0 ? EF_EXIT_FAIL : EF_EXIT_OK;
 }
