@@ -32,6 +32,7 @@ typedef struct {
     float *iq, *iqs, *ik, *wts, *scores;
     uint8_t *iq8;
     int32_t *idx, *n_valid, *pos;
+    int n_tok; /* tokens in this call */
     float *g, *u, *a, *glog, *rw, *xg, *yg;
     int32_t *re, *order, *count;
     float *kvfull, *p; /* MHA mode */
@@ -81,7 +82,7 @@ static size_t plan(fbuf *b, char *base, const ef_engine_config *c, int n, int en
     b->ik = take(&a, 4 * N * ID);
     b->wts = take(&a, 4 * N * IH);
     b->scores = take(&a, 4 * (size_t)EF_MIN(n, IDX_QBLOCK) * end);
-    b->idx = take(&a, 4 * N * ksel);
+    b->idx = take(&a, 4 * (size_t)EF_MIN(n, IDX_QBLOCK) * ksel);
     b->n_valid = take(&a, 4 * N);
     b->pos = take(&a, 4 * N);
     b->g = take(&a, 4 * N * inter);
@@ -189,9 +190,9 @@ static void pool_run(ef_engine_model *m, size_t n, ef_pool_for_fn fn, void *ud)
 
 /* ---- attention ---------------------------------------------------------------------- */
 
-/* The indexer for tokens [p0, p0+n) of layer l: caches their keys and fills b->idx with
- * the selected keys ([n x ksel]). */
-static void indexer(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int n, int ksel)
+/* The indexer's per-token work for tokens [p0, p0+n) of layer l: q (quantized) and the
+ * per-head weights for scoring, and the keys into the cache. */
+static void indexer_prepare(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int n)
 {
     const ef_engine_config *c = &m->cfg;
     const ef_engine_ops *ops = m->ops;
@@ -210,24 +211,33 @@ static void indexer(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int n,
     ops->quant_fp8(ex, b->iq8, b->iqs, b->iq, n * IH, ID, c->index_quant_block, c->scale_ue8m0);
     ops->quant_fp8(ex, s->ik + (base + p0) * ID, s->ik_scale + base + p0, b->ik, n, ID,
                    c->index_quant_block, c->scale_ue8m0);
-    if (end <= c->index_topk) {
-        /* Every earlier key fits in top-k: selection is the causal set; no scoring needed. */
-        for (int i = 0; i < n; i++)
+    if (end > c->index_topk) {
+        lin(m, b, b->wts, b->h, n, &lw->idx_wproj);
+        float hs = 1.0f / sqrtf((float)IH), ds = 1.0f / sqrtf((float)ID);
+        for (int e = 0; e < n * IH; e++)
+            b->wts[e] = b->wts[e] * hs * b->iqs[e] * ds;
+    }
+}
+
+/* The keys queries [q0, q0 + nq) attend to, into b->idx ([nq x ksel], -1 = unused): the
+ * indexer's top-k in DSA mode, every earlier key otherwise. */
+static void select_keys(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int q0, int nq,
+                        int ksel)
+{
+    const ef_engine_config *c = &m->cfg;
+    int IH = c->index_n_heads, ID = c->index_head_dim, end = s->pos + b->n_tok;
+    size_t base = (size_t)l * s->n_ctx;
+    if (m->opts.attn_mode != EF_ENGINE_ATTN_DSA || end <= c->index_topk) {
+        /* Dense, or every earlier key fits in top-k: the causal set; no scoring needed. */
+        for (int i = 0; i < nq; i++)
             for (int t = 0; t < ksel; t++)
-                b->idx[(size_t)i * ksel + t] = t < b->n_valid[i] ? t : -1;
+                b->idx[(size_t)i * ksel + t] = t < b->n_valid[q0 + i] ? t : -1;
         return;
     }
-    lin(m, b, b->wts, b->h, n, &lw->idx_wproj);
-    float hs = 1.0f / sqrtf((float)IH), ds = 1.0f / sqrtf((float)ID);
-    for (int e = 0; e < n * IH; e++)
-        b->wts[e] = b->wts[e] * hs * b->iqs[e] * ds;
-    for (int q0 = 0; q0 < n; q0 += IDX_QBLOCK) {
-        int nq = EF_MIN(IDX_QBLOCK, n - q0);
-        ops->index_scores(ex, b->scores, b->iq8 + (size_t)q0 * IH * ID, b->wts + (size_t)q0 * IH,
-                          s->ik + base * ID, s->ik_scale + base, nq, end, IH, ID,
-                          b->n_valid + q0);
-        ops->topk(ex, b->idx + (size_t)q0 * ksel, b->scores, nq, end, ksel, b->n_valid + q0);
-    }
+    m->ops->index_scores(&m->ex, b->scores, b->iq8 + (size_t)q0 * IH * ID,
+                         b->wts + (size_t)q0 * IH, s->ik + base * ID, s->ik_scale + base, nq,
+                         end, IH, ID, b->n_valid + q0);
+    m->ops->topk(&m->ex, b->idx, b->scores, nq, end, ksel, b->n_valid + q0);
 }
 
 /* Expanded (MHA) attention over every earlier key: the test path. */
@@ -304,13 +314,8 @@ static void attention(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int 
         memcpy(s->pe + (base + p0 + i) * R, b->kva + (size_t)i * (C + R) + C,
                sizeof(float) * (size_t)R);
 
-    if (m->opts.attn_mode == EF_ENGINE_ATTN_DSA) {
-        indexer(m, s, l, b, n, ksel);
-    } else {
-        for (int i = 0; i < n; i++)
-            for (int t = 0; t < ksel; t++)
-                b->idx[(size_t)i * ksel + t] = t < b->n_valid[i] ? t : -1;
-    }
+    if (m->opts.attn_mode == EF_ENGINE_ATTN_DSA)
+        indexer_prepare(m, s, l, b, n);
     if (m->opts.attn_mode == EF_ENGINE_ATTN_DENSE_MHA) {
         attn_mha(m, s, l, b, n);
     } else {
@@ -318,8 +323,15 @@ static void attention(ef_engine_model *m, ef_engine_seq *s, int l, fbuf *b, int 
         pool_run(m, (size_t)n * H, absorb_q_item, &aj);
         for (size_t e = 0; e < (size_t)n * H; e++)
             memcpy(b->q_pe + e * R, b->q + e * QK + nope, sizeof(float) * (size_t)R);
-        ops->attn_latent(ex, b->o_lat, b->q_lat, b->q_pe, s->kv + base * C, s->pe + base * R,
-                         b->idx, ksel, n, H, C, R, c->softmax_scale);
+        /* queries in blocks: the score and selection buffers stay block-sized */
+        for (int q0 = 0; q0 < n; q0 += IDX_QBLOCK) {
+            int nq = EF_MIN(IDX_QBLOCK, n - q0);
+            size_t qo = (size_t)q0 * H;
+            select_keys(m, s, l, b, q0, nq, ksel);
+            ops->attn_latent(ex, b->o_lat + qo * C, b->q_lat + qo * C, b->q_pe + qo * R,
+                             s->kv + base * C, s->pe + base * R, b->idx, ksel, nq, H, C, R,
+                             c->softmax_scale);
+        }
         pool_run(m, (size_t)n * H, absorb_out_item, &aj);
     }
     lin(m, b, b->tmp, b->ov, n, &lw->wo);
@@ -414,6 +426,7 @@ int ef_engine_forward(ef_ctx *ctx, ef_engine_seq *s, const int32_t *tokens, int 
         return ef_errorf(ctx, EF_ENOMEM, "forward: out of memory (%zu bytes of activations)",
                          bytes);
     plan(&b, mem, c, n, end, ksel, mha);
+    b.n_tok = n;
     for (int i = 0; i < n; i++) {
         b.pos[i] = p0 + i;
         b.n_valid[i] = p0 + i + 1;
