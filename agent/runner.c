@@ -119,7 +119,7 @@ static void account(runner *R, const ef_agent_episode *ep)
     s->n_prompt_tokens += ep->n_prompt_tokens;
     s->n_completion_tokens += ep->n_completion_tokens;
     s->n_tool_calls += ep->n_tool_calls;
-    s->n_tool_errors += ep->n_tool_errors;
+    s->n_tool_errors += ep->n_tool_errors + ep->n_unknown_tools + ep->n_bad_args;
     s->n_parse_errors += ep->n_parse_errors;
     int64_t n_run = s->n_run, n_passed = s->n_passed;
     int64_t toks = s->n_completion_tokens;
