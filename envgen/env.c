@@ -13,6 +13,7 @@
 #include "common/hash.h"
 #include "common/json.h"
 #include "envgen/envgen_int.h"
+#include "sandbox/sandbox.h"
 #include "verifiers/verifiers.h"
 
 
@@ -461,6 +462,7 @@ void ef_env_free(ef_env *env)
         return;
     if (env->L)
         lua_close(env->L);
+    ef_sandbox_worker_free(env->sandbox);
     cJSON_Delete(env->tool_schemas);
     ef_free(env->path);
     ef_free(env->chunkname);
@@ -540,4 +542,15 @@ const ef_env_info *ef_env_get_info(const ef_env *env)
 size_t ef_env_mem_used(const ef_env *env)
 {
     return env->mem_used;
+}
+
+ef_sandbox_worker *ef_envgen__sandbox(ef_env *env)
+{
+    if (!env->sandbox) {
+        ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
+        wo.slot = env->sandbox_slot;
+        if (ef_sandbox_worker_new(env->ctx, &wo, &env->sandbox) < 0)
+            env->sandbox = NULL;
+    }
+    return env->sandbox;
 }

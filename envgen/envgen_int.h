@@ -30,7 +30,12 @@ struct ef_env {
     int tools_ref;
     ef_buf scratch;       /* JSON decoding of strings */
     ef_buf out;           /* JSON encoding */
+    struct ef_sandbox_worker *sandbox; /* for ef.exec, made on first use */
+    int sandbox_slot;     /* picks the worker's outer uid (one per thread) */
 };
+
+/* The env's sandbox worker (made on first use); NULL with a message on ctx. */
+struct ef_sandbox_worker *ef_envgen__sandbox(ef_env *env);
 
 struct ef_env_episode {
     ef_env *env;

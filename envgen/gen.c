@@ -129,6 +129,8 @@ static void work(void *ud, size_t i, int tid)
                                               &rs->opts->limits, &rs->envs[tid]);
         if (rs->load_rc[tid] < 0)
             rs->load_msg[tid] = ef_strdup(ef_errmsg(rs->ctxs[tid]));
+        else
+            rs->envs[tid]->sandbox_slot = tid;
     }
     ef_env *env = rs->envs[tid];
     ef_ctx *ctx = rs->ctxs[tid];

@@ -10,7 +10,6 @@
 #include "common/json.h"
 #include "common/rng.h"
 #include "envgen/envgen_int.h"
-#include "sandbox/sandbox.h"
 #include "verifiers/verifiers.h"
 
 
@@ -373,22 +372,19 @@ static size_t read_files(lua_State *L, int spec, const char ***names, const char
     return n;
 }
 
+static void exec_options(lua_State *L, ef_env *env, ef_verify_unit_options *o, int need_argv);
+
 static int l_verify_unit_tests(lua_State *L)
 {
     ef_env *env = ef_envgen__env(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     ef_verify_unit_options o = EF_VERIFY_UNIT_OPTIONS_INIT;
-    const char **names, **contents;
-    o.n_files = read_files(L, 1, &names, &contents);
-    o.file_names = names;
-    o.file_contents = contents;
-    o.wall_ms = (int64_t)opt_num(L, 1, "wall_ms", 10000);
-    o.mem_mb = (int64_t)opt_num(L, 1, "mem_mb", 512);
+    exec_options(L, env, &o, 0);
     double r;
     ef_unit_counts c;
     const char *status;
     if (ef_verify_unit_tests(env->ctx, &o, &r, &c, &status) < 0)
-        return verifier_error(L);
+        return luaL_error(L, "ef.verify.unit_tests: %s", ef_errmsg(env->ctx));
     lua_pushnumber(L, r);
     lua_createtable(L, 0, 3);
     lua_pushinteger(L, c.passed);
@@ -402,10 +398,74 @@ static int l_verify_unit_tests(lua_State *L)
 
 /* ---- ef.exec -------------------------------------------------------------------------- */
 
+/* Reads spec.argv (a list of strings) into a NULL-terminated array kept on the stack. */
+static const char **read_argv(lua_State *L, int spec)
+{
+    lua_getfield(L, spec, "argv");
+    if (lua_type(L, -1) != LUA_TTABLE)
+        luaL_error(L, "argv must be a list of strings");
+    int t = lua_gettop(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, t);
+    if (n < 1 || n > 256)
+        luaL_error(L, "argv must hold 1..256 strings");
+    const char **argv = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(char *), 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, t, i);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "argv[%I] must be a string", i);
+        argv[i - 1] = lua_tostring(L, -1);
+        lua_pop(L, 1); /* the string stays referenced by the argv table */
+    }
+    argv[n] = NULL;
+    return argv;
+}
+
+static void exec_options(lua_State *L, ef_env *env, ef_verify_unit_options *o, int need_argv)
+{
+    const char **names, **contents;
+    o->argv = need_argv || !lua_isnil(L, (lua_getfield(L, 1, "argv"), -1)) ? read_argv(L, 1) : NULL;
+    o->n_files = read_files(L, 1, &names, &contents);
+    o->file_names = names;
+    o->file_contents = contents;
+    o->wall_ms = (int64_t)opt_num(L, 1, "wall_ms", 10000);
+    o->mem_mb = (int64_t)opt_num(L, 1, "mem_mb", 512);
+    if (o->wall_ms < 1 || o->wall_ms > 600000)
+        luaL_error(L, "wall_ms must be in 1..600000");
+    if (o->mem_mb < 16 || o->mem_mb > 65536)
+        luaL_error(L, "mem_mb must be in 16..65536");
+    lua_getfield(L, 1, "stdin");
+    if (lua_type(L, -1) == LUA_TSTRING)
+        o->stdin_data = lua_tolstring(L, -1, &o->stdin_len);
+    o->worker = ef_envgen__sandbox(env);
+    if (!o->worker)
+        luaL_error(L, "sandbox not available: %s", ef_errmsg(env->ctx));
+}
+
 static int l_exec(lua_State *L)
 {
+    ef_env *env = ef_envgen__env(L);
     luaL_checktype(L, 1, LUA_TTABLE);
-    return luaL_error(L, "ef.exec: sandbox not available (%s)", ef_sandbox_missing());
+    ef_verify_unit_options o = EF_VERIFY_UNIT_OPTIONS_INIT;
+    exec_options(L, env, &o, 1);
+    ef_sandbox_result *res = NULL;
+    if (ef_verify_exec(env->ctx, &o, &res) < 0)
+        return luaL_error(L, "ef.exec: %s", ef_errmsg(env->ctx));
+    /* copy into Lua; on a memory error here the result leaks (bounded by its caps) */
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, ef_sandbox_status_name(res->status));
+    lua_setfield(L, -2, "status");
+    lua_pushinteger(L, res->exit_code);
+    lua_setfield(L, -2, "exit_code");
+    lua_pushlstring(L, res->out.data, res->out.len);
+    lua_setfield(L, -2, "stdout");
+    lua_pushlstring(L, res->err.data, res->err.len);
+    lua_setfield(L, -2, "stderr");
+    lua_pushinteger(L, (lua_Integer)res->wall_ms);
+    lua_setfield(L, -2, "wall_ms");
+    lua_pushstring(L, res->detail);
+    lua_setfield(L, -2, "detail");
+    ef_sandbox_result_free(res);
+    return 1;
 }
 
 int ef_envgen__open_ef(lua_State *L)

@@ -139,7 +139,8 @@ double ef_verify_unit_reward(const ef_unit_counts *c, int exit_code);
 typedef struct {
     int version;
     const char *const *argv;  /* NULL-terminated, e.g. {"python3", "-m", "pytest", "-q", NULL};
-                                 NULL for unit tests: python3 -m pytest -q */
+                                 NULL for unit tests: python3 -m unittest
+                                 discover -s . -p "test*.py" */
     const char *const *file_names;    /* plain names (no '/', not "." or "..") */
     const char *const *file_contents; /* NUL-terminated */
     size_t n_files;

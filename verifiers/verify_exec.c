@@ -27,7 +27,7 @@ static int name_ok(const char *n)
 
 int ef_verify_exec(ef_ctx *ctx, const ef_verify_unit_options *opts, ef_sandbox_result **out)
 {
-    const char *def_argv[] = {"python3", "-m", "pytest", "-q", NULL};
+    const char *def_argv[] = {"python3", "-m", "unittest", "discover", "-s", ".", "-p", "test*.py", NULL};
     const char *const *argv = opts->argv ? opts->argv : def_argv;
     if (!argv[0])
         return ef_errorf(ctx, EF_EINVAL, "exec: argv is empty");
