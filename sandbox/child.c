@@ -240,9 +240,31 @@ static int build_root(ef_sb_plan *p)
 /* Joins the worker's prepared root (a template mount namespace), takes a private copy of
  * it and mounts what changes per run: /tmp, /proc, the workdir. The workdir is cloned
  * from the host tree before leaving it (open_tree), and attached after (move_mount). */
+/* A detached copy of a host tree (open_tree) with nosuid, nodev and maybe read-only. */
+static long clone_tree(ef_sb_plan *p, const char *src, int rw)
+{
+    long fd = SC3(SYS_open_tree, AT_FDCWD, src,
+                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (fd < 0)
+        return fail(p, EF_SB_STEP_BIND, fd);
+    struct mount_attr attr = {MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0};
+    if (!rw)
+        attr.attr_set |= MOUNT_ATTR_RDONLY;
+    long rc = SC5(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
+    if (rc < 0) {
+        SC1(SYS_close, fd);
+        return fail(p, EF_SB_STEP_BIND, rc);
+    }
+    return fd;
+}
+
 static int enter_template(ef_sb_plan *p)
 {
     long rc, wfd = -1;
+    long bfd[EF_SANDBOX_MAX_BINDS];
+    for (int i = 0; i < p->n_tbinds; i++)
+        if ((bfd[i] = clone_tree(p, p->tbinds[i].src, p->tbinds[i].rw)) < 0)
+            return -1;
     if (p->workdir_src) {
         wfd = SC3(SYS_open_tree, AT_FDCWD, p->workdir_src,
                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
@@ -269,6 +291,13 @@ static int enter_template(ef_sb_plan *p)
         SC1(SYS_close, wfd);
         if (rc < 0)
             return fail(p, EF_SB_STEP_WORKDIR, rc);
+    }
+    for (int i = 0; i < p->n_tbinds; i++) {
+        rc = SC5(SYS_move_mount, bfd[i], "", AT_FDCWD, p->tbinds[i].dst,
+                 MOVE_MOUNT_F_EMPTY_PATH);
+        SC1(SYS_close, bfd[i]);
+        if (rc < 0)
+            return fail(p, EF_SB_STEP_BIND, rc);
     }
     if ((rc = SC1(SYS_chdir, "/")) < 0)
         return fail(p, EF_SB_STEP_TEMPLATE, rc);

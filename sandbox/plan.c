@@ -248,8 +248,29 @@ static void build_ops(builder *b, const ef_sandbox_options *o, int template)
 
 /* ---- environment, argv, program paths --------------------------------------------- */
 
-int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, int net, ef_sb_plan *plan,
-                              ef_sb_arena *arena)
+/* A bind can go through a template when its source exists, its target is not under
+ * /work (the workdir is mounted over it per run) and the key stays short. The key names
+ * each mount point and whether it is a file or a directory. */
+int ef_sandbox__template_key(const ef_sandbox_options *o, char *buf, size_t len)
+{
+    size_t at = (size_t)snprintf(buf, len, "net=%d", o->net ? 1 : 0);
+    for (int i = 0; i < o->n_binds; i++) {
+        const ef_sandbox_bind *b = &o->binds[i];
+        struct stat st;
+        if (stat(b->src, &st) < 0 || !strncmp(b->dst, "/work", 5) ||
+            !strncmp(b->dst, "/proc", 5) || !strncmp(b->dst, "/tmp", 4) ||
+            !strncmp(b->dst, "/dev", 4))
+            return -1;
+        int n = snprintf(buf + at, len - at, ";%c:%s", S_ISDIR(st.st_mode) ? 'd' : 'f', b->dst);
+        if (n < 0 || (size_t)n >= len - at)
+            return -1;
+        at += (size_t)n;
+    }
+    return 0;
+}
+
+int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
+                              ef_sb_plan *plan, ef_sb_arena *arena)
 {
     arena->cap = 32768;
     arena->len = 0;
@@ -261,10 +282,23 @@ int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, int net, ef_sb_
     plan->root = w->root;
     plan->tmpl_fd = -1;
     plan->tmpl_out_fd = -1;
-    ef_sandbox_options o = EF_SANDBOX_OPTIONS_INIT;
-    o.net = net;
     builder b = {ctx, plan, arena, 0};
-    build_ops(&b, &o, 1);
+    build_ops(&b, o, 1);
+    /* mount points of the caller's binds */
+    for (int i = 0; i < o->n_binds && !b.rc; i++) {
+        struct stat st;
+        if (stat(o->binds[i].src, &st) < 0)
+            return ef_errorf(ctx, EF_ENOTFOUND, "sandbox: bind source %s: %s",
+                             o->binds[i].src, strerror(errno));
+        char *dst = arena_str(arena, "%s", o->binds[i].dst);
+        if (!dst)
+            return ef_errorf(ctx, EF_ELIMIT, "sandbox: plan arena full");
+        parents(&b, dst);
+        if (S_ISDIR(st.st_mode))
+            op_mkdir(&b, dst, 0755);
+        else
+            add_op(&b, EF_SB_OP_TOUCH, dst);
+    }
     return b.rc;
 }
 
@@ -397,12 +431,20 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     plan->uid_map = arena_str(arena, "%u %u 1\n", plan->inner_uid, plan->outer_uid);
     plan->gid_map = arena_str(arena, "%u %u 1\n", plan->inner_gid, plan->outer_gid);
     plan->tmpl_fd = -1;
-    if (plan->full && o->n_binds == 0)
-        plan->tmpl_fd = ef_sandbox__worker_template(ctx, w, o->net);
+    if (plan->full && !o->per_run_root)
+        plan->tmpl_fd = ef_sandbox__worker_template(ctx, w, o);
     if (plan->tmpl_fd >= 0) {
         plan->tmp_opts = tmp_options(arena, o->tmp_bytes);
         plan->workdir_src = o->workdir ? arena_str(arena, "%s", o->workdir) : NULL;
         plan->workdir_rw = o->workdir_writable;
+        for (int i = 0; i < o->n_binds; i++) {
+            plan->tbinds[i].src = arena_str(arena, "%s", o->binds[i].src);
+            plan->tbinds[i].dst = arena_str(arena, "%s", o->binds[i].dst);
+            plan->tbinds[i].rw = o->binds[i].writable;
+            if (!plan->tbinds[i].src || !plan->tbinds[i].dst)
+                return ef_errorf(ctx, EF_ELIMIT, "sandbox: plan arena full (binds)");
+        }
+        plan->n_tbinds = o->n_binds;
     } else if (plan->full) {
         build_ops(&b, o, 0);
     }

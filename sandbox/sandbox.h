@@ -145,12 +145,14 @@ typedef struct {
     int n_extra_fds;
     int allow_weak;           /* 1: without user namespaces run anyway (weak isolation) */
     int force_weak;           /* testing: behave as if user namespaces were missing */
+    int per_run_root;         /* 1: build this run's root from scratch instead of copying
+                               * the worker's prepared one (slower; for tests/debugging) */
 } ef_sandbox_options;
 
 #define EF_SANDBOX_OPTIONS_INIT                                                             \
     {EF_SANDBOX_OPTIONS_VERSION, 10000, 10000, (int64_t)1 << 30, 64, (int64_t)1 << 20,      \
      (int64_t)64 << 20, 256, (int64_t)64 << 20, 1, 0, EF_SANDBOX_PROFILE_DENY, NULL, 1,     \
-     {{NULL, NULL, 0}}, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0}
+     {{NULL, NULL, 0}}, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0}
 
 /* ---- workers ------------------------------------------------------------------ */
 

@@ -95,6 +95,12 @@ typedef struct {
     const char *tmp_opts;        /* tmpfs options of /tmp */
     const char *workdir_src;     /* host dir attached at /work, or NULL */
     int workdir_rw;
+    struct {
+        const char *src, *dst;   /* host path, path inside (its mount point is in the
+                                  * template) */
+        int rw;
+    } tbinds[EF_SANDBOX_MAX_BINDS];
+    int n_tbinds;
     volatile int tmpl_out_fd;    /* template build: the new namespace's fd */
     int done_fd;                 /* the init writes a byte here when it has the result
                                   * (-1: none); the caller need not wait for its exit */
@@ -179,7 +185,13 @@ struct ef_sandbox_worker {
     void *stacks[18];          /* child stacks kept for reuse (mapping and unmapping them
                                 * costs TLB shootdowns in a process whose mm is shared) */
     int n_stacks;
-    int tmpl_fd[2];            /* prepared roots (mount namespaces) [net]; -1: none yet */
+    struct {
+        char key[1200];        /* network flag + the binds' mount points */
+        int fd;                /* the template mount namespace */
+        uint64_t used;
+    } tmpl[4];                 /* prepared roots, least recently used replaced */
+    int n_tmpl;
+    uint64_t tmpl_clock;
     int tmpl_broken;           /* 1: templates failed here; build roots per run */
     ef_sb_filter filters[2][2]; /* [profile][net] */
     int have_filter[2][2];
@@ -197,10 +209,13 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
 void ef_sandbox__arena_free(ef_sb_arena *a);
 /* worker.c: the worker's prepared root for this network setting (built on first use);
  * -1 when unavailable (the run then builds its root itself). */
-int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, int net);
+int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w,
+                                const ef_sandbox_options *o);
 /* plan.c: the steps of a prepared root (no per-run mounts). */
-int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, int net, ef_sb_plan *plan,
-                              ef_sb_arena *arena);
+int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
+                              ef_sb_plan *plan, ef_sb_arena *arena);
+/* plan.c: the template key of o into buf; 0 when o can use a template at all. */
+int ef_sandbox__template_key(const ef_sandbox_options *o, char *buf, size_t len);
 
 
 int ef_sandbox__spawn(ef_ctx *ctx, ef_sandbox_worker *w, ef_sb_plan *plan, ef_sb_proc *proc);

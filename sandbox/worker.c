@@ -94,7 +94,6 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
     if (!w)
         return EF_ENOMEM;
     w->netns_fd = -1;
-    w->tmpl_fd[0] = w->tmpl_fd[1] = -1;
     w->notify_ok = 1;
     detect_isolation(w);
     if (geteuid() == 0) {
@@ -130,9 +129,8 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
     ef_sandbox__worker_free_stacks(w);
     if (w->netns_fd >= 0)
         close(w->netns_fd);
-    for (int i = 0; i < 2; i++)
-        if (w->tmpl_fd[i] >= 0)
-            close(w->tmpl_fd[i]);
+    for (int i = 0; i < w->n_tmpl; i++)
+        close(w->tmpl[i].fd);
     if (w->root[0])
         rmdir(w->root);
     for (int p = 0; p < 2; p++)
@@ -168,22 +166,21 @@ int ef_sandbox__worker_filter(ef_ctx *ctx, ef_sandbox_worker *w, ef_sandbox_prof
     return 0;
 }
 
-/* A prepared root: a child in a new mount namespace builds the tree once (binds, /etc,
- * /dev, the empty mount points), pivots into it and leaves the namespace's fd behind; runs
- * join a private copy of it instead of building their own. */
-int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, int net)
+/* A prepared root: a child in a new mount namespace builds the tree once (binds of /usr
+ * and /etc, /dev, the empty mount points of /tmp, /proc, /work and of the caller's binds),
+ * pivots into it and leaves the namespace's fd behind; runs join a private copy of it
+ * instead of building their own. Kept per (network, bind mount points), up to 4. */
+static int build_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o)
 {
-    int n = net ? 1 : 0;
-    if (w->tmpl_fd[n] >= 0 || w->tmpl_broken || !w->full)
-        return w->tmpl_fd[n];
     ef_sb_plan *plan = ef_calloc(1, sizeof *plan);
     ef_sb_arena arena = {NULL, 0, 0};
     size_t stack_len = 128 * 1024;
-    void *stack = NULL;
-    int rc = plan ? ef_sandbox__plan_template(ctx, w, n, plan, &arena) : EF_ENOMEM;
+    void *stack = MAP_FAILED;
+    int fd = -1;
+    int rc = plan ? ef_sandbox__plan_template(ctx, w, o, plan, &arena) : EF_ENOMEM;
     if (!rc) {
-        stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
-                     MAP_STACK, -1, 0);
+        stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
         rc = stack == MAP_FAILED ? EF_ENOMEM : 0;
     }
     if (!rc) {
@@ -196,18 +193,50 @@ int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, int net)
         if (pid > 0)
             waitpid(pid, NULL, __WALL);
         if (pid > 0 && plan->tmpl_out_fd >= 0 && !plan->step) {
-            w->tmpl_fd[n] = plan->tmpl_out_fd;
+            fd = plan->tmpl_out_fd;
         } else {
-            w->tmpl_broken = 1;
             EF_LOG_W(ctx, "sandbox: no prepared root (%s: %s); building roots per run",
                      ef_sandbox__step_name(plan->step), strerror(plan->step_errno));
+            if (pid <= 0 || plan->step == EF_SB_STEP_TEMPLATE)
+                w->tmpl_broken = 1;
         }
     }
-    if (stack && stack != MAP_FAILED)
+    ef_error_clear(ctx);
+    if (stack != MAP_FAILED)
         munmap(stack, stack_len);
     ef_sandbox__arena_free(&arena);
     ef_free(plan);
-    return w->tmpl_fd[n];
+    return fd;
+}
+
+int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o)
+{
+    char key[sizeof w->tmpl[0].key];
+    if (w->tmpl_broken || !w->full || ef_sandbox__template_key(o, key, sizeof key) < 0)
+        return -1;
+    w->tmpl_clock++;
+    for (int i = 0; i < w->n_tmpl; i++)
+        if (!strcmp(w->tmpl[i].key, key)) {
+            w->tmpl[i].used = w->tmpl_clock;
+            return w->tmpl[i].fd;
+        }
+    int fd = build_template(ctx, w, o);
+    if (fd < 0)
+        return -1;
+    int slot = w->n_tmpl;
+    if (slot == (int)EF_ARRAY_LEN(w->tmpl)) {
+        slot = 0;
+        for (int i = 1; i < w->n_tmpl; i++)
+            if (w->tmpl[i].used < w->tmpl[slot].used)
+                slot = i;
+        close(w->tmpl[slot].fd);
+    } else {
+        w->n_tmpl++;
+    }
+    snprintf(w->tmpl[slot].key, sizeof w->tmpl[slot].key, "%s", key);
+    w->tmpl[slot].fd = fd;
+    w->tmpl[slot].used = w->tmpl_clock;
+    return fd;
 }
 
 /* nftw has no user pointer: the ids travel through a thread-local. */

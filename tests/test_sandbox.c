@@ -286,24 +286,31 @@ static void test_workdir_and_binds(void)
     fclose(f);
     chmod(ro, 0755);
     EF_CHECK_OK(ctx, ef_sandbox_dir_chown(ctx, worker, wd));
-    ef_sandbox_options o = opts();
-    o.workdir = wd;
-    o.binds[0] = (ef_sandbox_bind){ro, "/data/in", 0};
-    o.n_binds = 1;
-    ef_sandbox_result *r =
-        sh(&o, "pwd; cat /data/in/input.txt; echo made > out.txt; "
-               "echo x > /data/in/nope 2>/dev/null || echo ro");
-    EXPECT_STATUS(r, EF_SANDBOX_OK);
-    if (r)
-        EF_CHECK_EQ_STR(r->out.data, "/work\ndata\nro\n");
-    ef_sandbox_result_free(r);
-    snprintf(path, sizeof path, "%s/out.txt", wd);
-    char *text = NULL;
-    size_t len = 0;
-    EF_CHECK_OK(ctx, ef_file_read(ctx, path, 100, &text, &len));
-    EF_CHECK_EQ_STR(text, "made\n");
-    ef_free(text);
-    unlink(path);
+    /* through the worker's prepared root, then through a root built for the run */
+    for (int per_run = 0; per_run < 2; per_run++) {
+        ef_sandbox_options o = opts();
+        o.workdir = wd;
+        o.per_run_root = per_run;
+        o.binds[0] = (ef_sandbox_bind){ro, "/data/in", 0};
+        o.binds[1] = (ef_sandbox_bind){path, "/etc/input.txt", 0};
+        o.n_binds = 2;
+        ef_sandbox_result *r =
+            sh(&o, "pwd; cat /data/in/input.txt /etc/input.txt; echo made > out.txt; "
+                   "echo x > /data/in/nope 2>/dev/null || echo ro; "
+                   "grep -c ' /data/in ' /proc/self/mountinfo");
+        EXPECT_STATUS(r, EF_SANDBOX_OK);
+        if (r)
+            EF_CHECK_EQ_STR(r->out.data, "/work\ndata\ndata\nro\n1\n");
+        ef_sandbox_result_free(r);
+        char out_path[600];
+        snprintf(out_path, sizeof out_path, "%s/out.txt", wd);
+        char *text = NULL;
+        size_t len = 0;
+        EF_CHECK_OK(ctx, ef_file_read(ctx, out_path, 100, &text, &len));
+        EF_CHECK_EQ_STR(text, "made\n");
+        ef_free(text);
+        unlink(out_path);
+    }
     snprintf(path, sizeof path, "%s/input.txt", ro);
     unlink(path);
     rmdir(wd);

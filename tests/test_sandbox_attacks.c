@@ -297,6 +297,10 @@ static void workdir_attack(const char *name)
     const char *argv[] = {"/work/attack", name, NULL};
     ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
     unlink(secret);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", wd);
+    if (system(cmd) != 0)
+        printf("    (could not remove %s)\n", wd);
     ef_free(wd);
 }
 
@@ -495,7 +499,8 @@ static void test_daemon_grandchild(void)
     ef_free(wd);
 }
 
-/* The same hostile programs through a caller bind (the per-run root, not the prepared one). */
+/* The same hostile programs in a root built for the run (not the worker's prepared one),
+ * the program reached through a caller bind. */
 static void test_via_bind(void)
 {
     static const char *const cases[] = {"read_host_files", "proc_tricks", "write_ro",
@@ -504,6 +509,7 @@ static void test_via_bind(void)
         ef_sandbox_options o;
         base_opts(&o);
         o.workdir = NULL;
+        o.per_run_root = 1;
         o.binds[0] = (ef_sandbox_bind){ATTACK_BIN, "/opt/attack", 0};
         o.n_binds = 1;
         const char *argv[] = {"/opt/attack", cases[i], NULL};
@@ -512,6 +518,7 @@ static void test_via_bind(void)
     ef_sandbox_options o;
     base_opts(&o);
     o.workdir = NULL;
+    o.per_run_root = 1;
     o.binds[0] = (ef_sandbox_bind){ATTACK_BIN, "/opt/attack", 0};
     o.n_binds = 1;
     const char *argv[] = {"/opt/attack", "mount", NULL};
