@@ -14,7 +14,8 @@
 typedef struct {
     FILE *f;
     uint64_t n_bytes;
-    int failed; /* a write failed: stop early, report EF_EIO */
+    int failed;    /* a write failed: stop early, report EF_EIO */
+    int html_safe; /* strings escape every '<' as \u003c (JSON inside an HTML <script>) */
 } ef_jw;
 
 void ef_export__jw_init(ef_jw *w, FILE *f);

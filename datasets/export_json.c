@@ -14,6 +14,7 @@ void ef_export__jw_init(ef_jw *w, FILE *f)
     w->f = f;
     w->n_bytes = 0;
     w->failed = 0;
+    w->html_safe = 0;
 }
 
 void ef_export__jw_raw(ef_jw *w, const char *s, size_t len)
@@ -84,7 +85,9 @@ static void put_escaped(ef_jw *w, const char *s, size_t len)
             ubuf[0] = '\\', ubuf[1] = 'u', ubuf[2] = '0', ubuf[3] = '0';
             ubuf[4] = hex[c >> 4], ubuf[5] = hex[c & 15], ubuf[6] = 0;
             esc = ubuf;
-        } else if (c == '/' && i > 0 && p[i - 1] == '<')
+        } else if (c == '<' && w->html_safe)
+            esc = "\\u003c";
+        else if (c == '/' && i > 0 && p[i - 1] == '<')
             esc = "\\/";
         else if (c >= 0x80) {
             step = utf8_len(p + i, len - i);
