@@ -14,9 +14,10 @@ DEB_PKGS=(
   libseccomp-dev libsqlite3-dev sqlite3 libgit2-dev libcurl4-openssl-dev libssl-dev
   libcjson-dev liblua5.4-dev lua5.4 libpcre2-dev
   python3 python3-pip bubblewrap uidmap iproute2
+  chromium
 )
 PIP_PKGS=(
-  "numpy"
+  "numpy" "pyarrow" "datasets" "transformers" "jinja2" "openai"
 )
 if [ "$MODE" = "--bench" ] || [ "$MODE" = "--dev" ]; then
   DEB_PKGS+=(firejail hyperfine)
