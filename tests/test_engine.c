@@ -364,11 +364,17 @@ static void test_ops_compare(void)
         wb[i] = ef_engine__f32_to_bf16(wf[i]);
         w8[i] = ef_engine__f32_to_fp8e4m3(wf[i] / sc[(i % cols) / 128]);
     }
-    ef_weight ws[3] = {{wf, EF_DT_F32, rows, cols, NULL, 1, 1, 1, "f32"},
+    /* fp16 bits for +-m x 2^e (m in 1.0..2.0 in 1/1024 steps), from the random signs */
+    uint16_t *wh = malloc(2 * (size_t)rows * cols);
+    for (int i = 0; i < rows * cols; i++)
+        wh[i] = (uint16_t)((wf[i] < 0 ? 0x8000 : 0) | ((uint16_t)(11 + i % 4) << 10) |
+                           (uint16_t)(i * 37 % 1024));
+    ef_weight ws[4] = {{wf, EF_DT_F32, rows, cols, NULL, 1, 1, 1, "f32"},
                        {wb, EF_DT_BF16, rows, cols, NULL, 1, 1, 1, "bf16"},
-                       {w8, EF_DT_F8_E4M3, rows, cols, sc, 128, 128, 2, "fp8"}};
+                       {w8, EF_DT_F8_E4M3, rows, cols, sc, 128, 128, 2, "fp8"},
+                       {wh, EF_DT_F16, rows, cols, NULL, 1, 1, 1, "f16"}};
     float *y1 = malloc(sizeof(float) * m * rows), *y2 = malloc(sizeof(float) * m * rows);
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         R->linear(&ref_ex, y1, x, m, &ws[k]);
         O->linear(&cpu_ex, y2, x, m, &ws[k]);
         char name[32];
@@ -379,6 +385,8 @@ static void test_ops_compare(void)
     float row[200];
     ef_engine__weight_row(&ws[2], 3, row);
     EF_CHECK_NEAR(row[150], ef_engine__fp8e4m3_to_f32(w8[3 * cols + 150]) * sc[1], 1e-12);
+    ef_engine__weight_row(&ws[3], 0, row);
+    EF_CHECK_NEAR(fabs(row[0]), ef_engine__f16_to_f32(wh[0] & 0x7fff), 0);
 
     /* hadamard: orthogonal (twice = identity) and equal across backends */
     int n = 100, dim = 32;
@@ -463,6 +471,7 @@ static void test_ops_compare(void)
     R->rmsnorm(&ref_ex, y1, x, g, 2, 64, 1e-6f);
     O->rmsnorm(&cpu_ex, y2, x, g, 2, 64, 1e-6f);
     compare("rmsnorm", y1, y2, 128, 1e-6, 1e-6);
+    free(wh);
     free(x), free(wf), free(wb), free(w8), free(y1), free(y2), free(h0), free(h1), free(h2);
     free(q1), free(q2), free(qf), free(kf), free(q8), free(k8), free(qs), free(ks), free(w);
     free(sa), free(sb), free(ia), free(ib), free(ql), free(qp), free(kv), free(pe), free(oa);
