@@ -8,6 +8,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -927,6 +928,68 @@ static void test_fs_identity(void)
     fx_close(&f);
 }
 
+/* Episodes on several threads at once: each its own context, the per-thread file identity
+ * switch and libgit2 shared underneath. */
+typedef struct {
+    int idx;
+    int failures;
+} thread_job;
+
+static void *episode_thread(void *arg)
+{
+    thread_job *job = arg;
+    fixture f;
+    char tag[32];
+    snprintf(tag, sizeof tag, "thr%d", job->idx);
+    fx_open(&f, tag, NULL);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && env GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git init -q .",
+             f.dir);
+    if (system(cmd) != 0)
+        job->failures++;
+    ef_tools_ctx_workdir_changed(f.tc);
+    for (int i = 0; i < 10; i++) {
+        char args[256];
+        snprintf(args, sizeof args,
+                 "{\"command\":\"create\",\"path\":\"d%d/f.txt\",\"file_text\":\"v%d\\n\"}", i, i);
+        const char *calls[][2] = {
+            {"editor", args},
+            {"editor", "{\"command\":\"view\",\"path\":\".\"}"},
+            {"git", "{\"command\":\"status\"}"},
+            {"git", "{\"command\":\"commit\",\"message\":\"step\"}"}};
+        for (size_t k = 0; k < EF_ARRAY_LEN(calls); k++) {
+            ef_tool_result r = EF_TOOL_RESULT_INIT;
+            if (ef_tools_registry_call(f.reg, f.tc, calls[k][0], calls[k][1], &r) != 0 ||
+                r.is_error) {
+                printf("    thread %d: %s %s: %s\n", job->idx, calls[k][0], calls[k][1],
+                       r.text ? r.text : "?");
+                job->failures++;
+            }
+            ef_tools_result_free(&r);
+        }
+    }
+    fx_close(&f);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    if (system("git --version >/dev/null 2>&1") != 0)
+        EF_SKIP_CASE("no git CLI");
+    pthread_t t[4];
+    thread_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i].idx = i;
+        jobs[i].failures = 0;
+        EF_CHECK_EQ_INT(pthread_create(&t[i], NULL, episode_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        EF_CHECK_EQ_INT(jobs[i].failures, 0);
+    }
+}
+
 /* ---- submit, html -------------------------------------------------------------- */
 
 static void test_submit(void)
@@ -1076,6 +1139,7 @@ int main(int argc, char **argv)
     EF_RUN(test_git);
     EF_RUN(test_git_confinement);
     EF_RUN(test_fs_identity);
+    EF_RUN(test_threads);
     EF_RUN(test_submit);
     EF_RUN(test_html);
     EF_RUN(test_cli_tools_json);

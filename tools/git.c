@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +445,24 @@ done:
 static int git_command(ef_tool_ctx *tc, git_repository *repo, const cJSON *args,
                        ef_tool_result *out);
 
+static pthread_once_t git_once = PTHREAD_ONCE_INIT;
+
+/* libgit2 is initialised once per process and never shut down here (its settings are
+ * process-wide and not safe to change while other threads use it): the owner check off
+ * (the repository belongs to the sandbox's uid, not to us; check_location does the
+ * checking that matters), and only the repository's own config (the host user's
+ * ~/.gitconfig and /etc/gitconfig stay out of results, and are unreadable under the
+ * sandbox's uid anyway). */
+static void git_init_once(void)
+{
+    git_libgit2_init();
+    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+    static const int levels[] = {GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG,
+                                 GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA};
+    for (size_t i = 0; i < EF_ARRAY_LEN(levels); i++)
+        git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "");
+}
+
 /* Opens the repository afresh for every call (the agent may have changed it since), as
  * the sandbox's uid when it lies in the workdir, and runs one command. */
 static int run_git(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_result *out)
@@ -453,23 +472,11 @@ static int run_git(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_result 
     int rc = repo_in_workdir(tc) ? ef_tools__fs_drop(tc, &ids) : 0;
     if (rc < 0)
         return rc;
-    git_libgit2_init();
-    /* The repository belongs to the sandbox's uid (its shell works in it too), not to
-     * us: libgit2's safe.directory-style owner check would refuse it. Process-wide;
-     * check_location does the checking that matters here. */
-    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
-    /* Only the repository's own config: the host user's ~/.gitconfig and /etc/gitconfig
-     * stay out of the agent's results (and are unreadable under the sandbox's uid).
-     * Process-wide, like the option above. */
-    static const int levels[] = {GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG,
-                                 GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA};
-    for (size_t i = 0; i < EF_ARRAY_LEN(levels); i++)
-        git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, levels[i], "");
+    pthread_once(&git_once, git_init_once);
     git_repository *repo = NULL;
     if ((rc = open_repo(tc, &repo)) == 0)
         rc = git_command(tc, repo, args, out);
     git_repository_free(repo);
-    git_libgit2_shutdown();
     ef_tools__fs_restore(&ids);
     return rc;
 }

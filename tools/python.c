@@ -317,7 +317,8 @@ static int append_str(ef_buf *b, const cJSON *doc, const char *key, const char *
         rc = ef_buf_putc(b, '\n');
     if (rc == 0 && cJSON_IsNumber(t) && t->valuedouble > (double)utf8_chars(v->valuestring))
         rc = ef_buf_appendf(b, "[%s truncated: %.0f characters in all]\n",
-                            label ? label : key, t->valuedouble);
+                            label ? label : strcmp(key, "stdout") == 0 ? "stdout" : "output",
+                            t->valuedouble);
     return rc;
 }
 
