@@ -462,6 +462,7 @@ void ef_env_free(ef_env *env)
         return;
     if (env->L)
         lua_close(env->L);
+    ef_envgen__vm_free_chunks(env);
     ef_sandbox_worker_free(env->sandbox);
     cJSON_Delete(env->tool_schemas);
     ef_free(env->path);

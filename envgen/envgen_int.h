@@ -13,6 +13,8 @@
 #include <lua.h>
 #include "envgen/envgen.h"
 
+#define SMALL_CLASSES 16 /* 256 / 16 */
+
 struct ef_env {
     ef_ctx *ctx;          /* the context of the call in progress */
     lua_State *L;
@@ -21,7 +23,11 @@ struct ef_env {
     int mem_hit;          /* the allocator refused a block since the last reset */
     uint64_t instr_used;
     int instr_hit;
-    char where[256];      /* "path:line" last seen by the count hook */
+    char where[256];      /* "path:line" (formatted from the two below when needed) */
+    char where_src[LUA_IDSIZE]; /* short source and line last seen by the count hook */
+    int where_line;
+    void *free_lists[SMALL_CLASSES + 1]; /* the allocator's small blocks (vm.c) */
+    struct chunk *chunks;
     char *chunkname;      /* "@path" */
     ef_env_info info;
     char *path, *source, *name, *category, *description, *tools_json;
@@ -64,6 +70,10 @@ int ef_envgen__call(ef_env *env, int nargs, int nres, const char *what);
  * table, math without random, utf8, coroutine; json, ef). */
 int ef_envgen__vm_new(ef_env *env);
 void ef_envgen__vm_reset_budget(ef_env *env);
+/* Formats env->where from the hook's last position. */
+void ef_envgen__where_format(ef_env *env);
+/* Frees the allocator's chunks (after lua_close). */
+void ef_envgen__vm_free_chunks(ef_env *env);
 /* "file:line" of the innermost Lua frame, or "" (buffer of cap bytes). */
 void ef_envgen__where(lua_State *L, char *buf, size_t cap);
 

@@ -19,12 +19,75 @@ ef_env *ef_envgen__env(lua_State *L)
     return ud;
 }
 
+/* Small blocks (most of Lua's: strings, tables, closures) come from per-state free
+ * lists carved out of 64 KiB chunks, which saves the general allocator's work; bigger
+ * ones go to ef_realloc. The memory cap counts the sizes Lua asked for. */
+#define SMALL_MAX 256
+#define SMALL_STEP 16
+#define CHUNK_BYTES ((size_t)64 << 10)
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t used;
+    max_align_t data[];
+} chunk;
+
+static size_t small_class(size_t n)
+{
+    return (n + SMALL_STEP - 1) / SMALL_STEP; /* 1..SMALL_MAX/SMALL_STEP */
+}
+
+static void *small_alloc(ef_env *env, size_t cls)
+{
+    void *p = env->free_lists[cls];
+    if (p) {
+        env->free_lists[cls] = *(void **)p;
+        return p;
+    }
+    size_t bytes = cls * SMALL_STEP;
+    chunk *c = env->chunks;
+    if (!c || c->used + bytes > CHUNK_BYTES - sizeof(chunk)) {
+        c = ef_malloc(CHUNK_BYTES);
+        if (!c)
+            return NULL;
+        c->next = env->chunks;
+        c->used = 0;
+        env->chunks = c;
+    }
+    p = (char *)c->data + c->used;
+    c->used += bytes;
+    return p;
+}
+
+static void small_free(ef_env *env, void *p, size_t cls)
+{
+    *(void **)p = env->free_lists[cls];
+    env->free_lists[cls] = p;
+}
+
+void ef_envgen__vm_free_chunks(ef_env *env)
+{
+    chunk *c = env->chunks;
+    while (c) {
+        chunk *n = c->next;
+        ef_free(c);
+        c = n;
+    }
+    env->chunks = NULL;
+    memset(env->free_lists, 0, sizeof env->free_lists);
+}
+
 static void *env_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     ef_env *env = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        ef_free(ptr);
+        if (ptr) {
+            if (old <= SMALL_MAX)
+                small_free(env, ptr, small_class(old));
+            else
+                ef_free(ptr);
+        }
         env->mem_used -= old;
         return NULL;
     }
@@ -32,9 +95,26 @@ static void *env_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         env->mem_hit = 1;
         return NULL;
     }
-    void *p = ef_realloc(ptr, nsize);
-    if (!p)
-        return (ptr && nsize <= old) ? ptr : NULL; /* Lua needs shrinking to succeed */
+    void *p;
+    if (ptr && old > SMALL_MAX && nsize > SMALL_MAX) {
+        p = ef_realloc(ptr, nsize);
+        if (!p)
+            return nsize <= old ? ptr : NULL; /* Lua needs shrinking to succeed */
+    } else if (ptr && old <= SMALL_MAX && nsize <= SMALL_MAX &&
+               small_class(old) == small_class(nsize)) {
+        p = ptr;
+    } else {
+        p = nsize <= SMALL_MAX ? small_alloc(env, small_class(nsize)) : ef_malloc(nsize);
+        if (!p)
+            return (ptr && nsize <= old) ? ptr : NULL;
+        if (ptr) {
+            memcpy(p, ptr, old < nsize ? old : nsize);
+            if (old <= SMALL_MAX)
+                small_free(env, ptr, small_class(old));
+            else
+                ef_free(ptr);
+        }
+    }
     env->mem_used = env->mem_used - old + nsize;
     return p;
 }
@@ -43,10 +123,13 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 {
     ef_env *env = ef_envgen__env(L);
     env->instr_used += HOOK_STEP;
-    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-        snprintf(env->where, sizeof env->where, "%s:%d", ar->short_src, ar->currentline);
+    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0) {
+        memcpy(env->where_src, ar->short_src, sizeof env->where_src);
+        env->where_line = ar->currentline;
+    }
     if (env->instr_used > env->limits.instr_limit) {
         env->instr_hit = 1;
+        ef_envgen__where_format(env);
         lua_pushfstring(L, "%s: instruction budget of %I instructions exceeded (an endless loop?)",
                         env->where, (lua_Integer)env->limits.instr_limit);
         lua_error(L);
@@ -95,6 +178,7 @@ static int fail_message(ef_env *env, int status, const char *what)
     lua_State *L = env->L;
     const char *m = lua_tostring(L, -1);
     int code = (env->instr_hit || env->mem_hit || status == LUA_ERRMEM) ? EF_ELIMIT : EF_ELUA;
+    ef_envgen__where_format(env);
     if (status == LUA_ERRMEM)
         ef_errorf(env->ctx, code, "%s: %s: memory cap of %zu MiB exceeded (%s)", what,
                   env->where[0] ? env->where : env->path, env->limits.mem_limit_bytes >> 20,
@@ -124,6 +208,14 @@ void ef_envgen__vm_reset_budget(ef_env *env)
     env->instr_hit = 0;
     env->mem_hit = 0;
     env->where[0] = 0;
+    env->where_line = 0;
+}
+
+void ef_envgen__where_format(ef_env *env)
+{
+    if (env->where_line > 0)
+        snprintf(env->where, sizeof env->where, "%.*s:%d", (int)sizeof env->where_src,
+                 env->where_src, env->where_line);
 }
 
 typedef struct {
