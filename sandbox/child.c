@@ -366,11 +366,12 @@ static int enter_userns(ef_sb_plan *p)
          (rc = SC3(SYS_setresgid, p->outer_gid, p->outer_gid, p->outer_gid)) < 0 ||
          (rc = SC3(SYS_setresuid, p->outer_uid, p->outer_uid, p->outer_uid)) < 0))
         return fail(p, EF_SB_STEP_SETUID, rc);
-    if (!p->full)
-        return 0;
     /* Changing uid made the (shared) mm non-dumpable, which would make /proc/self/uid_map
      * root's; the caller's mm is dumpable, so setting it back restores its state too. */
-    SC2(SYS_prctl, PR_SET_DUMPABLE, 1);
+    if (p->set_ids)
+        SC2(SYS_prctl, PR_SET_DUMPABLE, 1);
+    if (!p->full)
+        return 0;
     if ((rc = SC1(SYS_unshare, CLONE_NEWUSER)) < 0)
         return fail(p, EF_SB_STEP_USERNS, rc);
     if ((rc = write_own_proc_file("/proc/self/setgroups", "deny")) < 0 ||

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -411,6 +412,9 @@ static void test_weak_mode(void)
         ef_free(json);
     }
     ef_sandbox_result_free(r);
+    /* the program's process shared our memory until its exec and changed uid: our
+     * process must stay dumpable (it was before) */
+    EF_CHECK_EQ_INT(prctl(PR_GET_DUMPABLE), 1);
     /* seccomp still applies in the weak mode */
     const char *pt[] = {"python3", "-c", "import ctypes; ctypes.CDLL(None).syscall(101, 0)",
                         NULL};
@@ -509,6 +513,7 @@ static void test_threads(void)
         pthread_join(t[i], NULL);
         EF_CHECK_EQ_INT(a[i].n_ok, 25);
     }
+    EF_CHECK_EQ_INT(prctl(PR_GET_DUMPABLE), 1);
 }
 
 /* ---- sessions --------------------------------------------------------------------------- */
