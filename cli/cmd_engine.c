@@ -150,6 +150,63 @@ static int load(ef_ctx *ctx, const args *a, ef_engine_model **m)
 
 /* ---- generate -------------------------------------------------------------------------- */
 
+typedef struct {
+    ef_ctx *ctx;
+    const ef_tokenizer *tok;
+    int32_t *ids; /* generated so far */
+    int n, cap;
+    size_t printed;
+} stream;
+
+/* Prints the text decoded so far beyond what is already out, holding back an incomplete
+ * UTF-8 character (the decoder shows it as U+FFFD until the next token completes it). */
+static int on_token(void *ud, int32_t token, double logprob)
+{
+    (void)logprob;
+    stream *st = ud;
+    if (st->n == st->cap)
+        return 0;
+    st->ids[st->n++] = token;
+    char *text = NULL;
+    size_t len = 0;
+    if (ef_engine_tok_decode(st->ctx, st->tok, st->ids, (size_t)st->n, EF_TOK_SKIP_SPECIAL, &text,
+                             &len) == 0) {
+        if (len > st->printed && !(len >= 3 && memcmp(text + len - 3, "\xef\xbf\xbd", 3) == 0)) {
+            fwrite(text + st->printed, 1, len - st->printed, stdout);
+            fflush(stdout);
+            st->printed = len;
+        }
+        ef_free(text);
+    }
+    return 0;
+}
+
+static void print_json(const ef_engine_gen_result *r, const char *text, int per_tok)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *jt = cJSON_AddArrayToObject(o, "tokens");
+    cJSON *jl = cJSON_AddArrayToObject(o, "logprobs");
+    cJSON *jr = cJSON_AddArrayToObject(o, "routes");
+    for (int i = 0; i < r->n_tokens; i++) {
+        cJSON_AddItemToArray(jt, cJSON_CreateNumber(r->tokens[i]));
+        cJSON_AddItemToArray(jl, cJSON_CreateNumber(r->logprobs[i]));
+    }
+    for (int p = 0; p < r->n_routed; p++) { /* [token][layer x top-k], prompt first */
+        cJSON *row = cJSON_CreateArray();
+        for (int e = 0; e < per_tok; e++)
+            cJSON_AddItemToArray(row, cJSON_CreateNumber(r->routes[(size_t)p * per_tok + e]));
+        cJSON_AddItemToArray(jr, row);
+    }
+    cJSON_AddNumberToObject(o, "n_prompt_tokens", r->n_prompt);
+    static const char *const why[] = {"stop", "length", "callback"};
+    cJSON_AddStringToObject(o, "finish_reason", why[r->finish]);
+    cJSON_AddStringToObject(o, "text", text);
+    char *out = cJSON_PrintUnformatted(o);
+    puts(out ? out : "{}");
+    cJSON_free(out);
+    cJSON_Delete(o);
+}
+
 static int generate(int argc, char **argv)
 {
     if (ef_cli_wants_help(argc, argv)) {
@@ -166,113 +223,68 @@ static int generate(int argc, char **argv)
     ef_engine_model *m = NULL;
     ef_engine_seq *s = NULL;
     ef_tokenizer *tok = NULL;
-    int32_t *ids = NULL, *all = NULL, *routes = NULL;
-    float *logits = NULL;
-    double *logprobs = NULL;
-    void *scratch = NULL;
+    ef_engine_gen_result *r = NULL;
+    int32_t *ids = NULL, *prompt = NULL;
     size_t n_ids = 0;
+    char *text = NULL;
+    stream st = {ctx, NULL, NULL, 0, 0, 0};
     int exit_code = EF_EXIT_FAIL;
     if (load(ctx, &a, &m) < 0 || ef_engine_tok_load(ctx, a.model, &tok) < 0 ||
-        ef_engine_tok_encode(ctx, tok, a.prompt, strlen(a.prompt), 0, &ids, &n_ids) < 0) {
-        fail(ctx, "generate");
-        goto done;
-    }
+        ef_engine_tok_encode(ctx, tok, a.prompt, strlen(a.prompt), 0, &ids, &n_ids) < 0)
+        goto fail;
     const ef_engine_config *c = ef_engine_model_config(m);
-    int n_prompt = (int)n_ids + 1, n_ctx = a.n_ctx > 0 ? a.n_ctx : n_prompt + a.max_tokens;
-    int per_tok = c->n_layers * c->n_experts_per_tok;
-    all = malloc(sizeof(int32_t) * (size_t)(n_prompt + a.max_tokens + 1));
-    routes = malloc(sizeof(int32_t) * (size_t)per_tok * (size_t)(n_prompt + a.max_tokens + 1));
-    logprobs = malloc(sizeof(double) * (size_t)(a.max_tokens + 1));
-    logits = malloc(sizeof(float) * (size_t)c->vocab_size);
-    scratch = malloc(ef_engine_sample_scratch_bytes(c->vocab_size));
-    if (!all || !routes || !logprobs || !logits || !scratch) {
-        fprintf(stderr, "envforge engine generate: out of memory\n");
-        goto done;
+    int n_prompt = (int)n_ids + 1;
+    int n_ctx = a.n_ctx > 0 ? a.n_ctx : n_prompt + a.max_tokens;
+    prompt = malloc(sizeof(int32_t) * (size_t)n_prompt);
+    st.ids = malloc(sizeof(int32_t) * (size_t)(a.max_tokens + 1));
+    if (!prompt || !st.ids) {
+        ef_errorf(ctx, EF_ENOMEM, "out of memory");
+        goto fail;
     }
-    all[0] = c->bos_token_id;
-    memcpy(all + 1, ids, sizeof(int32_t) * n_ids);
-    if (ef_engine_seq_new(ctx, m, n_ctx, &s) < 0) {
-        fail(ctx, "generate");
-        goto done;
+    st.tok = tok;
+    st.cap = a.max_tokens + 1;
+    prompt[0] = c->bos_token_id;
+    memcpy(prompt + 1, ids, sizeof(int32_t) * n_ids);
+    if (ef_engine_seq_new(ctx, m, n_ctx, &s) < 0)
+        goto fail;
+    ef_engine_gen_options go = EF_ENGINE_GEN_OPTIONS_INIT;
+    go.max_tokens = a.max_tokens;
+    go.sampling.greedy = a.greedy || !a.have_temp;
+    go.sampling.temperature = a.temperature;
+    go.sampling.top_p = a.top_p;
+    go.seed = a.seed;
+    int32_t eos = c->eos_token_id;
+    go.stop_ids = &eos;
+    go.n_stop = 1;
+    if (!a.json) {
+        go.on_token = on_token;
+        go.ud = &st;
     }
-    ef_engine_sampling sp = {a.greedy || !a.have_temp, a.temperature, a.top_p};
-    ef_rng rng;
-    ef_rng_seed(&rng, a.seed);
-    ef_engine_forward_out fo = {logits, 0, routes};
     double t0 = ef_now_s();
-    if (ef_engine_forward(ctx, s, all, n_prompt, &fo) < 0) {
-        fail(ctx, "generate");
-        goto done;
-    }
-    double t1 = ef_now_s();
-    int n_new = 0;
-    size_t printed = 0;
-    while (n_new < a.max_tokens && n_prompt + n_new < n_ctx) {
-        int32_t next = ef_engine_sample(logits, c->vocab_size, &sp, &rng, scratch,
-                                        &logprobs[n_new]);
-        all[n_prompt + n_new++] = next;
-        if (!a.json) {
-            /* print the text decoded so far beyond what is already out (UTF-8 safe) */
-            char *text = NULL;
-            size_t len = 0;
-            if (ef_engine_tok_decode(ctx, tok, all + n_prompt, (size_t)n_new, EF_TOK_SKIP_SPECIAL,
-                                     &text, &len) == 0) {
-                if (len > printed && !(len >= 3 && !strcmp(text + len - 3, "\xef\xbf\xbd"))) {
-                    fwrite(text + printed, 1, len - printed, stdout);
-                    fflush(stdout);
-                    printed = len;
-                }
-                free(text);
-            }
-        }
-        if (next == c->eos_token_id || n_new == a.max_tokens || n_prompt + n_new >= n_ctx)
-            break;
-        fo.routes = routes + (size_t)(n_prompt + n_new - 1) * per_tok;
-        if (ef_engine_forward(ctx, s, &next, 1, &fo) < 0) {
-            fail(ctx, "generate");
-            goto done;
-        }
-    }
-    double t2 = ef_now_s();
+    if (ef_engine_generate(ctx, s, prompt, n_prompt, &go, &r) < 0)
+        goto fail;
+    double dt = ef_now_s() - t0;
     if (a.json) {
-        char *text = NULL;
         size_t len = 0;
-        if (ef_engine_tok_decode(ctx, tok, all + n_prompt, (size_t)n_new, 0, &text, &len) < 0) {
-            fail(ctx, "generate");
-            goto done;
-        }
-        cJSON *o = cJSON_CreateObject();
-        cJSON *jt = cJSON_AddArrayToObject(o, "tokens");
-        cJSON *jl = cJSON_AddArrayToObject(o, "logprobs");
-        cJSON *jr = cJSON_AddArrayToObject(o, "routes");
-        for (int i = 0; i < n_new; i++) {
-            cJSON_AddItemToArray(jt, cJSON_CreateNumber(all[n_prompt + i]));
-            cJSON_AddItemToArray(jl, cJSON_CreateNumber(logprobs[i]));
-        }
-        /* routes of every fed token: [position][layer x top-k] (the last sample is not fed) */
-        for (int p = 0; p < n_prompt + n_new - 1; p++) {
-            cJSON *row = cJSON_CreateArray();
-            for (int e = 0; e < per_tok; e++)
-                cJSON_AddItemToArray(row, cJSON_CreateNumber(routes[(size_t)p * per_tok + e]));
-            cJSON_AddItemToArray(jr, row);
-        }
-        cJSON_AddNumberToObject(o, "n_prompt_tokens", n_prompt);
-        cJSON_AddStringToObject(o, "text", text);
-        char *out = cJSON_PrintUnformatted(o);
-        puts(out ? out : "{}");
-        cJSON_free(out);
-        cJSON_Delete(o);
-        free(text);
+        if (ef_engine_tok_decode(ctx, tok, r->tokens, (size_t)r->n_tokens, 0, &text, &len) < 0)
+            goto fail;
+        print_json(r, text, c->n_layers * c->n_experts_per_tok);
     } else {
         putchar('\n');
     }
-    fprintf(stderr, "engine: prompt %d tokens in %.3fs (%.1f tok/s), %d new tokens in %.3fs "
-            "(%.1f tok/s), backend %s\n", n_prompt, t1 - t0, n_prompt / (t1 - t0), n_new,
-            t2 - t1, n_new > 1 ? (n_new - 1) / (t2 - t1) : 0.0, ef_engine_model_backend(m));
+    fprintf(stderr, "engine: %d prompt + %d new tokens in %.3fs (%.1f tok/s fed), backend %s\n",
+            n_prompt, r->n_tokens, dt, (n_prompt + r->n_tokens) / dt,
+            ef_engine_model_backend(m));
     exit_code = EF_EXIT_OK;
+    goto done;
+fail:
+    fprintf(stderr, "envforge engine generate: %s\n", ef_errmsg(ctx));
 done:
-    free(all), free(routes), free(logprobs), free(logits), free(scratch);
+    free(prompt);
+    free(st.ids);
+    ef_free(text);
     ef_free(ids);
+    ef_engine_gen_result_free(r);
     ef_engine_seq_free(s);
     ef_engine_tok_free(tok);
     ef_engine_model_free(m);

@@ -226,6 +226,48 @@ int32_t ef_engine_sample_kept(const float *logits, int n, const ef_engine_sampli
                               ef_rng *rng, void *scratch, double *logprob, int32_t *kept_ids,
                               int *n_kept);
 
+/* ---- generation loop ---------------------------------------------------------------- */
+
+#define EF_ENGINE_GEN_VERSION 1
+typedef struct {
+    int version;
+    int max_tokens;              /* new tokens at most */
+    ef_engine_sampling sampling;
+    uint64_t seed;
+    const int32_t *stop_ids;     /* generation ends after one of these (EOS etc.) */
+    int n_stop;
+    int feed_last;               /* 1 (default): the last sampled token is fed too, so the
+                                  * cache holds the whole sequence and every token has routes */
+    int keep_sets;               /* 1: record the kept top-p set of every sampled token */
+    /* Called after each sampled token (may be NULL); a non-zero return stops generation. */
+    int (*on_token)(void *ud, int32_t token, double logprob);
+    void *ud;
+} ef_engine_gen_options;
+#define EF_ENGINE_GEN_OPTIONS_INIT                                                           \
+    {EF_ENGINE_GEN_VERSION, 64, {1, 1.0, 1.0}, 0, NULL, 0, 1, 0, NULL, NULL}
+
+typedef enum { EF_ENGINE_FINISH_STOP = 0, EF_ENGINE_FINISH_LENGTH = 1,
+               EF_ENGINE_FINISH_CALLBACK = 2 } ef_engine_finish;
+
+/* What a trainer needs to replay a sample (slime's rollout_* fields): */
+typedef struct {
+    int n_prompt, n_tokens;      /* prompt tokens fed, new tokens sampled */
+    int32_t *tokens;             /* [n_tokens] */
+    double *logprobs;            /* [n_tokens], under the distribution sampled from */
+    int32_t *kept_ids;           /* keep_sets: CSR ids of each token's kept top-p set */
+    int64_t *kept_offsets;       /* keep_sets: [n_tokens + 1] */
+    int32_t *routes;             /* [(n_prompt + n_fed) x n_layers x n_experts_per_tok] MoE
+                                  * experts of every fed token, -1 in dense layers */
+    int n_routed;                /* tokens with routes (n_prompt + fed new tokens) */
+    ef_engine_finish finish;
+} ef_engine_gen_result;
+
+/* Feeds the prompt at the sequence's position and samples until a stop id, max_tokens,
+ * the context's end or the callback. *out: ef_engine_gen_result_free. */
+int ef_engine_generate(ef_ctx *ctx, ef_engine_seq *s, const int32_t *prompt, int n_prompt,
+                       const ef_engine_gen_options *opts, ef_engine_gen_result **out);
+void ef_engine_gen_result_free(ef_engine_gen_result *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -792,6 +792,102 @@ static void test_prefill_decode_agree_long(void)
     ef_ctx_free(ctx);
 }
 
+static int stop_after_three(void *ud, int32_t token, double logprob)
+{
+    (void)token, (void)logprob;
+    return ++*(int *)ud == 3;
+}
+
+/* The generation loop: greedy equals an argmax loop over ef_engine_forward; routes cover
+ * every fed token; kept sets are CSR; stop ids, length and the callback end it. */
+static void test_generate(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    ef_engine_model *m = NULL;
+    ef_engine_seq *s1 = NULL, *s2 = NULL;
+    ef_engine_gen_result *r = NULL;
+    EF_CHECK_OK(ctx, ef_engine_model_load(ctx, fixture_dir, NULL, &m));
+    if (!m)
+        goto done;
+    const ef_engine_config *c = ef_engine_model_config(m);
+    int per = c->n_layers * c->n_experts_per_tok;
+    int32_t prompt[5] = {0, 460, 438, 9, 66};
+    EF_CHECK_OK(ctx, ef_engine_seq_new(ctx, m, 64, &s1));
+    EF_CHECK_OK(ctx, ef_engine_seq_new(ctx, m, 64, &s2));
+    if (!s1 || !s2)
+        goto done;
+    ef_engine_gen_options go = EF_ENGINE_GEN_OPTIONS_INIT;
+    go.max_tokens = 10;
+    go.keep_sets = 1;
+    EF_CHECK_OK(ctx, ef_engine_generate(ctx, s1, prompt, 5, &go, &r));
+    if (!r)
+        goto done;
+    EF_CHECK_EQ_INT(r->n_tokens, 10);
+    EF_CHECK_EQ_INT(r->finish, EF_ENGINE_FINISH_LENGTH);
+    EF_CHECK_EQ_INT(r->n_routed, 15);
+    EF_CHECK_EQ_INT(ef_engine_seq_pos(s1), 15);
+    EF_CHECK_EQ_INT(r->kept_offsets[10], 10); /* greedy: one id per token */
+    float logits[512];
+    int32_t routes[8 * 6];
+    ef_engine_forward_out fo = {logits, 0, routes};
+    EF_CHECK_OK(ctx, ef_engine_forward(ctx, s2, prompt, 5, &fo));
+    for (int i = 0; i < 10; i++) {
+        int32_t t = ef_engine_argmax(logits, 512);
+        EF_CHECK_EQ_INT(r->tokens[i], t);
+        EF_CHECK_EQ_INT(r->kept_ids[i], t);
+        fo.routes = routes;
+        EF_CHECK_OK(ctx, ef_engine_forward(ctx, s2, &t, 1, &fo));
+        EF_CHECK(memcmp(routes, r->routes + (size_t)(5 + i) * per, sizeof(int32_t) * per) == 0);
+    }
+    /* a stop id ends it (and the stop token is kept) */
+    int32_t stop = r->tokens[3];
+    ef_engine_gen_result_free(r);
+    r = NULL;
+    EF_CHECK_OK(ctx, ef_engine_seq_truncate(ctx, s1, 0));
+    go.stop_ids = &stop;
+    go.n_stop = 1;
+    EF_CHECK_OK(ctx, ef_engine_generate(ctx, s1, prompt, 5, &go, &r));
+    if (r) {
+        EF_CHECK_EQ_INT(r->finish, EF_ENGINE_FINISH_STOP);
+        EF_CHECK(r->n_tokens <= 4 && r->tokens[r->n_tokens - 1] == stop);
+        ef_engine_gen_result_free(r);
+        r = NULL;
+    }
+    /* sampling with top-p: kept sets hold the sampled token; the callback stops at 3 */
+    int calls = 0;
+    EF_CHECK_OK(ctx, ef_engine_seq_truncate(ctx, s1, 0));
+    go.n_stop = 0;
+    go.sampling = (ef_engine_sampling){0, 1.0, 0.9};
+    go.on_token = stop_after_three;
+    go.ud = &calls;
+    go.feed_last = 0;
+    EF_CHECK_OK(ctx, ef_engine_generate(ctx, s1, prompt, 5, &go, &r));
+    if (r) {
+        EF_CHECK_EQ_INT(r->n_tokens, 3);
+        EF_CHECK_EQ_INT(r->finish, EF_ENGINE_FINISH_CALLBACK);
+        EF_CHECK_EQ_INT(r->n_routed, 7); /* the last token was not fed */
+        for (int i = 0; i < 3; i++) {
+            int found = 0;
+            for (int64_t k = r->kept_offsets[i]; k < r->kept_offsets[i + 1]; k++)
+                found |= r->kept_ids[k] == r->tokens[i];
+            EF_CHECK(found && r->kept_offsets[i + 1] > r->kept_offsets[i]);
+            EF_CHECK(r->logprobs[i] <= 0);
+        }
+    }
+    /* a context too small for the prompt */
+    ef_engine_seq *tiny = NULL;
+    EF_CHECK_OK(ctx, ef_engine_seq_new(ctx, m, 3, &tiny));
+    ef_engine_gen_result *r2 = NULL;
+    EF_CHECK_EQ_INT(ef_engine_generate(ctx, tiny, prompt, 5, NULL, &r2), EF_ELIMIT);
+    ef_engine_seq_free(tiny);
+done:
+    ef_engine_gen_result_free(r);
+    ef_engine_seq_free(s1);
+    ef_engine_seq_free(s2);
+    ef_engine_model_free(m);
+    ef_ctx_free(ctx);
+}
+
 static void test_seq_limits(void)
 {
     ef_ctx *ctx = ef_ctx_new();
@@ -961,6 +1057,7 @@ int main(int argc, char **argv)
     EF_RUN(test_tiny_fp8);
     EF_RUN(test_dsa_equals_dense);
     EF_RUN(test_prefill_decode_agree_long);
+    EF_RUN(test_generate);
     EF_RUN(test_seq_limits);
     EF_RUN(test_model_alloc_failures);
     EF_RUN(test_cli_logits);
