@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# tests/bench/envgen.sh — task generation speed: tasks/s per env on J cores (default 2),
+# generation plus validation (solve through call(), verify = 1, four trivial answers
+# below 1, dedup), and, side by side in the same run, reasoning-gym on the families both
+# have (generation plus score_answer of its own answer, over J processes).
+#
+#   tests/bench/envgen.sh [BUILD_DIR] [-n N] [-j J]
+#
+# Prints a table on stdout. CPU columns are CPU time per task (all threads/processes),
+# which a busy machine disturbs less than wall time. Needs: a built envforge; python3
+# with reasoning-gym (pip install reasoning-gym) for the comparison (skipped without it).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+build="$src/build"
+n=1000
+jobs=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -n) n=$2; shift 2 ;;
+    -j) jobs=$2; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) build=$1; shift ;;
+  esac
+done
+bin="$build/cli/envforge"
+[ -x "$bin" ] || { echo "envgen.sh: no envforge at $bin (build first)" >&2; exit 1; }
+py=${PYTHON:-python3}
+
+# ours: wall from the summary, CPU from the process's rusage
+ours() { # env.lua level-range n -> "tasks wall_s cpu_s"
+  local out
+  local lv=()
+  [ "$2" = all ] || lv=(--level "$2")
+  out=$( { /usr/bin/time -f "%U %S" "$bin" gen "$1" -n "$3" --seed 1 "${lv[@]}" --jobs "$jobs" \
+           --json --no-progress > /tmp/envgen_bench.$$ ; } 2>&1 | tail -1)
+  "$py" - "$out" /tmp/envgen_bench.$$ <<'PY'
+import json, sys
+u, s = map(float, sys.argv[1].split())
+d = json.loads(open(sys.argv[2]).read().splitlines()[-1])
+print(d["kept"], d["wall_s"], u + s, str(d["self_check"]["pass"]).lower())
+PY
+  rm -f /tmp/envgen_bench.$$
+}
+
+echo "# envforge gen: tasks/s with $jobs jobs, n=$n per env, generation + validation"
+printf "%-14s %8s %10s %12s %10s\n" env tasks tasks/s cpu_us/task selfcheck
+for f in "$src"/examples/envs/*.lua; do
+  name=$(basename "$f" .lua)
+  nn=$n
+  case "$name" in code_*) nn=$(( n / 10 > 20 ? n / 10 : 20 )) ;; esac  # sandboxed python per task
+  read -r kept wall cpu pass < <(ours "$f" all "$nn" 2>/dev/null || echo "0 1 1 false")
+  "$py" -c "import sys; k,w,c=float('$kept'),float('$wall'),float('$cpu'); print('%-14s %8d %10.0f %12.0f %10s' % ('$name', k, k/w if w else 0, c/k*1e6 if k else 0, '$pass'))" 2>/dev/null || true
+done
+
+if ! "$py" -c "import reasoning_gym" 2>/dev/null; then
+  echo "# reasoning-gym not installed: comparison skipped (pip install reasoning-gym)"
+  exit 0
+fi
+echo
+echo "# side by side (same run, $jobs cores each): envforge env+levels vs reasoning-gym dataset (defaults)"
+printf "%-28s %-18s %10s %10s %8s %12s %12s %8s\n" envforge reasoning-gym ours/s rg/s ratio ours_cpu_us rg_cpu_us cpu_ratio
+# family: our env, the levels comparable with reasoning-gym's default config, its dataset
+while read -r env lv rg rn; do
+  read -r kept wall cpu pass < <(ours "$src/examples/envs/$env.lua" "$lv" "$n")
+  rgj=$("$py" "$here/envgen_rg.py" "$rg" "$rn" "$jobs")
+  "$py" - "$env" "$lv" "$rg" "$kept" "$wall" "$cpu" "$rgj" <<'PY'
+import json, sys
+env, lv, rg = sys.argv[1:4]
+kept, wall, cpu = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
+r = json.loads(sys.argv[7])
+ours, theirs = kept / wall, r["tasks_per_s"]
+ocpu, rcpu = cpu / kept * 1e6, r["cpu_s"] / r["tasks"] * 1e6
+print("%-28s %-18s %10.0f %10.0f %7.1fx %12.0f %12.0f %7.1fx" % (
+    env + " L" + lv, rg, ours, theirs, ours / theirs, ocpu, rcpu, rcpu / ocpu))
+PY
+done <<'FAMILIES'
+arith 1-3 basic_arithmetic 2000
+countdown 3-4 countdown 100
+maze 1-2 maze 1000
+sudoku 2 mini_sudoku 1000
+FAMILIES
