@@ -91,7 +91,11 @@ int ef_cli_engine_encode(int argc, char **argv)
     char *text = NULL, *prompt = NULL;
     size_t len = 0, prompt_len = 0;
     cJSON *doc = NULL;
-    if (read_input(ctx, file, &text, &len) < 0 || ef_json_parse(ctx, text, len, file, &doc) < 0) {
+    /* Read as Python reads it, so numbers print as DeepSeek's encoder prints them. */
+    if (read_input(ctx, file, &text, &len) < 0 ||
+        ef_engine_pyjson_parse(ctx, text, len, &doc) < 0) {
+        if (text)
+            ef_error_wrap(ctx, ef_errcode(ctx), "%s", file);
         ef_free(text);
         return fail(ctx, "encode");
     }

@@ -23,7 +23,9 @@
  *   this one; content given as an array of {"type":"text","text":...} parts is joined.
  *   Numbers inside cJSON values (tool schemas) print as Python would print the parsed
  *   value, except that integral floats written "1.0" in the source print as "1" (cJSON
- *   keeps no such distinction); tool-call arguments are JSON text and keep it exactly.
+ *   keeps no such distinction) — unless the document was read with
+ *   ef_engine_pyjson_parse, which keeps Python's text for every number (the CLI does);
+ *   tool-call arguments are JSON text and keep it exactly.
  *
  * Example
  *   ef_chat_encode_options eo = EF_CHAT_ENCODE_OPTIONS_INIT;   // thinking, drop, BOS
@@ -113,6 +115,13 @@ int ef_engine_pyjson_dump_str(const char *s, size_t len, ef_buf *out);
  * kept as Python keeps them (ints exact, floats by shortest repr). EF_EPARSE for text
  * json.loads rejects; the message (on ctx) names the byte offset. */
 int ef_engine_pyjson_redump(ef_ctx *ctx, const char *text, size_t len, ef_buf *out);
+
+/* Parses JSON text as Python's json.loads sees it, into cJSON: numbers (and NaN,
+ * Infinity) become raw items holding the text Python would print for them, so that
+ * ef_engine_pyjson_dump and the encoder print "1.0" where the text had 1.0; a repeated key
+ * keeps its first place and its last value. *out: cJSON_Delete. EF_EPARSE names the byte
+ * offset; a string holding \u0000 is refused (cJSON strings end at NUL). */
+int ef_engine_pyjson_parse(ef_ctx *ctx, const char *text, size_t len, cJSON **out);
 
 /* The members of a JSON object text, in order, as Python's dict would hold them (a
  * repeated key keeps its first position and its last value). For each: the key (UTF-8),

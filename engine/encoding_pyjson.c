@@ -768,3 +768,134 @@ int ef_engine_pyjson_object_members(ef_ctx *ctx, const char *text, size_t len,
     }
     return fix_rc(&r, rc);
 }
+
+/* ---- parsing into cJSON with Python's view of numbers --------------------------------- */
+
+static int build_value(reader *r, cJSON **out);
+
+static int build_container(reader *r, cJSON **out, int is_obj)
+{
+    if (++r->depth > MAX_DEPTH)
+        return ef_errorf(r->ctx, EF_ELIMIT, "JSON: nesting deeper than %d", MAX_DEPTH);
+    cJSON *c = is_obj ? cJSON_CreateObject() : cJSON_CreateArray();
+    ef_buf key = EF_BUF_INIT(r->n + 16);
+    int rc = c ? 0 : EF_ENOMEM;
+    r->i++;
+    skip_ws(r);
+    if (rc == 0 && r->i < r->n && r->s[r->i] == (is_obj ? '}' : ']')) {
+        r->i++;
+        goto done;
+    }
+    while (rc == 0) {
+        skip_ws(r);
+        if (is_obj) {
+            if (r->i >= r->n || r->s[r->i] != '"') {
+                rc = rerr(r, "expected a string key");
+                break;
+            }
+            ef_buf_reset(&key);
+            if ((rc = read_string(r, &key)))
+                break;
+            skip_ws(r);
+            if (r->i >= r->n || r->s[r->i] != ':') {
+                rc = rerr(r, "expected ':'");
+                break;
+            }
+            r->i++;
+        }
+        cJSON *v = NULL;
+        if ((rc = build_value(r, &v)))
+            break;
+        if (is_obj) {
+            /* A repeated key keeps its first place and takes the new value (Python's dict). */
+            if (cJSON_GetObjectItemCaseSensitive(c, key.data))
+                rc = cJSON_ReplaceItemInObjectCaseSensitive(c, key.data, v) ? 0 : EF_ENOMEM;
+            else
+                rc = cJSON_AddItemToObject(c, key.data, v) ? 0 : EF_ENOMEM;
+        } else {
+            rc = cJSON_AddItemToArray(c, v) ? 0 : EF_ENOMEM;
+        }
+        if (rc) {
+            cJSON_Delete(v);
+            break;
+        }
+        skip_ws(r);
+        if (r->i < r->n && r->s[r->i] == ',') {
+            r->i++;
+            continue;
+        }
+        if (r->i < r->n && r->s[r->i] == (is_obj ? '}' : ']')) {
+            r->i++;
+            break;
+        }
+        rc = rerr(r, is_obj ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+done:
+    ef_buf_free(&key);
+    r->depth--;
+    if (rc) {
+        cJSON_Delete(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+static int build_value(reader *r, cJSON **out)
+{
+    skip_ws(r);
+    if (r->i >= r->n)
+        return rerr(r, "expected a value");
+    char c = r->s[r->i];
+    if (c == '{' || c == '[')
+        return build_container(r, out, c == '{');
+    cJSON *v = NULL;
+    if (c == '"') {
+        ef_buf raw = EF_BUF_INIT(r->n + 16);
+        int rc = read_string(r, &raw);
+        if (rc == 0 && memchr(raw.data, 0, raw.len))
+            rc = rerr(r, "a string holds \\u0000 (not representable here)");
+        if (rc == 0 && !(v = cJSON_CreateString(raw.data)))
+            rc = EF_ENOMEM;
+        ef_buf_free(&raw);
+        if (rc)
+            return rc;
+    } else if (match_word(r, "true")) {
+        v = cJSON_CreateTrue();
+    } else if (match_word(r, "false")) {
+        v = cJSON_CreateFalse();
+    } else if (match_word(r, "null")) {
+        v = cJSON_CreateNull();
+    } else {
+        /* Numbers (and NaN/Infinity) become raw items holding Python's text for them. */
+        ef_buf num = EF_BUF_INIT(4096);
+        int rc = read_value(r, &num);
+        if (rc == 0 && !(v = cJSON_CreateRaw(num.data)))
+            rc = EF_ENOMEM;
+        ef_buf_free(&num);
+        if (rc)
+            return rc;
+    }
+    if (!v)
+        return EF_ENOMEM;
+    *out = v;
+    return 0;
+}
+
+int ef_engine_pyjson_parse(ef_ctx *ctx, const char *text, size_t len, cJSON **out)
+{
+    reader r = {ctx, text, len, 0, 0};
+    ef_error_clear(ctx);
+    cJSON *v = NULL;
+    int rc = build_value(&r, &v);
+    if (rc == 0) {
+        skip_ws(&r);
+        if (r.i != r.n) {
+            rc = rerr(&r, "extra data after the value");
+            cJSON_Delete(v);
+        }
+    }
+    if (rc == 0)
+        *out = v;
+    return fix_rc(&r, rc);
+}

@@ -376,6 +376,38 @@ static void test_pyjson_members(void)
     cJSON_Delete(v);
 }
 
+/* Documents read with ef_engine_pyjson_parse keep Python's number text. */
+static void test_pyjson_parse(void)
+{
+    const char *text =
+        "{\"a\": 1.0, \"b\": [2.50, 1e16, 10, -0, 12345678901234567890], "
+        "\"c\": {\"d\": NaN, \"d\": -Infinity}, \"e\": \"é\\n\", \"f\": [true, null]}";
+    cJSON *v = NULL;
+    EF_CHECK_OK(ctx, ef_engine_pyjson_parse(ctx, text, strlen(text), &v));
+    ef_buf b = EF_BUF_INIT(1 << 16);
+    EF_CHECK_OK(ctx, ef_engine_pyjson_dump(v, &b));
+    EF_CHECK_EQ_STR(b.data, "{\"a\": 1.0, \"b\": [2.5, 1e+16, 10, 0, 12345678901234567890], "
+                            "\"c\": {\"d\": -Infinity}, \"e\": \"é\\n\", \"f\": [true, null]}");
+    ef_buf_free(&b);
+    cJSON_Delete(v);
+    v = NULL;
+    EF_CHECK_EQ_INT(ef_engine_pyjson_parse(ctx, "[1,]", 4, &v), EF_EPARSE);
+    EF_CHECK_EQ_INT(ef_engine_pyjson_parse(ctx, "\"a\\u0000b\"", 10, &v), EF_EPARSE);
+    EF_CHECK(v == NULL);
+    /* Through the encoder: a tool schema's 0.5 and 1.0 print as Python prints them. */
+    const char *doc_text =
+        "{\"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": "
+        "{\"type\": \"number\", \"minimum\": 1.0, \"maximum\": 0.5}}}], \"messages\": "
+        "[{\"role\": \"system\", \"content\": \"s\"}, {\"role\": \"user\", \"content\": \"q\"}]}";
+    EF_CHECK_OK(ctx, ef_engine_pyjson_parse(ctx, doc_text, strlen(doc_text), &v));
+    char *prompt = NULL;
+    EF_CHECK_OK(ctx, ef_engine_chat_encode_doc(ctx, v, NULL, &prompt, NULL));
+    EF_CHECK_CONTAINS(prompt, "{\"name\": \"f\", \"parameters\": {\"type\": \"number\", "
+                              "\"minimum\": 1.0, \"maximum\": 0.5}}\n</functions>");
+    ef_free(prompt);
+    cJSON_Delete(v);
+}
+
 /* ---- encoder details ----------------------------------------------------------------------- */
 
 static char *encode_text(const char *json, int thinking, int *rc_out)
@@ -625,6 +657,7 @@ int main(int argc, char **argv)
     EF_RUN(test_cli_encode);
     EF_RUN(test_pyjson_redump);
     EF_RUN(test_pyjson_members);
+    EF_RUN(test_pyjson_parse);
     EF_RUN(test_encode_modes);
     EF_RUN(test_encode_errors);
     EF_RUN(test_parse_ok);

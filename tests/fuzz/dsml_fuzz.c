@@ -87,10 +87,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (!ef_errmsg(ctx)[0] || msg) {
         die("error without a message", text, len);
     }
-    /* The JSON reader on the same bytes. */
-    ef_buf b = EF_BUF_INIT(1 << 20);
-    ef_engine_pyjson_redump(ctx, text, len, (data[0] & 4) ? NULL : &b);
+    /* The JSON readers on the same bytes: re-dumping the text and dumping its parsed
+     * tree must agree. */
+    ef_buf b = EF_BUF_INIT(1 << 20), b2 = EF_BUF_INIT(1 << 20);
+    int r1 = ef_engine_pyjson_redump(ctx, text, len, &b);
+    cJSON *tree = NULL;
+    int r2 = ef_engine_pyjson_parse(ctx, text, len, &tree);
+    if (r2 == 0) {
+        if (r1 != 0 || ef_engine_pyjson_dump(tree, &b2) != 0 || b.len != b2.len ||
+            memcmp(b.data, b2.data, b.len) != 0)
+            die("pyjson parse+dump differs from redump", text, len);
+        cJSON_Delete(tree);
+    } else if (r1 == 0 && !memchr(text, 0, len) && !strstr(b.data, "\\u0000")) {
+        die("pyjson parse rejects what redump accepts", text, len);
+    }
     ef_buf_free(&b);
+    ef_buf_free(&b2);
     ef_pyjson_member *m = NULL;
     size_t n = 0;
     if (ef_engine_pyjson_object_members(ctx, text, len, &m, &n) == 0)
