@@ -170,12 +170,21 @@ static int do_bind(ef_sb_plan *p, const ef_sb_op *op)
             return 0;
         return fail(p, EF_SB_STEP_BIND, rc);
     }
-    unsigned long fl = MS_BIND | MS_REMOUNT | MS_NOSUID;
+    /* read-only, nosuid, nodev on the whole bound tree, submounts included */
+    struct mount_attr attr = {MOUNT_ATTR_NOSUID, 0, 0, 0};
     if (!(op->flags & EF_SB_BIND_RW))
-        fl |= MS_RDONLY;
+        attr.attr_set |= MOUNT_ATTR_RDONLY;
     if (!(op->flags & EF_SB_BIND_DEV))
-        fl |= MS_NODEV;
-    rc = SC5(SYS_mount, 0, op->path, 0, fl, 0);
+        attr.attr_set |= MOUNT_ATTR_NODEV;
+    rc = SC5(SYS_mount_setattr, AT_FDCWD, op->path, AT_RECURSIVE, &attr, sizeof attr);
+    if (rc == -ENOSYS) { /* before Linux 5.12: the top mount only */
+        unsigned long fl = MS_BIND | MS_REMOUNT | MS_NOSUID;
+        if (!(op->flags & EF_SB_BIND_RW))
+            fl |= MS_RDONLY;
+        if (!(op->flags & EF_SB_BIND_DEV))
+            fl |= MS_NODEV;
+        rc = SC5(SYS_mount, 0, op->path, 0, fl, 0);
+    }
     if (rc < 0)
         return fail(p, EF_SB_STEP_REMOUNT_RO, rc);
     return 0;
@@ -237,46 +246,39 @@ static int build_root(ef_sb_plan *p)
     return 0;
 }
 
-/* Joins the worker's prepared root (a template mount namespace), takes a private copy of
- * it and mounts what changes per run: /tmp, /proc, the workdir. The workdir is cloned
- * from the host tree before leaving it (open_tree), and attached after (move_mount). */
-/* A detached copy of a host tree (open_tree) with nosuid, nodev and maybe read-only. */
-static long clone_tree(ef_sb_plan *p, const char *src, int rw)
+/* A detached copy of a host tree (open_tree) with nosuid, nodev and maybe read-only on
+ * every mount in it. Returns its fd, or -1 with the step recorded. */
+static long clone_tree(ef_sb_plan *p, const char *src, int rw, int step)
 {
     long fd = SC3(SYS_open_tree, AT_FDCWD, src,
                   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (fd < 0)
-        return fail(p, EF_SB_STEP_BIND, fd);
+        return fail(p, step, fd);
     struct mount_attr attr = {MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0};
     if (!rw)
         attr.attr_set |= MOUNT_ATTR_RDONLY;
     long rc = SC5(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
     if (rc < 0) {
         SC1(SYS_close, fd);
-        return fail(p, EF_SB_STEP_BIND, rc);
+        return fail(p, step, rc);
     }
     return fd;
 }
 
+/* Joins the worker's prepared root (a template mount namespace), takes a private copy of
+ * it and mounts what changes per run: /tmp, /proc, the workdir, the caller's binds. Those
+ * are cloned from the host tree before leaving it (open_tree) and attached after
+ * (move_mount). */
 static int enter_template(ef_sb_plan *p)
 {
     long rc, wfd = -1;
     long bfd[EF_SANDBOX_MAX_BINDS];
     for (int i = 0; i < p->n_tbinds; i++)
-        if ((bfd[i] = clone_tree(p, p->tbinds[i].src, p->tbinds[i].rw)) < 0)
+        if ((bfd[i] = clone_tree(p, p->tbinds[i].src, p->tbinds[i].rw, EF_SB_STEP_BIND)) < 0)
             return -1;
-    if (p->workdir_src) {
-        wfd = SC3(SYS_open_tree, AT_FDCWD, p->workdir_src,
-                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-        if (wfd < 0)
-            return fail(p, EF_SB_STEP_WORKDIR, wfd);
-        struct mount_attr attr = {MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0};
-        if (!p->workdir_rw)
-            attr.attr_set |= MOUNT_ATTR_RDONLY;
-        rc = SC5(SYS_mount_setattr, wfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
-        if (rc < 0)
-            return fail(p, EF_SB_STEP_WORKDIR, rc);
-    }
+    if (p->workdir_src &&
+        (wfd = clone_tree(p, p->workdir_src, p->workdir_rw, EF_SB_STEP_WORKDIR)) < 0)
+        return -1;
     if ((rc = SC2(SYS_setns, p->tmpl_fd, CLONE_NEWNS)) < 0 ||
         (rc = SC1(SYS_unshare, CLONE_NEWNS)) < 0)
         return fail(p, EF_SB_STEP_TEMPLATE, rc);
@@ -310,7 +312,7 @@ int ef_sandbox__template_main(void *arg)
 {
     ef_sb_plan *p = arg;
     reset_signals();
-    SC1(SYS_umask, 022);
+    SC1(SYS_umask, 0);
     long fd = SC3(SYS_openat, AT_FDCWD, "/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fail(p, EF_SB_STEP_TEMPLATE, fd);
@@ -551,7 +553,7 @@ int ef_sandbox__init_main(void *arg)
     stamp(p, 0);
     reset_signals();
     SC2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
-    SC1(SYS_umask, 022);
+    SC1(SYS_umask, 0); /* the root's modes are exactly the plan's (/dev/null is 0666) */
     if (p->netns_fd >= 0 && (rc = SC2(SYS_setns, p->netns_fd, CLONE_NEWNET)) < 0) {
         fail(p, EF_SB_STEP_NETNS, rc);
         raw_exit(1);
@@ -560,6 +562,7 @@ int ef_sandbox__init_main(void *arg)
     if (p->full && (p->tmpl_fd >= 0 ? enter_template(p) : build_root(p)) < 0)
         raw_exit(1);
     stamp(p, 2);
+    SC1(SYS_umask, 022); /* the program's */
     p->listener_fd = -1;
     p->done_fd_init = -1;
     rc = clone(prog_main, p->prog_stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, p);

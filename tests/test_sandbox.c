@@ -267,12 +267,16 @@ static void test_stdin_env_identity(void)
     o.stdin_len = strlen(o.stdin_data);
     setenv("EF_PARENT_ONLY", "secret", 1);
     ef_sandbox_result *r = sh(&o, "cat; echo \"$GREETING|${EF_PARENT_ONLY:-absent}\"; id -u; "
-                                  "id -g; hostname; pwd; ls -A /proc | grep -c '^[0-9]'"); /* sh, ls, grep */
+                                  "id -g; hostname; pwd; ls -A /proc | grep -c '^[0-9]'; "
+                                  "echo x > /dev/null && head -c 3 /dev/zero | wc -c && "
+                                  "head -c 4 /dev/urandom | wc -c && "
+                                  "{ (echo x > /dev/full) 2>/dev/null || echo 1; }; "
+                                  "stat -c %a /dev/null /tmp"); /* sh, ls, grep */
     unsetenv("EF_PARENT_ONLY");
     EXPECT_STATUS(r, EF_SANDBOX_OK);
     if (r)
         EF_CHECK_EQ_STR(r->out.data,
-                        "line one\nline two\nhi there|absent\n1000\n1000\nsandbox\n/tmp\n3\n");
+                        "line one\nline two\nhi there|absent\n1000\n1000\nsandbox\n/tmp\n3\n3\n4\n1\n666\n1777\n");
     ef_sandbox_result_free(r);
 }
 
@@ -318,6 +322,29 @@ static void test_workdir_and_binds(void)
     rmdir(ro);
     ef_free(wd);
     ef_free(ro);
+}
+
+/* A read-only bind is read-only all the way down: the host's /dev/shm is a writable
+ * tmpfs mounted under /, and must not be writable through a read-only bind of /. */
+static void test_bind_submounts_readonly(void)
+{
+    struct stat st;
+    if (stat("/dev/shm", &st) != 0)
+        EF_SKIP_CASE("no /dev/shm on this host");
+    for (int per_run = 0; per_run < 2; per_run++) {
+        ef_sandbox_options o = opts();
+        o.per_run_root = per_run;
+        o.binds[0] = (ef_sandbox_bind){"/", "/host", 0};
+        o.n_binds = 1;
+        ef_sandbox_result *r = sh(&o, "ls /host/usr >/dev/null && echo seen; "
+                                      "(echo x > /host/dev/shm/ef-sbx-probe) 2>&1 | "
+                                      "grep -c 'Read-only'");
+        EXPECT_STATUS(r, EF_SANDBOX_OK);
+        if (r)
+            EF_CHECK_EQ_STR(r->out.data, "seen\n1\n");
+        ef_sandbox_result_free(r);
+        EF_CHECK(access("/dev/shm/ef-sbx-probe", F_OK) != 0);
+    }
 }
 
 static void test_extra_fds(void)
@@ -717,6 +744,7 @@ int main(int argc, char **argv)
     EF_RUN(test_setup_error);
     EF_RUN(test_stdin_env_identity);
     EF_RUN(test_workdir_and_binds);
+    EF_RUN(test_bind_submounts_readonly);
     EF_RUN(test_extra_fds);
     EF_RUN(test_network_option);
     EF_RUN(test_allow_profile);
