@@ -54,6 +54,7 @@ static const char usage_text[] =
     "                        sampling parameters sent to the model\n"
     "  --request-timeout-s S http: per attempt (default 120)\n"
     "  --retries N           http: extra attempts on 429, 5xx, connection errors (default 5)\n"
+    "  --retry-backoff-ms N  http: first backoff, doubled per retry, jittered (default 500)\n"
     "  --max-requests N      http: attempts for the whole run (default 0: no limit)\n"
     "  --tokenizer PATH      http: token-in/token-out through /v1/completions: the prompt\n"
     "                        rendered with the DeepSeek-V3.2 encoder and tokenized with\n"
@@ -242,6 +243,8 @@ int ef_cli_run(int argc, char **argv)
             o.model_opts.timeout_ms = (int)(v * 1000);
         else if (!strcmp(a, "--retries"))
             o.model_opts.max_retries = (int)v;
+        else if (!strcmp(a, "--retry-backoff-ms"))
+            o.model_opts.backoff_ms = (int)v;
         else if (!strcmp(a, "--max-requests"))
             o.model_opts.max_requests = (int64_t)v;
         else

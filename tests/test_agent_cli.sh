@@ -67,14 +67,14 @@ if [ "$r" = "5|tool_error|failed|3" ]; then ok replay_tool_error; else bad repla
 
 # --- SIGKILL in the middle, then the same command
 cat >"$T/slow.jsonl" <<'J'
-{"tool_calls":[{"id":"c","type":"function","function":{"name":"calc","arguments":"{\"expression\":\"2*3\"}"}}],"delay_ms":4}
-{"content":"6","delay_ms":4}
+{"tool_calls":[{"id":"c","type":"function","function":{"name":"calc","arguments":"{\"expression\":\"2*3\"}"}}],"delay_ms":15}
+{"content":"6","delay_ms":15}
 J
 cmd=("$EF_BIN" run --db "$T/a.db" --model "replay:$T/slow.jsonl" --group 3 --concurrency 4)
 "${cmd[@]}" >/dev/null 2>&1 &
 pid=$!
 killed=0
-for _ in $(seq 1 400); do
+for _ in $(seq 1 3000); do # up to a minute on a loaded machine
   n=$(q "$T/a.db" "select count(*) from episodes where model like 'replay:%slow.jsonl'" 2>/dev/null || echo 0)
   if [ "${n:-0}" -ge 60 ]; then kill -9 $pid 2>/dev/null && killed=1; break; fi
   sleep 0.02
@@ -111,13 +111,13 @@ start_server() { # schedule -> sets spid, port
 start_server "429,ok,500,ok,drop,ok,slow,ok"
 if [ -n "$port" ]; then
   "$EF_BIN" run --db "$T/a.db" --model "http://127.0.0.1:$port/v1#flaky" --limit 20 --concurrency 4 \
-    --retries 10 --request-timeout-s 1 --max-turns 4 >"$T/h.txt" 2>&1
+    --retries 10 --retry-backoff-ms 10 --request-timeout-s 1 --max-turns 4 >"$T/h.txt" 2>&1
   r=$(q "$T/a.db" "select count(*), sum(end_reason in ('answer','model_error')), sum(end_reason = 'model_error' and (error is null or error = '')) from episodes where model like 'http://%#flaky'")
   if [ "$r" = "20|20|0" ]; then ok "http_flaky ($(grep -o 'http: .*' "$T/h.txt"))"; else bad http_flaky "$r $(tail -2 "$T/h.txt")"; fi
   kill $spid 2>/dev/null; wait $spid 2>/dev/null
   start_server "500"
   "$EF_BIN" run --db "$T/a.db" --model "http://127.0.0.1:$port/v1#down" --limit 10 --concurrency 4 \
-    --retries 1 >"$T/h2.txt" 2>&1
+    --retries 1 --retry-backoff-ms 10 >"$T/h2.txt" 2>&1
   r=$(q "$T/a.db" "select count(*), sum(end_reason = 'model_error' and status = 'failed' and error like '%HTTP 500%') from episodes where model like 'http://%#down'")
   if [ "$r" = "10|10" ]; then ok http_down_all_failed_none_lost; else bad http_down_all_failed_none_lost "$r"; fi
   ev=$(q "$T/a.db" "select count(*) from events v join episodes e on e.id = v.episode_id where e.model like 'http://%#down' and v.kind = 'model_error'")
