@@ -83,7 +83,7 @@ static long raw_syscall(long n, long a1, long a2, long a3, long a4, long a5, lon
 #define SC2(n, a, b) raw_syscall((n), (long)(a), (long)(b), 0, 0, 0, 0)
 #define SC3(n, a, b, c) raw_syscall((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define SC4(n, a, b, c, d) raw_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
-#define SC5(n, a, b, c, d, e)                                                              \
+#define SC5(n, a, b, c, d, e)                                                                      \
     raw_syscall((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
 
 static __attribute__((noreturn)) void raw_exit(int code)
@@ -206,8 +206,7 @@ static int run_op(ef_sb_plan *p, const ef_sb_op *op)
         rc = SC5(SYS_mount, "tmpfs", op->path, "tmpfs", MS_NOSUID | MS_NODEV, op->data);
         return rc < 0 ? fail(p, EF_SB_STEP_TMPFS, rc) : 0;
     case EF_SB_OP_PROC:
-        rc = SC5(SYS_mount, "proc", op->path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                 op->data);
+        rc = SC5(SYS_mount, "proc", op->path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, op->data);
         return rc < 0 ? fail(p, EF_SB_STEP_PROC, rc) : 0;
     case EF_SB_OP_MKNOD:
         rc = SC4(SYS_mknodat, AT_FDCWD, op->path, op->mode, op->dev);
@@ -227,8 +226,7 @@ static int build_root(ef_sb_plan *p)
     long rc = SC5(SYS_mount, "none", "/", 0, MS_REC | MS_PRIVATE, 0);
     if (rc < 0)
         return fail(p, EF_SB_STEP_MOUNT_PRIVATE, rc);
-    rc = SC5(SYS_mount, "tmpfs", p->root, "tmpfs", MS_NOSUID,
-             "size=4m,nr_inodes=4096,mode=0755");
+    rc = SC5(SYS_mount, "tmpfs", p->root, "tmpfs", MS_NOSUID, "size=4m,nr_inodes=4096,mode=0755");
     if (rc < 0)
         return fail(p, EF_SB_STEP_ROOT_TMPFS, rc);
     for (int i = 0; i < p->n_ops; i++)
@@ -250,8 +248,7 @@ static int build_root(ef_sb_plan *p)
  * every mount in it. Returns its fd, or -1 with the step recorded. */
 static long clone_tree(ef_sb_plan *p, const char *src, int rw, int step)
 {
-    long fd = SC3(SYS_open_tree, AT_FDCWD, src,
-                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    long fd = SC3(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (fd < 0)
         return fail(p, step, fd);
     struct mount_attr attr = {MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0};
@@ -295,8 +292,7 @@ static int enter_template(ef_sb_plan *p)
             return fail(p, EF_SB_STEP_WORKDIR, rc);
     }
     for (int i = 0; i < p->n_tbinds; i++) {
-        rc = SC5(SYS_move_mount, bfd[i], "", AT_FDCWD, p->tbinds[i].dst,
-                 MOVE_MOUNT_F_EMPTY_PATH);
+        rc = SC5(SYS_move_mount, bfd[i], "", AT_FDCWD, p->tbinds[i].dst, MOVE_MOUNT_F_EMPTY_PATH);
         SC1(SYS_close, bfd[i]);
         if (rc < 0)
             return fail(p, EF_SB_STEP_BIND, rc);
@@ -363,10 +359,9 @@ static int enter_userns(ef_sb_plan *p)
 {
     long rc;
     gid_t none[1];
-    if (p->set_ids &&
-        ((rc = SC2(SYS_setgroups, 0, none)) < 0 ||
-         (rc = SC3(SYS_setresgid, p->outer_gid, p->outer_gid, p->outer_gid)) < 0 ||
-         (rc = SC3(SYS_setresuid, p->outer_uid, p->outer_uid, p->outer_uid)) < 0))
+    if (p->set_ids && ((rc = SC2(SYS_setgroups, 0, none)) < 0 ||
+                       (rc = SC3(SYS_setresgid, p->outer_gid, p->outer_gid, p->outer_gid)) < 0 ||
+                       (rc = SC3(SYS_setresuid, p->outer_uid, p->outer_uid, p->outer_uid)) < 0))
         return fail(p, EF_SB_STEP_SETUID, rc);
     /* Changing uid made the (shared) mm non-dumpable, which would make /proc/self/uid_map
      * root's; the caller's mm is dumpable, so setting it back restores its state too. */
@@ -414,7 +409,7 @@ static int prog_main(void *arg)
             raw_exit(127);
         }
     if (enter_userns(p) < 0)
-            raw_exit(127);
+        raw_exit(127);
     stamp(p, 6);
     for (int i = 0; i < p->n_rl; i++)
         if (p->rl[i].resource == RLIMIT_NPROC &&

@@ -24,13 +24,12 @@
 
 /* /etc entries bound read-only when present (files, dirs or replicated symlinks). */
 static const char *const etc_always[] = {
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "timezone",
-    "nsswitch.conf", "mime.types", "python3", "python3.11", "python3.12", "ssl",
+    "ld.so.cache",   "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",  "timezone",
+    "nsswitch.conf", "mime.types", "python3",      "python3.11",   "python3.12", "ssl",
 };
-static const char *const etc_net[] = {"hosts", "resolv.conf", "host.conf", "gai.conf",
-                                      "protocols", "services", "ca-certificates"};
-static const char *const top_dirs[] = {"usr", "bin", "sbin", "lib", "lib32", "lib64",
-                                       "libx32"};
+static const char *const etc_net[] = {"hosts",     "resolv.conf", "host.conf",      "gai.conf",
+                                      "protocols", "services",    "ca-certificates"};
+static const char *const top_dirs[] = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"};
 
 static const char passwd_text[] = "root:x:0:0:root:/root:/bin/sh\n"
                                   "sandbox:x:1000:1000:sandbox:/tmp:/bin/sh\n"
@@ -39,8 +38,7 @@ static const char group_text[] = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n
 
 /* ---- arena: one block sized up front; pointers stay valid ---------------------------- */
 
-static char *arena_str(ef_sb_arena *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static char *arena_str(ef_sb_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static char *arena_str(ef_sb_arena *a, const char *fmt, ...)
 {
@@ -86,8 +84,7 @@ static ef_sb_op *add_op(builder *b, ef_sb_op_kind kind, const char *dst)
     if (b->rc)
         return NULL;
     if (b->p->n_ops >= EF_SB_MAX_OPS) {
-        b->rc = ef_errorf(b->ctx, EF_ELIMIT, "sandbox: more than %d mount steps",
-                          EF_SB_MAX_OPS);
+        b->rc = ef_errorf(b->ctx, EF_ELIMIT, "sandbox: more than %d mount steps", EF_SB_MAX_OPS);
         return NULL;
     }
     char *path = arena_str(b->a, "%s%s", b->p->root, dst);
@@ -208,8 +205,11 @@ static void build_ops(builder *b, const ef_sandbox_options *o, int template)
     static const struct {
         const char *name;
         unsigned minor;
-    } devs[] = {{"/dev/null", 3}, {"/dev/zero", 5}, {"/dev/full", 7},
-                {"/dev/random", 8}, {"/dev/urandom", 9}};
+    } devs[] = {{"/dev/null", 3},
+                {"/dev/zero", 5},
+                {"/dev/full", 7},
+                {"/dev/random", 8},
+                {"/dev/urandom", 9}};
     for (size_t i = 0; i < EF_ARRAY_LEN(devs); i++)
         if ((op = add_op(b, EF_SB_OP_MKNOD, devs[i].name))) {
             op->mode = S_IFCHR | 0666;
@@ -257,9 +257,8 @@ int ef_sandbox__template_key(const ef_sandbox_options *o, char *buf, size_t len)
     for (int i = 0; i < o->n_binds; i++) {
         const ef_sandbox_bind *b = &o->binds[i];
         struct stat st;
-        if (stat(b->src, &st) < 0 || !strncmp(b->dst, "/work", 5) ||
-            !strncmp(b->dst, "/proc", 5) || !strncmp(b->dst, "/tmp", 4) ||
-            !strncmp(b->dst, "/dev", 4))
+        if (stat(b->src, &st) < 0 || !strncmp(b->dst, "/work", 5) || !strncmp(b->dst, "/proc", 5) ||
+            !strncmp(b->dst, "/tmp", 4) || !strncmp(b->dst, "/dev", 4))
             return -1;
         int n = snprintf(buf + at, len - at, ";%c:%s", S_ISDIR(st.st_mode) ? 'd' : 'f', b->dst);
         if (n < 0 || (size_t)n >= len - at)
@@ -288,8 +287,8 @@ int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbo
     for (int i = 0; i < o->n_binds && !b.rc; i++) {
         struct stat st;
         if (stat(o->binds[i].src, &st) < 0)
-            return ef_errorf(ctx, EF_ENOTFOUND, "sandbox: bind source %s: %s",
-                             o->binds[i].src, strerror(errno));
+            return ef_errorf(ctx, EF_ENOTFOUND, "sandbox: bind source %s: %s", o->binds[i].src,
+                             strerror(errno));
         char *dst = arena_str(arena, "%s", o->binds[i].dst);
         if (!dst)
             return ef_errorf(ctx, EF_ELIMIT, "sandbox: plan arena full");

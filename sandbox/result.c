@@ -37,11 +37,11 @@ const char *ef_sandbox_status_name(ef_sandbox_status s)
 }
 
 static const char *const step_names[EF_SB_STEP_COUNT_] = {
-    "none",          "join-netns", "mount-private", "root-tmpfs",   "mkdir",   "symlink",
-    "bind",          "remount-ro", "tmpfs",         "mount-proc",   "mknod",   "write-file",
-    "pivot-root",    "template",   "workdir",     "hostname",   "spawn",         "fds",          "rlimit",  "setuid",
-    "user-namespace", "uid-map",   "drop-caps",     "no-new-privs", "seccomp", "chdir",
-    "exec",
+    "none",       "join-netns", "mount-private",  "root-tmpfs", "mkdir",     "symlink",
+    "bind",       "remount-ro", "tmpfs",          "mount-proc", "mknod",     "write-file",
+    "pivot-root", "template",   "workdir",        "hostname",   "spawn",     "fds",
+    "rlimit",     "setuid",     "user-namespace", "uid-map",    "drop-caps", "no-new-privs",
+    "seccomp",    "chdir",      "exec",
 };
 
 const char *ef_sandbox__step_name(int step)
@@ -74,9 +74,9 @@ void ef_sandbox_result_free(ef_sandbox_result *r)
 
 static int says_out_of_memory(const ef_sandbox_stream *s)
 {
-    static const char *const needles[] = {"MemoryError", "Cannot allocate memory",
-                                          "bad_alloc", "out of memory", "Out of memory",
-                                          "memory exhausted"};
+    static const char *const needles[] = {"MemoryError",   "Cannot allocate memory",
+                                          "bad_alloc",     "out of memory",
+                                          "Out of memory", "memory exhausted"};
     if (!s->data)
         return 0;
     for (size_t i = 0; i < EF_ARRAY_LEN(needles); i++)
@@ -85,8 +85,8 @@ static int says_out_of_memory(const ef_sandbox_stream *s)
     return 0;
 }
 
-void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p,
-                          const ef_sandbox_options *o, int init_status, int killed_for)
+void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sandbox_options *o,
+                          int init_status, int killed_for)
 {
     r->peak_rss_kb = EF_MAX(p->prog_maxrss_kb, p->tree_maxrss_kb);
     r->exit_code = -1;
@@ -126,15 +126,13 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p,
                      r->cpu_ms, (long long)o->cpu_ms);
         } else {
             r->status = EF_SANDBOX_TIMEOUT;
-            snprintf(r->detail, sizeof r->detail, "wall limit %lld ms",
-                     (long long)o->wall_ms);
+            snprintf(r->detail, sizeof r->detail, "wall limit %lld ms", (long long)o->wall_ms);
         }
         return;
     }
     if (p->violation) {
         r->status = EF_SANDBOX_SECCOMP;
-        ef_sandbox__syscall_name(p->violation_arch, p->violation_nr, r->detail,
-                                 sizeof r->detail);
+        ef_sandbox__syscall_name(p->violation_arch, p->violation_nr, r->detail, sizeof r->detail);
         if (!p->prog_reaped)
             r->signal = SIGKILL;
         return;
@@ -163,9 +161,8 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p,
             snprintf(r->detail, sizeof r->detail, "file size limit %lld bytes",
                      (long long)o->file_bytes);
         else if (r->signal)
-            snprintf(r->detail, sizeof r->detail, "%s", sigabbrev_np(r->signal)
-                                                             ? sigabbrev_np(r->signal)
-                                                             : "?");
+            snprintf(r->detail, sizeof r->detail, "%s",
+                     sigabbrev_np(r->signal) ? sigabbrev_np(r->signal) : "?");
         if (o->mem_bytes > 0 && r->signal != SIGXFSZ &&
             (r->peak_rss_kb * 1024.0 >= 0.8 * (double)o->mem_bytes ||
              says_out_of_memory(&r->err))) {

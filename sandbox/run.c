@@ -24,10 +24,12 @@
 int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o)
 {
     if (o->version != EF_SANDBOX_OPTIONS_VERSION)
-        return ef_errorf(ctx, EF_EINVAL, "sandbox: options version %d, expected %d (use "
-                         "EF_SANDBOX_OPTIONS_INIT)", o->version, EF_SANDBOX_OPTIONS_VERSION);
-    if (o->wall_ms < 0 || o->cpu_ms < 0 || o->mem_bytes < 0 || o->procs < 0 ||
-        o->file_bytes < 0 || o->open_files < 0)
+        return ef_errorf(ctx, EF_EINVAL,
+                         "sandbox: options version %d, expected %d (use "
+                         "EF_SANDBOX_OPTIONS_INIT)",
+                         o->version, EF_SANDBOX_OPTIONS_VERSION);
+    if (o->wall_ms < 0 || o->cpu_ms < 0 || o->mem_bytes < 0 || o->procs < 0 || o->file_bytes < 0 ||
+        o->open_files < 0)
         return ef_errorf(ctx, EF_EINVAL, "sandbox: limits must be >= 0 (0 = none)");
     if (o->out_bytes <= 0 || o->out_bytes > ((int64_t)1 << 32))
         return ef_errorf(ctx, EF_EINVAL, "sandbox: out_bytes %lld must be in 1..4 GiB",
@@ -42,20 +44,19 @@ int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o)
         const ef_sandbox_bind *b = &o->binds[i];
         if (!b->src || !b->dst || b->dst[0] != '/' || strstr(b->dst, "..") ||
             strlen(b->dst) > 256 || !strcmp(b->dst, "/"))
-            return ef_errorf(ctx, EF_EINVAL, "sandbox: bind %d: '%s' -> '%s': the target "
-                             "must be an absolute path without '..', not /", i,
-                             b->src ? b->src : "(null)", b->dst ? b->dst : "(null)");
+            return ef_errorf(ctx, EF_EINVAL,
+                             "sandbox: bind %d: '%s' -> '%s': the target "
+                             "must be an absolute path without '..', not /",
+                             i, b->src ? b->src : "(null)", b->dst ? b->dst : "(null)");
     }
     if (o->n_extra_fds < 0 || o->n_extra_fds > EF_SANDBOX_MAX_FDS)
-        return ef_errorf(ctx, EF_EINVAL, "sandbox: %d extra fds (at most %d)",
-                         o->n_extra_fds, EF_SANDBOX_MAX_FDS);
+        return ef_errorf(ctx, EF_EINVAL, "sandbox: %d extra fds (at most %d)", o->n_extra_fds,
+                         EF_SANDBOX_MAX_FDS);
     for (int i = 0; i < o->n_extra_fds; i++)
         if (fcntl(o->extra_fds[i], F_GETFD) < 0)
-            return ef_errorf(ctx, EF_EINVAL, "sandbox: extra fd %d is not open",
-                             o->extra_fds[i]);
+            return ef_errorf(ctx, EF_EINVAL, "sandbox: extra fd %d is not open", o->extra_fds[i]);
     if (o->workdir && access(o->workdir, F_OK) != 0)
-        return ef_errorf(ctx, EF_ENOTFOUND, "sandbox: workdir %s: %s", o->workdir,
-                         strerror(errno));
+        return ef_errorf(ctx, EF_ENOTFOUND, "sandbox: workdir %s: %s", o->workdir, strerror(errno));
     return 0;
 }
 
@@ -300,12 +301,14 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     ef_sandbox__classify(r, plan, o, init_status, killed_for);
     if (getenv("EF_SANDBOX_TRACE")) {
         double base = proc.t0 * 1e9;
-        fprintf(stderr, "sandbox trace: prepare %.3f ms (pending %d: checks %.3f plan %.3f fds "
+        fprintf(stderr,
+                "sandbox trace: prepare %.3f ms (pending %d: checks %.3f plan %.3f fds "
                 "%.3f reap %.3f spawn %.3f); ",
                 (proc.t0 - t_entry) * 1e3, w->n_pending, (t_plan - t_entry) * 1e3,
-                (t_planned - t_plan) * 1e3, (t_fds - t_planned) * 1e3,
-                (t_reaped - t_fds) * 1e3, (proc.t0 - t_reaped) * 1e3);
-        fprintf(stderr, "(ms from clone): init %.3f net %.3f root %.3f exec %.3f "
+                (t_planned - t_plan) * 1e3, (t_fds - t_planned) * 1e3, (t_reaped - t_fds) * 1e3,
+                (proc.t0 - t_reaped) * 1e3);
+        fprintf(stderr,
+                "(ms from clone): init %.3f net %.3f root %.3f exec %.3f "
                 "reaped %.3f init-exit %.3f caller-reaped %.3f (userns %.3f pre-exec %.3f)\n",
                 (plan->t_ns[0] - base) / 1e6, (plan->t_ns[1] - base) / 1e6,
                 (plan->t_ns[2] - base) / 1e6, (plan->t_ns[3] - base) / 1e6,

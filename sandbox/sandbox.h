@@ -61,32 +61,32 @@ extern "C" {
 /* ---- results ------------------------------------------------------------------ */
 
 typedef enum {
-    EF_SANDBOX_OK = 0,            /* exited 0 */
-    EF_SANDBOX_NONZERO_EXIT = 1,  /* exited with a non-zero code */
-    EF_SANDBOX_SIGNALED = 2,      /* killed by a signal it did not get from a limit */
-    EF_SANDBOX_TIMEOUT = 3,       /* wall-clock limit */
-    EF_SANDBOX_CPU_LIMIT = 4,     /* CPU-time limit */
-    EF_SANDBOX_MEMORY_LIMIT = 5,  /* memory limit */
-    EF_SANDBOX_OUTPUT_LIMIT = 6,  /* a stream passed its byte cap */
-    EF_SANDBOX_SECCOMP = 7,       /* a denied system call; detail names it */
-    EF_SANDBOX_SETUP_ERROR = 8,   /* the sandbox could not be built; detail names the step */
+    EF_SANDBOX_OK = 0,           /* exited 0 */
+    EF_SANDBOX_NONZERO_EXIT = 1, /* exited with a non-zero code */
+    EF_SANDBOX_SIGNALED = 2,     /* killed by a signal it did not get from a limit */
+    EF_SANDBOX_TIMEOUT = 3,      /* wall-clock limit */
+    EF_SANDBOX_CPU_LIMIT = 4,    /* CPU-time limit */
+    EF_SANDBOX_MEMORY_LIMIT = 5, /* memory limit */
+    EF_SANDBOX_OUTPUT_LIMIT = 6, /* a stream passed its byte cap */
+    EF_SANDBOX_SECCOMP = 7,      /* a denied system call; detail names it */
+    EF_SANDBOX_SETUP_ERROR = 8,  /* the sandbox could not be built; detail names the step */
     EF_SANDBOX_STATUS_COUNT_ = 9
 } ef_sandbox_status;
 
 typedef struct {
-    char *data;     /* NUL-terminated, may contain other NULs; never NULL in a result */
-    size_t len;     /* bytes kept (at most the cap) */
-    size_t total;   /* bytes the program wrote (counted up to the kill) */
-    int truncated;  /* 1 when total > len */
+    char *data;    /* NUL-terminated, may contain other NULs; never NULL in a result */
+    size_t len;    /* bytes kept (at most the cap) */
+    size_t total;  /* bytes the program wrote (counted up to the kill) */
+    int truncated; /* 1 when total > len */
 } ef_sandbox_stream;
 
 typedef struct {
     ef_sandbox_status status;
-    char detail[128];      /* syscall name (seccomp), setup step, limit, or "" */
-    int exit_code;         /* -1 unless it exited */
-    int signal;            /* 0 unless killed by a signal */
-    double wall_ms;        /* from spawn to the death of the whole tree */
-    double cpu_ms;         /* user + system of the whole tree */
+    char detail[128]; /* syscall name (seccomp), setup step, limit, or "" */
+    int exit_code;    /* -1 unless it exited */
+    int signal;       /* 0 unless killed by a signal */
+    double wall_ms;   /* from spawn to the death of the whole tree */
+    double cpu_ms;    /* user + system of the whole tree */
     double user_ms, sys_ms;
     int64_t peak_rss_kb;   /* largest resident set of any process in the tree */
     ef_sandbox_stream out; /* stdout */
@@ -109,8 +109,8 @@ void ef_sandbox_result_free(ef_sandbox_result *r);
 #define EF_SANDBOX_MAX_FDS 8
 
 typedef enum {
-    EF_SANDBOX_PROFILE_DENY = 0,  /* allow by default, deny the dangerous list */
-    EF_SANDBOX_PROFILE_ALLOW = 1  /* allow-list: only what ordinary programs need */
+    EF_SANDBOX_PROFILE_DENY = 0, /* allow by default, deny the dangerous list */
+    EF_SANDBOX_PROFILE_ALLOW = 1 /* allow-list: only what ordinary programs need */
 } ef_sandbox_profile;
 
 typedef struct {
@@ -120,39 +120,41 @@ typedef struct {
 } ef_sandbox_bind;
 
 typedef struct {
-    int version;              /* EF_SANDBOX_OPTIONS_VERSION */
+    int version; /* EF_SANDBOX_OPTIONS_VERSION */
     /* limits; 0 means "no limit" for wall/cpu/mem, defaults are set by the INIT macro */
-    int64_t wall_ms;          /* wall clock (default 10 s) */
-    int64_t cpu_ms;           /* CPU time per process (default 10 s) */
-    int64_t mem_bytes;        /* address space per process (default 1 GiB) */
-    int64_t procs;            /* processes in the tree (default 64) */
-    int64_t out_bytes;        /* cap per stream (default 1 MiB) */
-    int64_t file_bytes;       /* largest file written (default 64 MiB) */
-    int64_t open_files;       /* open files per process (default 256) */
-    int64_t tmp_bytes;        /* size of /tmp (default 64 MiB) */
-    int output_limit_kills;   /* 1 (default): passing out_bytes ends the run */
-    int net;                  /* 1: share the host network (default 0: empty namespace) */
+    int64_t wall_ms;        /* wall clock (default 10 s) */
+    int64_t cpu_ms;         /* CPU time per process (default 10 s) */
+    int64_t mem_bytes;      /* address space per process (default 1 GiB) */
+    int64_t procs;          /* processes in the tree (default 64) */
+    int64_t out_bytes;      /* cap per stream (default 1 MiB) */
+    int64_t file_bytes;     /* largest file written (default 64 MiB) */
+    int64_t open_files;     /* open files per process (default 256) */
+    int64_t tmp_bytes;      /* size of /tmp (default 64 MiB) */
+    int output_limit_kills; /* 1 (default): passing out_bytes ends the run */
+    int net;                /* 1: share the host network (default 0: empty namespace) */
     ef_sandbox_profile profile;
-    const char *workdir;      /* host dir bound at /work and made the cwd, or NULL */
-    int workdir_writable;     /* default 1 */
+    const char *workdir;  /* host dir bound at /work and made the cwd, or NULL */
+    int workdir_writable; /* default 1 */
     ef_sandbox_bind binds[EF_SANDBOX_MAX_BINDS];
     int n_binds;
-    const char *const *env;   /* extra "K=V" (NULL-terminated) on top of PATH, HOME, LANG */
-    const char *cwd;          /* cwd inside (default: /work with a workdir, else /tmp) */
-    const void *stdin_data;   /* bytes fed to stdin (default: /dev/null) */
+    const char *const *env; /* extra "K=V" (NULL-terminated) on top of PATH, HOME, LANG */
+    const char *cwd;        /* cwd inside (default: /work with a workdir, else /tmp) */
+    const void *stdin_data; /* bytes fed to stdin (default: /dev/null) */
     size_t stdin_len;
-    const int *extra_fds;     /* host fds handed over as 3, 4, ... (only these) */
+    const int *extra_fds; /* host fds handed over as 3, 4, ... (only these) */
     int n_extra_fds;
-    int allow_weak;           /* 1: without user namespaces run anyway (weak isolation) */
-    int force_weak;           /* testing: behave as if user namespaces were missing */
-    int per_run_root;         /* 1: build this run's root from scratch instead of copying
-                               * the worker's prepared one (slower; for tests/debugging) */
+    int allow_weak;   /* 1: without user namespaces run anyway (weak isolation) */
+    int force_weak;   /* testing: behave as if user namespaces were missing */
+    int per_run_root; /* 1: build this run's root from scratch instead of copying
+                       * the worker's prepared one (slower; for tests/debugging) */
 } ef_sandbox_options;
 
-#define EF_SANDBOX_OPTIONS_INIT                                                             \
-    {EF_SANDBOX_OPTIONS_VERSION, 10000, 10000, (int64_t)1 << 30, 64, (int64_t)1 << 20,      \
-     (int64_t)64 << 20, 256, (int64_t)64 << 20, 1, 0, EF_SANDBOX_PROFILE_DENY, NULL, 1,     \
-     {{NULL, NULL, 0}}, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0}
+#define EF_SANDBOX_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        EF_SANDBOX_OPTIONS_VERSION, 10000, 10000, (int64_t)1 << 30, 64, (int64_t)1 << 20,          \
+            (int64_t)64 << 20, 256, (int64_t)64 << 20, 1, 0, EF_SANDBOX_PROFILE_DENY, NULL, 1,     \
+            {{NULL, NULL, 0}}, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0                            \
+    }
 
 /* ---- workers ------------------------------------------------------------------ */
 
@@ -164,7 +166,10 @@ typedef struct {
     int slot;          /* picks the outer uid: uid_base + slot (isolates workers) */
     uint32_t uid_base; /* default 60000 */
 } ef_sandbox_worker_options;
-#define EF_SANDBOX_WORKER_OPTIONS_INIT {EF_SANDBOX_WORKER_OPTIONS_VERSION, 0, 60000}
+#define EF_SANDBOX_WORKER_OPTIONS_INIT                                                             \
+    {                                                                                              \
+        EF_SANDBOX_WORKER_OPTIONS_VERSION, 0, 60000                                                \
+    }
 
 /* A worker: the reusable state of one thread. wopts may be NULL. *out: ef_sandbox_worker_free. */
 int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
@@ -218,8 +223,8 @@ int ef_sandbox_session_call(ef_ctx *ctx, ef_sandbox_session *s, const void *req,
                             const void *delim, size_t delim_len, int64_t timeout_ms, char **out,
                             size_t *out_len);
 /* Length-prefixed frames: 4-byte little-endian length, then the bytes. */
-int ef_sandbox_session_send_frame(ef_ctx *ctx, ef_sandbox_session *s, const void *data,
-                                  size_t len, int64_t timeout_ms);
+int ef_sandbox_session_send_frame(ef_ctx *ctx, ef_sandbox_session *s, const void *data, size_t len,
+                                  int64_t timeout_ms);
 int ef_sandbox_session_recv_frame(ef_ctx *ctx, ef_sandbox_session *s, int64_t timeout_ms,
                                   char **out, size_t *out_len);
 /* 1 while the process lives and no limit ended it. */

@@ -82,34 +82,34 @@ struct sock_filter;
 
 typedef struct {
     /* ---- in: set by the caller's thread ---- */
-    pid_t caller_pid;          /* getpid() of the caller, to notice its death */
-    int netns_fd;              /* join this network namespace (-1: keep the host's) */
-    int full;                  /* 1: namespaces + user namespace; 0: weak mode */
-    const char *root;          /* mount point of the new root (per worker) */
+    pid_t caller_pid; /* getpid() of the caller, to notice its death */
+    int netns_fd;     /* join this network namespace (-1: keep the host's) */
+    int full;         /* 1: namespaces + user namespace; 0: weak mode */
+    const char *root; /* mount point of the new root (per worker) */
     ef_sb_op ops[EF_SB_MAX_OPS];
     int n_ops;
     const char *hostname;
     /* prepared root: join this template mount namespace and copy it instead of building
      * the tree (-1: build it); then mount these per run */
     int tmpl_fd;
-    const char *tmp_opts;        /* tmpfs options of /tmp */
-    const char *workdir_src;     /* host dir attached at /work, or NULL */
+    const char *tmp_opts;    /* tmpfs options of /tmp */
+    const char *workdir_src; /* host dir attached at /work, or NULL */
     int workdir_rw;
     struct {
-        const char *src, *dst;   /* host path, path inside (its mount point is in the
-                                  * template) */
+        const char *src, *dst; /* host path, path inside (its mount point is in the
+                                * template) */
         int rw;
     } tbinds[EF_SANDBOX_MAX_BINDS];
     int n_tbinds;
-    volatile int tmpl_out_fd;    /* template build: the new namespace's fd */
-    int done_fd;                 /* the init writes a byte here when it has the result
-                                  * (-1: none); the caller need not wait for its exit */
-    volatile int done_fd_init;   /* the same pipe's number in the init's fd table */
+    volatile int tmpl_out_fd;        /* template build: the new namespace's fd */
+    int done_fd;                     /* the init writes a byte here when it has the result
+                                      * (-1: none); the caller need not wait for its exit */
+    volatile int done_fd_init;       /* the same pipe's number in the init's fd table */
     int fds[3 + EF_SANDBOX_MAX_FDS]; /* the program's fd i := fds[i] */
     int n_fds;
     uint32_t outer_uid, outer_gid, inner_uid, inner_gid;
-    int set_ids;               /* 1: switch to outer_uid/gid (the caller is root) */
-    const char *uid_map, *gid_map;   /* "inner outer 1\n" */
+    int set_ids;                   /* 1: switch to outer_uid/gid (the caller is root) */
+    const char *uid_map, *gid_map; /* "inner outer 1\n" */
     struct {
         int resource;
         struct rlimit lim;
@@ -117,22 +117,22 @@ typedef struct {
     int n_rl;
     const struct sock_filter *bpf;
     unsigned short bpf_len;
-    int notify;                /* 1: the filter reports violations to the init */
+    int notify;                     /* 1: the filter reports violations to the init */
     const char *exe[EF_SB_MAX_EXE]; /* candidate paths for argv[0], tried in order */
     int n_exe;
     char *const *argv;
     char *const *envp;
     const char *cwd;
-    void *prog_stack_top;      /* stack of the program's process until its exec */
+    void *prog_stack_top; /* stack of the program's process until its exec */
     /* ---- out: written by the children ---- */
-    volatile int listener_fd;  /* seccomp notification fd (in the init's table) */
+    volatile int listener_fd; /* seccomp notification fd (in the init's table) */
     volatile int prog_pid;
-    volatile int step;         /* failed setup step (EF_SB_STEP_*) */
+    volatile int step; /* failed setup step (EF_SB_STEP_*) */
     volatile int step_errno;
     volatile int prog_started; /* the program's process passed every setup step */
     volatile int prog_status;  /* wait status of the program's process */
     volatile int prog_reaped;
-    volatile int violation;    /* 1: a denied syscall was reported */
+    volatile int violation; /* 1: a denied syscall was reported */
     volatile int violation_nr;
     volatile uint32_t violation_arch;
     volatile long tree_maxrss_kb;
@@ -169,30 +169,30 @@ typedef struct {
     int pidfd;
     void *stack;
     size_t stack_len;
-    double t0;            /* ef_now_s at spawn */
+    double t0; /* ef_now_s at spawn */
 } ef_sb_proc;
 
 /* worker.c */
 struct ef_sandbox_worker {
-    int netns_fd;              /* the reusable empty network namespace, -1 when none */
-    char root[128];            /* mount point of new roots (an empty host dir) */
+    int netns_fd;   /* the reusable empty network namespace, -1 when none */
+    char root[128]; /* mount point of new roots (an empty host dir) */
     uint32_t uid, gid;
-    int full;                  /* user namespaces usable */
-    const char *why_weak;      /* static message when !full */
-    int notify_ok;             /* seccomp user notification works here */
-    ef_sb_proc pending[16];    /* inits that delivered their result and are still exiting */
+    int full;               /* user namespaces usable */
+    const char *why_weak;   /* static message when !full */
+    int notify_ok;          /* seccomp user notification works here */
+    ef_sb_proc pending[16]; /* inits that delivered their result and are still exiting */
     int n_pending;
-    void *stacks[18];          /* child stacks kept for reuse (mapping and unmapping them
-                                * costs TLB shootdowns in a process whose mm is shared) */
+    void *stacks[18]; /* child stacks kept for reuse (mapping and unmapping them
+                       * costs TLB shootdowns in a process whose mm is shared) */
     int n_stacks;
     struct {
-        char key[1200];        /* network flag + the binds' mount points */
-        int fd;                /* the template mount namespace */
+        char key[1200]; /* network flag + the binds' mount points */
+        int fd;         /* the template mount namespace */
         uint64_t used;
-    } tmpl[4];                 /* prepared roots, least recently used replaced */
+    } tmpl[4]; /* prepared roots, least recently used replaced */
     int n_tmpl;
     uint64_t tmpl_clock;
-    int tmpl_broken;           /* 1: templates failed here; build roots per run */
+    int tmpl_broken;            /* 1: templates failed here; build roots per run */
     ef_sb_filter filters[2][2]; /* [profile][net] */
     int have_filter[2][2];
 };
@@ -209,14 +209,12 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
 void ef_sandbox__arena_free(ef_sb_arena *a);
 /* worker.c: the worker's prepared root for this network setting (built on first use);
  * -1 when unavailable (the run then builds its root itself). */
-int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w,
-                                const ef_sandbox_options *o);
+int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o);
 /* plan.c: the steps of a prepared root (no per-run mounts). */
 int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
                               ef_sb_plan *plan, ef_sb_arena *arena);
 /* plan.c: the template key of o into buf; 0 when o can use a template at all. */
 int ef_sandbox__template_key(const ef_sandbox_options *o, char *buf, size_t len);
-
 
 int ef_sandbox__spawn(ef_ctx *ctx, ef_sandbox_worker *w, ef_sb_plan *plan, ef_sb_proc *proc);
 /* Waits for the init (which must have exited or be killed), fills CPU times. */
@@ -230,8 +228,8 @@ void ef_sandbox__worker_free_stacks(ef_sandbox_worker *w);
 void ef_sandbox__worker_defer(ef_sandbox_worker *w, ef_sb_proc *proc);
 
 /* result.c: classification from the plan's outcome. */
-void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *plan,
-                          const ef_sandbox_options *o, int init_status, int killed_for);
+void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *plan, const ef_sandbox_options *o,
+                          int init_status, int killed_for);
 int ef_sandbox__result_new(ef_sandbox_result **out, size_t cap);
 int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o);
 

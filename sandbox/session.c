@@ -24,8 +24,8 @@
 
 struct ef_sandbox_session {
     ef_sandbox_worker *w;
-    ef_sandbox_options o;      /* shallow copy: its strings must outlive the session */
-    char **argv;               /* deep copy */
+    ef_sandbox_options o; /* shallow copy: its strings must outlive the session */
+    char **argv;          /* deep copy */
     ef_sb_plan *plan;
     ef_sb_arena arena;
     ef_sb_proc proc;
@@ -133,8 +133,8 @@ static int launch(ef_ctx *ctx, ef_sandbox_session *s)
     s->plan->bpf_len = filter->len;
     s->plan->notify = filter->notify;
     int sp[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 ||
-        pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 || pipe2(po, O_CLOEXEC) < 0 ||
+        pipe2(pe, O_CLOEXEC) < 0) {
         rc = ef_errorf(ctx, EF_EIO, "sandbox session: pipes: %s", strerror(errno));
         goto fail;
     }
@@ -185,7 +185,8 @@ int ef_sandbox_session_start(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox
         return ef_errorf(ctx, EF_ESANDBOX, "sandbox: refusing to run untrusted code: %s",
                          w->full ? "weak mode forced by the caller" : w->why_weak);
     if (o->stdin_data)
-        return ef_errorf(ctx, EF_EINVAL, "sandbox session: stdin_data is for runs; write "
+        return ef_errorf(ctx, EF_EINVAL,
+                         "sandbox session: stdin_data is for runs; write "
                          "requests with ef_sandbox_session_write");
     ef_sandbox_session *s = ef_calloc(1, sizeof *s);
     if (!s)
@@ -260,7 +261,8 @@ static int pump(ef_ctx *ctx, ef_sandbox_session *s, const char **wbuf, size_t *w
         }
         finish(s, EF_SB_KILL_WALL);
         snprintf(s->result.detail, sizeof s->result.detail, "call timed out");
-        return ef_errorf(ctx, EF_ETIMEOUT, "sandbox session: call timed out; the session "
+        return ef_errorf(ctx, EF_ETIMEOUT,
+                         "sandbox session: call timed out; the session "
                          "was ended (restart it)");
     }
     if (p[2].revents && s->err_fd >= 0)
@@ -295,8 +297,7 @@ static double deadline_of(int64_t timeout_ms)
     return timeout_ms > 0 ? ef_now_s() + timeout_ms / 1e3 : 0;
 }
 
-static int write_until(ef_ctx *ctx, ef_sandbox_session *s, const void *data, size_t len,
-                       double end)
+static int write_until(ef_ctx *ctx, ef_sandbox_session *s, const void *data, size_t len, double end)
 {
     if (!s->alive)
         return dead_error(ctx, s);
@@ -361,8 +362,7 @@ static int read_until(ef_ctx *ctx, ef_sandbox_session *s, const void *delim, siz
 }
 
 int ef_sandbox_session_read_until(ef_ctx *ctx, ef_sandbox_session *s, const void *delim,
-                                  size_t delim_len, int64_t timeout_ms, char **out,
-                                  size_t *out_len)
+                                  size_t delim_len, int64_t timeout_ms, char **out, size_t *out_len)
 {
     if (!delim || !delim_len)
         return ef_errorf(ctx, EF_EINVAL, "sandbox session: empty delimiter");
@@ -382,8 +382,8 @@ int ef_sandbox_session_call(ef_ctx *ctx, ef_sandbox_session *s, const void *req,
     return read_until(ctx, s, delim, delim_len, end, out, out_len);
 }
 
-int ef_sandbox_session_send_frame(ef_ctx *ctx, ef_sandbox_session *s, const void *data,
-                                  size_t len, int64_t timeout_ms)
+int ef_sandbox_session_send_frame(ef_ctx *ctx, ef_sandbox_session *s, const void *data, size_t len,
+                                  int64_t timeout_ms)
 {
     if (len > 0xffffffffu)
         return ef_errorf(ctx, EF_ELIMIT, "sandbox session: frame of %zu bytes", len);
@@ -401,13 +401,13 @@ int ef_sandbox_session_recv_frame(ef_ctx *ctx, ef_sandbox_session *s, int64_t ti
     for (;;) {
         if (s->pending.len >= 4) {
             const unsigned char *h = (const unsigned char *)s->pending.data;
-            size_t n = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 |
-                       (size_t)h[3] << 24;
+            size_t n = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 | (size_t)h[3] << 24;
             if (n + 4 > s->pending.max_bytes) {
                 finish(s, EF_SB_KILL_OUTPUT);
-                return ef_errorf(ctx, EF_ELIMIT, "sandbox session: frame of %zu bytes passes "
-                                 "the cap of %zu; the session was ended", n,
-                                 s->pending.max_bytes);
+                return ef_errorf(ctx, EF_ELIMIT,
+                                 "sandbox session: frame of %zu bytes passes "
+                                 "the cap of %zu; the session was ended",
+                                 n, s->pending.max_bytes);
             }
             if (s->pending.len >= n + 4) {
                 memmove(s->pending.data, s->pending.data + 4, s->pending.len - 4);

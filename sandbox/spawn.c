@@ -76,8 +76,7 @@ int ef_sandbox__spawn(ef_ctx *ctx, ef_sandbox_worker *w, ef_sb_plan *plan, ef_sb
     if (pid < 0) {
         stack_release(w, stack, proc->stack_len);
         proc->stack = NULL;
-        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: clone of the init failed: %s%s",
-                         strerror(err),
+        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: clone of the init failed: %s%s", strerror(err),
                          err == EPERM ? " (creating namespaces needs root here)" : "");
     }
     proc->pid = pid;
@@ -139,9 +138,9 @@ void ef_sandbox__worker_reap_pending(ef_sandbox_worker *w, int wait_all)
         ef_sb_proc *p = &w->pending[i];
         siginfo_t si;
         memset(&si, 0, sizeof si);
-        int exited = wait_all || (waitid(P_PID, (id_t)p->pid, &si,
-                                         WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 &&
-                                  si.si_pid == p->pid);
+        int exited = wait_all ||
+                     (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 &&
+                      si.si_pid == p->pid);
         if (exited) {
             int st;
             double u, sy;

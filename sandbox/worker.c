@@ -63,15 +63,13 @@ static int make_netns(ef_ctx *ctx, ef_sandbox_worker *w)
                          strerror(errno));
     int rc = 0;
     if (unshare(CLONE_NEWNET) < 0) {
-        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: unshare(CLONE_NEWNET): %s",
-                       strerror(errno));
+        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: unshare(CLONE_NEWNET): %s", strerror(errno));
     } else {
         w->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (w->netns_fd < 0)
             rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: open new netns: %s", strerror(errno));
         if (setns(home, CLONE_NEWNET) < 0)
-            rc = ef_errorf(ctx, EF_ESANDBOX,
-                           "sandbox: setns back to the host network failed: %s",
+            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: setns back to the host network failed: %s",
                            strerror(errno));
     }
     close(home);
@@ -108,8 +106,7 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
         const char *base = "/tmp";
         snprintf(w->root, sizeof w->root, "%s/.ef-sandbox-root-XXXXXX", base);
         if (!mkdtemp(w->root))
-            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: mkdtemp %s: %s", w->root,
-                           strerror(errno));
+            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: mkdtemp %s: %s", w->root, strerror(errno));
         if (!rc)
             rc = make_netns(ctx, w);
     }

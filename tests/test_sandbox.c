@@ -47,9 +47,9 @@ static ef_sandbox_result *sh(const ef_sandbox_options *o, const char *script)
     return run(o, argv);
 }
 
-#define EXPECT_STATUS(r, st)                                                                   \
-    EF_CHECK_MSG((r) && (r)->status == (st), "status %s (%s), want %s; out %.200s err %.200s",  \
-                 (r) ? ef_sandbox_status_name((r)->status) : "-", (r) ? (r)->detail : "",      \
+#define EXPECT_STATUS(r, st)                                                                       \
+    EF_CHECK_MSG((r) && (r)->status == (st), "status %s (%s), want %s; out %.200s err %.200s",     \
+                 (r) ? ef_sandbox_status_name((r)->status) : "-", (r) ? (r)->detail : "",          \
                  ef_sandbox_status_name(st), (r) ? (r)->out.data : "", (r) ? (r)->err.data : "")
 
 /* ---- statuses and fields ------------------------------------------------------------- */
@@ -248,8 +248,8 @@ static void test_setup_error(void)
 
 static void test_status_names(void)
 {
-    static const char *const names[] = {"ok",           "nonzero-exit", "signaled",
-                                        "timeout",      "cpu-limit",    "memory-limit",
+    static const char *const names[] = {"ok",           "nonzero-exit",      "signaled",
+                                        "timeout",      "cpu-limit",         "memory-limit",
                                         "output-limit", "seccomp-violation", "setup-error"};
     for (int i = 0; i < EF_SANDBOX_STATUS_COUNT_; i++)
         EF_CHECK_EQ_STR(ef_sandbox_status_name((ef_sandbox_status)i), names[i]);
@@ -276,7 +276,8 @@ static void test_stdin_env_identity(void)
     EXPECT_STATUS(r, EF_SANDBOX_OK);
     if (r)
         EF_CHECK_EQ_STR(r->out.data,
-                        "line one\nline two\nhi there|absent\n1000\n1000\nsandbox\n/tmp\n3\n3\n4\n1\n666\n1777\n");
+                        "line one\nline two\nhi "
+                        "there|absent\n1000\n1000\nsandbox\n/tmp\n3\n3\n4\n1\n666\n1777\n");
     ef_sandbox_result_free(r);
 }
 
@@ -443,8 +444,7 @@ static void test_weak_mode(void)
      * process must stay dumpable (it was before) */
     EF_CHECK_EQ_INT(prctl(PR_GET_DUMPABLE), 1);
     /* seccomp still applies in the weak mode */
-    const char *pt[] = {"python3", "-c", "import ctypes; ctypes.CDLL(None).syscall(101, 0)",
-                        NULL};
+    const char *pt[] = {"python3", "-c", "import ctypes; ctypes.CDLL(None).syscall(101, 0)", NULL};
     r = run(&o, pt);
     EXPECT_STATUS(r, EF_SANDBOX_SECCOMP);
     ef_sandbox_result_free(r);
@@ -545,34 +545,30 @@ static void test_threads(void)
 
 /* ---- sessions --------------------------------------------------------------------------- */
 
-static const char repl_driver[] =
-    "import sys\n"
-    "g = {}\n"
-    "for line in sys.stdin:\n"
-    "    try:\n"
-    "        exec(line, g)\n"
-    "    except Exception as e:\n"
-    "        print('error:', type(e).__name__, e)\n"
-    "    sys.stdout.write('\\x1e\\n'); sys.stdout.flush()\n";
+static const char repl_driver[] = "import sys\n"
+                                  "g = {}\n"
+                                  "for line in sys.stdin:\n"
+                                  "    try:\n"
+                                  "        exec(line, g)\n"
+                                  "    except Exception as e:\n"
+                                  "        print('error:', type(e).__name__, e)\n"
+                                  "    sys.stdout.write('\\x1e\\n'); sys.stdout.flush()\n";
 
-static const char frame_driver[] =
-    "import sys, struct\n"
-    "i, o = sys.stdin.buffer, sys.stdout.buffer\n"
-    "while True:\n"
-    "    h = i.read(4)\n"
-    "    if len(h) < 4: break\n"
-    "    d = i.read(struct.unpack('<I', h)[0])\n"
-    "    r = d.upper()\n"
-    "    o.write(struct.pack('<I', len(r)) + r); o.flush()\n";
+static const char frame_driver[] = "import sys, struct\n"
+                                   "i, o = sys.stdin.buffer, sys.stdout.buffer\n"
+                                   "while True:\n"
+                                   "    h = i.read(4)\n"
+                                   "    if len(h) < 4: break\n"
+                                   "    d = i.read(struct.unpack('<I', h)[0])\n"
+                                   "    r = d.upper()\n"
+                                   "    o.write(struct.pack('<I', len(r)) + r); o.flush()\n";
 
 /* One request/reply; the reply (or "" on failure) in a static buffer. */
-static int call(ef_sandbox_session *s, const char *req, int64_t timeout_ms, char *reply,
-                size_t cap)
+static int call(ef_sandbox_session *s, const char *req, int64_t timeout_ms, char *reply, size_t cap)
 {
     char *out = NULL;
     size_t len = 0;
-    int rc = ef_sandbox_session_call(ctx, s, req, strlen(req), "\x1e\n", 2, timeout_ms, &out,
-                                     &len);
+    int rc = ef_sandbox_session_call(ctx, s, req, strlen(req), "\x1e\n", 2, timeout_ms, &out, &len);
     snprintf(reply, cap, "%s", rc == 0 ? out : "");
     ef_free(out);
     return rc;
@@ -597,8 +593,8 @@ static void test_session_calls(void)
     EF_CHECK_OK(ctx, call(s, "x = 41\n", 5000, reply, sizeof reply));
     EF_CHECK_OK(ctx, call(s, "print(x + 1)\n", 5000, reply, sizeof reply));
     EF_CHECK_EQ_STR(reply, "42\n");
-    EF_CHECK_OK(ctx, call(s, "import sys; print('e', file=sys.stderr); 1/0\n", 5000, reply,
-                          sizeof reply));
+    EF_CHECK_OK(
+        ctx, call(s, "import sys; print('e', file=sys.stderr); 1/0\n", 5000, reply, sizeof reply));
     EF_CHECK_CONTAINS(reply, "ZeroDivisionError");
     usleep(20000);
     EF_CHECK_CONTAINS(ef_sandbox_session_stderr(s, NULL), "e\n");
@@ -695,8 +691,10 @@ static void test_cli(void)
     if (!bin || access(bin, X_OK) != 0)
         EF_SKIP_CASE("EF_BIN (the envforge binary) is not built");
     char cmd[1024], buf[4096];
-    snprintf(cmd, sizeof cmd, "%s sandbox --wall-ms 2000 --mem-mb 256 --procs 8 --out-kb 4 "
-             "--profile allow --env A=b -- sh -c 'echo $A' 2>&1", bin);
+    snprintf(cmd, sizeof cmd,
+             "%s sandbox --wall-ms 2000 --mem-mb 256 --procs 8 --out-kb 4 "
+             "--profile allow --env A=b -- sh -c 'echo $A' 2>&1",
+             bin);
     FILE *p = popen(cmd, "r");
     size_t n = fread(buf, 1, sizeof buf - 1, p);
     buf[n] = '\0';

@@ -108,8 +108,7 @@ static int count_uid_procs_now(uint32_t uid)
 
 /* Runs argv and checks status (and detail / stdout substrings when given). */
 static ef_sandbox_result *expect(const ef_sandbox_options *o, const char *const *argv,
-                                 ef_sandbox_status status, const char *detail,
-                                 const char *out_has)
+                                 ef_sandbox_status status, const char *detail, const char *out_has)
 {
     ef_sandbox_result *r = NULL;
     int rc = ef_sandbox_run(ctx, worker, o, argv, &r);
@@ -155,8 +154,17 @@ static void test_fork_bomb_shell(void)
     base_opts(&o);
     o.wall_ms = 1500;
     o.procs = 16;
+    /* The top shell either keeps spinning until the wall limit, or dies itself when one of
+     * its own forks hits the process limit first (a race inside the bomb): both are
+     * contained, and nothing may be left behind either way. */
     const char *argv[] = {"sh", "-c", "b() { b | b & }; b 2>/dev/null; while :; do :; done", NULL};
-    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_TIMEOUT, NULL, NULL));
+    ef_sandbox_result *r = NULL;
+    EF_CHECK_OK(ctx, ef_sandbox_run(ctx, worker, &o, argv, &r));
+    if (r)
+        EF_CHECK_MSG(r->status == EF_SANDBOX_TIMEOUT || r->status == EF_SANDBOX_NONZERO_EXIT,
+                     "status %s", ef_sandbox_status_name(r->status));
+    EF_CHECK_EQ_INT(count_uid_procs(ef_sandbox_worker_uid(worker)), 0);
+    ef_sandbox_result_free(r);
 }
 
 static void test_memory_bomb(void)
@@ -503,8 +511,8 @@ static void test_daemon_grandchild(void)
  * the program reached through a caller bind. */
 static void test_via_bind(void)
 {
-    static const char *const cases[] = {"read_host_files", "proc_tricks", "write_ro",
-                                        "setuid_root", "leaked_fds"};
+    static const char *const cases[] = {"read_host_files", "proc_tricks", "write_ro", "setuid_root",
+                                        "leaked_fds"};
     for (size_t i = 0; i < EF_ARRAY_LEN(cases); i++) {
         ef_sandbox_options o;
         base_opts(&o);

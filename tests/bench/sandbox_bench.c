@@ -34,7 +34,7 @@ typedef struct {
     const char *const *cmd; /* the program and its args */
     int n;                  /* runs for this thread */
     int slot;
-    double *lat_ms;         /* n latencies */
+    double *lat_ms; /* n latencies */
     int failures;
 } job;
 
@@ -59,19 +59,51 @@ static int wrap(runner kind, const char *const *cmd, const char **out, int cap)
 {
     int k = 0;
     if (kind == R_BWRAP) {
-        static const char *const pre[] = {
-            "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-            "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-            "--symlink", "usr/sbin", "/sbin", "--symlink", "usr/lib", "/lib",
-            "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/lib32", "/lib32",
-            "--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache",
-            "--ro-bind", "/etc/alternatives", "/etc/alternatives",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp",
-            "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--"};
+        static const char *const pre[] = {"bwrap",
+                                          "--unshare-all",
+                                          "--die-with-parent",
+                                          "--new-session",
+                                          "--ro-bind",
+                                          "/usr",
+                                          "/usr",
+                                          "--symlink",
+                                          "usr/bin",
+                                          "/bin",
+                                          "--symlink",
+                                          "usr/sbin",
+                                          "/sbin",
+                                          "--symlink",
+                                          "usr/lib",
+                                          "/lib",
+                                          "--symlink",
+                                          "usr/lib64",
+                                          "/lib64",
+                                          "--symlink",
+                                          "usr/lib32",
+                                          "/lib32",
+                                          "--ro-bind",
+                                          "/etc/ld.so.cache",
+                                          "/etc/ld.so.cache",
+                                          "--ro-bind",
+                                          "/etc/alternatives",
+                                          "/etc/alternatives",
+                                          "--proc",
+                                          "/proc",
+                                          "--dev",
+                                          "/dev",
+                                          "--tmpfs",
+                                          "/tmp",
+                                          "--chdir",
+                                          "/tmp",
+                                          "--clearenv",
+                                          "--setenv",
+                                          "PATH",
+                                          "/usr/bin:/bin",
+                                          "--"};
         for (size_t i = 0; i < sizeof pre / sizeof *pre && k < cap; i++)
             out[k++] = pre[i];
     } else if (kind == R_FIREJAIL) {
-        static const char *const pre[] = {"firejail", "--quiet", "--noprofile", "--net=none",
+        static const char *const pre[] = {"firejail",  "--quiet",       "--noprofile", "--net=none",
                                           "--private", "--private-dev", "--"};
         for (size_t i = 0; i < sizeof pre / sizeof *pre && k < cap; i++)
             out[k++] = pre[i];
@@ -109,8 +141,8 @@ static void *run_job(void *p)
             ok = rc == 0 && r->status == EF_SANDBOX_OK;
             if (!ok && j->failures < 3)
                 fprintf(stderr, "envforge run failed: %s %s %s\n",
-                        r ? ef_sandbox_status_name(r->status) : ef_errmsg(ctx),
-                        r ? r->detail : "", r ? r->err.data : "");
+                        r ? ef_sandbox_status_name(r->status) : ef_errmsg(ctx), r ? r->detail : "",
+                        r ? r->err.data : "");
             ef_sandbox_result_free(r);
         } else {
             ok = spawn_wait(argv) == 0;
@@ -243,16 +275,15 @@ int main(int argc, char **argv)
             stats st[R_COUNT];
             printf("\n%s, %d thread%s, %d runs each:\n", cmd_names[c], threads,
                    threads > 1 ? "s" : "", nc);
-            printf("  %-18s %10s %9s %9s %s\n", "runner", "runs/s", "p50 ms", "p99 ms",
-                   "failures");
+            printf("  %-18s %10s %9s %9s %s\n", "runner", "runs/s", "p50 ms", "p99 ms", "failures");
             for (int r = 0; r < R_COUNT; r++) {
                 if (!avail[r]) {
                     printf("  %-18s (not installed)\n", runner_names[r]);
                     continue;
                 }
                 st[r] = measure((runner)r, cmds[c], nc, threads);
-                printf("  %-18s %10.1f %9.3f %9.3f %d\n", runner_names[r], st[r].rate,
-                       st[r].p50, st[r].p99, st[r].failures);
+                printf("  %-18s %10.1f %9.3f %9.3f %d\n", runner_names[r], st[r].rate, st[r].p50,
+                       st[r].p99, st[r].failures);
             }
             printf("  envforge / plain exec: %.2fx throughput (target >= 0.80)\n",
                    st[R_ENVFORGE].rate / st[R_PLAIN].rate);

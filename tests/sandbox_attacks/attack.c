@@ -127,10 +127,10 @@ static int huge_file(const char *path)
 
 static int read_host_files(void)
 {
-    static const char *const paths[] = {"/etc/shadow", "/etc/gshadow", "/root/.bashrc",
-                                        "/etc/hostname", "/etc/machine-id", "/home",
-                                        "/var/log", "/work/main/CMakeLists.txt",
-                                        "/proc/kcore", "/sys/kernel", "/boot", "/run"};
+    static const char *const paths[] = {
+        "/etc/shadow",     "/etc/gshadow", "/root/.bashrc", "/etc/hostname",
+        "/etc/machine-id", "/home",        "/var/log",      "/work/main/CMakeLists.txt",
+        "/proc/kcore",     "/sys/kernel",  "/boot",         "/run"};
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
         if (can_open(paths[i], O_RDONLY))
             return escaped(paths[i]);
@@ -140,8 +140,8 @@ static int read_host_files(void)
 static int write_ro(void)
 {
     static const char *const paths[] = {"/usr/bin/evil", "/etc/passwd", "/evil",
-                                        "/usr/lib/evil", "/bin/evil", "/etc/evil",
-                                        "/work/evil", "/dev/evil", "/proc/evil"};
+                                        "/usr/lib/evil", "/bin/evil",   "/etc/evil",
+                                        "/work/evil",    "/dev/evil",   "/proc/evil"};
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
         if (can_open(paths[i], O_WRONLY | O_CREAT))
             return escaped(paths[i]);
@@ -192,13 +192,15 @@ static int proc_root(void)
     if (can_open("/proc/1/root/etc/shadow", O_RDONLY) || can_open("/proc/1/environ", O_RDONLY) ||
         can_open("/proc/1/mem", O_RDONLY) || can_open("/proc/1/cmdline", O_RDONLY))
         return escaped("/proc/1");
-    if (readlink("/proc/1/root", buf, sizeof buf) >= 0 || readlink("/proc/1/exe", buf, sizeof buf) >= 0)
+    if (readlink("/proc/1/root", buf, sizeof buf) >= 0 ||
+        readlink("/proc/1/exe", buf, sizeof buf) >= 0)
         return escaped("readlink /proc/1/*");
     if (can_open("/proc/self/root/etc/shadow", O_RDONLY) ||
         can_open("/proc/self/root/../../etc/shadow", O_RDONLY) ||
         can_open("/proc/self/cwd/../../../../etc/shadow", O_RDONLY))
         return escaped("/proc/self/root");
-    if (can_open("/proc/sysrq-trigger", O_WRONLY) || can_open("/proc/sys/kernel/hostname", O_WRONLY) ||
+    if (can_open("/proc/sysrq-trigger", O_WRONLY) ||
+        can_open("/proc/sys/kernel/hostname", O_WRONLY) ||
         can_open("/proc/sys/vm/drop_caches", O_WRONLY))
         return escaped("writable /proc/sys");
     /* every pid we can see must be ours */
@@ -245,8 +247,10 @@ static int connect_to(const char *ip, int port)
 
 static int raw_sockets(void)
 {
-    int fams[][3] = {{AF_INET, SOCK_RAW, IPPROTO_ICMP}, {AF_PACKET, SOCK_RAW, 0},
-                     {AF_NETLINK, SOCK_RAW, 0}, {AF_INET6, SOCK_DGRAM, 0},
+    int fams[][3] = {{AF_INET, SOCK_RAW, IPPROTO_ICMP},
+                     {AF_PACKET, SOCK_RAW, 0},
+                     {AF_NETLINK, SOCK_RAW, 0},
+                     {AF_INET6, SOCK_DGRAM, 0},
                      {40 /* AF_VSOCK */, SOCK_STREAM, 0}};
     for (size_t i = 0; i < sizeof fams / sizeof *fams; i++) {
         int s = socket(fams[i][0], fams[i][1], fams[i][2]);
