@@ -130,6 +130,12 @@ static void test_json_paths(void)
     EF_CHECK_EQ_INT(ef_json_parse(ctx, "{\"a\":", 5, "cut.json", &doc), EF_EPARSE);
     EF_CHECK_CONTAINS(ef_errmsg(ctx), "unexpected end");
     EF_CHECK_EQ_INT(ef_json_parse(ctx, "{} x", 4, "tail.json", &doc), EF_EPARSE);
+    /* not NUL-terminated: the message quotes only bytes inside the input */
+    char *cut = ef_malloc(9);
+    memcpy(cut, "[1, 2, @x", 9);
+    EF_CHECK_EQ_INT(ef_json_parse(ctx, cut, 9, "raw", &doc), EF_EPARSE);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "raw:1:");
+    ef_free(cut);
     ef_ctx_free(ctx);
 }
 
