@@ -63,8 +63,9 @@ int ef_json_parse(ef_ctx *ctx, const char *text, size_t len, const char *what, c
         if (off + 1 >= len)
             return ef_errorf(ctx, EF_EPARSE, "%s:%zu:%zu: invalid JSON (unexpected end of input)",
                              what, line, col);
-        return ef_errorf(ctx, EF_EPARSE, "%s:%zu:%zu: invalid JSON near '%.20s'", what, line, col,
-                         end);
+        int near = (int)EF_MIN(len - off, (size_t)20); /* text need not be NUL-terminated */
+        return ef_errorf(ctx, EF_EPARSE, "%s:%zu:%zu: invalid JSON near '%.*s'", what, line, col,
+                         near, end);
     }
     /* trailing garbage after the value (other than whitespace) is an error */
     size_t off = (size_t)(end - text);
