@@ -212,6 +212,24 @@ static void test_output_limit(void)
     ef_sandbox_result_free(r);
 }
 
+static void test_other_limits(void)
+{
+    /* open files (RLIMIT_NOFILE), processes (RLIMIT_NPROC), no core dumps, /tmp size */
+    ef_sandbox_options o = opts();
+    o.open_files = 16;
+    o.procs = 4;
+    o.tmp_bytes = 1 << 20;
+    ef_sandbox_result *r =
+        sh(&o, "ulimit -n; ulimit -c; df -k /tmp | tail -1 | awk '{print $2}'; "
+               "python3 -c \"import resource\nprint(resource.getrlimit(resource.RLIMIT_NPROC)[0])"
+               "\nfs = []\ntry:\n  [fs.append(open('/dev/null')) for i in "
+               "range(100)]\nexcept OSError as e: print('nofile', e.errno)\"");
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "16\n0\n1024\n4\nnofile 24\n");
+    ef_sandbox_result_free(r);
+}
+
 static void test_seccomp_violation(void)
 {
     ef_sandbox_options o = opts();
@@ -739,6 +757,7 @@ int main(int argc, char **argv)
     EF_RUN(test_cpu_limit);
     EF_RUN(test_memory_limit_and_peak);
     EF_RUN(test_output_limit);
+    EF_RUN(test_other_limits);
     EF_RUN(test_seccomp_violation);
     EF_RUN(test_setup_error);
     EF_RUN(test_stdin_env_identity);
