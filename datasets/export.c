@@ -78,9 +78,12 @@ static char *tools_for(const char *env_tools, const char *run_config)
             item = cJSON_Duplicate(el, 1);
         else {
             item = cJSON_CreateObject();
-            if (item) {
-                cJSON_AddStringToObject(item, "type", "function");
-                cJSON_AddItemToObject(item, "function", cJSON_Duplicate(el, 1));
+            cJSON *dup = item ? cJSON_Duplicate(el, 1) : NULL;
+            if (!dup || !cJSON_AddStringToObject(item, "type", "function") ||
+                !cJSON_AddItemToObject(item, "function", dup)) {
+                cJSON_Delete(dup);
+                cJSON_Delete(item);
+                goto cleanup;
             }
             fn = el;
         }

@@ -153,5 +153,11 @@ const char ef_report__js[] =
     "    else { current = null; view.textContent = \"\"; view.appendChild(el(\"p\", \"empty\", \"no episode matches\")); }\n"
     "  }\n"
     "  [q, fEnv, fVer, fOut, fMin].forEach(function (n) { n.addEventListener(\"input\", render); });\n"
+    "  /* filters from the address: report.html#q=text&env=NAME&verified=1&outcome=fail&min=0.5 */\n"
+    "  (location.hash || \"\").replace(/^#/, \"\").split(\"&\").forEach(function (kv) {\n"
+    "    var i = kv.indexOf(\"=\"), k = kv.slice(0, i), v = decodeURIComponent(kv.slice(i + 1));\n"
+    "    var box = {q: q, env: fEnv, verified: fVer, outcome: fOut, min: fMin}[k];\n"
+    "    if (i > 0 && box) box.value = v;\n"
+    "  });\n"
     "  render();\n"
     "})();\n";

@@ -270,86 +270,131 @@ static double ratio(double a, double b)
     return b > 0 ? a / b : NAN;
 }
 
-static void add_num(cJSON *o, const char *k, double v)
+/* Builders that note a failed allocation in *oom instead of losing the node silently. */
+static void add_num(int *oom, cJSON *o, const char *k, double v)
 {
-    if (isfinite(v))
-        cJSON_AddNumberToObject(o, k, v);
+    if (!(isfinite(v) ? cJSON_AddNumberToObject(o, k, v) : cJSON_AddNullToObject(o, k)))
+        *oom = 1;
+}
+
+static void add_str(int *oom, cJSON *o, const char *k, const char *v)
+{
+    if (!cJSON_AddStringToObject(o, k, v))
+        *oom = 1;
+}
+
+static void add_item(int *oom, cJSON *parent, const char *k, cJSON *item)
+{
+    if (!item || !parent ||
+        !(k ? cJSON_AddItemToObject(parent, k, item) : cJSON_AddItemToArray(parent, item))) {
+        cJSON_Delete(item);
+        *oom = 1;
+    }
+}
+
+static cJSON *add_container(int *oom, cJSON *parent, const char *k, int array)
+{
+    cJSON *c = array ? cJSON_CreateArray() : cJSON_CreateObject();
+    if (!c || !parent || !cJSON_AddItemToObject(parent, k, c)) {
+        cJSON_Delete(c);
+        *oom = 1;
+        return NULL;
+    }
+    return c;
+}
+
+/* Moves *src (a map the bucket owns) into parent under k. */
+static void add_owned(int *oom, cJSON *parent, const char *k, cJSON **src)
+{
+    if (parent && *src && cJSON_AddItemToObject(parent, k, *src))
+        *src = NULL;
     else
-        cJSON_AddNullToObject(o, k);
+        *oom = 1;
 }
 
 static cJSON *bucket_json(const stats_acc *a, bucket *b)
 {
+    int oom = 0;
     cJSON *j = cJSON_CreateObject();
     if (!j)
         return NULL;
-    cJSON_AddStringToObject(j, "env", b->env);
-    cJSON_AddNumberToObject(j, "level", b->level);
-    cJSON_AddNumberToObject(j, "tasks", (double)b->tasks);
-    cJSON_AddNumberToObject(j, "tasks_sampled", (double)b->tasks_sampled);
-    cJSON_AddNumberToObject(j, "episodes", (double)b->episodes);
-    cJSON_AddNumberToObject(j, "verified", (double)b->verified);
-    cJSON_AddNumberToObject(j, "solved", (double)b->solved);
-    add_num(j, "mean_reward", ratio(b->reward_sum, (double)b->episodes));
-    cJSON *pk = cJSON_AddObjectToObject(j, "pass_at_k");
-    cJSON *nk = cJSON_AddObjectToObject(j, "tasks_at_k");
-    for (int i = 0; i < a->o->n_ks; i++) {
+    add_str(&oom, j, "env", b->env);
+    add_num(&oom, j, "level", b->level);
+    add_num(&oom, j, "tasks", (double)b->tasks);
+    add_num(&oom, j, "tasks_sampled", (double)b->tasks_sampled);
+    add_num(&oom, j, "episodes", (double)b->episodes);
+    add_num(&oom, j, "verified", (double)b->verified);
+    add_num(&oom, j, "solved", (double)b->solved);
+    add_num(&oom, j, "mean_reward", ratio(b->reward_sum, (double)b->episodes));
+    cJSON *pk = add_container(&oom, j, "pass_at_k", 0);
+    cJSON *nk = add_container(&oom, j, "tasks_at_k", 0);
+    for (int i = 0; i < a->o->n_ks && pk && nk; i++) {
         char key[16];
         snprintf(key, sizeof(key), "%d", a->o->ks[i]);
-        add_num(pk, key, ratio(b->pass_sum[i], (double)b->pass_n[i]));
-        cJSON_AddNumberToObject(nk, key, (double)b->pass_n[i]);
+        add_num(&oom, pk, key, ratio(b->pass_sum[i], (double)b->pass_n[i]));
+        add_num(&oom, nk, key, (double)b->pass_n[i]);
     }
-    cJSON *h = cJSON_AddArrayToObject(j, "reward_histogram");
-    for (int i = 0; i < N_HIST; i++)
-        cJSON_AddItemToArray(h, cJSON_CreateNumber((double)b->hist[i]));
-    cJSON *turns = cJSON_AddObjectToObject(j, "turns");
-    add_num(turns, "mean", ratio((double)b->turns_sum, (double)b->episodes));
-    cJSON_AddNumberToObject(turns, "max", (double)b->turns_max);
-    cJSON_AddItemToObject(turns, "histogram", b->turns_hist);
-    b->turns_hist = NULL;
-    cJSON *tok = cJSON_AddObjectToObject(j, "tokens");
-    cJSON_AddNumberToObject(tok, "prompt", (double)b->prompt_tokens);
-    cJSON_AddNumberToObject(tok, "completion", (double)b->completion_tokens);
-    add_num(tok, "mean_completion", ratio((double)b->completion_tokens, (double)b->episodes));
-    cJSON_AddNumberToObject(j, "tool_calls", (double)b->tool_calls);
-    cJSON_AddNumberToObject(j, "tool_errors", (double)b->tool_errors);
-    add_num(j, "tool_error_rate", ratio((double)b->tool_errors, (double)b->tool_calls));
-    cJSON_AddNumberToObject(j, "parse_errors", (double)b->parse_errors);
-    cJSON_AddNumberToObject(j, "context_resets", (double)b->resets);
-    cJSON *tools = cJSON_AddArrayToObject(j, "tools");
-    const cJSON *t;
-    cJSON_ArrayForEach(t, b->tools)
+    cJSON *h = add_container(&oom, j, "reward_histogram", 1);
+    for (int i = 0; i < N_HIST && h; i++)
+        add_item(&oom, h, NULL, cJSON_CreateNumber((double)b->hist[i]));
+    cJSON *turns = add_container(&oom, j, "turns", 0);
+    if (turns) {
+        add_num(&oom, turns, "mean", ratio((double)b->turns_sum, (double)b->episodes));
+        add_num(&oom, turns, "max", (double)b->turns_max);
+        add_owned(&oom, turns, "histogram", &b->turns_hist);
+    }
+    cJSON *tok = add_container(&oom, j, "tokens", 0);
+    if (tok) {
+        add_num(&oom, tok, "prompt", (double)b->prompt_tokens);
+        add_num(&oom, tok, "completion", (double)b->completion_tokens);
+        add_num(&oom, tok, "mean_completion",
+                ratio((double)b->completion_tokens, (double)b->episodes));
+    }
+    add_num(&oom, j, "tool_calls", (double)b->tool_calls);
+    add_num(&oom, j, "tool_errors", (double)b->tool_errors);
+    add_num(&oom, j, "tool_error_rate", ratio((double)b->tool_errors, (double)b->tool_calls));
+    add_num(&oom, j, "parse_errors", (double)b->parse_errors);
+    add_num(&oom, j, "context_resets", (double)b->resets);
+    cJSON *tools = add_container(&oom, j, "tools", 1);
+    const cJSON *t, *tool_map = tools ? b->tools : NULL;
+    cJSON_ArrayForEach(t, tool_map)
     {
         cJSON *o = cJSON_CreateObject();
         double calls = cJSON_GetArrayItem(t, 0)->valuedouble;
         double errs = cJSON_GetArrayItem(t, 1)->valuedouble;
-        cJSON_AddStringToObject(o, "tool", t->string);
-        cJSON_AddNumberToObject(o, "calls", calls);
-        cJSON_AddNumberToObject(o, "errors", errs);
-        add_num(o, "error_rate", ratio(errs, calls));
-        cJSON_AddItemToArray(tools, o);
+        if (o) {
+            add_str(&oom, o, "tool", t->string);
+            add_num(&oom, o, "calls", calls);
+            add_num(&oom, o, "errors", errs);
+            add_num(&oom, o, "error_rate", ratio(errs, calls));
+        }
+        add_item(&oom, tools, NULL, o);
     }
-    cJSON_AddItemToObject(j, "end_reasons", b->end_reasons);
-    cJSON_AddItemToObject(j, "status", b->status);
-    b->end_reasons = b->status = NULL;
-    cJSON *fl = cJSON_AddObjectToObject(j, "flakiness");
-    add_num(fl, "mean", ratio(b->flaky_sum, (double)b->tasks_sampled));
-    cJSON_AddNumberToObject(fl, "flaky_tasks", (double)b->flaky_tasks);
-    cJSON *ft = cJSON_AddArrayToObject(fl, "tasks");
-    for (int i = 0; i < b->n_top; i++) {
+    add_owned(&oom, j, "end_reasons", &b->end_reasons);
+    add_owned(&oom, j, "status", &b->status);
+    cJSON *fl = add_container(&oom, j, "flakiness", 0);
+    if (fl) {
+        add_num(&oom, fl, "mean", ratio(b->flaky_sum, (double)b->tasks_sampled));
+        add_num(&oom, fl, "flaky_tasks", (double)b->flaky_tasks);
+    }
+    cJSON *ft = add_container(&oom, fl, "tasks", 1);
+    for (int i = 0; i < b->n_top && ft; i++) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "task_id", (double)b->top[i].task_id);
-        cJSON_AddNumberToObject(o, "n", (double)b->top[i].n);
-        cJSON_AddNumberToObject(o, "c", (double)b->top[i].c);
-        cJSON_AddNumberToObject(o, "flakiness", b->top[i].f);
-        cJSON_AddItemToArray(ft, o);
+        if (o) {
+            add_num(&oom, o, "task_id", (double)b->top[i].task_id);
+            add_num(&oom, o, "n", (double)b->top[i].n);
+            add_num(&oom, o, "c", (double)b->top[i].c);
+            add_num(&oom, o, "flakiness", b->top[i].f);
+        }
+        add_item(&oom, ft, NULL, o);
+    }
+    if (oom) {
+        cJSON_Delete(j);
+        return NULL;
     }
     return j;
 }
 
-/* cJSON_Add* return NULL when out of memory and leave the tree as it was; a tree that
- * lost a node is detected by printing it (the caller does) — here we only check the
- * containers we create. */
 int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out)
 {
     ef_ctx *ctx = ef_store_ctx(s);
@@ -416,29 +461,22 @@ int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out)
     }
     ef_export__read_end(s);
     root = cJSON_CreateObject();
-    cJSON *groups = root ? cJSON_AddArrayToObject(root, "groups") : NULL;
-    if (!groups) {
-        rc = ef_errorf(ctx, EF_ENOMEM, "stats: out of memory");
-        goto cleanup;
+    int oom = !root;
+    cJSON *groups = add_container(&oom, root, "groups", 1);
+    if (root) {
+        add_str(&oom, root, "store", ef_store_path(s));
+        if (o->run)
+            add_str(&oom, root, "run", o->run);
+        add_num(&oom, root, "success_reward", o->success_reward);
     }
-    cJSON_AddStringToObject(root, "store", ef_store_path(s));
-    if (o->run)
-        cJSON_AddStringToObject(root, "run", o->run);
-    cJSON_AddNumberToObject(root, "success_reward", o->success_reward);
-    cJSON *ks = cJSON_AddArrayToObject(root, "ks");
-    for (int i = 0; i < o->n_ks; i++)
-        cJSON_AddItemToArray(ks, cJSON_CreateNumber(o->ks[i]));
-    for (size_t i = 0; i < a.n; i++) {
-        cJSON *g = bucket_json(&a, &a.b[i]);
-        if (!g || !cJSON_AddItemToArray(groups, g)) {
-            cJSON_Delete(g);
-            rc = ef_errorf(ctx, EF_ENOMEM, "stats: out of memory");
-            goto cleanup;
-        }
-    }
-    cJSON *tot = bucket_json(&a, &a.total);
-    if (!tot || !cJSON_AddItemToObject(root, "total", tot)) {
-        cJSON_Delete(tot);
+    cJSON *ks = add_container(&oom, root, "ks", 1);
+    for (int i = 0; i < o->n_ks && ks; i++)
+        add_item(&oom, ks, NULL, cJSON_CreateNumber(o->ks[i]));
+    for (size_t i = 0; i < a.n && groups; i++)
+        add_item(&oom, groups, NULL, bucket_json(&a, &a.b[i]));
+    if (root)
+        add_item(&oom, root, "total", bucket_json(&a, &a.total));
+    if (oom) {
         rc = ef_errorf(ctx, EF_ENOMEM, "stats: out of memory");
         goto cleanup;
     }
