@@ -449,7 +449,7 @@ for _, file in ipairs(files) do
       if reason then
         reason = reason:gsub("\n.*", "")
         fails[reason] = (fails[reason] or 0) + 1
-        if verbose then io.stderr:write(file, " L", level, " #", k, ": ", reason, "\n") end
+        if verbose then io.stderr:write(file, " L", level, " #", k, ": ", reason, " ", task and task.meta and json.encode(task.meta.family or "") or "", "\n") end
       else kept = kept + 1 end
     end
   end
