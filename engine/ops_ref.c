@@ -104,8 +104,14 @@ static void quant_one(uint8_t *q, float *scale, const float *x, int block, int u
         amax = fmaxf(amax, fabsf(x[k]));
     amax = fmaxf(amax, 1e-4f);
     float s = amax * (1.0f / 448.0f);
-    if (ue8m0)
-        s = exp2f(ceilf(log2f(s)));
+    if (ue8m0) {
+        /* round up to a power of two from the bits, exactly as DeepSeek's kernel does
+         * (fast_log2_ceil): the exponent, plus one when any mantissa bit is set */
+        uint32_t bits;
+        memcpy(&bits, &s, 4);
+        int e = (int)((bits >> 23) & 0xff) - 127 + ((bits & 0x7fffff) != 0);
+        s = ldexpf(1.0f, e);
+    }
     for (int k = 0; k < block; k++) {
         float v = x[k] / s;
         v = fminf(fmaxf(v, -448.0f), 448.0f);

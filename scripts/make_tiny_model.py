@@ -93,6 +93,17 @@ Whitespace    runs   and\ttabs\n\n\nnewlines. 中文字符 和 日本語の文�
 Mixture of experts routes each token to a few experts chosen by a sigmoid gate.
 """
 
+# The realistic-shape variant (fp8_ue8m0/): index heads of 128 (one full quantization
+# block), a 256-wide kv latent (two blocks), rope 64, fp8 weights with partial 128x128
+# blocks, activation scales rounded to powers of two (scale_fmt ue8m0) as in the 671B.
+CONFIG_128 = dict(CONFIG, hidden_size=128, intermediate_size=256, moe_intermediate_size=64,
+                  num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                  q_lora_rank=64, kv_lora_rank=256, qk_nope_head_dim=64, qk_rope_head_dim=64,
+                  v_head_dim=64, n_routed_experts=4, index_n_heads=8, index_head_dim=128,
+                  quantization_config={"activation_scheme": "dynamic", "fmt": "e4m3",
+                                       "quant_method": "fp8", "scale_fmt": "ue8m0",
+                                       "weight_block_size": [128, 128]})
+
 PROMPTS = [
     "def add(a, b): return a + b",
     "Sparse attention keeps the top k keys for every query; the indexer scores them "
@@ -216,7 +227,9 @@ def act_quant(x, block, ue8m0=False):
     amax = xb.abs().amax(-1).clamp(min=1e-4)
     s = amax * (1.0 / 448.0)
     if ue8m0:
-        s = torch.pow(2.0, torch.ceil(torch.log2(s)))
+        # round up to a power of two exactly (kernel.py's fast_log2_ceil on the bits)
+        m, e = torch.frexp(s)
+        s = torch.ldexp(torch.ones_like(s), torch.where(m == 0.5, e - 1, e))
     q = (xb / s.unsqueeze(-1)).clamp(-448, 448).to(torch.float8_e4m3fn).float()
     return q.reshape(shape), s.reshape(*shape[:-1], shape[-1] // block)
 
@@ -275,6 +288,7 @@ class Reference:
     def __init__(self, cfg, w, n_ctx, index_topk, fp8_names=()):
         self.c, self.w, self.topk = cfg, {k: v.float() for k, v in w.items()}, index_topk
         self.fp8_names = set(fp8_names)
+        self.ue8m0 = cfg.get("quantization_config", {}).get("scale_fmt") == "ue8m0"
         L = cfg["num_hidden_layers"]
         self.kv = torch.zeros(L, n_ctx, cfg["kv_lora_rank"])
         self.pe = torch.zeros(L, n_ctx, cfg["qk_rope_head_dim"])
@@ -294,7 +308,7 @@ class Reference:
             parts = []
             for b0 in range(0, x.shape[-1], 128):
                 xb = x[..., b0:b0 + 128].contiguous()
-                q, s = act_quant(xb, xb.shape[-1])
+                q, s = act_quant(xb, xb.shape[-1], self.ue8m0)
                 parts.append(q * s)
             x = torch.cat(parts, -1)
         return x @ self.w[name].t()
@@ -311,8 +325,8 @@ class Reference:
         k = torch.cat([apply_rope(k[..., :R], f, False), k[..., R:]], -1)
         q, k = hadamard(q), hadamard(k)
         blk = min(128, ID)
-        q8, qs = act_quant(q, blk)
-        k8, ks = act_quant(k, blk)
+        q8, qs = act_quant(q, blk, self.ue8m0)
+        k8, ks = act_quant(k, blk, self.ue8m0)
         self.ik[l, start:end], self.iks[l, start:end] = k8, ks
         wts = self.lin(x, p + "weights_proj.weight") * IH ** -0.5
         wts = wts.unsqueeze(-1) * qs * ID ** -0.5          # [n, IH, 1]
@@ -345,7 +359,7 @@ class Reference:
         kv, k_pe = kv[:, :C], kv[:, C:]
         kv = rmsnorm(kv, self.w[p + "kv_a_layernorm.weight"], eps)
         k_pe = apply_rope(k_pe, f, True)
-        q8, s = act_quant(kv, min(128, C))
+        q8, s = act_quant(kv, min(128, C), self.ue8m0)
         kv = (q8.view(n, -1, min(128, C)) * s.unsqueeze(-1)).view(n, C)
         self.kv[l, start:end], self.pe[l, start:end] = kv, k_pe
         wkv_b = self.w[p + "kv_b_proj.weight"].view(H, NOPE + V, C)
@@ -415,10 +429,14 @@ class Reference:
         return self.lin(rmsnorm(x, self.w["model.norm.weight"], eps), "lm_head.weight")
 
 
-def run_cases(cfg, weights, prompts_tokens, out, tag, manifest, fp8_names=()):
+def run_cases(cfg, weights, prompts_tokens, out, tag, manifest, fp8_names=(),
+              cases=((TOPK_SMALL, "prefill"), (TOPK_SMALL, "decode"), (TOPK_LARGE, "prefill"),
+                     (TOPK_LARGE, "decode")), prompt_ids=None):
     for pi, toks in enumerate(prompts_tokens):
-        for topk in (TOPK_SMALL, TOPK_LARGE):
-            for mode in ("prefill", "decode"):
+        if prompt_ids is not None and pi not in prompt_ids:
+            continue
+        for topk, mode in cases:
+            if True:
                 ref = Reference(cfg, weights, len(toks) + 4, topk, fp8_names)
                 with torch.no_grad():
                     if mode == "prefill":
@@ -497,6 +515,23 @@ def main():
             os.remove(os.path.join(out, "fp8", f))
     with open(os.path.join(out, "fp8", "reference.json"), "w") as fh:
         json.dump(m8, fh, indent=1)
+    # realistic-shape fp8 + ue8m0 variant
+    vdir = os.path.join(out, "fp8_ue8m0")
+    os.makedirs(vdir, exist_ok=True)
+    w128 = make_weights(CONFIG_128, torch.Generator().manual_seed(SEED + 1))
+    q128, deq128 = to_fp8(w128)
+    save_file({k: v.contiguous() for k, v in q128.items()}, os.path.join(vdir, "model.safetensors"))
+    with open(os.path.join(vdir, "config.json"), "w") as fh:
+        json.dump(CONFIG_128, fh, indent=2)
+    mv = {"prompts": manifest["prompts"], "vocab_size": CONFIG_128["vocab_size"],
+          "n_layers": CONFIG_128["num_hidden_layers"],
+          "n_experts_per_tok": CONFIG_128["num_experts_per_tok"], "cases": []}
+    run_cases(CONFIG_128, deq128, prompts_tokens, vdir, "", mv,
+              [k for k in q128 if k + "_scale_inv" in q128],
+              cases=((TOPK_SMALL, "prefill"), (TOPK_SMALL, "decode"), (TOPK_LARGE, "prefill")),
+              prompt_ids=(1,))
+    with open(os.path.join(vdir, "reference.json"), "w") as fh:
+        json.dump(mv, fh, indent=1)
     print(f"wrote {out}: {len(weights)} tensors, {total} bytes of bf16 weights, "
           f"prompts of {[len(t) for t in prompts_tokens]} tokens")
 

