@@ -307,19 +307,35 @@ static int check_tool(ef_env *env, int tools, const char *name, cJSON *list)
                  path_msg);
         return field_error(env, where_path, "invalid JSON Schema: %s", path_msg);
     }
+    /* {"type":"function","function":{name, description, parameters}}; on any failure
+     * everything made here is freed (cJSON_Add* does not take the item when it fails) */
     cJSON *fn = cJSON_CreateObject(), *entry = cJSON_CreateObject();
-    if (!fn || !entry || !cJSON_AddStringToObject(fn, "name", name) ||
-        !cJSON_AddStringToObject(fn, "description", desc) ||
-        !cJSON_AddStringToObject(entry, "type", "function")) {
-        cJSON_Delete(fn);
-        cJSON_Delete(entry);
-        cJSON_Delete(schema);
+    cJSON *dup = cJSON_Duplicate(schema, 1);
+    int ok = fn && entry && dup && cJSON_AddStringToObject(fn, "name", name) &&
+             cJSON_AddStringToObject(fn, "description", desc) &&
+             cJSON_AddStringToObject(entry, "type", "function");
+    if (ok && cJSON_AddItemToObject(fn, "parameters", dup))
+        dup = NULL;
+    else
+        ok = 0;
+    if (ok && cJSON_AddItemToObject(entry, "function", fn))
+        fn = NULL;
+    else
+        ok = 0;
+    if (ok && cJSON_AddItemToArray(list, entry))
+        entry = NULL;
+    else
+        ok = 0;
+    if (ok && cJSON_AddItemToObject(env->tool_schemas, name, schema))
+        schema = NULL;
+    else
+        ok = 0;
+    cJSON_Delete(fn);
+    cJSON_Delete(entry);
+    cJSON_Delete(dup);
+    cJSON_Delete(schema);
+    if (!ok)
         return ef_errorf(env->ctx, EF_ENOMEM, "%s: out of memory", env->path);
-    }
-    cJSON_AddItemToObject(fn, "parameters", cJSON_Duplicate(schema, 1));
-    cJSON_AddItemToObject(entry, "function", fn);
-    cJSON_AddItemToArray(list, entry);
-    cJSON_AddItemToObject(env->tool_schemas, name, schema);
     lua_pop(L, 2);
     (void)tools;
     return 0;
@@ -360,23 +376,21 @@ static int check_tools(ef_env *env, int t)
         lua_pop(L, 1);
     }
     qsort(names, n, sizeof *names, cmp_str);
-    cJSON *list = cJSON_CreateArray();
+    /* both live on env: a Lua memory error between tools must not leak them */
+    cJSON *list = env->tools_list = cJSON_CreateArray();
     env->tool_schemas = cJSON_CreateObject();
-    if (!list || !env->tool_schemas) {
-        cJSON_Delete(list);
+    if (!list || !env->tool_schemas)
         return ef_errorf(env->ctx, EF_ENOMEM, "%s: out of memory", env->path);
-    }
     for (i = 0; i < n; i++) {
         lua_getfield(L, tools, names[i]);
         int rc = check_tool(env, tools, names[i], list);
-        if (rc < 0) {
-            cJSON_Delete(list);
+        if (rc < 0)
             return rc;
-        }
         lua_settop(L, tools + 1);
     }
     env->tools_json = cJSON_PrintUnformatted(list);
     cJSON_Delete(list);
+    env->tools_list = NULL;
     if (!env->tools_json)
         return ef_errorf(env->ctx, EF_ENOMEM, "%s: out of memory", env->path);
     lua_pop(L, 1); /* names */
@@ -465,6 +479,7 @@ void ef_env_free(ef_env *env)
     ef_envgen__vm_free_chunks(env);
     ef_sandbox_worker_free(env->sandbox);
     cJSON_Delete(env->tool_schemas);
+    cJSON_Delete(env->tools_list);
     ef_free(env->path);
     ef_free(env->chunkname);
     ef_free(env->source);

@@ -32,6 +32,7 @@ struct ef_env {
     ef_env_info info;
     char *path, *source, *name, *category, *description, *tools_json;
     cJSON *tool_schemas;  /* name -> parameters */
+    cJSON *tools_list;    /* while loading: the OpenAI-style tool list */
     int env_ref;          /* registry refs */
     int tools_ref;
     ef_buf scratch;       /* JSON decoding of strings */

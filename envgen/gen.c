@@ -115,6 +115,7 @@ typedef struct {
     size_t base;
     int n_levels_run, level_lo;
     char **lines;     /* import mode */
+    int *line_levels;
     size_t n_lines;
     uint64_t run_seed;
 } run_state;
@@ -145,12 +146,8 @@ static void work(void *ud, size_t i, int tid)
         const char *line = rs->lines[idx];
         rc = ef_env_task_from_json(ctx, env, line, strlen(line), &c->task);
         c->task.idx = (int64_t)idx;
-        if (rc == 0) {
-            cJSON *doc = cJSON_Parse(line); /* level and seed, when the line has them */
-            const cJSON *lv = doc ? cJSON_GetObjectItemCaseSensitive(doc, "level") : NULL;
-            c->task.level = cJSON_IsNumber(lv) ? lv->valueint : 0;
-            cJSON_Delete(doc);
-        }
+        if (rc == 0)
+            c->task.level = rs->line_levels[idx];
     } else {
         int level = rs->level_lo + (int)(idx % (uint64_t)rs->n_levels_run);
         uint64_t seed = ef_envgen_task_seed(rs->run_seed, ef_env_get_info(env), idx);
@@ -187,8 +184,10 @@ void ef_envgen_summary_clear(ef_envgen_summary *s)
 }
 
 /* Reads the JSONL file's non-empty lines; each must hold a task. */
-static int read_lines(ef_ctx *ctx, const char *path, char ***out, size_t *n_out)
+static int read_lines(ef_ctx *ctx, const char *path, char ***out, int **levels_out,
+                      size_t *n_out)
 {
+    int *levels = NULL;
     char *text;
     size_t len;
     int rc = ef_file_read(ctx, path, (size_t)1 << 31, &text, &len);
@@ -207,11 +206,15 @@ static int read_lines(ef_ctx *ctx, const char *path, char ***out, size_t *n_out)
             if (n == cap) {
                 cap = cap ? cap * 2 : 256;
                 char **nl = ef_realloc(lines, cap * sizeof *lines);
-                if (!nl) {
+                if (nl)
+                    lines = nl;
+                int *nv = ef_realloc(levels, cap * sizeof *levels);
+                if (nv)
+                    levels = nv;
+                if (!nl || !nv) {
                     rc = EF_ENOMEM;
                     break;
                 }
-                lines = nl;
             }
             /* the task is the line's "task" object when it has one */
             char *task = NULL;
@@ -221,13 +224,10 @@ static int read_lines(ef_ctx *ctx, const char *path, char ***out, size_t *n_out)
                 break;
             }
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "task");
+            const cJSON *lv = cJSON_GetObjectItemCaseSensitive(doc, "level");
+            levels[n] = cJSON_IsNumber(lv) ? lv->valueint : 0;
             if (cJSON_IsObject(t)) {
-                cJSON *copy = cJSON_Duplicate(t, 1);
-                const cJSON *lv = cJSON_GetObjectItemCaseSensitive(doc, "level");
-                if (copy && cJSON_IsNumber(lv)) /* carry the level beside the task */
-                    cJSON_AddNumberToObject(doc, "__level", lv->valuedouble);
-                task = copy ? cJSON_PrintUnformatted(copy) : NULL;
-                cJSON_Delete(copy);
+                task = cJSON_PrintUnformatted(t);
             } else {
                 task = ef_strndup(p, l);
             }
@@ -247,9 +247,11 @@ static int read_lines(ef_ctx *ctx, const char *path, char ***out, size_t *n_out)
         for (size_t i = 0; i < n; i++)
             ef_free(lines[i]);
         ef_free(lines);
+        ef_free(levels);
         return rc == EF_ENOMEM ? ef_errorf(ctx, rc, "%s: out of memory", path) : rc;
     }
     *out = lines;
+    *levels_out = levels;
     *n_out = n;
     return 0;
 }
@@ -328,7 +330,7 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
     size_t n_target = opts->n_tasks;
     size_t max_attempts = opts->max_attempts ? opts->max_attempts : 10 * n_target + 100;
     if (opts->from_jsonl) {
-        if ((rc = read_lines(ctx, opts->from_jsonl, &rs.lines, &rs.n_lines)) < 0)
+        if ((rc = read_lines(ctx, opts->from_jsonl, &rs.lines, &rs.line_levels, &rs.n_lines)) < 0)
             goto cleanup;
         if (n_target == 0 || n_target > rs.n_lines)
             n_target = rs.n_lines;
@@ -467,10 +469,6 @@ cleanup:
     if (prog)
         ef_progress_finish(prog);
     ef_pool_free(pool);
-    if (rs.cands) {
-        for (size_t i = 0; rs.cands && i < 1; i++)
-            ;
-    }
     ef_free(rs.cands);
     ef_free(batch);
     for (int j = 0; rs.envs && j < n_jobs; j++)
@@ -486,6 +484,7 @@ cleanup:
     for (size_t i = 0; i < rs.n_lines; i++)
         ef_free(rs.lines[i]);
     ef_free(rs.lines);
+    ef_free(rs.line_levels);
     ef_env_free(env0);
     ef_free(src);
     set_free(&seen);

@@ -488,7 +488,7 @@ static void test_store_keeps_tasks(void)
     EF_CHECK_EQ_INT(s.n_stored, 10);
     ef_envgen_summary_clear(&s);
     char broken[1400];
-    const char *names[] = {"infinite_loop.lua", "memory_bomb.lua", "generate_error.lua",
+    const char *names[] = {"infinite_loop.lua", "generate_error.lua",
                            "tool_returns_function.lua"};
     for (size_t i = 0; i < EF_ARRAY_LEN(names); i++) {
         snprintf(broken, sizeof broken, "%s/%s", broken_dir, names[i]);
