@@ -37,6 +37,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -498,14 +499,85 @@ static int reap(ef_sb_plan *p, int gpid, int options)
     }
 }
 
+/* ---- the tree's CPU time ------------------------------------------------------------ */
+
+/* Parses utime + stime (fields 14 and 15, clock ticks) from a /proc/PID/stat text. */
+static long stat_ticks(const char *buf, long len)
+{
+    long i = len - 1;
+    while (i >= 0 && buf[i] != ')')
+        i--;
+    if (i < 0)
+        return 0;
+    int field = 2; /* the comm just ended */
+    long ticks = 0, cur = 0;
+    for (i++; i < len; i++) {
+        if (buf[i] == ' ') {
+            if (field == 14 || field == 15)
+                ticks += cur;
+            field++;
+            cur = 0;
+            if (field > 15)
+                break;
+        } else if (buf[i] >= '0' && buf[i] <= '9') {
+            cur = cur * 10 + (buf[i] - '0');
+        }
+    }
+    return ticks;
+}
+
+/* CPU ms of every process in the namespace: the reaped ones (RUSAGE_CHILDREN) plus the
+ * live ones (/proc of the namespace; the init is root and sees them all). */
+static long tree_cpu_ms(ef_sb_plan *p, long proc_fd)
+{
+    struct rusage ru;
+    long ms = 0;
+    if (SC2(SYS_getrusage, RUSAGE_CHILDREN, &ru) == 0)
+        ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+             (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+    char dents[4096], path[64], stat[512];
+    SC3(SYS_lseek, proc_fd, 0, SEEK_SET);
+    long ticks = 0;
+    for (;;) {
+        long n = SC3(SYS_getdents64, proc_fd, dents, sizeof dents);
+        if (n <= 0)
+            break;
+        for (long off = 0; off < n;) {
+            struct {
+                unsigned long long ino;
+                long long off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(dents + off);
+            off += d->reclen;
+            const char *nm = d->name;
+            if (nm[0] < '1' || nm[0] > '9' || (nm[0] == '1' && nm[1] == '\0'))
+                continue; /* not a pid, or ourselves */
+            size_t k = 0;
+            for (const char *c = nm; *c && k < 40; c++)
+                path[k++] = *c;
+            const char *tail = "/stat";
+            for (const char *c = tail; *c; c++)
+                path[k++] = *c;
+            path[k] = '\0';
+            long fd = SC4(SYS_openat, proc_fd, path, O_RDONLY | O_CLOEXEC, 0);
+            if (fd < 0)
+                continue;
+            long got = SC3(SYS_read, fd, stat, sizeof stat);
+            SC1(SYS_close, fd);
+            if (got > 0)
+                ticks += stat_ticks(stat, got);
+        }
+    }
+    return ms + ticks * 1000 / (p->clk_tck > 0 ? p->clk_tck : 100);
+}
+
+/* ---- supervision ------------------------------------------------------------------------ */
+
 static void supervise(ef_sb_plan *p, int gpid)
 {
     int lfd = p->listener_fd;
-    if (lfd < 0) {
-        while (!reap(p, gpid, 0))
-            ;
-        return;
-    }
     sigset_t chld;
     for (size_t i = 0; i < sizeof chld; i++)
         ((unsigned char *)&chld)[i] = 0;
@@ -516,14 +588,23 @@ static void supervise(ef_sb_plan *p, int gpid)
             ;
         return;
     }
+    /* the tree's CPU time is checked every 100 ms (RLIMIT_CPU only sees one process) */
+    long tfd = -1, proc_fd = -1;
+    if (p->tree_cpu_ms > 0 && p->full) {
+        proc_fd = SC4(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        tfd = SC2(SYS_timerfd_create, CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        struct itimerspec its = {{0, 100000000}, {0, 100000000}};
+        if (proc_fd < 0 || tfd < 0 || SC4(SYS_timerfd_settime, tfd, 0, &its, 0) < 0)
+            tfd = -1;
+    }
     for (;;) {
         if (reap(p, gpid, WNOHANG))
             return;
-        struct pollfd pfd[2] = {{(int)sfd, POLLIN, 0}, {lfd, POLLIN, 0}};
-        long n = SC5(SYS_ppoll, pfd, 2, 0, 0, 8);
+        struct pollfd pfd[3] = {{(int)sfd, POLLIN, 0}, {lfd, POLLIN, 0}, {(int)tfd, POLLIN, 0}};
+        long n = SC5(SYS_ppoll, pfd, 3, 0, 0, 8);
         if (n < 0 && n != -EINTR)
             return;
-        if (pfd[1].revents & POLLIN) {
+        if (lfd >= 0 && (pfd[1].revents & POLLIN)) {
             struct seccomp_notif notif;
             for (size_t i = 0; i < sizeof notif; i++)
                 ((unsigned char *)&notif)[i] = 0;
@@ -532,6 +613,16 @@ static void supervise(ef_sb_plan *p, int gpid)
                 p->violation_arch = notif.data.arch;
                 p->violation = 1;
                 return; /* exiting kills the tree */
+            }
+        }
+        if (tfd >= 0 && (pfd[2].revents & POLLIN)) {
+            unsigned long long expirations;
+            SC3(SYS_read, tfd, &expirations, sizeof expirations);
+            long used = tree_cpu_ms(p, proc_fd);
+            if (used >= p->tree_cpu_ms) {
+                p->tree_cpu_used_ms = used;
+                p->tree_cpu_exceeded = 1;
+                return;
             }
         }
         if (pfd[0].revents & POLLIN) {

@@ -453,6 +453,8 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     if (rc)
         return rc;
     build_rlimits(plan, o);
+    plan->tree_cpu_ms = o->cpu_ms;
+    plan->clk_tck = sysconf(_SC_CLK_TCK);
     if (o->cwd)
         plan->cwd = arena_str(arena, "%s", o->cwd);
     else if (plan->full)

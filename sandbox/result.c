@@ -130,6 +130,16 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
         }
         return;
     }
+    if (p->tree_cpu_exceeded) {
+        r->status = EF_SANDBOX_CPU_LIMIT;
+        if (r->cpu_ms < (double)p->tree_cpu_used_ms)
+            r->cpu_ms = (double)p->tree_cpu_used_ms; /* includes the processes killed */
+        if (!p->prog_reaped)
+            r->signal = SIGKILL;
+        snprintf(r->detail, sizeof r->detail, "the tree used %ld ms of CPU (limit %lld)",
+                 p->tree_cpu_used_ms, (long long)o->cpu_ms);
+        return;
+    }
     if (p->violation) {
         r->status = EF_SANDBOX_SECCOMP;
         ef_sandbox__syscall_name(p->violation_arch, p->violation_nr, r->detail, sizeof r->detail);

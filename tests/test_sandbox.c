@@ -170,6 +170,14 @@ static void test_cpu_limit(void)
     if (r)
         EF_CHECK(r->cpu_ms > 0 && r->user_ms > 0);
     ef_sandbox_result_free(r);
+    /* four processes, none past the limit alone: the tree's total is what counts */
+    r = sh(&o, "for i in 1 2 3 4; do (while :; do :; done) & done; wait");
+    EXPECT_STATUS(r, EF_SANDBOX_CPU_LIMIT);
+    if (r) {
+        EF_CHECK_CONTAINS(r->detail, "tree used");
+        EF_CHECK(r->cpu_ms >= 1000);
+    }
+    ef_sandbox_result_free(r);
 }
 
 static void test_memory_limit_and_peak(void)
