@@ -395,6 +395,15 @@ typedef struct {
     float *tok_logprobs;
     size_t n_tok, cap_tok;
     int tok_valid;
+    /* ... with, when every turn had them, the kept top-p set of each position (CSR:
+     * tok_topp_offsets[n_tok + 1], empty for prompt positions) and the MoE routes of each
+     * position (n_tok × route_layers × route_topk; 0xFFFF where a layer is dense or a
+     * position has none). */
+    int tok_has_topp, tok_has_routes;
+    int32_t *tok_topp_offsets, *tok_topp_ids;
+    size_t n_topp_ids, cap_topp_ids;
+    uint16_t *tok_routes;
+    int64_t route_layers, route_topk;
 } ef_agent_episode;
 
 /* Runs one episode of task_json on env with model m. Returns 0 when the episode ran to

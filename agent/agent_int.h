@@ -6,6 +6,7 @@
 
 #include "agent/agent.h"
 #include "common/json.h"
+#include "engine/tokenizer.h"
 
 /* Duplicates s (NULL stays NULL); *ok set to 0 on allocation failure. */
 char *ef_agent__dup(const char *s, int *ok);
@@ -15,6 +16,8 @@ int ef_agent__model_replay_open(ef_ctx *ctx, const char *path, ef_model **out);
 int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_options *opts,
                               ef_model **out);
 int ef_agent__model_oracle_open(ef_ctx *ctx, ef_model **out);
+int ef_agent__model_engine_open(ef_ctx *ctx, const char *dir, const ef_model_options *opts,
+                                ef_model **out);
 
 /* Reads an OpenAI chat completion body (or a bare message object) into *out. */
 int ef_agent__response_from_json(ef_ctx *ctx, const cJSON *j, const char *what,
@@ -35,6 +38,23 @@ void ef_agent__retain_reasoning(ef_agent_conv *c);
 /* Checks a call's parsed arguments against the top level of its tool's object schema
  * (required fields, declared types, enums). 0 fits; 1 with *why (ef_free) otherwise. */
 int ef_agent__args_check(const cJSON *schema, const cJSON *args, char **why);
+
+/* Token-level backends: the DeepSeek-V3.2 encoder and a tokenizer (agent/chat_tokens.c). */
+typedef struct {
+    const ef_tokenizer *tok; /* borrowed */
+    int32_t eos_id;          /* -1 when the tokenizer has none */
+    int thinking;            /* thinking mode (prompts end in <think>) */
+} ef_agent__chat_tok;
+
+/* The prompt ids of req: req->context_ids (+ EOS) and the tokens of the newly rendered
+ * text when the messages they cover render to a prefix of the whole, else the whole
+ * rendering tokenized. *ids: ef_free. */
+int ef_agent__chat_prompt_ids(ef_ctx *ctx, const ef_agent__chat_tok *ct,
+                              const ef_model_request *req, int32_t **ids, size_t *n_ids);
+/* A completion's text (a trailing EOS dropped) as an assistant message: reasoning,
+ * content, DSML tool calls; text the parser refuses becomes the content as is. */
+int ef_agent__chat_parse(ef_ctx *ctx, const ef_agent__chat_tok *ct, const char *text,
+                         size_t len, ef_agent_msg *out);
 
 /* Event recording. */
 int ef_agent__event_add(ef_agent_episode *ep, const char *kind, const char *payload_json);

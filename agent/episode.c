@@ -155,20 +155,53 @@ static int tok_reserve(ef_agent_episode *ep, size_t n)
     float *lp = ef_realloc(ep->tok_logprobs, cap * sizeof(*lp));
     if (lp)
         ep->tok_logprobs = lp;
-    if (!ids || !mask || !lp)
+    int32_t *off = ef_realloc(ep->tok_topp_offsets, (cap + 1) * sizeof(*off));
+    if (off)
+        ep->tok_topp_offsets = off;
+    uint16_t *routes = NULL;
+    size_t per = (size_t)(ep->route_layers * ep->route_topk);
+    if (ep->tok_has_routes) {
+        routes = ef_realloc(ep->tok_routes, cap * per * sizeof(*routes));
+        if (routes)
+            ep->tok_routes = routes;
+    }
+    if (!ids || !mask || !lp || !off || (ep->tok_has_routes && !routes))
         return EF_ENOMEM;
     ep->cap_tok = cap;
     return 0;
 }
 
+static int topp_append(ef_agent_episode *ep, const int32_t *ids, size_t n)
+{
+    if (ep->n_topp_ids + n > ep->cap_topp_ids) {
+        size_t cap = ep->cap_topp_ids ? ep->cap_topp_ids : 1024;
+        while (cap < ep->n_topp_ids + n)
+            cap *= 2;
+        int32_t *p = ef_realloc(ep->tok_topp_ids, cap * sizeof(*p));
+        if (!p)
+            return EF_ENOMEM;
+        ep->tok_topp_ids = p;
+        ep->cap_topp_ids = cap;
+    }
+    memcpy(ep->tok_topp_ids + ep->n_topp_ids, ids, n * sizeof(*ids));
+    ep->n_topp_ids += n;
+    return 0;
+}
+
 /* Extends the stream with this turn: the new part of the prompt (mask 0) and the
- * completion (mask 1). A turn without ids, or a prompt that does not extend the stream
- * (a context reset), makes the stream invalid for the episode. */
+ * completion (mask 1), with top-p sets and routes while every turn has them. A turn
+ * without ids, or a prompt that does not extend the stream (a context reset), makes the
+ * stream invalid for the episode. */
 static int tok_add(loop *L, const ef_model_response *r)
 {
     ef_agent_episode *ep = L->ep;
-    if (L->n_calls == 1)
+    if (L->n_calls == 1) {
         ep->tok_valid = r->prompt_ids && r->token_ids;
+        ep->tok_has_topp = r->topp_offsets != NULL;
+        ep->tok_has_routes = r->routes != NULL && r->route_layers > 0 && r->route_topk > 0;
+        ep->route_layers = ep->tok_has_routes ? r->route_layers : 0;
+        ep->route_topk = ep->tok_has_routes ? r->route_topk : 0;
+    }
     if (!ep->tok_valid)
         return 0;
     if (!r->prompt_ids || !r->token_ids || r->n_prompt_ids < ep->n_tok ||
@@ -176,19 +209,37 @@ static int tok_add(loop *L, const ef_model_response *r)
         ep->tok_valid = 0;
         return 0;
     }
+    if (!r->topp_offsets)
+        ep->tok_has_topp = 0;
+    if (!r->routes || r->route_layers != ep->route_layers || r->route_topk != ep->route_topk)
+        ep->tok_has_routes = 0;
+    size_t start = ep->n_tok;
     if (tok_reserve(ep, r->n_prompt_ids + r->n_tokens) < 0)
         return EF_ENOMEM;
+    if (start == 0)
+        ep->tok_topp_offsets[0] = 0;
     for (size_t i = ep->n_tok; i < r->n_prompt_ids; i++) {
         ep->tok_ids[i] = r->prompt_ids[i];
         ep->tok_mask[i] = 0;
         ep->tok_logprobs[i] = 0;
+        ep->tok_topp_offsets[i + 1] = (int32_t)ep->n_topp_ids;
     }
     ep->n_tok = r->n_prompt_ids;
     for (size_t i = 0; i < r->n_tokens; i++) {
         ep->tok_ids[ep->n_tok] = r->token_ids[i];
         ep->tok_mask[ep->n_tok] = 1;
         ep->tok_logprobs[ep->n_tok] = r->logprobs ? r->logprobs[i] : 0.0f;
+        if (ep->tok_has_topp && topp_append(ep, r->topp_ids + r->topp_offsets[i],
+                                            (size_t)(r->topp_offsets[i + 1] - r->topp_offsets[i])) < 0)
+            return EF_ENOMEM;
+        ep->tok_topp_offsets[ep->n_tok + 1] = (int32_t)ep->n_topp_ids;
         ep->n_tok++;
+    }
+    if (ep->tok_has_routes) {
+        /* this call's routes cover positions 0 .. n_prompt + n_tokens */
+        size_t per = (size_t)(ep->route_layers * ep->route_topk);
+        memcpy(ep->tok_routes + start * per, r->routes + start * per,
+               (ep->n_tok - start) * per * sizeof(uint16_t));
     }
     return 0;
 }
@@ -854,6 +905,9 @@ void ef_agent_episode_free(ef_agent_episode *ep)
     ef_free(ep->tok_ids);
     ef_free(ep->tok_mask);
     ef_free(ep->tok_logprobs);
+    ef_free(ep->tok_topp_offsets);
+    ef_free(ep->tok_topp_ids);
+    ef_free(ep->tok_routes);
     ef_free(ep);
 }
 

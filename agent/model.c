@@ -23,10 +23,7 @@ int ef_model_open(ef_ctx *ctx, const char *name, const ef_model_options *opts, e
     if (strncmp(name, "http://", 7) == 0 || strncmp(name, "https://", 8) == 0)
         return ef_agent__model_http_open(ctx, name, opts, out);
     if (strncmp(name, "engine:", 7) == 0)
-        return ef_errorf(ctx, EF_EUNSUPPORTED,
-                         "model %s: the built-in engine backend is not in this build; serve "
-                         "the model with `envforge serve` and use http://127.0.0.1:PORT/v1",
-                         name);
+        return ef_agent__model_engine_open(ctx, name + 7, opts, out);
     return ef_errorf(ctx, EF_EINVAL,
                      "model '%s': unknown kind (engine:DIR, http://host:port/v1[#model], "
                      "replay:FILE.jsonl, oracle)",

@@ -44,7 +44,7 @@ typedef struct {
     char *auth;     /* "Authorization: Bearer KEY" or NULL */
     ef_model_options opts;
     ef_tokenizer *tok;  /* token-in/token-out when set */
-    int32_t eos_id;
+    ef_agent__chat_tok ct; /* the encoder/tokenizer pair over tok */
     /* the multi handle and its I/O thread */
     CURLM *multi;
     pthread_t io;
@@ -261,92 +261,12 @@ cleanup:
 
 /* ---- token-in/token-out ------------------------------------------------------------ */
 
-/* The first n messages of req->conv (and its tools) rendered as DeepSeek-V3.2 prompt text. */
-static int render(http_model *h, ef_ctx *ctx, const ef_model_request *req, size_t n, char **text,
-                  size_t *len)
-{
-    ef_agent_conv view = *req->conv;
-    view.n = n;
-    cJSON *doc = cJSON_CreateObject(), *msgs = NULL, *tools = NULL;
-    int rc = EF_ENOMEM;
-    if (!doc || ef_agent_conv_to_json(&view, req->with_reasoning, &msgs) < 0)
-        goto cleanup;
-    if (req->tools_json && *req->tools_json) {
-        if ((rc = ef_json_parse(ctx, req->tools_json, strlen(req->tools_json), "tools",
-                                &tools)) < 0)
-            goto cleanup;
-        if (!cJSON_AddItemToObject(doc, "tools", tools)) {
-            cJSON_Delete(tools);
-            rc = EF_ENOMEM;
-            goto cleanup;
-        }
-        rc = EF_ENOMEM;
-    }
-    if (!cJSON_AddItemToObject(doc, "messages", msgs))
-        goto cleanup;
-    msgs = NULL;
-    ef_chat_encode_options eo = EF_CHAT_ENCODE_OPTIONS_INIT;
-    eo.thinking = h->opts.thinking;
-    eo.drop_thinking = 1;
-    rc = ef_engine_chat_encode_doc(ctx, doc, &eo, text, len);
-cleanup:
-    cJSON_Delete(msgs);
-    cJSON_Delete(doc);
-    if (rc == EF_ENOMEM)
-        ef_errorf(ctx, EF_ENOMEM, "http model: out of memory rendering the prompt");
-    return rc;
-}
-
-/* The prompt ids: the episode's ids so far plus the tokens of the newly rendered text
- * when the rendering of the messages they cover is a prefix of the whole; otherwise the
- * whole rendering tokenized. */
-static int prompt_ids(http_model *h, ef_ctx *ctx, const ef_model_request *req, int32_t **ids,
-                      size_t *n_ids)
-{
-    char *full = NULL, *prefix = NULL;
-    size_t full_len = 0, prefix_len = 0;
-    int32_t *tail = NULL;
-    size_t n_tail = 0;
-    int rc = render(h, ctx, req, req->conv->n, &full, &full_len);
-    if (rc < 0)
-        return rc;
-    if (req->context_ids && req->n_context_msgs && req->n_context_msgs <= req->conv->n &&
-        (rc = render(h, ctx, req, req->n_context_msgs, &prefix, &prefix_len)) == 0 &&
-        prefix_len <= full_len && memcmp(prefix, full, prefix_len) == 0) {
-        rc = ef_engine_tok_encode(ctx, h->tok, full + prefix_len, full_len - prefix_len, 0, &tail,
-                                  &n_tail);
-        if (rc == 0) {
-            /* the sampled ids end before the EOS the rendering puts after the turn */
-            int add_eos = req->n_context_ids && h->eos_id >= 0 &&
-                          req->context_ids[req->n_context_ids - 1] != h->eos_id;
-            size_t n = req->n_context_ids + (size_t)add_eos + n_tail;
-            int32_t *v = ef_malloc((n ? n : 1) * sizeof(*v));
-            if (!v)
-                rc = ef_errorf(ctx, EF_ENOMEM, "http model: out of memory");
-            else {
-                memcpy(v, req->context_ids, req->n_context_ids * sizeof(*v));
-                if (add_eos)
-                    v[req->n_context_ids] = h->eos_id;
-                memcpy(v + req->n_context_ids + add_eos, tail, n_tail * sizeof(*v));
-                *ids = v;
-                *n_ids = n;
-            }
-        }
-    } else if (rc == 0 || rc == EF_EINVAL || rc == EF_EPARSE) {
-        rc = ef_engine_tok_encode(ctx, h->tok, full, full_len, 0, ids, n_ids);
-    }
-    ef_free(full);
-    ef_free(prefix);
-    ef_free(tail);
-    return rc;
-}
-
 static int completions_body(http_model *h, ef_ctx *ctx, const ef_model_request *req,
                             char **out, int32_t **ids_out, size_t *n_out)
 {
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = prompt_ids(h, ctx, req, &ids, &n);
+    int rc = ef_agent__chat_prompt_ids(ctx, &h->ct, req, &ids, &n);
     if (rc < 0)
         return rc;
     cJSON *body = cJSON_CreateObject(), *prompt = NULL;
@@ -433,33 +353,10 @@ static int parse_completion(http_model *h, ef_ctx *ctx, const cJSON *j, ef_model
     if (out->completion_tokens < 0)
         out->completion_tokens = (int64_t)out->n_tokens;
     /* the text as a message: reasoning, content, DSML tool calls */
-    size_t len = strlen(text->valuestring);
-    static const char eos[] = EF_DSV32_EOS;
-    if (len >= sizeof(eos) - 1 && memcmp(text->valuestring + len - (sizeof(eos) - 1), eos,
-                                         sizeof(eos) - 1) == 0)
-        len -= sizeof(eos) - 1;
-    ef_chat_parse_options po = EF_CHAT_PARSE_OPTIONS_INIT;
-    po.thinking = h->opts.thinking;
-    po.require_eos = 0;
-    cJSON *msg = NULL;
-    if ((rc = ef_engine_chat_parse(ctx, text->valuestring, len, &po, &msg)) < 0) {
-        if (rc == EF_ENOMEM)
-            return rc;
-        /* broken DSML: the raw text goes back as content; the loop reports it */
-        ef_agent_msg_free(&out->message);
-        out->message.role = EF_ROLE_ASSISTANT;
-        out->message.content = ef_strndup(text->valuestring, len);
-        return out->message.content ? 0 : EF_ENOMEM;
-    }
     ef_agent_msg parsed;
-    rc = ef_agent_msg_from_json(ctx, msg, "completion", &parsed);
-    cJSON_Delete(msg);
-    if (rc < 0)
+    if ((rc = ef_agent__chat_parse(ctx, &h->ct, text->valuestring, strlen(text->valuestring),
+                                   &parsed)) < 0)
         return rc;
-    if (parsed.reasoning_content && !*parsed.reasoning_content) {
-        ef_free(parsed.reasoning_content);
-        parsed.reasoning_content = NULL;
-    }
     ef_agent_msg_free(&out->message);
     out->message = parsed;
     return 0;
@@ -608,7 +505,9 @@ int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_optio
             ef_model_free(m);
             return ef_error_wrap(ctx, rc, "http model %s: tokenizer", url);
         }
-        h->eos_id = ef_engine_tok_token_id(h->tok, EF_DSV32_EOS);
+        h->ct.tok = h->tok;
+        h->ct.eos_id = ef_engine_tok_token_id(h->tok, EF_DSV32_EOS);
+        h->ct.thinking = opts->thinking;
     }
     h->opts.api_key = NULL;
     h->opts.tokenizer_path = NULL;

@@ -160,6 +160,16 @@ static int sr_put(void *ud, ef_ctx *ctx, const ef_agent_task *t, int64_t sample,
         ts.token_ids = ep->tok_ids;
         ts.loss_mask = ep->tok_mask;
         ts.logprobs = ep->tok_logprobs;
+        static const int32_t no_ids[1] = {0};
+        if (ep->tok_has_topp) {
+            ts.topp_offsets = ep->tok_topp_offsets;
+            ts.topp_ids = ep->tok_topp_ids ? ep->tok_topp_ids : no_ids;
+        }
+        if (ep->tok_has_routes) {
+            ts.route_layers = ep->route_layers;
+            ts.route_topk = ep->route_topk;
+            ts.routes = ep->tok_routes;
+        }
     }
     ef_episode_bundle b = {&row, msgs, n_msg, calls, ep->n_calls,
                            ts.n_tokens ? &ts : NULL, events, ep->n_events};

@@ -720,6 +720,63 @@ static void test_http_token_io(void)
     server_stop(&srv);
 }
 
+/* The built-in engine on the tiny random checkpoint: an episode runs end to end and its
+ * token stream carries ids, the loss mask, log-probs, kept top-p sets and routes. */
+static void test_engine_backend(void)
+{
+    const char *src = getenv("EF_SOURCE_DIR");
+    char *dir = ef_asprintf("%s/tests/fixtures/tiny_model", src ? src : ".");
+    char *name = ef_asprintf("engine:%s", dir);
+    char *cfgp = ef_asprintf("%s/config.json", dir);
+    if (access(cfgp, R_OK) != 0) {
+        ef_free(dir);
+        ef_free(name);
+        ef_free(cfgp);
+        EF_SKIP_CASE("no tiny model fixture");
+        return;
+    }
+    ef_model *m = NULL;
+    EF_CHECK_MSG(ef_model_open(g_ctx, name, NULL, &m) == 0, "%s", ef_errmsg(g_ctx));
+    ef_agent_env *env;
+    agent_testenv_open(NULL, g_ctx, 1, &env);
+    ef_agent_config cfg = EF_AGENT_CONFIG_INIT;
+    cfg.max_turns = 2;
+    cfg.sampling.max_tokens = 12;
+    cfg.sampling.temperature = 1.0;
+    cfg.sampling.top_p = 0.9;
+    cfg.system_prompt = "Add.";
+    char *task = agent_testenv_task(1, 2);
+    ef_agent_episode *ep = NULL;
+    if (m)
+        EF_CHECK_MSG(ef_agent_episode_run_ext(g_ctx, &cfg, m, env, task, 5, 1, 0, &ep) == 0,
+                     "%s", ef_errmsg(g_ctx));
+    if (ep) {
+        EF_CHECK_MSG(ep->end_reason != EF_END_MODEL_ERROR, "%s", ep->error ? ep->error : "");
+        EF_CHECK(ep->n_turns >= 1 && ep->n_completion_tokens > 0);
+        EF_CHECK(ep->tok_valid && ep->n_tok > 0);
+        size_t n_model = 0, bad_lp = 0, in_set = 0;
+        for (size_t i = 0; ep->tok_valid && i < ep->n_tok; i++) {
+            if (!ep->tok_mask[i])
+                continue;
+            n_model++;
+            bad_lp += !(ep->tok_logprobs[i] <= 0.0f);
+            for (int32_t k = ep->tok_topp_offsets[i]; ep->tok_has_topp && k < ep->tok_topp_offsets[i + 1]; k++)
+                in_set += ep->tok_topp_ids[k] == ep->tok_ids[i];
+        }
+        EF_CHECK_EQ_INT(n_model, ep->n_completion_tokens);
+        EF_CHECK_EQ_INT(bad_lp, 0);
+        EF_CHECK(ep->tok_has_topp && in_set == n_model);
+        EF_CHECK(ep->tok_has_routes && ep->route_layers == 3 && ep->route_topk == 2);
+    }
+    ef_agent_episode_free(ep);
+    ef_free(task);
+    ef_agent_env_free(env);
+    ef_model_free(m);
+    ef_free(dir);
+    ef_free(name);
+    ef_free(cfgp);
+}
+
 int main(int argc, char **argv)
 {
     EF_TEST_BEGIN(argc, argv);
@@ -741,6 +798,7 @@ int main(int argc, char **argv)
     EF_RUN(test_http_flaky);
     EF_RUN(test_http_down_and_budget);
     EF_RUN(test_http_token_io);
+    EF_RUN(test_engine_backend);
     ef_ctx_free(g_ctx);
     return EF_TEST_END();
 }
