@@ -526,18 +526,18 @@ static long stat_ticks(const char *buf, long len)
     return ticks;
 }
 
-/* CPU ms of every process in the namespace: the reaped ones (RUSAGE_CHILDREN) plus the
- * live ones (/proc of the namespace; the init is root and sees them all). */
-static long tree_cpu_ms(ef_sb_plan *p, long proc_fd)
+/* Usage of the processes in the namespace: CPU ms of all of them (the reaped ones from
+ * RUSAGE_CHILDREN, the live ones from /proc of the namespace, which the init, being root,
+ * sees whole) and the resident kB of the live ones. */
+static void tree_usage(ef_sb_plan *p, long proc_fd, long *cpu_ms, long *rss_kb)
 {
     struct rusage ru;
-    long ms = 0;
+    long ms = 0, ticks = 0, pages = 0;
     if (SC2(SYS_getrusage, RUSAGE_CHILDREN, &ru) == 0)
         ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
              (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-    char dents[4096], path[64], stat[512];
+    char dents[4096], path[64], text[512];
     SC3(SYS_lseek, proc_fd, 0, SEEK_SET);
-    long ticks = 0;
     for (;;) {
         long n = SC3(SYS_getdents64, proc_fd, dents, sizeof dents);
         if (n <= 0)
@@ -557,20 +557,34 @@ static long tree_cpu_ms(ef_sb_plan *p, long proc_fd)
             size_t k = 0;
             for (const char *c = nm; *c && k < 40; c++)
                 path[k++] = *c;
-            const char *tail = "/stat";
-            for (const char *c = tail; *c; c++)
-                path[k++] = *c;
-            path[k] = '\0';
-            long fd = SC4(SYS_openat, proc_fd, path, O_RDONLY | O_CLOEXEC, 0);
-            if (fd < 0)
-                continue;
-            long got = SC3(SYS_read, fd, stat, sizeof stat);
-            SC1(SYS_close, fd);
-            if (got > 0)
-                ticks += stat_ticks(stat, got);
+            for (int which = 0; which < 2; which++) {
+                const char *tail = which == 0 ? "/stat" : "/statm";
+                size_t m = k;
+                for (const char *c = tail; *c; c++)
+                    path[m++] = *c;
+                path[m] = '\0';
+                long fd = SC4(SYS_openat, proc_fd, path, O_RDONLY | O_CLOEXEC, 0);
+                if (fd < 0)
+                    break;
+                long got = SC3(SYS_read, fd, text, sizeof text - 1);
+                SC1(SYS_close, fd);
+                if (got <= 0)
+                    break;
+                if (which == 0) {
+                    ticks += stat_ticks(text, got);
+                } else { /* statm: size resident ...; resident is the second number */
+                    long i = 0, v = 0;
+                    while (i < got && text[i] != ' ')
+                        i++;
+                    for (i++; i < got && text[i] >= '0' && text[i] <= '9'; i++)
+                        v = v * 10 + (text[i] - '0');
+                    pages += v;
+                }
+            }
         }
     }
-    return ms + ticks * 1000 / (p->clk_tck > 0 ? p->clk_tck : 100);
+    *cpu_ms = ms + ticks * 1000 / (p->clk_tck > 0 ? p->clk_tck : 100);
+    *rss_kb = pages * (p->page_kb > 0 ? p->page_kb : 4);
 }
 
 /* ---- supervision ------------------------------------------------------------------------ */
@@ -588,9 +602,9 @@ static void supervise(ef_sb_plan *p, int gpid)
             ;
         return;
     }
-    /* the tree's CPU time is checked every 100 ms (RLIMIT_CPU only sees one process) */
+    /* the tree's CPU time and memory are checked every 100 ms (rlimits see one process) */
     long tfd = -1, proc_fd = -1;
-    if (p->tree_cpu_ms > 0 && p->full) {
+    if ((p->tree_cpu_ms > 0 || p->tree_mem_kb > 0) && p->full) {
         proc_fd = SC4(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         tfd = SC2(SYS_timerfd_create, CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
         struct itimerspec its = {{0, 100000000}, {0, 100000000}};
@@ -618,10 +632,16 @@ static void supervise(ef_sb_plan *p, int gpid)
         if (tfd >= 0 && (pfd[2].revents & POLLIN)) {
             unsigned long long expirations;
             SC3(SYS_read, tfd, &expirations, sizeof expirations);
-            long used = tree_cpu_ms(p, proc_fd);
-            if (used >= p->tree_cpu_ms) {
-                p->tree_cpu_used_ms = used;
+            long used_ms = 0, rss_kb = 0;
+            tree_usage(p, proc_fd, &used_ms, &rss_kb);
+            if (p->tree_cpu_ms > 0 && used_ms >= p->tree_cpu_ms) {
+                p->tree_cpu_used_ms = used_ms;
                 p->tree_cpu_exceeded = 1;
+                return;
+            }
+            if (p->tree_mem_kb > 0 && rss_kb > p->tree_mem_kb) {
+                p->tree_rss_kb = rss_kb;
+                p->tree_mem_exceeded = 1;
                 return;
             }
         }

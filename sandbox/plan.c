@@ -455,6 +455,8 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     build_rlimits(plan, o);
     plan->tree_cpu_ms = o->cpu_ms;
     plan->clk_tck = sysconf(_SC_CLK_TCK);
+    plan->tree_mem_kb = o->mem_bytes / 1024;
+    plan->page_kb = sysconf(_SC_PAGESIZE) / 1024;
     if (o->cwd)
         plan->cwd = arena_str(arena, "%s", o->cwd);
     else if (plan->full)

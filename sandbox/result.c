@@ -140,6 +140,16 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
                  p->tree_cpu_used_ms, (long long)o->cpu_ms);
         return;
     }
+    if (p->tree_mem_exceeded) {
+        r->status = EF_SANDBOX_MEMORY_LIMIT;
+        if (!p->prog_reaped)
+            r->signal = SIGKILL;
+        r->peak_rss_kb = EF_MAX(r->peak_rss_kb, (int64_t)p->tree_rss_kb);
+        snprintf(r->detail, sizeof r->detail,
+                 "the tree's resident memory reached %ld kB (limit %lld bytes)", p->tree_rss_kb,
+                 (long long)o->mem_bytes);
+        return;
+    }
     if (p->violation) {
         r->status = EF_SANDBOX_SECCOMP;
         ef_sandbox__syscall_name(p->violation_arch, p->violation_nr, r->detail, sizeof r->detail);

@@ -117,9 +117,11 @@ typedef struct {
     int n_rl;
     const struct sock_filter *bpf;
     unsigned short bpf_len;
-    int notify;                     /* 1: the filter reports violations to the init */
-    int64_t tree_cpu_ms;            /* CPU limit of the whole tree (0: none) */
-    long clk_tck;                   /* sysconf(_SC_CLK_TCK), for /proc/PID/stat */
+    int notify;          /* 1: the filter reports violations to the init */
+    int64_t tree_cpu_ms; /* CPU limit of the whole tree (0: none) */
+    long clk_tck;        /* sysconf(_SC_CLK_TCK), for /proc/PID/stat */
+    int64_t tree_mem_kb; /* resident limit of the whole tree (0: none) */
+    long page_kb;
     const char *exe[EF_SB_MAX_EXE]; /* candidate paths for argv[0], tried in order */
     int n_exe;
     char *const *argv;
@@ -142,6 +144,8 @@ typedef struct {
     volatile int result_ready;
     volatile int tree_cpu_exceeded; /* the init ended the tree at the CPU limit */
     volatile long tree_cpu_used_ms;
+    volatile int tree_mem_exceeded; /* the init ended the tree at the memory limit */
+    volatile long tree_rss_kb;
     volatile long prog_maxrss_kb;
     volatile int64_t prog_utime_us, prog_stime_us;
     /* phase times (CLOCK_MONOTONIC ns): init start, net joined, root built, program

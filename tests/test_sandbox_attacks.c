@@ -188,6 +188,25 @@ static void test_memory_bomb_python(void)
     ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_MEMORY_LIMIT, NULL, NULL));
 }
 
+/* Four processes, each under the per-process limit, together past it: the tree's
+ * resident memory is what the init checks. */
+static void test_memory_bomb_processes(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.mem_bytes = 256 << 20;
+    o.wall_ms = 20000;
+    const char *argv[] = {"python3", "-c",
+                          "import multiprocessing as mp, time\n"
+                          "def f(i):\n    b = bytearray(100 * 2**20)\n    time.sleep(5)\n"
+                          "with mp.Pool(4) as p: p.map(f, range(4))\n",
+                          NULL};
+    ef_sandbox_result *r = expect(&o, argv, EF_SANDBOX_MEMORY_LIMIT, "tree", NULL);
+    if (r)
+        EF_CHECK(r->peak_rss_kb > 256 * 1024);
+    ef_sandbox_result_free(r);
+}
+
 static void test_busy_loop(void)
 {
     ef_sandbox_options o;
@@ -619,6 +638,7 @@ int main(int argc, char **argv)
     EF_RUN(test_fork_bomb_shell);
     EF_RUN(test_memory_bomb);
     EF_RUN(test_memory_bomb_python);
+    EF_RUN(test_memory_bomb_processes);
     EF_RUN(test_busy_loop);
     EF_RUN(test_sleep_past_wall);
     EF_RUN(test_endless_stdout);
