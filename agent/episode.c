@@ -864,6 +864,17 @@ int ef_agent_episode_run_ext(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *
     }
     if (rc == 0)
         rc = verify(&L);
+    if (rc == 0 && (ep->n_parse_errors || ep->n_unknown_tools || ep->n_bad_args ||
+                    ep->n_tool_errors)) {
+        /* the breakdown the store's two counters fold together */
+        char payload[192];
+        snprintf(payload, sizeof(payload),
+                 "{\"parse_errors\":%lld,\"unknown_tools\":%lld,\"bad_arguments\":%lld,"
+                 "\"tool_errors\":%lld}",
+                 (long long)ep->n_parse_errors, (long long)ep->n_unknown_tools,
+                 (long long)ep->n_bad_args, (long long)ep->n_tool_errors);
+        rc = ef_agent__event_add(ep, "call_errors", payload);
+    }
 cleanup:
     ep->wall_ms = (int64_t)((ef_now_ns() - L.t0) / 1000000);
     ef_free(sys_text);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cjson/cJSON.h>
 #include "agent/agent.h"
 #include "cli/cli.h"
 #include "common/ef.h"
@@ -91,24 +92,38 @@ static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
     double rate = r->wall_s > 0 ? (double)r->n_run / r->wall_s : 0;
     double tps = r->wall_s > 0 ? (double)r->n_completion_tokens / r->wall_s : 0;
     if (json) {
-        fprintf(f,
-                "{\"run_id\":%lld,\"run\":\"%s\",\"resumed\":%s,\"planned\":%lld,"
-                "\"skipped\":%lld,\"run_now\":%lld,\"stored\":%lld,\"passed\":%lld,"
-                "\"verified\":%lld,\"failed\":%lld,\"wall_s\":%.3f,\"episodes_per_s\":%.1f,"
-                "\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"tool_calls\":%lld,"
-                "\"tool_errors\":%lld,\"parse_errors\":%lld,\"http_requests\":%lld,"
-                "\"http_retries\":%lld,\"end_reasons\":{",
-                (long long)s->run_id, s->run_name, s->resumed ? "true" : "false",
-                (long long)r->n_planned, (long long)r->n_skipped, (long long)r->n_run,
-                (long long)s->n_stored, (long long)r->n_passed, (long long)r->n_verified,
-                (long long)r->n_failed, r->wall_s, rate, (long long)r->n_prompt_tokens,
-                (long long)r->n_completion_tokens, (long long)r->n_tool_calls,
-                (long long)r->n_tool_errors, (long long)r->n_parse_errors,
-                (long long)s->http.n_requests, (long long)s->http.n_retries);
-        for (int i = 0; i < EF_END_COUNT_; i++)
-            fprintf(f, "%s\"%s\":%lld", i ? "," : "", ef_agent_end_reason_name(i),
-                    (long long)r->n_end[i]);
-        fprintf(f, "}}\n");
+        cJSON *j = cJSON_CreateObject(), *ends = NULL;
+        char *text = NULL;
+        if (j) {
+            cJSON_AddNumberToObject(j, "run_id", (double)s->run_id);
+            cJSON_AddStringToObject(j, "run", s->run_name);
+            cJSON_AddBoolToObject(j, "resumed", s->resumed);
+            cJSON_AddNumberToObject(j, "planned", (double)r->n_planned);
+            cJSON_AddNumberToObject(j, "skipped", (double)r->n_skipped);
+            cJSON_AddNumberToObject(j, "run_now", (double)r->n_run);
+            cJSON_AddNumberToObject(j, "stored", (double)s->n_stored);
+            cJSON_AddNumberToObject(j, "passed", (double)r->n_passed);
+            cJSON_AddNumberToObject(j, "verified", (double)r->n_verified);
+            cJSON_AddNumberToObject(j, "failed", (double)r->n_failed);
+            cJSON_AddNumberToObject(j, "wall_s", r->wall_s);
+            cJSON_AddNumberToObject(j, "episodes_per_s", rate);
+            cJSON_AddNumberToObject(j, "prompt_tokens", (double)r->n_prompt_tokens);
+            cJSON_AddNumberToObject(j, "completion_tokens", (double)r->n_completion_tokens);
+            cJSON_AddNumberToObject(j, "tokens_per_s", tps);
+            cJSON_AddNumberToObject(j, "tool_calls", (double)r->n_tool_calls);
+            cJSON_AddNumberToObject(j, "tool_errors", (double)r->n_tool_errors);
+            cJSON_AddNumberToObject(j, "parse_errors", (double)r->n_parse_errors);
+            cJSON_AddNumberToObject(j, "http_requests", (double)s->http.n_requests);
+            cJSON_AddNumberToObject(j, "http_retries", (double)s->http.n_retries);
+            ends = cJSON_AddObjectToObject(j, "end_reasons");
+            for (int i = 0; ends && i < EF_END_COUNT_; i++)
+                cJSON_AddNumberToObject(ends, ef_agent_end_reason_name(i), (double)r->n_end[i]);
+            text = cJSON_PrintUnformatted(j);
+        }
+        if (text)
+            fprintf(f, "%s\n", text);
+        cJSON_free(text);
+        cJSON_Delete(j);
         return;
     }
     fprintf(f, "run %s (id %lld)%s\n", s->run_name, (long long)s->run_id,

@@ -100,6 +100,25 @@ fi
 out=$("${cmd[@]}" --json 2>/dev/null)
 case "$out" in *'"run_now":0'*'"stored":360'*) ok resume_idempotent ;; *) bad resume_idempotent "$out" ;; esac
 
+# --- SIGINT: the run stops after the episodes in flight, is marked interrupted, and the
+# same command finishes it
+cmd=("$EF_BIN" run --db "$T/a.db" --model "replay:$T/slow.jsonl" --run sigint --concurrency 2)
+"${cmd[@]}" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 3000); do
+  n=$(q "$T/a.db" "select count(*) from episodes e join runs r on r.id = e.run_id where r.name = 'sigint'" 2>/dev/null || echo 0)
+  [ "${n:-0}" -ge 10 ] && break
+  sleep 0.02
+done
+kill -INT $pid 2>/dev/null
+wait $pid; rc=$?
+st=$(q "$T/a.db" "select status from runs where name = 'sigint'")
+if [ $rc -eq 1 ] && [ "$st" = "interrupted" ]; then ok sigint_interrupted; else bad sigint_interrupted "exit $rc status $st"; fi
+out=$("${cmd[@]}" --json 2>/dev/null)
+r=$(q "$T/a.db" "select r.status, count(*) from episodes e join runs r on r.id = e.run_id where r.name = 'sigint'")
+case "$out" in *'"resumed":true'*) ;; *) r="not resumed: $out" ;; esac
+if [ "$r" = "done|120" ]; then ok sigint_resume; else bad sigint_resume "$r"; fi
+
 # --- http against a flaky server on 127.0.0.1: every episode completes or is stored as
 # failed with its reason; none is lost
 start_server() { # schedule -> sets spid, port
