@@ -149,8 +149,12 @@ int ef_cli_export(int argc, char **argv)
     if (rc < 0)
         fprintf(stderr, "envforge export: %s\n", ef_errmsg(ctx));
     else {
-        fprintf(stderr, "envforge export: %llu rows, %.1f MB", (unsigned long long)st.n_rows,
-                (double)st.n_bytes / 1e6);
+        if (st.n_bytes >= 1000000)
+            fprintf(stderr, "envforge export: %llu rows, %.1f MB", (unsigned long long)st.n_rows,
+                    (double)st.n_bytes / 1e6);
+        else
+            fprintf(stderr, "envforge export: %llu rows, %.1f KB", (unsigned long long)st.n_rows,
+                    (double)st.n_bytes / 1e3);
         if (o.format == EF_EXPORT_RL)
             fprintf(stderr,
                     "; %llu groups written; skipped %llu incomplete, %llu filtered, "

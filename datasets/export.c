@@ -170,7 +170,7 @@ enum {
 static void write_tool_calls(ef_jw *w, const char *json)
 {
     cJSON *arr = cJSON_Parse(json);
-    W_LIT(w, "[");
+    ef_export__jw_putc(w, '[');
     int first = 1;
     const cJSON *c;
     cJSON_ArrayForEach(c, arr)
@@ -187,7 +187,7 @@ static void write_tool_calls(ef_jw *w, const char *json)
         W_LIT(w, ",\"type\":\"function\",\"function\":{");
         W_KEY(w, "name");
         W_STR(w, cJSON_IsString(name) ? name->valuestring : "");
-        W_LIT(w, ",");
+        ef_export__jw_putc(w, ',');
         W_KEY(w, "arguments");
         if (cJSON_IsString(args))
             W_STR(w, args->valuestring);
@@ -199,7 +199,7 @@ static void write_tool_calls(ef_jw *w, const char *json)
             W_STR(w, "{}");
         W_LIT(w, "}}");
     }
-    W_LIT(w, "]");
+    ef_export__jw_putc(w, ']');
     cJSON_Delete(arr);
 }
 
@@ -207,7 +207,7 @@ static int write_messages(ef_store *s, sqlite3_stmt *mq, ef_jw *w, int64_t episo
 {
     sqlite3_reset(mq);
     sqlite3_bind_int64(mq, 1, episode_id);
-    W_LIT(w, "[");
+    ef_export__jw_putc(w, '[');
     int rc, first = 1;
     while ((rc = sqlite3_step(mq)) == SQLITE_ROW) {
         const char *role = col_text(mq, 0);
@@ -218,33 +218,33 @@ static int write_messages(ef_store *s, sqlite3_stmt *mq, ef_jw *w, int64_t episo
         first = 0;
         W_KEY(w, "role");
         W_STR(w, role);
-        W_LIT(w, ",");
+        ef_export__jw_putc(w, ',');
         W_KEY(w, "content");
         W_STR(w, content ? content : "");
         if (role && !strcmp(role, "assistant")) {
             if (reasoning) {
-                W_LIT(w, ",");
+                ef_export__jw_putc(w, ',');
                 W_KEY(w, "reasoning_content");
                 W_STR(w, reasoning);
             }
             if (calls && strcmp(calls, "[]") != 0) {
-                W_LIT(w, ",");
+                ef_export__jw_putc(w, ',');
                 W_KEY(w, "tool_calls");
                 write_tool_calls(w, calls);
             }
         } else if (role && !strcmp(role, "tool")) {
-            W_LIT(w, ",");
+            ef_export__jw_putc(w, ',');
             W_KEY(w, "tool_call_id");
             W_STR(w, col_text(mq, 4) ? col_text(mq, 4) : "");
             if (col_text(mq, 5)) {
-                W_LIT(w, ",");
+                ef_export__jw_putc(w, ',');
                 W_KEY(w, "name");
                 W_STR(w, col_text(mq, 5));
             }
         }
-        W_LIT(w, "}");
+        ef_export__jw_putc(w, '}');
     }
-    W_LIT(w, "]");
+    ef_export__jw_putc(w, ']');
     if (rc != SQLITE_DONE)
         return ef_datasets__sqlerr(s, rc, "export: messages of episode %lld",
                                    (long long)episode_id);
@@ -394,7 +394,7 @@ static int write_sample(ef_store *s, sqlite3_stmt *tq, ef_jw *w, const group_buf
     W_LIT(w, ",\"tokens\":[");
     for (int64_t t = 0; t < n; t++) {
         if (t)
-            W_LIT(w, ",");
+            ef_export__jw_putc(w, ',');
         W_INT(w, ef_export__le_i32(ids, (size_t)t));
     }
     W_LIT(w, "],\"prompt_length\":");
@@ -402,60 +402,66 @@ static int write_sample(ef_store *s, sqlite3_stmt *tq, ef_jw *w, const group_buf
     W_LIT(w, ",\"response_length\":");
     W_INT(w, resp);
     W_LIT(w, ",\"loss_mask\":[");
-    for (int64_t t = p; t < n; t++)
-        ef_export__jw_raw(w, t > p ? (mask[t] ? ",1" : ",0") : (mask[t] ? "1" : "0"),
-                          t > p ? 2 : 1);
+    for (int64_t t = p; t < n; t++) {
+        if (t > p)
+            ef_export__jw_putc(w, ',');
+        ef_export__jw_putc(w, mask[t] ? '1' : '0');
+    }
     W_LIT(w, "],\"reward\":");
     W_NUM(w, m->reward);
     W_LIT(w, ",\"advantage\":");
     W_NUM(w, g->adv[i]);
     W_LIT(w, ",\"rollout_log_probs\":");
     if (lp) {
-        W_LIT(w, "[");
+        ef_export__jw_putc(w, '[');
         for (int64_t t = p; t < n; t++) {
             if (t > p)
-                W_LIT(w, ",");
+                ef_export__jw_putc(w, ',');
             ef_export__jw_f32(w, ef_export__le_f32(lp, (size_t)t));
         }
-        W_LIT(w, "]");
+        ef_export__jw_putc(w, ']');
     } else
         W_LIT(w, "null");
     W_LIT(w, ",\"rollout_top_p_token_ids\":");
     if (offs) {
         int32_t base = ef_export__le_i32(offs, (size_t)p), end = ef_export__le_i32(offs, (size_t)n);
-        W_LIT(w, "[");
+        ef_export__jw_putc(w, '[');
         for (int32_t k = base; k < end; k++) {
             if (k > base)
-                W_LIT(w, ",");
+                ef_export__jw_putc(w, ',');
             W_INT(w, ef_export__le_i32(topp, (size_t)k));
         }
         W_LIT(w, "],\"rollout_top_p_token_offsets\":[");
         for (int64_t t = p; t <= n; t++) {
             if (t > p)
-                W_LIT(w, ",");
+                ef_export__jw_putc(w, ',');
             W_INT(w, ef_export__le_i32(offs, (size_t)t) - base);
         }
-        W_LIT(w, "]");
+        ef_export__jw_putc(w, ']');
     } else
         W_LIT(w, "null,\"rollout_top_p_token_offsets\":null");
     W_LIT(w, ",\"rollout_routed_experts\":");
     if (routes) {
-        W_LIT(w, "[");
+        ef_export__jw_putc(w, '[');
         for (int64_t t = p; t < n; t++) {
-            W_LIT(w, t > p ? ",[" : "[");
+            if (t > p)
+                ef_export__jw_putc(w, ',');
+            ef_export__jw_putc(w, '[');
             for (int64_t l = 0; l < L; l++) {
-                W_LIT(w, l ? ",[" : "[");
+                if (l)
+                    ef_export__jw_putc(w, ',');
+                ef_export__jw_putc(w, '[');
                 for (int64_t k = 0; k < K; k++) {
                     size_t at = (size_t)((t * L + l) * K + k);
                     if (k)
-                        W_LIT(w, ",");
+                        ef_export__jw_putc(w, ',');
                     W_INT(w, rb == 1 ? routes[at] : ef_export__le_u16(routes, at));
                 }
-                W_LIT(w, "]");
+                ef_export__jw_putc(w, ']');
             }
-            W_LIT(w, "]");
+            ef_export__jw_putc(w, ']');
         }
-        W_LIT(w, "]");
+        ef_export__jw_putc(w, ']');
     } else
         W_LIT(w, "null");
     W_LIT(w, ",\"status\":");
@@ -735,7 +741,8 @@ int ef_export_write(ef_store *s, const ef_export_options *o, FILE *out, ef_expor
         rc = ef_errorf(ctx, EF_EINVAL, "export: unknown format %d", (int)o->format);
     }
     ef_export__read_end(s);
-    if (rc == 0 && (w.failed || fflush(out) != 0))
+    ef_export__jw_flush(&w);
+    if (rc == 0 && w.failed)
         rc = ef_errorf(ctx, EF_EIO, "export: writing the output failed (disk full, or the "
                                     "reader closed the pipe)");
     acc->n_bytes = w.n_bytes;

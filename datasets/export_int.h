@@ -11,16 +11,31 @@
 #include "datasets/datasets_int.h"
 #include "datasets/export.h"
 
+#define EF_JW_BUF 65536
+
 typedef struct {
     FILE *f;
+    char buf[EF_JW_BUF]; /* pending output: written to f when full and by _flush */
+    size_t used;
     uint64_t n_bytes;
     int failed;    /* a write failed: stop early, report EF_EIO */
     int html_safe; /* strings escape every '<' as \u003c (JSON inside an HTML <script>) */
 } ef_jw;
 
 void ef_export__jw_init(ef_jw *w, FILE *f);
+/* Writes the pending output to the FILE (and fflush); sets failed on error. */
+void ef_export__jw_flush(ef_jw *w);
 void ef_export__jw_raw(ef_jw *w, const char *s, size_t len);
 void ef_export__jw_lit(ef_jw *w, const char *s);
+/* One byte; the common case stays in the buffer. */
+static inline void ef_export__jw_putc(ef_jw *w, char c)
+{
+    if (w->used < sizeof(w->buf) && !w->failed) {
+        w->buf[w->used++] = c;
+        w->n_bytes++;
+    } else
+        ef_export__jw_raw(w, &c, 1);
+}
 /* A JSON string of s[0..len): control characters escaped, invalid UTF-8 bytes replaced
  * by U+FFFD, "</" written as "<\/" (safe inside an HTML <script>). NULL: null. */
 void ef_export__jw_strn(ef_jw *w, const char *s, size_t len);

@@ -15,15 +15,38 @@ void ef_export__jw_init(ef_jw *w, FILE *f)
     w->n_bytes = 0;
     w->failed = 0;
     w->html_safe = 0;
+    w->used = 0;
+}
+
+static void drain(ef_jw *w)
+{
+    if (w->used && !w->failed && fwrite(w->buf, 1, w->used, w->f) != w->used)
+        w->failed = 1;
+    w->used = 0;
+}
+
+void ef_export__jw_flush(ef_jw *w)
+{
+    drain(w);
+    if (!w->failed && fflush(w->f) != 0)
+        w->failed = 1;
 }
 
 void ef_export__jw_raw(ef_jw *w, const char *s, size_t len)
 {
     if (w->failed || !len)
         return;
-    if (fwrite(s, 1, len, w->f) != len)
-        w->failed = 1;
     w->n_bytes += len;
+    if (w->used + len > sizeof(w->buf)) {
+        drain(w);
+        if (len > sizeof(w->buf)) {
+            if (!w->failed && fwrite(s, 1, len, w->f) != len)
+                w->failed = 1;
+            return;
+        }
+    }
+    memcpy(w->buf + w->used, s, len);
+    w->used += len;
 }
 
 void ef_export__jw_lit(ef_jw *w, const char *s)
@@ -151,7 +174,13 @@ void ef_export__jw_int(ef_jw *w, int64_t v)
     } while (u);
     if (v < 0)
         *--p = '-';
-    ef_export__jw_raw(w, p, (size_t)(e - p));
+    size_t len = (size_t)(e - p);
+    if (w->used + len <= sizeof(w->buf) && !w->failed) {
+        memcpy(w->buf + w->used, p, len);
+        w->used += len;
+        w->n_bytes += len;
+    } else
+        ef_export__jw_raw(w, p, len);
 }
 
 void ef_export__jw_num(ef_jw *w, double v)

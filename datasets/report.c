@@ -592,7 +592,8 @@ int ef_report_write(ef_store *s, const ef_report_options *o, FILE *out)
     ef_export__jw_lit(&w, "</section>\n<script>");
     ef_export__jw_lit(&w, ef_report__js);
     ef_export__jw_lit(&w, "</script></body></html>\n");
-    if (w.failed || fflush(out) != 0)
+    ef_export__jw_flush(&w);
+    if (w.failed)
         rc = ef_errorf(ctx, EF_EIO, "report: writing the output failed");
 cleanup:
     cJSON_Delete(stats);

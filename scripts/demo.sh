@@ -27,11 +27,24 @@ if have run; then
   "$bin" run --db "$db" --model replay:tests/agent_fixtures/demo_replay.jsonl --limit 20
 fi
 if have export; then
-  "$bin" export --db "$db" --format sft -o "$out/sft.jsonl"
+  echo "demo: export: sft (chat rows), rl (token samples with GRPO advantages), tasks" >&2
+  "$bin" export --db "$db" --format sft --verified-only -o "$out/sft.jsonl"
   "$bin" export --db "$db" --format rl -o "$out/rl.jsonl"
-  echo "demo: exported $(wc -l < "$out/sft.jsonl") SFT rows to $out/sft.jsonl" >&2
+  "$bin" export --db "$db" --format tasks -o "$out/tasks.jsonl"
+  echo "demo: exported $(wc -l < "$out/sft.jsonl") SFT rows, $(wc -l < "$out/rl.jsonl") RL samples" \
+    "(episodes without token streams are skipped: see docs/export.md), $(wc -l < "$out/tasks.jsonl")" \
+    "tasks to $out/" >&2
+  if python3 -c 'import pyarrow' 2>/dev/null; then
+    "$bin" export --db "$db" --format sft --verified-only --parquet -o "$out/sft.parquet"
+  fi
 fi
 if have stats; then
-  "$bin" stats --db "$db"
+  echo "demo: stats: pass@k, rewards, turns, tool errors per env and level" >&2
+  "$bin" stats --db "$db" --k 1,2
+  "$bin" stats --db "$db" --k 1,2 --json > "$out/stats.json"
+fi
+if have report; then
+  "$bin" report --db "$db" --k 1,2 -o "$out/report.html"
+  echo "demo: report: open $out/report.html in a browser (self-contained, works offline)" >&2
 fi
 echo "demo: done" >&2
