@@ -446,7 +446,6 @@ static int prog_main(void *arg)
     for (size_t i = 0; i < sizeof none; i++)
         ((unsigned char *)&none)[i] = 0;
     SC4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
-    p->prog_started = 1;
     stamp(p, 7);
     rc = -ENOENT;
     for (int i = 0; i < p->n_exe; i++) {
@@ -454,7 +453,6 @@ static int prog_main(void *arg)
         if (r != -ENOENT && r != -ENOTDIR)
             rc = r;
     }
-    p->prog_started = 0;
     fail(p, EF_SB_STEP_EXEC, rc);
     raw_exit(127);
 }

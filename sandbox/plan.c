@@ -414,7 +414,6 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     arena->len = 0;
 
     memset(plan, 0, sizeof *plan);
-    plan->caller_pid = getpid();
     plan->full = w->full && !o->force_weak;
     plan->netns_fd = plan->full && !o->net ? w->netns_fd : -1;
     plan->root = w->root;

@@ -51,9 +51,8 @@ const char *ef_sandbox__step_name(int step)
     return step_names[step];
 }
 
-int ef_sandbox__result_new(ef_sandbox_result **out, size_t cap)
+int ef_sandbox__result_new(ef_sandbox_result **out)
 {
-    (void)cap;
     ef_sandbox_result *r = ef_calloc(1, sizeof *r);
     if (!r)
         return EF_ENOMEM;

@@ -247,7 +247,7 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     plan->bpf = filter->insns;
     plan->bpf_len = filter->len;
     plan->notify = filter->notify;
-    if ((rc = ef_sandbox__result_new(&r, 0)))
+    if ((rc = ef_sandbox__result_new(&r)))
         goto cleanup;
     if ((in_fd = open_stdin(ctx, o)) < 0) {
         rc = in_fd;

@@ -82,7 +82,6 @@ struct sock_filter;
 
 typedef struct {
     /* ---- in: set by the caller's thread ---- */
-    pid_t caller_pid; /* getpid() of the caller, to notice its death */
     int netns_fd;     /* join this network namespace (-1: keep the host's) */
     int full;         /* 1: namespaces + user namespace; 0: weak mode */
     const char *root; /* mount point of the new root (per worker) */
@@ -133,8 +132,7 @@ typedef struct {
     volatile int prog_pid;
     volatile int step; /* failed setup step (EF_SB_STEP_*) */
     volatile int step_errno;
-    volatile int prog_started; /* the program's process passed every setup step */
-    volatile int prog_status;  /* wait status of the program's process */
+    volatile int prog_status; /* wait status of the program's process */
     volatile int prog_reaped;
     volatile int violation; /* 1: a denied syscall was reported */
     volatile int violation_nr;
@@ -238,7 +236,7 @@ void ef_sandbox__worker_defer(ef_sandbox_worker *w, ef_sb_proc *proc);
 /* result.c: classification from the plan's outcome. */
 void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *plan, const ef_sandbox_options *o,
                           int init_status, int killed_for);
-int ef_sandbox__result_new(ef_sandbox_result **out, size_t cap);
+int ef_sandbox__result_new(ef_sandbox_result **out);
 int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o);
 
 /* Why the caller killed the tree. */
