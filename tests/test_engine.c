@@ -938,6 +938,78 @@ done:
     ef_ctx_free(ctx);
 }
 
+/* The cpu backend gives the same bits for any thread count (each output element is
+ * computed whole by one thread). */
+static void test_threads_bit_identical(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    int32_t tok[40];
+    for (int i = 0; i < 40; i++)
+        tok[i] = (i * 97 + 5) % 512;
+    float *out[2];
+    int threads[2] = {1, 3};
+    for (int k = 0; k < 2; k++) {
+        ef_engine_options o = EF_ENGINE_OPTIONS_INIT;
+        o.n_threads = threads[k];
+        ef_engine_model *m = NULL;
+        ef_engine_seq *s = NULL;
+        out[k] = calloc(40 * 512, sizeof(float));
+        EF_CHECK_OK(ctx, ef_engine_model_load(ctx, fixture_dir, &o, &m));
+        if (m && ef_engine_seq_new(ctx, m, 40, &s) == 0) {
+            ef_engine_forward_out fo = {out[k], 1, NULL};
+            EF_CHECK_OK(ctx, ef_engine_forward(ctx, s, tok, 40, &fo));
+        }
+        ef_engine_seq_free(s);
+        ef_engine_model_free(m);
+    }
+    EF_CHECK(memcmp(out[0], out[1], sizeof(float) * 40 * 512) == 0);
+    free(out[0]), free(out[1]);
+    ef_ctx_free(ctx);
+}
+
+/* A synthetic fp8 checkpoint with full and partial 128x128 blocks loads and runs. */
+static void test_synth_fp8(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    const char *dir = ef_test_tmpdir("engine-synth");
+    ef_engine_synth p = EF_ENGINE_SYNTH_INIT;
+    p.vocab_size = 300, p.hidden_size = 320, p.n_layers = 2, p.n_heads = 4;
+    p.q_lora_rank = 192, p.kv_lora_rank = 256, p.qk_nope_head_dim = 32, p.qk_rope_head_dim = 16;
+    p.v_head_dim = 32, p.intermediate_size = 200, p.moe_intermediate_size = 48;
+    p.index_n_heads = 4, p.index_head_dim = 64, p.index_topk = 16, p.fp8 = 1;
+    EF_CHECK_OK(ctx, ef_engine_synth_write(ctx, dir, &p));
+    ef_engine_model *m = NULL;
+    ef_engine_seq *s = NULL;
+    EF_CHECK_OK(ctx, ef_engine_model_load(ctx, dir, NULL, &m));
+    if (m && ef_engine_seq_new(ctx, m, 64, &s) == 0) {
+        int32_t tok[40];
+        for (int i = 0; i < 40; i++)
+            tok[i] = i * 7 % 300;
+        float *lg = calloc(300, sizeof(float));
+        ef_engine_forward_out fo = {lg, 0, NULL};
+        EF_CHECK_OK(ctx, ef_engine_forward(ctx, s, tok, 40, &fo));
+        int finite = 1;
+        double mx = 0;
+        for (int v = 0; v < 300; v++) {
+            finite &= isfinite(lg[v]);
+            mx = fmax(mx, fabs(lg[v]));
+        }
+        EF_CHECK(finite && mx > 0);
+        free(lg);
+    }
+    const ef_engine_config *c = m ? ef_engine_model_config(m) : NULL;
+    EF_CHECK(c && c->fp8 && c->index_quant_block == 64 && c->kv_quant_block == 128);
+    ef_engine_seq_free(s);
+    ef_engine_model_free(m);
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    remove(path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    remove(path);
+    rmdir(dir);
+    ef_ctx_free(ctx);
+}
+
 static void test_seq_limits(void)
 {
     ef_ctx *ctx = ef_ctx_new();
@@ -1109,6 +1181,8 @@ int main(int argc, char **argv)
     EF_RUN(test_dsa_equals_dense);
     EF_RUN(test_prefill_decode_agree_long);
     EF_RUN(test_generate);
+    EF_RUN(test_threads_bit_identical);
+    EF_RUN(test_synth_fp8);
     EF_RUN(test_seq_limits);
     EF_RUN(test_model_alloc_failures);
     EF_RUN(test_cli_logits);
