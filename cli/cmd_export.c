@@ -102,8 +102,7 @@ int ef_cli_export(int argc, char **argv)
         } else if (!strcmp(a, "--min-reward")) {
             o.min_reward = strtod(v, &end);
             if (end == v || *end || !(o.min_reward >= 0.0 && o.min_reward <= 1.0))
-                return ef_cli_usage_error("export", "--min-reward %s: give a number in [0, 1]",
-                                          v);
+                return ef_cli_usage_error("export", "--min-reward %s: give a number in [0, 1]", v);
         } else if (!strcmp(a, "--level")) {
             long l = strtol(v, &end, 10);
             if (end == v || *end || l < 0 || l > 1000000)

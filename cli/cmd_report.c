@@ -56,8 +56,7 @@ int ef_cli_report(int argc, char **argv)
             o.title = v;
         else if (!strcmp(a, "--k")) {
             if (ef_cli__parse_ks(v, &o.stats) < 0)
-                return ef_cli_usage_error("report", "--k %s: give ascending k >= 1 like 1,4,8",
-                                          v);
+                return ef_cli_usage_error("report", "--k %s: give ascending k >= 1 like 1,4,8", v);
         } else if (!strcmp(a, "--success")) {
             o.stats.success_reward = strtod(v, &end);
             if (end == v || *end || !(o.stats.success_reward >= 0 && o.stats.success_reward <= 1))

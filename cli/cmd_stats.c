@@ -77,8 +77,10 @@ int ef_cli_stats(int argc, char **argv)
             o.env = v;
         else if (!strcmp(a, "--k")) {
             if (ef_cli__parse_ks(v, &o) < 0)
-                return ef_cli_usage_error("stats", "--k %s: give ascending k >= 1 like 1,4,8 "
-                                                   "(at most %d)", v, EF_STATS_MAX_K);
+                return ef_cli_usage_error("stats",
+                                          "--k %s: give ascending k >= 1 like 1,4,8 "
+                                          "(at most %d)",
+                                          v, EF_STATS_MAX_K);
         } else if (!strcmp(a, "--success")) {
             o.success_reward = strtod(v, &end);
             if (end == v || *end || !(o.success_reward >= 0 && o.success_reward <= 1))

@@ -160,9 +160,26 @@ static const char episode_sql[] =
     "AND (?3 IS NULL OR r.name = ?3) AND ep.reward >= ?4 AND (?5 = 0 OR ep.verified = 1) "
     "ORDER BY ep.run_id, ep.group_id, ep.sample_idx, ep.id";
 enum {
-    C_ID, C_RUN_ID, C_GROUP_ID, C_TASK_ID, C_SAMPLE, C_REWARD, C_VERIFIED, C_STATUS, C_END,
-    C_TURNS, C_ANSWER, C_VINFO, C_RUN, C_GROUP_SIZE, C_RUN_CONFIG, C_ENV_ID, C_ENV,
-    C_ENV_TOOLS, C_LEVEL, C_HAS_TOKENS
+    C_ID,
+    C_RUN_ID,
+    C_GROUP_ID,
+    C_TASK_ID,
+    C_SAMPLE,
+    C_REWARD,
+    C_VERIFIED,
+    C_STATUS,
+    C_END,
+    C_TURNS,
+    C_ANSWER,
+    C_VINFO,
+    C_RUN,
+    C_GROUP_SIZE,
+    C_RUN_CONFIG,
+    C_ENV_ID,
+    C_ENV,
+    C_ENV_TOOLS,
+    C_LEVEL,
+    C_HAS_TOKENS
 };
 
 /* An assistant's stored tool_calls, written in OpenAI form with arguments as a JSON
@@ -269,9 +286,9 @@ static int export_sft(ef_store *s, const ef_export_options *o, ef_jw *w, ef_expo
     int step;
     while ((step = sqlite3_step(q)) == SQLITE_ROW && !w->failed) {
         int64_t id = sqlite3_column_int64(q, C_ID);
-        const char *tools = tools_cached(&tc, sqlite3_column_int64(q, C_RUN_ID),
-                                         sqlite3_column_int64(q, C_ENV_ID),
-                                         col_text(q, C_ENV_TOOLS), col_text(q, C_RUN_CONFIG));
+        const char *tools =
+            tools_cached(&tc, sqlite3_column_int64(q, C_RUN_ID), sqlite3_column_int64(q, C_ENV_ID),
+                         col_text(q, C_ENV_TOOLS), col_text(q, C_RUN_CONFIG));
         if (!tools) {
             rc = ef_errorf(ef_store_ctx(s), EF_ENOMEM, "export: out of memory");
             goto cleanup;
@@ -352,10 +369,10 @@ static int write_sample(ef_store *s, sqlite3_stmt *tq, ef_jw *w, const group_buf
     sqlite3_bind_int64(tq, 1, m->id);
     int rc = sqlite3_step(tq);
     if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? ef_errorf(ef_store_ctx(s), EF_ENOTFOUND,
-                                             "export: episode %lld: token stream vanished",
-                                             (long long)m->id)
-                                 : ef_datasets__sqlerr(s, rc, "export: token stream");
+        return rc == SQLITE_DONE
+                   ? ef_errorf(ef_store_ctx(s), EF_ENOTFOUND,
+                               "export: episode %lld: token stream vanished", (long long)m->id)
+                   : ef_datasets__sqlerr(s, rc, "export: token stream");
     int64_t n = sqlite3_column_int64(tq, 0);
     const void *ids = sqlite3_column_blob(tq, 1);
     const unsigned char *mask = sqlite3_column_blob(tq, 2);
@@ -378,9 +395,10 @@ static int write_sample(ef_store *s, sqlite3_stmt *tq, ef_jw *w, const group_buf
                          "(run `envforge` with a store written by this version)",
                          (long long)m->id, (long long)n);
     if (offs && n >= 0 && 4LL * ef_export__le_i32(offs, (size_t)n) != topp_bytes)
-        return ef_errorf(ctx, EF_ESTORE, "export: episode %lld: topp_ids holds %d bytes, "
-                         "offsets say %lld", (long long)m->id, topp_bytes,
-                         4LL * ef_export__le_i32(offs, (size_t)n));
+        return ef_errorf(ctx, EF_ESTORE,
+                         "export: episode %lld: topp_ids holds %d bytes, "
+                         "offsets say %lld",
+                         (long long)m->id, topp_bytes, 4LL * ef_export__le_i32(offs, (size_t)n));
     int64_t p = 0; /* prompt length: tokens before the first model token */
     while (p < n && !mask[p])
         p++;
@@ -614,8 +632,8 @@ static int export_rl(ef_store *s, const ef_export_options *o, ef_jw *w, ef_expor
         m->reward = sqlite3_column_double(q, C_REWARD);
         m->verified = sqlite3_column_int(q, C_VERIFIED);
         m->has_tokens = sqlite3_column_int(q, C_HAS_TOKENS);
-        m->passes = (o->min_reward < 0 || m->reward >= o->min_reward) &&
-                    (!o->verified_only || m->verified);
+        m->passes =
+            (o->min_reward < 0 || m->reward >= o->min_reward) && (!o->verified_only || m->verified);
         copy_small(m->status, sizeof(m->status), col_text(q, C_STATUS));
         copy_small(m->end_reason, sizeof(m->end_reason), col_text(q, C_END));
     }
@@ -743,8 +761,9 @@ int ef_export_write(ef_store *s, const ef_export_options *o, FILE *out, ef_expor
     ef_export__read_end(s);
     ef_export__jw_flush(&w);
     if (rc == 0 && w.failed)
-        rc = ef_errorf(ctx, EF_EIO, "export: writing the output failed (disk full, or the "
-                                    "reader closed the pipe)");
+        rc = ef_errorf(ctx, EF_EIO,
+                       "export: writing the output failed (disk full, or the "
+                       "reader closed the pipe)");
     acc->n_bytes = w.n_bytes;
     return rc;
 }

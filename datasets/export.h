@@ -100,13 +100,13 @@ int ef_export_parquet_available(void);
 #define EF_STATS_MAX_K 8
 
 typedef struct {
-    unsigned version;        /* EF_STATS_OPTIONS_VERSION */
-    const char *run;         /* run name; NULL: all runs */
-    const char *env;         /* env name; NULL: all */
-    int ks[EF_STATS_MAX_K];  /* pass@k for these k (ascending, > 0) */
+    unsigned version;       /* EF_STATS_OPTIONS_VERSION */
+    const char *run;        /* run name; NULL: all runs */
+    const char *env;        /* env name; NULL: all */
+    int ks[EF_STATS_MAX_K]; /* pass@k for these k (ascending, > 0) */
     int n_ks;
-    double success_reward;   /* a sample passes when reward >= this (default 1.0) */
-    int n_flaky_listed;      /* the most flaky tasks listed per env/level (default 10) */
+    double success_reward; /* a sample passes when reward >= this (default 1.0) */
+    int n_flaky_listed;    /* the most flaky tasks listed per env/level (default 10) */
 } ef_stats_options;
 
 #define EF_STATS_OPTIONS_VERSION 1

@@ -18,6 +18,7 @@
 extern char **environ;
 
 /* scripts/parquet_writer.py (regenerate this literal when the script changes). */
+/* clang-format off */
 static const char helper_py[] =
     "# scripts/parquet_writer.py — Parquet for `envforge export --parquet`: reads the JSONL\n"
     "# the exporter writes (stdin) and writes one Parquet file with pyarrow, with a fixed\n"
@@ -95,6 +96,7 @@ static const char helper_py[] =
     "\n"
     "\n"
     "main()\n";
+/* clang-format on */
 
 /* Runs python3 with args, stdin from in_fd (or /dev/null when < 0), stdout and stderr
  * inherited; *pid set. */
@@ -146,8 +148,8 @@ int ef_export_write_parquet(ef_store *s, const ef_export_options *o, const char 
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return ef_errorf(ctx, EF_EIO, "export --parquet: pipe: %s", strerror(errno));
-    char *argv[] = {"python3", "-c", (char *)helper_py, (char *)names[o->format], (char *)path,
-                    NULL};
+    char *argv[] = {"python3",    "-c", (char *)helper_py, (char *)names[o->format],
+                    (char *)path, NULL};
     pid_t pid;
     if (spawn_python(argv, fds[0], &pid) < 0) {
         close(fds[0]);
@@ -176,8 +178,10 @@ int ef_export_write_parquet(ef_store *s, const ef_export_options *o, const char 
     if (code != 0) {
         char prev[512];
         snprintf(prev, sizeof(prev), "%s", rc < 0 ? ef_errmsg(ctx) : "");
-        return ef_errorf(ctx, EF_EIO, "export --parquet: the pyarrow helper failed (exit %d; "
-                         "its message is above)%s%s", code, rc < 0 ? "; export: " : "", prev);
+        return ef_errorf(ctx, EF_EIO,
+                         "export --parquet: the pyarrow helper failed (exit %d; "
+                         "its message is above)%s%s",
+                         code, rc < 0 ? "; export: " : "", prev);
     }
     return rc;
 }

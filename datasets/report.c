@@ -121,12 +121,10 @@ static void summary_table(ef_jw *w, const cJSON *stats)
     const cJSON *ks = cJSON_GetObjectItemCaseSensitive(stats, "ks"), *k, *g;
     ef_export__jw_lit(w, "<table id=\"summary-table\"><thead><tr><th>env/level</th><th>tasks</th>"
                          "<th>episodes</th><th>verified</th>");
-    cJSON_ArrayForEach(k, ks)
-        pf(w, "<th>pass@%d</th>", k->valueint);
+    cJSON_ArrayForEach(k, ks) pf(w, "<th>pass@%d</th>", k->valueint);
     ef_export__jw_lit(w, "<th>mean reward</th><th>turns</th><th>tokens/ep</th><th>tool errors</th>"
                          "<th>flaky tasks</th><th>flakiness</th></tr></thead><tbody>\n");
-    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(stats, "groups"))
-        table_row(w, g, ks, 0);
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(stats, "groups")) table_row(w, g, ks, 0);
     const cJSON *total = cJSON_GetObjectItemCaseSensitive(stats, "total");
     if (total)
         table_row(w, total, ks, 1);
@@ -158,15 +156,16 @@ static void chart_pass(ef_jw *w, const cJSON *stats)
     }
     double left = 40, top = 10, plot_h = 180, slot = 18.0 * n_k + 16, plot_w = slot * n_g;
     double width = left + plot_w + 110, height = top + plot_h + 70;
-    pf(w, "<svg id=\"chart-pass\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-          "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
+    pf(w,
+       "<svg id=\"chart-pass\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+       "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
        width, height, width, height);
     for (int t = 0; t <= 4; t++) {
         double y = top + plot_h * (1 - t / 4.0);
         pf(w, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", left,
            left + plot_w, y, y);
-        pf(w, "<text x=\"%.1f\" y=\"%.1f\" class=\"ax\" text-anchor=\"end\">%d%%</text>",
-           left - 4, y + 4, 25 * t);
+        pf(w, "<text x=\"%.1f\" y=\"%.1f\" class=\"ax\" text-anchor=\"end\">%d%%</text>", left - 4,
+           y + 4, 25 * t);
     }
     int gi = 0;
     const cJSON *g;
@@ -183,8 +182,9 @@ static void chart_pass(ef_jw *w, const cJSON *stats)
             double v = num(pk, key);
             double h = isnan(v) ? 0 : plot_h * v;
             double x = left + slot * gi + 8 + 18.0 * ki;
-            pf(w, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"%.1f\" "
-                  "fill=\"%s\"><title>",
+            pf(w,
+               "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"%.1f\" "
+               "fill=\"%s\"><title>",
                x, top + plot_h - h, h, palette[ki % N_PALETTE]);
             html_esc(w, label);
             if (isnan(v))
@@ -194,8 +194,9 @@ static void chart_pass(ef_jw *w, const cJSON *stats)
             ki++;
         }
         double cx = left + slot * gi + slot / 2;
-        pf(w, "<text x=\"%.1f\" y=\"%.1f\" class=\"ax\" text-anchor=\"end\" "
-              "transform=\"rotate(-35 %.1f %.1f)\">",
+        pf(w,
+           "<text x=\"%.1f\" y=\"%.1f\" class=\"ax\" text-anchor=\"end\" "
+           "transform=\"rotate(-35 %.1f %.1f)\">",
            cx, top + plot_h + 14, cx, top + plot_h + 14);
         html_esc(w, label);
         ef_export__jw_lit(w, "</text>");
@@ -236,10 +237,11 @@ static void chart_rewards(ef_jw *w, const cJSON *stats)
         cJSON_ArrayForEach(b, h)
         {
             double bh = 70 * b->valuedouble / max;
-            pf(w, "<rect class=\"bar\" x=\"%d\" y=\"%.1f\" width=\"15\" height=\"%.1f\" "
-                  "fill=\"%s\"><title>reward [%.1f, %.1f%s: %.0f episodes</title></rect>",
-               10 + 16 * i, 80 - bh, bh, palette[0], i / 10.0, (i + 1) / 10.0,
-               i == 9 ? "]" : ")", b->valuedouble);
+            pf(w,
+               "<rect class=\"bar\" x=\"%d\" y=\"%.1f\" width=\"15\" height=\"%.1f\" "
+               "fill=\"%s\"><title>reward [%.1f, %.1f%s: %.0f episodes</title></rect>",
+               10 + 16 * i, 80 - bh, bh, palette[0], i / 10.0, (i + 1) / 10.0, i == 9 ? "]" : ")",
+               b->valuedouble);
             i++;
         }
         ef_export__jw_lit(w, "<line x1=\"10\" x2=\"170\" y1=\"80\" y2=\"80\" class=\"axis\"/>"
@@ -267,8 +269,9 @@ static void chart_end_reasons(ef_jw *w, const cJSON *stats)
     double width = left + bar_w + 130, height = top + row_h * n_g + 10;
     if (height < top + 14.0 * n_r + 10)
         height = top + 14.0 * n_r + 10;
-    pf(w, "<svg id=\"chart-end\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-          "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
+    pf(w,
+       "<svg id=\"chart-end\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+       "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
        width, height, width, height);
     int gi = 0;
     const cJSON *g;
@@ -287,8 +290,9 @@ static void chart_end_reasons(ef_jw *w, const cJSON *stats)
             double c = num(er, r->string);
             if (c > 0 && n > 0) {
                 double bw = bar_w * c / n;
-                pf(w, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" "
-                      "fill=\"%s\"><title>",
+                pf(w,
+                   "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" "
+                   "fill=\"%s\"><title>",
                    x, y, bw, palette[ri % N_PALETTE]);
                 html_esc(w, label);
                 ef_export__jw_lit(w, " ");
@@ -324,8 +328,9 @@ static void chart_tools(ef_jw *w, const cJSON *stats)
     }
     double left = 140, bar_w = 360, row_h = 22, top = 6;
     double width = left + bar_w + 150, height = top + row_h * n + 8;
-    pf(w, "<svg id=\"chart-tools\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-          "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
+    pf(w,
+       "<svg id=\"chart-tools\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+       "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
        width, height, width, height);
     int i = 0;
     const cJSON *t;
@@ -338,8 +343,9 @@ static void chart_tools(ef_jw *w, const cJSON *stats)
         html_esc(w, cJSON_IsString(name) ? name->valuestring : "?");
         pf(w, "</text><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" class=\"track\"/>",
            left, y, bar_w);
-        pf(w, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" "
-              "fill=\"%s\"><title>",
+        pf(w,
+           "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" "
+           "fill=\"%s\"><title>",
            left, y, bar_w * rate, palette[3]);
         html_esc(w, cJSON_IsString(name) ? name->valuestring : "?");
         pf(w, ": %.0f errors in %.0f calls</title></rect>", errs, calls);
@@ -437,10 +443,10 @@ static int write_episode(ef_store *s, viewer_stmts *vs, ef_jw *w, sqlite3_stmt *
     return 0;
 }
 
-#define REPORT_EPISODE_SQL(cols)                                                               \
-    "SELECT " cols " FROM episodes ep JOIN runs r ON r.id = ep.run_id "                        \
-    "JOIN tasks t ON t.id = ep.task_id JOIN envs e ON e.id = t.env_id "                        \
-    "WHERE (?1 IS NULL OR r.name = ?1) AND (?2 IS NULL OR e.name = ?2) "                       \
+#define REPORT_EPISODE_SQL(cols)                                                                   \
+    "SELECT " cols " FROM episodes ep JOIN runs r ON r.id = ep.run_id "                            \
+    "JOIN tasks t ON t.id = ep.task_id JOIN envs e ON e.id = t.env_id "                            \
+    "WHERE (?1 IS NULL OR r.name = ?1) AND (?2 IS NULL OR e.name = ?2) "                           \
     "ORDER BY ep.run_id, ep.group_id, ep.sample_idx, ep.id"
 
 static int prep(ef_store *s, const char *sql, const ef_report_options *o, sqlite3_stmt **out)
@@ -549,8 +555,9 @@ int ef_report_write(ef_store *s, const ef_report_options *o, FILE *out)
         ef_export__jw_lit(&w, ", env ");
         html_esc(&w, o->stats.env);
     }
-    pf(&w, "; success = reward &ge; %g; pass@k by the unbiased estimator over tasks with at "
-           "least k samples</p></header>\n",
+    pf(&w,
+       "; success = reward &ge; %g; pass@k by the unbiased estimator over tasks with at "
+       "least k samples</p></header>\n",
        o->stats.success_reward);
     ef_export__jw_lit(&w, "<section id=\"summary\"><h2>Summary</h2>");
     summary_table(&w, stats);
@@ -586,8 +593,9 @@ int ef_report_write(ef_store *s, const ef_report_options *o, FILE *out)
     ef_export__read_end(s);
     if (rc < 0)
         goto cleanup;
-    pf(&w, "</script><script type=\"application/json\" id=\"report-meta\">"
-           "{\"shown\":%lld,\"total\":%lld,\"success_reward\":%.17g}</script>",
+    pf(&w,
+       "</script><script type=\"application/json\" id=\"report-meta\">"
+       "{\"shown\":%lld,\"total\":%lld,\"success_reward\":%.17g}</script>",
        (long long)shown, (long long)all, o->stats.success_reward);
     ef_export__jw_lit(&w, "</section>\n<script>");
     ef_export__jw_lit(&w, ef_report__js);

@@ -7,6 +7,7 @@
  * verifier info — with textContent only, so stored text can never become markup.
  */
 
+/* clang-format off */
 const char ef_report__css[] =
     "body{font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",sans-serif;margin:0 24px 40px;color:#222;background:#fafafa}\n"
     "header h1{font-size:22px;margin:18px 0 2px}.sub{color:#666;margin:0 0 12px}\n"
@@ -33,7 +34,9 @@ const char ef_report__css[] =
     ".tool-call{border-left:3px solid #4e79a7;padding:2px 8px;margin:4px 0;background:#f5f8fc}\n"
     ".badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:11px;color:#fff;background:#888}\n"
     ".badge.pass{background:#59a14f}.badge.fail{background:#e15759}\n";
+/* clang-format on */
 
+/* clang-format off */
 const char ef_report__js[] =
     "(function () {\n"
     "  \"use strict\";\n"
@@ -161,3 +164,4 @@ const char ef_report__js[] =
     "  });\n"
     "  render();\n"
     "})();\n";
+/* clang-format on */

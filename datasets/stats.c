@@ -112,9 +112,9 @@ static int count_add(cJSON *obj, const char *key, double v)
 
 /* ---- the queries --------------------------------------------------------------------- */
 
-#define FROM_EPISODES                                                                          \
-    " FROM episodes ep JOIN tasks t ON t.id = ep.task_id JOIN envs e ON e.id = t.env_id "      \
-    "JOIN runs r ON r.id = ep.run_id WHERE (?1 IS NULL OR r.name = ?1) "                       \
+#define FROM_EPISODES                                                                              \
+    " FROM episodes ep JOIN tasks t ON t.id = ep.task_id JOIN envs e ON e.id = t.env_id "          \
+    "JOIN runs r ON r.id = ep.run_id WHERE (?1 IS NULL OR r.name = ?1) "                           \
     "AND (?2 IS NULL OR e.name = ?2) "
 
 typedef int (*row_fn)(stats_acc *a, bucket *b, sqlite3_stmt *st);
@@ -135,8 +135,8 @@ static int each_row(stats_acc *a, const char *sql, row_fn fn)
     int step;
     rc = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        bucket *b = bucket_of(a, (const char *)sqlite3_column_text(st, 0),
-                              sqlite3_column_int(st, 1));
+        bucket *b =
+            bucket_of(a, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1));
         if (!b || fn(a, b, st) < 0 || fn(a, &a->total, st) < 0) {
             rc = ef_errorf(ef_store_ctx(a->s), EF_ENOMEM, "stats: out of memory");
             break;
@@ -451,8 +451,7 @@ int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out)
     if ((rc = each_row(&a, tasks_sql, on_tasks)) < 0 ||
         (rc = each_row(&a, ep_sql, on_episodes)) < 0 ||
         (rc = each_row(&a, hist_sql, on_hist)) < 0 ||
-        (rc = each_row(&a, turns_sql, on_turns)) < 0 ||
-        (rc = each_row(&a, end_sql, on_end)) < 0 ||
+        (rc = each_row(&a, turns_sql, on_turns)) < 0 || (rc = each_row(&a, end_sql, on_end)) < 0 ||
         (rc = each_row(&a, status_sql, on_status)) < 0 ||
         (rc = each_row(&a, tools_sql, on_tools)) < 0 ||
         (rc = each_row(&a, task_sql, on_task)) < 0) {

@@ -29,8 +29,7 @@ static void row(FILE *f, const cJSON *g, const cJSON *ks)
     if (level < 0)
         snprintf(name, sizeof(name), "%s", cJSON_IsString(env) ? env->valuestring : "?");
     else
-        snprintf(name, sizeof(name), "%s/%d", cJSON_IsString(env) ? env->valuestring : "?",
-                 level);
+        snprintf(name, sizeof(name), "%s/%d", cJSON_IsString(env) ? env->valuestring : "?", level);
     fprintf(f, "%-20.20s %6.0f %7.0f", name, num(g, "tasks"), num(g, "episodes"));
     const cJSON *pk = cJSON_GetObjectItemCaseSensitive(g, "pass_at_k");
     const cJSON *k;
@@ -101,14 +100,13 @@ int ef_stats_print_table(const cJSON *stats, FILE *f)
     }
     fprintf(f, " %7s %6s %9s %7s %6s\n", "reward", "turns", "tok/ep", "toolerr", "flaky");
     const cJSON *g;
-    cJSON_ArrayForEach(g, groups)
-        row(f, g, ks);
+    cJSON_ArrayForEach(g, groups) row(f, g, ks);
     if (total)
         row(f, total, ks);
-    fprintf(f, "(pass@k in %%, unbiased estimator over tasks with >= k samples; success = "
-               "reward >= %g)\n",
+    fprintf(f,
+            "(pass@k in %%, unbiased estimator over tasks with >= k samples; success = "
+            "reward >= %g)\n",
             num(stats, "success_reward"));
-    cJSON_ArrayForEach(g, groups)
-        details(f, g);
+    cJSON_ArrayForEach(g, groups) details(f, g);
     return ferror(f) ? EF_EIO : 0;
 }

@@ -229,8 +229,8 @@ static void test_rl_groups_std(void)
         if (gi != gi_last) {
             EF_CHECK_EQ_INT(gi, gi_last + 1);
             if (gi_last >= 0)
-                EF_CHECK_EQ_INT(in_group, (int)getn(cJSON_GetArrayItem(rows, i - 1),
-                                                    "metadata.group_size"));
+                EF_CHECK_EQ_INT(in_group,
+                                (int)getn(cJSON_GetArrayItem(rows, i - 1), "metadata.group_size"));
             in_group = 0;
         } else
             EF_CHECK_EQ_INT(gid, gid_last);
@@ -290,8 +290,8 @@ static void test_rl_consistency(void)
         int64_t run = (int64_t)getn(r, "metadata.run_id");
         size_t n = run == 1 ? 64 + 16 * (size_t)k : 48;
         ef_fixture_stream t;
-        if (ef_fixture_stream_make((uint64_t)(task * 100 + k + run * 10000), 20, n, task == 3,
-                                   &t) < 0)
+        if (ef_fixture_stream_make((uint64_t)(task * 100 + k + run * 10000), 20, n, task == 3, &t) <
+            0)
             continue;
         size_t p = 20, resp = n - p;
         EF_CHECK(int_array_eq(get(r, "tokens"), t.ids, n));
@@ -559,10 +559,9 @@ static void test_report_html(void)
     EF_CHECK_OK(g_ctx, ef_report_write(s, &o, f));
     fclose(f);
     ef_store_close(s);
-    static const char *const want[] = {"<!DOCTYPE html>", "id=\"chart-pass\"",
-                                       "id=\"chart-rewards\"", "id=\"chart-end\"",
-                                       "id=\"chart-tools\"", "id=\"episodes-data\"",
-                                       "<td>66.7%</td>"};
+    static const char *const want[] = {
+        "<!DOCTYPE html>",    "id=\"chart-pass\"",    "id=\"chart-rewards\"", "id=\"chart-end\"",
+        "id=\"chart-tools\"", "id=\"episodes-data\"", "<td>66.7%</td>"};
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         EF_CHECK_MSG(buf && strstr(buf, want[i]), "report lacks %s", want[i]);
     /* stored text never closes the script: "</script>" in reasoning is escaped */

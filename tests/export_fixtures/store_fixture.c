@@ -102,8 +102,8 @@ static int add_episode(fx *f, int64_t run, int64_t task, int64_t group, int64_t 
     char id0[32], id1[32];
     snprintf(id0, sizeof(id0), "call_%lld_0", (long long)sample);
     snprintf(id1, sizeof(id1), "call_%lld_1", (long long)sample);
-    snprintf(vinfo, sizeof(vinfo), "{\"expected\":\"45.14159\",\"got\":\"%s\",\"match\":%s}", answer,
-             reward >= 1 ? "true" : "false");
+    snprintf(vinfo, sizeof(vinfo), "{\"expected\":\"45.14159\",\"got\":\"%s\",\"match\":%s}",
+             answer, reward >= 1 ? "true" : "false");
     ef_message_row msgs[] = {
         {0, "system", "You are a careful calculator agent.", NULL, NULL, NULL, NULL},
         {1, "user", prompt, NULL, NULL, NULL, NULL},
@@ -179,24 +179,30 @@ int ef_fixture_small(ef_ctx *ctx, const char *path)
         char hash[16], prompt[64], json[160];
         snprintf(hash, sizeof(hash), "%02x", i);
         snprintf(prompt, sizeof(prompt), "Compute task %c: what is 6 * 7 + pi?", 'A' + i);
-        snprintf(json, sizeof(json),
-                 "{\"prompt\":\"%s\",\"answer\":%s,\"state\":{\"k\":%d}}", prompt,
-                 i == 2 ? "{\"value\":45.14159,\"tol\":0.001}" : "\"45.14159\"", i);
-        ef_task_row t = {f.env_id[i < 6 ? 0 : 1], i, 1000 + (uint64_t)i, i < 3 || i >= 6 ? 1 : 2,
-                         hash, prompt, json};
+        snprintf(json, sizeof(json), "{\"prompt\":\"%s\",\"answer\":%s,\"state\":{\"k\":%d}}",
+                 prompt, i == 2 ? "{\"value\":45.14159,\"tol\":0.001}" : "\"45.14159\"", i);
+        ef_task_row t = {f.env_id[i < 6 ? 0 : 1],
+                         i,
+                         1000 + (uint64_t)i,
+                         i < 3 || i >= 6 ? 1 : 2,
+                         hash,
+                         prompt,
+                         json};
         size_t n_new;
         rc = ef_store_task_insert_batch(f.s, &t, 1, &n_new, NULL);
         f.task_id[i] = i + 1;
     }
-    ef_run_row r1 = {"r1", "replay:fixture.jsonl", "{\"group\":4,\"submit_tool\":false}", 7, 4,
-                     0, 1, "done", "host"};
-    ef_run_row r2 = {"r2", "http://127.0.0.1:1/v1#m", "{\"group\":1,\"submit_tool\":true}", 8, 1,
-                     0, 1, "done", "host"};
+    ef_run_row r1 = {
+        "r1",  "replay:fixture.jsonl", "{\"group\":4,\"submit_tool\":false}", 7, 4, 0, 1, "done",
+        "host"};
+    ef_run_row r2 = {
+        "r2",  "http://127.0.0.1:1/v1#m", "{\"group\":1,\"submit_tool\":true}", 8, 1, 0, 1, "done",
+        "host"};
     if (rc == 0)
         rc = ef_store_run_insert(f.s, &r1, &f.run_id[0]);
     if (rc == 0)
         rc = ef_store_run_insert(f.s, &r2, &f.run_id[1]);
-    static const double rw[6][4] = {{1, 0, 1, 1}, {1, 1, 1, 1}, {0, 0.5, 1, 0.25},
+    static const double rw[6][4] = {{1, 0, 1, 1},  {1, 1, 1, 1}, {0, 0.5, 1, 0.25},
                                     {1, 0, 1, -1}, {1, 1, 0, 1}, {0, 1, 1, 0}};
     /* insert out of order (sample 3 before 0) to check the export sorts */
     for (int t = 0; t < 6 && rc == 0; t++)
@@ -205,12 +211,12 @@ int ef_fixture_small(ef_ctx *ctx, const char *path)
                 continue;
             int verified = !(t == 4 && k == 2);
             int tokens = !(t == 5 && k == 1);
-            rc = add_episode(&f, f.run_id[0], f.task_id[t], 100 + t, k, rw[t][k], verified,
-                             tokens, t == 2, 64 + 16 * (size_t)k);
+            rc = add_episode(&f, f.run_id[0], f.task_id[t], 100 + t, k, rw[t][k], verified, tokens,
+                             t == 2, 64 + 16 * (size_t)k);
         }
     for (int t = 6; t < 8 && rc == 0; t++)
-        rc = add_episode(&f, f.run_id[1], f.task_id[t], 200 + t, 0, t == 6 ? 1.0 : 0.0, 1, 1, 0,
-                         48);
+        rc =
+            add_episode(&f, f.run_id[1], f.task_id[t], 200 + t, 0, t == 6 ? 1.0 : 0.0, 1, 1, 0, 48);
     ef_store_close(f.s);
     return rc;
 }
@@ -223,8 +229,8 @@ int ef_fixture_large(ef_ctx *ctx, const char *path, int64_t n_groups, int64_t gr
     int rc = ef_store_open(ctx, path, &f.s);
     if (rc < 0)
         return rc;
-    ef_env_row env = {"calc", 1, "interpreter", "calculator tasks", "bb01", "calc.lua",
-                      "return {}", calc_tools};
+    ef_env_row env = {"calc", 1,          "interpreter", "calculator tasks",
+                      "bb01", "calc.lua", "return {}",   calc_tools};
     rc = ef_store_env_insert(f.s, &env, &f.env_id[0]);
     ef_run_row r = {"bench", "replay:bench.jsonl", "{}", 1, group_size, 0, 1, "done", "host"};
     if (rc == 0)
@@ -240,8 +246,8 @@ int ef_fixture_large(ef_ctx *ctx, const char *path, int64_t n_groups, int64_t gr
         if ((rc = ef_store_begin(f.s)) < 0)
             break;
         for (int64_t k = 0; k < group_size && rc == 0; k++)
-            rc = add_episode(&f, f.run_id[0], g + 1, g + 1, k, (double)((g + k) % 3) / 2.0, 1, 1,
-                             0, (size_t)n_tokens);
+            rc = add_episode(&f, f.run_id[0], g + 1, g + 1, k, (double)((g + k) % 3) / 2.0, 1, 1, 0,
+                             (size_t)n_tokens);
         if (rc == 0)
             rc = ef_store_commit(f.s);
         else
