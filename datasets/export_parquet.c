@@ -141,10 +141,6 @@ int ef_export_write_parquet(ef_store *s, const ef_export_options *o, const char 
         return ef_errorf(ctx, EF_EINVAL, "export: unknown format");
     if (!path || !*path)
         return ef_errorf(ctx, EF_EINVAL, "export --parquet: give the output file with -o");
-    if (!ef_export_parquet_available())
-        return ef_errorf(ctx, EF_EUNSUPPORTED,
-                         "export --parquet: needs python3 with pyarrow, which is not "
-                         "installed here (pip install pyarrow); JSONL works without it");
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return ef_errorf(ctx, EF_EIO, "export --parquet: pipe: %s", strerror(errno));
@@ -154,7 +150,9 @@ int ef_export_write_parquet(ef_store *s, const ef_export_options *o, const char 
     if (spawn_python(argv, fds[0], &pid) < 0) {
         close(fds[0]);
         close(fds[1]);
-        return ef_errorf(ctx, EF_EIO, "export --parquet: cannot start python3");
+        return ef_errorf(ctx, EF_EUNSUPPORTED,
+                         "export --parquet: cannot start python3 (Parquet needs python3 with "
+                         "pyarrow: pip install pyarrow); JSONL works without it");
     }
     close(fds[0]);
     FILE *f = fdopen(fds[1], "w");
@@ -169,19 +167,25 @@ int ef_export_write_parquet(ef_store *s, const ef_export_options *o, const char 
     sigaddset(&block, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     int rc = ef_export_write(s, o, f, st);
+    if (rc < 0) /* never let the helper finish a partial file */
+        kill(pid, SIGKILL);
     fclose(f);
     struct timespec zero = {0, 0};
     while (sigtimedwait(&block, NULL, &zero) > 0)
         ;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     int code = wait_exit(pid);
-    if (code != 0) {
-        char prev[512];
-        snprintf(prev, sizeof(prev), "%s", rc < 0 ? ef_errmsg(ctx) : "");
+    if (code != 0 || rc < 0)
+        unlink(path);
+    if (code != 0 && code != 128 + SIGKILL) { /* the helper failed on its own */
+        if (!ef_export_parquet_available())
+            return ef_errorf(ctx, EF_EUNSUPPORTED,
+                             "export --parquet: needs python3 with pyarrow, which is not "
+                             "installed here (pip install pyarrow); JSONL works without it");
         return ef_errorf(ctx, EF_EIO,
-                         "export --parquet: the pyarrow helper failed (exit %d; "
-                         "its message is above)%s%s",
-                         code, rc < 0 ? "; export: " : "", prev);
+                         "export --parquet: the pyarrow helper failed (exit %d; its message "
+                         "is above)",
+                         code);
     }
     return rc;
 }
