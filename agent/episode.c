@@ -97,7 +97,11 @@ static int call_record(ef_agent_episode *ep, int64_t msg_idx, const ef_agent_too
     r->message_idx = msg_idx;
     r->call_id = ef_agent__dup(c->id ? c->id : "", &ok);
     r->tool = ef_agent__dup(c->name ? c->name : "", &ok);
-    r->arguments = ef_agent__dup(c->arguments ? c->arguments : "", &ok);
+    const char *args = c->arguments ? c->arguments : "";
+    size_t k = strspn(args, " \t\r\n");
+    if (status == EF_CALL_OK && !args[k])
+        args = "{}"; /* no arguments, read as {} */
+    r->arguments = ef_agent__dup(args, &ok);
     r->result = ef_agent__dup(result ? result : "", &ok);
     r->status = status;
     r->wall_ms = wall_ms;

@@ -175,6 +175,18 @@ static int sr_put(void *ud, ef_ctx *ctx, const ef_agent_task *t, int64_t sample,
                            ts.n_tokens ? &ts : NULL, events, ep->n_events};
     uint64_t tag = ((uint64_t)t->task_id << 20) ^ (uint64_t)sample;
     rc = ef_store_writer_submit(S->w, ctx, &b, tag);
+    if (rc == EF_EINVAL) {
+        /* the store refused a detail (a message, a call): keep the episode itself, with
+         * the reason, rather than lose it */
+        char *why = ef_asprintf("the store refused the episode's details: %s", ef_errmsg(ctx));
+        EF_LOG_W(ctx, "task %lld sample %lld: %s", (long long)t->task_id, (long long)sample,
+                 why ? why : "out of memory");
+        row.error = why;
+        row.verify_info = NULL;
+        ef_episode_bundle slim = {&row, NULL, 0, NULL, 0, NULL, NULL, 0};
+        rc = ef_store_writer_submit(S->w, ctx, &slim, tag);
+        ef_free(why);
+    }
 cleanup:
     for (size_t i = 0; tc_json && i < n_msg; i++)
         ef_free(tc_json[i]);

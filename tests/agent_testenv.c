@@ -13,6 +13,8 @@ static const char tools[] =
     "\"parameters\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},"
     "\"b\":{\"type\":\"integer\"}},\"required\":[\"a\",\"b\"]}}},"
     "{\"type\":\"function\",\"function\":{\"name\":\"fail\",\"description\":\"always fails\","
+    "\"parameters\":{\"type\":\"object\",\"properties\":{}}}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"ping\",\"description\":\"pong\","
     "\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]";
 
 typedef struct {
@@ -88,6 +90,10 @@ static int t_call(ef_agent_env *env, ef_ctx *ctx, void *st, const char *name, co
     if (strcmp(name, "fail") == 0) {
         out->text = ef_strdup("fail: this tool always fails");
         out->is_error = 1;
+        return out->text ? 0 : EF_ENOMEM;
+    }
+    if (strcmp(name, "ping") == 0) {
+        out->text = ef_strdup("pong");
         return out->text ? 0 : EF_ENOMEM;
     }
     double a = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(args, "a"));

@@ -1,7 +1,8 @@
 /*
  * tests/agent_testenv.h — a small env written in C for the agent's tests: tasks
  * {"prompt": "Add A and B.", "answer": "A+B", "meta": {"a": A, "b": B}}, tools `add`
- * {a: integer, b: integer} and `fail` (always errors), a reference solver that calls add
+ * {a: integer, b: integer}, `fail` (always errors) and `ping` (no arguments), a
+ * reference solver that calls add
  * once, and a verifier comparing the answer with task.answer.
  */
 #ifndef EF_TEST_AGENT_TESTENV_H

@@ -175,6 +175,7 @@ static const expect expects[] = {
     {"wrong_answer", EF_END_ANSWER, 0, 0, 0, 0, 0},
     {"dsml", EF_END_ANSWER, 1, 0, 0, 0, 0},
     {"dsml_broken", EF_END_ANSWER, 1, 1, 0, 0, 0},
+    {"no_args", EF_END_ANSWER, 1, 0, 0, 0, 0},
 };
 
 static void test_replay_misbehave(void)
@@ -219,6 +220,9 @@ static void test_replay_misbehave(void)
             EF_CHECK(strcmp(ep->transcript.msgs[3].tool_call_id, "r1") == 0);
             EF_CHECK(ep->n_calls == 1 && strcmp(ep->calls[0].result, "5") == 0);
         }
+        if (strcmp(e->script, "no_args") == 0)
+            EF_CHECK(ep->n_calls == 1 && strcmp(ep->calls[0].arguments, "{}") == 0 &&
+                     strcmp(ep->calls[0].result, "pong") == 0);
         if (strcmp(e->script, "dsml") == 0) {
             EF_CHECK(ep->n_calls == 1 && strcmp(ep->calls[0].tool, "add") == 0 &&
                      strcmp(ep->calls[0].result, "5") == 0);
