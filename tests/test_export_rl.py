@@ -2,7 +2,10 @@
 numpy, the layout of docs/store.md): tokens = prompt + response; loss mask, log-probs,
 top-p offsets (response + 1) and ids, and routes per response token; GRPO advantages
 recomputed with numpy (std with N-1 as verl, and Dr. GRPO), groups contiguous and
-full-size, incomplete groups absent. Exit 77 when numpy is absent."""
+full-size, incomplete groups absent. And end to end: `envforge gen` + `envforge run` through
+the http backend in token-in/token-out mode (--tokenizer, against the agent tests'
+OpenAI-compatible server tests/agent_fixtures/http_server.py) stores real token streams,
+which export as rl samples consistent with the store. Exit 77 when numpy is absent."""
 import os
 import sqlite3
 import sys
@@ -11,7 +14,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "exp
 import efpy  # noqa: E402
 from efpy import check  # noqa: E402
 
-CASES = ["test_rl_matches_store", "test_rl_advantages_numpy"]
+CASES = ["test_rl_matches_store", "test_rl_advantages_numpy", "test_rl_from_real_run"]
 
 
 def stream(db, episode_id):
@@ -90,6 +93,53 @@ def test_rl_advantages_numpy(t):
             got = np.array([x["advantage"] for x in g])
             check(np.allclose(got, want, rtol=0, atol=1e-12), "%s group %d: %s vs %s" % (
                 mode, gi, got, want))
+
+
+def test_rl_from_real_run(t):
+    import subprocess
+    src = efpy.source_dir()
+    server = os.path.join(src, "tests", "agent_fixtures", "http_server.py")
+    tok = os.path.join(src, "tests", "fixtures", "tokenizer", "tokenizer.json")
+    if not (os.path.exists(server) and os.path.exists(tok)):
+        raise efpy.Skip("the agent's http test server or the tokenizer fixture is missing")
+    db = os.path.join(t.tmp, "real.db")
+    r = efpy.envforge("gen", os.path.join(src, "examples", "envs", "arith.lua"), "-n", "3",
+                      "--seed", "1", "--db", db, check_rc=False)
+    if r.returncode != 0:
+        raise efpy.Skip("envforge gen failed: " + r.stderr.decode(errors="replace")[-200:])
+    srv = subprocess.Popen([sys.executable, server, "ok", tok], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(srv.stdout.readline())
+        r = efpy.envforge("run", "--db", db, "--model", "http://127.0.0.1:%d/v1#m" % port,
+                          "--tokenizer", tok, "--group", "3", "--max-turns", "4",
+                          check_rc=False)
+    finally:
+        srv.kill()
+        srv.wait()
+    if r.returncode != 0:
+        raise efpy.Skip("envforge run (http, --tokenizer) failed: " +
+                        r.stderr.decode(errors="replace")[-300:])
+    out = os.path.join(t.tmp, "real_rl.jsonl")
+    efpy.envforge("export", "--db", db, "--format", "rl", "-o", out)
+    rows = efpy.read_jsonl(out)
+    check(len(rows) == 9, "rows %d" % len(rows))
+    check([r["group_index"] for r in rows] == [0, 0, 0, 1, 1, 1, 2, 2, 2])
+    con = sqlite3.connect(db)
+    for r in rows:
+        n, ids, mask, lp, offs, topp, routes = stream(con, r["metadata"]["episode_id"])
+        p = r["prompt_length"]
+        check(r["tokens"] == ids.tolist() and p + r["response_length"] == n)
+        check(mask[:p].sum() == 0 and mask[p] == 1, "prompt ends at the first model token")
+        check(r["loss_mask"] == mask[p:].tolist())
+        check(0 in r["loss_mask"], "a multi-turn response holds tool tokens (mask 0)")
+        # the server samples every token at log-prob -0.5; tool tokens carry 0
+        check(all(lp == (-0.5 if m else 0.0) for lp, m in zip(r["rollout_log_probs"],
+                                                               r["loss_mask"])))
+        check(r["rollout_top_p_token_offsets"] is None and r["rollout_routed_experts"] is None)
+        check(r["advantage"] == 0.0)  # every sample got the same reward
+    print("    %d samples from a real run: prompt %d + response %d tokens (first)" % (
+        len(rows), rows[0]["prompt_length"], rows[0]["response_length"]))
 
 
 def main():
