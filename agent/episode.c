@@ -851,7 +851,9 @@ int ef_agent_episode_run_ext(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *
     char *sys_text = NULL;
     if (!cfg->system_prompt)
         sys_text = ef_asprintf("%s%s.", sys,
-                               cfg->submit_tool ? ", or call the submit tool with it" : "");
+                               /* the oracle is offered no submit tool: say nothing of it */
+                               cfg->submit_tool && !oracle ? ", or call the submit tool with it"
+                                                           : "");
     if ((!cfg->system_prompt && !sys_text) || (!oracle && build_tools(&L) < 0) ||
         push_text(&L, EF_ROLE_SYSTEM, sys_text ? sys_text : sys) < 0 ||
         push_text(&L, EF_ROLE_USER, prompt ? prompt : "") < 0) {
