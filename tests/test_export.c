@@ -6,6 +6,7 @@
  * (same bytes as the library, usage errors), the HTML report's escaping and
  * self-containment, and allocation failures.
  */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -585,6 +586,46 @@ static void test_report_html(void)
     free(buf);
 }
 
+/* ---- damaged stores ---------------------------------------------------------------- */
+
+/* BLOBs the schema does not check (log-probs, top-p, routes) with the wrong length: the
+ * rl export stops with EF_ESTORE naming the episode, it never reads past a BLOB. */
+static void test_rl_damaged_blobs(void)
+{
+    static const char *const damage[] = {
+        "UPDATE token_streams SET logprobs = zeroblob(3) WHERE episode_id = 2",
+        "UPDATE token_streams SET topp_offsets = zeroblob(8) WHERE episode_id = 2",
+        "UPDATE token_streams SET topp_ids = zeroblob(4) WHERE episode_id = 2",
+        "UPDATE token_streams SET routes = zeroblob(10) WHERE episode_id = 2",
+        "UPDATE token_streams SET route_topk = 3 WHERE episode_id = 2",
+    };
+    int n_checked = 0;
+    for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+        char path[700], cmd[2000];
+        snprintf(path, sizeof(path), "%s/damaged%zu.db", g_dir, i);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", g_db, path);
+        EF_CHECK(system(cmd) == 0);
+        sqlite3 *db;
+        EF_CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+        int rc = sqlite3_exec(db, damage[i], NULL, NULL, NULL);
+        sqlite3_close(db);
+        if (rc != SQLITE_OK) /* a schema CHECK refused it: nothing to read */
+            continue;
+        ef_store *s;
+        EF_CHECK_OK(g_ctx, ef_store_open(g_ctx, path, &s));
+        ef_export_options o = EF_EXPORT_OPTIONS_INIT;
+        o.format = EF_EXPORT_RL;
+        FILE *devnull = fopen("/dev/null", "w");
+        rc = ef_export_write(s, &o, devnull, NULL);
+        fclose(devnull);
+        EF_CHECK_MSG(rc == EF_ESTORE, "%s -> %d", damage[i], rc);
+        EF_CHECK_CONTAINS(ef_errmsg(g_ctx), "episode 2");
+        ef_store_close(s);
+        n_checked++;
+    }
+    EF_CHECK_EQ_INT(n_checked, 5);
+}
+
 /* ---- allocation failures ----------------------------------------------------------- */
 
 static void test_alloc_failures(void)
@@ -640,6 +681,7 @@ int main(int argc, char **argv)
     EF_RUN(test_stats_pass_at_k);
     EF_RUN(test_cli_stats_json);
     EF_RUN(test_report_html);
+    EF_RUN(test_rl_damaged_blobs);
     EF_RUN(test_alloc_failures);
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
