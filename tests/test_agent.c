@@ -673,6 +673,72 @@ static void test_http_down_and_budget(void)
     ef_free(s2.count);
 }
 
+typedef struct {
+    char text[8192];
+    size_t len;
+} log_capture;
+
+static void capture_log(void *ud, ef_log_level level, const char *func, int line, const char *msg)
+{
+    (void)level;
+    (void)func;
+    (void)line;
+    log_capture *c = ud;
+    int n = snprintf(c->text + c->len, sizeof(c->text) - c->len, "%s\n", msg);
+    if (n > 0 && c->len + (size_t)n < sizeof(c->text))
+        c->len += (size_t)n;
+}
+
+/* The key goes in the Authorization header (the server checks it) and nowhere else: not
+ * in logs, not in error messages. */
+static void test_http_api_key(void)
+{
+    setenv("EF_TEST_EXPECT_KEY", "sk-test-7f3a9", 1);
+    server srv;
+    int started = server_start(&srv, "500,ok") == 0;
+    unsetenv("EF_TEST_EXPECT_KEY");
+    if (!started) {
+        EF_SKIP_CASE("python3 not available to run the test server");
+        return;
+    }
+    ef_ctx *ctx = ef_ctx_new();
+    log_capture cap = {{0}, 0};
+    ef_ctx_set_log(ctx, EF_LOG_DEBUG, capture_log, &cap);
+    char *url = ef_asprintf("http://127.0.0.1:%d/v1", srv.port);
+    ef_agent_conv conv = EF_AGENT_CONV_INIT;
+    ef_agent_conv_push_text(&conv, EF_ROLE_USER, "Add 1 and 2.");
+    ef_model_request req = {&conv, NULL, EF_SAMPLING_INIT, 1, 1, 1, 0, 0, NULL, 0, 0};
+    for (int pass = 0; pass < 2; pass++) {
+        ef_model_options mo = EF_MODEL_OPTIONS_INIT;
+        mo.backoff_ms = 1;
+        mo.max_retries = 2;
+        setenv("EF_API_KEY", pass == 0 ? "sk-test-7f3a9" : "sk-wrong-5521", 1);
+        ef_model *m = NULL;
+        ef_model_response resp;
+        EF_CHECK_EQ_INT(ef_model_open(ctx, url, &mo, &m), 0);
+        int rc = m ? ef_model_complete(m, ctx, &req, &resp) : -1;
+        if (pass == 0) {
+            EF_CHECK_MSG(rc == 0, "%s", ef_errmsg(ctx));
+            if (rc == 0) {
+                EF_CHECK(resp.n_attempts == 2); /* a 500, then the answer */
+                EF_CHECK(resp.message.n_tool_calls == 1);
+                ef_model_response_free(&resp);
+            }
+        } else {
+            EF_CHECK(rc == EF_EHTTP && strstr(ef_errmsg(ctx), "HTTP 401"));
+            EF_CHECK(!strstr(ef_errmsg(ctx), "sk-wrong-5521"));
+        }
+        ef_model_free(m);
+    }
+    unsetenv("EF_API_KEY");
+    EF_CHECK(cap.len > 0); /* the retry was logged ... */
+    EF_CHECK(!strstr(cap.text, "sk-test-7f3a9") && !strstr(cap.text, "sk-wrong-5521"));
+    ef_agent_conv_clear(&conv);
+    ef_free(url);
+    ef_ctx_free(ctx);
+    server_stop(&srv);
+}
+
 /* Token-in/token-out: the prompt as ids (rendered + tokenized here), the sampled ids and
  * log-probs back; the second turn extends the first turn's ids. */
 static void test_http_token_io(void)
@@ -801,6 +867,7 @@ int main(int argc, char **argv)
     EF_RUN(test_runner_groups_shards_resume);
     EF_RUN(test_http_flaky);
     EF_RUN(test_http_down_and_budget);
+    EF_RUN(test_http_api_key);
     EF_RUN(test_http_token_io);
     EF_RUN(test_engine_backend);
     ef_ctx_free(g_ctx);

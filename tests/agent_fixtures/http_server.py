@@ -14,6 +14,9 @@ An answer follows the agent's test env: with no tool message yet it calls add(a,
 the numbers of "Add A and B." in the user message; after a tool result it answers with
 that result. Usage counts are made up but consistent.
 
+With $EF_TEST_EXPECT_KEY set, a request without "Authorization: Bearer $EF_TEST_EXPECT_KEY"
+gets HTTP 401.
+
 POST /v1/completions (token-in/token-out; argv[2] names a tokenizer.json): the prompt
 is a list of token ids, decoded with the tokenizer's byte-level vocabulary; the answer
 is DeepSeek-V3.2 completion text (thinking, then a DSML call or the answer) with its
@@ -21,6 +24,7 @@ token ids (greedy longest match over the vocabulary, then EOS) as vLLM returns t
 (token_ids, logprobs.tokens "token_id:N", logprobs.token_logprobs = -0.5 each).
 """
 import json
+import os
 import re
 import sys
 import threading
@@ -156,6 +160,15 @@ class Handler(BaseHTTPRequestHandler):
             k = COUNT[0]
             COUNT[0] += 1
         mode = SCHEDULE[k % len(SCHEDULE)]
+        want = os.environ.get("EF_TEST_EXPECT_KEY")
+        if want and self.headers.get("Authorization") != "Bearer " + want:
+            data = b'{"error":{"message":"bad key"}}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if not self.path.endswith("/completions") or (
                 not self.path.endswith("/chat/completions") and TOK is None):
             self.send_error(404)
