@@ -254,6 +254,7 @@ static int verifier_error(lua_State *L)
 
 static int l_verify_exact(lua_State *L)
 {
+    lua_settop(L, 3); /* fixed slots: pushes below must not look like arguments */
     ef_env *env = ef_envgen__env(L);
     const char *a = answer_text(L, 1);
     const char *e = answer_text(L, 2);
@@ -269,6 +270,7 @@ static int l_verify_exact(lua_State *L)
 
 static int l_verify_numeric(lua_State *L)
 {
+    lua_settop(L, 3); /* fixed slots: pushes below must not look like arguments */
     ef_env *env = ef_envgen__env(L);
     const char *a = answer_text(L, 1);
     const char *e = answer_text(L, 2);
@@ -285,6 +287,7 @@ static int l_verify_numeric(lua_State *L)
 
 static int l_verify_regex(lua_State *L)
 {
+    lua_settop(L, 3); /* fixed slots: pushes below must not look like arguments */
     ef_env *env = ef_envgen__env(L);
     const char *a = answer_text(L, 1);
     const char *pat = luaL_checkstring(L, 2);
@@ -313,6 +316,7 @@ static const char *json_of(lua_State *L, int idx, const char *what)
 
 static int l_verify_json(lua_State *L)
 {
+    lua_settop(L, 4); /* fixed slots: pushes below must not look like arguments */
     ef_env *env = ef_envgen__env(L);
     const char *a = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1)
                                                   : json_of(L, 1, "verify.json: answer");

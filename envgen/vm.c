@@ -322,6 +322,39 @@ static int global_newindex(lua_State *L)
                       k ? k : "?");
 }
 
+/* pairs() in a fixed order: Lua 5.4 seeds its string hashes from the clock and
+ * addresses, so next() visits keys in a different order in every state. Iteration here
+ * is over a sorted snapshot of the keys (numbers, then strings, then booleans), which
+ * keeps generate deterministic even when it draws random numbers inside such a loop. */
+static const char prelude[] =
+    "local next, type, tsort, getmetatable = next, type, table.sort, getmetatable\n"
+    "local rank = {number = 1, string = 2, boolean = 3}\n"
+    "local function before(a, b)\n"
+    "  local ta, tb = type(a), type(b)\n"
+    "  if ta ~= tb then return (rank[ta] or 4) < (rank[tb] or 4) end\n"
+    "  if ta == 'number' or ta == 'string' then return a < b end\n"
+    "  if ta == 'boolean' then return b and not a end\n"
+    "  return false\n"
+    "end\n"
+    "function pairs(t)\n"
+    "  local mt = getmetatable(t)\n"
+    "  if mt and mt.__pairs then return mt.__pairs(t) end\n"
+    "  if type(t) ~= 'table' then error('bad argument #1 to \\'pairs\\' (table expected, got ' .. type(t) .. ')', 2) end\n"
+    "  local keys, n = {}, 0\n"
+    "  for k in next, t do n = n + 1; keys[n] = k end\n"
+    "  if n > 1 then tsort(keys, before) end\n"
+    "  local i = 0\n"
+    "  return function()\n"
+    "    while true do\n"
+    "      i = i + 1\n"
+    "      local k = keys[i]\n"
+    "      if k == nil then return nil end\n"
+    "      local v = t[k]\n"
+    "      if v ~= nil then return k, v end\n"
+    "    end\n"
+    "  end, t, nil\n"
+    "end\n";
+
 static int open_libs(lua_State *L)
 {
     const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
@@ -360,6 +393,9 @@ static int open_libs(lua_State *L)
     lua_setfield(L, -2, "ef");
     ef_envgen__open_rng(L);
     lua_pop(L, 1); /* global table */
+    if (luaL_loadbufferx(L, prelude, sizeof prelude - 1, "=envgen", "t") != LUA_OK)
+        return lua_error(L);
+    lua_call(L, 0, 0);
     return 0;
 }
 

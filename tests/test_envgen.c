@@ -7,6 +7,7 @@
  * when a later run fails, and allocation failures while loading.
  */
 #include <dirent.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/json.h"
@@ -159,6 +160,16 @@ static void test_globals(void)
                         "\"nil\",\"io\":\"nil\",\"loadfile\":\"nil\",\"os\":\"nil\",\"pkg\":\"nil\","
                         "\"req\":\"nil\",\"rnd\":\"nil\",\"txt\":2},\"prompt\":\"p\"}");
     ef_free(tj);
+}
+
+/* pairs() visits keys in sorted order in every Lua state (string hashes are seeded
+ * randomly per state, so plain next() order would differ between workers and runs). */
+static void test_pairs_order(void)
+{
+    check_meta("(function() local t = {b = 1, a = 2, c = 3, [2] = 0, [1.5] = 0, [true] = 0, zz = 0} "
+               "local o = {} for k in pairs(t) do o[#o + 1] = tostring(k) end "
+               "return table.concat(o, ',') end)()",
+               "\"1.5,2,a,b,c,zz,true\"");
 }
 
 static void test_binary_load_refused(void)
@@ -593,6 +604,117 @@ static void test_load_alloc_failures(void)
     EF_CHECK(ok_runs >= 1);
 }
 
+
+static void test_lua_modules(void)
+{
+    char *tj = NULL;
+    int rc = gen_meta("{ex=ef.verify.exact(' New  York ', 'new york'), "
+                      "exc=ef.verify.exact('A', 'a', {case=true}), "
+                      "num=ef.verify.numeric('\\\\boxed{3/4}', 0.75), "
+                      "numbad=ef.verify.numeric('three', 3), "
+                      "re=ef.verify.regex('ab12', '^[a-z]+[0-9]+$'), "
+                      "js=ef.verify.json('{\"a\": 1.0, \"b\": [true]}', {a=1, b={true}}), "
+                      "jsub=ef.verify.json({a=1, c=2}, {a=1}, nil, {subset=true}), "
+                      "h=ef.verify.state_hash({b=1, a=2}), "
+                      "r=rng:int(1, 1), f=rng:float() < 1, b=type(rng:bool(0.5)), "
+                      "ch=rng:choice({'x'}), n=#rng:sample({1, 2, 3, 4, 5}, 2), "
+                      "sh=#rng:shuffle({1, 2, 3}), nrm=type(rng:normal(0, 1))}",
+                      &tj);
+    EF_CHECK_OK(ctx, rc);
+    /* sha256('{"a":2,"b":1}') */
+    EF_CHECK_EQ_STR(tj, "{\"meta\":{\"b\":\"boolean\",\"ch\":\"x\",\"ex\":1.0,\"exc\":0.0,\"f\":true,"
+                        "\"h\":\"d3626ac30a87e6f7a6428233b3c68299976865fa5508e4267c5415c76af7a772\","
+                        "\"js\":1.0,\"jsub\":1.0,\"n\":2,\"nrm\":\"number\",\"num\":1.0,\"numbad\":0.0,"
+                        "\"r\":1,\"re\":1.0,\"sh\":3},\"prompt\":\"p\"}");
+    ef_free(tj);
+    /* a malformed reference raises, naming the line */
+    EF_CHECK(gen_meta("{x=ef.verify.numeric('1', 'one')}", &tj) < 0);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "test.lua:3:");
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "'one' is not a number");
+    EF_CHECK(gen_meta("{x=ef.verify.regex('a', '([')}", &tj) < 0);
+    EF_CHECK(gen_meta("{x=rng:int(5, 1)}", &tj) < 0);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "lo is greater than hi");
+    EF_CHECK(gen_meta("{x=rng:choice({})}", &tj) < 0);
+    EF_CHECK(gen_meta("{x=rng:sample({1}, 2)}", &tj) < 0);
+}
+
+static void test_exec(void)
+{
+    char *tj = NULL;
+    int rc = gen_meta("ef.exec{argv={'python3', 'main.py'}, files={['main.py']='print(6*7)'}, "
+                      "wall_ms=5000}",
+                      &tj);
+    if (rc < 0 && strstr(ef_errmsg(ctx), "sandbox"))
+        EF_SKIP_CASE("sandbox not available here");
+    EF_CHECK_OK(ctx, rc);
+    if (tj && strstr(tj, "setup-error")) {
+        ef_free(tj);
+        EF_SKIP_CASE("sandbox setup fails on this machine");
+    }
+    EF_CHECK_CONTAINS(tj, "\"status\":\"ok\"");
+    EF_CHECK_CONTAINS(tj, "\"stdout\":\"42\\n\"");
+    ef_free(tj);
+    EF_CHECK(gen_meta("ef.exec{argv={'true'}, files={['../x']='y'}}", &tj) < 0);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "plain name");
+    EF_CHECK(gen_meta("ef.exec{argv={}}", &tj) < 0);
+}
+
+/* The CLI end to end: gen into a store, inspect, and a broken env's exit code. */
+static void test_cli(void)
+{
+    const char *bin = getenv("EF_BIN");
+    if (!bin || !*bin)
+        EF_SKIP_CASE("EF_BIN not set");
+    const char *dir = ef_test_tmpdir("envgen-cli");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s gen %s -n 12 --seed 5 --db %s/c.db -o %s/c.jsonl --no-progress > %s/out.txt 2> %s/err.txt",
+             bin, shop_path, dir, dir, dir, dir);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    char path[600], *text = NULL;
+    size_t len;
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    if (ef_file_read(ctx, path, 1 << 20, &text, &len) == 0) {
+        EF_CHECK_CONTAINS(text, "kept 12 of 12 requested");
+        EF_CHECK_CONTAINS(text, "stored 12 new");
+        EF_CHECK_CONTAINS(text, "per level: L1=6 L2=6");
+        EF_CHECK_CONTAINS(text, "-> PASS");
+        ef_free(text);
+    }
+    snprintf(cmd, sizeof cmd, "%s gen %s/broken_envs_x.lua -n 1 > /dev/null 2>&1", bin, dir);
+    EF_CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 1);
+    snprintf(cmd, sizeof cmd, "%s gen %s/infinite_loop.lua -n 3 --instr 100000 --no-progress > /dev/null 2> %s/err2.txt",
+             bin, broken_dir, dir);
+    EF_CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 1);
+    snprintf(path, sizeof path, "%s/err2.txt", dir);
+    if (ef_file_read(ctx, path, 1 << 20, &text, &len) == 0) {
+        EF_CHECK_CONTAINS(text, "infinite_loop.lua:7: instruction budget of 100000");
+        ef_free(text);
+    }
+    snprintf(cmd, sizeof cmd, "%s gen %s --from-jsonl %s/c.jsonl --db %s/d.db --no-progress > %s/out3.txt 2>&1",
+             bin, shop_path, dir, dir, dir);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/out3.txt", dir);
+    if (ef_file_read(ctx, path, 1 << 20, &text, &len) == 0) {
+        EF_CHECK_CONTAINS(text, "kept 12 of 12");
+        ef_free(text);
+    }
+    snprintf(cmd, sizeof cmd, "%s inspect %s -n 10 > %s/insp.txt 2>&1", bin, shop_path, dir);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/insp.txt", dir);
+    if (ef_file_read(ctx, path, 1 << 20, &text, &len) == 0) {
+        EF_CHECK_CONTAINS(text, "\"name\":\t\"price\"");
+        EF_CHECK_CONTAINS(text, "reference tool calls:");
+        EF_CHECK_CONTAINS(text, "verdict: reward 1;");
+        ef_free(text);
+    }
+    snprintf(cmd, sizeof cmd, "%s gen --bogus x.lua > /dev/null 2>&1", bin);
+    EF_CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s gen --help > /dev/null 2>&1 && %s inspect --help > /dev/null 2>&1", bin, bin);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
     EF_TEST_BEGIN(argc, argv);
@@ -605,7 +727,10 @@ int main(int argc, char **argv)
     EF_RUN(test_json_exact);
     EF_RUN(test_json_errors);
     EF_RUN(test_globals);
+    EF_RUN(test_pairs_order);
     EF_RUN(test_binary_load_refused);
+    EF_RUN(test_lua_modules);
+    EF_RUN(test_exec);
     EF_RUN(test_episode);
     EF_RUN(test_deterministic_pinned);
     EF_RUN(test_levels);
@@ -615,6 +740,7 @@ int main(int argc, char **argv)
     EF_RUN(test_store_keeps_tasks);
     EF_RUN(test_jsonl_roundtrip);
     EF_RUN(test_load_alloc_failures);
+    EF_RUN(test_cli);
     ef_ctx_free(ctx);
     return EF_TEST_END();
 }
