@@ -17,9 +17,9 @@ const char *ef_agent_missing(void)
     return "";
 }
 
-static const char *const end_names[EF_END_COUNT_] = {
-    "answer", "submit", "max_turns", "max_tokens", "timeout", "context_overflow",
-    "model_error", "tool_error"};
+static const char *const end_names[EF_END_COUNT_] = {"answer",      "submit",    "max_turns",
+                                                     "max_tokens",  "timeout",   "context_overflow",
+                                                     "model_error", "tool_error"};
 
 const char *ef_agent_end_reason_name(ef_agent_end_reason r)
 {

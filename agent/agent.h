@@ -81,8 +81,8 @@ typedef struct {
     char *reasoning_content; /* assistant thinking; NULL when none or dropped */
     ef_agent_tool_call *tool_calls;
     size_t n_tool_calls;
-    char *tool_call_id;      /* role tool */
-    char *name;              /* role tool: the tool's name (optional) */
+    char *tool_call_id; /* role tool */
+    char *name;         /* role tool: the tool's name (optional) */
 } ef_agent_msg;
 
 typedef struct {
@@ -90,7 +90,10 @@ typedef struct {
     size_t n, cap;
 } ef_agent_conv;
 
-#define EF_AGENT_CONV_INIT {NULL, 0, 0}
+#define EF_AGENT_CONV_INIT                                                                         \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 const char *ef_agent_role_name(ef_agent_role role);
 /* Parses "system"/"user"/"assistant"/"tool" ("developer" reads as system). */
@@ -125,10 +128,10 @@ int ef_agent_conv_from_json(ef_ctx *ctx, const cJSON *arr, ef_agent_conv *out);
 /* Why a tool call could not run; counted per episode. */
 typedef enum {
     EF_CALL_OK = 0,
-    EF_CALL_MALFORMED = 1,  /* no name, or arguments that are not a JSON object */
-    EF_CALL_UNKNOWN = 2,    /* no tool of that name */
-    EF_CALL_BAD_ARGS = 3,   /* arguments do not fit the tool's schema */
-    EF_CALL_TOOL_ERROR = 4  /* the tool ran and failed */
+    EF_CALL_MALFORMED = 1, /* no name, or arguments that are not a JSON object */
+    EF_CALL_UNKNOWN = 2,   /* no tool of that name */
+    EF_CALL_BAD_ARGS = 3,  /* arguments do not fit the tool's schema */
+    EF_CALL_TOOL_ERROR = 4 /* the tool ran and failed */
 } ef_agent_call_status;
 
 /* Extracts tool calls written as DeepSeek DSML text in content (the
@@ -145,21 +148,24 @@ ef_agent_call_status ef_agent_call_args_parse(const char *arguments, cJSON **arg
 /* ---- models -------------------------------------------------------------------- */
 
 typedef struct {
-    double temperature;  /* < 0: the server's default */
-    double top_p;        /* <= 0: the server's default */
-    int64_t max_tokens;  /* completion tokens per call; <= 0: the server's default */
-    int logprobs;        /* 1: ask for token log-probs where the backend has them */
-    int top_logprobs;    /* alternatives per position (0: none) */
+    double temperature; /* < 0: the server's default */
+    double top_p;       /* <= 0: the server's default */
+    int64_t max_tokens; /* completion tokens per call; <= 0: the server's default */
+    int logprobs;       /* 1: ask for token log-probs where the backend has them */
+    int top_logprobs;   /* alternatives per position (0: none) */
 } ef_sampling;
 
-#define EF_SAMPLING_INIT {-1.0, 0.0, 0, 0, 0}
+#define EF_SAMPLING_INIT                                                                           \
+    {                                                                                              \
+        -1.0, 0.0, 0, 0, 0                                                                         \
+    }
 
 typedef struct {
-    const ef_agent_conv *conv;   /* the messages, in order */
-    const char *tools_json;      /* OpenAI tools array text; NULL or "[]": none */
+    const ef_agent_conv *conv; /* the messages, in order */
+    const char *tools_json;    /* OpenAI tools array text; NULL or "[]": none */
     ef_sampling sampling;
-    uint64_t seed;               /* per call: episode seed mixed with the turn */
-    int with_reasoning;          /* 1: send reasoning_content of kept assistant turns */
+    uint64_t seed;      /* per call: episode seed mixed with the turn */
+    int with_reasoning; /* 1: send reasoning_content of kept assistant turns */
     /* Where the request comes from (replay scripts key on it; logs). */
     int64_t task_id, sample_idx, turn;
     /* Token-in/token-out: the episode's token stream so far (prompt and sampled ids, as
@@ -170,21 +176,21 @@ typedef struct {
 } ef_model_request;
 
 typedef struct {
-    ef_agent_msg message;        /* role assistant */
-    char *finish_reason;         /* "stop", "tool_calls", "length", ... (may be NULL) */
+    ef_agent_msg message; /* role assistant */
+    char *finish_reason;  /* "stop", "tool_calls", "length", ... (may be NULL) */
     int64_t prompt_tokens, completion_tokens; /* usage; -1 when unknown */
     /* Token-level data, where the backend has it (NULL / 0 otherwise). */
     int32_t *prompt_ids;
     size_t n_prompt_ids;
-    int32_t *token_ids;          /* completion tokens */
+    int32_t *token_ids; /* completion tokens */
     float *logprobs;
     size_t n_tokens;
-    int32_t *topp_offsets;       /* n_tokens + 1 */
+    int32_t *topp_offsets; /* n_tokens + 1 */
     int32_t *topp_ids;
-    uint16_t *routes;            /* n_tokens * route_layers * route_topk */
+    uint16_t *routes; /* n_tokens * route_layers * route_topk */
     int64_t route_layers, route_topk;
     int64_t latency_ms;
-    int n_attempts;              /* HTTP attempts it took */
+    int n_attempts; /* HTTP attempts it took */
 } ef_model_response;
 
 void ef_model_response_free(ef_model_response *r); /* frees fields; accepts NULL */
@@ -196,8 +202,7 @@ typedef struct ef_model ef_model;
  * budget spent) returns < 0; the loop ends the episode with end reason model_error. */
 typedef struct {
     const char *kind; /* "http", "replay", "oracle", "engine" */
-    int (*complete)(ef_model *m, ef_ctx *ctx, const ef_model_request *req,
-                    ef_model_response *out);
+    int (*complete)(ef_model *m, ef_ctx *ctx, const ef_model_request *req, ef_model_response *out);
     void (*free)(ef_model *m);
     /* Optional: 1 when this model drives the env's reference solver instead of
      * answering requests (the oracle); the loop then calls ef_agent_env.solve. */
@@ -206,21 +211,21 @@ typedef struct {
 
 struct ef_model {
     const ef_model_iface *iface;
-    char *name;       /* as given to ef_model_open */
-    void *impl;       /* the backend's state */
+    char *name; /* as given to ef_model_open */
+    void *impl; /* the backend's state */
 };
 
 /* Options of the backends that need them. */
 typedef struct {
     unsigned version;
-    int timeout_ms;          /* http: per attempt (default 120000) */
-    int connect_timeout_ms;  /* http (default 10000) */
-    int max_retries;         /* http: extra attempts on 429, 5xx, connection errors (5) */
-    int backoff_ms;          /* http: first backoff, doubled per retry, with jitter (500) */
-    int backoff_max_ms;      /* http: cap on one backoff (30000) */
-    int64_t max_requests;    /* http: request budget for the model's life (0: none) */
+    int timeout_ms;            /* http: per attempt (default 120000) */
+    int connect_timeout_ms;    /* http (default 10000) */
+    int max_retries;           /* http: extra attempts on 429, 5xx, connection errors (5) */
+    int backoff_ms;            /* http: first backoff, doubled per retry, with jitter (500) */
+    int backoff_max_ms;        /* http: cap on one backoff (30000) */
+    int64_t max_requests;      /* http: request budget for the model's life (0: none) */
     size_t max_response_bytes; /* http: body cap (default 16 MiB) */
-    const char *api_key;     /* NULL: $EF_API_KEY, then $OPENAI_API_KEY */
+    const char *api_key;       /* NULL: $EF_API_KEY, then $OPENAI_API_KEY */
     /* http token-in/token-out: when set, requests go to /v1/completions with the prompt
      * as token ids: the conversation rendered by the DeepSeek-V3.2 chat encoder
      * (engine/encoding.h) and tokenized with this tokenizer.json; the completion's ids
@@ -228,12 +233,14 @@ typedef struct {
      * its text is parsed by the DSML parser. Later turns extend the episode's ids instead
      * of re-tokenizing what the model sampled. */
     const char *tokenizer_path;
-    int thinking;            /* completions: thinking mode (default 1) */
+    int thinking; /* completions: thinking mode (default 1) */
 } ef_model_options;
 
 #define EF_MODEL_OPTIONS_VERSION 1
-#define EF_MODEL_OPTIONS_INIT                                                                  \
-    {EF_MODEL_OPTIONS_VERSION, 120000, 10000, 5, 500, 30000, 0, 16u << 20, NULL, NULL, 1}
+#define EF_MODEL_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        EF_MODEL_OPTIONS_VERSION, 120000, 10000, 5, 500, 30000, 0, 16u << 20, NULL, NULL, 1        \
+    }
 
 /* Opens a model by name (see the overview). opts may be NULL. *out: ef_model_free. */
 int ef_model_open(ef_ctx *ctx, const char *name, const ef_model_options *opts, ef_model **out);
@@ -244,7 +251,7 @@ void ef_model_free(ef_model *m);
 
 typedef struct {
     int64_t n_requests, n_attempts, n_retries, n_failed;
-    int64_t max_inflight;     /* most transfers the multi handle ran at once */
+    int64_t max_inflight; /* most transfers the multi handle ran at once */
 } ef_model_http_stats;
 /* Counters of an http model (zeros for other kinds). */
 void ef_model_http_get_stats(ef_model *m, ef_model_http_stats *out);
@@ -252,9 +259,9 @@ void ef_model_http_get_stats(ef_model *m, ef_model_http_stats *out);
 /* ---- envs as the loop sees them ------------------------------------------------- */
 
 typedef struct {
-    char *text;        /* what the model sees (ef_malloc'd) */
-    int is_error;      /* the tool failed (its message in text) */
-    int ends_episode;  /* submit: text is the answer */
+    char *text;       /* what the model sees (ef_malloc'd) */
+    int is_error;     /* the tool failed (its message in text) */
+    int ends_episode; /* submit: text is the answer */
 } ef_agent_tool_out;
 
 typedef struct ef_agent_env ef_agent_env;
@@ -278,12 +285,11 @@ typedef struct {
      * *answer_json: its answer as JSON text; *calls_json: the calls it made, in order,
      * [{"name", "arguments" (object or text), "result" | "error"}] (both ef_free; calls
      * may be NULL). The loop records them as assistant tool calls and tool messages. */
-    int (*solve)(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json,
-                 char **calls_json);
+    int (*solve)(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json, char **calls_json);
     /* The verifier on the final answer (JSON text: a model's plain answer is a JSON
      * string) and the episode's state. *info_json may be NULL (ef_free). */
-    int (*verify)(ef_agent_env *env, ef_ctx *ctx, void *st, const char *answer_json,
-                  double *reward, char **info_json);
+    int (*verify)(ef_agent_env *env, ef_ctx *ctx, void *st, const char *answer_json, double *reward,
+                  char **info_json);
     void (*free)(ef_agent_env *env);
 } ef_agent_env_iface;
 
@@ -324,10 +330,10 @@ typedef enum {
 const char *ef_agent_end_reason_name(ef_agent_end_reason r);
 
 typedef enum {
-    EF_CONTEXT_NONE = 0,     /* let the prompt grow; overflow ends the episode */
-    EF_CONTEXT_SUMMARY,      /* the model summarizes; restart from the summary */
-    EF_CONTEXT_DISCARD_75,   /* drop the oldest 75% of tool turns */
-    EF_CONTEXT_DISCARD_ALL   /* back to the task prompt */
+    EF_CONTEXT_NONE = 0,   /* let the prompt grow; overflow ends the episode */
+    EF_CONTEXT_SUMMARY,    /* the model summarizes; restart from the summary */
+    EF_CONTEXT_DISCARD_75, /* drop the oldest 75% of tool turns */
+    EF_CONTEXT_DISCARD_ALL /* back to the task prompt */
 } ef_agent_context_policy;
 
 int ef_agent_context_policy_parse(const char *name, ef_agent_context_policy *out);
@@ -335,12 +341,12 @@ const char *ef_agent_context_policy_name(ef_agent_context_policy p);
 
 typedef struct {
     unsigned version;
-    const char *system_prompt;    /* NULL: a short default naming the answer/submit rules */
-    int64_t max_turns;            /* model calls per episode (default 16) */
-    int64_t max_tokens;           /* completion tokens per episode (0: no limit) */
-    int64_t max_wall_ms;          /* wall time per episode (0: no limit) */
-    int64_t context_window;       /* tokens (default 131072) */
-    double context_threshold;     /* share of the window that triggers the policy (0.8) */
+    const char *system_prompt; /* NULL: a short default naming the answer/submit rules */
+    int64_t max_turns;         /* model calls per episode (default 16) */
+    int64_t max_tokens;        /* completion tokens per episode (0: no limit) */
+    int64_t max_wall_ms;       /* wall time per episode (0: no limit) */
+    int64_t context_window;    /* tokens (default 131072) */
+    double context_threshold;  /* share of the window that triggers the policy (0.8) */
     ef_agent_context_policy context_policy;
     int64_t max_context_resets;   /* then context_overflow (default 3) */
     int max_tool_errors;          /* consecutive bad calls before tool_error (default 8) */
@@ -352,42 +358,44 @@ typedef struct {
 } ef_agent_config;
 
 #define EF_AGENT_CONFIG_VERSION 1
-#define EF_AGENT_CONFIG_INIT                                                                   \
-    {EF_AGENT_CONFIG_VERSION, NULL, 16, 0, 0, 131072, 0.8, EF_CONTEXT_DISCARD_75, 3, 8, 1, 1, \
-     1, 64u << 10, EF_SAMPLING_INIT}
+#define EF_AGENT_CONFIG_INIT                                                                       \
+    {                                                                                              \
+        EF_AGENT_CONFIG_VERSION, NULL, 16, 0, 0, 131072, 0.8, EF_CONTEXT_DISCARD_75, 3, 8, 1, 1,   \
+            1, 64u << 10, EF_SAMPLING_INIT                                                         \
+    }
 
 typedef struct {
-    int64_t message_idx;   /* the assistant message that made the call */
+    int64_t message_idx; /* the assistant message that made the call */
     char *call_id, *tool, *arguments, *result;
     ef_agent_call_status status;
     int64_t wall_ms;
 } ef_agent_call_record;
 
 typedef struct {
-    char *kind;            /* "context_reset", "model_error", "parse_error", ... */
+    char *kind; /* "context_reset", "model_error", "parse_error", ... */
     char *payload_json;
-    double time;           /* unix seconds */
+    double time; /* unix seconds */
 } ef_agent_event;
 
 typedef struct {
-    ef_agent_conv transcript;     /* every message in order, as it happened */
+    ef_agent_conv transcript; /* every message in order, as it happened */
     ef_agent_call_record *calls;
     size_t n_calls, cap_calls;
     ef_agent_event *events;
     size_t n_events, cap_events;
     ef_agent_end_reason end_reason;
-    char *answer;                 /* NULL when the episode ended without one */
-    char *error;                  /* what went wrong (model error, ...) or NULL */
+    char *answer; /* NULL when the episode ended without one */
+    char *error;  /* what went wrong (model error, ...) or NULL */
     double reward;
-    int verified;                 /* the verifier ran on an answer (episodes without one
-                                     are verified too, on "" and the final state: their
-                                     reward is that verdict, verified 0) */
-    char *verify_info;            /* JSON or NULL */
-    int64_t n_turns, n_tool_calls, n_tool_errors, n_parse_errors, n_unknown_tools,
-        n_bad_args, n_context_resets;
+    int verified;      /* the verifier ran on an answer (episodes without one
+                          are verified too, on "" and the final state: their
+                          reward is that verdict, verified 0) */
+    char *verify_info; /* JSON or NULL */
+    int64_t n_turns, n_tool_calls, n_tool_errors, n_parse_errors, n_unknown_tools, n_bad_args,
+        n_context_resets;
     int64_t n_prompt_tokens, n_completion_tokens;
     int64_t wall_ms, model_ms, tool_ms, verify_ms;
-    double started_at;            /* unix seconds */
+    double started_at; /* unix seconds */
     /* Token stream, when every turn carried token ids and each prompt extended the
      * last: ids, loss mask (1 = sampled), log-probs, top-p CSR, routes. */
     int32_t *tok_ids;
@@ -410,9 +418,8 @@ typedef struct {
  * an end (whatever its reason; model errors included), < 0 only when the host failed
  * (out of memory, the env could not make its state) — message on ctx. *out:
  * ef_agent_episode_free. */
-int ef_agent_episode_run(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *m,
-                         ef_agent_env *env, const char *task_json, uint64_t seed,
-                         ef_agent_episode **out);
+int ef_agent_episode_run(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *m, ef_agent_env *env,
+                         const char *task_json, uint64_t seed, ef_agent_episode **out);
 /* The same with the task's place (replay scripts and logs use it). */
 int ef_agent_episode_run_ext(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *m,
                              ef_agent_env *env, const char *task_json, uint64_t seed,
@@ -426,9 +433,9 @@ const char *ef_agent_episode_status(const ef_agent_episode *ep);
 
 typedef struct {
     int64_t task_id;
-    int64_t env_id;       /* which env instance runs it */
+    int64_t env_id; /* which env instance runs it */
     const char *task_json;
-    int64_t idx;          /* the task's ordinal (for seeds) */
+    int64_t idx; /* the task's ordinal (for seeds) */
 } ef_agent_task;
 
 /* Makes an env instance (one per worker thread and env_id). */
@@ -447,24 +454,27 @@ typedef struct {
 
 typedef struct {
     unsigned version;
-    int64_t group_size;       /* samples per task (default 1) */
-    int concurrency;          /* worker threads (default 1) */
+    int64_t group_size;               /* samples per task (default 1) */
+    int concurrency;                  /* worker threads (default 1) */
     int64_t shard_index, shard_count; /* this shard: tasks whose ordinal % count == index */
-    uint64_t seed;            /* run seed: episode seeds derive from it */
-    const char *progress_label; /* NULL: "run"; "" : no progress bar */
-    const volatile int *stop; /* set non-zero to stop early (signal handler) */
+    uint64_t seed;                    /* run seed: episode seeds derive from it */
+    const char *progress_label;       /* NULL: "run"; "" : no progress bar */
+    const volatile int *stop;         /* set non-zero to stop early (signal handler) */
 } ef_agent_runner_options;
 
 #define EF_AGENT_RUNNER_OPTIONS_VERSION 1
-#define EF_AGENT_RUNNER_OPTIONS_INIT {EF_AGENT_RUNNER_OPTIONS_VERSION, 1, 1, 0, 1, 0, NULL, NULL}
+#define EF_AGENT_RUNNER_OPTIONS_INIT                                                               \
+    {                                                                                              \
+        EF_AGENT_RUNNER_OPTIONS_VERSION, 1, 1, 0, 1, 0, NULL, NULL                                 \
+    }
 
 typedef struct {
-    int64_t n_planned;        /* tasks × group in this shard */
-    int64_t n_skipped;        /* already stored */
+    int64_t n_planned;                             /* tasks × group in this shard */
+    int64_t n_skipped;                             /* already stored */
     int64_t n_run, n_passed, n_verified, n_failed; /* failed: status "failed" */
     int64_t n_end[EF_END_COUNT_];
     int64_t n_prompt_tokens, n_completion_tokens, n_tool_calls;
-    int64_t n_tool_errors;    /* failed tools, unknown tools and bad arguments */
+    int64_t n_tool_errors; /* failed tools, unknown tools and bad arguments */
     int64_t n_parse_errors;
     double wall_s;
 } ef_agent_runner_stats;
@@ -480,12 +490,12 @@ int ef_agent_runner_run(ef_ctx *ctx, const ef_agent_runner_options *opts,
 
 typedef struct {
     unsigned version;
-    const char *db_path;      /* the store: tasks and envs in, episodes out */
-    const char *model;        /* model name (ef_model_open) */
-    const char *run_name;     /* NULL: derived from model, group, seed, shard, env, limit
-                                 — the same command resumes the same run */
-    const char *env_name;     /* only tasks of this env (NULL: all) */
-    int64_t limit_tasks;      /* the first N tasks by id (0: all) */
+    const char *db_path;              /* the store: tasks and envs in, episodes out */
+    const char *model;                /* model name (ef_model_open) */
+    const char *run_name;             /* NULL: derived from model, group, seed, shard, env, limit
+                                         — the same command resumes the same run */
+    const char *env_name;             /* only tasks of this env (NULL: all) */
+    int64_t limit_tasks;              /* the first N tasks by id (0: all) */
     const char *const *builtin_tools; /* NULL-terminated names of tools/ built-ins to add
                                          to every env (NULL: none) */
     const ef_tools_config *tools_cfg; /* their settings (NULL: defaults) */
@@ -495,16 +505,17 @@ typedef struct {
 } ef_agent_run_options;
 
 #define EF_AGENT_RUN_OPTIONS_VERSION 1
-#define EF_AGENT_RUN_OPTIONS_INIT                                                              \
-    {EF_AGENT_RUN_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, NULL, NULL,                      \
-     EF_AGENT_RUNNER_OPTIONS_INIT,                                                             \
-     EF_AGENT_CONFIG_INIT, EF_MODEL_OPTIONS_INIT}
+#define EF_AGENT_RUN_OPTIONS_INIT                                                                  \
+    {                                                                                              \
+        EF_AGENT_RUN_OPTIONS_VERSION, NULL, NULL, NULL, NULL, 0, NULL, NULL,                       \
+            EF_AGENT_RUNNER_OPTIONS_INIT, EF_AGENT_CONFIG_INIT, EF_MODEL_OPTIONS_INIT              \
+    }
 
 typedef struct {
     int64_t run_id;
     char run_name[512];
-    int resumed;              /* the run existed: this call finished it */
-    int64_t n_stored;         /* episodes of the run in the store now */
+    int resumed;      /* the run existed: this call finished it */
+    int64_t n_stored; /* episodes of the run in the store now */
     ef_agent_runner_stats runner;
     ef_model_http_stats http;
 } ef_agent_run_summary;

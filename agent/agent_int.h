@@ -24,8 +24,7 @@ int ef_agent__response_from_json(ef_ctx *ctx, const cJSON *j, const char *what,
                                  ef_model_response *out);
 
 /* Builds the chat request body. *out: ef_free. */
-int ef_agent__request_body(ef_ctx *ctx, const ef_model_request *req, const char *model,
-                           char **out);
+int ef_agent__request_body(ef_ctx *ctx, const ef_model_request *req, const char *model, char **out);
 
 /* Rough prompt size in tokens for context policies when the server gives no usage:
  * bytes / 4 over every message. */
@@ -53,8 +52,8 @@ int ef_agent__chat_prompt_ids(ef_ctx *ctx, const ef_agent__chat_tok *ct,
                               const ef_model_request *req, int32_t **ids, size_t *n_ids);
 /* A completion's text (a trailing EOS dropped) as an assistant message: reasoning,
  * content, DSML tool calls; text the parser refuses becomes the content as is. */
-int ef_agent__chat_parse(ef_ctx *ctx, const ef_agent__chat_tok *ct, const char *text,
-                         size_t len, ef_agent_msg *out);
+int ef_agent__chat_parse(ef_ctx *ctx, const ef_agent__chat_tok *ct, const char *text, size_t len,
+                         ef_agent_msg *out);
 
 /* Event recording. */
 int ef_agent__event_add(ef_agent_episode *ep, const char *kind, const char *payload_json);

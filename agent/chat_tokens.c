@@ -12,8 +12,8 @@
 #include "engine/encoding.h"
 
 /* The first n messages of req->conv (and its tools) rendered as prompt text. */
-static int render(ef_ctx *ctx, const ef_agent__chat_tok *ct, const ef_model_request *req,
-                  size_t n, char **text, size_t *len)
+static int render(ef_ctx *ctx, const ef_agent__chat_tok *ct, const ef_model_request *req, size_t n,
+                  char **text, size_t *len)
 {
     ef_agent_conv view = *req->conv;
     view.n = n;
@@ -22,8 +22,8 @@ static int render(ef_ctx *ctx, const ef_agent__chat_tok *ct, const ef_model_requ
     if (!doc || ef_agent_conv_to_json(&view, req->with_reasoning, &msgs) < 0)
         goto cleanup;
     if (req->tools_json && *req->tools_json) {
-        if ((rc = ef_json_parse(ctx, req->tools_json, strlen(req->tools_json), "tools",
-                                &tools)) < 0)
+        if ((rc = ef_json_parse(ctx, req->tools_json, strlen(req->tools_json), "tools", &tools)) <
+            0)
             goto cleanup;
         if (!cJSON_AddItemToObject(doc, "tools", tools)) {
             cJSON_Delete(tools);
@@ -60,8 +60,8 @@ int ef_agent__chat_prompt_ids(ef_ctx *ctx, const ef_agent__chat_tok *ct,
     if (req->context_ids && req->n_context_msgs && req->n_context_msgs <= req->conv->n &&
         (rc = render(ctx, ct, req, req->n_context_msgs, &prefix, &prefix_len)) == 0 &&
         prefix_len <= full_len && memcmp(prefix, full, prefix_len) == 0) {
-        rc = ef_engine_tok_encode(ctx, ct->tok, full + prefix_len, full_len - prefix_len, 0,
-                                  &tail, &n_tail);
+        rc = ef_engine_tok_encode(ctx, ct->tok, full + prefix_len, full_len - prefix_len, 0, &tail,
+                                  &n_tail);
         if (rc == 0) {
             /* the sampled ids end before the EOS the rendering puts after the turn */
             int add_eos = req->n_context_ids && ct->eos_id >= 0 &&
@@ -88,8 +88,8 @@ int ef_agent__chat_prompt_ids(ef_ctx *ctx, const ef_agent__chat_tok *ct,
     return rc;
 }
 
-int ef_agent__chat_parse(ef_ctx *ctx, const ef_agent__chat_tok *ct, const char *text,
-                         size_t len, ef_agent_msg *out)
+int ef_agent__chat_parse(ef_ctx *ctx, const ef_agent__chat_tok *ct, const char *text, size_t len,
+                         ef_agent_msg *out)
 {
     static const char eos[] = EF_DSV32_EOS;
     if (len >= sizeof(eos) - 1 && memcmp(text + len - (sizeof(eos) - 1), eos, sizeof(eos) - 1) == 0)

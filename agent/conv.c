@@ -219,8 +219,7 @@ int ef_agent_msg_to_json(const ef_agent_msg *m, int with_reasoning, cJSON **out)
 }
 
 /* A string field, or the printed JSON of a non-string one (arguments as an object). */
-static int opt_text(ef_ctx *ctx, const cJSON *j, const char *key, const char *what,
-                    char **out)
+static int opt_text(ef_ctx *ctx, const cJSON *j, const char *key, const char *what, char **out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
     *out = NULL;

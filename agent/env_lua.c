@@ -10,7 +10,7 @@
 
 typedef struct {
     ef_env *env;
-    cJSON *tools;     /* parsed tools_json: name -> parameters lookups */
+    cJSON *tools; /* parsed tools_json: name -> parameters lookups */
 } lua_env;
 
 typedef struct {
@@ -53,8 +53,8 @@ static int l_episode_new(ef_agent_env *env, ef_ctx *ctx, const char *task_json, 
         goto fail;
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(task, "prompt");
     if (!cJSON_IsString(p)) {
-        rc = ef_errorf(ctx, EF_EINVAL, "task.prompt: expected string, got %s",
-                       ef_json_type_name(p));
+        rc =
+            ef_errorf(ctx, EF_EINVAL, "task.prompt: expected string, got %s", ef_json_type_name(p));
         goto fail;
     }
     if (!(le->prompt = ef_strdup(p->valuestring))) {
@@ -124,8 +124,7 @@ static int l_call(ef_agent_env *env, ef_ctx *ctx, void *st, const char *name, co
     return out->text ? 0 : ef_errorf(ctx, EF_ENOMEM, "tool %s: out of memory", name);
 }
 
-static int l_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json,
-                   char **calls_json)
+static int l_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json, char **calls_json)
 {
     (void)env;
     return ef_env_episode_solve(ctx, ((lua_ep *)st)->ep, answer_json, calls_json);
@@ -149,7 +148,7 @@ static void l_free(ef_agent_env *env)
     ef_free(env);
 }
 
-static const ef_agent_env_iface lua_iface = {l_tools_json,  l_has_tool, l_episode_new,
+static const ef_agent_env_iface lua_iface = {l_tools_json,   l_has_tool, l_episode_new,
                                              l_episode_free, l_prompt,   l_call,
                                              l_solve,        l_verify,   l_free};
 

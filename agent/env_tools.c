@@ -19,7 +19,7 @@ typedef struct {
     ef_agent_env *inner;
     ef_tool_registry *reg;
     ef_tools_config cfg;
-    char *tools_json;       /* env tools + built-ins */
+    char *tools_json; /* env tools + built-ins */
 } tools_env;
 
 typedef struct {
@@ -123,8 +123,7 @@ static int w_call(ef_agent_env *env, ef_ctx *ctx, void *st, const char *name, co
     return out->text ? 0 : ef_errorf(ctx, EF_ENOMEM, "tool %s: out of memory", name);
 }
 
-static int w_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json,
-                   char **calls_json)
+static int w_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json, char **calls_json)
 {
     tools_env *w = env->impl;
     return w->inner->iface->solve(w->inner, ctx, ((tools_ep *)st)->inner_st, answer_json,

@@ -42,18 +42,18 @@ typedef struct {
     ef_agent_env *env;
     void *st;
     ef_agent_episode *ep;
-    ef_agent_conv conv;     /* what the model sees */
-    char *tools_json;       /* env tools + submit */
+    ef_agent_conv conv; /* what the model sees */
+    char *tools_json;   /* env tools + submit */
     int env_has_submit;
-    int64_t n_calls;        /* model calls, summaries included (replay turn index) */
+    int64_t n_calls; /* model calls, summaries included (replay turn index) */
     int consecutive_errors;
     int64_t last_prompt_tokens;
-    size_t tok_msgs;        /* messages of conv the token stream covers */
+    size_t tok_msgs; /* messages of conv the token stream covers */
     uint64_t seed;
     int64_t task_id, sample_idx;
     uint64_t t0;
     int ended;
-    char *answer_json;      /* the oracle's answer as JSON (verify takes it as is) */
+    char *answer_json; /* the oracle's answer as JSON (verify takes it as is) */
 } loop;
 
 /* ---- recording ------------------------------------------------------------------- */
@@ -233,8 +233,9 @@ static int tok_add(loop *L, const ef_model_response *r)
         ep->tok_ids[ep->n_tok] = r->token_ids[i];
         ep->tok_mask[ep->n_tok] = 1;
         ep->tok_logprobs[ep->n_tok] = r->logprobs ? r->logprobs[i] : 0.0f;
-        if (ep->tok_has_topp && topp_append(ep, r->topp_ids + r->topp_offsets[i],
-                                            (size_t)(r->topp_offsets[i + 1] - r->topp_offsets[i])) < 0)
+        if (ep->tok_has_topp &&
+            topp_append(ep, r->topp_ids + r->topp_offsets[i],
+                        (size_t)(r->topp_offsets[i + 1] - r->topp_offsets[i])) < 0)
             return EF_ENOMEM;
         ep->tok_topp_offsets[ep->n_tok + 1] = (int32_t)ep->n_topp_ids;
         ep->n_tok++;
@@ -268,8 +269,8 @@ static int build_tools(loop *L)
         for (size_t i = 1; i + 1 < n; i++)
             if (env_tools[i] != ' ' && env_tools[i] != '\n')
                 empty = 0;
-        L->tools_json = ef_asprintf("%.*s%s%s]", (int)(n - 1), env_tools, empty ? "" : ",",
-                                    submit_tool_json);
+        L->tools_json =
+            ef_asprintf("%.*s%s%s]", (int)(n - 1), env_tools, empty ? "" : ",", submit_tool_json);
     }
     return L->tools_json ? 0 : EF_ENOMEM;
 }
@@ -325,8 +326,8 @@ static int exec_call(loop *L, const ef_agent_tool_call *c, char **result,
     const cJSON *schema = NULL;
     if (!L->env->iface->has_tool(L->env, c->name, &schema)) {
         *status = EF_CALL_UNKNOWN;
-        *result = ef_asprintf("error: unknown tool '%s'; the tools are listed in the request",
-                              c->name);
+        *result =
+            ef_asprintf("error: unknown tool '%s'; the tools are listed in the request", c->name);
         goto done;
     }
     if (schema && ef_agent__args_check(schema, args, &why)) {
@@ -389,11 +390,20 @@ static int run_calls(loop *L, const ef_agent_msg *am, int64_t msg_idx, char **an
         }
         L->ep->n_tool_calls++;
         switch (status) {
-        case EF_CALL_MALFORMED: L->ep->n_parse_errors++; break;
-        case EF_CALL_UNKNOWN: L->ep->n_unknown_tools++; break;
-        case EF_CALL_BAD_ARGS: L->ep->n_bad_args++; break;
-        case EF_CALL_TOOL_ERROR: L->ep->n_tool_errors++; break;
-        default: break;
+        case EF_CALL_MALFORMED:
+            L->ep->n_parse_errors++;
+            break;
+        case EF_CALL_UNKNOWN:
+            L->ep->n_unknown_tools++;
+            break;
+        case EF_CALL_BAD_ARGS:
+            L->ep->n_bad_args++;
+            break;
+        case EF_CALL_TOOL_ERROR:
+            L->ep->n_tool_errors++;
+            break;
+        default:
+            break;
         }
         if (status != EF_CALL_OK)
             n_bad++;
@@ -439,8 +449,8 @@ static int context_reset(loop *L, int64_t prompt_tokens)
         size_t drop = (n_turns * 3 + 3) / 4; /* 75%, at least one */
         while (drop > 0 && first < L->conv.n) {
             /* remove the assistant turn at `first` and the tool results that follow */
-            int was_tool_turn = L->conv.msgs[first].role == EF_ROLE_ASSISTANT &&
-                                L->conv.msgs[first].n_tool_calls;
+            int was_tool_turn =
+                L->conv.msgs[first].role == EF_ROLE_ASSISTANT && L->conv.msgs[first].n_tool_calls;
             ef_agent_conv_remove(&L->conv, first);
             while (first < L->conv.n && L->conv.msgs[first].role == EF_ROLE_TOOL)
                 ef_agent_conv_remove(&L->conv, first);
@@ -457,8 +467,17 @@ static int context_reset(loop *L, int64_t prompt_tokens)
             ef_agent_conv_clear(&sc);
             return EF_ENOMEM;
         }
-        ef_model_request req = {&sc, NULL, cfg->sampling, L->seed + (uint64_t)L->n_calls, 0,
-                                L->task_id, L->sample_idx, L->n_calls, NULL, 0, 0};
+        ef_model_request req = {&sc,
+                                NULL,
+                                cfg->sampling,
+                                L->seed + (uint64_t)L->n_calls,
+                                0,
+                                L->task_id,
+                                L->sample_idx,
+                                L->n_calls,
+                                NULL,
+                                0,
+                                0};
         ef_model_response resp;
         uint64_t t = ef_now_ns();
         rc = ef_model_complete(L->m, L->ctx, &req, &resp);
@@ -539,7 +558,7 @@ static int model_turn(loop *L, char **answer)
     int rc;
     /* context policy */
     int64_t est = L->last_prompt_tokens > 0 ? L->last_prompt_tokens
-                                           : ef_agent__conv_estimate_tokens(&L->conv);
+                                            : ef_agent__conv_estimate_tokens(&L->conv);
     if (cfg->context_window > 0 && est > (int64_t)(cfg->context_threshold * cfg->context_window)) {
         if (cfg->context_policy == EF_CONTEXT_NONE ||
             L->ep->n_context_resets >= cfg->max_context_resets) {
@@ -560,10 +579,17 @@ static int model_turn(loop *L, char **answer)
     }
     if (cfg->retain_reasoning)
         ef_agent__retain_reasoning(&L->conv);
-    ef_model_request req = {&L->conv, L->tools_json, cfg->sampling,
+    ef_model_request req = {&L->conv,
+                            L->tools_json,
+                            cfg->sampling,
                             ef_rng_derive(L->seed, 0x7475726eu, (uint64_t)L->n_calls),
-                            cfg->retain_reasoning, L->task_id, L->sample_idx, L->n_calls,
-                            NULL, 0, 0};
+                            cfg->retain_reasoning,
+                            L->task_id,
+                            L->sample_idx,
+                            L->n_calls,
+                            NULL,
+                            0,
+                            0};
     if (L->ep->tok_valid && L->ep->n_tok && L->tok_msgs && L->tok_msgs <= L->conv.n) {
         /* the stream so far, unless a user message came after it (thinking dropped) */
         int user_after = 0;
@@ -604,8 +630,8 @@ static int model_turn(loop *L, char **answer)
             rc = ef_agent__event_add(L->ep, "parse_error", NULL);
             if (rc == 0)
                 rc = push_both(L, am);
-            char *msg = ef_asprintf("error: your tool call could not be parsed: %s",
-                                    ef_errmsg(L->ctx));
+            char *msg =
+                ef_asprintf("error: your tool call could not be parsed: %s", ef_errmsg(L->ctx));
             if (rc == 0 && msg)
                 rc = push_text(L, EF_ROLE_USER, msg);
             ef_free(msg);
@@ -616,8 +642,7 @@ static int model_turn(loop *L, char **answer)
     for (size_t i = 0; i < am->n_tool_calls; i++)
         if (!am->tool_calls[i].id || !*am->tool_calls[i].id) {
             ef_free(am->tool_calls[i].id);
-            am->tool_calls[i].id =
-                ef_asprintf("call_%lld_%zu", (long long)L->ep->n_turns - 1, i);
+            am->tool_calls[i].id = ef_asprintf("call_%lld_%zu", (long long)L->ep->n_turns - 1, i);
             if (!am->tool_calls[i].id) {
                 rc = EF_ENOMEM;
                 goto cleanup;
@@ -684,15 +709,13 @@ static int oracle_record(loop *L, const cJSON *call)
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(call, "error");
     char id[48];
     snprintf(id, sizeof(id), "call_%lld", (long long)L->ep->n_turns);
-    char *args_text = !args ? ef_strdup("{}")
-                            : cJSON_IsString(args) ? ef_strdup(args->valuestring)
-                                                   : ef_json_print(args);
+    char *args_text = !args                  ? ef_strdup("{}")
+                      : cJSON_IsString(args) ? ef_strdup(args->valuestring)
+                                             : ef_json_print(args);
     char *err_text = err ? json_as_text(err) : NULL;
-    char *result = err ? (err_text ? ef_asprintf("error: %s", err_text) : NULL)
-                       : json_as_text(res);
+    char *result = err ? (err_text ? ef_asprintf("error: %s", err_text) : NULL) : json_as_text(res);
     int rc = (!args_text || !result) ? EF_ENOMEM : 0;
-    ef_agent_tool_call c = {id, cJSON_IsString(name) ? name->valuestring : (char *)"",
-                            args_text};
+    ef_agent_tool_call c = {id, cJSON_IsString(name) ? name->valuestring : (char *)"", args_text};
     if (rc == 0) {
         ef_agent_msg am;
         memset(&am, 0, sizeof(am));
@@ -811,9 +834,8 @@ static int verify(loop *L)
     return 0;
 }
 
-int ef_agent_episode_run(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *m,
-                         ef_agent_env *env, const char *task_json, uint64_t seed,
-                         ef_agent_episode **out)
+int ef_agent_episode_run(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *m, ef_agent_env *env,
+                         const char *task_json, uint64_t seed, ef_agent_episode **out)
 {
     return ef_agent_episode_run_ext(ctx, cfg, m, env, task_json, seed, 0, 0, out);
 }
@@ -850,10 +872,10 @@ int ef_agent_episode_run_ext(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *
     const char *sys = cfg->system_prompt ? cfg->system_prompt : default_system;
     char *sys_text = NULL;
     if (!cfg->system_prompt)
-        sys_text = ef_asprintf("%s%s.", sys,
-                               /* the oracle is offered no submit tool: say nothing of it */
-                               cfg->submit_tool && !oracle ? ", or call the submit tool with it"
-                                                           : "");
+        sys_text =
+            ef_asprintf("%s%s.", sys,
+                        /* the oracle is offered no submit tool: say nothing of it */
+                        cfg->submit_tool && !oracle ? ", or call the submit tool with it" : "");
     if ((!cfg->system_prompt && !sys_text) || (!oracle && build_tools(&L) < 0) ||
         push_text(&L, EF_ROLE_SYSTEM, sys_text ? sys_text : sys) < 0 ||
         push_text(&L, EF_ROLE_USER, prompt ? prompt : "") < 0) {
@@ -870,8 +892,8 @@ int ef_agent_episode_run_ext(ef_ctx *ctx, const ef_agent_config *cfg, ef_model *
     }
     if (rc == 0)
         rc = verify(&L);
-    if (rc == 0 && (ep->n_parse_errors || ep->n_unknown_tools || ep->n_bad_args ||
-                    ep->n_tool_errors)) {
+    if (rc == 0 &&
+        (ep->n_parse_errors || ep->n_unknown_tools || ep->n_bad_args || ep->n_tool_errors)) {
         /* the breakdown the store's two counters fold together */
         char payload[192];
         snprintf(payload, sizeof(payload),
@@ -932,9 +954,12 @@ const char *ef_agent_episode_status(const ef_agent_episode *ep)
 {
     switch (ep->end_reason) {
     case EF_END_ANSWER:
-    case EF_END_SUBMIT: return "completed";
+    case EF_END_SUBMIT:
+        return "completed";
     case EF_END_MODEL_ERROR:
-    case EF_END_TOOL_ERROR: return "failed";
-    default: return "truncated";
+    case EF_END_TOOL_ERROR:
+        return "failed";
+    default:
+        return "truncated";
     }
 }

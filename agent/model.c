@@ -14,8 +14,9 @@ int ef_model_open(ef_ctx *ctx, const char *name, const ef_model_options *opts, e
     if (!opts)
         opts = &def;
     if (!name || !*name)
-        return ef_errorf(ctx, EF_EINVAL, "model: empty name (engine:DIR, http://host:port/v1, "
-                                         "replay:FILE.jsonl, oracle)");
+        return ef_errorf(ctx, EF_EINVAL,
+                         "model: empty name (engine:DIR, http://host:port/v1, "
+                         "replay:FILE.jsonl, oracle)");
     if (strcmp(name, "oracle") == 0)
         return ef_agent__model_oracle_open(ctx, out);
     if (strncmp(name, "replay:", 7) == 0)
@@ -30,8 +31,7 @@ int ef_model_open(ef_ctx *ctx, const char *name, const ef_model_options *opts, e
                      name);
 }
 
-int ef_model_complete(ef_model *m, ef_ctx *ctx, const ef_model_request *req,
-                      ef_model_response *out)
+int ef_model_complete(ef_model *m, ef_ctx *ctx, const ef_model_request *req, ef_model_response *out)
 {
     memset(out, 0, sizeof(*out));
     out->prompt_tokens = out->completion_tokens = -1;
@@ -73,8 +73,7 @@ void ef_model_response_free(ef_model_response *r)
 
 /* ---- the response reader --------------------------------------------------------- */
 
-static int read_int_array(ef_ctx *ctx, const cJSON *a, const char *what, int32_t **out,
-                          size_t *n)
+static int read_int_array(ef_ctx *ctx, const cJSON *a, const char *what, int32_t **out, size_t *n)
 {
     int len = cJSON_GetArraySize(a);
     if (!cJSON_IsArray(a))
@@ -149,8 +148,8 @@ int ef_agent__response_from_json(ef_ctx *ctx, const cJSON *j, const char *what,
                          ef_json_type_name(j));
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
     if (err && !cJSON_IsNull(err)) {
-        const cJSON *em = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "message")
-                                              : err;
+        const cJSON *em =
+            cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "message") : err;
         return ef_errorf(ctx, EF_EHTTP, "%s: the model answered with an error: %s", what,
                          cJSON_IsString(em) ? em->valuestring : "(no message)");
     }
@@ -235,8 +234,7 @@ int ef_agent__response_from_json(ef_ctx *ctx, const cJSON *j, const char *what,
 
 /* ---- the request body ------------------------------------------------------------ */
 
-int ef_agent__request_body(ef_ctx *ctx, const ef_model_request *req, const char *model,
-                           char **out)
+int ef_agent__request_body(ef_ctx *ctx, const ef_model_request *req, const char *model, char **out)
 {
     cJSON *body = cJSON_CreateObject(), *msgs = NULL, *tools = NULL;
     int rc = EF_ENOMEM;
@@ -251,8 +249,8 @@ int ef_agent__request_body(ef_ctx *ctx, const ef_model_request *req, const char 
         goto cleanup;
     }
     if (req->tools_json && *req->tools_json && strcmp(req->tools_json, "[]") != 0) {
-        if ((rc = ef_json_parse(ctx, req->tools_json, strlen(req->tools_json), "tools",
-                                &tools)) < 0)
+        if ((rc = ef_json_parse(ctx, req->tools_json, strlen(req->tools_json), "tools", &tools)) <
+            0)
             goto cleanup;
         rc = EF_ENOMEM;
         if (!cJSON_AddItemToObject(body, "tools", tools)) {

@@ -80,8 +80,8 @@ static int engine_complete(ef_model *m, ef_ctx *ctx, const ef_model_request *req
     if (rc < 0)
         return rc;
     uint64_t t0 = ef_now_ns();
-    int64_t max_new = req->sampling.max_tokens > 0 ? req->sampling.max_tokens
-                                                   : e->default_max_tokens;
+    int64_t max_new =
+        req->sampling.max_tokens > 0 ? req->sampling.max_tokens : e->default_max_tokens;
     ef_engine_gen_options go = EF_ENGINE_GEN_OPTIONS_INIT;
     go.max_tokens = (int)max_new;
     go.sampling.greedy = req->sampling.temperature == 0;
@@ -159,8 +159,8 @@ int ef_agent__model_engine_open(ef_ctx *ctx, const char *dir, const ef_model_opt
         goto fail;
     }
     if ((rc = ef_engine_model_load(ctx, dir, NULL, &e->model)) < 0 ||
-        (rc = ef_engine_tok_load(ctx, opts->tokenizer_path ? opts->tokenizer_path : dir,
-                                 &e->tok)) < 0) {
+        (rc = ef_engine_tok_load(ctx, opts->tokenizer_path ? opts->tokenizer_path : dir, &e->tok)) <
+            0) {
         rc = ef_error_wrap(ctx, rc, "model engine:%s", dir);
         goto fail;
     }

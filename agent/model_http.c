@@ -39,11 +39,11 @@
 #include "engine/tokenizer.h"
 
 typedef struct {
-    char *url;      /* .../chat/completions */
-    char *model;    /* the "model" field; "default" when the name has no #model */
-    char *auth;     /* "Authorization: Bearer KEY" or NULL */
+    char *url;   /* .../chat/completions */
+    char *model; /* the "model" field; "default" when the name has no #model */
+    char *auth;  /* "Authorization: Bearer KEY" or NULL */
     ef_model_options opts;
-    ef_tokenizer *tok;  /* token-in/token-out when set */
+    ef_tokenizer *tok;     /* token-in/token-out when set */
     ef_agent__chat_tok ct; /* the encoder/tokenizer pair over tok */
     /* the multi handle and its I/O thread */
     CURLM *multi;
@@ -51,7 +51,7 @@ typedef struct {
     int io_started, stopping;
     pthread_mutex_t mu;
     pthread_cond_t done_cv;
-    struct xfer *queue;  /* handed over, not yet added to the multi handle */
+    struct xfer *queue; /* handed over, not yet added to the multi handle */
     _Atomic int64_t max_inflight;
     _Atomic int64_t n_requests, n_attempts, n_retries, n_failed;
 } http_model;
@@ -109,8 +109,7 @@ static void sleep_ms(int64_t ms)
 
 /* One attempt. Returns 0 with the parsed response, or < 0 and *retry (1 when another
  * attempt may succeed) with a message on ctx. */
-static int parse_completion(http_model *h, ef_ctx *ctx, const cJSON *j,
-                            ef_model_response *out);
+static int parse_completion(http_model *h, ef_ctx *ctx, const cJSON *j, ef_model_response *out);
 
 /* ---- the multi handle ------------------------------------------------------------- */
 
@@ -180,8 +179,8 @@ static CURLcode perform(http_model *h, CURL *c)
     return x.result;
 }
 
-static int attempt(http_model *h, ef_ctx *ctx, const char *body, ef_model_response *out,
-                   int *retry, int *retry_after_s)
+static int attempt(http_model *h, ef_ctx *ctx, const char *body, ef_model_response *out, int *retry,
+                   int *retry_after_s)
 {
     attempt_io io = {EF_BUF_INIT(h->opts.max_response_bytes), 0};
     CURL *c = curl_easy_init();
@@ -261,8 +260,8 @@ cleanup:
 
 /* ---- token-in/token-out ------------------------------------------------------------ */
 
-static int completions_body(http_model *h, ef_ctx *ctx, const ef_model_request *req,
-                            char **out, int32_t **ids_out, size_t *n_out)
+static int completions_body(http_model *h, ef_ctx *ctx, const ef_model_request *req, char **out,
+                            int32_t **ids_out, size_t *n_out)
 {
     int32_t *ids = NULL;
     size_t n = 0;
@@ -347,8 +346,8 @@ static int parse_completion(http_model *h, ef_ctx *ctx, const cJSON *j, ef_model
         cJSON_ArrayForEach(x, tl) out->logprobs[i++] = (float)cJSON_GetNumberValue(x);
     }
     if (!out->token_ids) /* the server gave text only: tokenize it (not exact for RL) */
-        if ((rc = ef_engine_tok_encode(ctx, h->tok, text->valuestring, strlen(text->valuestring),
-                                       0, &out->token_ids, &out->n_tokens)) < 0)
+        if ((rc = ef_engine_tok_encode(ctx, h->tok, text->valuestring, strlen(text->valuestring), 0,
+                                       &out->token_ids, &out->n_tokens)) < 0)
             return rc;
     if (out->completion_tokens < 0)
         out->completion_tokens = (int64_t)out->n_tokens;
@@ -490,8 +489,9 @@ int ef_agent__model_http_open(ef_ctx *ctx, const char *url, const ef_model_optio
     if (!key || !*key)
         key = getenv("OPENAI_API_KEY");
     int ok = (m->name = ef_strdup(url)) != NULL;
-    ok = ok && (h->url = ef_asprintf("%.*s/%s", (int)base_len, url,
-                                     opts->tokenizer_path ? "completions" : "chat/completions")) != NULL;
+    ok = ok &&
+         (h->url = ef_asprintf("%.*s/%s", (int)base_len, url,
+                               opts->tokenizer_path ? "completions" : "chat/completions")) != NULL;
     ok = ok && (h->model = ef_strdup(hash && hash[1] ? hash + 1 : "default")) != NULL;
     if (ok && key && *key)
         ok = (h->auth = ef_asprintf("Authorization: Bearer %s", key)) != NULL;

@@ -108,8 +108,8 @@ static int sr_put(void *ud, ef_ctx *ctx, const ef_agent_task *t, int64_t sample,
         msgs[i].content = m->content;
         msgs[i].reasoning_content = m->reasoning_content;
         msgs[i].tool_calls_json = tc_json[i];
-        msgs[i].tool_call_id = m->role == EF_ROLE_TOOL ? (m->tool_call_id ? m->tool_call_id : "")
-                                                       : m->tool_call_id;
+        msgs[i].tool_call_id =
+            m->role == EF_ROLE_TOOL ? (m->tool_call_id ? m->tool_call_id : "") : m->tool_call_id;
         msgs[i].name = m->name;
     }
     for (size_t i = 0; i < ep->n_calls; i++) {
@@ -171,8 +171,8 @@ static int sr_put(void *ud, ef_ctx *ctx, const ef_agent_task *t, int64_t sample,
             ts.routes = ep->tok_routes;
         }
     }
-    ef_episode_bundle b = {&row, msgs, n_msg, calls, ep->n_calls,
-                           ts.n_tokens ? &ts : NULL, events, ep->n_events};
+    ef_episode_bundle b = {&row,   msgs,        n_msg, calls, ep->n_calls, ts.n_tokens ? &ts : NULL,
+                           events, ep->n_events};
     uint64_t tag = ((uint64_t)t->task_id << 20) ^ (uint64_t)sample;
     rc = ef_store_writer_submit(S->w, ctx, &b, tag);
     if (rc == EF_EINVAL) {
@@ -199,8 +199,8 @@ cleanup:
 
 /* ---- loading ------------------------------------------------------------------------ */
 
-static int load_tasks(ef_ctx *ctx, ef_store *s, int64_t env_id, int64_t limit,
-                      ef_agent_task **out, size_t *n_out)
+static int load_tasks(ef_ctx *ctx, ef_store *s, int64_t env_id, int64_t limit, ef_agent_task **out,
+                      size_t *n_out)
 {
     ef_task_iter *it;
     int rc = ef_store_task_iter_new(s, env_id, &it);
@@ -243,8 +243,7 @@ static int load_tasks(ef_ctx *ctx, ef_store *s, int64_t env_id, int64_t limit,
     return 0;
 }
 
-static int load_envs(ef_ctx *ctx, ef_store *s, const ef_agent_task *tasks, size_t n,
-                     store_run *S)
+static int load_envs(ef_ctx *ctx, ef_store *s, const ef_agent_task *tasks, size_t n, store_run *S)
 {
     for (size_t i = 0; i < n; i++) {
         int have = 0;
@@ -371,11 +370,10 @@ int ef_agent_run_store(ef_ctx *ctx, const ef_agent_run_options *o, ef_agent_run_
         name = ef_strdup(o->run_name);
     else {
         ef_buf nb = EF_BUF_INIT(8192);
-        int brc = ef_buf_appendf(&nb, "%s g%lld seed%llu shard%lld/%lld", o->model,
-                                 (long long)o->runner.group_size,
-                                 (unsigned long long)o->runner.seed,
-                                 (long long)o->runner.shard_index,
-                                 (long long)o->runner.shard_count);
+        int brc =
+            ef_buf_appendf(&nb, "%s g%lld seed%llu shard%lld/%lld", o->model,
+                           (long long)o->runner.group_size, (unsigned long long)o->runner.seed,
+                           (long long)o->runner.shard_index, (long long)o->runner.shard_count);
         if (brc == 0 && o->env_name)
             brc = ef_buf_appendf(&nb, " env=%s", o->env_name);
         if (brc == 0 && o->limit_tasks > 0)
@@ -413,8 +411,8 @@ int ef_agent_run_store(ef_ctx *ctx, const ef_agent_run_options *o, ef_agent_run_
     if ((rc = ef_store_writer_new(ctx, o->db_path, &wo, &S.w)) < 0)
         goto cleanup;
     ef_agent_sink sink = {sr_is_done, sr_put, &S};
-    int run_rc = ef_agent_runner_run(ctx, &o->runner, &o->agent, m, tasks, n_tasks, sr_env_open,
-                                     &S, &sink, &sum->runner);
+    int run_rc = ef_agent_runner_run(ctx, &o->runner, &o->agent, m, tasks, n_tasks, sr_env_open, &S,
+                                     &sink, &sum->runner);
     char run_err[1024] = "";
     if (run_rc < 0)
         snprintf(run_err, sizeof(run_err), "%s", ef_errmsg(ctx));

@@ -150,10 +150,10 @@ static void *worker_main(void *arg)
         ef_error_clear(W->ctx);
         int rc = env_get(W, t->env_id, &env);
         if (rc == 0) {
-            uint64_t seed = ef_rng_derive(R->opts->seed, (uint64_t)t->task_id,
-                                          (uint64_t)wi->sample);
-            rc = ef_agent_episode_run_ext(W->ctx, R->cfg, R->m, env, t->task_json, seed,
-                                          t->task_id, wi->sample, &ep);
+            uint64_t seed =
+                ef_rng_derive(R->opts->seed, (uint64_t)t->task_id, (uint64_t)wi->sample);
+            rc = ef_agent_episode_run_ext(W->ctx, R->cfg, R->m, env, t->task_json, seed, t->task_id,
+                                          wi->sample, &ep);
         }
         if (rc == EF_ENOMEM) {
             fail(R, W->ctx, rc);

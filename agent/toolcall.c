@@ -64,7 +64,8 @@ static int type_ok(const cJSON *type, const cJSON *v)
         return type_matches(type->valuestring, v);
     if (cJSON_IsArray(type)) {
         const cJSON *t;
-        cJSON_ArrayForEach(t, type) if (cJSON_IsString(t) && type_matches(t->valuestring, v)) return 1;
+        cJSON_ArrayForEach(t,
+                           type) if (cJSON_IsString(t) && type_matches(t->valuestring, v)) return 1;
         return 0;
     }
     return 1;

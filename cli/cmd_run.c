@@ -128,10 +128,11 @@ static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
     }
     fprintf(f, "run %s (id %lld)%s\n", s->run_name, (long long)s->run_id,
             s->resumed ? ", resumed" : "");
-    fprintf(f, "  episodes: %lld planned, %lld already stored, %lld run now in %.2f s "
-               "(%.1f episodes/s); %lld in the store\n",
-            (long long)r->n_planned, (long long)r->n_skipped, (long long)r->n_run, r->wall_s,
-            rate, (long long)s->n_stored);
+    fprintf(f,
+            "  episodes: %lld planned, %lld already stored, %lld run now in %.2f s "
+            "(%.1f episodes/s); %lld in the store\n",
+            (long long)r->n_planned, (long long)r->n_skipped, (long long)r->n_run, r->wall_s, rate,
+            (long long)s->n_stored);
     fprintf(f, "  passed %lld of %lld (%.1f%%), verified %lld, failed %lld\n",
             (long long)r->n_passed, (long long)r->n_run,
             r->n_run ? 100.0 * (double)r->n_passed / (double)r->n_run : 0.0,
@@ -140,14 +141,15 @@ static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
     for (int i = 0; i < EF_END_COUNT_; i++)
         if (r->n_end[i])
             fprintf(f, " %s %lld", ef_agent_end_reason_name(i), (long long)r->n_end[i]);
-    fprintf(f, "\n  tokens: %lld prompt, %lld completion (%.0f tok/s); tool calls %lld, "
-               "tool errors %lld, parse errors %lld\n",
+    fprintf(f,
+            "\n  tokens: %lld prompt, %lld completion (%.0f tok/s); tool calls %lld, "
+            "tool errors %lld, parse errors %lld\n",
             (long long)r->n_prompt_tokens, (long long)r->n_completion_tokens, tps,
-            (long long)r->n_tool_calls, (long long)r->n_tool_errors,
-            (long long)r->n_parse_errors);
+            (long long)r->n_tool_calls, (long long)r->n_tool_errors, (long long)r->n_parse_errors);
     if (s->http.n_requests)
-        fprintf(f, "  http: %lld requests, %lld attempts, %lld retries, %lld failed; at most "
-                   "%lld in flight\n",
+        fprintf(f,
+                "  http: %lld requests, %lld attempts, %lld retries, %lld failed; at most "
+                "%lld in flight\n",
                 (long long)s->http.n_requests, (long long)s->http.n_attempts,
                 (long long)s->http.n_retries, (long long)s->http.n_failed,
                 (long long)s->http.max_inflight);
@@ -213,20 +215,19 @@ int ef_cli_run(int argc, char **argv)
                     return ef_cli_usage_error("run", "--tools: too many names");
                 tool_names[n_tools++] = t;
             }
-        }
-        else if (!strcmp(a, "--shard")) {
+        } else if (!strcmp(a, "--shard")) {
             ef_ctx *c = ef_ctx_new();
-            int rc = c ? ef_agent_shard_parse(c, val, &o.runner.shard_index,
-                                              &o.runner.shard_count)
+            int rc = c ? ef_agent_shard_parse(c, val, &o.runner.shard_index, &o.runner.shard_count)
                        : EF_ENOMEM;
             ef_ctx_free(c);
             if (rc < 0)
-                return ef_cli_usage_error("run", "--shard '%s': expected i/N with 0 <= i < N",
-                                          val);
+                return ef_cli_usage_error("run", "--shard '%s': expected i/N with 0 <= i < N", val);
         } else if (!strcmp(a, "--context-policy")) {
             if (ef_agent_context_policy_parse(val, &o.agent.context_policy) < 0)
-                return ef_cli_usage_error("run", "--context-policy '%s': expected summary, "
-                                                 "discard-75, discard-all or none", val);
+                return ef_cli_usage_error("run",
+                                          "--context-policy '%s': expected summary, "
+                                          "discard-75, discard-all or none",
+                                          val);
         } else if (num(val, 0, &v) < 0) {
             return ef_cli_usage_error("run", "%s '%s': expected a number >= 0", a, val);
         } else if (!strcmp(a, "--group"))

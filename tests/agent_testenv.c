@@ -103,8 +103,7 @@ static int t_call(ef_agent_env *env, ef_ctx *ctx, void *st, const char *name, co
     return out->text ? 0 : EF_ENOMEM;
 }
 
-static int t_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json,
-                   char **calls_json)
+static int t_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json, char **calls_json)
 {
     testep *e = st;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(e->task, "meta");
@@ -121,8 +120,8 @@ static int t_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json,
     }
     char *args_text = ef_json_print(args);
     cJSON_Delete(args);
-    *calls_json = ef_asprintf("[{\"name\":\"add\",\"arguments\":%s,\"result\":%s}]", args_text,
-                              out.text);
+    *calls_json =
+        ef_asprintf("[{\"name\":\"add\",\"arguments\":%s,\"result\":%s}]", args_text, out.text);
     *answer_json = ef_asprintf("\"%s\"", out.text);
     ef_free(args_text);
     ef_free(out.text);
@@ -152,9 +151,9 @@ static void t_free(ef_agent_env *env)
     free(env);
 }
 
-static const ef_agent_env_iface testenv_iface = {t_tools_json, t_has_tool, t_episode_new,
-                                                 t_episode_free, t_prompt, t_call, t_solve,
-                                                 t_verify, t_free};
+static const ef_agent_env_iface testenv_iface = {t_tools_json,   t_has_tool, t_episode_new,
+                                                 t_episode_free, t_prompt,   t_call,
+                                                 t_solve,        t_verify,   t_free};
 
 int agent_testenv_open(void *ud, ef_ctx *ctx, int64_t env_id, ef_agent_env **out)
 {

@@ -59,7 +59,9 @@ static void test_conv_roundtrip(void)
 
 static void test_conv_malformed(void)
 {
-    const char *bad[] = {"{}", "[1]", "[{\"role\":\"robot\"}]",
+    const char *bad[] = {"{}",
+                         "[1]",
+                         "[{\"role\":\"robot\"}]",
                          "[{\"role\":\"user\",\"content\":5}]",
                          "[{\"role\":\"assistant\",\"tool_calls\":{}}]",
                          "[{\"role\":\"assistant\",\"tool_calls\":[3]}]"};
@@ -375,15 +377,15 @@ static void test_oracle(void)
 
 static void test_builtin_tools(void)
 {
-    char *path = write_tmp(
-        "{\"tool_calls\":[{\"id\":\"e1\",\"function\":{\"name\":\"editor\",\"arguments\":"
-        "\"{\\\"command\\\":\\\"create\\\",\\\"path\\\":\\\"n.txt\\\",\\\"file_text\\\":"
-        "\\\"forty-two\\\\n\\\"}\"}}]}\n"
-        "{\"tool_calls\":[{\"id\":\"e2\",\"function\":{\"name\":\"editor\",\"arguments\":"
-        "\"{\\\"command\\\":\\\"view\\\",\\\"path\\\":\\\"n.txt\\\"}\"}},"
-        "{\"id\":\"e3\",\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":40,"
-        "\\\"b\\\":2}\"}}]}\n"
-        "{\"content\":\"42\"}\n");
+    char *path =
+        write_tmp("{\"tool_calls\":[{\"id\":\"e1\",\"function\":{\"name\":\"editor\",\"arguments\":"
+                  "\"{\\\"command\\\":\\\"create\\\",\\\"path\\\":\\\"n.txt\\\",\\\"file_text\\\":"
+                  "\\\"forty-two\\\\n\\\"}\"}}]}\n"
+                  "{\"tool_calls\":[{\"id\":\"e2\",\"function\":{\"name\":\"editor\",\"arguments\":"
+                  "\"{\\\"command\\\":\\\"view\\\",\\\"path\\\":\\\"n.txt\\\"}\"}},"
+                  "{\"id\":\"e3\",\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":40,"
+                  "\\\"b\\\":2}\"}}]}\n"
+                  "{\"content\":\"42\"}\n");
     char *name = ef_asprintf("replay:%s", path);
     ef_model *m = NULL;
     ef_agent_env *inner, *env = NULL;
@@ -443,8 +445,8 @@ static void test_model_names(void)
 typedef struct {
     pthread_mutex_t mu;
     int64_t n_tasks, group;
-    int *count;            /* [task_id * group + sample] */
-    int *done;             /* preset "already stored" */
+    int *count; /* [task_id * group + sample] */
+    int *done;  /* preset "already stored" */
     int64_t n_put;
     int64_t n_end[EF_END_COUNT_];
     int64_t n_with_error, n_reward1;
@@ -501,8 +503,15 @@ static void test_runner_groups_shards_resume(void)
     int *total = ef_calloc((size_t)((n + 1) * G), sizeof(int));
     /* three shards, run one after the other; the middle one resumes half-done */
     for (int64_t sh = 0; sh < 3; sh++) {
-        mem_sink s = {PTHREAD_MUTEX_INITIALIZER, n, G, ef_calloc((size_t)((n + 1) * G), sizeof(int)),
-                      NULL, 0, {0}, 0, 0};
+        mem_sink s = {PTHREAD_MUTEX_INITIALIZER,
+                      n,
+                      G,
+                      ef_calloc((size_t)((n + 1) * G), sizeof(int)),
+                      NULL,
+                      0,
+                      {0},
+                      0,
+                      0};
         if (sh == 1) {
             s.done = ef_calloc((size_t)((n + 1) * G), sizeof(int));
             for (int64_t i = 1; i <= n; i += 2)
@@ -589,8 +598,8 @@ static void server_stop(server *s)
     close(s->fd);
 }
 
-static void run_http(const char *schedule, int max_retries, int64_t max_requests,
-                     int64_t n, ef_agent_runner_stats *st, mem_sink *s, ef_model_http_stats *hs)
+static void run_http(const char *schedule, int max_retries, int64_t max_requests, int64_t n,
+                     ef_agent_runner_stats *st, mem_sink *s, ef_model_http_stats *hs)
 {
     server srv;
     if (server_start(&srv, schedule) < 0) {
@@ -625,8 +634,15 @@ static void run_http(const char *schedule, int max_retries, int64_t max_requests
 static void test_http_flaky(void)
 {
     const int64_t n = 24;
-    mem_sink s = {PTHREAD_MUTEX_INITIALIZER, n, 1, ef_calloc((size_t)(n + 1), sizeof(int)), NULL,
-                  0, {0}, 0, 0};
+    mem_sink s = {PTHREAD_MUTEX_INITIALIZER,
+                  n,
+                  1,
+                  ef_calloc((size_t)(n + 1), sizeof(int)),
+                  NULL,
+                  0,
+                  {0},
+                  0,
+                  0};
     ef_agent_runner_stats st;
     ef_model_http_stats hs;
     memset(&st, 0, sizeof(st));
@@ -640,8 +656,8 @@ static void test_http_flaky(void)
     EF_CHECK_EQ_INT(s.n_with_error, s.n_end[EF_END_MODEL_ERROR]);
     EF_CHECK(s.n_end[EF_END_ANSWER] > 0);
     EF_CHECK_EQ_INT(st.n_passed, s.n_end[EF_END_ANSWER]);
-    printf("    http flaky: %lld answered, %lld model errors\n",
-           (long long)s.n_end[EF_END_ANSWER], (long long)s.n_end[EF_END_MODEL_ERROR]);
+    printf("    http flaky: %lld answered, %lld model errors\n", (long long)s.n_end[EF_END_ANSWER],
+           (long long)s.n_end[EF_END_MODEL_ERROR]);
     EF_CHECK(hs.n_retries > 0 && hs.n_attempts > hs.n_requests);
     printf("    http flaky: %lld requests, %lld attempts, %lld retries, at most %lld in flight\n",
            (long long)hs.n_requests, (long long)hs.n_attempts, (long long)hs.n_retries,
@@ -653,8 +669,15 @@ static void test_http_flaky(void)
 static void test_http_down_and_budget(void)
 {
     const int64_t n = 10;
-    mem_sink s = {PTHREAD_MUTEX_INITIALIZER, n, 1, ef_calloc((size_t)(n + 1), sizeof(int)), NULL,
-                  0, {0}, 0, 0};
+    mem_sink s = {PTHREAD_MUTEX_INITIALIZER,
+                  n,
+                  1,
+                  ef_calloc((size_t)(n + 1), sizeof(int)),
+                  NULL,
+                  0,
+                  {0},
+                  0,
+                  0};
     ef_agent_runner_stats st;
     ef_model_http_stats hs;
     run_http("500", 2, 0, n, &st, &s, &hs);
@@ -665,8 +688,15 @@ static void test_http_down_and_budget(void)
     EF_CHECK_EQ_INT(st.n_failed, n);
     ef_free(s.count);
     /* a budget of 5 attempts: the rest fail as model errors, none lost */
-    mem_sink s2 = {PTHREAD_MUTEX_INITIALIZER, n, 1, ef_calloc((size_t)(n + 1), sizeof(int)), NULL,
-                   0, {0}, 0, 0};
+    mem_sink s2 = {PTHREAD_MUTEX_INITIALIZER,
+                   n,
+                   1,
+                   ef_calloc((size_t)(n + 1), sizeof(int)),
+                   NULL,
+                   0,
+                   {0},
+                   0,
+                   0};
     run_http("ok", 0, 5, n, &st, &s2, &hs);
     EF_CHECK_EQ_INT(s2.n_put, n);
     EF_CHECK(s2.n_end[EF_END_MODEL_ERROR] >= n - 3);
@@ -818,8 +848,8 @@ static void test_engine_backend(void)
     char *task = agent_testenv_task(1, 2);
     ef_agent_episode *ep = NULL;
     if (m)
-        EF_CHECK_MSG(ef_agent_episode_run_ext(g_ctx, &cfg, m, env, task, 5, 1, 0, &ep) == 0,
-                     "%s", ef_errmsg(g_ctx));
+        EF_CHECK_MSG(ef_agent_episode_run_ext(g_ctx, &cfg, m, env, task, 5, 1, 0, &ep) == 0, "%s",
+                     ef_errmsg(g_ctx));
     if (ep) {
         EF_CHECK_MSG(ep->end_reason != EF_END_MODEL_ERROR, "%s", ep->error ? ep->error : "");
         EF_CHECK(ep->n_turns >= 1 && ep->n_completion_tokens > 0);
@@ -830,7 +860,8 @@ static void test_engine_backend(void)
                 continue;
             n_model++;
             bad_lp += !(ep->tok_logprobs[i] <= 0.0f);
-            for (int32_t k = ep->tok_topp_offsets[i]; ep->tok_has_topp && k < ep->tok_topp_offsets[i + 1]; k++)
+            for (int32_t k = ep->tok_topp_offsets[i];
+                 ep->tok_has_topp && k < ep->tok_topp_offsets[i + 1]; k++)
                 in_set += ep->tok_topp_ids[k] == ep->tok_ids[i];
         }
         EF_CHECK_EQ_INT(n_model, ep->n_completion_tokens);

@@ -115,10 +115,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #ifndef EF_LIBFUZZER
 static void mutate(ef_rng *r, char *buf, size_t *len, size_t cap)
 {
-    static const char *const frags[] = {"{", "}", "[", "]", "\"", ",", ":", "null", "true", "1e999",
-                                        "\\u0000", "\\ud800", "tool_calls", "arguments",
-                                        "\xef\xbd\x9c" "DSML" "\xef\xbd\x9c", "function_calls",
-                                        "\n", "\xff", "-1", "{}", "\"\""};
+    static const char *const frags[] = {"{",
+                                        "}",
+                                        "[",
+                                        "]",
+                                        "\"",
+                                        ",",
+                                        ":",
+                                        "null",
+                                        "true",
+                                        "1e999",
+                                        "\\u0000",
+                                        "\\ud800",
+                                        "tool_calls",
+                                        "arguments",
+                                        "\xef\xbd\x9c"
+                                        "DSML"
+                                        "\xef\xbd\x9c",
+                                        "function_calls",
+                                        "\n",
+                                        "\xff",
+                                        "-1",
+                                        "{}",
+                                        "\"\""};
     int n = 1 + (int)ef_rng_below(r, 4);
     for (int k = 0; k < n; k++) {
         size_t at = *len ? (size_t)ef_rng_below(r, *len + 1) : 0;
@@ -182,7 +201,8 @@ int main(int argc, char **argv)
             LLVMFuzzerTestOneInput((const uint8_t *)seeds[i], seed_len[i]);
         static char buf[8192];
         for (int k = 0; k < 10000; k++, n_runs++) {
-            int a = (int)ef_rng_below(&r, (uint64_t)n_seeds), b = (int)ef_rng_below(&r, (uint64_t)n_seeds);
+            int a = (int)ef_rng_below(&r, (uint64_t)n_seeds),
+                b = (int)ef_rng_below(&r, (uint64_t)n_seeds);
             size_t len = 0;
             memcpy(buf, seeds[a], seed_len[a]);
             len = seed_len[a];
