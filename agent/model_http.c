@@ -63,6 +63,8 @@ typedef struct xfer {
     struct xfer *next;
 } xfer;
 
+/* libcurl's global init is process-wide by its own design (curl_global_init must run
+ * once before any thread uses curl), hence the one pthread_once here. */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static int curl_init_rc;
 
