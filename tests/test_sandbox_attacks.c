@@ -568,6 +568,38 @@ static void test_env_absent(void)
     unsetenv("EF_TEST_SECRET_TOKEN");
 }
 
+/* envforge itself dies (SIGKILL) while a sandbox runs: the sandbox must die with it. */
+static void test_caller_killed(void)
+{
+    int slot = slot_base + 3;
+    pid_t child = fork();
+    if (child == 0) {
+        ef_ctx *c = ef_ctx_new();
+        ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
+        wo.slot = slot;
+        ef_sandbox_worker *w = NULL;
+        if (ef_sandbox_worker_new(c, &wo, &w) < 0)
+            _exit(3);
+        ef_sandbox_options o;
+        base_opts(&o);
+        o.wall_ms = 30000;
+        const char *argv[] = {"sh", "-c", "sleep 30 & sleep 30 & wait", NULL};
+        ef_sandbox_result *r = NULL;
+        ef_sandbox_run(c, w, &o, argv, &r);
+        _exit(4);
+    }
+    uint32_t uid = ef_sandbox_worker_uid(worker) + 3;
+    int seen = 0;
+    for (int i = 0; i < 300 && !seen; i++) { /* wait until the sandbox runs */
+        seen = count_uid_procs_now(uid) >= 3;
+        usleep(10000);
+    }
+    EF_CHECK_MSG(seen, "the sandbox never started");
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    EF_CHECK_EQ_INT(count_uid_procs(uid), 0);
+}
+
 typedef struct {
     const char *mine, *theirs;
     int slot;
@@ -679,6 +711,7 @@ int main(int argc, char **argv)
     EF_RUN(test_leaked_fds);
     EF_RUN(test_env_absent);
     EF_RUN(test_cross_sandbox_read);
+    EF_RUN(test_caller_killed);
     EF_RUN(test_via_bind);
     char path[600];
     snprintf(path, sizeof path, "%s/attack", suite_dir);
