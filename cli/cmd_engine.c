@@ -500,6 +500,24 @@ static int bench_synthetic(ef_ctx *ctx, const args *a)
     for (int i = 0; i < n_ctx && rc == 0; i++)
         printf("| %d | %.1f | %.1f | %.1f | %.1f | %.2f |\n", ctxs[i], dsa[i] * 1e3,
                dense[i] * 1e3, dsa_cpu[i] * 1e3, dense_cpu[i] * 1e3, dense_cpu[i] / dsa_cpu[i]);
+    /* Whole sequences: decoding tokens 1..L costs the integral of the per-token time,
+     * estimated by the trapezoid rule over the measured points (from L = 0 at the first
+     * point's cost): quadratic in L for dense, nearly linear for DSA. Needs the points in
+     * increasing order, as given by default. */
+    int increasing = rc == 0;
+    for (int i = 1; i < n_ctx; i++)
+        increasing &= ctxs[i] > ctxs[i - 1];
+    if (increasing) {
+        printf("\n| sequence of L tokens | DSA CPU-s (est.) | dense CPU-s (est.) | dense / DSA |\n"
+               "|---:|---:|---:|---:|\n");
+        double sd = 0, sn = 0, pl = 0, pd = dsa_cpu[0], pn = dense_cpu[0];
+        for (int i = 0; i < n_ctx; i++) {
+            double w = ctxs[i] - pl;
+            sd += w * (pd + dsa_cpu[i]) / 2, sn += w * (pn + dense_cpu[i]) / 2;
+            pl = ctxs[i], pd = dsa_cpu[i], pn = dense_cpu[i];
+            printf("| %d | %.1f | %.1f | %.2f |\n", ctxs[i], sd, sn, sn / sd);
+        }
+    }
     free(dsa), free(order);
     if (rc < 0)
         goto cleanup;
