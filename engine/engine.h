@@ -24,7 +24,11 @@
  *   index_topk keys per query are kept and attention runs over them only, in the absorbed
  *   (MQA) form; dense MLP layers, then MoE layers (sigmoid gate, correction bias for
  *   selection only, group-limited top-k, normalized weights x routed scale, shared
- *   experts); final RMSNorm and the LM head. Arithmetic is fp32.
+ *   experts); final RMSNorm and the LM head. Arithmetic is fp32; the inputs of fp8
+ *   weights pass through the blockwise fp8 activation quantization of DeepSeek's fp8_gemm.
+ *
+ *   ef_engine_generate() runs the sampling loop on a sequence and returns what RL
+ *   trainers replay: tokens, log-probabilities, kept top-p sets (CSR) and routes.
  *
  *   Two CPU backends implement the ops (a table of function pointers): "ref", plain loops
  *   that define correctness, and "cpu", the multi-threaded optimized path (default).
