@@ -47,7 +47,8 @@ struct ef_sandbox_worker *ef_envgen__sandbox(ef_env *env);
 struct ef_env_episode {
     ef_env *env;
     char *task_json;
-    int task_ref;  /* a copy of the task for solve */
+    int task_ref;  /* the decoded task, never handed out (copies are) */
+    int task_used;
     int state_ref; /* the episode's state */
     ef_buf calls;  /* JSON array text of the calls made through call() */
     ef_buf argbuf; /* arguments of the call in progress */

@@ -154,6 +154,43 @@ static int decode_task(ef_env *env, const char *json)
     return 0;
 }
 
+/* Pushes a deep copy of the JSON-shaped value at idx (tables copied with their
+ * markers; strings and numbers are values). Cheaper than decoding the JSON again. */
+static void deep_copy(lua_State *L, int idx, int depth)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE || depth > EF_ENVGEN_JSON_MAX_DEPTH) {
+        lua_pushvalue(L, idx);
+        return;
+    }
+    luaL_checkstack(L, 6, "deep copy");
+    lua_createtable(L, (int)lua_rawlen(L, idx), 0);
+    if (lua_getmetatable(L, idx))
+        lua_setmetatable(L, -2);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pushvalue(L, -2);
+        deep_copy(L, -2, depth + 1);
+        lua_rawset(L, -5);
+        lua_pop(L, 1);
+    }
+}
+
+/* Pushes a fresh copy of the episode's task: the decoded original the first time, deep
+ * copies after (so solve and each verify get their own). */
+static int push_task(ef_env_episode *ep)
+{
+    lua_State *L = ep->env->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ep->task_ref);
+    if (!ep->task_used) {
+        ep->task_used = 1;
+        return 0;
+    }
+    deep_copy(L, -1, 0);
+    lua_remove(L, -2);
+    return 0;
+}
+
 static int episode_new_fn(lua_State *L, void *ud)
 {
     ef_env_episode *ep = ud;
@@ -166,8 +203,13 @@ static int episode_new_fn(lua_State *L, void *ud)
     if (lua_isnil(L, -1) || ef_envgen__is_null(L, -1)) {
         lua_pop(L, 1);
         lua_newtable(L);
+    } else {
+        deep_copy(L, -1, 0);
+        lua_remove(L, -2);
     }
     ep->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    ep->task_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the pristine task */
+    ep->task_used = 1; /* kept pristine: every use gets a copy */
     return 0;
 }
 
@@ -431,7 +473,7 @@ static int solve_fn(lua_State *L, void *ud)
     ef_env_episode *ep = a->ep;
     ef_env *env = ep->env;
     push_env_field(env, "solve");
-    int rc = decode_task(env, ep->task_json);
+    int rc = push_task(ep);
     if (rc < 0)
         return rc;
     lua_pushlightuserdata(L, ep);
@@ -479,7 +521,7 @@ static int verify_fn(lua_State *L, void *ud)
     ef_env *env = ep->env;
     push_env_field(env, "verify");
     int line = fn_line(L, -1);
-    int rc = decode_task(env, ep->task_json);
+    int rc = push_task(ep);
     if (rc < 0)
         return rc;
     char err[256];
