@@ -13,7 +13,8 @@
 static const char usage_text[] =
     "usage: envforge sandbox [--wall-ms N] [--cpu-ms N] [--mem-mb N] [--procs N] [--out-kb N]\n"
     "                        [--tmp-mb N] [--net] [--bind SRC:DST[:rw]] [--workdir DIR]\n"
-    "                        [--workdir-ro] [--chown-workdir] [--profile deny|allow]\n"
+    "                        [--workdir-ro] [--chown-workdir] [--workdir-idmap]\n"
+    "                        [--profile deny|allow]\n"
     "                        [--stdin FILE] [--env K=V] [--weak] -- CMD...\n"
     "Runs CMD in the sandbox (new user/pid/mount/net/ipc/uts/cgroup namespaces, fresh root,\n"
     "seccomp, limits) and prints the result as JSON: status (ok, nonzero-exit, signaled,\n"
@@ -31,6 +32,7 @@ static const char usage_text[] =
     "  --workdir DIR    bind DIR at /work (writable) and start there\n"
     "  --workdir-ro     make the workdir read-only\n"
     "  --chown-workdir  give DIR to the sandbox's outer uid first (so it can write there)\n"
+    "  --workdir-idmap  show DIR's root-owned files as the sandbox's own (idmapped mount)\n"
     "  --profile P      seccomp profile: deny (default, deny-list) or allow (allow-list)\n"
     "  --stdin FILE     feed FILE to stdin (default /dev/null)\n"
     "  --env K=V        add an environment variable; repeatable\n"
@@ -72,6 +74,8 @@ int ef_cli_sandbox(int argc, char **argv)
             o.workdir_writable = 0;
         } else if (!strcmp(a, "--chown-workdir")) {
             chown_wd = 1;
+        } else if (!strcmp(a, "--workdir-idmap")) {
+            o.workdir_idmap = 1;
         } else if (!val) {
             return ef_cli_usage_error("sandbox", "%s needs a value", a);
         } else if (!strcmp(a, "--workdir")) {

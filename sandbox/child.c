@@ -247,7 +247,7 @@ static int build_root(ef_sb_plan *p)
 
 /* A detached copy of a host tree (open_tree) with nosuid, nodev and maybe read-only on
  * every mount in it. Returns its fd, or -1 with the step recorded. */
-static long clone_tree(ef_sb_plan *p, const char *src, int rw, int step)
+static long clone_tree(ef_sb_plan *p, const char *src, int rw, int step, int idmap_fd)
 {
     long fd = SC3(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (fd < 0)
@@ -256,6 +256,10 @@ static long clone_tree(ef_sb_plan *p, const char *src, int rw, int step)
     if (!rw)
         attr.attr_set |= MOUNT_ATTR_RDONLY;
     long rc = SC5(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr);
+    if (rc == 0 && idmap_fd >= 0) { /* the idmap goes on the top mount, in its own call */
+        struct mount_attr idm = {MOUNT_ATTR_IDMAP, 0, 0, (unsigned long long)idmap_fd};
+        rc = SC5(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &idm, sizeof idm);
+    }
     if (rc < 0) {
         SC1(SYS_close, fd);
         return fail(p, step, rc);
@@ -272,10 +276,10 @@ static int enter_template(ef_sb_plan *p)
     long rc, wfd = -1;
     long bfd[EF_SANDBOX_MAX_BINDS];
     for (int i = 0; i < p->n_tbinds; i++)
-        if ((bfd[i] = clone_tree(p, p->tbinds[i].src, p->tbinds[i].rw, EF_SB_STEP_BIND)) < 0)
+        if ((bfd[i] = clone_tree(p, p->tbinds[i].src, p->tbinds[i].rw, EF_SB_STEP_BIND, -1)) < 0)
             return -1;
     if (p->workdir_src &&
-        (wfd = clone_tree(p, p->workdir_src, p->workdir_rw, EF_SB_STEP_WORKDIR)) < 0)
+        (wfd = clone_tree(p, p->workdir_src, p->workdir_rw, EF_SB_STEP_WORKDIR, p->idmap_fd)) < 0)
         return -1;
     if ((rc = SC2(SYS_setns, p->tmpl_fd, CLONE_NEWNS)) < 0 ||
         (rc = SC1(SYS_unshare, CLONE_NEWNS)) < 0)
@@ -321,6 +325,13 @@ int ef_sandbox__template_main(void *arg)
     }
     p->tmpl_out_fd = (int)fd;
     raw_exit(0);
+}
+
+int ef_sandbox__pause_main(void *arg)
+{
+    (void)arg;
+    for (;;)
+        SC0(SYS_pause);
 }
 
 /* ---- the program's process ---------------------------------------------------------- */

@@ -425,6 +425,7 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     plan->set_ids = geteuid() == 0;
     plan->listener_fd = -1;
     plan->done_fd = -1;
+    plan->idmap_fd = -1;
     builder b = {ctx, plan, arena, 0};
     plan->uid_map = arena_str(arena, "%u %u 1\n", plan->inner_uid, plan->outer_uid);
     plan->gid_map = arena_str(arena, "%u %u 1\n", plan->inner_gid, plan->outer_gid);
@@ -435,6 +436,11 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
         plan->tmp_opts = tmp_options(arena, o->tmp_bytes);
         plan->workdir_src = o->workdir ? arena_str(arena, "%s", o->workdir) : NULL;
         plan->workdir_rw = o->workdir_writable;
+        if (o->workdir && o->workdir_idmap) {
+            int rc = ef_sandbox__worker_idmap(ctx, w, &plan->idmap_fd);
+            if (rc)
+                return rc;
+        }
         for (int i = 0; i < o->n_binds; i++) {
             plan->tbinds[i].src = arena_str(arena, "%s", o->binds[i].src);
             plan->tbinds[i].dst = arena_str(arena, "%s", o->binds[i].dst);
@@ -444,6 +450,10 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
         }
         plan->n_tbinds = o->n_binds;
     } else if (plan->full) {
+        if (o->workdir && o->workdir_idmap)
+            return ef_errorf(ctx, EF_EUNSUPPORTED,
+                             "sandbox: workdir_idmap needs the worker's prepared root (no "
+                             "per_run_root, no bind under /work, /tmp, /proc or /dev)");
         build_ops(&b, o, 0);
     }
     if (b.rc)

@@ -123,8 +123,9 @@ typedef struct {
     int version; /* EF_SANDBOX_OPTIONS_VERSION */
     /* limits; 0 means "no limit" for wall/cpu/mem, defaults are set by the INIT macro */
     int64_t wall_ms;        /* wall clock (default 10 s) */
-    int64_t cpu_ms;         /* CPU time per process (default 10 s) */
-    int64_t mem_bytes;      /* address space per process (default 1 GiB) */
+    int64_t cpu_ms;         /* CPU time of the tree (and of each process; default 10 s) */
+    int64_t mem_bytes;      /* address space per process, resident memory of the tree
+                             * (default 1 GiB) */
     int64_t procs;          /* processes in the tree (default 64) */
     int64_t out_bytes;      /* cap per stream (default 1 MiB) */
     int64_t file_bytes;     /* largest file written (default 64 MiB) */
@@ -143,17 +144,21 @@ typedef struct {
     size_t stdin_len;
     const int *extra_fds; /* host fds handed over as 3, 4, ... (only these) */
     int n_extra_fds;
-    int allow_weak;   /* 1: without user namespaces run anyway (weak isolation) */
-    int force_weak;   /* testing: behave as if user namespaces were missing */
-    int per_run_root; /* 1: build this run's root from scratch instead of copying
-                       * the worker's prepared one (slower; for tests/debugging) */
+    int allow_weak;    /* 1: without user namespaces run anyway (weak isolation) */
+    int force_weak;    /* testing: behave as if user namespaces were missing */
+    int per_run_root;  /* 1: build this run's root from scratch instead of copying
+                        * the worker's prepared one (slower; for tests/debugging) */
+    int workdir_idmap; /* 1: attach the workdir as an idmapped mount that shows files owned
+                        * by host root as the sandbox's own (and writes them as root's):
+                        * no ef_sandbox_dir_chown needed. Needs a filesystem with idmapped
+                        * mounts (ext4, xfs, btrfs, tmpfs...) and the prepared root. */
 } ef_sandbox_options;
 
 #define EF_SANDBOX_OPTIONS_INIT                                                                    \
     {                                                                                              \
         EF_SANDBOX_OPTIONS_VERSION, 10000, 10000, (int64_t)1 << 30, 64, (int64_t)1 << 20,          \
             (int64_t)64 << 20, 256, (int64_t)64 << 20, 1, 0, EF_SANDBOX_PROFILE_DENY, NULL, 1,     \
-            {{NULL, NULL, 0}}, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0                            \
+            {{NULL, NULL, 0}}, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0, 0                         \
     }
 
 /* ---- workers ------------------------------------------------------------------ */

@@ -93,6 +93,7 @@ typedef struct {
     int tmpl_fd;
     const char *tmp_opts;    /* tmpfs options of /tmp */
     const char *workdir_src; /* host dir attached at /work, or NULL */
+    int idmap_fd;            /* user namespace of the workdir's idmapped mount, or -1 */
     int workdir_rw;
     struct {
         const char *src, *dst; /* host path, path inside (its mount point is in the
@@ -156,6 +157,8 @@ int ef_sandbox__init_main(void *arg);
 /* child.c: builds a prepared root in a new mount namespace (clone()d with CLONE_NEWNS|
  * CLONE_FILES|CLONE_VM|CLONE_VFORK) and leaves its fd in plan->tmpl_out_fd. */
 int ef_sandbox__template_main(void *arg);
+/* child.c: sleeps until killed (holds a user namespace open while its maps are written). */
+int ef_sandbox__pause_main(void *arg);
 
 /* seccomp.c: the BPF program of a profile (cached per worker by the caller). */
 typedef struct {
@@ -199,6 +202,7 @@ struct ef_sandbox_worker {
     int n_tmpl;
     uint64_t tmpl_clock;
     int tmpl_broken;            /* 1: templates failed here; build roots per run */
+    int idmap_fd;               /* user namespace mapping host root to the outer uid, or -1 */
     ef_sb_filter filters[2][2]; /* [profile][net] */
     int have_filter[2][2];
 };
@@ -219,6 +223,8 @@ int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sand
 /* plan.c: the steps of a prepared root (no per-run mounts). */
 int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
                               ef_sb_plan *plan, ef_sb_arena *arena);
+/* worker.c: the worker's idmap user namespace (made on first use). */
+int ef_sandbox__worker_idmap(ef_ctx *ctx, ef_sandbox_worker *w, int *out);
 /* plan.c: the template key of o into buf; 0 when o can use a template at all. */
 int ef_sandbox__template_key(const ef_sandbox_options *o, char *buf, size_t len);
 

@@ -92,6 +92,7 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
     if (!w)
         return EF_ENOMEM;
     w->netns_fd = -1;
+    w->idmap_fd = -1;
     w->notify_ok = 1;
     detect_isolation(w);
     if (geteuid() == 0) {
@@ -126,6 +127,8 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
     ef_sandbox__worker_free_stacks(w);
     if (w->netns_fd >= 0)
         close(w->netns_fd);
+    if (w->idmap_fd >= 0)
+        close(w->idmap_fd);
     for (int i = 0; i < w->n_tmpl; i++)
         close(w->tmpl[i].fd);
     if (w->root[0])
@@ -234,6 +237,55 @@ int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sand
     w->tmpl[slot].fd = fd;
     w->tmpl[slot].used = w->tmpl_clock;
     return fd;
+}
+
+/* The idmap of writable workdirs: a user namespace whose uid/gid 0 is the worker's outer
+ * uid/gid. A paused child in a new user namespace holds it while we write its maps and
+ * open it; then the child is killed and the namespace lives on in the fd. */
+int ef_sandbox__worker_idmap(ef_ctx *ctx, ef_sandbox_worker *w, int *out)
+{
+    if (w->idmap_fd >= 0) {
+        *out = w->idmap_fd;
+        return 0;
+    }
+    size_t stack_len = 64 * 1024;
+    void *stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return EF_ENOMEM;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pid =
+        clone(ef_sandbox__pause_main, (char *)stack + stack_len, CLONE_VM | CLONE_NEWUSER, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = 0;
+    if (pid < 0) {
+        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: idmap user namespace: clone: %s",
+                       strerror(errno));
+    } else {
+        char path[64], map[64];
+        snprintf(map, sizeof map, "0 %u 1\n", w->uid);
+        snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+        if (ef_file_write(ctx, path, map, strlen(map)) < 0)
+            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: idmap user namespace");
+        snprintf(map, sizeof map, "0 %u 1\n", w->gid);
+        snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+        if (!rc && ef_file_write(ctx, path, map, strlen(map)) < 0)
+            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: idmap user namespace");
+        snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+        int fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+        if (!rc && fd < 0)
+            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: open %s: %s", path, strerror(errno));
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, __WALL);
+        if (!rc)
+            w->idmap_fd = fd;
+    }
+    munmap(stack, stack_len);
+    if (!rc)
+        *out = w->idmap_fd;
+    return rc;
 }
 
 /* nftw has no user pointer: the ids travel through a thread-local. */

@@ -375,6 +375,54 @@ static void test_bind_submounts_readonly(void)
     }
 }
 
+/* An idmapped workdir: root's files look like the sandbox's own, its writes land as
+ * root's on the host, and no chown is needed. */
+static void test_workdir_idmap(void)
+{
+    char *wd = ef_strdup(ef_test_tmpdir("sbx-idmap"));
+    chmod(wd, 0755); /* root's, not writable by the sandbox's outer uid */
+    char path[600];
+    snprintf(path, sizeof path, "%s/given.txt", wd);
+    FILE *f = fopen(path, "w");
+    fputs("from host\n", f);
+    fclose(f);
+    ef_sandbox_options o = opts();
+    o.workdir = wd;
+    ef_sandbox_result *r = sh(&o, "echo x > made.txt 2>/dev/null || echo denied");
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "denied\n");
+    ef_sandbox_result_free(r);
+    o.workdir_idmap = 1;
+    r = sh(&o, "stat -c %u . given.txt; echo more >> given.txt; echo new > made.txt && cat "
+               "given.txt");
+    if (r && r->status == EF_SANDBOX_SETUP_ERROR && r->setup_errno == EINVAL) {
+        ef_sandbox_result_free(r);
+        rmdir(wd);
+        ef_free(wd);
+        EF_SKIP_CASE("this filesystem has no idmapped mounts");
+    }
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "1000\n1000\nfrom host\nmore\n");
+    ef_sandbox_result_free(r);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/made.txt", wd);
+    EF_CHECK(stat(path, &st) == 0 && st.st_uid == 0 && st.st_gid == 0);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/given.txt", wd);
+    unlink(path);
+    rmdir(wd);
+    ef_free(wd);
+    /* it needs the prepared root */
+    o = opts();
+    o.workdir = "/tmp";
+    o.workdir_idmap = 1;
+    o.per_run_root = 1;
+    const char *argv[] = {"true", NULL};
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_EUNSUPPORTED);
+}
+
 static void test_extra_fds(void)
 {
     int p[2];
@@ -771,6 +819,7 @@ int main(int argc, char **argv)
     EF_RUN(test_stdin_env_identity);
     EF_RUN(test_workdir_and_binds);
     EF_RUN(test_bind_submounts_readonly);
+    EF_RUN(test_workdir_idmap);
     EF_RUN(test_extra_fds);
     EF_RUN(test_network_option);
     EF_RUN(test_allow_profile);
