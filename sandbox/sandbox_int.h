@@ -196,10 +196,18 @@ struct ef_sandbox_worker {
     int n_stacks;
     struct {
         char key[1200]; /* network flag + the binds' mount points */
-        int fd;         /* the template mount namespace */
+        struct {
+            dev_t dev;
+            ino_t ino;
+            int64_t mtime_ns;
+        } files[16]; /* host files bound in it: a replaced one makes it stale */
+        int n_files;
+        double checked_s; /* last check of the files */
+        int fd;           /* the template mount namespace */
         uint64_t used;
     } tmpl[4]; /* prepared roots, least recently used replaced */
     int n_tmpl;
+    char tmpl_paths[4][16][160]; /* the host files each template binds */
     uint64_t tmpl_clock;
     int tmpl_broken;            /* 1: templates failed here; build roots per run */
     int idmap_fd;               /* user namespace mapping host root to the outer uid, or -1 */

@@ -130,7 +130,8 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
     if (w->idmap_fd >= 0)
         close(w->idmap_fd);
     for (int i = 0; i < w->n_tmpl; i++)
-        close(w->tmpl[i].fd);
+        if (w->tmpl[i].fd >= 0)
+            close(w->tmpl[i].fd);
     if (w->root[0])
         rmdir(w->root);
     for (int p = 0; p < 2; p++)
@@ -170,7 +171,48 @@ int ef_sandbox__worker_filter(ef_ctx *ctx, ef_sandbox_worker *w, ef_sandbox_prof
  * and /etc, /dev, the empty mount points of /tmp, /proc, /work and of the caller's binds),
  * pivots into it and leaves the namespace's fd behind; runs join a private copy of it
  * instead of building their own. Kept per (network, bind mount points), up to 4. */
-static int build_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o)
+static int64_t mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* Remembers the regular files the template binds (paths are the plan's sources). */
+static void note_files(ef_sandbox_worker *w, int slot, const ef_sb_plan *plan)
+{
+    w->tmpl[slot].n_files = 0;
+    for (int i = 0; i < plan->n_ops; i++) {
+        const ef_sb_op *op = &plan->ops[i];
+        struct stat st;
+        if (op->kind != EF_SB_OP_BIND || stat(op->src, &st) != 0 || !S_ISREG(st.st_mode) ||
+            w->tmpl[slot].n_files >= (int)EF_ARRAY_LEN(w->tmpl[slot].files))
+            continue;
+        int k = w->tmpl[slot].n_files++;
+        w->tmpl[slot].files[k].dev = st.st_dev;
+        w->tmpl[slot].files[k].ino = st.st_ino;
+        w->tmpl[slot].files[k].mtime_ns = mtime_ns(&st);
+        snprintf(w->tmpl_paths[slot][k], sizeof w->tmpl_paths[slot][k], "%s", op->src);
+    }
+    w->tmpl[slot].checked_s = ef_now_s();
+}
+
+/* 1 when a file the template bound was replaced or changed since it was built. */
+static int template_stale(ef_sandbox_worker *w, int slot)
+{
+    double now = ef_now_s();
+    if (now - w->tmpl[slot].checked_s < 1.0)
+        return 0;
+    w->tmpl[slot].checked_s = now;
+    for (int k = 0; k < w->tmpl[slot].n_files; k++) {
+        struct stat st;
+        if (stat(w->tmpl_paths[slot][k], &st) != 0 || st.st_ino != w->tmpl[slot].files[k].ino ||
+            st.st_dev != w->tmpl[slot].files[k].dev ||
+            mtime_ns(&st) != w->tmpl[slot].files[k].mtime_ns)
+            return 1;
+    }
+    return 0;
+}
+
+static int build_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o, int slot)
 {
     ef_sb_plan *plan = ef_calloc(1, sizeof *plan);
     ef_sb_arena arena = {NULL, 0, 0};
@@ -194,6 +236,7 @@ static int build_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_op
             waitpid(pid, NULL, __WALL);
         if (pid > 0 && plan->tmpl_out_fd >= 0 && !plan->step) {
             fd = plan->tmpl_out_fd;
+            note_files(w, slot, plan);
         } else {
             EF_LOG_W(ctx, "sandbox: no prepared root (%s: %s); building roots per run",
                      ef_sandbox__step_name(plan->step), strerror(plan->step_errno));
@@ -215,28 +258,38 @@ int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sand
     if (w->tmpl_broken || !w->full || ef_sandbox__template_key(o, key, sizeof key) < 0)
         return -1;
     w->tmpl_clock++;
-    for (int i = 0; i < w->n_tmpl; i++)
-        if (!strcmp(w->tmpl[i].key, key)) {
-            w->tmpl[i].used = w->tmpl_clock;
-            return w->tmpl[i].fd;
-        }
-    int fd = build_template(ctx, w, o);
-    if (fd < 0)
-        return -1;
-    int slot = w->n_tmpl;
-    if (slot == (int)EF_ARRAY_LEN(w->tmpl)) {
+    int slot = -1;
+    for (int i = 0; i < w->n_tmpl && slot < 0; i++)
+        if (!strcmp(w->tmpl[i].key, key))
+            slot = i;
+    if (slot >= 0 && !template_stale(w, slot)) {
+        w->tmpl[slot].used = w->tmpl_clock;
+        return w->tmpl[slot].fd;
+    }
+    if (slot >= 0) { /* stale: rebuild in place */
+        close(w->tmpl[slot].fd);
+        w->tmpl[slot].fd = -1;
+    } else if (w->n_tmpl < (int)EF_ARRAY_LEN(w->tmpl)) {
+        slot = w->n_tmpl++;
+        w->tmpl[slot].fd = -1;
+    } else {
         slot = 0;
         for (int i = 1; i < w->n_tmpl; i++)
             if (w->tmpl[i].used < w->tmpl[slot].used)
                 slot = i;
         close(w->tmpl[slot].fd);
-    } else {
-        w->n_tmpl++;
+        w->tmpl[slot].fd = -1;
     }
     snprintf(w->tmpl[slot].key, sizeof w->tmpl[slot].key, "%s", key);
-    w->tmpl[slot].fd = fd;
     w->tmpl[slot].used = w->tmpl_clock;
-    return fd;
+    w->tmpl[slot].fd = build_template(ctx, w, o, slot);
+    if (w->tmpl[slot].fd < 0) { /* drop the slot: the last one takes its place */
+        w->tmpl[slot] = w->tmpl[w->n_tmpl - 1];
+        memcpy(w->tmpl_paths[slot], w->tmpl_paths[w->n_tmpl - 1], sizeof w->tmpl_paths[slot]);
+        w->n_tmpl--;
+        return -1;
+    }
+    return w->tmpl[slot].fd;
 }
 
 /* The idmap of writable workdirs: a user namespace whose uid/gid 0 is the worker's outer
