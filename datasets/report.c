@@ -561,8 +561,10 @@ int ef_report_write(ef_store *s, const ef_report_options *o, FILE *out)
        o->stats.success_reward);
     ef_export__jw_lit(&w, "<section id=\"summary\"><h2>Summary</h2>");
     summary_table(&w, stats);
-    ef_export__jw_lit(&w, "</section>\n<section id=\"charts\"><h2>pass@k per env and level</h2>");
+    ef_export__jw_lit(&w, "</section>\n<section id=\"charts\"><h2>pass@k per env and level</h2>"
+                          "<div class=\"scroll\">");
     chart_pass(&w, stats);
+    ef_export__jw_lit(&w, "</div>");
     ef_export__jw_lit(&w, "<h2>Reward histograms</h2>");
     chart_rewards(&w, stats);
     ef_export__jw_lit(&w, "<h2>End reasons</h2>");

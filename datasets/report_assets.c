@@ -14,7 +14,7 @@ const char ef_report__css[] =
     "h2{font-size:16px;margin:22px 0 8px;border-bottom:1px solid #ddd;padding-bottom:3px}\n"
     "table{border-collapse:collapse;background:#fff}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}\n"
     "th:first-child,td:first-child{text-align:left}tr.total td{font-weight:600;background:#f2f2f2}\n"
-    ".chart{background:#fff;border:1px solid #e3e3e3;display:block}.chart text{font-size:11px;fill:#444}\n"
+    ".chart{background:#fff;border:1px solid #e3e3e3;display:block}.scroll{overflow-x:auto;max-width:100%}.chart text{font-size:11px;fill:#444}\n"
     ".grid{stroke:#eee}.axis{stroke:#999}.track{fill:#f1f1f1}.multiples{display:flex;flex-wrap:wrap;gap:8px}\n"
     "figure.small{margin:0}figcaption{font-size:12px;color:#555;text-align:center}.empty{color:#888}\n"
     ".filters{display:flex;gap:8px;flex-wrap:wrap;align-items:center;margin-bottom:8px}\n"
