@@ -107,6 +107,10 @@ void ef_envgen__push_rng(lua_State *L, uint64_t seed);
 /* ef.search(docs, query, k). */
 int ef_envgen__search(lua_State *L);
 
+/* Puts a fresh copy of the task's initial state back into the episode (validation
+ * verifies each trivial answer on its own initial state without decoding again). */
+int ef_envgen__episode_reset(ef_ctx *ctx, ef_env_episode *ep);
+
 /* Makes assigning new globals an error (after the env file ran). */
 int ef_envgen__freeze_globals(lua_State *L);
 /* Sets up the json markers in the registry. */

@@ -213,6 +213,34 @@ static int episode_new_fn(lua_State *L, void *ud)
     return 0;
 }
 
+static int episode_reset_fn(lua_State *L, void *ud)
+{
+    ef_env_episode *ep = ud;
+    luaL_unref(L, LUA_REGISTRYINDEX, ep->state_ref);
+    ep->state_ref = LUA_NOREF;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ep->task_ref);
+    lua_getfield(L, -1, "state");
+    if (lua_isnil(L, -1) || ef_envgen__is_null(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    } else {
+        deep_copy(L, -1, 0);
+        lua_remove(L, -2);
+    }
+    ep->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+int ef_envgen__episode_reset(ef_ctx *ctx, ef_env_episode *ep)
+{
+    ep->env->ctx = ctx;
+    ep->n_calls = 0;
+    ef_buf_reset(&ep->calls);
+    ef_free(ep->first_tool_error);
+    ep->first_tool_error = NULL;
+    return ef_envgen__protect(ep->env, episode_reset_fn, ep);
+}
+
 void ef_env_episode_free(ef_env_episode *ep)
 {
     if (!ep)

@@ -181,14 +181,18 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
     answers[2] = ps ? cJSON_PrintUnformatted(ps) : NULL;
     cJSON_Delete(ps);
     answers[3] = random_answer(chk->answer_json, t->seed ^ (uint64_t)t->idx);
-    for (int i = 0; i < EF_ENVGEN_N_TRIVIAL; i++) {
+    if (ef_env_episode_new(ctx, env, t->task_json, &ep) < 0) {
+        set_drop(chk, EF_DROP_VERIFY, ef_asprintf("trivial answers: %s", ef_errmsg(ctx)));
+        ep = NULL;
+    }
+    int used = 0;
+    for (int i = 0; i < EF_ENVGEN_N_TRIVIAL && ep; i++) {
         if (!answers[i])
             continue;
-        rc = ef_env_episode_new(ctx, env, t->task_json, &ep);
+        rc = used ? ef_envgen__episode_reset(ctx, ep) : 0; /* a fresh initial state each time */
+        used = 1;
         if (rc == 0)
             rc = ef_env_episode_verify(ctx, ep, answers[i], &r, NULL);
-        ef_env_episode_free(ep);
-        ep = NULL;
         if (rc < 0) {
             set_drop(chk, EF_DROP_VERIFY,
                      ef_asprintf("on %s: %s", trivial_names[i], ef_errmsg(ctx)));
@@ -199,6 +203,7 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
             set_drop(chk, EF_DROP_TRIVIAL_EMPTY + i,
                      ef_asprintf("%s: verify gave full reward to %s", env->path, trivial_names[i]));
     }
+    ef_env_episode_free(ep);
     for (int i = 0; i < EF_ENVGEN_N_TRIVIAL; i++)
         ef_free(answers[i]);
     return 0;
