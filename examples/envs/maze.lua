@@ -106,40 +106,55 @@ function env.generate(rng, level)
   while true do
     local g = {}
     for r = 1, n do
-      g[r] = {}
-      for c = 1, n do g[r][c] = rng:bool(lv.wall) and "#" or "." end
+      local row = {}
+      for c = 1, n do row[c] = rng:float() < lv.wall and "#" or "." end
+      g[r] = row
     end
-    local sr, sc, gr, gc = rng:int(1, n), rng:int(1, n), rng:int(1, n), rng:int(1, n)
-    g[sr][sc] = "S"; g[gr][gc] = "G"
-    local kr, kc
-    if sr == gr and sc == gc then
-      -- start and goal coincide: redraw
-    elseif lv.checkpoint then
-      kr, kc = rng:int(1, n), rng:int(1, n)
-      if g[kr][kc] ~= "S" and g[kr][kc] ~= "G" then g[kr][kc] = "C" else kr = nil end
-    end
-    if (sr ~= gr or sc ~= gc) and (not lv.checkpoint or kr) then
-      local dist, par = bfs(g, n, sr, sc)
-      local total, path
-      if lv.checkpoint then
-        local d1 = dist[kr * 100 + kc]
-        if d1 then
-          local dist2, par2 = bfs(g, n, kr, kc)
-          local d2 = dist2[gr * 100 + gc]
-          if d2 then total = d1 + d2; path = path_to(par, sr, sc, kr, kc) .. path_to(par2, kr, kc, gr, gc) end
+    -- start on a random cell, then pick the goal (and checkpoint) among reachable cells
+    -- far enough away, so that few grids are thrown away
+    local sr, sc = rng:int(1, n), rng:int(1, n)
+    g[sr][sc] = "."
+    local dist, par = bfs(g, n, sr, sc)
+    local far, reach = {}, {}
+    for r = 1, n do
+      for c = 1, n do
+        local d = dist[r * 100 + c]
+        if d and d > 0 then
+          reach[#reach + 1] = r * 100 + c
+          if d >= lv.mind then far[#far + 1] = r * 100 + c end
         end
-      else
-        total = dist[gr * 100 + gc]
-        if total then path = path_to(par, sr, sc, gr, gc) end
       end
-      if total and total >= lv.mind then
-        local rows = {}
-        for r = 1, n do rows[r] = table.concat(g[r]) end
-        local prompt = "Navigate the maze from S to G" .. (lv.checkpoint and ", passing through the checkpoint C on the way" or "") ..
-          ". '#' is a wall, '.' is open. Moves: U (up), D (down), L (left), R (right). Give a shortest path as a " ..
-          "string of moves, e.g. RRDDL.\n\n" .. table.concat(rows, "\n")
-        return {prompt = prompt, state = {grid = rows}, answer = {length = total, path = path}}
+    end
+    local gr, gc, kr, kc, path, total
+    if not lv.checkpoint and #far > 0 then
+      local k = rng:choice(far)
+      gr, gc = k // 100, k % 100
+      total = dist[k]
+      path = path_to(par, sr, sc, gr, gc)
+    elseif lv.checkpoint and #reach >= 2 then
+      local k = rng:choice(reach)
+      kr, kc = k // 100, k % 100
+      local dist2, par2 = bfs(g, n, kr, kc)
+      local cand = {}
+      for _, q in ipairs(reach) do
+        if q ~= k and dist[k] + dist2[q] >= lv.mind then cand[#cand + 1] = q end
       end
+      if #cand > 0 then
+        local q = rng:choice(cand)
+        gr, gc = q // 100, q % 100
+        total = dist[k] + dist2[q]
+        path = path_to(par, sr, sc, kr, kc) .. path_to(par2, kr, kc, gr, gc)
+      end
+    end
+    if total then
+      g[sr][sc] = "S"; g[gr][gc] = "G"
+      if kr then g[kr][kc] = "C" end
+      local rows = {}
+      for r = 1, n do rows[r] = table.concat(g[r]) end
+      local prompt = "Navigate the maze from S to G" .. (lv.checkpoint and ", passing through the checkpoint C on the way" or "") ..
+        ". '#' is a wall, '.' is open. Moves: U (up), D (down), L (left), R (right). Give a shortest path as a " ..
+        "string of moves, e.g. RRDDL.\n\n" .. table.concat(rows, "\n")
+      return {prompt = prompt, state = {grid = rows}, answer = {length = total, path = path}}
     end
   end
 end

@@ -128,41 +128,56 @@ function env.generate(rng, level)
           state = {n = n, puzzle = prows}, answer = table.concat(render(sol, n), "\n")}
 end
 
--- Reference agent: constraint propagation + backtracking (fewest candidates first), then
--- check the grid with the tool.
+-- Reference agent: backtracking with row/column/box bitmasks, always filling the cell with
+-- the fewest candidates first; then it checks the grid with the tool before answering.
 function env.solve(task, call)
   local n = task.state.n
   local br, bc = box_dims(n)
   local cells = parse(task.state.puzzle, n)
-  local function cands(i)
+  local rowm, colm, boxm = {}, {}, {}
+  local R, C, B = {}, {}, {}
+  for i = 1, n * n do
     local r, c = (i - 1) // n, (i - 1) % n
-    local used = {}
-    for k = 0, n - 1 do used[cells[r * n + k + 1]] = true; used[cells[k * n + c + 1]] = true end
-    local r0, c0 = r - r % br, c - c % bc
-    for rr = r0, r0 + br - 1 do for cc = c0, c0 + bc - 1 do used[cells[rr * n + cc + 1]] = true end end
-    local out = {}
-    for v = 1, n do if not used[v] then out[#out + 1] = v end end
-    return out
+    R[i], C[i], B[i] = r, c, (r // br) * (n // bc) + c // bc
   end
-  local function search()
-    local best, bc_ = nil, nil
-    for i = 1, n * n do
-      if cells[i] == 0 then
-        local cs = cands(i)
-        if #cs == 0 then return false end
-        if not best or #cs < #bc_ then best, bc_ = i, cs end
-        if #cs == 1 then break end
+  for k = 0, n - 1 do rowm[k], colm[k], boxm[k] = 0, 0, 0 end
+  local empty = {}
+  for i = 1, n * n do
+    local v = cells[i]
+    if v == 0 then empty[#empty + 1] = i
+    else
+      local bit = 1 << v
+      rowm[R[i]] = rowm[R[i]] | bit; colm[C[i]] = colm[C[i]] | bit; boxm[B[i]] = boxm[B[i]] | bit
+    end
+  end
+  local full = ((1 << (n + 1)) - 1) & ~1
+  local function popcount(x) local k = 0; while x ~= 0 do x = x & (x - 1); k = k + 1 end return k end
+  local function search(left)
+    if left == 0 then return true end
+    local best, bestfree, bestn = nil, 0, 99
+    for j = 1, left do
+      local i = empty[j]
+      local free = full & ~(rowm[R[i]] | colm[C[i]] | boxm[B[i]])
+      local k = popcount(free)
+      if k < bestn then best, bestfree, bestn = j, free, k; if k <= 1 then break end end
+    end
+    if bestn == 0 then return false end
+    local i = empty[best]
+    empty[best], empty[left] = empty[left], empty[best]
+    for v = 1, n do
+      local bit = 1 << v
+      if bestfree & bit ~= 0 then
+        rowm[R[i]] = rowm[R[i]] | bit; colm[C[i]] = colm[C[i]] | bit; boxm[B[i]] = boxm[B[i]] | bit
+        cells[i] = v
+        if search(left - 1) then return true end
+        rowm[R[i]] = rowm[R[i]] & ~bit; colm[C[i]] = colm[C[i]] & ~bit; boxm[B[i]] = boxm[B[i]] & ~bit
       end
     end
-    if not best then return true end
-    for _, v in ipairs(bc_) do
-      cells[best] = v
-      if search() then return true end
-    end
-    cells[best] = 0
+    cells[i] = 0
+    empty[best], empty[left] = empty[left], empty[best]
     return false
   end
-  assert(search(), "unsolvable")
+  assert(search(#empty), "unsolvable")
   local grid = table.concat(render(cells, n), "\n")
   local r = call("check_grid", {grid = grid})
   assert(r.solved)
