@@ -427,7 +427,10 @@ static const char **read_argv(lua_State *L, int spec)
 static void exec_options(lua_State *L, ef_env *env, ef_verify_unit_options *o, int need_argv)
 {
     const char **names, **contents;
-    o->argv = need_argv || !lua_isnil(L, (lua_getfield(L, 1, "argv"), -1)) ? read_argv(L, 1) : NULL;
+    lua_getfield(L, 1, "argv");
+    int has_argv = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    o->argv = (need_argv || has_argv) ? read_argv(L, 1) : NULL;
     o->n_files = read_files(L, 1, &names, &contents);
     o->file_names = names;
     o->file_contents = contents;
