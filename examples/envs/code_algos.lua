@@ -392,8 +392,8 @@ function env.generate(rng, level)
     ex[i] = string.format("    %s(%s) == %s", fam.fname, table.concat(a, ", "), pylit(c[2]))
   end
   local prompt = string.format("Write a Python function `%s(%s)` that %s\n\nExamples:\n%s\n\nAnswer with the complete " ..
-    "Python code of the function (standard library only). It will be checked by hidden unit tests, some with large " ..
-    "inputs (tens of thousands of elements), so use an efficient algorithm.",
+    "Python code of the function (standard library only). It will be checked by hidden unit tests" ..
+    (level >= 2 and ", some with large inputs, so use an efficient algorithm." or "."),
     fam.fname, fam.sig, fam.spec(p), table.concat(ex, "\n"))
   return {prompt = prompt, state = {fname = fam.fname, examples = vis},
           answer = fam.py(p), meta = {family = fam_name, fname = fam.fname, tests = hid}}

@@ -65,9 +65,9 @@ def shift_letters(s):
 F.kth_upper = {
   fname = "kth_upper", sig = "s",
   params = function(rng) return {k = rng:int(2, 4)} end,
-  spec = function(p) return string.format("returns `s` with letters lower-cased except every %d-th letter " ..
+  spec = function(p) return string.format("returns `s` with letters lower-cased except every %s letter " ..
     "(counting only ASCII letters, the first letter is number 1), which is upper-cased; non-letters are unchanged " ..
-    "and do not count.", p.k) end,
+    "and do not count.", ({[2] = "2nd", [3] = "3rd", [4] = "4th"})[p.k]) end,
   lua = function(p, s)
     local n = 0
     return (s:gsub("%a", function(c)

@@ -268,19 +268,20 @@ function env.generate(rng, level)
         queries[#queries + 1] = {category = cat, color = col, min_stock = q}
         if not best then ok = false else
           items[#items + 1] = {sku = best.sku, qty = q}
-          text[#text + 1] = string.format("Then order %d x the cheapest %s %s that has at least %d in stock.", q, col, cat, q)
+          text[#text + 1] = string.format("%s %d x the cheapest %s %s that has at least %d in stock.",
+                                          level == 2 and "I'd like to order" or "Then order", q, col, cat, q)
           if level == 2 then
             local p = rng:choice(sim.products)
             if p.sku == best.sku or p.stock < 1 then ok = false end
             items[#items + 1] = {sku = p.sku, qty = 1}
             queries[#queries + 1] = {category = p.category, color = p.color}
-            text[#text + 1] = string.format(" Add one \"%s\" to the same order.", p.name)
+            text[#text + 1] = string.format("Add one \"%s\" to the same order.", p.name)
           elseif level == 4 then
             local cat2, col2 = rng:choice(cats), rng:choice(cols)
             local pref = rng:choice(VARIANTS)
             local want = find(sim.products, "name", pref .. " " .. cap(col2) .. " " .. cap(cat2))
             local q2 = rng:int(1, 3)
-            text[#text + 1] = string.format(" In the same order add %d x \"%s %s %s\"; if it does not exist or has fewer " ..
+            text[#text + 1] = string.format("In the same order add %d x \"%s %s %s\"; if it does not exist or has fewer " ..
               "than %d in stock, take the cheapest %s %s with enough stock instead.", q2, pref, cap(col2), cap(cat2), q2, col2, cat2)
             local pick = want
             queries[#queries + 1] = {category = cat2, color = col2}

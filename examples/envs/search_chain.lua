@@ -201,10 +201,7 @@ function env.generate(rng, level)
     if ok then
       local np = start.name
       for _, c in ipairs(chain) do np = string.format(c.phrase, np) end
-      local q = "Who or what is " .. np .. "?"
-      if e.kind == "person" then q = "What is the name of " .. np .. "?"
-      elseif e.kind == "city" then q = "Which city is " .. np .. "?"
-      elseif e.kind == "company" then q = "Which company is " .. np .. "?" end
+      local q = "What is the name of " .. np .. "?"
       local fields = json.array({})
       for i, c in ipairs(chain) do fields[i] = c.field end
       return {prompt = q .. " Use the search tool over the document collection; answer with the name only.",
