@@ -167,8 +167,8 @@ static void test_cpu_limit(void)
     o.wall_ms = 30000; /* a loaded machine may need long to give it 1 s of CPU */
     ef_sandbox_result *r = sh(&o, "while :; do :; done");
     EXPECT_STATUS(r, EF_SANDBOX_CPU_LIMIT);
-    if (r)
-        EF_CHECK(r->cpu_ms > 0 && r->user_ms > 0);
+    if (r) /* user/sys count reaped processes only; a tree kill may reap none */
+        EF_CHECK(r->cpu_ms > 0);
     ef_sandbox_result_free(r);
     /* four processes, none past the limit alone: the tree's total is what counts */
     r = sh(&o, "for i in 1 2 3 4; do (while :; do :; done) & done; wait");
@@ -293,18 +293,19 @@ static void test_stdin_env_identity(void)
     o.stdin_data = "line one\nline two\n";
     o.stdin_len = strlen(o.stdin_data);
     setenv("EF_PARENT_ONLY", "secret", 1);
-    ef_sandbox_result *r = sh(&o, "cat; echo \"$GREETING|${EF_PARENT_ONLY:-absent}\"; id -u; "
-                                  "id -g; hostname; pwd; ls -A /proc | grep -c '^[0-9]'; "
-                                  "echo x > /dev/null && head -c 3 /dev/zero | wc -c && "
-                                  "head -c 4 /dev/urandom | wc -c && "
-                                  "{ (echo x > /dev/full) 2>/dev/null || echo 1; }; "
-                                  "stat -c %a /dev/null /tmp"); /* sh, ls, grep */
+    ef_sandbox_result *r =
+        sh(&o, "cat; echo \"$GREETING|${EF_PARENT_ONLY:-absent}\"; id -u; "
+               "id -g; hostname; pwd; set -- /proc/[0-9]*; echo $#; "
+               "echo x > /dev/null && head -c 3 /dev/zero | wc -c && "
+               "head -c 4 /dev/urandom | wc -c && "
+               "{ (echo x > /dev/full) 2>/dev/null || echo 1; }; "
+               "stat -c %a /dev/null /tmp"); /* the shell alone: the init is hidden */
     unsetenv("EF_PARENT_ONLY");
     EXPECT_STATUS(r, EF_SANDBOX_OK);
     if (r)
         EF_CHECK_EQ_STR(r->out.data,
                         "line one\nline two\nhi "
-                        "there|absent\n1000\n1000\nsandbox\n/tmp\n3\n3\n4\n1\n666\n1777\n");
+                        "there|absent\n1000\n1000\nsandbox\n/tmp\n1\n3\n4\n1\n666\n1777\n");
     ef_sandbox_result_free(r);
 }
 
