@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/utf8.h"
 #include "datasets/export_int.h"
 
 void ef_export__jw_init(ef_jw *w, FILE *f)
@@ -54,35 +55,6 @@ void ef_export__jw_lit(ef_jw *w, const char *s)
     ef_export__jw_raw(w, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid. */
-static size_t utf8_len(const unsigned char *s, size_t left)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    if (left < n)
-        return 0;
-    unsigned cp = c & (0x3f >> (n - 1));
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 static void put_escaped(ef_jw *w, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -113,7 +85,7 @@ static void put_escaped(ef_jw *w, const char *s, size_t len)
         else if (c == '/' && i > 0 && p[i - 1] == '<')
             esc = "\\/";
         else if (c >= 0x80) {
-            step = utf8_len(p + i, len - i);
+            step = ef_utf8_next(p + i, len - i, NULL);
             if (!step) {
                 esc = "\xef\xbf\xbd"; /* U+FFFD */
                 step = 1;
@@ -152,9 +124,7 @@ void ef_export__jw_str_capped(ef_jw *w, const char *s, size_t cap)
         ef_export__jw_strn(w, s, len);
         return;
     }
-    size_t cut = cap;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
-        cut--;
+    size_t cut = ef_utf8_floor(s, cap);
     char tail[64];
     snprintf(tail, sizeof(tail), "\xe2\x80\xa6[+%zu bytes]", len - cut);
     ef_export__jw_raw(w, "\"", 1);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "common/json.h"
+#include "common/utf8.h"
 #include "engine/encoding.h"
 
 #define DSML EF_DSV32_DSML
@@ -541,9 +542,7 @@ static int clip(const char *s, size_t n, size_t max)
 {
     if (n <= max)
         return (int)n;
-    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-        max--;
-    return (int)max;
+    return (int)ef_utf8_floor(s, max);
 }
 
 static int perr(const ptext *t, size_t at, const char *fmt, ...)
@@ -821,34 +820,6 @@ static int parse_calls(const ptext *t, size_t *pos, cJSON *calls)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s, 0 when invalid. */
-static size_t utf8_step(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else
-        return 0;
-    if (n < need + 1)
-        return 0;
-    for (size_t i = 1; i <= need; i++)
-        if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
-            return 0;
-    return need + 1;
-}
-
 static int check_no_specials(const ptext *t, size_t a, size_t b, const char *what)
 {
     static const char *const sp[] = {EF_DSV32_BOS, EF_DSV32_EOS, EF_DSV32_THINK, EF_DSV32_THINK_END,
@@ -875,7 +846,7 @@ int ef_engine_chat_parse(ef_ctx *ctx, const char *text, size_t len,
                          len, opt->max_bytes);
     ptext t = {ctx, text, len};
     for (size_t k = 0; k < len;) {
-        size_t step = utf8_step((const unsigned char *)text + k, len - k);
+        size_t step = ef_utf8_next((const unsigned char *)text + k, len - k, NULL);
         if (!step)
             return perr(&t, k, "invalid UTF-8");
         k += step;

@@ -16,39 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/utf8.h"
 #include "engine/encoding.h"
 
 #define MAX_DEPTH 512
 
 /* ---- printing --------------------------------------------------------------------------- */
-
-/* Length of the valid UTF-8 sequence at s, 0 when invalid (surrogates included). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else
-        return 0;
-    if (n < need + 1)
-        return 0;
-    for (size_t i = 1; i <= need; i++)
-        if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
-            return 0;
-    return need + 1;
-}
 
 int ef_engine_pyjson_dump_str(const char *s, size_t len, ef_buf *out)
 {
@@ -84,7 +57,7 @@ int ef_engine_pyjson_dump_str(const char *s, size_t len, ef_buf *out)
             run = i;
             continue;
         }
-        size_t n = utf8_len((const unsigned char *)s + i, len - i);
+        size_t n = ef_utf8_next((const unsigned char *)s + i, len - i, NULL);
         if (!n)
             return EF_EINVAL;
         i += n;
@@ -353,7 +326,7 @@ static int read_string(reader *r, ef_buf *raw)
                 return rc == EF_ELIMIT ? ef_errorf(r->ctx, rc, "JSON: value too large") : rc;
             continue;
         }
-        size_t k = utf8_len((const unsigned char *)r->s + r->i, r->n - r->i);
+        size_t k = ef_utf8_next((const unsigned char *)r->s + r->i, r->n - r->i, NULL);
         if (!k)
             return rerr(r, "invalid UTF-8 in string");
         int rc = ef_buf_append(raw, r->s + r->i, k);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/json.h"
+#include "common/utf8.h"
 #include "engine/tokenizer.h"
 
 /* ---- small containers ------------------------------------------------------------------ */
@@ -264,106 +265,6 @@ static void byte_level_map(uint32_t map[256])
         int printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae);
         map[b] = printable ? (uint32_t)b : (uint32_t)(256 + n++);
     }
-}
-
-static size_t utf8_put(char *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes left) and its code point; 0 when the
- * bytes there are not valid UTF-8. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t need;
-    uint32_t v;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 1;
-        v = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        v = c & 0x0f;
-        if (c == 0xe0)
-            lo = 0xa0;
-        if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        v = c & 0x07;
-        if (c == 0xf0)
-            lo = 0x90;
-        if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < need + 1)
-        return 0;
-    for (size_t i = 1; i <= need; i++) {
-        unsigned char d = s[i];
-        if (d < (i == 1 ? lo : 0x80) || d > (i == 1 ? hi : 0xbf))
-            return 0;
-        v = (v << 6) | (d & 0x3f);
-    }
-    *cp = v;
-    return need + 1;
-}
-
-/* How many bytes at s form the longest prefix of some valid sequence (>= 1): the span
- * from_utf8_lossy replaces with one U+FFFD. */
-static size_t utf8_invalid_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        if (c == 0xe0)
-            lo = 0xa0;
-        if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        if (c == 0xf0)
-            lo = 0x90;
-        if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 1;
-    size_t i = 1;
-    for (; i <= need && i < n; i++) {
-        unsigned char d = s[i];
-        if (d < (i == 1 ? lo : 0x80) || d > (i == 1 ? hi : 0xbf))
-            break;
-    }
-    return i;
 }
 
 /* Unicode White_Space (what Rust's char::is_whitespace and Oniguruma's \s accept). */
@@ -1045,7 +946,7 @@ static int build_tables(const loadctx *lc, ef_tokenizer *t)
     }
     for (int cp = 0; cp < 512; cp++) {
         char s[4];
-        size_t len = utf8_put(s, (uint32_t)cp);
+        size_t len = ef_utf8_put(s, (uint32_t)cp);
         t->cp_ids[cp] = str_map_get(&t->vocab, s, len);
     }
     for (int b = 0; b < 256; b++) {
@@ -1077,7 +978,7 @@ static int build_tables(const loadctx *lc, ef_tokenizer *t)
         int mapped = t->decoder_byte_level;
         for (size_t k = 0; mapped && k < len;) {
             uint32_t cp;
-            size_t step = utf8_next((const unsigned char *)s + k, len - k, &cp);
+            size_t step = ef_utf8_next((const unsigned char *)s + k, len - k, &cp);
             if (!step || cp >= 324 || inv[cp] < 0) {
                 mapped = 0;
                 break;
@@ -1298,14 +1199,14 @@ int ef_engine_tok_decode(ef_ctx *ctx, const ef_tokenizer *t, const int32_t *ids,
     size_t o = 0;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t step = utf8_next((const unsigned char *)raw + i, len - i, &cp);
+        size_t step = ef_utf8_next((const unsigned char *)raw + i, len - i, &cp);
         if (step) {
             memcpy(res + o, raw + i, step);
             o += step;
             i += step;
         } else {
-            o += utf8_put(res + o, 0xfffd);
-            i += utf8_invalid_len((const unsigned char *)raw + i, len - i);
+            o += ef_utf8_put(res + o, 0xfffd);
+            i += ef_utf8_invalid_len((const unsigned char *)raw + i, len - i);
         }
     }
     res[o] = 0;
@@ -1414,7 +1315,7 @@ static int split_added(const ef_tokenizer *t, const trie *tr, const char *text, 
             while (ms > last) {
                 size_t p = prev_char_start(text, ms, last);
                 uint32_t cp;
-                if (!utf8_next((const unsigned char *)text + p, seg.end - p, &cp) ||
+                if (!ef_utf8_next((const unsigned char *)text + p, seg.end - p, &cp) ||
                     !is_white_space(cp))
                     break;
                 ms = p;
@@ -1423,7 +1324,7 @@ static int split_added(const ef_tokenizer *t, const trie *tr, const char *text, 
         if (a->rstrip) {
             while (me < seg.end) {
                 uint32_t cp;
-                size_t n = utf8_next((const unsigned char *)text + me, seg.end - me, &cp);
+                size_t n = ef_utf8_next((const unsigned char *)text + me, seg.end - me, &cp);
                 if (!n || !is_white_space(cp))
                     break;
                 me += n;
@@ -1604,10 +1505,10 @@ static int byte_level_pieces(const pre_step *st, const char *buf, const spanvec 
         size_t start = o;
         const unsigned char *s = (const unsigned char *)buf + in->v[i].off;
         if (prefix && s[0] != ' ')
-            o += map_bytes ? utf8_put(b + o, map[' ']) : (b[o] = ' ', 1);
+            o += map_bytes ? ef_utf8_put(b + o, map[' ']) : (b[o] = ' ', 1);
         for (size_t k = 0; k < in->v[i].len; k++) {
             if (map_bytes)
-                o += utf8_put(b + o, map[s[k]]);
+                o += ef_utf8_put(b + o, map[s[k]]);
             else
                 b[o++] = (char)s[k];
         }
@@ -1735,7 +1636,7 @@ static int bpe_piece(const ef_tokenizer *t, const char *s, size_t len, bpe_work 
     int prev_unk = 0;
     for (size_t k = 0; k < len;) {
         uint32_t cp;
-        size_t step = utf8_next((const unsigned char *)s + k, len - k, &cp);
+        size_t step = ef_utf8_next((const unsigned char *)s + k, len - k, &cp);
         if (!step)
             step = 1, cp = 0xfffd;
         int32_t id = cp < 512 ? t->cp_ids[cp] : str_map_get(&t->vocab, s + k, step);
@@ -1920,7 +1821,7 @@ int ef_engine_tok_encode(ef_ctx *ctx, const ef_tokenizer *t, const char *text, s
 {
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t step = utf8_next((const unsigned char *)text + i, len - i, &cp);
+        size_t step = ef_utf8_next((const unsigned char *)text + i, len - i, &cp);
         if (!step)
             return ef_errorf(ctx, EF_EINVAL, "encode: invalid UTF-8 at byte %zu (0x%02x)", i,
                              (unsigned char)text[i]);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "common/utf8.h"
 #include "tools/tools_int.h"
 
 static const char schema[] =
@@ -21,39 +22,16 @@ static const char schema[] =
     "\"description\":\"how much text to return (default 8000)\"}},"
     "\"additionalProperties\":false}";
 
-/* Byte offset of the cp-th code point (len when past the end). */
-static size_t utf8_offset(const char *s, size_t len, size_t cp)
-{
-    size_t i = 0, n = 0;
-    while (i < len) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            if (n == cp)
-                return i;
-            n++;
-        }
-        i++;
-    }
-    return len;
-}
-
-static size_t utf8_count(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 /* The window [start, start+max) of text, with a header and a note on the rest. */
 static int window(ef_ctx *ctx, ef_tool_result *out, const char *header, const char *text,
                   size_t len, size_t start, size_t max_chars, int truncated)
 {
-    size_t total = utf8_count(text, len);
+    size_t total = ef_utf8_count(text, len);
     if (start > 0 && start >= total)
         return ef_errorf(ctx, EF_EINVAL, "arguments.start: %zu is past the end (the text has "
                          "%zu characters)", start, total);
-    size_t a = utf8_offset(text, len, start), z = utf8_offset(text, len, start + max_chars);
+    size_t a = ef_utf8_offset(text, len, start);
+    size_t z = ef_utf8_offset(text, len, start + max_chars);
     size_t end_cp = start + max_chars < total ? start + max_chars : total;
     ef_buf b = EF_BUF_INIT((z - a) + 4096);
     int rc = ef_buf_appends(&b, header);

@@ -15,6 +15,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include "common/utf8.h"
 #include "tools/tools_int.h"
 
 #define GRACE_MS 3000       /* past the driver's own timeout before the session is killed */
@@ -183,15 +184,6 @@ static const char schema[] =
     "\"time limit for this call in seconds (default and upper bound: the episode's)\"}},"
     "\"required\":[\"code\"],\"additionalProperties\":false}";
 
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 static void python_free(ef_tools__python *py)
 {
     if (!py)
@@ -315,7 +307,7 @@ static int append_str(ef_buf *b, const cJSON *doc, const char *key, const char *
         rc = ef_buf_append(b, v->valuestring, n);
     if (rc == 0 && v->valuestring[n - 1] != '\n')
         rc = ef_buf_putc(b, '\n');
-    if (rc == 0 && cJSON_IsNumber(t) && t->valuedouble > (double)utf8_chars(v->valuestring))
+    if (rc == 0 && cJSON_IsNumber(t) && t->valuedouble > (double)ef_utf8_count(v->valuestring, n))
         rc = ef_buf_appendf(b, "[%s truncated: %.0f characters in all]\n",
                             label ? label : strcmp(key, "stdout") == 0 ? "stdout" : "output",
                             t->valuedouble);

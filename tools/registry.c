@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include "common/utf8.h"
 #include "tools/tools_int.h"
 
 typedef struct {
@@ -267,9 +268,7 @@ static int cap_text(ef_tool_result *r, size_t max_bytes)
     size_t n = strlen(r->text);
     if (n <= max_bytes)
         return 0;
-    size_t keep = max_bytes;
-    while (keep > 0 && ((unsigned char)r->text[keep] & 0xC0) == 0x80)
-        keep--;
+    size_t keep = ef_utf8_floor(r->text, max_bytes);
     char *t = ef_asprintf("%.*s\n[output truncated: %zu of %zu bytes shown]", (int)keep,
                           r->text, keep, n);
     if (!t)

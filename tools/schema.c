@@ -15,6 +15,7 @@
 #include <regex.h>
 #include <stdio.h>
 #include <string.h>
+#include "common/utf8.h"
 #include "tools/tools_int.h"
 
 #define MAX_DEPTH 32
@@ -215,15 +216,6 @@ static void show_value(const cJSON *v, char *buf, size_t cap)
                                              : ef_json_type_name(v));
 }
 
-static size_t utf8_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 static int validate(ef_ctx *ctx, const cJSON *s, const cJSON *v, const char *path, int depth);
 
 static int check_types(ef_ctx *ctx, const cJSON *t, const cJSON *v, const char *path)
@@ -315,7 +307,7 @@ static int check_pattern(ef_ctx *ctx, const cJSON *pat, const cJSON *v, const ch
 
 static int check_string(ef_ctx *ctx, const cJSON *s, const cJSON *v, const char *path)
 {
-    size_t n = utf8_len(v->valuestring);
+    size_t n = ef_utf8_count(v->valuestring, strlen(v->valuestring));
     const cJSON *k;
     if ((k = cJSON_GetObjectItemCaseSensitive(s, "pattern")) && check_pattern(ctx, k, v, path) < 0)
         return EF_EINVAL;
