@@ -47,5 +47,9 @@ int ef_cli_not_landed(int argc, char **argv, const char *usage, const char *miss
 /* Prints "envforge NAME: message" and the hint to use --help; returns EF_EXIT_USAGE. */
 int ef_cli_usage_error(const char *name, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Parses a --k list like "1,4,8" (ascending, each in 1..1000000, at most max_k of them)
+ * into ks[0..*n_ks); -1 on a bad or empty list. Used by `stats` and `report`
+ * (cli/cmd_stats.c). */
+int ef_cli_parse_ks(const char *v, int *ks, int max_k, int *n_ks);
 
 #endif

@@ -24,8 +24,6 @@ static const char usage_text[] =
     "  --success R        a sample passes when reward >= R (default 1)\n"
     "  --title TEXT       the page title\n";
 
-int ef_cli__parse_ks(const char *v, ef_stats_options *o);
-
 int ef_cli_report(int argc, char **argv)
 {
     if (ef_cli_wants_help(argc, argv)) {
@@ -55,7 +53,7 @@ int ef_cli_report(int argc, char **argv)
         else if (!strcmp(a, "--title"))
             o.title = v;
         else if (!strcmp(a, "--k")) {
-            if (ef_cli__parse_ks(v, &o.stats) < 0)
+            if (ef_cli_parse_ks(v, o.stats.ks, EF_STATS_MAX_K, &o.stats.n_ks) < 0)
                 return ef_cli_usage_error("report", "--k %s: give ascending k >= 1 like 1,4,8", v);
         } else if (!strcmp(a, "--success")) {
             o.stats.success_reward = strtod(v, &end);

@@ -24,27 +24,25 @@ static const char usage_text[] =
     "  --success R    a sample passes when reward >= R (default 1)\n"
     "  --flaky N      list the N most flaky tasks per env/level (default 10)\n";
 
-/* Parses "1,4,8" into ascending ks; -1 on a bad list. */
-int ef_cli__parse_ks(const char *v, ef_stats_options *o);
-int ef_cli__parse_ks(const char *v, ef_stats_options *o)
+int ef_cli_parse_ks(const char *v, int *ks, int max_k, int *n_ks)
 {
-    o->n_ks = 0;
+    *n_ks = 0;
     const char *p = v;
     while (*p) {
         char *end;
         long k = strtol(p, &end, 10);
-        if (end == p || k <= 0 || k > 1000000 || o->n_ks == EF_STATS_MAX_K)
+        if (end == p || k <= 0 || k > 1000000 || *n_ks == max_k)
             return -1;
-        if (o->n_ks && k <= o->ks[o->n_ks - 1])
+        if (*n_ks && k <= ks[*n_ks - 1])
             return -1;
-        o->ks[o->n_ks++] = (int)k;
+        ks[(*n_ks)++] = (int)k;
         p = end;
         if (*p == ',')
             p++;
         else if (*p)
             return -1;
     }
-    return o->n_ks ? 0 : -1;
+    return *n_ks ? 0 : -1;
 }
 
 int ef_cli_stats(int argc, char **argv)
@@ -76,7 +74,7 @@ int ef_cli_stats(int argc, char **argv)
         else if (!strcmp(a, "--env"))
             o.env = v;
         else if (!strcmp(a, "--k")) {
-            if (ef_cli__parse_ks(v, &o) < 0)
+            if (ef_cli_parse_ks(v, o.ks, EF_STATS_MAX_K, &o.n_ks) < 0)
                 return ef_cli_usage_error("stats",
                                           "--k %s: give ascending k >= 1 like 1,4,8 "
                                           "(at most %d)",
