@@ -115,6 +115,67 @@ static int read_params(ef_engine_server *s, ef_http_conn *c, const cJSON *body, 
     return 0;
 }
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when invalid or NUL. */
+static size_t utf8_valid(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c == 0)
+        return 0;
+    if (c < 0x80)
+        return 1;
+    size_t need;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf)
+        need = 1;
+    else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+    if (n < need + 1)
+        return 0;
+    for (size_t i = 1; i <= need; i++)
+        if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
+            return 0;
+    return need + 1;
+}
+
+/* The bytes as JSON-safe text: each byte that does not start a valid UTF-8 sequence (and
+ * NUL) becomes U+FFFD. Converting slices cut at character boundaries gives the slices of
+ * the whole, so streamed pieces add up to the plain response. *ef_free. */
+static char *lossy(const char *s, size_t n)
+{
+    ef_buf b = EF_BUF_INIT((size_t)1 << 30);
+    int rc = ef_buf_append(&b, "", 0);
+    for (size_t i = 0; rc == 0 && i < n;) {
+        size_t k = utf8_valid((const unsigned char *)s + i, n - i);
+        if (k) {
+            rc = ef_buf_append(&b, s + i, k);
+            i += k;
+        } else {
+            rc = ef_buf_append(&b, "\xef\xbf\xbd", 3);
+            i++;
+        }
+    }
+    if (rc < 0) {
+        ef_buf_free(&b);
+        return NULL;
+    }
+    return ef_buf_detach(&b);
+}
+
+static void add_lossy(cJSON *o, const char *key, const char *s, size_t n)
+{
+    char *t = lossy(s ? s : "", s ? n : 0);
+    cJSON_AddStringToObject(o, key, t ? t : "");
+    ef_free(t);
+}
+
 static int send_json(ef_http_conn *c, int status, cJSON *j)
 {
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
@@ -204,7 +265,9 @@ static char *token_text(ef_engine_server *s, int32_t id, int as_id)
     if (ctx && ef_engine_rt_detok(ctx, s->rt, &id, 1, 0, &t, &l) < 0)
         t = NULL;
     ef_ctx_free(ctx);
-    return t ? t : ef_strdup("");
+    char *safe = t ? lossy(t, l) : NULL;
+    ef_free(t);
+    return safe ? safe : ef_strdup("");
 }
 
 /* Length of the longest prefix of b[0..n) that ends on a UTF-8 character boundary. */
@@ -375,9 +438,7 @@ static int completions(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
                 cJSON *j = head(s, id, "text_completion");
                 cJSON *ch = cJSON_CreateObject();
                 cJSON_AddNumberToObject(ch, "index", 0);
-                char *piece = ef_strndup(text + text_sent, upto - text_sent);
-                cJSON_AddStringToObject(ch, "text", piece ? piece : "");
-                ef_free(piece);
+                add_lossy(ch, "text", text + text_sent, upto - text_sent);
                 if (g.logprobs >= 0)
                     cJSON_AddItemToObject(ch, "logprobs",
                                           completion_logprobs(s, o, sent, have, &g, &offset));
@@ -424,7 +485,7 @@ static int completions(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
         cJSON *j = head(s, id, "text_completion");
         cJSON *ch = cJSON_CreateObject();
         cJSON_AddNumberToObject(ch, "index", 0);
-        cJSON_AddStringToObject(ch, "text", text ? text : "");
+        add_lossy(ch, "text", text, len);
         size_t offset = 0;
         if (g.logprobs >= 0)
             cJSON_AddItemToObject(ch, "logprobs", completion_logprobs(s, o, 0, o->n_tokens, &g, &offset));
@@ -504,11 +565,11 @@ static cJSON *parse_reply(const char *text, size_t len, int thinking)
     char *r = end ? ef_strndup(text, (size_t)(end - text)) : NULL;
     const char *rest = end ? end + strlen(EF_DSV32_THINK_END) : text;
     if (thinking && !end) {
-        cJSON_AddStringToObject(msg, "reasoning_content", text);
+        add_lossy(msg, "reasoning_content", text, len);
         cJSON_AddStringToObject(msg, "content", "");
     } else {
-        cJSON_AddStringToObject(msg, "reasoning_content", r ? r : "");
-        cJSON_AddStringToObject(msg, "content", rest);
+        add_lossy(msg, "reasoning_content", r ? r : "", r ? strlen(r) : 0);
+        add_lossy(msg, "content", rest, len - (size_t)(rest - text));
     }
     cJSON_AddArrayToObject(msg, "tool_calls");
     ef_free(r);
@@ -557,9 +618,7 @@ static int delta_text(ef_http_conn *c, ef_engine_server *s, const char *id, cons
     if (n == 0)
         return 0;
     cJSON *d = cJSON_CreateObject();
-    char *piece = ef_strndup(t, n);
-    cJSON_AddStringToObject(d, field, piece ? piece : "");
-    ef_free(piece);
+    add_lossy(d, field, t, n);
     return sse_json(c, chunk(s, id, d, NULL));
 }
 

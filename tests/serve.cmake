@@ -6,3 +6,11 @@ if(EF_SANITIZE)
   set_property(TEST test_constrain APPEND PROPERTY ENVIRONMENT "EF_CONSTRAIN_N=128")
 endif()
 set_tests_properties(test_constrain PROPERTIES TIMEOUT 1200)
+
+# The official openai client against `envforge serve` on the tiny model (exit 77 without it).
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME test_serve COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_serve.py)
+  set_tests_properties(test_serve PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+    ENVIRONMENT "EF_SOURCE_DIR=${PROJECT_SOURCE_DIR};EF_BUILD_DIR=${PROJECT_BINARY_DIR};EF_BIN=$<TARGET_FILE:envforge>")
+endif()
