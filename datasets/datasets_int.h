@@ -75,6 +75,15 @@ void ef_datasets__iso_time(double t, char *buf, size_t cap);
 int ef_datasets__json_valid(const char *text);
 /* 1 when id is a row of table (envs, runs, tasks, episodes). */
 int ef_datasets__row_exists(ef_store *s, int stmt_id, const char *table, int64_t id, int *exists);
+/* Reading one row by id (the *_get functions): steps the cached statement stmt_id (sql
+ * with ?1 = id) onto the row; on 0 the caller reads its columns and then calls
+ * ef_datasets__row_end. Otherwise the statement is reset and the error is recorded:
+ * EF_ENOTFOUND "PATH: no <what> with id N" or the SQLite error "reading <what> N". */
+int ef_datasets__row_get(ef_store *s, int stmt_id, const char *sql, const char *what, int64_t id,
+                         sqlite3_stmt **out);
+/* Resets st after the columns were read; EF_ENOMEM "PATH: out of memory reading <what> N"
+ * when ok is 0 (the caller frees its partial row), else 0. */
+int ef_datasets__row_end(ef_store *s, sqlite3_stmt *st, int ok, const char *what, int64_t id);
 
 /* Input checks; messages read "<where>: field 'name' ..." and return EF_EINVAL. */
 int ef_datasets__need_str(ef_ctx *ctx, const char *where, const char *field, const char *v);

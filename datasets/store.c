@@ -161,6 +161,35 @@ int ef_datasets__row_exists(ef_store *s, int stmt_id, const char *table, int64_t
     return 0;
 }
 
+int ef_datasets__row_get(ef_store *s, int stmt_id, const char *sql, const char *what, int64_t id,
+                         sqlite3_stmt **out)
+{
+    sqlite3_stmt *st;
+    int rc = ef_datasets__stmt(s, stmt_id, sql, &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    int src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        sqlite3_reset(st);
+        if (src == SQLITE_DONE)
+            return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no %s with id %lld", s->path, what,
+                             (long long)id);
+        return ef_datasets__sqlerr(s, src, "reading %s %lld", what, (long long)id);
+    }
+    *out = st;
+    return 0;
+}
+
+int ef_datasets__row_end(ef_store *s, sqlite3_stmt *st, int ok, const char *what, int64_t id)
+{
+    sqlite3_reset(st);
+    if (!ok)
+        return ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory reading %s %lld", s->path, what,
+                         (long long)id);
+    return 0;
+}
+
 /* ---- transactions -------------------------------------------------------------------- */
 
 int ef_datasets__tx_begin(ef_store *s)

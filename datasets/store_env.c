@@ -132,22 +132,12 @@ void ef_store_env_free(ef_env_row *env)
 int ef_store_env_get(ef_store *s, int64_t id, ef_env_row **out)
 {
     sqlite3_stmt *st;
-    int rc = ef_datasets__stmt(s, EF_ST_ENV_GET,
-                               "SELECT name, version, category, description, content_hash, "
-                               "source_path, source, tools_json FROM envs WHERE id = ?1",
-                               &st);
+    int rc = ef_datasets__row_get(s, EF_ST_ENV_GET,
+                                  "SELECT name, version, category, description, content_hash, "
+                                  "source_path, source, tools_json FROM envs WHERE id = ?1",
+                                  "env", id, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_DONE) {
-        sqlite3_reset(st);
-        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no env with id %lld", s->path, (long long)id);
-    }
-    if (src != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return ef_datasets__sqlerr(s, src, "reading env %lld", (long long)id);
-    }
     ef_env_row *e = ef_calloc(1, sizeof *e);
     int ok = e != NULL;
     if (ok) {
@@ -160,11 +150,10 @@ int ef_store_env_get(ef_store *s, int64_t id, ef_env_row **out)
         e->source = ef_datasets__col_strdup(st, 6, &ok);
         e->tools_json = ef_datasets__col_strdup(st, 7, &ok);
     }
-    sqlite3_reset(st);
-    if (!ok) {
+    rc = ef_datasets__row_end(s, st, ok, "env", id);
+    if (rc < 0) {
         ef_store_env_free(e);
-        return ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory reading env %lld", s->path,
-                         (long long)id);
+        return rc;
     }
     *out = e;
     return 0;

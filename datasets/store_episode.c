@@ -308,19 +308,11 @@ void ef_store_episode_free(ef_episode_row *ep)
 int ef_store_episode_get(ef_store *s, int64_t id, ef_episode_row **out)
 {
     sqlite3_stmt *st;
-    int rc = ef_datasets__stmt(s, EF_ST_EPISODE_GET,
-                               "SELECT " EPISODE_COLUMNS " FROM episodes WHERE id = ?1", &st);
+    int rc = ef_datasets__row_get(s, EF_ST_EPISODE_GET,
+                                  "SELECT " EPISODE_COLUMNS " FROM episodes WHERE id = ?1",
+                                  "episode", id, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    int src = sqlite3_step(st);
-    if (src != SQLITE_ROW) {
-        sqlite3_reset(st);
-        if (src == SQLITE_DONE)
-            return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no episode with id %lld", s->path,
-                             (long long)id);
-        return ef_datasets__sqlerr(s, src, "reading episode %lld", (long long)id);
-    }
     ef_episode_row *e = ef_calloc(1, sizeof *e);
     int ok = e != NULL;
     if (ok) {
@@ -329,11 +321,10 @@ int ef_store_episode_get(ef_store *s, int64_t id, ef_episode_row **out)
             *episode_text_field(e, episode_text_cols[i]) =
                 ef_datasets__col_strdup(st, episode_text_cols[i], &ok);
     }
-    sqlite3_reset(st);
-    if (!ok) {
+    rc = ef_datasets__row_end(s, st, ok, "episode", id);
+    if (rc < 0) {
         ef_store_episode_free(e);
-        return ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory reading episode %lld", s->path,
-                         (long long)id);
+        return rc;
     }
     *out = e;
     return 0;

@@ -118,21 +118,12 @@ void ef_store_run_free(ef_run_row *run)
 int ef_store_run_get(ef_store *s, int64_t id, ef_run_row **out)
 {
     sqlite3_stmt *st;
-    int rc = ef_datasets__stmt(s, EF_ST_RUN_GET,
-                               "SELECT name, model, config_json, seed, group_size, shard_index, "
-                               "shard_count, status, host FROM runs WHERE id = ?1",
-                               &st);
+    int rc = ef_datasets__row_get(s, EF_ST_RUN_GET,
+                                  "SELECT name, model, config_json, seed, group_size, shard_index, "
+                                  "shard_count, status, host FROM runs WHERE id = ?1",
+                                  "run", id, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    int src = sqlite3_step(st);
-    if (src != SQLITE_ROW) {
-        sqlite3_reset(st);
-        if (src == SQLITE_DONE)
-            return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no run with id %lld", s->path,
-                             (long long)id);
-        return ef_datasets__sqlerr(s, src, "reading run %lld", (long long)id);
-    }
     ef_run_row *r = ef_calloc(1, sizeof *r);
     int ok = r != NULL;
     if (ok) {
@@ -146,11 +137,10 @@ int ef_store_run_get(ef_store *s, int64_t id, ef_run_row **out)
         r->status = ef_datasets__col_strdup(st, 7, &ok);
         r->host = ef_datasets__col_strdup(st, 8, &ok);
     }
-    sqlite3_reset(st);
-    if (!ok) {
+    rc = ef_datasets__row_end(s, st, ok, "run", id);
+    if (rc < 0) {
         ef_store_run_free(r);
-        return ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory reading run %lld", s->path,
-                         (long long)id);
+        return rc;
     }
     *out = r;
     return 0;

@@ -141,19 +141,11 @@ static void task_from_columns(sqlite3_stmt *st, ef_task_row *t)
 int ef_store_task_get(ef_store *s, int64_t id, ef_task_row **out)
 {
     sqlite3_stmt *st;
-    int rc = ef_datasets__stmt(s, EF_ST_TASK_GET,
-                               "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1", &st);
+    int rc = ef_datasets__row_get(s, EF_ST_TASK_GET,
+                                  "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1",
+                                  "task", id, &st);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    int src = sqlite3_step(st);
-    if (src != SQLITE_ROW) {
-        sqlite3_reset(st);
-        if (src == SQLITE_DONE)
-            return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no task with id %lld", s->path,
-                             (long long)id);
-        return ef_datasets__sqlerr(s, src, "reading task %lld", (long long)id);
-    }
     ef_task_row *t = ef_calloc(1, sizeof *t);
     int ok = t != NULL;
     if (ok) {
@@ -162,11 +154,10 @@ int ef_store_task_get(ef_store *s, int64_t id, ef_task_row **out)
         t->prompt = ef_datasets__col_strdup(st, 5, &ok);
         t->task_json = ef_datasets__col_strdup(st, 6, &ok);
     }
-    sqlite3_reset(st);
-    if (!ok) {
+    rc = ef_datasets__row_end(s, st, ok, "task", id);
+    if (rc < 0) {
         ef_store_task_free(t);
-        return ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory reading task %lld", s->path,
-                         (long long)id);
+        return rc;
     }
     *out = t;
     return 0;
