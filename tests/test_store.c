@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <sqlite3.h>
 #include "tests/testlib.h"
+#include "tests/store_testlib.h"
 #include "common/hash.h"
 #include "datasets/datasets.h"
 
@@ -25,33 +26,6 @@ static const char *db_path(const char *name)
     static char buf[600];
     snprintf(buf, sizeof buf, "%s/%s", dir, name);
     return buf;
-}
-
-/* A single integer from the file through a separate plain SQLite connection. */
-static long long sql_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    else
-        printf("    sql_int(%s): %s\n", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-static void sql_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    char *err = NULL;
-    if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_exec(db, sql, NULL, NULL, &err)) {
-        printf("    sql_exec(%s): %s\n", sql, err ? err : sqlite3_errmsg(db));
-        exit(1);
-    }
-    sqlite3_close(db);
 }
 
 static void hash_of(const char *text, char hex[65])
