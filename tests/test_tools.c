@@ -18,40 +18,17 @@
 #include "common/json.h"
 #include "common/rng.h"
 #include "tests/testlib.h"
+#include "tests/tools_testlib.h"
 #include "tools/tools.h"
 #include "tools/tools_int.h"
 
 /* ---- fixture ------------------------------------------------------------------- */
 
-typedef struct {
-    ef_ctx *ctx;
-    ef_tool_registry *reg;
-    ef_tool_ctx *tc;
-    char dir[512];
-} fixture;
-
 static void fx_open(fixture *f, const char *tag, const char *corpus)
 {
-    memset(f, 0, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "%s", ef_test_tmpdir(tag));
-    f->ctx = ef_ctx_new();
-    ef_tools_registry_new(f->ctx, &f->reg);
-    ef_tools_add_builtins(f->reg, NULL);
     ef_tools_config cfg = EF_TOOLS_CONFIG_INIT;
-    cfg.workdir = f->dir;
     cfg.corpus_path = corpus;
-    ef_tools_ctx_new(f->ctx, &cfg, &f->tc);
-}
-
-static void fx_close(fixture *f)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        printf("    (could not remove %s)\n", f->dir);
-    ef_tools_ctx_free(f->tc);
-    ef_tools_registry_free(f->reg);
-    ef_ctx_free(f->ctx);
+    fx_open_cfg(f, tag, &cfg);
 }
 
 /* Writes a file into the fixture's workdir as the host, and says so to the context. */

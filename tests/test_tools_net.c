@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include "common/json.h"
 #include "tests/testlib.h"
+#include "tests/tools_testlib.h"
 #include "tools/tools.h"
 #include "tools/tools_int.h"
 
@@ -234,25 +235,9 @@ static server srv_main; /* 127.0.0.1 */
 static server srv_alt;  /* 127.0.0.2, redirects to srv_main */
 static int have_alt;
 
-typedef struct {
-    ef_ctx *ctx;
-    ef_tool_registry *reg;
-    ef_tool_ctx *tc;
-} fixture;
-
 static void fx_open(fixture *f, ef_tools_config *cfg)
 {
-    f->ctx = ef_ctx_new();
-    ef_tools_registry_new(f->ctx, &f->reg);
-    ef_tools_add_builtins(f->reg, NULL);
-    ef_tools_ctx_new(f->ctx, cfg, &f->tc);
-}
-
-static void fx_close(fixture *f)
-{
-    ef_tools_ctx_free(f->tc);
-    ef_tools_registry_free(f->reg);
-    ef_ctx_free(f->ctx);
+    fx_open_cfg(f, NULL, cfg);
 }
 
 static ef_tool_result call(fixture *f, const char *tool, const char *args)

@@ -19,14 +19,8 @@
 #include <unistd.h>
 #include "common/json.h"
 #include "tests/testlib.h"
+#include "tests/tools_testlib.h"
 #include "tools/tools.h"
-
-typedef struct {
-    ef_ctx *ctx;
-    ef_tool_registry *reg;
-    ef_tool_ctx *tc;
-    char dir[512];
-} fixture;
 
 static int isolation_ok(void)
 {
@@ -68,29 +62,12 @@ static int host_listener_reached(int fd)
 
 static void fx_open(fixture *f, const char *tag, size_t max_output, int timeout_ms, int mem_mb)
 {
-    memset(f, 0, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "%s", ef_test_tmpdir(tag));
-    f->ctx = ef_ctx_new();
-    ef_tools_registry_new(f->ctx, &f->reg);
-    ef_tools_add_builtins(f->reg, NULL);
     ef_tools_config cfg = EF_TOOLS_CONFIG_INIT;
-    cfg.workdir = f->dir;
     cfg.max_output_bytes = max_output;
     cfg.python_timeout_ms = timeout_ms;
     cfg.bash_timeout_ms = timeout_ms;
     cfg.python_mem_mb = mem_mb;
-    ef_tools_ctx_new(f->ctx, &cfg, &f->tc);
-}
-
-static void fx_close(fixture *f)
-{
-    ef_tools_ctx_free(f->tc);
-    ef_tools_registry_free(f->reg);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd) != 0)
-        printf("    (could not remove %s)\n", f->dir);
-    ef_ctx_free(f->ctx);
+    fx_open_cfg(f, tag, &cfg);
 }
 
 static char last[1 << 17];
