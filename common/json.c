@@ -243,38 +243,38 @@ char *ef_json_print(const cJSON *item)
 
 /* ---- canonical form: sorted keys, compact, shortest round-trip numbers ---- */
 
+const char *ef_json_escape_byte(unsigned char c, char ubuf[8])
+{
+    switch (c) {
+    case '"':
+        return "\\\"";
+    case '\\':
+        return "\\\\";
+    case '\n':
+        return "\\n";
+    case '\r':
+        return "\\r";
+    case '\t':
+        return "\\t";
+    case '\b':
+        return "\\b";
+    case '\f':
+        return "\\f";
+    default:
+        if (c >= 0x20)
+            return NULL;
+        snprintf(ubuf, 8, "\\u%04x", c);
+        return ubuf;
+    }
+}
+
 static int put_string(ef_buf *b, const char *s)
 {
     int rc = ef_buf_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
-        switch (*p) {
-        case '"':
-            rc = ef_buf_appends(b, "\\\"");
-            break;
-        case '\\':
-            rc = ef_buf_appends(b, "\\\\");
-            break;
-        case '\n':
-            rc = ef_buf_appends(b, "\\n");
-            break;
-        case '\r':
-            rc = ef_buf_appends(b, "\\r");
-            break;
-        case '\t':
-            rc = ef_buf_appends(b, "\\t");
-            break;
-        case '\b':
-            rc = ef_buf_appends(b, "\\b");
-            break;
-        case '\f':
-            rc = ef_buf_appends(b, "\\f");
-            break;
-        default:
-            if (*p < 0x20)
-                rc = ef_buf_appendf(b, "\\u%04x", *p);
-            else
-                rc = ef_buf_putc(b, (char)*p);
-        }
+        char ubuf[8];
+        const char *esc = ef_json_escape_byte(*p, ubuf);
+        rc = esc ? ef_buf_appends(b, esc) : ef_buf_putc(b, (char)*p);
     }
     return rc ? rc : ef_buf_putc(b, '"');
 }

@@ -46,6 +46,11 @@ char *ef_json_print(const cJSON *item);
 /* Canonical text: object keys sorted, compact; equal values give equal bytes
  * (used for content hashes). ef_free. NULL when out of memory. */
 char *ef_json_canonical(const cJSON *item);
+/* How byte c of a string is written in JSON with the shortest escapes (what
+ * ef_json_canonical and Python's json.dumps write): \" \\ \n \r \t \b \f, \u00xx
+ * (lowercase) for the other bytes below 0x20; NULL when c stands as it is. ubuf holds the
+ * \u form. */
+const char *ef_json_escape_byte(unsigned char c, char ubuf[8]);
 /* The JSON type's name: "string", "number", "object", ... */
 const char *ef_json_type_name(const cJSON *item);
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/json.h"
 #include "common/utf8.h"
 #include "engine/encoding.h"
 
@@ -29,26 +30,8 @@ int ef_engine_pyjson_dump_str(const char *s, size_t len, ef_buf *out)
     size_t run = 0; /* start of the pending raw run */
     for (size_t i = 0; rc == 0 && i < len;) {
         unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
         char ubuf[8];
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c == '\b')
-            esc = "\\b";
-        else if (c == '\f')
-            esc = "\\f";
-        else if (c < 0x20) {
-            snprintf(ubuf, sizeof ubuf, "\\u%04x", c);
-            esc = ubuf;
-        }
+        const char *esc = ef_json_escape_byte(c, ubuf);
         if (esc) {
             rc = ef_buf_append(out, s + run, i - run);
             if (rc == 0)

@@ -157,6 +157,32 @@ static void test_json_canonical(void)
     ef_ctx_free(ctx);
 }
 
+/* The escapes the canonical form (and the engine's Python-compatible dump) write. */
+static void test_json_escape_byte(void)
+{
+    char u[8];
+    EF_CHECK_EQ_STR(ef_json_escape_byte('"', u), "\\\"");
+    EF_CHECK_EQ_STR(ef_json_escape_byte('\\', u), "\\\\");
+    EF_CHECK_EQ_STR(ef_json_escape_byte('\n', u), "\\n");
+    EF_CHECK_EQ_STR(ef_json_escape_byte('\b', u), "\\b");
+    EF_CHECK_EQ_STR(ef_json_escape_byte('\f', u), "\\f");
+    EF_CHECK_EQ_STR(ef_json_escape_byte(0x01, u), "\\u0001");
+    EF_CHECK_EQ_STR(ef_json_escape_byte(0x1f, u), "\\u001f");
+    EF_CHECK(ef_json_escape_byte(' ', u) == NULL);
+    EF_CHECK(ef_json_escape_byte('/', u) == NULL);
+    EF_CHECK(ef_json_escape_byte(0x7f, u) == NULL);
+    EF_CHECK(ef_json_escape_byte(0xc3, u) == NULL);
+    ef_ctx *ctx = ef_ctx_new();
+    const char *in = "[\"q\\\"b\\\\\\u0001\\t\\u007f\\u00e9\"]";
+    cJSON *j = NULL;
+    EF_CHECK_OK(ctx, ef_json_parse(ctx, in, strlen(in), "in", &j));
+    char *c = ef_json_canonical(j);
+    EF_CHECK_EQ_STR(c, "[\"q\\\"b\\\\\\u0001\\t\x7f\xc3\xa9\"]");
+    ef_free(c);
+    cJSON_Delete(j);
+    ef_ctx_free(ctx);
+}
+
 /* Pinned first outputs of xoshiro256** seeded through SplitMix64, computed by an
  * independent implementation of the published algorithms; the same on every machine. */
 static void test_rng_pinned(void)
@@ -357,6 +383,7 @@ int main(int argc, char **argv)
     EF_RUN(test_buf_cap);
     EF_RUN(test_json_paths);
     EF_RUN(test_json_canonical);
+    EF_RUN(test_json_escape_byte);
     EF_RUN(test_rng_pinned);
     EF_RUN(test_rng_ranges);
     EF_RUN(test_sha256_vectors);
