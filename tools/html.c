@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
+#include "common/utf8.h"
 #include "tools/tools_int.h"
 
 static const char *const skipped[] = {"script", "style", "noscript", "template", "svg",
@@ -68,30 +69,13 @@ static int put_text(writer *w, const char *s, size_t n)
     return 0;
 }
 
+/* A character reference's code point as UTF-8; NUL, surrogates and values past U+10FFFF
+ * become U+FFFD (as HTML parsers do). */
 static size_t put_utf8(char *buf, unsigned long cp)
 {
     if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         cp = 0xFFFD;
-    if (cp < 0x80) {
-        buf[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        buf[0] = (char)(0xC0 | (cp >> 6));
-        buf[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        buf[0] = (char)(0xE0 | (cp >> 12));
-        buf[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        buf[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    buf[0] = (char)(0xF0 | (cp >> 18));
-    buf[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    buf[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    buf[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
+    return ef_utf8_put(buf, (uint32_t)cp);
 }
 
 static const struct {
