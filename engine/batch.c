@@ -104,6 +104,13 @@ static void step_one(ef_engine_batch *b, ef_gen_handle *h)
         fo.routes = b->routes_tmp;
         rc = ef_engine_forward(ctx, h->seq, h->prompt, h->req.n_prompt, &fo);
         b->stats.n_prefill_tokens += h->req.n_prompt;
+        if (rc == 0 && h->out.prompt_routes) {
+            size_t n = (size_t)h->req.n_prompt * (size_t)h->out.route_layers *
+                       (size_t)h->out.route_topk;
+            for (size_t i = 0; i < n; i++)
+                h->out.prompt_routes[i] =
+                    b->routes_tmp[i] < 0 ? 0xffff : (uint16_t)b->routes_tmp[i];
+        }
         h->fed = 1;
     } else {
         int n = h->out.n_tokens;
@@ -334,6 +341,7 @@ static void handle_free(ef_gen_handle *h)
     ef_free(h->out.kept_ids);
     ef_free(h->out.kept_offsets);
     ef_free(h->out.routes);
+    ef_free(h->out.prompt_routes);
     ef_free(h);
 }
 
@@ -371,11 +379,13 @@ int ef_engine_batch_submit(ef_ctx *ctx, ef_engine_batch *b, const ef_gen_request
     h->out.route_topk = b->cfg->n_experts_per_tok;
     if (req->keep_kept)
         h->out.kept_offsets = ef_calloc(nt + 1, sizeof(int64_t));
-    if (req->keep_routes)
-        h->out.routes = ef_malloc(sizeof(uint16_t) * nt * (size_t)b->cfg->n_layers *
-                                  (size_t)b->cfg->n_experts_per_tok);
+    if (req->keep_routes) {
+        size_t per = (size_t)b->cfg->n_layers * (size_t)b->cfg->n_experts_per_tok;
+        h->out.routes = ef_malloc(sizeof(uint16_t) * nt * per);
+        h->out.prompt_routes = ef_malloc(sizeof(uint16_t) * (size_t)req->n_prompt * per);
+    }
     if (!h->prompt || !h->stop || !h->history || !h->out.tokens || !h->out.logprobs ||
-        (req->keep_kept && !h->out.kept_offsets) || (req->keep_routes && !h->out.routes)) {
+        (req->keep_kept && !h->out.kept_offsets) || (req->keep_routes && (!h->out.routes || !h->out.prompt_routes))) {
         handle_free(h);
         return ef_errorf(ctx, EF_ENOMEM, "generate: out of memory");
     }

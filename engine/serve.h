@@ -47,7 +47,7 @@ extern "C" {
 
 /* Defaults shared by `envforge serve` and the engine:DIR backend (so that a request that
  * leaves a field out means the same on both). */
-#define EF_SERVE_DEFAULT_MAX_TOKENS 256
+#define EF_SERVE_DEFAULT_MAX_TOKENS 1024
 #define EF_SERVE_DEFAULT_TEMPERATURE 1.0
 #define EF_SERVE_DEFAULT_TOP_P 1.0
 /* Request seeds are taken modulo 2^53 (JSON numbers hold them exactly). */
@@ -82,6 +82,7 @@ typedef struct {
     int32_t *kept_ids;      /* CSR; an empty set means the whole vocabulary */
     int64_t *kept_offsets;  /* n_tokens + 1 */
     uint16_t *routes;       /* n_tokens x route_layers x route_topk; 0xffff in dense layers */
+    uint16_t *prompt_routes; /* n_prompt x route_layers x route_topk (keep_routes) */
     int route_layers, route_topk;
     int n_routed;           /* tokens with routes (n_tokens once done, when keep_routes) */
     ef_gen_finish finish;

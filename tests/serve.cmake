@@ -14,3 +14,8 @@ if(Python3_Interpreter_FOUND)
   set_tests_properties(test_serve PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
     ENVIRONMENT "EF_SOURCE_DIR=${PROJECT_SOURCE_DIR};EF_BUILD_DIR=${PROJECT_BINARY_DIR};EF_BIN=$<TARGET_FILE:envforge>")
 endif()
+
+# `envforge run` through `envforge serve` and through engine:DIR: identical token streams.
+add_test(NAME test_serve_run COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_serve_run.sh)
+set_tests_properties(test_serve_run PROPERTIES TIMEOUT 600
+  ENVIRONMENT "EF_SOURCE_DIR=${PROJECT_SOURCE_DIR};EF_BIN=$<TARGET_FILE:envforge>")
