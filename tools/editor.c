@@ -396,6 +396,26 @@ static int edited(ed *e, ef_tool_result *out, const char *what, const char *text
     return ef_tools__result_take(out, 0, ef_buf_detach(&b));
 }
 
+/* Finishes an edit of an existing file whose old content is text[0..len) and new content
+ * was built in nb (build_rc < 0 when it passed the editor's limit): puts the old text on
+ * the undo history, writes the new one and reports it around lines first..last. Frees
+ * text and nb. */
+static int apply_edit(ed *e, ef_tool_result *out, const char *what, char *text, size_t len,
+                      ef_buf *nb, int build_rc, size_t first_line, size_t last_line)
+{
+    int rc;
+    const char *ntext = nb->data ? nb->data : "";
+    if (build_rc < 0)
+        rc = ef_errorf(e->tc->ctx, EF_ELIMIT, "%s: the edited file would pass the editor's limit",
+                       e->path);
+    else if ((rc = push_undo(e->tc, e->path, text, len)) == 0 &&
+             (rc = write_file(e, ntext, nb->len)) == 0)
+        rc = edited(e, out, what, ntext, nb->len, first_line, last_line);
+    ef_free(text);
+    ef_buf_free(nb);
+    return rc;
+}
+
 static int cmd_create(ed *e, const cJSON *args, ef_tool_result *out)
 {
     ef_ctx *ctx = e->tc->ctx;
@@ -474,28 +494,16 @@ static int cmd_str_replace(ed *e, const cJSON *args, ef_tool_result *out)
         return rc;
     }
     ef_buf_free(&lines);
-    ef_buf nb = EF_BUF_INIT(MAX_FILE_BYTES * 2);
-    if (ef_buf_append(&nb, text, first_off) < 0 || ef_buf_append(&nb, new_str, new_len) < 0 ||
-        ef_buf_append(&nb, text + first_off + old_len, len - first_off - old_len) < 0) {
-        ef_free(text);
-        ef_buf_free(&nb);
-        return ef_errorf(ctx, EF_ELIMIT, "%s: the edited file would pass the editor's limit",
-                         e->path);
-    }
-    const char *ntext = nb.data ? nb.data : "";
-    if ((rc = push_undo(e->tc, e->path, text, len)) < 0 ||
-        (rc = write_file(e, ntext, nb.len)) < 0) {
-        ef_free(text);
-        ef_buf_free(&nb);
-        return rc;
-    }
     size_t first_line = line_of(text, first_off);
     size_t last_line = first_line + count_lines(new_str, new_len);
     last_line = last_line > first_line ? last_line - 1 : first_line;
-    rc = edited(e, out, "Edited", ntext, nb.len, first_line, last_line);
-    ef_free(text);
-    ef_buf_free(&nb);
-    return rc;
+    ef_buf nb = EF_BUF_INIT(MAX_FILE_BYTES * 2);
+    rc = ef_buf_append(&nb, text, first_off);
+    if (rc == 0)
+        rc = ef_buf_append(&nb, new_str, new_len);
+    if (rc == 0)
+        rc = ef_buf_append(&nb, text + first_off + old_len, len - first_off - old_len);
+    return apply_edit(e, out, "Edited", text, len, &nb, rc, first_line, last_line);
 }
 
 static int cmd_insert(ed *e, const cJSON *args, ef_tool_result *out)
@@ -537,25 +545,9 @@ static int cmd_insert(ed *e, const cJSON *args, ef_tool_result *out)
         rc = ef_buf_putc(&nb, '\n');
     if (rc == 0)
         rc = ef_buf_append(&nb, text + off, len - off);
-    if (rc < 0) {
-        ef_free(text);
-        ef_buf_free(&nb);
-        return ef_errorf(ctx, EF_ELIMIT, "%s: the edited file would pass the editor's limit",
-                         e->path);
-    }
-    const char *ntext = nb.data ? nb.data : "";
-    if ((rc = push_undo(e->tc, e->path, text, len)) < 0 ||
-        (rc = write_file(e, ntext, nb.len)) < 0) {
-        ef_free(text);
-        ef_buf_free(&nb);
-        return rc;
-    }
     size_t added = count_lines(new_str, new_len);
-    rc = edited(e, out, "Inserted into", ntext, nb.len, after + 1,
-                after + (added ? added : 1));
-    ef_free(text);
-    ef_buf_free(&nb);
-    return rc;
+    return apply_edit(e, out, "Inserted into", text, len, &nb, rc, after + 1,
+                      after + (added ? added : 1));
 }
 
 static int cmd_undo(ed *e, ef_tool_result *out)
