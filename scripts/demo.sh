@@ -26,6 +26,12 @@ if have run; then
   echo "demo: run: a scripted model (replay) that calls an unknown tool, then guesses" >&2
   "$bin" run --db "$db" --model replay:tests/agent_fixtures/demo_replay.jsonl --limit 20
 fi
+if have serve && [ -f tests/fixtures/tiny_model/config.json ]; then
+  echo "demo: run: the built-in engine on the random tiny model (engine:DIR, batched decode);" \
+    "token streams with log-probs, kept top-p sets and MoE routes" >&2
+  "$bin" run --db "$db" --model engine:tests/fixtures/tiny_model --limit 8 --group 2 \
+    --concurrency 4 --max-turns 2 --max-completion-tokens 48 --temperature 1 --top-p 0.95
+fi
 if have export; then
   echo "demo: export: sft (chat rows), rl (token samples with GRPO advantages), tasks" >&2
   "$bin" export --db "$db" --format sft --verified-only -o "$out/sft.jsonl"
