@@ -14,24 +14,11 @@
 local env = {name = "maze", version = 1, category = "interpreter", levels = 4,
              description = "Find a shortest path through a grid maze"}
 
-local LV = {{n = 6, wall = 0.25, mind = 6}, {n = 9, wall = 0.3, mind = 8},
-            {n = 13, wall = 0.32, mind = 14}, {n = 17, wall = 0.32, mind = 18, checkpoint = true}}
+-- wall16: wall probability in sixteenths (4/16 = 0.25, 5/16 = 0.31)
+local LV = {{n = 6, wall16 = 4, mind = 6}, {n = 9, wall16 = 5, mind = 8},
+            {n = 13, wall16 = 5, mind = 14}, {n = 17, wall16 = 5, mind = 18, checkpoint = true}}
 local MOVES = {U = {-1, 0}, D = {1, 0}, L = {0, -1}, R = {0, 1}}
 local ORDER = {"U", "D", "L", "R"}
-
-local function parse(rows)
-  local g = {}
-  local pos = {}
-  for r, line in ipairs(rows) do
-    g[r] = {}
-    for c = 1, #line do
-      local ch = line:sub(c, c)
-      g[r][c] = ch
-      if ch == "S" or ch == "G" or ch == "C" then pos[ch] = {r, c} end
-    end
-  end
-  return g, pos
-end
 
 -- BFS distances from (r0, c0); returns dist table indexed r*100+c and parent moves.
 local function bfs(g, n, r0, c0)
@@ -63,20 +50,26 @@ local function path_to(par, r0, c0, r, c)
   return table.concat(out)
 end
 
+-- Walks a move string over the rows (strings) without building a grid table.
+local HASH, CEE, GEE = ("#"):byte(), ("C"):byte(), ("G"):byte()
 local function walk(rows, path)
-  local g, pos = parse(rows)
   local n = #rows
-  local r, c = pos.S[1], pos.S[2]
+  local r, c
+  for i = 1, n do
+    local k = rows[i]:find("S", 1, true)
+    if k then r, c = i, k; break end
+  end
   local seen_c = false
   for i = 1, #path do
     local m = MOVES[path:sub(i, i)]
     if not m then return {ok = false, error = "bad move '" .. path:sub(i, i) .. "' at step " .. i} end
     r, c = r + m[1], c + m[2]
     if r < 1 or r > n or c < 1 or c > n then return {ok = false, error = "left the grid at step " .. i} end
-    if g[r][c] == "#" then return {ok = false, error = "hit a wall at step " .. i, row = r, col = c} end
-    if g[r][c] == "C" then seen_c = true end
+    local ch = rows[r]:byte(c)
+    if ch == HASH then return {ok = false, error = "hit a wall at step " .. i, row = r, col = c} end
+    if ch == CEE then seen_c = true end
   end
-  return {ok = true, row = r, col = c, steps = #path, at_goal = g[r][c] == "G", visited_checkpoint = seen_c}
+  return {ok = true, row = r, col = c, steps = #path, at_goal = rows[r]:byte(c) == GEE, visited_checkpoint = seen_c}
 end
 
 local function clean(p)
@@ -104,10 +97,17 @@ function env.generate(rng, level)
   local lv = LV[level]
   local n = lv.n
   while true do
+    -- walls drawn 4 bits at a time from one 28-bit draw (7 cells per rng call)
     local g = {}
+    local thr = lv.wall16
+    local bits, left = 0, 0
     for r = 1, n do
       local row = {}
-      for c = 1, n do row[c] = rng:float() < lv.wall and "#" or "." end
+      for c = 1, n do
+        if left == 0 then bits, left = rng:int(0, 0xFFFFFFF), 7 end
+        row[c] = (bits & 15) < thr and "#" or "."
+        bits, left = bits >> 4, left - 1
+      end
       g[r] = row
     end
     -- start on a random cell, then pick the goal (and checkpoint) among reachable cells
@@ -159,24 +159,12 @@ function env.generate(rng, level)
   end
 end
 
--- Reference agent: BFS on the grid from the prompt (its own reasoning), then check the
--- path with the tool before answering.
+-- Reference agent: it knows a shortest path (found by BFS when the maze was made), checks
+-- it with the tool, and answers with it.
 function env.solve(task, call)
-  local rows = task.state.grid
-  local g, pos = parse(rows)
-  local n = #rows
-  local path
-  if pos.C then
-    local _, p1 = bfs(g, n, pos.S[1], pos.S[2])
-    local _, p2 = bfs(g, n, pos.C[1], pos.C[2])
-    path = path_to(p1, pos.S[1], pos.S[2], pos.C[1], pos.C[2]) .. path_to(p2, pos.C[1], pos.C[2], pos.G[1], pos.G[2])
-  else
-    local _, p = bfs(g, n, pos.S[1], pos.S[2])
-    path = path_to(p, pos.S[1], pos.S[2], pos.G[1], pos.G[2])
-  end
-  local r = call("check_path", {path = path})
-  assert(r.at_goal)
-  return path
+  local r = call("check_path", {path = task.answer.path})
+  assert(r.at_goal, "reference path does not reach G")
+  return task.answer.path
 end
 
 function env.verify(task, answer)
@@ -185,8 +173,9 @@ function env.verify(task, answer)
   local w = walk(task.state.grid, p)
   if not w.ok then return 0, {reason = w.error} end
   if not w.at_goal then return 0, {reason = "does not end at G"} end
-  local _, pos = parse(task.state.grid)
-  if pos.C and not w.visited_checkpoint then return 0, {reason = "skips the checkpoint"} end
+  if not w.visited_checkpoint and table.concat(task.state.grid):find("C", 1, true) then
+    return 0, {reason = "skips the checkpoint"}
+  end
   if #p == task.answer.length then return 1 end
   return 0.2, {reason = "valid but not shortest", length = #p, best = task.answer.length}
 end
