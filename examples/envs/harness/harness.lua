@@ -11,6 +11,10 @@
 --   lua5.4 examples/envs/harness/harness.lua [-n N] [-seed S] examples/envs/*.lua
 --
 -- Not part of the product: io/os are used here (temp files for ef.exec) and nowhere in envs.
+-- The real check is `envforge gen examples/envs/*.lua -n 1000 --seed 1`; this harness is
+-- stricter on one point (an unmarked empty table is an error, not a guess) and looser on
+-- others (naive term-matching search instead of FTS5 BM25, FNV instead of SHA-256 for
+-- state_hash, no sandbox), so an env should pass both.
 
 ------------------------------------------------------------------ rng (xoshiro256**)
 local function splitmix(s)
