@@ -638,6 +638,13 @@ static void supervise(ef_sb_plan *p, int gpid)
                 return; /* exiting kills the tree */
             }
         }
+        /* The kernel hangs the listener up as soon as no task uses the filter any more,
+         * which is while the program is still exiting and not yet reapable: polling it
+         * after that would spin until the program's exit is done (a whole time slice
+         * when the exit is preempted). Nothing can be reported through it any more. */
+        if (lfd >= 0 && (pfd[1].revents & (POLLHUP | POLLERR | POLLNVAL)) &&
+            !(pfd[1].revents & POLLIN))
+            lfd = -1;
         if (tfd >= 0 && (pfd[2].revents & POLLIN)) {
             unsigned long long expirations;
             SC3(SYS_read, tfd, &expirations, sizeof expirations);
