@@ -400,8 +400,10 @@ static int tool_invoke(lua_State *L, ef_env_episode *ep, const char *name, const
     }
     char rwhat[160];
     snprintf(rwhat, sizeof rwhat, "tool '%s' returned a value that is not JSON: result", name);
-    if (ef_envgen__encode(env, -1, NULL, &ep->resbuf, rwhat, err, sizeof err) < 0)
-        return luaL_error(L, "%s:%d: %s", env->path, run_line, err);
+    if (ef_envgen__encode(env, -1, NULL, &ep->resbuf, rwhat, err, sizeof err) < 0) {
+        lua_pushfstring(L, "%s:%d: %s (called at %s)", env->path, run_line, err, where);
+        return lua_error(L);
+    }
     lua_pop(L, 1);
     if (log_call(ep, name, args, ep->resbuf.data, NULL) < 0)
         return luaL_error(L, "%s: the tool-call log exceeds its cap", where);
