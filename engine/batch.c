@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@ struct ef_gen_handle {
     int32_t *history; /* prompt + tokens (repetition penalty) */
     int fed;          /* 1 once the prompt was prefilled */
     int ending;       /* the last token is sampled; feed it for its routes, then end */
-    int done, cancel, released, active;
+    int done, released, active;
+    atomic_int cancel; /* read by the engine thread between steps without the lock */
     struct ef_gen_handle *next;
 };
 

@@ -224,7 +224,7 @@ static int read_request(ef_http_conn *c, ef_http_req *req)
     }
     req->keep_alive = strcmp(version, "HTTP/1.0") != 0;
     long long clen = 0;
-    int chunked = 0;
+    int chunked = 0, expect_continue = 0;
     for (char *line = strstr(head, "\r\n"); line && line[2] && line[2] != '\r';
          line = strstr(line + 2, "\r\n")) {
         char *l = line + 2;
@@ -232,6 +232,8 @@ static int read_request(ef_http_conn *c, ef_http_req *req)
             clen = strtoll(l + 15, NULL, 10);
         else if (strncasecmp(l, "Transfer-Encoding:", 18) == 0)
             chunked = 1;
+        else if (strncasecmp(l, "Expect:", 7) == 0 && strcasestr(l + 7, "100-continue"))
+            expect_continue = 1;
         else if (strncasecmp(l, "Connection:", 11) == 0) {
             const char *v = l + 11;
             while (*v == ' ')
@@ -255,6 +257,8 @@ static int read_request(ef_http_conn *c, ef_http_req *req)
         rc = -1;
         goto out;
     }
+    if (expect_continue && c->len < (size_t)clen)
+        ef_engine__http_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     while (c->len < (size_t)clen) {
         int r = fill(c, 30000, (size_t)clen + HEAD_MAX);
         if (r <= 0) {
