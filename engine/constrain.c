@@ -33,7 +33,88 @@ struct ef_constrain_vocab {
     char *blob;        /* every token's bytes */
     uint32_t *tok_off, *tok_len;
     int32_t n_vocab, eos, max_len;
+    /* Fast path for free text: per node, 1 when every token below it is plain text (see
+     * plain_token), the longest such token, and the node's tokens and its subtree's as a
+     * range of sub_toks (preorder). */
+    uint8_t *plain_sub;
+    int32_t *sub_max_len, *sub_first, *sub_end, *sub_toks;
 };
+
+/* A token every text frame takes whole: printable ASCII other than '<', '"', '\\' and
+ * complete UTF-8 characters with the leads the grammar allows (C2-DF, E1-EC, EE). */
+static int plain_token(const uint8_t *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n;) {
+        uint8_t c = b[i];
+        uint32_t need;
+        if (c >= 0x20 && c < 0x7f) {
+            if (c == '<' || c == '"' || c == '\\')
+                return 0;
+            need = 1;
+        } else if (c >= 0xc2 && c <= 0xdf)
+            need = 2;
+        else if ((c >= 0xe1 && c <= 0xec) || c == 0xee)
+            need = 3;
+        else
+            return 0;
+        if (i + need > n)
+            return 0;
+        for (uint32_t k = 1; k < need; k++)
+            if (b[i + k] < 0x80 || b[i + k] > 0xbf)
+                return 0;
+        i += need;
+    }
+    return 1;
+}
+
+/* Fills the fast-path tables: a preorder walk with an explicit stack. */
+static int subtree_tables(ef_constrain_vocab *v)
+{
+    int32_t nn = v->n_nodes;
+    v->plain_sub = ef_malloc((size_t)nn);
+    v->sub_max_len = ef_malloc(sizeof(int32_t) * (size_t)nn);
+    v->sub_first = ef_malloc(sizeof(int32_t) * (size_t)nn);
+    v->sub_end = ef_malloc(sizeof(int32_t) * (size_t)nn);
+    v->sub_toks = ef_malloc(sizeof(int32_t) * (size_t)(v->n_vocab > 0 ? v->n_vocab : 1));
+    int32_t *stack = ef_malloc(sizeof(int32_t) * (size_t)nn * 2);
+    if (!v->plain_sub || !v->sub_max_len || !v->sub_first || !v->sub_end || !v->sub_toks ||
+        !stack) {
+        ef_free(stack);
+        return EF_ENOMEM;
+    }
+    /* preorder: token ranges */
+    int32_t sp = 0, n_out = 0;
+    stack[sp++] = 0;
+    while (sp > 0) {
+        int32_t x = stack[--sp];
+        if (x < 0) { /* post: close the range, fold the children */
+            x = -x - 1;
+            v->sub_end[x] = n_out;
+            uint8_t plain = 1;
+            int32_t mx = 0;
+            for (int32_t t = v->nodes[x].first_tok; t >= 0; t = v->tok_next[t]) {
+                plain &= (uint8_t)plain_token((const uint8_t *)v->blob + v->tok_off[t],
+                                              v->tok_len[t]);
+                mx = EF_MAX(mx, (int32_t)v->tok_len[t]);
+            }
+            for (int32_t ch = v->nodes[x].first_child; ch >= 0; ch = v->nodes[ch].next_sibling) {
+                plain &= v->plain_sub[ch];
+                mx = EF_MAX(mx, v->sub_max_len[ch]);
+            }
+            v->plain_sub[x] = plain;
+            v->sub_max_len[x] = mx;
+            continue;
+        }
+        v->sub_first[x] = n_out;
+        for (int32_t t = v->nodes[x].first_tok; t >= 0; t = v->tok_next[t])
+            v->sub_toks[n_out++] = t;
+        stack[sp++] = -x - 1;
+        for (int32_t ch = v->nodes[x].first_child; ch >= 0; ch = v->nodes[ch].next_sibling)
+            stack[sp++] = ch;
+    }
+    ef_free(stack);
+    return 0;
+}
 
 static int32_t trie_child(ef_constrain_vocab *v, int32_t node, uint8_t b, int create)
 {
@@ -104,8 +185,13 @@ int ef_engine_constrain_vocab_new(ef_ctx *ctx, const ef_tokenizer *tok, ef_const
         if ((int32_t)len > v->max_len)
             v->max_len = (int32_t)len;
     }
+    /* tok_off/len of special and unused ids stay 0 */
     v->blob = ef_buf_detach(&blob);
     ef_buf_free(&blob);
+    if (!v->blob || subtree_tables(v) < 0) {
+        ef_engine_constrain_vocab_free(v);
+        return ef_errorf(ctx, EF_ENOMEM, "constrain: out of memory building the trie");
+    }
     *out = v;
     return 0;
 }
@@ -119,6 +205,11 @@ void ef_engine_constrain_vocab_free(ef_constrain_vocab *v)
     ef_free(v->tok_off);
     ef_free(v->tok_len);
     ef_free(v->blob);
+    ef_free(v->plain_sub);
+    ef_free(v->sub_max_len);
+    ef_free(v->sub_first);
+    ef_free(v->sub_end);
+    ef_free(v->sub_toks);
     ef_free(v);
 }
 
@@ -1045,10 +1136,29 @@ void ef_engine_constrain_free(ef_constrain *c)
     ef_free(c);
 }
 
+/* Bytes a text frame on top of g can still take whole (0 when the top is not text, or
+ * is inside a character). */
+static int32_t text_room(const gstate *g)
+{
+    if (g->depth <= 0 || g->final)
+        return 0;
+    const frame *f = &g->st[g->depth - 1];
+    if (f->b != 0 || !(f->kind == K_FREE || f->kind == K_RAW || (f->kind == K_STR && f->phase == 1)))
+        return 0;
+    return f->budget - f->a; /* chars (STR, RAW) or bytes (FREE): bytes bound both */
+}
+
 static void walk(ef_constrain *c, int32_t node, int depth)
 {
     const ef_constrain_vocab *v = c->v;
+    int32_t room = c->g.o.slow_masks ? 0 : text_room(&c->stk[depth]);
     for (int32_t ch = v->nodes[node].first_child; ch >= 0; ch = v->nodes[ch].next_sibling) {
+        if (room > 0 && v->plain_sub[ch] && v->sub_max_len[ch] - depth <= room) {
+            /* every token below is plain text the frame takes whole: no stepping */
+            for (int32_t k = v->sub_first[ch]; k < v->sub_end[ch]; k++)
+                c->allowed[c->n_allowed++] = v->sub_toks[k];
+            continue;
+        }
         gstate *s = &c->stk[depth + 1];
         state_copy(s, &c->stk[depth]);
         if (gstep(&c->g, s, v->nodes[ch].byte) < 0)

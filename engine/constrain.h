@@ -26,7 +26,9 @@
  *   (built once per tokenizer, shared by threads): a branch is followed only while the
  *   grammar accepts its bytes, so the work is proportional to the allowed prefixes, never
  *   a scan of the whole vocabulary. The grammar is a byte-level pushdown automaton with a
- *   small fixed-size state that the walk copies at each step.
+ *   small fixed-size state that the walk copies at each step. Inside free text (reasoning,
+ *   strings) a subtree whose tokens are all plain text within the remaining budget is
+ *   taken whole from a precomputed range, so free text does not cost a walk of the trie.
  *
  * Example
  *   ef_constrain_vocab *v;
@@ -71,8 +73,9 @@ typedef struct {
     int max_string_chars;    /* strings without maxLength (default 24) */
     int max_array_items;     /* arrays without maxItems (default 3) */
     int max_int_digits;      /* (default 6) */
+    int slow_masks;          /* 1: step every trie edge, no plain-text shortcut (tests) */
 } ef_constrain_options;
-#define EF_CONSTRAIN_OPTIONS_INIT {EF_CONSTRAIN_OPTIONS_VERSION, 1, 64, 0, 1, 24, 3, 6}
+#define EF_CONSTRAIN_OPTIONS_INIT {EF_CONSTRAIN_OPTIONS_VERSION, 1, 64, 0, 1, 24, 3, 6, 0}
 
 typedef struct ef_constrain ef_constrain;
 

@@ -190,6 +190,57 @@ static void test_refuses(void)
     ef_ctx_free(ctx);
 }
 
+/* The plain-text shortcut gives the same masks as stepping every edge: the same seeds
+ * sample the same completions either way. */
+static void test_fast_masks_equal_slow(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    cJSON *tools = cJSON_Parse(TOOLS);
+    const ef_constrain_vocab *v;
+    EF_CHECK(ef_engine_rt_vocab(ctx, rt, &v) == 0);
+    int32_t prompt[] = {0, 17, 42, 99};
+    int32_t eos = ef_engine_rt_eos(rt);
+    int same = 0, N = 24;
+    uint64_t t_fast = 0, t_slow = 0;
+    for (int i = 0; i < N; i++) {
+        int32_t got[2][400];
+        int n_got[2] = {0, 0};
+        for (int slow = 0; slow < 2; slow++) {
+            ef_constrain_options o = EF_CONSTRAIN_OPTIONS_INIT;
+            o.slow_masks = slow;
+            o.max_string_chars = 12;
+            ef_constrain *c;
+            EF_CHECK(ef_engine_constrain_new(ctx, v, tools, &o, &c) == 0);
+            ef_gen_request rq = EF_GEN_REQUEST_INIT;
+            rq.prompt = prompt;
+            rq.n_prompt = 4;
+            rq.seed = (uint64_t)i + 100;
+            rq.max_tokens = 400;
+            rq.stop_ids = &eos;
+            rq.n_stop = 1;
+            rq.constrain = c;
+            rq.keep_routes = 0;
+            ef_gen_handle *h = NULL;
+            uint64_t t0 = ef_now_ns();
+            EF_CHECK(ef_engine_batch_run(ctx, ef_engine_rt_batch(rt), &rq, &h) == 0);
+            *(slow ? &t_slow : &t_fast) += ef_now_ns() - t0;
+            if (h) {
+                const ef_gen_output *o2 = ef_engine_batch_output(h);
+                n_got[slow] = o2->n_tokens;
+                memcpy(got[slow], o2->tokens, sizeof(int32_t) * (size_t)o2->n_tokens);
+            }
+            ef_engine_batch_release(ef_engine_rt_batch(rt), h);
+            ef_engine_constrain_free(c);
+        }
+        same += n_got[0] == n_got[1] && memcmp(got[0], got[1], sizeof(int32_t) * (size_t)n_got[0]) == 0;
+    }
+    printf("    %d/%d completions identical with and without the shortcut (%.2f s vs %.2f s)\n",
+           same, N, (double)t_fast / 1e9, (double)t_slow / 1e9);
+    EF_CHECK_EQ_INT(same, N);
+    cJSON_Delete(tools);
+    ef_ctx_free(ctx);
+}
+
 int main(int argc, char **argv)
 {
     EF_TEST_BEGIN(argc, argv);
@@ -204,6 +255,7 @@ int main(int argc, char **argv)
         return 1;
     }
     EF_RUN(test_refuses);
+    EF_RUN(test_fast_masks_equal_slow);
     EF_RUN(test_thousand_calls);
     ef_engine_rt_free(rt);
     ef_ctx_free(ctx);
