@@ -5,6 +5,7 @@
  *
  *   EF_CHECK_EQ_INT(sql_int(path, "SELECT count(*) FROM episodes"), 4);
  *   sql_exec(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+ *   if (rc == 0) remove_dir(dir);   // the test's scratch folder, when everything passed
  */
 #ifndef EF_STORE_TESTLIB_H
 #define EF_STORE_TESTLIB_H
@@ -40,6 +41,15 @@ static inline void sql_exec(const char *path, const char *sql)
         exit(1);
     }
     sqlite3_close(db);
+}
+
+/* Removes the scratch folder dir (rm -rf); says so when it cannot. */
+static inline void remove_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        printf("note: could not remove %s\n", dir);
 }
 
 #endif

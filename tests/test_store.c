@@ -1340,12 +1340,8 @@ int main(int argc, char **argv)
     EF_RUN(test_processes_share_a_new_file);
     EF_RUN(test_writer_killed_mid_batch);
     int rc = EF_TEST_END();
-    if (rc == 0) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            printf("note: could not remove %s\n", dir);
-    }
+    if (rc == 0)
+        remove_dir(dir);
     ef_ctx_free(ctx);
     return rc;
 }

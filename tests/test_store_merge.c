@@ -342,12 +342,8 @@ int main(int argc, char **argv)
     EF_RUN(test_merge_alloc_failure);
     EF_RUN(test_merge_cli);
     int rc = EF_TEST_END();
-    if (rc == 0) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-            printf("note: could not remove %s\n", dir);
-    }
+    if (rc == 0)
+        remove_dir(dir);
     ef_ctx_free(ctx);
     return rc;
 }
