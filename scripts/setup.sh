@@ -13,7 +13,7 @@ DEB_PKGS=(
   build-essential cmake pkg-config git
   libseccomp-dev libsqlite3-dev sqlite3 libgit2-dev libcurl4-openssl-dev libssl-dev
   libcjson-dev liblua5.4-dev lua5.4 libpcre2-dev
-  python3 python3-pip python3-numpy python3-sympy bubblewrap uidmap iproute2
+  python3 python3-pip python3-numpy python3-sympy python3-pytest bubblewrap uidmap iproute2
   chromium
 )
 PIP_PKGS=(
