@@ -12,8 +12,9 @@
  * exact. The text is decoded and parsed into reasoning, content and DSML tool calls.
  *
  * Defaults and seeds follow `envforge serve` (EF_SERVE_*: temperature 1, top-p 1, seed
- * modulo 2^53 as a JSON number carries it, max tokens), so `engine:DIR` and `http://…/v1` with --tokenizer DIR against
- * `envforge serve --model DIR` give the same token streams for the same run seed.
+ * modulo 2^53 as a JSON number carries it, max tokens), so `engine:DIR` and `http://…/v1` with
+ * --tokenizer DIR against `envforge serve --model DIR` give the same token streams for the same run
+ * seed.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -101,7 +102,7 @@ static int engine_complete(ef_model *m, ef_ctx *ctx, const ef_model_request *req
     rq.prompt = prompt;
     rq.n_prompt = (int)n_prompt;
     rq.max_tokens = (int)(req->sampling.max_tokens > 0 ? req->sampling.max_tokens
-                                                         : EF_SERVE_DEFAULT_MAX_TOKENS);
+                                                       : EF_SERVE_DEFAULT_MAX_TOKENS);
     rq.sampling.temperature =
         req->sampling.temperature >= 0 ? req->sampling.temperature : EF_SERVE_DEFAULT_TEMPERATURE;
     rq.sampling.top_p = req->sampling.top_p > 0 ? req->sampling.top_p : EF_SERVE_DEFAULT_TOP_P;
@@ -121,7 +122,8 @@ static int engine_complete(ef_model *m, ef_ctx *ctx, const ef_model_request *req
     size_t n_text = out->n_tokens;
     if (n_text && out->token_ids[n_text - 1] == e->ct.eos_id)
         n_text--;
-    if ((rc = ef_engine_tok_decode(ctx, e->ct.tok, out->token_ids, n_text, 0, &text, &text_len)) < 0)
+    if ((rc = ef_engine_tok_decode(ctx, e->ct.tok, out->token_ids, n_text, 0, &text, &text_len)) <
+        0)
         goto cleanup;
     if ((rc = ef_agent__chat_parse(ctx, &e->ct, text, text_len, &out->message)) < 0)
         goto cleanup;
@@ -173,7 +175,8 @@ int ef_agent__model_engine_open(ef_ctx *ctx, const char *dir, const ef_model_opt
     }
     ef_rt_options ro = EF_RT_OPTIONS_INIT;
     if ((rc = ef_engine_rt_open(ctx, dir, &ro, &e->rt)) < 0 ||
-        (opts->tokenizer_path && (rc = ef_engine_tok_load(ctx, opts->tokenizer_path, &e->own_tok)) < 0)) {
+        (opts->tokenizer_path &&
+         (rc = ef_engine_tok_load(ctx, opts->tokenizer_path, &e->own_tok)) < 0)) {
         rc = ef_error_wrap(ctx, rc, "model engine:%s", dir);
         goto fail;
     }

@@ -107,8 +107,8 @@ static void step_one(ef_engine_batch *b, ef_gen_handle *h)
         rc = ef_engine_forward(ctx, h->seq, h->prompt, h->req.n_prompt, &fo);
         b->stats.n_prefill_tokens += h->req.n_prompt;
         if (rc == 0 && h->out.prompt_routes) {
-            size_t n = (size_t)h->req.n_prompt * (size_t)h->out.route_layers *
-                       (size_t)h->out.route_topk;
+            size_t n =
+                (size_t)h->req.n_prompt * (size_t)h->out.route_layers * (size_t)h->out.route_topk;
             for (size_t i = 0; i < n; i++)
                 h->out.prompt_routes[i] =
                     b->routes_tmp[i] < 0 ? 0xffff : (uint16_t)b->routes_tmp[i];
@@ -149,7 +149,8 @@ static void step_one(ef_engine_batch *b, ef_gen_handle *h)
         finish(b, h, EF_GEN_ERROR, "sampling: no token has a finite logit");
         return;
     }
-    if (h->req.constrain && (rc = ef_engine_constrain_accept(ctx, h->req.constrain, sr.token)) < 0) {
+    if (h->req.constrain &&
+        (rc = ef_engine_constrain_accept(ctx, h->req.constrain, sr.token)) < 0) {
         finish(b, h, EF_GEN_ERROR, ef_errmsg(ctx));
         return;
     }
@@ -365,8 +366,10 @@ int ef_engine_batch_submit(ef_ctx *ctx, ef_engine_batch *b, const ef_gen_request
                          req->n_prompt, req->max_tokens, b->o.max_ctx);
     for (int i = 0; i < req->n_prompt; i++)
         if (req->prompt[i] < 0 || req->prompt[i] >= b->cfg->vocab_size)
-            return ef_errorf(ctx, EF_EINVAL, "generate: prompt[%d] = %d outside the vocabulary "
-                                             "of %d", i, req->prompt[i], b->cfg->vocab_size);
+            return ef_errorf(ctx, EF_EINVAL,
+                             "generate: prompt[%d] = %d outside the vocabulary "
+                             "of %d",
+                             i, req->prompt[i], b->cfg->vocab_size);
     ef_gen_handle *h = ef_calloc(1, sizeof(*h));
     if (!h)
         return ef_errorf(ctx, EF_ENOMEM, "generate: out of memory");
@@ -387,7 +390,8 @@ int ef_engine_batch_submit(ef_ctx *ctx, ef_engine_batch *b, const ef_gen_request
         h->out.prompt_routes = ef_malloc(sizeof(uint16_t) * (size_t)req->n_prompt * per);
     }
     if (!h->prompt || !h->stop || !h->history || !h->out.tokens || !h->out.logprobs ||
-        (req->keep_kept && !h->out.kept_offsets) || (req->keep_routes && (!h->out.routes || !h->out.prompt_routes))) {
+        (req->keep_kept && !h->out.kept_offsets) ||
+        (req->keep_routes && (!h->out.routes || !h->out.prompt_routes))) {
         handle_free(h);
         return ef_errorf(ctx, EF_ENOMEM, "generate: out of memory");
     }

@@ -93,8 +93,8 @@ static int subtree_tables(ef_constrain_vocab *v)
             uint8_t plain = 1;
             int32_t mx = 0;
             for (int32_t t = v->nodes[x].first_tok; t >= 0; t = v->tok_next[t]) {
-                plain &= (uint8_t)plain_token((const uint8_t *)v->blob + v->tok_off[t],
-                                              v->tok_len[t]);
+                plain &=
+                    (uint8_t)plain_token((const uint8_t *)v->blob + v->tok_off[t], v->tok_len[t]);
                 mx = EF_MAX(mx, (int32_t)v->tok_len[t]);
             }
             for (int32_t ch = v->nodes[x].first_child; ch >= 0; ch = v->nodes[ch].next_sibling) {
@@ -161,8 +161,8 @@ int ef_engine_constrain_vocab_new(ef_ctx *ctx, const ef_tokenizer *tok, ef_const
         const char *bytes;
         size_t len;
         v->tok_next[id] = -1;
-        if (ef_engine_tok_is_special(tok, id) || ef_engine_tok_token_bytes(tok, id, &bytes, &len) < 0 ||
-            len == 0)
+        if (ef_engine_tok_is_special(tok, id) ||
+            ef_engine_tok_token_bytes(tok, id, &bytes, &len) < 0 || len == 0)
             continue;
         v->tok_off[id] = (uint32_t)blob.len;
         v->tok_len[id] = (uint32_t)len;
@@ -224,8 +224,16 @@ int32_t ef_engine_constrain_eos(const ef_constrain_vocab *v)
 #define MAX_DEPTH 40
 #define MAX_SCHEMA_DEPTH 12
 
-enum { T_OBJ = 1, T_ARR = 2, T_STR = 4, T_INT = 8, T_NUM = 16, T_BOOL = 32, T_NULL = 64,
-       T_ANY = 127 };
+enum {
+    T_OBJ = 1,
+    T_ARR = 2,
+    T_STR = 4,
+    T_INT = 8,
+    T_NUM = 16,
+    T_BOOL = 32,
+    T_NULL = 64,
+    T_ANY = 127
+};
 
 typedef struct {
     int n;
@@ -235,8 +243,8 @@ typedef struct {
 
 typedef struct snode {
     unsigned types;
-    clist *en;      /* enum/const as JSON text */
-    clist *raw_en;  /* string enum, raw (DSML string="true") */
+    clist *en;     /* enum/const as JSON text */
+    clist *raw_en; /* string enum, raw (DSML string="true") */
     int nonneg;
     int n_props;
     uint64_t required;
@@ -327,8 +335,8 @@ static clist *clist_new(grammar *G, int n)
     return L;
 }
 
-static int clist_add(grammar *G, clist *L, const char *a, size_t alen, const char *b,
-                     size_t blen, const char *c)
+static int clist_add(grammar *G, clist *L, const char *a, size_t alen, const char *b, size_t blen,
+                     const char *c)
 {
     size_t clen = c ? strlen(c) : 0;
     char *s = galloc(G, alen + blen + clen + 1);
@@ -355,8 +363,8 @@ static clist *lit(grammar *G, const char *s)
 
 static unsigned type_bit(const char *t)
 {
-    static const char *const names[] = {"object", "array", "string", "integer", "number",
-                                        "boolean", "null"};
+    static const char *const names[] = {"object", "array",   "string", "integer",
+                                        "number", "boolean", "null"};
     for (unsigned i = 0; i < EF_ARRAY_LEN(names); i++)
         if (strcmp(t, names[i]) == 0)
             return 1u << i;
@@ -488,9 +496,8 @@ static int compile_schema(ef_ctx *ctx, grammar *G, const cJSON *s, int depth, co
                 return rc == EF_ENOMEM ? rc : ef_errorf(ctx, rc, "constrain: %s: bad enum", path);
             }
             ef_buf_free(&b);
-            if (cJSON_IsString(v) &&
-                (rc = clist_add(G, n->raw_en, v->valuestring, strlen(v->valuestring), NULL, 0,
-                                NULL)) < 0)
+            if (cJSON_IsString(v) && (rc = clist_add(G, n->raw_en, v->valuestring,
+                                                     strlen(v->valuestring), NULL, 0, NULL)) < 0)
                 return rc;
         }
     }
@@ -545,8 +552,10 @@ static int compile_tool(ef_ctx *ctx, grammar *G, const cJSON *fn, int idx, tool 
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
     if (!cJSON_IsString(name) || !*name->valuestring || strpbrk(name->valuestring, "\"<\n"))
-        return ef_errorf(ctx, EF_EINVAL, "constrain: tools[%d]: name missing or holding '\"', "
-                                         "'<' or a newline", idx);
+        return ef_errorf(ctx, EF_EINVAL,
+                         "constrain: tools[%d]: name missing or holding '\"', "
+                         "'<' or a newline",
+                         idx);
     int rc = clist_add(G, G->names, name->valuestring, strlen(name->valuestring), "\">\n", 3, NULL);
     if (rc < 0)
         return rc;
@@ -578,8 +587,10 @@ static int compile_tool(ef_ctx *ctx, grammar *G, const cJSON *fn, int idx, tool 
     cJSON_ArrayForEach(p, props)
     {
         if (strpbrk(p->string, "\"<\n"))
-            return ef_errorf(ctx, EF_EINVAL, "constrain: %s: parameter name '%s' holds '\"', '<' "
-                                             "or a newline", path, p->string);
+            return ef_errorf(ctx, EF_EINVAL,
+                             "constrain: %s: parameter name '%s' holds '\"', '<' "
+                             "or a newline",
+                             path, p->string);
         snode *ps = t->params[i];
         t->raw[i] = ps->types == T_STR && (!ps->en || ps->raw_en->n == ps->en->n);
         const char *tail = t->raw[i] ? "\" string=\"true\">" : "\" string=\"false\">";
@@ -643,10 +654,10 @@ static int compile(ef_ctx *ctx, grammar *G, const cJSON *tools)
         (rc = clist_add(G, G->lbool, "false", 5, NULL, 0, NULL)) < 0)
         return rc;
     if (!(G->think_end = lit(G, EF_DSV32_THINK_END)) ||
-        !(G->calls_open = lit(G, "\n\n<" EF_DSV32_DSML "function_calls>\n<" EF_DSV32_DSML
-                                 "invoke name=\"")) ||
-        !(G->param_close = lit(G, "</" EF_DSV32_DSML "parameter>")) || !(G->lnull = lit(G, "null")) ||
-        !G->any->obj_first || !G->any->obj_next)
+        !(G->calls_open =
+              lit(G, "\n\n<" EF_DSV32_DSML "function_calls>\n<" EF_DSV32_DSML "invoke name=\"")) ||
+        !(G->param_close = lit(G, "</" EF_DSV32_DSML "parameter>")) ||
+        !(G->lnull = lit(G, "null")) || !G->any->obj_first || !G->any->obj_next)
         return EF_ENOMEM;
     int i = 0;
     const cJSON *t;
@@ -897,8 +908,8 @@ static int next_struct(const grammar *G, gstate *g, frame *f, int ret)
             return push_value(G, g, items);
         case 2:
             f->phase = 3;
-            return push_choice(g, G->arr_next, (f->a < s->max_items ? 1u : 0u) |
-                                                   (f->a >= s->min_items ? 2u : 0u));
+            return push_choice(g, G->arr_next,
+                               (f->a < s->max_items ? 1u : 0u) | (f->a >= s->min_items ? 2u : 0u));
         }
         return -1;
     }
@@ -1113,8 +1124,9 @@ int ef_engine_constrain_new(ef_ctx *ctx, const ef_constrain_vocab *v, const cJSO
     int rc = c->stk && c->allowed ? compile(ctx, &c->g, tools) : EF_ENOMEM;
     if (rc == 0) {
         frame *f = push(&c->cur, K_TOP, NULL);
-        rc = f && next_struct(&c->g, &c->cur, f, -1) == 0 ? 0
-             : ef_errorf(ctx, EF_EINVAL, "constrain: the grammar cannot start");
+        rc = f && next_struct(&c->g, &c->cur, f, -1) == 0
+                 ? 0
+                 : ef_errorf(ctx, EF_EINVAL, "constrain: the grammar cannot start");
     }
     if (rc < 0) {
         if (rc == EF_ENOMEM)
@@ -1143,7 +1155,8 @@ static int32_t text_room(const gstate *g)
     if (g->depth <= 0 || g->final)
         return 0;
     const frame *f = &g->st[g->depth - 1];
-    if (f->b != 0 || !(f->kind == K_FREE || f->kind == K_RAW || (f->kind == K_STR && f->phase == 1)))
+    if (f->b != 0 ||
+        !(f->kind == K_FREE || f->kind == K_RAW || (f->kind == K_STR && f->phase == 1)))
         return 0;
     return f->budget - f->a; /* chars (STR, RAW) or bytes (FREE): bytes bound both */
 }
@@ -1183,8 +1196,9 @@ int ef_engine_constrain_allowed(ef_ctx *ctx, ef_constrain *c, const int32_t **id
         walk(c, 0, 0);
     }
     if (c->n_allowed == 0)
-        return ef_errorf(ctx, EF_EINVAL, "constrain: no token of the vocabulary continues the "
-                                         "tool call here");
+        return ef_errorf(ctx, EF_EINVAL,
+                         "constrain: no token of the vocabulary continues the "
+                         "tool call here");
     *ids = c->allowed;
     *n = c->n_allowed;
     return 0;
@@ -1211,8 +1225,8 @@ int ef_engine_constrain_accept(ef_ctx *ctx, ef_constrain *c, int32_t token)
     for (uint32_t i = 0; i < v->tok_len[token]; i++)
         if (gstep(&c->g, s, bytes[i]) < 0)
             return ef_errorf(ctx, EF_EINVAL,
-                             "constrain: token %d does not continue the tool call (byte %u)",
-                             token, i);
+                             "constrain: token %d does not continue the tool call (byte %u)", token,
+                             i);
     state_copy(&c->cur, s);
     return 0;
 }

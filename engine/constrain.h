@@ -75,7 +75,10 @@ typedef struct {
     int max_int_digits;      /* (default 6) */
     int slow_masks;          /* 1: step every trie edge, no plain-text shortcut (tests) */
 } ef_constrain_options;
-#define EF_CONSTRAIN_OPTIONS_INIT {EF_CONSTRAIN_OPTIONS_VERSION, 1, 64, 0, 1, 24, 3, 6, 0}
+#define EF_CONSTRAIN_OPTIONS_INIT                                                                  \
+    {                                                                                              \
+        EF_CONSTRAIN_OPTIONS_VERSION, 1, 64, 0, 1, 24, 3, 6, 0                                     \
+    }
 
 typedef struct ef_constrain ef_constrain;
 

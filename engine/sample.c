@@ -19,9 +19,9 @@ typedef struct {
 
 struct ef_engine_sampler {
     int n_vocab;
-    cand *c;           /* n_vocab */
-    int32_t *kept;     /* n_vocab */
-    uint32_t *stamp;   /* n_vocab: history marks */
+    cand *c;         /* n_vocab */
+    int32_t *kept;   /* n_vocab */
+    uint32_t *stamp; /* n_vocab: history marks */
     uint32_t gen;
 };
 

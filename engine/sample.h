@@ -54,7 +54,10 @@ typedef struct {
     double min_p;              /* [0, 1); 0: off */
     double repetition_penalty; /* >= 1 penalizes ids already in history; 1: off */
 } ef_sample_params;
-#define EF_SAMPLE_PARAMS_INIT {EF_SAMPLE_PARAMS_VERSION, 0, 1.0, 0, 1.0, 0.0, 1.0}
+#define EF_SAMPLE_PARAMS_INIT                                                                      \
+    {                                                                                              \
+        EF_SAMPLE_PARAMS_VERSION, 0, 1.0, 0, 1.0, 0.0, 1.0                                         \
+    }
 
 /* EF_EINVAL naming the field when a value is out of range. */
 int ef_engine_sample_params_check(ef_ctx *ctx, const ef_sample_params *p);
@@ -66,9 +69,9 @@ void ef_engine_sampler_free(ef_engine_sampler *s);
 
 typedef struct {
     int32_t token;
-    double logprob;       /* under the distribution drawn from */
-    const int32_t *kept;  /* borrowed from the sampler until its next call */
-    int n_kept;           /* 0: the whole vocabulary */
+    double logprob;      /* under the distribution drawn from */
+    const int32_t *kept; /* borrowed from the sampler until its next call */
+    int n_kept;          /* 0: the whole vocabulary */
 } ef_sample_result;
 
 /* Samples one token from logits[n_vocab]. allowed: the ids that may be chosen (n_allowed

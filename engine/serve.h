@@ -69,22 +69,29 @@ typedef struct {
     int keep_kept;           /* record kept sets */
     int keep_routes;         /* record MoE routes (one more forward for the last token) */
 } ef_gen_request;
-#define EF_GEN_REQUEST_INIT                                                                    \
-    {EF_GEN_REQUEST_VERSION, NULL, 0, EF_SAMPLE_PARAMS_INIT, 0, 16, NULL, 0, NULL, 1, 1}
+#define EF_GEN_REQUEST_INIT                                                                        \
+    {                                                                                              \
+        EF_GEN_REQUEST_VERSION, NULL, 0, EF_SAMPLE_PARAMS_INIT, 0, 16, NULL, 0, NULL, 1, 1         \
+    }
 
-typedef enum { EF_GEN_STOP = 0, EF_GEN_LENGTH = 1, EF_GEN_CANCELLED = 2, EF_GEN_ERROR = 3 } ef_gen_finish;
+typedef enum {
+    EF_GEN_STOP = 0,
+    EF_GEN_LENGTH = 1,
+    EF_GEN_CANCELLED = 2,
+    EF_GEN_ERROR = 3
+} ef_gen_finish;
 
 typedef struct {
     int n_prompt;
-    int n_tokens;           /* tokens[0 .. n_tokens) may be read while running */
+    int n_tokens; /* tokens[0 .. n_tokens) may be read while running */
     int32_t *tokens;
     float *logprobs;
-    int32_t *kept_ids;      /* CSR; an empty set means the whole vocabulary */
-    int64_t *kept_offsets;  /* n_tokens + 1 */
-    uint16_t *routes;       /* n_tokens x route_layers x route_topk; 0xffff in dense layers */
+    int32_t *kept_ids;       /* CSR; an empty set means the whole vocabulary */
+    int64_t *kept_offsets;   /* n_tokens + 1 */
+    uint16_t *routes;        /* n_tokens x route_layers x route_topk; 0xffff in dense layers */
     uint16_t *prompt_routes; /* n_prompt x route_layers x route_topk (keep_routes) */
     int route_layers, route_topk;
-    int n_routed;           /* tokens with routes (n_tokens once done, when keep_routes) */
+    int n_routed; /* tokens with routes (n_tokens once done, when keep_routes) */
     ef_gen_finish finish;
     char error[256];
 } ef_gen_output;
@@ -95,7 +102,10 @@ typedef struct {
     int max_batch; /* sequences stepped together (default 32) */
     int max_ctx;   /* prompt + new tokens per sequence (default 65536) */
 } ef_batch_options;
-#define EF_BATCH_OPTIONS_INIT {EF_BATCH_OPTIONS_VERSION, 32, 65536}
+#define EF_BATCH_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        EF_BATCH_OPTIONS_VERSION, 32, 65536                                                        \
+    }
 
 typedef struct ef_engine_batch ef_engine_batch;
 typedef struct ef_gen_handle ef_gen_handle;
@@ -136,7 +146,10 @@ typedef struct {
     int max_batch;       /* default 32 */
     int max_ctx;         /* default 65536 */
 } ef_rt_options;
-#define EF_RT_OPTIONS_INIT {EF_RT_OPTIONS_VERSION, NULL, 0, 32, 65536}
+#define EF_RT_OPTIONS_INIT                                                                         \
+    {                                                                                              \
+        EF_RT_OPTIONS_VERSION, NULL, 0, 32, 65536                                                  \
+    }
 
 typedef struct ef_engine_rt ef_engine_rt;
 
@@ -158,17 +171,19 @@ int ef_engine_rt_detok(ef_ctx *ctx, const ef_engine_rt *rt, const int32_t *ids, 
 #define EF_SERVER_OPTIONS_VERSION 1
 typedef struct {
     int version;
-    const char *host;          /* default "127.0.0.1" */
-    int port;                  /* 0: any free port (ef_engine_server_port tells) */
-    const char *served_name;   /* the model id in /v1/models (default: DIR's base name) */
-    int max_conns;             /* connections served at once; more get 503 (default 64) */
-    size_t max_body_bytes;     /* request body cap, 413 past it (default 8 MiB) */
-    int max_tokens_cap;        /* largest max_tokens accepted (default 32768) */
-    int thinking;              /* chat default: thinking mode (1) */
-    int idle_timeout_ms;       /* keep-alive connections idle longer are closed (30000) */
+    const char *host;        /* default "127.0.0.1" */
+    int port;                /* 0: any free port (ef_engine_server_port tells) */
+    const char *served_name; /* the model id in /v1/models (default: DIR's base name) */
+    int max_conns;           /* connections served at once; more get 503 (default 64) */
+    size_t max_body_bytes;   /* request body cap, 413 past it (default 8 MiB) */
+    int max_tokens_cap;      /* largest max_tokens accepted (default 32768) */
+    int thinking;            /* chat default: thinking mode (1) */
+    int idle_timeout_ms;     /* keep-alive connections idle longer are closed (30000) */
 } ef_server_options;
-#define EF_SERVER_OPTIONS_INIT                                                                  \
-    {EF_SERVER_OPTIONS_VERSION, NULL, 0, NULL, 64, (size_t)8 << 20, 32768, 1, 30000}
+#define EF_SERVER_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        EF_SERVER_OPTIONS_VERSION, NULL, 0, NULL, 64, (size_t)8 << 20, 32768, 1, 30000             \
+    }
 
 typedef struct ef_engine_server ef_engine_server;
 

@@ -71,22 +71,32 @@ int ef_engine__http_write(ef_http_conn *c, const char *data, size_t len)
 static const char *reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
     }
     return "Error";
 }
 
-int ef_engine__http_respond(ef_http_conn *c, int status, const char *content_type,
-                            const char *body, size_t len)
+int ef_engine__http_respond(ef_http_conn *c, int status, const char *content_type, const char *body,
+                            size_t len)
 {
     char head[256];
     int n = snprintf(head, sizeof head,
@@ -350,8 +360,8 @@ int ef_engine_server_new(ef_ctx *ctx, ef_engine_rt *rt, const char *model_dir,
     if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(s->fd, 256) < 0) {
         int e = errno;
         ef_engine_server_free(s);
-        return ef_errorf(ctx, EF_EIO, "serve: cannot listen on %s:%d: %s", host, opts ? opts->port : 0,
-                         strerror(e));
+        return ef_errorf(ctx, EF_EIO, "serve: cannot listen on %s:%d: %s", host,
+                         opts ? opts->port : 0, strerror(e));
     }
     socklen_t al = sizeof a;
     getsockname(s->fd, (struct sockaddr *)&a, &al);

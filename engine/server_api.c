@@ -23,7 +23,7 @@ typedef struct {
     uint64_t seed;
     int max_tokens;
     int stream, include_usage;
-    int logprobs;      /* completions: N alternatives (-1: none); chat: 0/1 */
+    int logprobs; /* completions: N alternatives (-1: none); chat: 0/1 */
     int ignore_eos, skip_special, ids_as_tokens, return_ids, routes, kept;
 } gen_params;
 
@@ -39,8 +39,8 @@ static int num_field(ef_http_conn *c, const cJSON *body, const char *k, double l
     if (!x || cJSON_IsNull(x))
         return 0;
     if (!cJSON_IsNumber(x) || !(x->valuedouble >= lo && x->valuedouble <= hi)) {
-        ef_engine__http_error(c, 400, "invalid_request_error", "%s must be a number in [%g, %g]",
-                              k, lo, hi);
+        ef_engine__http_error(c, 400, "invalid_request_error", "%s must be a number in [%g, %g]", k,
+                              lo, hi);
         return -1;
     }
     *v = x->valuedouble;
@@ -307,7 +307,8 @@ static ef_gen_handle *submit(ef_engine_server *s, ef_http_conn *c, const int32_t
     int rc = ctx ? ef_engine_batch_submit(ctx, ef_engine_rt_batch(s->rt), &rq, &h) : EF_ENOMEM;
     if (rc < 0)
         ef_engine__http_error(c, rc == EF_ELIMIT || rc == EF_EINVAL ? 400 : 503,
-                              "invalid_request_error", "%s", ctx ? ef_errmsg(ctx) : "out of memory");
+                              "invalid_request_error", "%s",
+                              ctx ? ef_errmsg(ctx) : "out of memory");
     ef_ctx_free(ctx);
     return rc < 0 ? NULL : h;
 }
@@ -324,8 +325,7 @@ static int wait_end(ef_engine_server *s, ef_http_conn *c, ef_gen_handle *h)
     }
     const ef_gen_output *o = ef_engine_batch_output(h);
     if (o->finish == EF_GEN_ERROR)
-        return ef_engine__http_error(c, 500, "server_error", "generation failed: %s", o->error),
-               -1;
+        return ef_engine__http_error(c, 500, "server_error", "generation failed: %s", o->error), -1;
     if (o->finish == EF_GEN_CANCELLED)
         return ef_engine__http_error(c, 503, "server_error", "generation cancelled"), -1;
     return 0;
@@ -445,7 +445,8 @@ static int completions(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
                 else
                     cJSON_AddNullToObject(ch, "logprobs");
                 if (g.return_ids)
-                    cJSON_AddItemToObject(ch, "token_ids", int_array(o->tokens + sent, have - sent));
+                    cJSON_AddItemToObject(ch, "token_ids",
+                                          int_array(o->tokens + sent, have - sent));
                 cJSON_AddNullToObject(ch, "finish_reason");
                 cJSON_AddItemToArray(cJSON_AddArrayToObject(j, "choices"), ch);
                 rc = sse_json(c, j);
@@ -488,7 +489,8 @@ static int completions(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
         add_lossy(ch, "text", text, len);
         size_t offset = 0;
         if (g.logprobs >= 0)
-            cJSON_AddItemToObject(ch, "logprobs", completion_logprobs(s, o, 0, o->n_tokens, &g, &offset));
+            cJSON_AddItemToObject(ch, "logprobs",
+                                  completion_logprobs(s, o, 0, o->n_tokens, &g, &offset));
         else
             cJSON_AddNullToObject(ch, "logprobs");
         cJSON_AddStringToObject(ch, "finish_reason", finish_name(o));
@@ -668,8 +670,8 @@ static int chat(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
                                      "{\"type\":\"function\",\"function\":{\"name\":...}}");
     if (constrain && !have_tools) {
         cJSON_Delete(ctools);
-        return ef_engine__http_error(c, 400, "invalid_request_error",
-                                     "tool_choice %s needs tools", "required");
+        return ef_engine__http_error(c, 400, "invalid_request_error", "tool_choice %s needs tools",
+                                     "required");
     }
     ef_ctx *ctx = ef_ctx_new();
     cJSON *doc = cJSON_CreateObject();
@@ -744,7 +746,8 @@ static int chat(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
             size_t ok = done ? len : utf8_complete(text, len);
             if (in_reason) {
                 const char *e = strstr(text, EF_DSV32_THINK_END);
-                size_t upto = e ? (size_t)(e - text) : ok - held_suffix(text, ok, EF_DSV32_THINK_END);
+                size_t upto =
+                    e ? (size_t)(e - text) : ok - held_suffix(text, ok, EF_DSV32_THINK_END);
                 if (upto > r_sent)
                     rc = delta_text(c, s, id, "reasoning_content", text + r_sent, upto - r_sent);
                 r_sent = EF_MAX(r_sent, upto);
@@ -755,7 +758,8 @@ static int chat(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
             }
             if (!in_reason && !calls_seen && rc == 0) {
                 const char *m = len > c_start ? strstr(text + c_start, CALLS_MARK) : NULL;
-                size_t upto = m ? (size_t)(m - text) : ok - EF_MIN(ok, held_suffix(text, ok, CALLS_MARK));
+                size_t upto =
+                    m ? (size_t)(m - text) : ok - EF_MIN(ok, held_suffix(text, ok, CALLS_MARK));
                 if (done && !m)
                     upto = len;
                 if (upto > c_sent)
@@ -784,7 +788,8 @@ static int chat(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
                 {
                     cJSON *one = cJSON_Duplicate(t, 1);
                     cJSON_AddNumberToObject(one, "index", i++);
-                    cJSON *dd = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(dd, "tool_calls");
+                    cJSON *dd = cJSON_CreateObject(),
+                          *list = cJSON_AddArrayToObject(dd, "tool_calls");
                     cJSON_AddItemToArray(list, one);
                     if (rc == 0)
                         rc = sse_json(c, chunk(s, id, dd, NULL));
@@ -803,7 +808,8 @@ static int chat(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
         ef_free(text);
         if (rc == 0 && (o->finish == EF_GEN_ERROR || o->finish == EF_GEN_CANCELLED)) {
             cJSON *e = cJSON_CreateObject(), *ee = cJSON_AddObjectToObject(e, "error");
-            cJSON_AddStringToObject(ee, "message", o->finish == EF_GEN_ERROR ? o->error : "cancelled");
+            cJSON_AddStringToObject(ee, "message",
+                                    o->finish == EF_GEN_ERROR ? o->error : "cancelled");
             cJSON_AddStringToObject(ee, "type", "server_error");
             rc = sse_json(c, e);
         } else if (rc == 0) {
@@ -854,7 +860,8 @@ static int chat(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
         else
             cJSON_AddNullToObject(ch, "logprobs");
         cJSON_AddStringToObject(ch, "finish_reason",
-                                n_calls && o->finish == EF_GEN_STOP ? "tool_calls" : finish_name(o));
+                                n_calls && o->finish == EF_GEN_STOP ? "tool_calls"
+                                                                    : finish_name(o));
         cJSON_AddItemToObject(ch, "token_ids", int_array(o->tokens, o->n_tokens));
         add_rl_fields(ch, o, &g);
         cJSON_AddItemToArray(cJSON_AddArrayToObject(j, "choices"), ch);
@@ -876,7 +883,8 @@ out:
     return rc < 0 ? -1 : 0;
 }
 
-/* ---- routing ---------------------------------------------------------------------------------- */
+/* ---- routing ----------------------------------------------------------------------------------
+ */
 
 int ef_engine__api_handle(ef_engine_server *s, ef_http_conn *c, const ef_http_req *req)
 {
@@ -903,15 +911,16 @@ int ef_engine__api_handle(ef_engine_server *s, ef_http_conn *c, const ef_http_re
         cJSON_AddStringToObject(m, "object", "model");
         cJSON_AddNumberToObject(m, "created", 0);
         cJSON_AddStringToObject(m, "owned_by", "envforge");
-        cJSON_AddNumberToObject(m, "max_model_len", ef_engine_rt_config(s->rt)->max_position_embeddings);
+        cJSON_AddNumberToObject(m, "max_model_len",
+                                ef_engine_rt_config(s->rt)->max_position_embeddings);
         cJSON_AddItemToArray(data, m);
         return send_json(c, 200, j);
     }
     int is_chat = strcmp(path, "/v1/chat/completions") == 0;
     int is_cmpl = strcmp(path, "/v1/completions") == 0;
     if (!is_chat && !is_cmpl)
-        return ef_engine__http_error(c, 404, "invalid_request_error", "no route %s %s",
-                                     req->method, path);
+        return ef_engine__http_error(c, 404, "invalid_request_error", "no route %s %s", req->method,
+                                     path);
     if (!post)
         return ef_engine__http_error(c, 405, "invalid_request_error", "use POST");
     cJSON *body = cJSON_ParseWithLength(req->body ? req->body : "", req->body_len);

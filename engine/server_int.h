@@ -32,8 +32,8 @@ struct ef_engine_server {
 /* Writes all bytes; < 0 when the peer is gone. */
 int ef_engine__http_write(ef_http_conn *c, const char *data, size_t len);
 /* A complete response with a JSON or text body. */
-int ef_engine__http_respond(ef_http_conn *c, int status, const char *content_type,
-                            const char *body, size_t len);
+int ef_engine__http_respond(ef_http_conn *c, int status, const char *content_type, const char *body,
+                            size_t len);
 /* An OpenAI-style error body {"error": {"message", "type", "code"}}. */
 int ef_engine__http_error(ef_http_conn *c, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -24,11 +24,14 @@ static const char TOOLS[] =
     "\"year\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"
     "\"maxItems\":3}},\"required\":[\"lang\"]},"
     "\"limit\":{\"type\":\"integer\",\"minimum\":0}},\"required\":[\"query\",\"filters\"]}}},"
-    "{\"type\":\"function\",\"function\":{\"name\":\"set_flags\",\"parameters\":{\"type\":\"object\","
-    "\"properties\":{\"flags\":{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"minItems\":1},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"set_flags\",\"parameters\":{\"type\":"
+    "\"object\","
+    "\"properties\":{\"flags\":{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"minItems\":1}"
+    ","
     "\"ratio\":{\"type\":\"number\"},\"mode\":{\"type\":[\"string\",\"null\"]},"
     "\"nested\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"items\":"
-    "{\"type\":\"object\",\"properties\":{\"b\":{\"enum\":[1,\"x\",null]}},\"required\":[\"b\"]}}}},"
+    "{\"type\":\"object\",\"properties\":{\"b\":{\"enum\":[1,\"x\",null]}},\"required\":[\"b\"]}}}}"
+    ","
     "\"any\":{}},"
     "\"required\":[\"flags\",\"nested\"]}}},"
     "{\"type\":\"function\",\"function\":{\"name\":\"noop\",\"parameters\":{\"type\":\"object\","
@@ -85,8 +88,8 @@ static void test_thousand_calls(void)
         for (int i = 0; i < m; i++) {
             int done = 0;
             while (!done)
-                ef_engine_batch_wait(ef_engine_rt_batch(rt), h[i], ef_engine_batch_output(h[i])->n_tokens,
-                                     &done);
+                ef_engine_batch_wait(ef_engine_rt_batch(rt), h[i],
+                                     ef_engine_batch_output(h[i])->n_tokens, &done);
             const ef_gen_output *o = ef_engine_batch_output(h[i]);
             n_tok += o->n_tokens;
             if (o->finish != EF_GEN_STOP) {
@@ -107,7 +110,8 @@ static void test_thousand_calls(void)
                     cJSON_ArrayForEach(call, tc)
                     {
                         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
-                        const char *name = cJSON_GetObjectItemCaseSensitive(fn, "name")->valuestring;
+                        const char *name =
+                            cJSON_GetObjectItemCaseSensitive(fn, "name")->valuestring;
                         const char *args =
                             cJSON_GetObjectItemCaseSensitive(fn, "arguments")->valuestring;
                         const cJSON *schema = tool_schema(tools, name);
@@ -117,7 +121,8 @@ static void test_thousand_calls(void)
                             if (strcmp(name, (const char *[]){"get_weather", "search", "set_flags",
                                                               "noop"}[k]) == 0)
                                 used[k]++;
-                        if (!schema || !a || ef_tools_schema_validate(ctx, schema, a, "arguments") < 0) {
+                        if (!schema || !a ||
+                            ef_tools_schema_validate(ctx, schema, a, "arguments") < 0) {
                             ok = 0;
                             EF_FAULT_("sample %d: %s(%s): %s", base + i, name, args,
                                       schema && a ? ef_errmsg(ctx) : "unknown tool or bad JSON");
@@ -232,7 +237,8 @@ static void test_fast_masks_equal_slow(void)
             ef_engine_batch_release(ef_engine_rt_batch(rt), h);
             ef_engine_constrain_free(c);
         }
-        same += n_got[0] == n_got[1] && memcmp(got[0], got[1], sizeof(int32_t) * (size_t)n_got[0]) == 0;
+        same +=
+            n_got[0] == n_got[1] && memcmp(got[0], got[1], sizeof(int32_t) * (size_t)n_got[0]) == 0;
     }
     printf("    %d/%d completions identical with and without the shortcut (%.2f s vs %.2f s)\n",
            same, N, (double)t_fast / 1e9, (double)t_slow / 1e9);
