@@ -165,10 +165,11 @@ static inline int ef_test_end_(void)
          ef_done_ = (ef_alloc_failed_count() == 0), ef_alloc_fail_after(0), n++)                   \
         for (int ef_once_ = (ef_alloc_fail_after(n), 1); ef_once_; ef_once_ = 0)
 
-/* A path for scratch files: $TMPDIR or /tmp, plus a unique suffix (static buffer). */
+/* A path for scratch files: $TMPDIR or /tmp, plus a unique suffix (a static buffer, one
+ * per thread, so test threads that each make a folder do not share one). */
 static inline const char *ef_test_tmpdir(const char *tag)
 {
-    static char buf[512];
+    static _Thread_local char buf[512];
     const char *base = getenv("TMPDIR");
     snprintf(buf, sizeof buf, "%s/eftest-%s-XXXXXX", base && *base ? base : "/tmp", tag);
     if (!mkdtemp(buf)) {
