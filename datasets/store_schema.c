@@ -140,22 +140,6 @@ static const migration migrations[] = {
     {1, "envs, tasks, runs, episodes, messages, tool_calls, token_streams, events", schema_v1},
 };
 
-static int table_exists(ef_store *s, const char *name, int *out)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?1",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return ef_datasets__sqlerr(s, rc, "reading the schema");
-    *out = rc == SQLITE_ROW;
-    return 0;
-}
-
 static int single_int(ef_store *s, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
@@ -172,19 +156,29 @@ static int single_int(ef_store *s, const char *sql, int64_t *out)
     return 0;
 }
 
-/* The recorded version: 0 for an empty file; an error for a foreign database. */
+/* The recorded version: 0 for an empty file; an error for a foreign database. Whether
+ * schema_migrations exists and how many tables there are is read by one statement, so
+ * both come from one snapshot: two reads could see another process's migration commit
+ * between them and take a store being created for a foreign database. */
 static int current_version(ef_store *s, int64_t *out)
 {
-    int has = 0;
-    int rc = table_exists(s, "schema_migrations", &has);
-    if (rc < 0)
-        return rc;
+    static const char sql[] =
+        "SELECT coalesce(sum(type = 'table' AND name = 'schema_migrations'), 0),"
+        " coalesce(sum(name NOT LIKE 'sqlite_%'), 0) FROM sqlite_master";
+    sqlite3_stmt *st = NULL;
+    int64_t has = 0, n_tables = 0;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        has = sqlite3_column_int64(st, 0);
+        n_tables = sqlite3_column_int64(st, 1);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK)
+        return ef_datasets__sqlerr(s, rc, "reading the schema");
     if (!has) {
-        int64_t n_tables = 0;
-        rc = single_int(s, "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'",
-                        &n_tables);
-        if (rc < 0)
-            return rc;
         if (n_tables > 0)
             return ef_errorf(s->ctx, EF_EPARSE,
                              "%s: a SQLite database but not an envforge store (it has %lld "
