@@ -148,7 +148,7 @@ int ef_datasets__row_exists(ef_store *s, int stmt_id, const char *table, int64_t
     /* table is one of a fixed set of names, never user text */
     char sql[96];
     snprintf(sql, sizeof sql, "SELECT 1 FROM %s WHERE id = ?1", table);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = ef_datasets__stmt(s, stmt_id, sql, &st);
     if (rc < 0)
         return rc;
@@ -164,7 +164,7 @@ int ef_datasets__row_exists(ef_store *s, int stmt_id, const char *table, int64_t
 int ef_datasets__row_get(ef_store *s, int stmt_id, const char *sql, const char *what, int64_t id,
                          sqlite3_stmt **out)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = ef_datasets__stmt(s, stmt_id, sql, &st);
     if (rc < 0)
         return rc;

@@ -258,7 +258,7 @@ int ef_datasets__migrate(ef_store *s)
 
 int ef_store_schema_version(ef_store *s, int64_t *out)
 {
-    int64_t v;
+    int64_t v = 0;
     int rc = single_int(s, "SELECT coalesce(max(version), 0) FROM schema_migrations", &v);
     if (rc < 0)
         return rc;
