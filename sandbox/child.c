@@ -367,10 +367,34 @@ static int arrange_fds(ef_sb_plan *p)
     return 0;
 }
 
+/* Joins the worker's user namespace (we are root, which may), then becomes its uid 1000,
+ * which is the outer uid outside. Supplementary groups go first, while setgroups is still
+ * ours to call. Root's uid is not mapped in there, so the change of uid keeps the
+ * capabilities the join gave; drop_caps drops them. Runs before arrange_fds closes the
+ * namespace's fd. */
+static int join_userns(ef_sb_plan *p)
+{
+    long rc;
+    gid_t none[1];
+    {
+        if ((rc = SC2(SYS_setgroups, 0, none)) < 0)
+            return fail(p, EF_SB_STEP_SETUID, rc);
+        if ((rc = SC2(SYS_setns, p->userns_fd, CLONE_NEWUSER)) < 0)
+            return fail(p, EF_SB_STEP_USERNS, rc);
+        if ((rc = SC3(SYS_setresgid, p->inner_gid, p->inner_gid, p->inner_gid)) < 0 ||
+            (rc = SC3(SYS_setresuid, p->inner_uid, p->inner_uid, p->inner_uid)) < 0)
+            return fail(p, EF_SB_STEP_SETUID, rc);
+        SC2(SYS_prctl, PR_SET_DUMPABLE, 1); /* the shared mm: see enter_userns */
+    }
+    return 0;
+}
+
 static int enter_userns(ef_sb_plan *p)
 {
     long rc;
     gid_t none[1];
+    if (p->full && p->userns_fd >= 0)
+        return 0; /* joined already */
     if (p->set_ids && ((rc = SC2(SYS_setgroups, 0, none)) < 0 ||
                        (rc = SC3(SYS_setresgid, p->outer_gid, p->outer_gid, p->outer_gid)) < 0 ||
                        (rc = SC3(SYS_setresuid, p->outer_uid, p->outer_uid, p->outer_uid)) < 0))
@@ -412,6 +436,8 @@ static int prog_main(void *arg)
 {
     ef_sb_plan *p = arg;
     long rc;
+    if (p->full && p->userns_fd >= 0 && join_userns(p) < 0)
+        raw_exit(127);
     if (arrange_fds(p) < 0)
         raw_exit(127);
     for (int i = 0; i < p->n_rl; i++)

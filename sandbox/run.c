@@ -243,6 +243,9 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     double t_plan = ef_now_s();
     if ((rc = ef_sandbox__plan_build(ctx, w, o, argv, plan, &arena)))
         goto cleanup;
+    int userns_slot = -1;
+    if (plan->full)
+        plan->userns_fd = ef_sandbox__worker_userns(ctx, w, &userns_slot);
     double t_planned = ef_now_s();
     plan->bpf = filter->insns;
     plan->bpf_len = filter->len;
@@ -269,6 +272,7 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     ef_sb_proc proc;
     if ((rc = ef_sandbox__spawn(ctx, w, plan, &proc)))
         goto cleanup;
+    proc.userns_slot = userns_slot;
     close(po[1]);
     close(pe[1]);
     close(pd[1]);

@@ -94,6 +94,7 @@ typedef struct {
     const char *tmp_opts;    /* tmpfs options of /tmp */
     const char *workdir_src; /* host dir attached at /work, or NULL */
     int idmap_fd;            /* user namespace of the workdir's idmapped mount, or -1 */
+    int userns_fd; /* the worker's user namespace to join (setns), or -1: make one */
     int workdir_rw;
     struct {
         const char *src, *dst; /* host path, path inside (its mount point is in the
@@ -178,7 +179,8 @@ typedef struct {
     int pidfd;
     void *stack;
     size_t stack_len;
-    double t0; /* ef_now_s at spawn */
+    double t0;       /* ef_now_s at spawn */
+    int userns_slot; /* the worker's user namespace it runs in, or -1 */
 } ef_sb_proc;
 
 /* worker.c */
@@ -211,6 +213,9 @@ struct ef_sandbox_worker {
     uint64_t tmpl_clock;
     int tmpl_broken;            /* 1: templates failed here; build roots per run */
     int idmap_fd;               /* user namespace mapping host root to the outer uid, or -1 */
+    int userns_fd[4];           /* user namespaces runs join: inner uid 1000 = outer uid */
+    int n_userns, userns_next;
+    int userns_broken; /* 1: making them failed here; runs make their own */
     ef_sb_filter filters[2][2]; /* [profile][net] */
     int have_filter[2][2];
 };
@@ -231,6 +236,9 @@ int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sand
 /* plan.c: the steps of a prepared root (no per-run mounts). */
 int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
                               ef_sb_plan *plan, ef_sb_arena *arena);
+/* worker.c: the next of the worker's user namespaces for a run (*slot: its index), once
+ * the last run in it is wholly gone; -1 (and no error) when the run makes its own. */
+int ef_sandbox__worker_userns(ef_ctx *ctx, ef_sandbox_worker *w, int *slot);
 /* worker.c: the worker's idmap user namespace (made on first use). */
 int ef_sandbox__worker_idmap(ef_ctx *ctx, ef_sandbox_worker *w, int *out);
 /* plan.c: the template key of o into buf; 0 when o can use a template at all. */

@@ -43,6 +43,7 @@ int ef_sandbox__spawn(ef_ctx *ctx, ef_sandbox_worker *w, ef_sb_plan *plan, ef_sb
     memset(proc, 0, sizeof *proc);
     proc->pid = -1;
     proc->pidfd = -1;
+    proc->userns_slot = -1;
     proc->stack_len = 2 * STACK_HALF + 4096;
     void *stack;
     if (w && w->n_stacks > 0) {

@@ -129,6 +129,8 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
         close(w->netns_fd);
     if (w->idmap_fd >= 0)
         close(w->idmap_fd);
+    for (int i = 0; i < w->n_userns; i++)
+        close(w->userns_fd[i]);
     for (int i = 0; i < w->n_tmpl; i++)
         if (w->tmpl[i].fd >= 0)
             close(w->tmpl[i].fd);
@@ -292,15 +294,12 @@ int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sand
     return w->tmpl[slot].fd;
 }
 
-/* The idmap of writable workdirs: a user namespace whose uid/gid 0 is the worker's outer
- * uid/gid. A paused child in a new user namespace holds it while we write its maps and
- * open it; then the child is killed and the namespace lives on in the fd. */
-int ef_sandbox__worker_idmap(ef_ctx *ctx, ef_sandbox_worker *w, int *out)
+/* A user namespace owned by root whose id `inner` is the worker's outer uid/gid: a paused
+ * child made in it holds it while we write its maps and open it; then the child is
+ * killed and the namespace lives on in *out. deny_setgroups: setgroups(2) refused inside. */
+static int make_userns(ef_ctx *ctx, ef_sandbox_worker *w, unsigned inner, int deny_setgroups,
+                       int *out)
 {
-    if (w->idmap_fd >= 0) {
-        *out = w->idmap_fd;
-        return 0;
-    }
     size_t stack_len = 64 * 1024;
     void *stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -312,33 +311,81 @@ int ef_sandbox__worker_idmap(ef_ctx *ctx, ef_sandbox_worker *w, int *out)
     int pid =
         clone(ef_sandbox__pause_main, (char *)stack + stack_len, CLONE_VM | CLONE_NEWUSER, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    int rc = 0;
+    int rc = 0, fd = -1;
     if (pid < 0) {
-        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: idmap user namespace: clone: %s",
-                       strerror(errno));
+        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: user namespace: clone: %s", strerror(errno));
     } else {
         char path[64], map[64];
-        snprintf(map, sizeof map, "0 %u 1\n", w->uid);
+        snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
+        if (deny_setgroups && ef_file_write(ctx, path, "deny", 4) < 0)
+            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: user namespace");
+        snprintf(map, sizeof map, "%u %u 1\n", inner, w->uid);
         snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
-        if (ef_file_write(ctx, path, map, strlen(map)) < 0)
-            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: idmap user namespace");
-        snprintf(map, sizeof map, "0 %u 1\n", w->gid);
+        if (!rc && ef_file_write(ctx, path, map, strlen(map)) < 0)
+            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: user namespace");
+        snprintf(map, sizeof map, "%u %u 1\n", inner, w->gid);
         snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
         if (!rc && ef_file_write(ctx, path, map, strlen(map)) < 0)
-            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: idmap user namespace");
+            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: user namespace");
         snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
-        int fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+        fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
         if (!rc && fd < 0)
             rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: open %s: %s", path, strerror(errno));
         kill(pid, SIGKILL);
         waitpid(pid, NULL, __WALL);
-        if (!rc)
-            w->idmap_fd = fd;
     }
     munmap(stack, stack_len);
     if (!rc)
-        *out = w->idmap_fd;
+        *out = fd;
     return rc;
+}
+
+/* The idmap of writable workdirs: a user namespace whose uid/gid 0 is the worker's outer
+ * uid/gid. */
+int ef_sandbox__worker_idmap(ef_ctx *ctx, ef_sandbox_worker *w, int *out)
+{
+    if (w->idmap_fd < 0) {
+        int rc = make_userns(ctx, w, 0, 0, &w->idmap_fd);
+        if (rc)
+            return rc;
+    }
+    *out = w->idmap_fd;
+    return 0;
+}
+
+/* The user namespaces runs join. Making one per run (unshare, then setgroups, uid_map and
+ * gid_map written through /proc) costs more than a whole /bin/true; joining one costs a
+ * setns. A namespace holds no state a run could leave behind for the next (keyrings are
+ * refused by the filter), but RLIMIT_NPROC counts the processes of (namespace, uid): a
+ * run's processes still dying would count against the next run's limit. So there are a
+ * few, taken round robin, and one is taken again only once the run that last used it has
+ * been reaped (its init is reaped only after every process of its namespace is gone). */
+int ef_sandbox__worker_userns(ef_ctx *ctx, ef_sandbox_worker *w, int *slot)
+{
+    *slot = -1;
+    if (!w->full || geteuid() != 0 || w->userns_broken)
+        return -1;
+    int k = w->userns_next;
+    w->userns_next = (k + 1) % (int)EF_ARRAY_LEN(w->userns_fd);
+    if (k >= w->n_userns) {
+        k = w->n_userns;
+        if (make_userns(ctx, w, 1000, 1, &w->userns_fd[k]) < 0) {
+            EF_LOG_W(ctx, "sandbox: %s; each run makes its own user namespace", ef_errmsg(ctx));
+            ef_error_clear(ctx);
+            w->userns_broken = 1;
+            return -1;
+        }
+        w->n_userns++;
+    }
+    for (int i = 0; i < w->n_pending; i++)
+        if (w->pending[i].userns_slot == k) {
+            int st;
+            double u, sy;
+            ef_sandbox__reap(w, &w->pending[i], &st, &u, &sy);
+            w->pending[i--] = w->pending[--w->n_pending];
+        }
+    *slot = k;
+    return w->userns_fd[k];
 }
 
 /* nftw has no user pointer: the ids travel through a thread-local. */
