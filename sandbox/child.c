@@ -31,9 +31,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -622,6 +626,51 @@ static void tree_usage(ef_sb_plan *p, long proc_fd, long *cpu_ms, long *rss_kb)
     *rss_kb = pages * (p->page_kb > 0 ? p->page_kb : 4);
 }
 
+/* ---- the worker's ipc namespace ------------------------------------------------------ */
+
+/* Removes every System V object of one kind (SHM, MSG or SEM): *_INFO gives the highest
+ * index in use and whether any exist; *_STAT turns an index into an id. */
+static int empty_ipc_kind(ef_sb_plan *p, long nr, int info_cmd, int stat_cmd)
+{
+    union {
+        struct shm_info shm;
+        struct msginfo msg;
+        struct seminfo sem;
+        char pad[256];
+    } info;
+    long buf[64];
+    long maxidx = nr == SYS_semctl ? SC4(nr, 0, 0, info_cmd, &info)
+                                   : SC3(nr, 0, info_cmd, &info);
+    if (maxidx < 0)
+        return fail(p, EF_SB_STEP_IPCNS, maxidx);
+    long used = nr == SYS_shmctl   ? (long)info.shm.used_ids
+                : nr == SYS_msgctl ? (long)info.msg.msgpool
+                                   : (long)info.sem.semusz;
+    for (long idx = 0; used > 0 && idx <= maxidx; idx++) {
+        long id = nr == SYS_semctl ? SC4(nr, idx, 0, stat_cmd, buf) : SC3(nr, idx, stat_cmd, buf);
+        if (id < 0)
+            continue;
+        long rc = nr == SYS_semctl ? SC3(nr, id, 0, IPC_RMID) : SC3(nr, id, IPC_RMID, 0);
+        if (rc < 0)
+            return fail(p, EF_SB_STEP_IPCNS, rc);
+    }
+    return 0;
+}
+
+/* Joins the worker's ipc namespace and removes what a past run left in it (no process of
+ * that run is left: the worker reaped its init). */
+static int join_ipcns(ef_sb_plan *p)
+{
+    long rc = SC2(SYS_setns, p->ipcns_fd, CLONE_NEWIPC);
+    if (rc < 0)
+        return fail(p, EF_SB_STEP_IPCNS, rc);
+    if (empty_ipc_kind(p, SYS_shmctl, SHM_INFO, SHM_STAT_ANY) < 0 ||
+        empty_ipc_kind(p, SYS_msgctl, MSG_INFO, MSG_STAT_ANY) < 0 ||
+        empty_ipc_kind(p, SYS_semctl, SEM_INFO, SEM_STAT_ANY) < 0)
+        return -1;
+    return 0;
+}
+
 /* ---- supervision ------------------------------------------------------------------------ */
 
 static void supervise(ef_sb_plan *p, int gpid)
@@ -706,6 +755,8 @@ int ef_sandbox__init_main(void *arg)
         fail(p, EF_SB_STEP_NETNS, rc);
         raw_exit(1);
     }
+    if (p->ipcns_fd >= 0 && join_ipcns(p) < 0)
+        raw_exit(1);
     stamp(p, 1);
     if (p->full && (p->tmpl_fd >= 0 ? enter_template(p) : build_root(p)) < 0)
         raw_exit(1);

@@ -427,6 +427,7 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     plan->done_fd = -1;
     plan->idmap_fd = -1;
     plan->userns_fd = -1;
+    plan->ipcns_fd = -1;
     builder b = {ctx, plan, arena, 0};
     plan->uid_map = arena_str(arena, "%u %u 1\n", plan->inner_uid, plan->outer_uid);
     plan->gid_map = arena_str(arena, "%u %u 1\n", plan->inner_gid, plan->outer_gid);

@@ -244,8 +244,10 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     if ((rc = ef_sandbox__plan_build(ctx, w, o, argv, plan, &arena)))
         goto cleanup;
     int userns_slot = -1;
-    if (plan->full)
+    if (plan->full) {
         plan->userns_fd = ef_sandbox__worker_userns(ctx, w, &userns_slot);
+        plan->ipcns_fd = ef_sandbox__worker_ipcns(w, userns_slot);
+    }
     double t_planned = ef_now_s();
     plan->bpf = filter->insns;
     plan->bpf_len = filter->len;

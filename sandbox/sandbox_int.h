@@ -44,6 +44,7 @@ typedef struct {
 typedef enum {
     EF_SB_STEP_NONE = 0,
     EF_SB_STEP_NETNS,
+    EF_SB_STEP_IPCNS,
     EF_SB_STEP_MOUNT_PRIVATE,
     EF_SB_STEP_ROOT_TMPFS,
     EF_SB_STEP_MKDIR,
@@ -95,6 +96,7 @@ typedef struct {
     const char *workdir_src; /* host dir attached at /work, or NULL */
     int idmap_fd;            /* user namespace of the workdir's idmapped mount, or -1 */
     int userns_fd; /* the worker's user namespace to join (setns), or -1: make one */
+    int ipcns_fd;  /* the worker's ipc namespace to join and empty, or -1: a new one */
     int workdir_rw;
     struct {
         const char *src, *dst; /* host path, path inside (its mount point is in the
@@ -214,6 +216,7 @@ struct ef_sandbox_worker {
     int tmpl_broken;            /* 1: templates failed here; build roots per run */
     int idmap_fd;               /* user namespace mapping host root to the outer uid, or -1 */
     int userns_fd[4];           /* user namespaces runs join: inner uid 1000 = outer uid */
+    int ipcns_fd[4];            /* ipc namespaces that go with them */
     int n_userns, userns_next;
     int userns_broken; /* 1: making them failed here; runs make their own */
     ef_sb_filter filters[2][2]; /* [profile][net] */
@@ -239,6 +242,8 @@ int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbo
 /* worker.c: the next of the worker's user namespaces for a run (*slot: its index), once
  * the last run in it is wholly gone; -1 (and no error) when the run makes its own. */
 int ef_sandbox__worker_userns(ef_ctx *ctx, ef_sandbox_worker *w, int *slot);
+/* worker.c: the ipc namespace of a slot of ef_sandbox__worker_userns. */
+int ef_sandbox__worker_ipcns(const ef_sandbox_worker *w, int slot);
 /* worker.c: the worker's idmap user namespace (made on first use). */
 int ef_sandbox__worker_idmap(ef_ctx *ctx, ef_sandbox_worker *w, int *out);
 /* plan.c: the template key of o into buf; 0 when o can use a template at all. */

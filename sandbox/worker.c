@@ -54,23 +54,26 @@ static void detect_isolation(ef_sandbox_worker *w)
     }
 }
 
-/* An empty network namespace for this worker: unshare on this thread, keep an fd, go back. */
-static int make_netns(ef_ctx *ctx, ef_sandbox_worker *w)
+/* A new namespace of one kind (CLONE_NEWNET, CLONE_NEWIPC) for this worker: unshare on
+ * this thread, keep an fd in *out, go back. */
+static int make_ns(ef_ctx *ctx, int kind, int *out)
 {
-    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    const char *path = kind == CLONE_NEWNET ? "/proc/thread-self/ns/net" : "/proc/thread-self/ns/ipc";
+    int home = open(path, O_RDONLY | O_CLOEXEC);
     if (home < 0)
-        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: open /proc/thread-self/ns/net: %s",
-                         strerror(errno));
+        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: open %s: %s", path, strerror(errno));
     int rc = 0;
-    if (unshare(CLONE_NEWNET) < 0) {
-        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: unshare(CLONE_NEWNET): %s", strerror(errno));
+    if (unshare(kind) < 0) {
+        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: unshare of a new %s namespace: %s",
+                       path + 21, strerror(errno));
     } else {
-        w->netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (w->netns_fd < 0)
-            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: open new netns: %s", strerror(errno));
-        if (setns(home, CLONE_NEWNET) < 0)
-            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: setns back to the host network failed: %s",
+        *out = open(path, O_RDONLY | O_CLOEXEC);
+        if (*out < 0)
+            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: open the new %s: %s", path,
                            strerror(errno));
+        if (setns(home, kind) < 0)
+            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: setns back to the host's %s failed: %s",
+                           path + 21, strerror(errno));
     }
     close(home);
     return rc;
@@ -109,7 +112,7 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
         if (!mkdtemp(w->root))
             rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: mkdtemp %s: %s", w->root, strerror(errno));
         if (!rc)
-            rc = make_netns(ctx, w);
+            rc = make_ns(ctx, CLONE_NEWNET, &w->netns_fd);
     }
     if (rc) {
         ef_sandbox_worker_free(w);
@@ -129,8 +132,10 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
         close(w->netns_fd);
     if (w->idmap_fd >= 0)
         close(w->idmap_fd);
-    for (int i = 0; i < w->n_userns; i++)
+    for (int i = 0; i < w->n_userns; i++) {
         close(w->userns_fd[i]);
+        close(w->ipcns_fd[i]);
+    }
     for (int i = 0; i < w->n_tmpl; i++)
         if (w->tmpl[i].fd >= 0)
             close(w->tmpl[i].fd);
@@ -353,13 +358,18 @@ int ef_sandbox__worker_idmap(ef_ctx *ctx, ef_sandbox_worker *w, int *out)
     return 0;
 }
 
-/* The user namespaces runs join. Making one per run (unshare, then setgroups, uid_map and
- * gid_map written through /proc) costs more than a whole /bin/true; joining one costs a
- * setns. A namespace holds no state a run could leave behind for the next (keyrings are
- * refused by the filter), but RLIMIT_NPROC counts the processes of (namespace, uid): a
- * run's processes still dying would count against the next run's limit. So there are a
- * few, taken round robin, and one is taken again only once the run that last used it has
- * been reaped (its init is reaped only after every process of its namespace is gone). */
+/* The user and ipc namespaces runs join. Making a user namespace per run (unshare, then
+ * setgroups, uid_map and gid_map written through /proc) costs more than a whole /bin/true;
+ * an ipc namespace costs a third of one (it mounts an internal mqueue filesystem); joining
+ * either costs a setns. A user namespace holds no state a run could leave behind for the
+ * next (keyrings are refused by the filter); an ipc namespace does (System V segments,
+ * queues, semaphore sets), so the init empties it before the program starts, and POSIX
+ * message queues cannot be made at all (RLIMIT_MSGQUEUE is 0). RLIMIT_NPROC counts the
+ * processes of (user namespace, uid), and a run's processes still dying would count
+ * against the next run's limit, or leave objects behind after the emptying. So there are
+ * a few pairs, taken round robin, and one is taken again only once the run that last used
+ * it has been reaped (its init is reaped only after every process of its namespaces is
+ * gone). */
 int ef_sandbox__worker_userns(ef_ctx *ctx, ef_sandbox_worker *w, int *slot)
 {
     *slot = -1;
@@ -370,8 +380,15 @@ int ef_sandbox__worker_userns(ef_ctx *ctx, ef_sandbox_worker *w, int *slot)
     if (k >= w->n_userns) {
         k = w->n_userns;
         if (make_userns(ctx, w, 1000, 1, &w->userns_fd[k]) < 0) {
-            EF_LOG_W(ctx, "sandbox: %s; each run makes its own user namespace", ef_errmsg(ctx));
+            EF_LOG_W(ctx, "sandbox: %s; each run makes its own namespaces", ef_errmsg(ctx));
             ef_error_clear(ctx);
+            w->userns_broken = 1;
+            return -1;
+        }
+        if (make_ns(ctx, CLONE_NEWIPC, &w->ipcns_fd[k]) < 0) {
+            EF_LOG_W(ctx, "sandbox: %s; each run makes its own namespaces", ef_errmsg(ctx));
+            ef_error_clear(ctx);
+            close(w->userns_fd[k]);
             w->userns_broken = 1;
             return -1;
         }
@@ -386,6 +403,11 @@ int ef_sandbox__worker_userns(ef_ctx *ctx, ef_sandbox_worker *w, int *slot)
         }
     *slot = k;
     return w->userns_fd[k];
+}
+
+int ef_sandbox__worker_ipcns(const ef_sandbox_worker *w, int slot)
+{
+    return slot >= 0 && slot < w->n_userns ? w->ipcns_fd[slot] : -1;
 }
 
 /* nftw has no user pointer: the ids travel through a thread-local. */

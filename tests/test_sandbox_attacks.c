@@ -600,6 +600,21 @@ static void test_caller_killed(void)
     EF_CHECK_EQ_INT(count_uid_procs(uid), 0);
 }
 
+/* The next runs of a worker find nothing a run left in System V IPC (the worker's ipc
+ * namespaces are reused and emptied), whichever of them they land on. */
+static void test_ipc_left_behind(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *leave[] = {"/work/attack", "leave_ipc", NULL};
+    const char *find[] = {"/work/attack", "find_ipc", NULL};
+    for (int round = 0; round < 2; round++) {
+        ef_sandbox_result_free(expect(&o, leave, EF_SANDBOX_OK, NULL, "left shm"));
+        for (int i = 0; i < 5; i++)
+            ef_sandbox_result_free(expect(&o, find, EF_SANDBOX_OK, NULL, "contained"));
+    }
+}
+
 typedef struct {
     const char *mine, *theirs;
     int slot;
@@ -711,6 +726,7 @@ int main(int argc, char **argv)
     EF_RUN(test_leaked_fds);
     EF_RUN(test_env_absent);
     EF_RUN(test_cross_sandbox_read);
+    EF_RUN(test_ipc_left_behind);
     EF_RUN(test_caller_killed);
     EF_RUN(test_via_bind);
     char path[600];

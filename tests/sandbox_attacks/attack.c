@@ -20,6 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <mqueue.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -399,6 +404,42 @@ static int setuid_root(void)
     return contained();
 }
 
+/* Leaves System V objects behind for the next run of the same worker to find. */
+static int leave_ipc(void)
+{
+    int shm = shmget(0x4546, 4096, IPC_CREAT | 0666);
+    char *m = shm >= 0 ? shmat(shm, NULL, 0) : (char *)-1;
+    if (m != (char *)-1)
+        strcpy(m, "the answer is 42");
+    int msg = msgget(0x4547, IPC_CREAT | 0666);
+    int sem = semget(0x4548, 2, IPC_CREAT | 0666);
+    printf("left shm %d msg %d sem %d\n", shm, msg, sem);
+    return shm >= 0 && msg >= 0 && sem >= 0 ? 0 : 1;
+}
+
+/* Finds no System V object of an earlier run, and cannot make a POSIX message queue (a
+ * kind of object nothing would empty between runs). */
+static int find_ipc(void)
+{
+    struct shm_info si;
+    struct msginfo mi;
+    struct seminfo se;
+    if (shmctl(0, SHM_INFO, (struct shmid_ds *)&si) < 0 ||
+        msgctl(0, MSG_INFO, (struct msqid_ds *)&mi) < 0 || semctl(0, 0, SEM_INFO, &se) < 0)
+        return escaped("ipc info calls failed");
+    if (si.used_ids || shmget(0x4546, 0, 0) >= 0)
+        return escaped("a shared memory segment of an earlier run");
+    if (mi.msgpool || msgget(0x4547, 0) >= 0)
+        return escaped("a message queue of an earlier run");
+    if (se.semusz || semget(0x4548, 0, 0) >= 0)
+        return escaped("a semaphore set of an earlier run");
+    struct mq_attr attr = {0, 1, 1, 0, {0}};
+    mqd_t q = mq_open("/ef-left", O_CREAT | O_RDWR, 0600, &attr);
+    if (q != (mqd_t)-1)
+        return escaped("made a POSIX message queue");
+    return contained();
+}
+
 static int raw(long nr, long a, long b, long c, long d)
 {
     long r = syscall(nr, a, b, c, d);
@@ -500,6 +541,10 @@ int main(int argc, char **argv)
         return cross_read(argv[2], argv[3]);
     if (!strcmp(c, "setuid_root"))
         return setuid_root();
+    if (!strcmp(c, "leave_ipc"))
+        return leave_ipc();
+    if (!strcmp(c, "find_ipc"))
+        return find_ipc();
     if (!strcmp(c, "clone3"))
         return raw(SYS_clone3, 0, 0, 0, 0);
     fprintf(stderr, "unknown case %s\n", c);
