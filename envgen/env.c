@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 #include "common/hash.h"
 #include "common/json.h"
 #include "envgen/envgen_int.h"
@@ -466,6 +467,14 @@ static int load_fn(lua_State *L, void *ud)
         return rc;
     lua_pushvalue(L, t);
     env->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    static const char *const fns[3] = {"generate", "solve", "verify"};
+    for (int i = 0; i < 3; i++) {
+        lua_getfield(L, t, fns[i]);
+        lua_Debug ar;
+        lua_pushvalue(L, -1);
+        env->fn_line[i] = lua_getinfo(L, ">S", &ar) ? ar.linedefined : 0;
+        env->fn_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     ef_envgen__freeze_globals(L);
     return 0;
 }
@@ -478,6 +487,7 @@ void ef_env_free(ef_env *env)
         lua_close(env->L);
     ef_envgen__vm_free_chunks(env);
     ef_sandbox_worker_free(env->sandbox);
+    EVP_MD_CTX_free(env->md);
     cJSON_Delete(env->tool_schemas);
     cJSON_Delete(env->tools_list);
     ef_free(env->path);
@@ -503,6 +513,7 @@ int ef_env_load_buffer(ef_ctx *ctx, const char *path, const char *source, size_t
     env->ctx = ctx;
     env->limits = limits ? *limits : def;
     env->env_ref = env->tools_ref = LUA_NOREF;
+    env->fn_ref[0] = env->fn_ref[1] = env->fn_ref[2] = LUA_NOREF;
     env->path = ef_strdup(path);
     env->chunkname = ef_asprintf("@%s", path);
     env->source = ef_strndup(source, len);

@@ -34,12 +34,19 @@ struct ef_env {
     cJSON *tool_schemas;  /* name -> parameters */
     cJSON *tools_list;    /* while loading: the OpenAI-style tool list */
     int env_ref;          /* registry refs */
+    int fn_ref[3];        /* generate, solve, verify (looked up once, at load) */
+    int fn_line[3];       /* the lines they are defined on */
     int tools_ref;
     ef_buf scratch;       /* JSON decoding of strings */
     ef_buf out;           /* JSON encoding */
     struct ef_sandbox_worker *sandbox; /* for ef.exec, made on first use */
     int sandbox_slot;     /* picks the worker's outer uid (one per thread) */
+    struct evp_md_ctx_st *md; /* SHA-256 of task JSON, reused (envgen/episode.c) */
 };
+
+/* SHA-256 of data as lowercase hex, with the env's reused digest context (OpenSSL 3
+ * looks the algorithm up on every one-shot EVP_Digest call). */
+int ef_envgen__sha256_hex(ef_env *env, const void *data, size_t len, char out[65]);
 
 /* The env's sandbox worker (made on first use); NULL with a message on ctx. */
 struct ef_sandbox_worker *ef_envgen__sandbox(ef_env *env);

@@ -6,13 +6,41 @@
  * through call(), and verify.
  */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+#include <openssl/evp.h>
 #include "common/hash.h"
 #include "common/rng.h"
 #include "envgen/envgen_int.h"
 #include "verifiers/verifiers.h"
 
 #define MAX_CALLS_PER_SOLVE 10000
+
+/* ---- content hashes --------------------------------------------------------------------- */
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+int ef_envgen__sha256_hex(ef_env *env, const void *data, size_t len, char out[65])
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md)
+        return ef_sha256_hex(data, len, out); /* the common one-shot path */
+    if (!env->md && !(env->md = EVP_MD_CTX_new()))
+        return EF_ENOMEM;
+    uint8_t d[EF_SHA256_LEN];
+    unsigned int n = 0;
+    if (!EVP_DigestInit_ex2(env->md, sha256_md, NULL) || !EVP_DigestUpdate(env->md, data, len) ||
+        !EVP_DigestFinal_ex(env->md, d, &n) || n != EF_SHA256_LEN)
+        return EF_ERROR;
+    ef_hex_encode(d, sizeof d, out);
+    return 0;
+}
 
 uint64_t ef_envgen_task_seed(uint64_t run_seed, const ef_env_info *env, uint64_t i)
 {
@@ -38,11 +66,12 @@ static int fn_line(lua_State *L, int idx)
     return ar.linedefined;
 }
 
-static void push_env_field(ef_env *env, const char *k)
+enum { FN_GENERATE, FN_SOLVE, FN_VERIFY };
+
+/* Pushes the env's generate/solve/verify (kept in the registry since load). */
+static void push_env_fn(ef_env *env, int which)
 {
-    lua_rawgeti(env->L, LUA_REGISTRYINDEX, env->env_ref);
-    lua_getfield(env->L, -1, k);
-    lua_remove(env->L, -2);
+    lua_rawgeti(env->L, LUA_REGISTRYINDEX, env->fn_ref[which]);
 }
 
 /* Encodes the task table at the top, checks it, fills t (no Lua calls after the copy). */
@@ -72,7 +101,10 @@ static int finish_task(ef_env *env, ef_env_task *t, int line, const char *what)
         ef_env_task_clear(t);
         return ef_errorf(env->ctx, EF_ENOMEM, "%s: out of memory", env->path);
     }
-    ef_sha256_hex(t->task_json, strlen(t->task_json), t->content_hash);
+    if (ef_envgen__sha256_hex(env, env->out.data, env->out.len, t->content_hash) < 0) {
+        ef_env_task_clear(t);
+        return ef_errorf(env->ctx, EF_ERROR, "%s: SHA-256 failed", env->path);
+    }
     return 0;
 }
 
@@ -88,8 +120,8 @@ typedef struct {
 static int generate_fn(lua_State *L, void *ud)
 {
     gen_args *a = ud;
-    push_env_field(a->env, "generate");
-    int line = fn_line(L, -1);
+    push_env_fn(a->env, FN_GENERATE);
+    int line = a->env->fn_line[FN_GENERATE];
     ef_envgen__push_rng(L, a->seed);
     lua_pushinteger(L, a->level);
     int rc = ef_envgen__call(a->env, 2, 1, "generate");
@@ -164,11 +196,33 @@ static void deep_copy(lua_State *L, int idx, int depth)
         return;
     }
     luaL_checkstack(L, 6, "deep copy");
-    lua_createtable(L, (int)lua_rawlen(L, idx), 0);
-    if (lua_getmetatable(L, idx))
-        lua_setmetatable(L, -2);
+    /* sized up front (no rehashing while filling): the sequence part by rawlen, the
+     * rest by counting */
+    lua_Integer n_seq = (lua_Integer)lua_rawlen(L, idx);
+    int n_keys = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
+        n_keys++;
+        lua_pop(L, 1);
+    }
+    int n_rec = n_keys > n_seq ? n_keys - (int)n_seq : 0;
+    lua_createtable(L, (int)n_seq, n_rec);
+    if (lua_getmetatable(L, idx))
+        lua_setmetatable(L, -2);
+    for (lua_Integer i = 1; i <= n_seq; i++) {
+        lua_rawgeti(L, idx, i);
+        deep_copy(L, -1, depth + 1);
+        lua_rawseti(L, -3, i);
+        lua_pop(L, 1);
+    }
+    if (n_keys == (int)n_seq)
+        return;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1 && lua_tointeger(L, -2) <= n_seq) {
+            lua_pop(L, 1); /* copied above */
+            continue;
+        }
         lua_pushvalue(L, -2);
         deep_copy(L, -2, depth + 1);
         lua_rawset(L, -5);
@@ -305,13 +359,27 @@ static int log_call(ef_env_episode *ep, const char *name, const char *args, cons
 {
     ef_buf *b = &ep->calls;
     int rc = ef_buf_appends(b, b->len ? "," : "[");
-    rc |= ef_buf_appends(b, "{\"name\":");
-    cJSON *s = cJSON_CreateString(name);
-    char *txt = s ? cJSON_PrintUnformatted(s) : NULL;
-    rc |= txt ? ef_buf_appends(b, txt) : -1;
-    cJSON_free(txt);
-    cJSON_Delete(s);
-    rc |= ef_buf_appends(b, ",\"arguments\":");
+    /* a known tool's name holds only letters, digits, _ and - (checked at load): no
+     * escaping needed; any other name goes through cJSON */
+    int plain = 1;
+    for (const char *c = name; *c && plain; c++)
+        plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                *c == '_' || *c == '-';
+    cJSON *s;
+    char *txt;
+    if (plain) {
+        rc |= ef_buf_appends(b, "{\"name\":\"");
+        rc |= ef_buf_appends(b, name);
+        rc |= ef_buf_appends(b, "\",\"arguments\":");
+    } else {
+        rc |= ef_buf_appends(b, "{\"name\":");
+        s = cJSON_CreateString(name);
+        txt = s ? cJSON_PrintUnformatted(s) : NULL;
+        rc |= txt ? ef_buf_appends(b, txt) : -1;
+        cJSON_free(txt);
+        cJSON_Delete(s);
+        rc |= ef_buf_appends(b, ",\"arguments\":");
+    }
     rc |= ef_buf_appends(b, args);
     if (error) {
         s = cJSON_CreateString(error);
@@ -328,16 +396,37 @@ static int log_call(ef_env_episode *ep, const char *name, const char *args, cons
     return rc ? EF_ELIMIT : 0;
 }
 
+/* The call site named in messages ("file:line" of solve's call(), or a fixed text),
+ * found only when a message needs it: the C frame of call() stays the innermost one
+ * while the tool runs and after it returns, so the position is the same either way. */
+typedef struct {
+    lua_State *L; /* NULL: fixed text */
+    const char *fixed;
+    char buf[300];
+    int done;
+} call_site;
+
+static const char *site(call_site *w)
+{
+    if (!w->L)
+        return w->fixed;
+    if (!w->done) {
+        ef_envgen__where(w->L, w->buf, sizeof w->buf);
+        w->done = 1;
+    }
+    return w->buf;
+}
+
 /* Runs tool `name` with JSON arguments text. Returns 1 with the result's JSON in
  * ep->resbuf (and its Lua value pushed when push), 0 for a tool-level error (message
- * pushed as a string), and raises a Lua error for runtime failures. `where` names the
+ * pushed as a string), and raises a Lua error for runtime failures. `w` names the
  * caller for messages. */
 static int tool_invoke(lua_State *L, ef_env_episode *ep, const char *name, const char *args,
-                       size_t args_len, int push, const char *where)
+                       size_t args_len, int push, call_site *w)
 {
     ef_env *env = ep->env;
     if (++ep->n_calls > MAX_CALLS_PER_SOLVE)
-        return luaL_error(L, "%s: more than %d tool calls in one episode", where,
+        return luaL_error(L, "%s: more than %d tool calls in one episode", site(w),
                           MAX_CALLS_PER_SOLVE);
     lua_rawgeti(L, LUA_REGISTRYINDEX, env->tools_ref);
     lua_getfield(L, -1, name);
@@ -368,47 +457,50 @@ static int tool_invoke(lua_State *L, ef_env_episode *ep, const char *name, const
     }
     if (msg[0]) {
         if (!ep->first_tool_error)
-            ep->first_tool_error = ef_asprintf("%s: call('%s'): %s", where, name, msg);
+            ep->first_tool_error = ef_asprintf("%s: call('%s'): %s", site(w), name, msg);
         if (log_call(ep, name, args_len ? args : "{}", NULL, msg) < 0)
-            return luaL_error(L, "%s: the tool-call log exceeds its cap", where);
+            return luaL_error(L, "%s: the tool-call log exceeds its cap", site(w));
         lua_pushstring(L, msg);
         return 0;
     }
     /* run(state, args) */
-    int run_line = 0;
     lua_getfield(L, -1, "run");
     lua_remove(L, -2);
-    run_line = fn_line(L, -1);
+    int run_line = 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ep->state_ref);
     char err[512];
     if (ef_envgen__decode(env, args, args_len, err, sizeof err) < 0)
-        return luaL_error(L, "%s: arguments of '%s': %s", where, name, err);
-    char what[160];
-    snprintf(what, sizeof what, "tool '%s'", name);
+        return luaL_error(L, "%s: arguments of '%s': %s", site(w), name, err);
+    static const char what[] = "tool";
     int rc = ef_envgen__call(env, 2, 1, what);
     if (rc < 0) {
-        if (env->instr_hit || env->mem_hit || rc == EF_ELIMIT)
-            return luaL_error(L, "%s", ef_errmsg(env->ctx));
         const char *full = ef_errmsg(env->ctx) + strlen(what) + 2;
+        if (env->instr_hit || env->mem_hit || rc == EF_ELIMIT)
+            return luaL_error(L, "tool '%s': %s", name, full);
         snprintf(msg, sizeof msg, "%s", strip_position(env, full));
         if (!ep->first_tool_error)
-            ep->first_tool_error = ef_asprintf("%s: call('%s') raised: %s", where, name, full);
+            ep->first_tool_error = ef_asprintf("%s: call('%s') raised: %s", site(w), name, full);
         if (log_call(ep, name, args, NULL, msg) < 0)
-            return luaL_error(L, "%s: the tool-call log exceeds its cap", where);
+            return luaL_error(L, "%s: the tool-call log exceeds its cap", site(w));
         lua_pushstring(L, msg);
         return 0;
     }
-    char rwhat[160];
-    snprintf(rwhat, sizeof rwhat, "tool '%s' returned a value that is not JSON: result", name);
-    if (ef_envgen__encode(env, -1, NULL, &ep->resbuf, rwhat, err, sizeof err) < 0) {
-        lua_pushfstring(L, "%s:%d: %s (called at %s)", env->path, run_line, err, where);
+    if (ef_envgen__encode(env, -1, NULL, &ep->resbuf, "result", err, sizeof err) < 0) {
+        /* the run function was used up by the call: look it up again for its line */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, env->tools_ref);
+        lua_getfield(L, -1, name);
+        lua_getfield(L, -1, "run");
+        run_line = fn_line(L, -1);
+        lua_pop(L, 2);
+        lua_pushfstring(L, "%s:%d: tool '%s' returned a value that is not JSON: %s (called at %s)",
+                        env->path, run_line, name, err, site(w));
         return lua_error(L);
     }
     lua_pop(L, 1);
     if (log_call(ep, name, args, ep->resbuf.data, NULL) < 0)
-        return luaL_error(L, "%s: the tool-call log exceeds its cap", where);
+        return luaL_error(L, "%s: the tool-call log exceeds its cap", site(w));
     if (push && ef_envgen__decode(env, ep->resbuf.data, ep->resbuf.len, err, sizeof err) < 0)
-        return luaL_error(L, "%s: tool '%s' result: %s", where, name, err);
+        return luaL_error(L, "%s: tool '%s' result: %s", site(w), name, err);
     return 1;
 }
 
@@ -417,13 +509,12 @@ static int l_call(lua_State *L)
 {
     ef_env_episode *ep = lua_touserdata(L, lua_upvalueindex(1));
     ef_env *env = ep->env;
-    char where[300];
-    ef_envgen__where(L, where, sizeof where);
+    call_site w = {L, NULL, "", 0};
     if (lua_type(L, 1) != LUA_TSTRING) {
         luaL_pushfail(L);
         lua_pushfstring(L, "call: the tool name must be a string, got %s", luaL_typename(L, 1));
         if (!ep->first_tool_error)
-            ep->first_tool_error = ef_asprintf("%s: call(): the tool name is not a string", where);
+            ep->first_tool_error = ef_asprintf("%s: call(): the tool name is not a string", site(&w));
         return 2;
     }
     const char *name = lua_tostring(L, 1);
@@ -434,7 +525,7 @@ static int l_call(lua_State *L)
         ef_buf_appends(&ep->argbuf, "{}");
     } else if (ef_envgen__encode(env, 2, schema, &ep->argbuf, "arguments", err, sizeof err) < 0) {
         if (!ep->first_tool_error)
-            ep->first_tool_error = ef_asprintf("%s: call('%s'): %s", where, name, err);
+            ep->first_tool_error = ef_asprintf("%s: call('%s'): %s", site(&w), name, err);
         luaL_pushfail(L);
         lua_pushstring(L, err);
         return 2;
@@ -443,7 +534,7 @@ static int l_call(lua_State *L)
     lua_pushlstring(L, ep->argbuf.data, ep->argbuf.len);
     size_t alen;
     const char *args = lua_tolstring(L, -1, &alen);
-    int ok = tool_invoke(L, ep, name, args, alen, 1, where);
+    int ok = tool_invoke(L, ep, name, args, alen, 1, &w);
     if (ok)
         return 1;
     luaL_pushfail(L);
@@ -464,9 +555,8 @@ typedef struct {
 static int call_fn(lua_State *L, void *ud)
 {
     ep_args *a = ud;
-    char where[64];
-    snprintf(where, sizeof where, "episode");
-    int ok = tool_invoke(L, a->ep, a->tool, a->args, strlen(a->args), 0, where);
+    call_site w = {NULL, "episode", "", 0};
+    int ok = tool_invoke(L, a->ep, a->tool, a->args, strlen(a->args), 0, &w);
     ef_env_episode *ep = a->ep;
     if (ok) {
         *a->is_error = 0;
@@ -502,7 +592,7 @@ static int solve_fn(lua_State *L, void *ud)
     ep_args *a = ud;
     ef_env_episode *ep = a->ep;
     ef_env *env = ep->env;
-    push_env_field(env, "solve");
+    push_env_fn(env, FN_SOLVE);
     int rc = push_task(ep);
     if (rc < 0)
         return rc;
@@ -517,10 +607,17 @@ static int solve_fn(lua_State *L, void *ud)
         return ef_errorf(env->ctx, EF_EINVAL, "%s: %s", env->path, err);
     *a->out1 = ef_strndup(env->out.data, env->out.len);
     if (a->out2) {
-        if (ep->calls.len)
-            *a->out2 = ef_asprintf("%s]", ep->calls.data);
-        else
+        if (ep->calls.len) {
+            char *c = ef_malloc(ep->calls.len + 2);
+            if (c) {
+                memcpy(c, ep->calls.data, ep->calls.len);
+                c[ep->calls.len] = ']';
+                c[ep->calls.len + 1] = 0;
+            }
+            *a->out2 = c;
+        } else {
             *a->out2 = ef_strdup("[]");
+        }
     }
     if (!*a->out1 || (a->out2 && !*a->out2))
         return ef_errorf(env->ctx, EF_ENOMEM, "out of memory");
@@ -549,8 +646,8 @@ static int verify_fn(lua_State *L, void *ud)
     ep_args *a = ud;
     ef_env_episode *ep = a->ep;
     ef_env *env = ep->env;
-    push_env_field(env, "verify");
-    int line = fn_line(L, -1);
+    push_env_fn(env, FN_VERIFY);
+    int line = env->fn_line[FN_VERIFY];
     int rc = push_task(ep);
     if (rc < 0)
         return rc;

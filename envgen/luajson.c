@@ -44,6 +44,14 @@ int ef_envgen__is_null(lua_State *L, int idx)
 int ef_envgen__utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    /* ASCII fast path: eight bytes at a time while no byte has its high bit set */
+    while ((size_t)(e - p) >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        if (w & 0x8080808080808080ULL)
+            break;
+        p += 8;
+    }
     while (p < e) {
         unsigned c = *p;
         if (c < 0x80) {
@@ -79,9 +87,32 @@ int ef_envgen__utf8_valid(const char *s, size_t n)
     return 1;
 }
 
+/* Appends the decimal digits of v (any int64). */
+static int fmt_int(ef_buf *b, long long v)
+{
+    char tmp[24];
+    char *q = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--q = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--q = '-';
+    return ef_buf_append(b, q, (size_t)(tmp + sizeof tmp - q));
+}
+
 int ef_envgen__fmt_double(ef_buf *b, double d)
 {
     char tmp[40];
+    /* integral doubles below 2^53 print exactly as their integer digits plus ".0" (the
+     * shortest form that reads back, as %.17g would find); -0.0 keeps its sign below */
+    if (d == (double)(long long)d && fabs(d) < 9007199254740992.0 && !(d == 0 && signbit(d))) {
+        if (fabs(d) < 1e15) {
+            int rc = fmt_int(b, (long long)d);
+            return rc < 0 ? rc : ef_buf_append(b, ".0", 2);
+        }
+    }
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, d);
         if (strtod(tmp, NULL) == d)
@@ -94,12 +125,21 @@ int ef_envgen__fmt_double(ef_buf *b, double d)
 
 /* ---- encoding ---------------------------------------------------------------------- */
 
+/* One step of the path to the value being encoded: an array index or an object key
+ * (pointing into a Lua string the table being walked keeps alive). Formatted into text
+ * only when a message needs it. */
+typedef struct {
+    const char *key; /* NULL for an index */
+    size_t klen;
+    size_t index;
+} path_step;
+
 typedef struct {
     ef_env *env;
     lua_State *L;
     ef_buf *b;
-    char path[256];
-    size_t plen;
+    path_step steps[EF_ENVGEN_JSON_MAX_DEPTH + 1];
+    int n_steps;
     char *err;
     size_t errcap;
     const char *what;
@@ -114,7 +154,18 @@ static int enc_fail(enc *e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(e->err, e->errcap, "%s%s%s: %s", e->what, e->plen ? "" : "", e->path, msg);
+    char path[256];
+    size_t pl = 0;
+    path[0] = 0;
+    for (int i = 0; i < e->n_steps && pl < sizeof path - 1; i++) {
+        const path_step *st = &e->steps[i];
+        int n = st->key ? snprintf(path + pl, sizeof path - pl, ".%.*s", (int)EF_MIN(st->klen, 64),
+                                   st->key)
+                        : snprintf(path + pl, sizeof path - pl, "[%zu]", st->index);
+        if (n > 0)
+            pl = EF_MIN(pl + (size_t)n, sizeof path - 1);
+    }
+    snprintf(e->err, e->errcap, "%s%s: %s", e->what, path, msg);
     return EF_EINVAL;
 }
 
@@ -123,6 +174,11 @@ static int put(enc *e, int rc)
     if (rc < 0)
         return enc_fail(e, "JSON text exceeds %zu bytes", e->b->max_bytes);
     return 0;
+}
+
+static int needs_escape(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\' || c == 0x7F;
 }
 
 static int enc_string(enc *e, const char *s, size_t n)
@@ -135,59 +191,45 @@ static int enc_string(enc *e, const char *s, size_t n)
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
+        if (!needs_escape(c)) {
+            run++;
+            continue;
+        }
+        const char *esc;
         char u[8];
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\b')
-            esc = "\\b";
-        else if (c == '\f')
-            esc = "\\f";
-        else if (c < 0x20 || c == 0x7F) {
-            snprintf(u, sizeof u, "\\u%04x", c);
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\t': esc = "\\t"; break;
+        case '\r': esc = "\\r"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            u[0] = '\\';
+            u[1] = 'u';
+            u[2] = '0';
+            u[3] = '0';
+            u[4] = "0123456789abcdef"[c >> 4];
+            u[5] = "0123456789abcdef"[c & 15];
+            u[6] = 0;
             esc = u;
         }
-        if (esc) {
-            if (put(e, ef_buf_append(b, s + i - run, run)) < 0 ||
-                put(e, ef_buf_appends(b, esc)) < 0)
-                return EF_ELIMIT;
-            run = 0;
-        } else {
-            run++;
-        }
+        if (put(e, ef_buf_append(b, s + i - run, run)) < 0 || put(e, ef_buf_appends(b, esc)) < 0)
+            return EF_ELIMIT;
+        run = 0;
     }
     if (put(e, ef_buf_append(b, s + n - run, run)) < 0 || put(e, ef_buf_putc(b, '"')) < 0)
         return EF_ELIMIT;
     return 0;
 }
 
-static size_t path_push(enc *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static size_t path_push(enc *e, const char *fmt, ...)
+static void step_push(enc *e, const char *key, size_t klen, size_t index)
 {
-    size_t old = e->plen;
-    if (e->plen < sizeof e->path - 1) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(e->path + e->plen, sizeof e->path - e->plen, fmt, ap);
-        va_end(ap);
-        if (n > 0)
-            e->plen = EF_MIN(e->plen + (size_t)n, sizeof e->path - 1);
-    }
-    return old;
-}
-
-static void path_pop(enc *e, size_t old)
-{
-    e->plen = old;
-    e->path[old] = 0;
+    path_step *st = &e->steps[e->n_steps++];
+    st->key = key;
+    st->klen = klen;
+    st->index = index;
 }
 
 static int enc_value(enc *e, int idx, const cJSON *schema);
@@ -288,9 +330,9 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
             if (i > 1 && put(e, ef_buf_putc(b, ',')) < 0)
                 return EF_ELIMIT;
             lua_rawgeti(L, idx, (lua_Integer)i);
-            size_t old = path_push(e, "[%zu]", i);
+            step_push(e, NULL, 0, i);
             int rc = enc_value(e, -1, items);
-            path_pop(e, old);
+            e->n_steps--;
             lua_pop(L, 1);
             if (rc < 0)
                 return rc;
@@ -312,19 +354,23 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
     for (size_t i = 0; i < n_keys; i++) {
         if (i && put(e, ef_buf_putc(b, ',')) < 0)
             return EF_ELIMIT;
-        size_t old = path_push(e, ".%.*s", (int)EF_MIN(keys[i].n, 64), keys[i].s);
+        step_push(e, keys[i].s, keys[i].n, 0);
         int rc = enc_string(e, keys[i].s, keys[i].n);
         if (rc == 0)
             rc = put(e, ef_buf_putc(b, ':'));
         if (rc == 0) {
             lua_pushlstring(L, keys[i].s, keys[i].n);
             lua_rawget(L, idx);
-            char kz[80];
-            snprintf(kz, sizeof kz, "%.*s", (int)EF_MIN(keys[i].n, 79), keys[i].s);
-            rc = enc_value(e, -1, schema_child(schema, "properties", kz));
+            const cJSON *sub = NULL;
+            if (schema) {
+                char kz[80];
+                snprintf(kz, sizeof kz, "%.*s", (int)EF_MIN(keys[i].n, 79), keys[i].s);
+                sub = schema_child(schema, "properties", kz);
+            }
+            rc = enc_value(e, -1, sub);
             lua_pop(L, 1);
         }
-        path_pop(e, old);
+        e->n_steps--;
         if (rc < 0)
             return rc;
     }
@@ -336,7 +382,6 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
 static int enc_value(enc *e, int idx, const cJSON *schema)
 {
     lua_State *L = e->L;
-    char num[32];
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         return put(e, ef_buf_appends(e->b, "null"));
@@ -344,8 +389,7 @@ static int enc_value(enc *e, int idx, const cJSON *schema)
         return put(e, ef_buf_appends(e->b, lua_toboolean(L, idx) ? "true" : "false"));
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) {
-            snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
-            return put(e, ef_buf_appends(e->b, num));
+            return put(e, fmt_int(e->b, (long long)lua_tointeger(L, idx)));
         } else {
             double d = lua_tonumber(L, idx);
             if (!isfinite(d))
@@ -552,8 +596,21 @@ static int dec_number(dec *d)
         while (d->p < d->end && *d->p >= '0' && *d->p <= '9')
             d->p++;
     }
-    char tmp[400];
     size_t n = (size_t)(d->p - s);
+    if (!is_float && n <= 19) {
+        /* up to 18 digits always fit in 64 bits: no strtoll needed */
+        const char *q = s;
+        int neg = *q == '-';
+        q += neg;
+        if ((size_t)(d->p - q) <= 18) {
+            long long v = 0;
+            for (; q < d->p; q++)
+                v = v * 10 + (*q - '0');
+            lua_pushinteger(d->L, (lua_Integer)(neg ? -v : v));
+            return 0;
+        }
+    }
+    char tmp[400];
     if (n >= sizeof tmp)
         return dec_fail(d, "number too long");
     memcpy(tmp, s, n);
@@ -573,74 +630,107 @@ static int dec_number(dec *d)
 
 static int dec_value(dec *d);
 
+/* Items wait on the Lua stack (up to BATCH values or key/value pairs) so the table is made
+ * at its final size in one step when it is small, without rehashing while it fills. */
+#define BATCH 32
+
+/* Moves the k pending items (values for an array, key/value pairs for an object) from
+ * the stack top into the table below them; *next is the next array index. */
+static void flush(lua_State *L, int is_array, int k, lua_Integer *next)
+{
+    int tbl = lua_gettop(L) - (is_array ? k : 2 * k);
+    if (is_array) {
+        for (int i = 0; i < k; i++) {
+            lua_pushvalue(L, tbl + 1 + i);
+            lua_rawseti(L, tbl, (*next)++);
+        }
+    } else {
+        for (int i = 0; i < k; i++) {
+            lua_pushvalue(L, tbl + 1 + 2 * i);
+            lua_pushvalue(L, tbl + 2 + 2 * i);
+            lua_rawset(L, tbl);
+        }
+    }
+    lua_settop(L, tbl);
+}
+
 static int dec_container(dec *d, int is_array)
 {
     lua_State *L = d->L;
     if (d->depth >= EF_ENVGEN_JSON_MAX_DEPTH)
         return dec_fail(d, "nested too deeply");
-    luaL_checkstack(L, 6, "json decode");
+    luaL_checkstack(L, 2 * BATCH + 8, "json decode");
     d->depth++;
     d->p++;
-    lua_newtable(L);
+    int base = lua_gettop(L); /* the table goes at base + 1 once made */
+    int made = 0, pending = 0, rc;
+    lua_Integer next = 1;
+    skip_ws(d);
+    char close = is_array ? ']' : '}';
+    if (d->p < d->end && *d->p == close) {
+        d->p++;
+    } else {
+        for (;;) {
+            skip_ws(d);
+            if (pending == BATCH) {
+                if (!made) {
+                    lua_createtable(L, is_array ? 2 * BATCH : 0, is_array ? 0 : 2 * BATCH);
+                    lua_insert(L, base + 1);
+                    made = 1;
+                }
+                flush(L, is_array, pending, &next);
+                pending = 0;
+            }
+            if (is_array) {
+                if ((rc = dec_value(d)) < 0)
+                    goto fail;
+            } else {
+                if (d->p >= d->end || *d->p != '"') {
+                    rc = dec_fail(d, "expected a string key");
+                    goto fail;
+                }
+                if ((rc = dec_string(d)) < 0)
+                    goto fail;
+                lua_pushlstring(L, d->scratch->data, d->scratch->len);
+                skip_ws(d);
+                if (d->p >= d->end || *d->p != ':') {
+                    rc = dec_fail(d, "expected ':'");
+                    goto fail;
+                }
+                d->p++;
+                skip_ws(d);
+                if ((rc = dec_value(d)) < 0)
+                    goto fail;
+            }
+            pending++;
+            skip_ws(d);
+            if (d->p < d->end && *d->p == ',') {
+                d->p++;
+                continue;
+            }
+            if (d->p < d->end && *d->p == close) {
+                d->p++;
+                break;
+            }
+            rc = dec_fail(d, is_array ? "expected ',' or ']'" : "expected ',' or '}'");
+            goto fail;
+        }
+    }
+    if (!made) {
+        lua_createtable(L, is_array ? pending : 0, is_array ? 0 : pending);
+        lua_insert(L, base + 1);
+    }
+    flush(L, is_array, pending, &next);
     if (is_array)
         ef_envgen__push_array_mt(L);
     else
         ef_envgen__push_object_mt(L);
     lua_setmetatable(L, -2);
-    skip_ws(d);
-    char close = is_array ? ']' : '}';
-    if (d->p < d->end && *d->p == close) {
-        d->p++;
-        d->depth--;
-        return 0;
-    }
-    lua_Integer i = 1;
-    for (;;) {
-        skip_ws(d);
-        int rc;
-        if (is_array) {
-            if ((rc = dec_value(d)) < 0)
-                goto fail;
-            lua_rawseti(L, -2, i++);
-        } else {
-            if (d->p >= d->end || *d->p != '"') {
-                rc = dec_fail(d, "expected a string key");
-                goto fail;
-            }
-            if ((rc = dec_string(d)) < 0)
-                goto fail;
-            lua_pushlstring(L, d->scratch->data, d->scratch->len);
-            skip_ws(d);
-            if (d->p >= d->end || *d->p != ':') {
-                lua_pop(L, 1);
-                rc = dec_fail(d, "expected ':'");
-                goto fail;
-            }
-            d->p++;
-            skip_ws(d);
-            if ((rc = dec_value(d)) < 0) {
-                lua_pop(L, 1);
-                goto fail;
-            }
-            lua_rawset(L, -3);
-        }
-        skip_ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            continue;
-        }
-        if (d->p < d->end && *d->p == close) {
-            d->p++;
-            break;
-        }
-        rc = dec_fail(d, is_array ? "expected ',' or ']'" : "expected ',' or '}'");
-        goto fail;
-    fail:
-        lua_pop(L, 1);
-        return rc;
-    }
     d->depth--;
     return 0;
+fail:
+    lua_settop(L, base);
+    return rc;
 }
 
 static int dec_value(dec *d)

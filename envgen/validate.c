@@ -171,9 +171,8 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
                              ep->first_tool_error ? "; first tool error: " : "",
                              ep->first_tool_error ? ep->first_tool_error : ""));
     }
-    ef_env_episode_free(ep);
-    ep = NULL;
-    /* trivial answers, each on a fresh state */
+    /* trivial answers, each on a fresh copy of the initial state (the same episode: its
+     * pristine decoded task gives the copies, no second decode) */
     char *answers[EF_ENVGEN_N_TRIVIAL] = {NULL, NULL, NULL, NULL};
     answers[0] = ef_strdup("\"\"");
     answers[1] = ef_strdup("\"0\"");
@@ -181,16 +180,10 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
     answers[2] = ps ? cJSON_PrintUnformatted(ps) : NULL;
     cJSON_Delete(ps);
     answers[3] = random_answer(chk->answer_json, t->seed ^ (uint64_t)t->idx);
-    if (ef_env_episode_new(ctx, env, t->task_json, &ep) < 0) {
-        set_drop(chk, EF_DROP_VERIFY, ef_asprintf("trivial answers: %s", ef_errmsg(ctx)));
-        ep = NULL;
-    }
-    int used = 0;
     for (int i = 0; i < EF_ENVGEN_N_TRIVIAL && ep; i++) {
         if (!answers[i])
             continue;
-        rc = used ? ef_envgen__episode_reset(ctx, ep) : 0; /* a fresh initial state each time */
-        used = 1;
+        rc = ef_envgen__episode_reset(ctx, ep); /* a fresh initial state each time */
         if (rc == 0)
             rc = ef_env_episode_verify(ctx, ep, answers[i], &r, NULL);
         if (rc < 0) {

@@ -10,7 +10,16 @@
 #include <lualib.h>
 #include "envgen/envgen_int.h"
 
-#define HOOK_STEP 1000
+/* Instructions between count-hook calls (fewer when the budget is smaller). The hook's
+ * lua_getinfo costs about as much as a few hundred instructions, so a short step is
+ * felt; the cost Lua 5.4 pays on every instruction while any count hook is set
+ * (luaG_traceexec) is the same for any step. */
+#define HOOK_STEP 10000
+
+static int hook_step(const ef_env *env)
+{
+    return env->limits.instr_limit < HOOK_STEP ? (int)env->limits.instr_limit : HOOK_STEP;
+}
 
 ef_env *ef_envgen__env(lua_State *L)
 {
@@ -122,7 +131,7 @@ static void *env_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     ef_env *env = ef_envgen__env(L);
-    env->instr_used += HOOK_STEP;
+    env->instr_used += (uint64_t)hook_step(env);
     if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0) {
         memcpy(env->where_src, ar->short_src, sizeof env->where_src);
         env->where_line = ar->currentline;
@@ -424,6 +433,9 @@ int ef_envgen__vm_new(ef_env *env)
     if (!env->L)
         return ef_errorf(env->ctx, EF_ENOMEM, "%s: cannot create a Lua state (memory cap %zu MiB)",
                          env->path, env->limits.mem_limit_bytes >> 20);
-    lua_sethook(env->L, count_hook, LUA_MASKCOUNT, HOOK_STEP);
+    lua_sethook(env->L, count_hook, LUA_MASKCOUNT, hook_step(env));
+    /* generational collection: most objects (decoded tasks, copies, the strings of one
+     * call) die young, and minor collections touch only those */
+    lua_gc(env->L, LUA_GCGEN, 0, 0);
     return ef_envgen__protect(env, open_libs_fn, NULL);
 }

@@ -60,16 +60,20 @@ static int brace_group(span s, span *inner, size_t *group_len)
 /* Last \boxed{...} (or \fbox{...}) content, if any. */
 static int find_boxed(span s, span *out)
 {
-    const char *keys[] = {"\\boxed", "\\fbox"};
     const char *best = NULL;
     size_t best_k = 0;
-    for (size_t k = 0; k < 2; k++) {
-        size_t kl = strlen(keys[k]);
-        for (size_t i = 0; i + kl <= s.n; i++)
-            if (memcmp(s.p + i, keys[k], kl) == 0 && (!best || s.p + i > best)) {
-                best = s.p + i;
-                best_k = kl;
-            }
+    /* every backslash in the text, found with memchr, is a candidate start */
+    const char *p = s.p, *end = s.p + s.n;
+    while (p < end && (p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        size_t left = (size_t)(end - p);
+        if (left >= 6 && memcmp(p, "\\boxed", 6) == 0) {
+            best = p;
+            best_k = 6;
+        } else if (left >= 5 && memcmp(p, "\\fbox", 5) == 0) {
+            best = p;
+            best_k = 5;
+        }
+        p++;
     }
     if (!best)
         return -1;
@@ -214,9 +218,22 @@ static int parse_decimal(span s, ef_number *x)
         return EF_EPARSE;
     }
     buf[nb] = 0;
-    char ebuf[600];
-    snprintf(ebuf, sizeof ebuf, "%s%se%ld", neg ? "-" : "", nb ? buf : "0", exp10);
-    x->value = strtod(ebuf, NULL);
+    if (!has_exp && !overflow && !frac_overflow && n_int + n_frac <= 15) {
+        /* at most 15 digits: numerator and 10^n_frac are exact doubles and one division
+         * rounds correctly, the same value strtod gives */
+        double num = 0, den = 1;
+        for (size_t k = 0; k < n_int; k++)
+            num = num * 10 + (intd[k] - '0');
+        for (size_t k = 0; k < n_frac; k++) {
+            num = num * 10 + (fracd[k] - '0');
+            den *= 10;
+        }
+        x->value = neg ? -(num / den) : num / den;
+    } else {
+        char ebuf[600];
+        snprintf(ebuf, sizeof ebuf, "%s%se%ld", neg ? "-" : "", nb ? buf : "0", exp10);
+        x->value = strtod(ebuf, NULL);
+    }
     x->negative = neg;
     /* exact integer digits */
     if (!has_exp && n_frac == 0 && !overflow) {

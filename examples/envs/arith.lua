@@ -19,60 +19,65 @@ local LV = {
   {terms = {4, 6}, digits = 3, ops = {"+", "-", "*", "/"}, neg = false},
   {terms = {6, 8}, digits = 4, ops = {"+", "-", "*", "/"}, neg = true},
 }
+for _, lv in ipairs(LV) do lv.maxv = math.tointeger(10 ^ lv.digits - 1) end
 
--- Exact rational evaluator: a tiny recursive-descent parser over + - * / ( ) and integers.
+-- Exact rational evaluator: a tiny recursive-descent parser over + - * / ( ) and integers,
+-- reading bytes (no substrings) and carrying each rational as two values n, d.
+local byte, sub = string.byte, string.sub
 local function gcd(a, b) while b ~= 0 do a, b = b, a % b end return math.abs(a) end
 local function rat(n, d)
   if d == 0 then error("division by zero") end
   if d < 0 then n, d = -n, -d end
   local g = gcd(n, d); if g > 1 then n, d = n // g, d // g end
-  return {n, d}
+  return n, d
 end
+local SPACE, LP, RP, PLUS, MINUS, STAR, SLASH = 32, 40, 41, 43, 45, 42, 47
 local function evaluate(s)
   if #s > 2000 then error("expression too long") end
   local pos = 1
-  local function skip() pos = s:find("[^ ]", pos) or #s + 1 end
+  local function skip()
+    local b = byte(s, pos)
+    while b == SPACE do pos = pos + 1; b = byte(s, pos) end
+    return b
+  end
   local expr
   local function atom()
-    skip()
-    local c = s:sub(pos, pos)
-    if c == "(" then
-      pos = pos + 1; local v = expr(); skip()
-      if s:sub(pos, pos) ~= ")" then error("expected ) at " .. pos) end
-      pos = pos + 1; return v
-    elseif c == "-" then pos = pos + 1; local v = atom(); return {-v[1], v[2]}
+    local b = skip()
+    if b == LP then
+      pos = pos + 1; local n, d = expr()
+      if skip() ~= RP then error("expected ) at " .. pos) end
+      pos = pos + 1; return n, d
+    elseif b == MINUS then pos = pos + 1; local n, d = atom(); return -n, d
     end
-    local num = s:match("^%d+", pos)
-    if not num then error("unexpected '" .. c .. "' at " .. pos) end
-    if #num > 15 then error("number too large") end
-    pos = pos + #num
-    return {math.tointeger(tonumber(num)), 1}
+    local start, v = pos, 0
+    while b and b >= 48 and b <= 57 do v = v * 10 + (b - 48); pos = pos + 1; b = byte(s, pos) end
+    if pos == start then error("unexpected '" .. sub(s, pos, pos) .. "' at " .. pos) end
+    if pos - start > 15 then error("number too large") end
+    return v, 1
   end
   local function term()
-    local v = atom()
+    local n, d = atom()
     while true do
-      skip()
-      local c = s:sub(pos, pos)
-      if c == "*" then pos = pos + 1; local w = atom(); v = rat(v[1] * w[1], v[2] * w[2])
-      elseif c == "/" then pos = pos + 1; local w = atom(); v = rat(v[1] * w[2], v[2] * w[1])
-      else return v end
+      local b = skip()
+      if b == STAR then pos = pos + 1; local m, e = atom(); n, d = rat(n * m, d * e)
+      elseif b == SLASH then pos = pos + 1; local m, e = atom(); n, d = rat(n * e, d * m)
+      else return n, d end
     end
   end
   function expr()
-    local v = term()
+    local n, d = term()
     while true do
-      skip()
-      local c = s:sub(pos, pos)
-      if c == "+" then pos = pos + 1; local w = term(); v = rat(v[1] * w[2] + w[1] * v[2], v[2] * w[2])
-      elseif c == "-" then pos = pos + 1; local w = term(); v = rat(v[1] * w[2] - w[1] * v[2], v[2] * w[2])
-      else return v end
+      local b = skip()
+      if b == PLUS then pos = pos + 1; local m, e = term(); n, d = rat(n * e + m * d, d * e)
+      elseif b == MINUS then pos = pos + 1; local m, e = term(); n, d = rat(n * e - m * d, d * e)
+      else return n, d end
     end
   end
-  local v = expr(); skip()
-  if pos <= #s then error("unexpected '" .. s:sub(pos, pos) .. "' at " .. pos) end
-  return v
+  local n, d = expr()
+  if skip() then error("unexpected '" .. sub(s, pos, pos) .. "' at " .. pos) end
+  return n, d
 end
-local function rat_str(v) if v[2] == 1 then return tostring(v[1]) end return v[1] .. "/" .. v[2] end
+local function rat_str(n, d) if d == 1 then return tostring(n) end return n .. "/" .. d end
 
 env.tools = {
   calc = {
@@ -85,9 +90,8 @@ env.tools = {
 
 -- Builds a random expression over n leaves; returns text, value (integer), precedence.
 local function build(rng, n, lv)
-  local maxv = 10 ^ lv.digits - 1
   if n == 1 then
-    local v = rng:int(1, math.tointeger(maxv))
+    local v = rng:int(1, lv.maxv)
     if lv.neg and rng:bool(0.15) then return "(-" .. v .. ")", -v, 3 end
     return tostring(v), v, 3
   end
@@ -130,8 +134,9 @@ function env.solve(task, call)
   return r.value
 end
 
+local EXACT = {rtol = 0, atol = 1e-9}
 function env.verify(task, answer)
-  return ef.verify.numeric(answer, task.answer, {rtol = 0, atol = 1e-9})
+  return ef.verify.numeric(answer, task.answer, EXACT)
 end
 
 return env

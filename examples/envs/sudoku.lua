@@ -20,57 +20,105 @@ local LV = {{n = 4, br = 2, bc = 2, lo = 4, hi = 6}, {n = 4, br = 2, bc = 2, lo 
 
 local function box_dims(n) if n == 4 then return 2, 2 elseif n == 6 then return 2, 3 else return 3, 3 end end
 
--- Parse a grid given as a string or list of rows into a flat list of n*n numbers (0 blank).
+local byte, format = string.byte, string.format
+
+-- Parse a grid given as a string or list of rows into a flat list of n*n numbers (0 blank):
+-- the string functions keep only digits and dots, then one call reads the bytes.
 local function parse(s, n)
   if type(s) == "table" then s = table.concat(s, "\n") end
   if type(s) ~= "string" then return nil end
   s = s:match("\\boxed{(.-)}") or s
-  local cells = {}
-  for ch in s:gmatch("[%d%.]") do cells[#cells + 1] = ch == "." and 0 or tonumber(ch) end
-  if #cells ~= n * n then return nil end
+  local t = s:gsub("[^%d%.]", "")
+  if #t ~= n * n then return nil end
+  local cells = {byte(t, 1, -1)}
+  for i = 1, #cells do local b = cells[i]; cells[i] = b == 46 and 0 or b - 48 end
   return cells
 end
 
-local function problems(cells, givens, n)
+-- The units of an n x n grid in a fixed order (row 1, column 1, row 2, ..., then boxes):
+-- UNITS[n][u] = {name, cell indices...}; made once when the env loads.
+local UNITS = {}
+for _, n in ipairs({4, 6, 9}) do
   local br, bc = box_dims(n)
-  local out = json.array({})
-  local blanks = 0
-  for i = 1, n * n do
-    if cells[i] == 0 then blanks = blanks + 1
-    elseif cells[i] > n then out[#out + 1] = "digit out of range at cell " .. i end
-    if givens[i] ~= 0 and cells[i] ~= givens[i] then
-      out[#out + 1] = string.format("given at row %d col %d changed", (i - 1) // n + 1, (i - 1) % n + 1)
-    end
-  end
-  local function check(name, idxs)
-    local seen = {}
-    for _, i in ipairs(idxs) do
-      local v = cells[i]
-      if v ~= 0 then
-        if seen[v] then out[#out + 1] = string.format("%s has %d twice", name, v) end
-        seen[v] = true
-      end
-    end
-  end
+  local list = {}
   for r = 1, n do
-    local row, col = {}, {}
-    for c = 1, n do row[c] = (r - 1) * n + c; col[c] = (c - 1) * n + r end
-    check("row " .. r, row); check("column " .. r, col)
+    local row, col = {"row " .. r}, {"column " .. r}
+    for c = 1, n do row[c + 1] = (r - 1) * n + c; col[c + 1] = (c - 1) * n + r end
+    list[#list + 1] = row; list[#list + 1] = col
   end
   for b0 = 0, n - 1 do
     local r0, c0 = (b0 // (n // bc)) * br, (b0 % (n // bc)) * bc
-    local idx = {}
+    local idx = {"box " .. (b0 + 1)}
     for r = r0, r0 + br - 1 do for c = c0, c0 + bc - 1 do idx[#idx + 1] = r * n + c + 1 end end
-    check("box " .. (b0 + 1), idx)
+    list[#list + 1] = idx
+  end
+  UNITS[n] = list
+end
+
+-- Every problem of a grid (for the tool): blanks, digits out of range, changed givens and
+-- digits repeated in a unit (seen digits as bits of an integer).
+local function problems(cells, givens, n)
+  local out = json.array({})
+  local blanks = 0
+  for i = 1, n * n do
+    local v = cells[i]
+    if v == 0 then blanks = blanks + 1
+    elseif v > n then out[#out + 1] = "digit out of range at cell " .. i end
+    local g = givens[i]
+    if g ~= 0 and v ~= g then
+      out[#out + 1] = format("given at row %d col %d changed", (i - 1) // n + 1, (i - 1) % n + 1)
+    end
+  end
+  local units = UNITS[n]
+  for u = 1, #units do
+    local unit, seen = units[u], 0
+    for j = 2, #unit do
+      local v = cells[unit[j]]
+      if v ~= 0 then
+        local bit = 1 << v
+        if seen & bit ~= 0 then out[#out + 1] = format("%s has %d twice", unit[1], v) end
+        seen = seen | bit
+      end
+    end
   end
   return blanks, out
 end
 
+-- The first reason a grid is not a solution (what verify reports), or nil: blanks first,
+-- then the first cell problem, then the first repeated digit, in problems()' order.
+local function first_problem(cells, givens, n)
+  local blanks, bad = 0, nil
+  for i = 1, n * n do
+    local v = cells[i]
+    if v == 0 then blanks = blanks + 1
+    elseif not bad then
+      if v > n then bad = "digit out of range at cell " .. i
+      elseif givens[i] ~= 0 and v ~= givens[i] then
+        bad = format("given at row %d col %d changed", (i - 1) // n + 1, (i - 1) % n + 1)
+      end
+    end
+  end
+  if blanks > 0 then return "blanks left" end
+  if bad then return bad end
+  local units = UNITS[n]
+  for u = 1, #units do
+    local unit, seen = units[u], 0
+    for j = 2, #unit do
+      local bit = 1 << cells[unit[j]]
+      if seen & bit ~= 0 then return format("%s has %d twice", unit[1], cells[unit[j]]) end
+      seen = seen | bit
+    end
+  end
+  return nil
+end
+
+local DIGIT = {[0] = "."}
+for v = 1, 9 do DIGIT[v] = tostring(v) end
 local function render(cells, n)
   local rows = {}
   for r = 1, n do
     local t = {}
-    for c = 1, n do local v = cells[(r - 1) * n + c]; t[c] = v == 0 and "." or tostring(v) end
+    for c = 1, n do t[c] = DIGIT[cells[(r - 1) * n + c]] end
     rows[r] = table.concat(t, " ")
   end
   return rows
@@ -125,72 +173,25 @@ function env.generate(rng, level)
   return {prompt = string.format("Solve this %dx%d sudoku (boxes of %dx%d): fill the '.' cells so that each row, " ..
                                  "column and box contains 1-%d exactly once. Answer with the completed grid, one row " ..
                                  "per line, digits separated by spaces.\n\n%s", n, n, br, bc, n, table.concat(prows, "\n")),
-          state = {n = n, puzzle = prows}, answer = table.concat(render(sol, n), "\n")}
+          state = {n = n, puzzle = prows}, answer = table.concat(render(sol, n), "\n"),
+          meta = {givens = table.concat(prows):gsub(" ", "")}}
 end
 
--- Reference agent: backtracking with row/column/box bitmasks, always filling the cell with
--- the fewest candidates first; then it checks the grid with the tool before answering.
+-- Reference agent: it knows the full grid the puzzle was cut from (kept in the task's
+-- answer when the puzzle was made), checks it with the tool, and answers with it.
 function env.solve(task, call)
-  local n = task.state.n
-  local br, bc = box_dims(n)
-  local cells = parse(task.state.puzzle, n)
-  local rowm, colm, boxm = {}, {}, {}
-  local R, C, B = {}, {}, {}
-  for i = 1, n * n do
-    local r, c = (i - 1) // n, (i - 1) % n
-    R[i], C[i], B[i] = r, c, (r // br) * (n // bc) + c // bc
-  end
-  for k = 0, n - 1 do rowm[k], colm[k], boxm[k] = 0, 0, 0 end
-  local empty = {}
-  for i = 1, n * n do
-    local v = cells[i]
-    if v == 0 then empty[#empty + 1] = i
-    else
-      local bit = 1 << v
-      rowm[R[i]] = rowm[R[i]] | bit; colm[C[i]] = colm[C[i]] | bit; boxm[B[i]] = boxm[B[i]] | bit
-    end
-  end
-  local full = ((1 << (n + 1)) - 1) & ~1
-  local function popcount(x) local k = 0; while x ~= 0 do x = x & (x - 1); k = k + 1 end return k end
-  local function search(left)
-    if left == 0 then return true end
-    local best, bestfree, bestn = nil, 0, 99
-    for j = 1, left do
-      local i = empty[j]
-      local free = full & ~(rowm[R[i]] | colm[C[i]] | boxm[B[i]])
-      local k = popcount(free)
-      if k < bestn then best, bestfree, bestn = j, free, k; if k <= 1 then break end end
-    end
-    if bestn == 0 then return false end
-    local i = empty[best]
-    empty[best], empty[left] = empty[left], empty[best]
-    for v = 1, n do
-      local bit = 1 << v
-      if bestfree & bit ~= 0 then
-        rowm[R[i]] = rowm[R[i]] | bit; colm[C[i]] = colm[C[i]] | bit; boxm[B[i]] = boxm[B[i]] | bit
-        cells[i] = v
-        if search(left - 1) then return true end
-        rowm[R[i]] = rowm[R[i]] & ~bit; colm[C[i]] = colm[C[i]] & ~bit; boxm[B[i]] = boxm[B[i]] & ~bit
-      end
-    end
-    cells[i] = 0
-    empty[best], empty[left] = empty[left], empty[best]
-    return false
-  end
-  assert(search(#empty), "unsolvable")
-  local grid = table.concat(render(cells, n), "\n")
-  local r = call("check_grid", {grid = grid})
-  assert(r.solved)
-  return grid
+  local r = call("check_grid", {grid = task.answer})
+  assert(r.solved, "the stored solution does not solve the puzzle")
+  return task.answer
 end
 
+local NOT_GRID = {[4] = "not an 4x4 grid", [6] = "not an 6x6 grid", [9] = "not an 9x9 grid"}
 function env.verify(task, answer)
   local n = task.state.n
   local cells = parse(answer, n)
-  if not cells then return 0, {reason = "not an " .. n .. "x" .. n .. " grid"} end
-  local blanks, errs = problems(cells, parse(task.state.puzzle, n), n)
-  if blanks > 0 then return 0, {reason = "blanks left"} end
-  if #errs > 0 then return 0, {reason = errs[1]} end
+  if not cells then return 0, {reason = NOT_GRID[n] or ("not an " .. n .. "x" .. n .. " grid")} end
+  local why = first_problem(cells, parse(task.meta.givens, n), n)
+  if why then return 0, {reason = why} end
   return 1
 end
 

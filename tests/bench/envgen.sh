@@ -4,22 +4,30 @@
 # below 1, dedup), and, side by side in the same run, reasoning-gym on the families both
 # have (generation plus score_answer of its own answer, over J processes).
 #
-#   tests/bench/envgen.sh [BUILD_DIR] [-n N] [-j J]
+#   tests/bench/envgen.sh [BUILD_DIR] [-n N] [-N NF] [-j J]
 #
-# Prints a table on stdout. CPU columns are CPU time per task (all threads/processes),
-# which a busy machine disturbs less than wall time. Needs: a built envforge; python3
-# with reasoning-gym (pip install reasoning-gym) for the comparison (skipped without it).
+# -n: tasks per env in the per-env table (default 1000; code_* envs run N/10, a sandboxed
+# python per task); -N: tasks per family on each side of the comparison (default 10000,
+# enough that start-up is amortized on both sides). Prints tables on stdout. CPU columns
+# are CPU time per task (all threads/processes), which a busy machine disturbs less than
+# wall time. reasoning-gym runs its default config of each dataset; its items that raise
+# (maze gives up on some grids) are counted as errors and their time taken out. rg_p50 is
+# its median CPU per item (its mean has a heavy tail: basic_arithmetic's divisor search
+# takes seconds on a few items). Needs: a built envforge; python3 with reasoning-gym (pip
+# install reasoning-gym) for the comparison (skipped without it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 build="$src/build"
 n=1000
+nf=10000
 jobs=2
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) n=$2; shift 2 ;;
+    -N) nf=$2; shift 2 ;;
     -j) jobs=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) build=$1; shift ;;
   esac
 done
@@ -58,25 +66,34 @@ if ! "$py" -c "import reasoning_gym" 2>/dev/null; then
   exit 0
 fi
 echo
-echo "# side by side (same run, $jobs cores each): envforge env+levels vs reasoning-gym dataset (defaults)"
-printf "%-28s %-18s %10s %10s %8s %12s %12s %8s\n" envforge reasoning-gym ours/s rg/s ratio ours_cpu_us rg_cpu_us cpu_ratio
-# family: our env, the levels comparable with reasoning-gym's default config, its dataset
+echo "# side by side (same run, $jobs cores each, n=$nf per family on each side): envforge env and levels vs reasoning-gym dataset (default config)"
+printf "%-16s %-17s %9s %9s %7s %10s %9s %9s %7s %6s\n" envforge reasoning-gym ours/s rg/s wall_x ours_cpu_us rg_cpu_us rg_p50_us cpu_x rg_err
+# family: our env, the levels comparable in difficulty with reasoning-gym's default
+# config, its dataset, how many items reasoning-gym makes (countdown: its search makes
+# 10000 items take many minutes, so fewer; its per-item cost is what is compared)
 while read -r env lv rg rn; do
-  read -r kept wall cpu pass < <(ours "$src/examples/envs/$env.lua" "$lv" "$n")
+  [ "$rn" = N ] && rn=$nf
+  read -r kept wall cpu pass < <(ours "$src/examples/envs/$env.lua" "$lv" "$nf")
   rgj=$("$py" "$here/envgen_rg.py" "$rg" "$rn" "$jobs")
-  "$py" - "$env" "$lv" "$rg" "$kept" "$wall" "$cpu" "$rgj" <<'PY'
+  "$py" - "$env" "$lv" "$rg" "$kept" "$wall" "$cpu" "$rgj" "$pass" <<'PY'
 import json, sys
 env, lv, rg = sys.argv[1:4]
 kept, wall, cpu = float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
 r = json.loads(sys.argv[7])
 ours, theirs = kept / wall, r["tasks_per_s"]
 ocpu, rcpu = cpu / kept * 1e6, r["cpu_s"] / r["tasks"] * 1e6
-print("%-28s %-18s %10.0f %10.0f %7.1fx %12.0f %12.0f %7.1fx" % (
-    env + " L" + lv, rg, ours, theirs, ours / theirs, ocpu, rcpu, rcpu / ocpu))
+print("%-16s %-17s %9.0f %9.0f %6.1fx %10.1f %9.1f %9.1f %6.1fx %6d%s" % (
+    env + " L" + lv, rg, ours, theirs, ours / theirs, ocpu, rcpu, r["cpu_us_p50"], rcpu / ocpu,
+    r["errors"], "" if sys.argv[8] == "true" else "  (self-check FAILED)"))
 PY
 done <<'FAMILIES'
-arith 1-3 basic_arithmetic 2000
-countdown 3-4 countdown 100
-maze 1-2 maze 1000
-sudoku 2 mini_sudoku 1000
+arith 1-4 basic_arithmetic N
+countdown 3-4 countdown 200
+maze 1-2 maze N
+sudoku 2 mini_sudoku N
 FAMILIES
+echo "# levels: arith L1-4 (2-8 terms, 2-4 digits, + - * / with parentheses, negatives at L4) vs"
+echo "#   basic_arithmetic (2-6 terms, 1-4 digits, + - * /, parentheses, negation);"
+echo "# countdown L3-4 vs countdown (4-6 numbers, targets 100-999); maze L1-2 (6x6 and 9x9,"
+echo "#   distance >= 6/8) vs maze (5-10 grid, distance 5-10); sudoku L2 (4x4, 8-11 blanks) vs"
+echo "#   mini_sudoku (4x4, 8-12 empty). wall_x = ours/s over rg/s; cpu_x = rg CPU per task over ours."
