@@ -755,6 +755,11 @@ int ef_sandbox__init_main(void *arg)
         fail(p, EF_SB_STEP_NETNS, rc);
         raw_exit(1);
     }
+    if ((p->utsns_fd >= 0 && (rc = SC2(SYS_setns, p->utsns_fd, CLONE_NEWUTS)) < 0) ||
+        (p->cgns_fd >= 0 && (rc = SC2(SYS_setns, p->cgns_fd, CLONE_NEWCGROUP)) < 0)) {
+        fail(p, EF_SB_STEP_UTSNS, rc);
+        raw_exit(1);
+    }
     if (p->ipcns_fd >= 0 && join_ipcns(p) < 0)
         raw_exit(1);
     stamp(p, 1);

@@ -281,6 +281,7 @@ int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbo
     plan->root = w->root;
     plan->tmpl_fd = -1;
     plan->tmpl_out_fd = -1;
+    plan->userns_fd = plan->ipcns_fd = plan->utsns_fd = plan->cgns_fd = -1;
     builder b = {ctx, plan, arena, 0};
     build_ops(&b, o, 1);
     /* mount points of the caller's binds */
@@ -417,7 +418,9 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     plan->full = w->full && !o->force_weak;
     plan->netns_fd = plan->full && !o->net ? w->netns_fd : -1;
     plan->root = w->root;
-    plan->hostname = plan->full ? "sandbox" : NULL;
+    plan->utsns_fd = plan->full ? w->utsns_fd : -1;
+    plan->cgns_fd = plan->full ? w->cgns_fd : -1;
+    plan->hostname = plan->full && plan->utsns_fd < 0 ? "sandbox" : NULL;
     plan->outer_uid = w->uid;
     plan->outer_gid = w->gid;
     plan->inner_uid = 1000;

@@ -37,7 +37,7 @@ const char *ef_sandbox_status_name(ef_sandbox_status s)
 }
 
 static const char *const step_names[EF_SB_STEP_COUNT_] = {
-    "none",       "join-netns", "join-ipcns",     "mount-private",  "root-tmpfs", "mkdir",     "symlink",
+    "none",       "join-netns", "join-ipcns", "join-uts-cgroup-ns",     "mount-private",  "root-tmpfs", "mkdir",     "symlink",
     "bind",       "remount-ro", "tmpfs",          "mount-proc", "mknod",     "write-file",
     "pivot-root", "template",   "workdir",        "hostname",   "spawn",     "fds",
     "rlimit",     "setuid",     "user-namespace", "uid-map",    "drop-caps", "no-new-privs",

@@ -45,6 +45,7 @@ typedef enum {
     EF_SB_STEP_NONE = 0,
     EF_SB_STEP_NETNS,
     EF_SB_STEP_IPCNS,
+    EF_SB_STEP_UTSNS,
     EF_SB_STEP_MOUNT_PRIVATE,
     EF_SB_STEP_ROOT_TMPFS,
     EF_SB_STEP_MKDIR,
@@ -97,6 +98,8 @@ typedef struct {
     int idmap_fd;            /* user namespace of the workdir's idmapped mount, or -1 */
     int userns_fd; /* the worker's user namespace to join (setns), or -1: make one */
     int ipcns_fd;  /* the worker's ipc namespace to join and empty, or -1: a new one */
+    int utsns_fd;  /* the worker's uts namespace (hostname set), or -1: a new one */
+    int cgns_fd;   /* the worker's cgroup namespace, or -1: a new one */
     int workdir_rw;
     struct {
         const char *src, *dst; /* host path, path inside (its mount point is in the
@@ -188,6 +191,8 @@ typedef struct {
 /* worker.c */
 struct ef_sandbox_worker {
     int netns_fd;   /* the reusable empty network namespace, -1 when none */
+    int utsns_fd;   /* the reusable uts namespace (hostname "sandbox"), -1 when none */
+    int cgns_fd;    /* the reusable cgroup namespace, -1 when none */
     char root[128]; /* mount point of new roots (an empty host dir) */
     uint32_t uid, gid;
     int full;               /* user namespaces usable */

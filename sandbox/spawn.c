@@ -63,7 +63,11 @@ int ef_sandbox__spawn(ef_ctx *ctx, ef_sandbox_worker *w, ef_sb_plan *plan, ef_sb
 
     int flags = CLONE_VM | CLONE_PIDFD;
     if (plan->full)
-        flags |= CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWCGROUP;
+        flags |= CLONE_NEWPID;
+    if (plan->full && plan->utsns_fd < 0)
+        flags |= CLONE_NEWUTS;
+    if (plan->full && plan->cgns_fd < 0)
+        flags |= CLONE_NEWCGROUP;
     if (plan->full && plan->ipcns_fd < 0)
         flags |= CLONE_NEWIPC; /* else the init joins the worker's and empties it */
     if (plan->full && plan->tmpl_fd < 0)

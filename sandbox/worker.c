@@ -58,7 +58,10 @@ static void detect_isolation(ef_sandbox_worker *w)
  * this thread, keep an fd in *out, go back. */
 static int make_ns(ef_ctx *ctx, int kind, int *out)
 {
-    const char *path = kind == CLONE_NEWNET ? "/proc/thread-self/ns/net" : "/proc/thread-self/ns/ipc";
+    const char *path = kind == CLONE_NEWNET    ? "/proc/thread-self/ns/net"
+                       : kind == CLONE_NEWIPC  ? "/proc/thread-self/ns/ipc"
+                       : kind == CLONE_NEWUTS  ? "/proc/thread-self/ns/uts"
+                                               : "/proc/thread-self/ns/cgroup";
     int home = open(path, O_RDONLY | O_CLOEXEC);
     if (home < 0)
         return ef_errorf(ctx, EF_ESANDBOX, "sandbox: open %s: %s", path, strerror(errno));
@@ -67,6 +70,9 @@ static int make_ns(ef_ctx *ctx, int kind, int *out)
         rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: unshare of a new %s namespace: %s",
                        path + 21, strerror(errno));
     } else {
+        if (kind == CLONE_NEWUTS && sethostname("sandbox", 7) < 0)
+            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: sethostname in the new uts namespace: %s",
+                           strerror(errno));
         *out = open(path, O_RDONLY | O_CLOEXEC);
         if (*out < 0)
             rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: open the new %s: %s", path,
@@ -95,6 +101,8 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
     if (!w)
         return EF_ENOMEM;
     w->netns_fd = -1;
+    w->utsns_fd = -1;
+    w->cgns_fd = -1;
     w->idmap_fd = -1;
     w->notify_ok = 1;
     detect_isolation(w);
@@ -113,6 +121,12 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
             rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: mkdtemp %s: %s", w->root, strerror(errno));
         if (!rc)
             rc = make_ns(ctx, CLONE_NEWNET, &w->netns_fd);
+        /* uts and cgroup namespaces hold nothing a run can change (it has no capability
+         * over them), so one of each serves every run of the worker */
+        if (!rc)
+            rc = make_ns(ctx, CLONE_NEWUTS, &w->utsns_fd);
+        if (!rc)
+            rc = make_ns(ctx, CLONE_NEWCGROUP, &w->cgns_fd);
     }
     if (rc) {
         ef_sandbox_worker_free(w);
@@ -130,6 +144,10 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
     ef_sandbox__worker_free_stacks(w);
     if (w->netns_fd >= 0)
         close(w->netns_fd);
+    if (w->utsns_fd >= 0)
+        close(w->utsns_fd);
+    if (w->cgns_fd >= 0)
+        close(w->cgns_fd);
     if (w->idmap_fd >= 0)
         close(w->idmap_fd);
     for (int i = 0; i < w->n_userns; i++) {
