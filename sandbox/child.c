@@ -41,7 +41,6 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,6 +102,14 @@ static size_t str_len(const char *s)
     while (s[n])
         n++;
     return n;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    if (SC2(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) < 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void stamp(ef_sb_plan *p, int i)
@@ -686,20 +693,25 @@ static void supervise(ef_sb_plan *p, int gpid)
             ;
         return;
     }
-    /* the tree's CPU time and memory are checked every 100 ms (rlimits see one process) */
-    long tfd = -1, proc_fd = -1;
-    if ((p->tree_cpu_ms > 0 || p->tree_mem_kb > 0) && p->full) {
-        proc_fd = SC4(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-        tfd = SC2(SYS_timerfd_create, CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        struct itimerspec its = {{0, 100000000}, {0, 100000000}};
-        if (proc_fd < 0 || tfd < 0 || SC4(SYS_timerfd_settime, tfd, 0, &its, 0) < 0)
-            tfd = -1;
-    }
+    /* The tree's CPU time and memory are checked every 100 ms (rlimits see one process):
+     * the poll's timeout says when; /proc is opened at the first check (most runs end
+     * before one). */
+    int watch = (p->tree_cpu_ms > 0 || p->tree_mem_kb > 0) && p->full;
+    long proc_fd = -1;
+    int64_t next_ns = watch ? now_ns() + 100000000 : 0;
     for (;;) {
         if (reap(p, gpid, WNOHANG))
             return;
-        struct pollfd pfd[3] = {{(int)sfd, POLLIN, 0}, {lfd, POLLIN, 0}, {(int)tfd, POLLIN, 0}};
-        long n = SC5(SYS_ppoll, pfd, 3, 0, 0, 8);
+        struct pollfd pfd[2] = {{(int)sfd, POLLIN, 0}, {lfd, POLLIN, 0}};
+        struct timespec left = {0, 0};
+        if (watch) {
+            int64_t d = next_ns - now_ns();
+            if (d > 0) {
+                left.tv_sec = d / 1000000000;
+                left.tv_nsec = d % 1000000000;
+            }
+        }
+        long n = SC5(SYS_ppoll, pfd, 2, watch ? &left : 0, 0, 8);
         if (n < 0 && n != -EINTR)
             return;
         if (lfd >= 0 && (pfd[1].revents & POLLIN)) {
@@ -720,11 +732,13 @@ static void supervise(ef_sb_plan *p, int gpid)
         if (lfd >= 0 && (pfd[1].revents & (POLLHUP | POLLERR | POLLNVAL)) &&
             !(pfd[1].revents & POLLIN))
             lfd = -1;
-        if (tfd >= 0 && (pfd[2].revents & POLLIN)) {
-            unsigned long long expirations;
-            SC3(SYS_read, tfd, &expirations, sizeof expirations);
+        if (watch && now_ns() >= next_ns) {
+            next_ns += 100000000;
+            if (proc_fd < 0)
+                proc_fd = SC4(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
             long used_ms = 0, rss_kb = 0;
-            tree_usage(p, proc_fd, &used_ms, &rss_kb);
+            if (proc_fd >= 0)
+                tree_usage(p, proc_fd, &used_ms, &rss_kb);
             if (p->tree_cpu_ms > 0 && used_ms >= p->tree_cpu_ms) {
                 p->tree_cpu_used_ms = used_ms;
                 p->tree_cpu_exceeded = 1;

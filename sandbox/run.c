@@ -60,15 +60,16 @@ int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o)
     return 0;
 }
 
-/* stdin: a sealed memfd with the bytes, or /dev/null. */
-static int open_stdin(ef_ctx *ctx, const ef_sandbox_options *o)
+/* stdin: a sealed memfd with the bytes, or the worker's /dev/null (*owned = 0). */
+static int open_stdin(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o, int *owned)
 {
+    *owned = 0;
     if (!o->stdin_data || !o->stdin_len) {
-        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (w->devnull_fd < 0 && (w->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
             return ef_errorf(ctx, EF_EIO, "sandbox: open /dev/null: %s", strerror(errno));
-        return fd;
+        return w->devnull_fd;
     }
+    *owned = 1;
     int fd = memfd_create("ef-stdin", MFD_CLOEXEC);
     if (fd < 0)
         return ef_errorf(ctx, EF_EIO, "sandbox: memfd_create: %s", strerror(errno));
@@ -233,7 +234,7 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     ef_sb_plan *plan = ef_calloc(1, sizeof *plan);
     ef_sb_arena arena = {NULL, 0, 0};
     ef_sandbox_result *r = NULL;
-    int in_fd = -1, po[2] = {-1, -1}, pe[2] = {-1, -1}, pd[2] = {-1, -1};
+    int in_fd = -1, in_owned = 0, po[2] = {-1, -1}, pe[2] = {-1, -1}, pd[2] = {-1, -1};
     stream st[2] = {{-1, EF_BUF_INIT((size_t)o->out_bytes), 0},
                     {-1, EF_BUF_INIT((size_t)o->out_bytes), 0}};
     if (!plan) {
@@ -254,7 +255,7 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     plan->notify = filter->notify;
     if ((rc = ef_sandbox__result_new(&r)))
         goto cleanup;
-    if ((in_fd = open_stdin(ctx, o)) < 0) {
+    if ((in_fd = open_stdin(ctx, w, o, &in_owned)) < 0) {
         rc = in_fd;
         goto cleanup;
     }
@@ -278,7 +279,8 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     close(po[1]);
     close(pe[1]);
     close(pd[1]);
-    close(in_fd);
+    if (in_owned)
+        close(in_fd);
     po[1] = pe[1] = pd[1] = in_fd = -1;
     st[0].fd = po[0];
     st[1].fd = pe[0];
@@ -336,7 +338,7 @@ cleanup:
             close(pd[i]);
         ef_buf_free(&st[i].buf);
     }
-    if (in_fd >= 0)
+    if (in_fd >= 0 && in_owned)
         close(in_fd);
     ef_sandbox_result_free(r);
     ef_sandbox__arena_free(&arena);

@@ -193,6 +193,7 @@ struct ef_sandbox_worker {
     int netns_fd;   /* the reusable empty network namespace, -1 when none */
     int utsns_fd;   /* the reusable uts namespace (hostname "sandbox"), -1 when none */
     int cgns_fd;    /* the reusable cgroup namespace, -1 when none */
+    int devnull_fd; /* /dev/null, read-only: the stdin of runs without one */
     char root[128]; /* mount point of new roots (an empty host dir) */
     uint32_t uid, gid;
     int full;               /* user namespaces usable */

@@ -103,6 +103,7 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
     w->netns_fd = -1;
     w->utsns_fd = -1;
     w->cgns_fd = -1;
+    w->devnull_fd = -1;
     w->idmap_fd = -1;
     w->notify_ok = 1;
     detect_isolation(w);
@@ -148,6 +149,8 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
         close(w->utsns_fd);
     if (w->cgns_fd >= 0)
         close(w->cgns_fd);
+    if (w->devnull_fd >= 0)
+        close(w->devnull_fd);
     if (w->idmap_fd >= 0)
         close(w->idmap_fd);
     for (int i = 0; i < w->n_userns; i++) {
