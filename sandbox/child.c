@@ -801,6 +801,8 @@ int ef_sandbox__init_main(void *arg)
     struct rusage ru;
     if (SC2(SYS_getrusage, RUSAGE_CHILDREN, &ru) == 0) {
         p->tree_maxrss_kb = ru.ru_maxrss;
+        p->tree_nvcsw = ru.ru_nvcsw;
+        p->tree_nivcsw = ru.ru_nivcsw;
         p->tree_utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
         p->tree_stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
     }

@@ -254,6 +254,8 @@ char *ef_sandbox_result_json(const ef_sandbox_result *r)
     cJSON_AddNumberToObject(o, "user_ms", (double)(int64_t)(r->user_ms * 1000) / 1000);
     cJSON_AddNumberToObject(o, "sys_ms", (double)(int64_t)(r->sys_ms * 1000) / 1000);
     cJSON_AddNumberToObject(o, "peak_rss_kb", (double)r->peak_rss_kb);
+    cJSON_AddNumberToObject(o, "csw_voluntary", (double)r->csw_voluntary);
+    cJSON_AddNumberToObject(o, "csw_forced", (double)r->csw_forced);
     cJSON_AddStringToObject(o, "isolation", r->isolation ? r->isolation : "full");
     if (r->status == EF_SANDBOX_SETUP_ERROR)
         cJSON_AddNumberToObject(o, "setup_errno", r->setup_errno);

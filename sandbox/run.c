@@ -295,9 +295,13 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
          * on the caller's clock; the worker reaps it later */
         user_ms = plan->tree_utime_us / 1e3;
         sys_ms = plan->tree_stime_us / 1e3;
+        r->csw_voluntary = plan->tree_nvcsw;
+        r->csw_forced = plan->tree_nivcsw;
         ef_sandbox__worker_defer(w, &proc);
     } else {
         ef_sandbox__reap(w, &proc, &init_status, &user_ms, &sys_ms);
+        r->csw_voluntary = proc.nvcsw;
+        r->csw_forced = proc.nivcsw;
     }
     r->wall_ms = (t_end - proc.t0) * 1e3;
     r->user_ms = user_ms;

@@ -89,6 +89,8 @@ typedef struct {
     double cpu_ms;    /* user + system of the whole tree */
     double user_ms, sys_ms;
     int64_t peak_rss_kb;   /* largest resident set of any process in the tree */
+    int64_t csw_voluntary; /* context switches of the tree: waits (I/O, sleep, locks) */
+    int64_t csw_forced;    /* and preemptions (time slice over, a higher priority task) */
     ef_sandbox_stream out; /* stdout */
     ef_sandbox_stream err; /* stderr */
     const char *isolation; /* "full" or "weak" (no user namespace); static string */

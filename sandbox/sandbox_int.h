@@ -145,6 +145,7 @@ typedef struct {
     volatile int violation_nr;
     volatile uint32_t violation_arch;
     volatile long tree_maxrss_kb;
+    volatile long tree_nvcsw, tree_nivcsw; /* context switches of every reaped process */
     volatile int64_t tree_utime_us, tree_stime_us; /* every reaped process */
     volatile int result_ready;
     volatile int tree_cpu_exceeded; /* the init ended the tree at the CPU limit */
@@ -186,6 +187,7 @@ typedef struct {
     size_t stack_len;
     double t0;       /* ef_now_s at spawn */
     int userns_slot; /* the worker's user namespace it runs in, or -1 */
+    long nvcsw, nivcsw; /* set by ef_sandbox__reap: context switches of the whole tree */
 } ef_sb_proc;
 
 /* worker.c */

@@ -101,6 +101,8 @@ static void finish(ef_sandbox_session *s, int killed_for)
     ef_free(r->err.data);
     memset(r, 0, sizeof *r);
     r->wall_ms = (t_end - s->proc.t0) * 1e3;
+    r->csw_voluntary = s->proc.nvcsw;
+    r->csw_forced = s->proc.nivcsw;
     r->user_ms = user_ms;
     r->sys_ms = sys_ms;
     r->cpu_ms = user_ms + sys_ms;

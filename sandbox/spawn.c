@@ -118,6 +118,8 @@ int ef_sandbox__reap(ef_sandbox_worker *w, ef_sb_proc *proc, int *status, double
     if (r < 0)
         return EF_EIO;
     *status = st;
+    proc->nvcsw = ru.ru_nvcsw;
+    proc->nivcsw = ru.ru_nivcsw;
     *user_ms = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3;
     *sys_ms = ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
     return 0;

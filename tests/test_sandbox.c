@@ -86,6 +86,26 @@ static void test_ok_fields(void)
     ef_sandbox_result_free(r);
 }
 
+/* Context switches count the whole tree: a shell that waits for 20 children (each of
+ * which sleeps) switches voluntarily at least 40 times; a quick program only a few. */
+static void test_context_switches(void)
+{
+    ef_sandbox_options o = opts();
+    ef_sandbox_result *r =
+        sh(&o, "for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 0.001; done");
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_MSG(r->csw_voluntary >= 40 && r->csw_forced >= 0, "voluntary %lld forced %lld",
+                     (long long)r->csw_voluntary, (long long)r->csw_forced);
+    ef_sandbox_result_free(r);
+    const char *argv[] = {"/bin/true", NULL};
+    r = run(&o, argv);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_MSG(r->csw_voluntary < 40, "voluntary %lld", (long long)r->csw_voluntary);
+    ef_sandbox_result_free(r);
+}
+
 static void test_json_fields(void)
 {
     ef_sandbox_options o = opts();
@@ -114,6 +134,10 @@ static void test_json_fields(void)
     EF_CHECK_OK(ctx, ef_json_get_num(ctx, doc, "user_ms", &d));
     EF_CHECK_OK(ctx, ef_json_get_num(ctx, doc, "sys_ms", &d));
     EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "peak_rss_kb", &n));
+    EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "csw_voluntary", &n));
+    EF_CHECK_EQ_INT(n, r->csw_voluntary);
+    EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "csw_forced", &n));
+    EF_CHECK_EQ_INT(n, r->csw_forced);
     EF_CHECK_OK(ctx, ef_json_get_str(ctx, doc, "isolation", &s));
     EF_CHECK_EQ_STR(s, "full");
     EF_CHECK_OK(ctx, ef_json_get_str(ctx, doc, "stdout", &s));
@@ -947,6 +971,7 @@ int main(int argc, char **argv)
     }
     EF_RUN(test_ok_fields);
     EF_RUN(test_json_fields);
+    EF_RUN(test_context_switches);
     EF_RUN(test_nonzero_exit);
     EF_RUN(test_signaled);
     EF_RUN(test_timeout);
