@@ -125,7 +125,7 @@ static int parse_rope(ef_ctx *ctx, const cJSON *doc, const char *what, ef_engine
                          what);
     char sub[256];
     snprintf(sub, sizeof sub, "%s: rope_scaling", what);
-    const char *type;
+    const char *type = NULL;
     int rc = opt_str(ctx, rs, sub, "type", NULL, &type);
     if (rc == 0 && !type)
         rc = opt_str(ctx, rs, sub, "rope_type", "default", &type);
@@ -171,7 +171,7 @@ static int parse_quant(ef_ctx *ctx, const cJSON *doc, const char *what, ef_engin
         return ef_errorf(ctx, EF_EINVAL, "%s: 'quantization_config' must be an object", what);
     char sub[256];
     snprintf(sub, sizeof sub, "%s: quantization_config", what);
-    const char *method, *fmt, *scale_fmt;
+    const char *method = NULL, *fmt = NULL, *scale_fmt = NULL;
     int rc;
     if ((rc = opt_str(ctx, q, sub, "quant_method", "fp8", &method)) < 0 ||
         (rc = opt_str(ctx, q, sub, "fmt", "e4m3", &fmt)) < 0 ||
@@ -280,7 +280,7 @@ int ef_engine_config_parse(ef_ctx *ctx, const char *text, size_t len, const char
         rc = ef_errorf(ctx, EF_EINVAL, "%s: the top level must be a JSON object", what);
         goto cleanup;
     }
-    const char *model_type, *act, *scoring, *topk_method;
+    const char *model_type = NULL, *act = NULL, *scoring = NULL, *topk_method = NULL;
     if ((rc = opt_str(ctx, doc, what, "model_type", NULL, &model_type)) < 0)
         goto cleanup;
     if (!model_type) {

@@ -509,7 +509,7 @@ static int load_pre(const loadctx *lc, ef_tokenizer *t, const cJSON *x, const ch
         return push_step(t, st);
     }
     if (strcmp(ty, "ByteLevel") == 0) {
-        int use_regex;
+        int use_regex = 1;
         int rc = get_bool(lc, x, path, "add_prefix_space", 1, &st.add_prefix_space);
         if (!rc)
             rc = get_bool(lc, x, path, "use_regex", 1, &use_regex);
@@ -665,7 +665,7 @@ static int load_post(const loadctx *lc, ef_tokenizer *t, const cJSON *x, const c
         const cJSON *idj;
         cJSON_ArrayForEach(idj, ids)
         {
-            int32_t id;
+            int32_t id = 0;
             char sub2[300];
             snprintf(sub2, sizeof sub2, "%s.special_tokens.%s.ids[%d]", path, name->valuestring,
                      j++);
@@ -838,7 +838,7 @@ static int load_model(const loadctx *lc, ef_tokenizer *t, const cJSON *model)
     {
         char path[160];
         snprintf(path, sizeof path, "model.vocab[\"%.100s\"]", el->string ? el->string : "");
-        int32_t id;
+        int32_t id = 0;
         if ((rc = get_id(lc, el, path, &id)))
             return rc;
         size_t len = strlen(el->string);
