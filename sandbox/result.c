@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <cjson/cJSON.h>
 #include "common/json.h"
+#include "common/utf8.h"
 #include "sandbox/sandbox_int.h"
 
 static const char *const status_names[EF_SANDBOX_STATUS_COUNT_] = {
@@ -192,7 +193,8 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
     }
 }
 
-/* Bytes as a JSON-safe UTF-8 string: invalid sequences and NULs become U+FFFD. */
+/* Bytes as a JSON-safe UTF-8 string: each invalid sequence (common/utf8.h's strict rules)
+ * and each NUL becomes one U+FFFD. */
 static char *utf8_clean(const char *s, size_t len)
 {
     char *out = ef_malloc(len * 3 + 1);
@@ -201,21 +203,14 @@ static char *utf8_clean(const char *s, size_t len)
     size_t o = 0;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
-        unsigned c = u[i];
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = n > 0 && i + n <= len && c != 0;
-        for (size_t k = 1; ok && k < n; k++)
-            ok = (u[i + k] & 0xC0) == 0x80;
-        if (ok && n == 2 && c < 0xC2)
-            ok = 0;
-        if (ok) {
+        size_t n = u[i] ? ef_utf8_next(u + i, len - i, NULL) : 0;
+        if (n) {
             memcpy(out + o, s + i, n);
             o += n;
             i += n;
         } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i += 1;
+            o += ef_utf8_put(out + o, 0xfffd);
+            i += u[i] ? ef_utf8_invalid_len(u + i, len - i) : 1;
         }
     }
     out[o] = '\0';
