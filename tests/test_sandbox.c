@@ -153,6 +153,23 @@ static void test_json_fields(void)
     cJSON_Delete(doc);
     ef_free(json);
     ef_sandbox_result_free(r);
+    /* an overlong '/', a surrogate and a NUL: each invalid piece one U+FFFD, as Python's
+     * errors="replace" (which keeps the NUL; JSON consumers often cannot) */
+    o = opts();
+    r = sh(&o, "printf 'a\\300\\257b\\355\\240\\200c\\000d'");
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (!r)
+        return;
+    json = ef_sandbox_result_json(r);
+    EF_CHECK_OK(ctx, ef_json_parse(ctx, json, strlen(json), "result", &doc));
+    EF_CHECK_OK(ctx, ef_json_get_str(ctx, doc, "stdout", &s));
+    EF_CHECK_EQ_STR(s, "a\xef\xbf\xbd\xef\xbf\xbd"
+                       "b\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                       "c\xef\xbf\xbd"
+                       "d");
+    cJSON_Delete(doc);
+    ef_free(json);
+    ef_sandbox_result_free(r);
 }
 
 static void test_nonzero_exit(void)
