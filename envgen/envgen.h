@@ -192,8 +192,10 @@ typedef struct {
     const char *from_jsonl; /* import these tasks instead of generating */
     ef_envgen_sink sink;
     void *sink_ud;
+    int exact;             /* 1: every call under the count hook (no fast mode; the kept
+                            * tasks are the same either way, only slower) */
 } ef_envgen_options;
-#define EF_ENVGEN_OPTIONS_INIT {1, 0, 0, 0, 0, 0, 0, EF_ENV_LIMITS_INIT, 0, NULL, NULL, NULL}
+#define EF_ENVGEN_OPTIONS_INIT {1, 0, 0, 0, 0, 0, 0, EF_ENV_LIMITS_INIT, 0, NULL, NULL, NULL, 0}
 
 typedef struct {
     char *env_name, *path, *content_hash;
@@ -207,6 +209,8 @@ typedef struct {
     /* verifier self-check over every candidate that generated */
     size_t sc_checked, sc_ref_ok, sc_trivial_pass[EF_ENVGEN_N_TRIVIAL];
     int sc_pass;                     /* reference >= 99% and every trivial kind <= 1% */
+    size_t n_fast, n_redone;         /* candidates made without the count hook / made
+                                      * again with it (see ef_envgen_options.exact) */
 } ef_envgen_summary;
 
 /* Generates (or imports) and validates until n_tasks are kept, in parallel; kept tasks

@@ -8,6 +8,7 @@
 #ifndef EF_ENVGEN_INT_H
 #define EF_ENVGEN_INT_H
 
+#include <signal.h>
 #include <cjson/cJSON.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -42,6 +43,17 @@ struct ef_env {
     struct ef_sandbox_worker *sandbox; /* for ef.exec, made on first use */
     int sandbox_slot;     /* picks the worker's outer uid (one per thread) */
     struct evp_md_ctx_st *md; /* SHA-256 of task JSON, reused (envgen/episode.c) */
+    /* fast mode (envgen/vm.c): no count hook; a CPU-time tick aborts a long call */
+    volatile sig_atomic_t fast_active; /* on for this env's thread */
+    volatile sig_atomic_t in_call;     /* a protected call is running */
+    volatile sig_atomic_t call_seq, seen_seq;
+    volatile sig_atomic_t aborting;    /* the tick set the abort hook */
+    int fast_aborted;     /* the candidate must be redone with the count hook */
+    int fast_disabled;    /* this env stays in exact mode (uses the sandbox, or slow) */
+    int mem_hit_any;      /* the allocator refused a block since the flag was cleared */
+    size_t n_fast_runs, n_redone; /* candidates made in fast mode / made again */
+    int has_timer;
+    void *timer;          /* a timer_t (glibc: void *), made on the worker thread */
 };
 
 /* SHA-256 of data as lowercase hex, with the env's reused digest context (OpenSSL 3
@@ -63,6 +75,26 @@ struct ef_env_episode {
     size_t n_calls;
     char *first_tool_error; /* "path:line: call('x'): message" */
 };
+
+/* Fast mode, for generation runs. Lua 5.4 pays for a count hook on every instruction
+ * (luaG_traceexec), about a fifth of the CPU of Lua-heavy envs, so a worker may run
+ * without it: a thread CPU-time timer ticks every 20 ms and a protected call still running
+ * at two ticks in a row gets an abort hook (raising at its next instruction). The caller
+ * then redoes the whole candidate in exact mode (count hook, instruction budget) and
+ * keeps that result, so every outcome is the exact mode's: a call that ends in fast mode
+ * ran under 40 ms of CPU, far below the 100M-instruction budgets fast mode needs (the
+ * default is 200M), and memory-cap failures are redone too (their messages name the line
+ * the count hook saw last). Sandbox calls switch the env to exact mode for good (search
+ * stays: in-memory SQLite makes no interruptible system calls). ef_envgen__fast(env, 1) returns 0 when fast mode is on, <0 when it cannot be
+ * (budget too small, disabled, no timer); ef_envgen__fast(env, 0) puts the count hook
+ * back and clears the flags. Must be called on the thread that runs the env. */
+int ef_envgen__fast(ef_env *env, int on);
+/* Stops the tick timer (env free). */
+void ef_envgen__fast_free(ef_env *env);
+/* Inside a Lua call: leaves fast mode for good; when it was on, aborts the call (the
+ * candidate is redone in exact mode). Used before sandbox calls (ef.exec, unit tests),
+ * which must not see the tick signal. */
+void ef_envgen__fast_forbid(lua_State *L);
 
 /* Runs fn(L, ud) in a protected call with the instruction budget reset. On error,
  * returns EF_ELUA (EF_ELIMIT for budget/memory) with the message on env->ctx. */

@@ -120,6 +120,9 @@ typedef struct {
     uint64_t run_seed;
 } run_state;
 
+static void make_candidate(run_state *rs, ef_env *env, ef_ctx *ctx, candidate *c, uint64_t idx);
+static void cand_clear(candidate *c);
+
 static void work(void *ud, size_t i, int tid)
 {
     run_state *rs = ud;
@@ -141,6 +144,24 @@ static void work(void *ud, size_t i, int tid)
         c->gen_message = ef_strdup(rs->load_msg[tid] ? rs->load_msg[tid] : "env failed to load");
         return;
     }
+    /* fast mode when it can be on (see envgen_int.h); a candidate it cannot vouch for is
+     * made again in exact mode, whose result is the one kept */
+    int fast = !rs->opts->exact && ef_envgen__fast(env, 1) == 0;
+    make_candidate(rs, env, ctx, c, idx);
+    if (fast && (env->fast_aborted || env->aborting || env->mem_hit_any)) {
+        cand_clear(c);
+        ef_envgen__fast(env, 0);
+        env->n_redone++;
+        if (env->n_redone > 16 && env->n_redone * 20 > env->n_fast_runs)
+            env->fast_disabled = 1; /* mostly long calls: not worth the double work */
+        make_candidate(rs, env, ctx, c, idx);
+    } else if (fast) {
+        env->n_fast_runs++;
+    }
+}
+
+static void make_candidate(run_state *rs, ef_env *env, ef_ctx *ctx, candidate *c, uint64_t idx)
+{
     int rc;
     if (rs->lines) {
         const char *line = rs->lines[idx];
@@ -471,8 +492,13 @@ cleanup:
     ef_pool_free(pool);
     ef_free(rs.cands);
     ef_free(batch);
-    for (int j = 0; rs.envs && j < n_jobs; j++)
+    for (int j = 0; rs.envs && j < n_jobs; j++) {
+        if (rs.envs[j]) {
+            out->n_fast += rs.envs[j]->n_fast_runs;
+            out->n_redone += rs.envs[j]->n_redone;
+        }
         ef_env_free(rs.envs[j]);
+    }
     for (int j = 0; rs.ctxs && j < n_jobs; j++)
         ef_ctx_free(rs.ctxs[j]);
     for (int j = 0; rs.load_msg && j < n_jobs; j++)

@@ -86,9 +86,18 @@ int ef_envgen__open_json(lua_State *L)
 
 #define RNG_MT "envforge.rng"
 
+/* The methods carry the rng metatable as their upvalue: comparing with it is cheaper
+ * than luaL_checkudata's registry lookup by name, on every draw. */
 static ef_rng *check_rng(lua_State *L)
 {
-    return luaL_checkudata(L, 1, RNG_MT);
+    ef_rng *r = lua_touserdata(L, 1);
+    if (r && lua_getmetatable(L, 1)) {
+        int ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+        lua_pop(L, 1);
+        if (ok)
+            return r;
+    }
+    return luaL_checkudata(L, 1, RNG_MT); /* raises the usual message */
 }
 
 void ef_envgen__push_rng(lua_State *L, uint64_t seed)
@@ -190,7 +199,9 @@ int ef_envgen__open_rng(lua_State *L)
                           {"choice", l_rng_choice},   {"shuffle", l_rng_shuffle},
                           {"sample", l_rng_sample},   {NULL, NULL}};
     luaL_newmetatable(L, RNG_MT);
-    luaL_newlib(L, m);
+    luaL_newlibtable(L, m);
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, m, 1);
     lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "rng");
     lua_setfield(L, -2, "__name");
@@ -380,6 +391,7 @@ static void exec_options(lua_State *L, ef_env *env, ef_verify_unit_options *o, i
 
 static int l_verify_unit_tests(lua_State *L)
 {
+    ef_envgen__fast_forbid(L);
     ef_env *env = ef_envgen__env(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     ef_verify_unit_options o = EF_VERIFY_UNIT_OPTIONS_INIT;
@@ -450,6 +462,7 @@ static void exec_options(lua_State *L, ef_env *env, ef_verify_unit_options *o, i
 
 static int l_exec(lua_State *L)
 {
+    ef_envgen__fast_forbid(L);
     ef_env *env = ef_envgen__env(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     ef_verify_unit_options o = EF_VERIFY_UNIT_OPTIONS_INIT;

@@ -5,8 +5,13 @@
  * dofile/loadfile, binary chunks, math.random), protected calls with a message handler
  * that names the env file and line.
  */
+#define _GNU_SOURCE /* timer_create with SIGEV_THREAD_ID, gettid */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <lualib.h>
 #include "envgen/envgen_int.h"
 
@@ -102,6 +107,7 @@ static void *env_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (nsize > old && env->mem_used - old + nsize > env->limits.mem_limit_bytes) {
         env->mem_hit = 1;
+        env->mem_hit_any = 1;
         return NULL;
     }
     void *p;
@@ -249,7 +255,12 @@ int ef_envgen__protect(ef_env *env, ef_envgen_fn fn, void *ud)
     lua_settop(L, 0);
     lua_pushcfunction(L, trampoline);
     lua_pushlightuserdata(L, &a);
+    if (env->fast_active) {
+        env->call_seq++;
+        env->in_call = 1;
+    }
     int st = lua_pcall(L, 1, 0, 0);
+    env->in_call = 0;
     if (st != LUA_OK) {
         int rc = fail_message(env, st, env->path);
         lua_settop(L, 0);
@@ -257,6 +268,132 @@ int ef_envgen__protect(ef_env *env, ef_envgen_fn fn, void *ud)
     }
     lua_settop(L, 0);
     return a.rc;
+}
+
+/* ---- fast mode -------------------------------------------------------------------------- */
+
+_Static_assert(sizeof(timer_t) == sizeof(void *), "timer_t is kept as a pointer in ef_env");
+
+#define FAST_MIN_BUDGET 100000000ULL
+#define TICK_NS 20000000L
+
+static _Thread_local ef_env *tl_fast_env; /* the env this thread runs in fast mode */
+static int tick_signo;
+static pthread_once_t tick_once = PTHREAD_ONCE_INIT;
+
+static void abort_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    ef_env *env = ef_envgen__env(L);
+    env->fast_aborted = 1;
+    lua_pushliteral(L, "envgen: a long call in fast mode (the candidate is redone with the "
+                       "instruction budget)");
+    lua_error(L);
+}
+
+/* On the worker thread, every 20 ms of its CPU time. Only sets a hook (as lua.c does from
+ * its SIGINT handler); the hook raises at the call's next Lua instruction. */
+static void tick_handler(int sig)
+{
+    (void)sig;
+    ef_env *env = tl_fast_env;
+    if (!env || !env->fast_active || !env->in_call)
+        return;
+    if (env->seen_seq == env->call_seq) {
+        env->aborting = 1;
+        lua_sethook(env->L, abort_hook, LUA_MASKCOUNT, 1);
+    } else {
+        env->seen_seq = env->call_seq;
+    }
+}
+
+static void tick_install(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = tick_handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    int signo = SIGRTMIN + 6;
+    if (signo <= SIGRTMAX && sigaction(signo, &sa, NULL) == 0)
+        tick_signo = signo;
+}
+
+void ef_envgen__fast_free(ef_env *env)
+{
+    if (env->has_timer)
+        timer_delete((timer_t)env->timer);
+    env->has_timer = 0;
+    if (tl_fast_env == env)
+        tl_fast_env = NULL;
+}
+
+static void timer_arm(ef_env *env, long ns)
+{
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_nsec = ns;
+    its.it_interval.tv_nsec = ns;
+    timer_settime((timer_t)env->timer, 0, &its, NULL);
+}
+
+int ef_envgen__fast(ef_env *env, int on)
+{
+    if (!on) {
+        env->fast_active = 0;
+        lua_sethook(env->L, count_hook, LUA_MASKCOUNT, hook_step(env));
+        env->aborting = 0;
+        env->fast_aborted = 0;
+        env->mem_hit_any = 0;
+        if (env->fast_disabled && env->has_timer)
+            timer_arm(env, 0); /* exact for good: no more ticks on this thread */
+        return 0;
+    }
+    if (env->fast_disabled || env->limits.instr_limit < FAST_MIN_BUDGET)
+        return EF_ELIMIT;
+    pthread_once(&tick_once, tick_install);
+    if (!tick_signo)
+        return EF_ERROR;
+    if (!env->has_timer) {
+        struct sigevent sev;
+        memset(&sev, 0, sizeof sev);
+        sev.sigev_notify = SIGEV_THREAD_ID;
+        sev.sigev_signo = tick_signo;
+        sev._sigev_un._tid = gettid(); /* sigev_notify_thread_id: this glibc has no macro for it */
+        timer_t t;
+        if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &t) != 0) {
+            env->fast_disabled = 1;
+            return EF_ERROR;
+        }
+        env->timer = (void *)t;
+        env->has_timer = 1;
+        timer_arm(env, TICK_NS);
+    }
+    tl_fast_env = env;
+    env->aborting = 0;
+    env->fast_aborted = 0;
+    env->mem_hit_any = 0;
+    env->seen_seq = -1;
+    lua_sethook(env->L, NULL, 0, 0);
+    env->fast_active = 1;
+    return 0;
+}
+
+void ef_envgen__fast_forbid(lua_State *L)
+{
+    ef_env *env = ef_envgen__env(L);
+    env->fast_disabled = 1;
+    if (!env->fast_active) {
+        if (env->has_timer)
+            timer_arm(env, 0); /* no ticks during the sandbox call */
+        return;
+    }
+    env->fast_active = 0;
+    env->fast_aborted = 1;
+    /* every instruction raises from here on, so no pcall in the env can keep it going */
+    lua_sethook(L, abort_hook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "envgen: sandbox or search call in fast mode (the candidate is redone with "
+                  "the instruction budget)");
 }
 
 /* ---- the restricted library set ---------------------------------------------------- */

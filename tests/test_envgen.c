@@ -330,6 +330,72 @@ static void test_deterministic_pinned(void)
     ef_envgen_summary_clear(&s2);
 }
 
+/* Fast mode (no count hook; a CPU-time tick aborts long calls and the candidate is made
+ * again with the hook): the kept tasks, drops and messages are those of exact mode. The
+ * env spins 10M loop steps on one task in four (tens of ms or more: redone), allocates
+ * past the memory cap in verify on one in five (a verify error whose message names the
+ * line the count hook saw: redone), and is quick otherwise. */
+static const char fast_env_src[] =
+    "local env = {name='fast', version=1, category='general', levels=1}\n"
+    "env.tools = {}\n"
+    "function env.generate(rng, level)\n"
+    "  local v = rng:int(2, 1000000000)\n"
+    "  local spin = rng:int(1, 4) == 1 and 10000000 or 10\n"
+    "  local x = 0\n"
+    "  for i = 1, spin do x = (x + i) % 7 end\n"
+    "  return {prompt = 'v' .. v, answer = tostring(v + x), meta = {hog = rng:int(1, 5) == 1}}\n"
+    "end\n"
+    "function env.solve(task, call) return task.answer end\n"
+    "function env.verify(task, answer)\n"
+    "  if task.meta.hog then local t = {} for i = 1, 1e8 do t[i] = i end end\n"
+    "  return answer == task.answer and 1 or 0\n"
+    "end\n"
+    "return env\n";
+
+static int run_fast_env(const char *path, int exact, collect *col, ef_envgen_summary *sum)
+{
+    ef_envgen_options o = EF_ENVGEN_OPTIONS_INIT;
+    o.seed = 3;
+    o.n_tasks = 10;
+    o.n_jobs = 2;
+    o.limits.mem_limit_bytes = (size_t)64 << 20;
+    o.exact = exact;
+    o.sink = collect_sink;
+    o.sink_ud = col;
+    return ef_envgen_run(ctx, path, &o, sum);
+}
+
+static void test_fast_mode(void)
+{
+    const char *dir = ef_test_tmpdir("envgen_fast");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/fast.lua", dir);
+    EF_CHECK_OK(ctx, ef_file_write(ctx, path, fast_env_src, strlen(fast_env_src)));
+    collect a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    ef_envgen_summary sf, se;
+    EF_CHECK_OK(ctx, run_fast_env(path, 0, &a, &sf));
+    EF_CHECK_OK(ctx, run_fast_env(path, 1, &b, &se));
+    EF_CHECK_EQ_INT(a.n, 10);
+    EF_CHECK_EQ_INT(b.n, 10);
+    for (size_t i = 0; i < a.n && i < b.n; i++)
+        EF_CHECK_EQ_STR(a.hashes[i], b.hashes[i]);
+    EF_CHECK_EQ_INT(sf.n_candidates, se.n_candidates);
+    EF_CHECK(sf.n_dropped[EF_DROP_VERIFY] > 0);
+    EF_CHECK_EQ_INT(sf.n_dropped[EF_DROP_VERIFY], se.n_dropped[EF_DROP_VERIFY]);
+    if (sf.first_message[EF_DROP_VERIFY] && se.first_message[EF_DROP_VERIFY])
+        EF_CHECK_EQ_STR(sf.first_message[EF_DROP_VERIFY], se.first_message[EF_DROP_VERIFY]);
+    EF_CHECK(sf.n_fast > 0);     /* the quick candidates ran without the hook */
+    EF_CHECK(sf.n_redone > 0);   /* the spinning and hogging ones were made again */
+    EF_CHECK_EQ_INT(se.n_fast, 0);
+    ef_envgen_summary_clear(&sf);
+    ef_envgen_summary_clear(&se);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+}
+
 static void test_levels(void)
 {
     ef_envgen_options o = EF_ENVGEN_OPTIONS_INIT;
@@ -733,6 +799,7 @@ int main(int argc, char **argv)
     EF_RUN(test_exec);
     EF_RUN(test_episode);
     EF_RUN(test_deterministic_pinned);
+    EF_RUN(test_fast_mode);
     EF_RUN(test_levels);
     EF_RUN(test_dedup);
     EF_RUN(test_search);

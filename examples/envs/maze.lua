@@ -17,41 +17,59 @@ local env = {name = "maze", version = 1, category = "interpreter", levels = 4,
 -- wall16: wall probability in sixteenths (4/16 = 0.25, 5/16 = 0.31)
 local LV = {{n = 6, wall16 = 4, mind = 6}, {n = 9, wall16 = 5, mind = 8},
             {n = 13, wall16 = 5, mind = 14}, {n = 17, wall16 = 5, mind = 18, checkpoint = true}}
-local MOVES = {U = {-1, 0}, D = {1, 0}, L = {0, -1}, R = {0, 1}}
-local ORDER = {"U", "D", "L", "R"}
+local LETTER = {"U", "D", "L", "R"}
+local byte = string.byte
 
--- BFS distances from (r0, c0); returns dist table indexed r*100+c and parent moves.
-local function bfs(g, n, r0, c0)
-  local dist, par = {[r0 * 100 + c0] = 0}, {}
-  local qr, qc, head = {r0}, {c0}, 1
-  while head <= #qr do
-    local r, c = qr[head], qc[head]; head = head + 1
-    local d = dist[r * 100 + c]
-    for _, m in ipairs(ORDER) do
-      local nr, nc = r + MOVES[m][1], c + MOVES[m][2]
-      if nr >= 1 and nr <= n and nc >= 1 and nc <= n and g[nr][nc] ~= "#" and not dist[nr * 100 + nc] then
-        dist[nr * 100 + nc] = d + 1; par[nr * 100 + nc] = m
-        qr[#qr + 1] = nr; qc[#qc + 1] = nc
-      end
-    end
+-- NEW[nn]() gives a fresh list of nn zeros made at its full size in one step (a table
+-- constructor), so filling it never regrows it; the constructors are compiled once.
+local NEW = {}
+for _, lv in ipairs(LV) do
+  local nn = lv.n * lv.n
+  NEW[nn] = load("return function() return {" .. ("0,"):rep(nn) .. "} end", "=maze.new", "t")()
+end
+
+-- Cells are numbered k = (r - 1) * n + c. BFS over the open cells from s: returns dist
+-- (-1 where unreached) and par (the move, 1..4 = U D L R, that first reached each cell),
+-- both plain arrays.
+local function bfs(wall, n, s)
+  local nn = n * n
+  local dist, par, q = NEW[nn](), NEW[nn](), NEW[nn]()
+  for k = 1, nn do dist[k] = -1 end
+  dist[s] = 0
+  q[1] = s
+  local head, tail = 1, 1
+  while head <= tail do
+    local k = q[head]; head = head + 1
+    local d, c = dist[k] + 1, (k - 1) % n + 1
+    local m = k - n
+    if m >= 1 and not wall[m] and dist[m] < 0 then dist[m] = d; par[m] = 1; tail = tail + 1; q[tail] = m end
+    m = k + n
+    if m <= nn and not wall[m] and dist[m] < 0 then dist[m] = d; par[m] = 2; tail = tail + 1; q[tail] = m end
+    m = k - 1
+    if c > 1 and not wall[m] and dist[m] < 0 then dist[m] = d; par[m] = 3; tail = tail + 1; q[tail] = m end
+    m = k + 1
+    if c < n and not wall[m] and dist[m] < 0 then dist[m] = d; par[m] = 4; tail = tail + 1; q[tail] = m end
   end
   return dist, par
 end
 
-local function path_to(par, r0, c0, r, c)
-  local moves = {}
-  while r ~= r0 or c ~= c0 do
-    local m = par[r * 100 + c]
-    moves[#moves + 1] = m
-    r, c = r - MOVES[m][1], c - MOVES[m][2]
+-- The moves from s to k along par, as a string.
+local function path_to(par, n, s, k)
+  local back, delta = {}, {-n, n, -1, 1}
+  while k ~= s do
+    local m = par[k]
+    back[#back + 1] = LETTER[m]
+    k = k - delta[m]
   end
-  local out = {}
-  for i = #moves, 1, -1 do out[#out + 1] = moves[i] end
+  local out, nb = {}, #back
+  for i = 1, nb do out[i] = back[nb + 1 - i] end
   return table.concat(out)
 end
 
 -- Walks a move string over the rows (strings) without building a grid table.
 local HASH, CEE, GEE = ("#"):byte(), ("C"):byte(), ("G"):byte()
+local DR = {[byte("U")] = -1, [byte("D")] = 1, [byte("L")] = 0, [byte("R")] = 0}
+local DC = {[byte("U")] = 0, [byte("D")] = 0, [byte("L")] = -1, [byte("R")] = 1}
 local function walk(rows, path)
   local n = #rows
   local r, c
@@ -61,21 +79,29 @@ local function walk(rows, path)
   end
   local seen_c = false
   for i = 1, #path do
-    local m = MOVES[path:sub(i, i)]
-    if not m then return {ok = false, error = "bad move '" .. path:sub(i, i) .. "' at step " .. i} end
-    r, c = r + m[1], c + m[2]
+    local b = byte(path, i)
+    local dr = DR[b]
+    if not dr then return {ok = false, error = "bad move '" .. path:sub(i, i) .. "' at step " .. i} end
+    r, c = r + dr, c + DC[b]
     if r < 1 or r > n or c < 1 or c > n then return {ok = false, error = "left the grid at step " .. i} end
-    local ch = rows[r]:byte(c)
+    local ch = byte(rows[r], c)
     if ch == HASH then return {ok = false, error = "hit a wall at step " .. i, row = r, col = c} end
     if ch == CEE then seen_c = true end
   end
-  return {ok = true, row = r, col = c, steps = #path, at_goal = rows[r]:byte(c) == GEE, visited_checkpoint = seen_c}
+  return {ok = true, row = r, col = c, steps = #path, at_goal = byte(rows[r], c) == GEE, visited_checkpoint = seen_c}
 end
 
+-- The move string in an answer, or nil. Words (UP, DOWN, LEFT, RIGHT) become letters and
+-- separators go. Two shortcuts give the same result as the full rewrite: a string of
+-- U D L R only is already clean, and a character that no rewrite removes (anything but the
+-- letters of the four words, spaces and , ; - >) means it can never be clean.
 local function clean(p)
   if type(p) ~= "string" then return nil end
   p = p:match("\\boxed{(.-)}") or p
-  p = p:upper():gsub("UP", "U"):gsub("DOWN", "D"):gsub("LEFT", "L"):gsub("RIGHT", "R"):gsub("[%s,;%->]", "")
+  p = p:upper()
+  if not p:find("[^UDLR]") then return p ~= "" and p or nil end
+  if p:find("[^UDLRPOWNEFTIGH%s,;%->]") then return nil end
+  p = p:gsub("UP", "U"):gsub("DOWN", "D"):gsub("LEFT", "L"):gsub("RIGHT", "R"):gsub("[%s,;%->]", "")
   if p == "" or p:find("[^UDLR]") then return nil end
   return p
 end
@@ -96,61 +122,57 @@ env.tools = {
 function env.generate(rng, level)
   local lv = LV[level]
   local n = lv.n
+  local nn = n * n
   while true do
     -- walls drawn 4 bits at a time from one 28-bit draw (7 cells per rng call)
-    local g = {}
+    local wall = NEW[nn]()
     local thr = lv.wall16
     local bits, left = 0, 0
-    for r = 1, n do
-      local row = {}
-      for c = 1, n do
-        if left == 0 then bits, left = rng:int(0, 0xFFFFFFF), 7 end
-        row[c] = (bits & 15) < thr and "#" or "."
-        bits, left = bits >> 4, left - 1
-      end
-      g[r] = row
+    for k = 1, nn do
+      if left == 0 then bits, left = rng:int(0, 0xFFFFFFF), 7 end
+      wall[k] = (bits & 15) < thr
+      bits, left = bits >> 4, left - 1
     end
     -- start on a random cell, then pick the goal (and checkpoint) among reachable cells
     -- far enough away, so that few grids are thrown away
     local sr, sc = rng:int(1, n), rng:int(1, n)
-    g[sr][sc] = "."
-    local dist, par = bfs(g, n, sr, sc)
+    local s = (sr - 1) * n + sc
+    wall[s] = false
+    local dist, par = bfs(wall, n, s)
     local far, reach = {}, {}
-    for r = 1, n do
-      for c = 1, n do
-        local d = dist[r * 100 + c]
-        if d and d > 0 then
-          reach[#reach + 1] = r * 100 + c
-          if d >= lv.mind then far[#far + 1] = r * 100 + c end
-        end
+    for k = 1, nn do
+      local d = dist[k]
+      if d > 0 then
+        reach[#reach + 1] = k
+        if d >= lv.mind then far[#far + 1] = k end
       end
     end
-    local gr, gc, kr, kc, path, total
+    local goal, kp, path, total
     if not lv.checkpoint and #far > 0 then
-      local k = rng:choice(far)
-      gr, gc = k // 100, k % 100
-      total = dist[k]
-      path = path_to(par, sr, sc, gr, gc)
+      goal = rng:choice(far)
+      total = dist[goal]
+      path = path_to(par, n, s, goal)
     elseif lv.checkpoint and #reach >= 2 then
-      local k = rng:choice(reach)
-      kr, kc = k // 100, k % 100
-      local dist2, par2 = bfs(g, n, kr, kc)
+      kp = rng:choice(reach)
+      local dist2, par2 = bfs(wall, n, kp)
       local cand = {}
-      for _, q in ipairs(reach) do
-        if q ~= k and dist[k] + dist2[q] >= lv.mind then cand[#cand + 1] = q end
+      for i = 1, #reach do
+        local q = reach[i]
+        if q ~= kp and dist[kp] + dist2[q] >= lv.mind then cand[#cand + 1] = q end
       end
       if #cand > 0 then
-        local q = rng:choice(cand)
-        gr, gc = q // 100, q % 100
-        total = dist[k] + dist2[q]
-        path = path_to(par, sr, sc, kr, kc) .. path_to(par2, kr, kc, gr, gc)
+        goal = rng:choice(cand)
+        total = dist[kp] + dist2[goal]
+        path = path_to(par, n, s, kp) .. path_to(par2, n, kp, goal)
       end
     end
     if total then
-      g[sr][sc] = "S"; g[gr][gc] = "G"
-      if kr then g[kr][kc] = "C" end
+      local ch = NEW[nn]()
+      for k = 1, nn do ch[k] = wall[k] and "#" or "." end
+      ch[s], ch[goal] = "S", "G"
+      if kp then ch[kp] = "C" end
       local rows = {}
-      for r = 1, n do rows[r] = table.concat(g[r]) end
+      for r = 1, n do rows[r] = table.concat(ch, "", (r - 1) * n + 1, r * n) end
       local prompt = "Navigate the maze from S to G" .. (lv.checkpoint and ", passing through the checkpoint C on the way" or "") ..
         ". '#' is a wall, '.' is open. Moves: U (up), D (down), L (left), R (right). Give a shortest path as a " ..
         "string of moves, e.g. RRDDL.\n\n" .. table.concat(rows, "\n")

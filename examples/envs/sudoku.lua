@@ -28,7 +28,7 @@ local function parse(s, n)
   if type(s) == "table" then s = table.concat(s, "\n") end
   if type(s) ~= "string" then return nil end
   s = s:match("\\boxed{(.-)}") or s
-  local t = s:gsub("[^%d%.]", "")
+  local t = s:gsub("[^%d%.]+", "")
   if #t ~= n * n then return nil end
   local cells = {byte(t, 1, -1)}
   for i = 1, #cells do local b = cells[i]; cells[i] = b == 46 and 0 or b - 48 end
