@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -164,12 +165,25 @@ static int cmp_double(const void *a, const void *b)
 
 typedef struct {
     double rate, p50, p99;
+    double cpu_us; /* CPU per run of every process involved (user + system) */
     int failures;
 } stats;
 
+/* User + system seconds of this process and of every child it reaped (a reaped child's
+ * figure includes what it reaped: bwrap's and firejail's trees, the sandbox's inits). */
+static double cpu_now_s(void)
+{
+    struct rusage a, b;
+    getrusage(RUSAGE_SELF, &a);
+    getrusage(RUSAGE_CHILDREN, &b);
+    return (double)(a.ru_utime.tv_sec + a.ru_stime.tv_sec + b.ru_utime.tv_sec + b.ru_stime.tv_sec) +
+           (double)(a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec +
+                    b.ru_stime.tv_usec) / 1e6;
+}
+
 static stats measure(runner kind, const char *const *cmd, int n, int threads)
 {
-    stats s = {0, 0, 0, 0};
+    stats s = {0, 0, 0, 0, 0};
     job jobs[8];
     pthread_t t[8];
     double *lat = calloc((size_t)n * (size_t)threads, sizeof(double));
@@ -177,7 +191,7 @@ static stats measure(runner kind, const char *const *cmd, int n, int threads)
     double warm[1];
     job wj = {kind, cmd, 1, 30, warm, 0};
     run_job(&wj);
-    double t0 = ef_now_s();
+    double t0 = ef_now_s(), c0 = cpu_now_s();
     for (int i = 0; i < threads; i++) {
         jobs[i] = (job){kind, cmd, n, 20 + i, lat + (size_t)i * n, 0};
         pthread_create(&t[i], NULL, run_job, &jobs[i]);
@@ -188,6 +202,7 @@ static stats measure(runner kind, const char *const *cmd, int n, int threads)
     }
     double dt = ef_now_s() - t0;
     int total = n * threads;
+    s.cpu_us = (cpu_now_s() - c0) / total * 1e6;
     qsort(lat, (size_t)total, sizeof(double), cmp_double);
     s.rate = total / dt;
     s.p50 = lat[total / 2];
@@ -275,21 +290,22 @@ int main(int argc, char **argv)
             stats st[R_COUNT];
             printf("\n%s, %d thread%s, %d runs each:\n", cmd_names[c], threads,
                    threads > 1 ? "s" : "", nc);
-            printf("  %-18s %10s %9s %9s %s\n", "runner", "runs/s", "p50 ms", "p99 ms", "failures");
+            printf("  %-18s %10s %9s %9s %12s %s\n", "runner", "runs/s", "p50 ms", "p99 ms",
+                   "cpu us/run", "failures");
             for (int r = 0; r < R_COUNT; r++) {
                 if (!avail[r]) {
                     printf("  %-18s (not installed)\n", runner_names[r]);
                     continue;
                 }
                 st[r] = measure((runner)r, cmds[c], nc, threads);
-                printf("  %-18s %10.1f %9.3f %9.3f %d\n", runner_names[r], st[r].rate, st[r].p50,
-                       st[r].p99, st[r].failures);
+                printf("  %-18s %10.1f %9.3f %9.3f %12.0f %d\n", runner_names[r], st[r].rate,
+                       st[r].p50, st[r].p99, st[r].cpu_us, st[r].failures);
             }
-            printf("  envforge / plain exec: %.2fx throughput (target >= 0.80)\n",
-                   st[R_ENVFORGE].rate / st[R_PLAIN].rate);
+            printf("  envforge / plain exec: %.2fx throughput (target >= 0.80), %.2fx CPU per run\n",
+                   st[R_ENVFORGE].rate / st[R_PLAIN].rate, st[R_ENVFORGE].cpu_us / st[R_PLAIN].cpu_us);
             if (avail[R_BWRAP])
-                printf("  envforge / bubblewrap: %.2fx throughput (target >= 4)\n",
-                       st[R_ENVFORGE].rate / st[R_BWRAP].rate);
+                printf("  envforge / bubblewrap: %.2fx throughput (target >= 4), %.2fx CPU per run\n",
+                       st[R_ENVFORGE].rate / st[R_BWRAP].rate, st[R_ENVFORGE].cpu_us / st[R_BWRAP].cpu_us);
             if (avail[R_FIREJAIL])
                 printf("  envforge / firejail:   %.2fx throughput\n",
                        st[R_ENVFORGE].rate / st[R_FIREJAIL].rate);
