@@ -313,7 +313,29 @@ static int load_done(ef_ctx *ctx, ef_store *s, int64_t run_id, store_run *S)
     return 0;
 }
 
-static char *config_json(const ef_agent_run_options *o)
+/* The OpenAI definitions of the run's built-in tools (--tools), so that exports can list
+ * exactly the tools the model was shown. NULL when there are none or on failure. */
+static cJSON *builtin_tool_defs(ef_ctx *ctx, const char *const *names)
+{
+    if (!names || !names[0])
+        return NULL;
+    ef_tool_registry *reg = NULL;
+    cJSON *defs = NULL;
+    if (ef_tools_registry_new(ctx, &reg) < 0)
+        return NULL;
+    int rc = 0;
+    for (size_t i = 0; names[i] && rc == 0; i++)
+        if (strcmp(names[i], "submit") != 0) {
+            const char *one[2] = {names[i], NULL};
+            rc = ef_tools_add_builtins(reg, one);
+        }
+    if (rc == 0 && ef_tools_registry_openai(reg, &defs) < 0)
+        defs = NULL;
+    ef_tools_registry_free(reg);
+    return defs;
+}
+
+static char *config_json(ef_ctx *ctx, const ef_agent_run_options *o)
 {
     cJSON *j = cJSON_CreateObject();
     if (!j)
@@ -331,6 +353,10 @@ static char *config_json(const ef_agent_run_options *o)
     cJSON_AddBoolToObject(j, "submit_tool", c->submit_tool);
     if (o->env_name)
         cJSON_AddStringToObject(j, "env", o->env_name);
+    cJSON *defs = builtin_tool_defs(ctx, o->builtin_tools);
+    if (defs)
+        cJSON_AddItemToObject(j, "builtin_tools", defs);
+    ef_error_clear(ctx);
     char *s = ef_json_print(j);
     cJSON_Delete(j);
     return s;
@@ -381,7 +407,7 @@ int ef_agent_run_store(ef_ctx *ctx, const ef_agent_run_options *o, ef_agent_run_
         name = brc == 0 ? ef_buf_detach(&nb) : NULL;
         ef_buf_free(&nb);
     }
-    cfg_json = config_json(o);
+    cfg_json = config_json(ctx, o);
     if (!name || !cfg_json) {
         rc = ef_errorf(ctx, EF_ENOMEM, "run: out of memory");
         goto cleanup;

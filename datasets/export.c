@@ -51,8 +51,53 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
+/* Appends el to out in OpenAI form ({"type":"function","function":{...}}; a bare function
+ * object is wrapped) unless a tool of its name is there already. Returns -1 when out of
+ * memory; *name_out: its name (borrowed from el) or NULL. */
+static int add_tool(cJSON *out, const cJSON *el, const char **name_out)
+{
+    *name_out = NULL;
+    if (!cJSON_IsObject(el))
+        return 0;
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(el, "function");
+    if (!cJSON_IsObject(fn))
+        fn = el;
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+    if (cJSON_IsString(name)) {
+        *name_out = name->valuestring;
+        const cJSON *have;
+        cJSON_ArrayForEach(have, out)
+        {
+            const cJSON *hn = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(have, "function"), "name");
+            if (cJSON_IsString(hn) && !strcmp(hn->valuestring, name->valuestring))
+                return 0; /* the env's own tool of that name wins, as in the runner */
+        }
+    }
+    cJSON *item;
+    if (fn != el)
+        item = cJSON_Duplicate(el, 1);
+    else {
+        item = cJSON_CreateObject();
+        cJSON *dup = item ? cJSON_Duplicate(el, 1) : NULL;
+        if (!dup || !cJSON_AddStringToObject(item, "type", "function") ||
+            !cJSON_AddItemToObject(item, "function", dup)) {
+            cJSON_Delete(dup);
+            cJSON_Delete(item);
+            return -1;
+        }
+    }
+    if (!item || !cJSON_AddItemToArray(out, item)) {
+        cJSON_Delete(item);
+        return -1;
+    }
+    return 0;
+}
+
 /* The tools the model saw, as an OpenAI function list: the run's config "tools" when it
- * recorded them, else the env's tools plus `submit` when the run offered it. */
+ * recorded them; else the env's tools, then the run's built-in tools ("builtin_tools":
+ * those the env has no tool of the same name for), then `submit` when the run offered it
+ * and the env has none — the order in which the runner put them before the model. */
 static char *tools_for(const char *env_tools, const char *run_config)
 {
     cJSON *cfg = run_config ? cJSON_Parse(run_config) : NULL;
@@ -61,40 +106,29 @@ static char *tools_for(const char *env_tools, const char *run_config)
     int submit = 0;
     if (!out)
         goto cleanup;
-    if (cfg && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(cfg, "tools")))
+    int listed = cfg && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(cfg, "tools"));
+    if (listed)
         src = cJSON_DetachItemFromObjectCaseSensitive(cfg, "tools");
     else {
         src = env_tools ? cJSON_Parse(env_tools) : NULL;
         submit = cfg && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "submit_tool"));
     }
     const cJSON *el;
+    const char *name;
     cJSON_ArrayForEach(el, src)
     {
-        if (!cJSON_IsObject(el))
-            continue;
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(el, "function");
-        cJSON *item;
-        if (cJSON_IsObject(fn))
-            item = cJSON_Duplicate(el, 1);
-        else {
-            item = cJSON_CreateObject();
-            cJSON *dup = item ? cJSON_Duplicate(el, 1) : NULL;
-            if (!dup || !cJSON_AddStringToObject(item, "type", "function") ||
-                !cJSON_AddItemToObject(item, "function", dup)) {
-                cJSON_Delete(dup);
-                cJSON_Delete(item);
-                goto cleanup;
-            }
-            fn = el;
-        }
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
-        if (cJSON_IsString(name) && !strcmp(name->valuestring, "submit"))
-            submit = 0;
-        if (!item || !cJSON_AddItemToArray(out, item)) {
-            cJSON_Delete(item);
+        if (add_tool(out, el, &name) < 0)
             goto cleanup;
-        }
+        if (name && !strcmp(name, "submit"))
+            submit = 0;
     }
+    const cJSON *builtins = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "builtin_tools") : NULL;
+    if (!listed)
+        cJSON_ArrayForEach(el, builtins)
+        {
+            if (add_tool(out, el, &name) < 0)
+                goto cleanup;
+        }
     if (submit) {
         cJSON *item = cJSON_Parse(submit_tool);
         if (!item || !cJSON_AddItemToArray(out, item)) {

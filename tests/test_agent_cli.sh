@@ -44,6 +44,22 @@ else
   bad oracle_all_verified "run failed: $(tail -2 "$T/o.txt")"
 fi
 
+# --- built-in tools: the run records their definitions, and the sft export lists them
+# after the env's own tools (the exact list the model was shown)
+if "$EF_BIN" run --db "$T/a.db" --model oracle --tools python --limit 3 --run with-python \
+     >"$T/tp.txt" 2>&1; then
+  c=$(q "$T/a.db" "select json_extract(config_json, '\$.builtin_tools[0].function.name') from runs where name = 'with-python'")
+  if [ "$c" = python ]; then ok run_records_builtin_tools; else bad run_records_builtin_tools "$c"; fi
+  if "$EF_BIN" export --db "$T/a.db" --format sft --run with-python -o "$T/tp.jsonl" >/dev/null 2>&1; then
+    t=$(python3 -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); print(','.join(x['function']['name'] for x in r['tools']))" "$T/tp.jsonl")
+    case "$t" in calc,python*) ok sft_lists_builtin_tools ;; *) bad sft_lists_builtin_tools "$t" ;; esac
+  else
+    bad sft_lists_builtin_tools "export failed"
+  fi
+else
+  bad run_records_builtin_tools "run failed: $(tail -2 "$T/tp.txt")"
+fi
+
 # --- shards: 0/3, 1/3, 2/3 together cover every task once
 for i in 0 1 2; do
   "$EF_BIN" run --db "$T/a.db" --model oracle --shard $i/3 --concurrency 2 >/dev/null 2>&1 || bad shards "shard $i failed"

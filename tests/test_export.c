@@ -129,13 +129,17 @@ static void test_sft_rows(void)
         last = key;
         i++;
     }
-    /* lookup rows (run r2): bare tools wrapped, submit added */
+    /* lookup rows (run r2): bare tools wrapped, the run's built-in python added (its calc
+     * is the env's own), then submit */
     r = cJSON_GetArrayItem(rows, 24);
     EF_CHECK_EQ_STR(gets_(r, "env"), "lookup");
-    EF_CHECK_EQ_INT(cJSON_GetArraySize(get(r, "tools")), 3);
+    EF_CHECK_EQ_INT(cJSON_GetArraySize(get(r, "tools")), 4);
     EF_CHECK_EQ_STR(gets_(r, "tools[0].type"), "function");
     EF_CHECK_EQ_STR(gets_(r, "tools[0].function.name"), "calc");
-    EF_CHECK_EQ_STR(gets_(r, "tools[2].function.name"), "submit");
+    EF_CHECK(get(r, "tools[0].function.description") != NULL); /* the env's, not the run's */
+    EF_CHECK_EQ_STR(gets_(r, "tools[2].function.name"), "python");
+    EF_CHECK_EQ_STR(gets_(r, "tools[2].function.parameters.required[0]"), "code");
+    EF_CHECK_EQ_STR(gets_(r, "tools[3].function.name"), "submit");
     cJSON_Delete(rows);
 }
 

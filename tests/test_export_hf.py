@@ -47,7 +47,7 @@ def test_sft_loads_with_datasets(t):
     check(m[3]["tool_call_id"] == call["id"])
     check(m[2]["reasoning_content"].startswith("I need pi first"))
     check(row["verified"] is True and row["reward"] == 1.0)
-    check([x["function"]["name"] for x in ds[24]["tools"]] == ["calc", "lookup", "submit"])
+    check([x["function"]["name"] for x in ds[24]["tools"]] == ["calc", "lookup", "python", "submit"])
     print("    datasets: %d rows, columns %s" % (len(ds), ",".join(ds.column_names[:6])))
 
 

@@ -196,7 +196,7 @@ int ef_fixture_small(ef_ctx *ctx, const char *path)
         "r1",  "replay:fixture.jsonl", "{\"group\":4,\"submit_tool\":false}", 7, 4, 0, 1, "done",
         "host"};
     ef_run_row r2 = {
-        "r2",  "http://127.0.0.1:1/v1#m", "{\"group\":1,\"submit_tool\":true}", 8, 1, 0, 1, "done",
+        "r2",  "http://127.0.0.1:1/v1#m", "{\"group\":1,\"submit_tool\":true,\"builtin_tools\":[{\"type\":\"function\",\"function\":{\"name\":\"python\",\"description\":\"Run Python\",\"parameters\":{\"type\":\"object\",\"properties\":{\"code\":{\"type\":\"string\"}},\"required\":[\"code\"]}}},{\"type\":\"function\",\"function\":{\"name\":\"calc\",\"parameters\":{\"type\":\"object\"}}}]}", 8, 1, 0, 1, "done",
         "host"};
     if (rc == 0)
         rc = ef_store_run_insert(f.s, &r1, &f.run_id[0]);
