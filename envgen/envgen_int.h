@@ -69,6 +69,8 @@ struct ef_env_episode {
     int task_ref;  /* the decoded task, never handed out (copies are) */
     int task_used;
     int state_ref; /* the episode's state */
+    int stash_task_ref, stash_state_ref; /* prepared copies (ef_envgen__episode_stash) */
+    int n_stash_task, n_stash_state, n_stash_want;
     ef_buf calls;  /* JSON array text of the calls made through call() */
     ef_buf argbuf; /* arguments of the call in progress */
     ef_buf resbuf; /* result of the last call */
@@ -146,6 +148,9 @@ void ef_envgen__push_rng(lua_State *L, uint64_t seed);
 /* ef.search(docs, query, k). */
 int ef_envgen__search(lua_State *L);
 
+/* Prepares k copies of the task and of its initial state, made in one walk each, for
+ * the next k verify calls and resets (validation's trivial answers). */
+int ef_envgen__episode_stash(ef_ctx *ctx, ef_env_episode *ep, int k);
 /* Puts a fresh copy of the task's initial state back into the episode (validation
  * verifies each trivial answer on its own initial state without decoding again). */
 int ef_envgen__episode_reset(ef_ctx *ctx, ef_env_episode *ep);

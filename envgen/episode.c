@@ -186,16 +186,19 @@ static int decode_task(ef_env *env, const char *json)
     return 0;
 }
 
-/* Pushes a deep copy of the JSON-shaped value at idx (tables copied with their
- * markers; strings and numbers are values). Cheaper than decoding the JSON again. */
-static void deep_copy(lua_State *L, int idx, int depth)
+/* Pushes n deep copies of the JSON-shaped value at idx (tables copied with their
+ * markers; strings and numbers are values), walking the original once for all of them.
+ * Cheaper than decoding the JSON again. */
+static void deep_copy_n(lua_State *L, int idx, int n, int depth)
 {
     idx = lua_absindex(L, idx);
     if (lua_type(L, idx) != LUA_TTABLE || depth > EF_ENVGEN_JSON_MAX_DEPTH) {
-        lua_pushvalue(L, idx);
+        luaL_checkstack(L, n, "deep copy");
+        for (int j = 0; j < n; j++)
+            lua_pushvalue(L, idx);
         return;
     }
-    luaL_checkstack(L, 6, "deep copy");
+    luaL_checkstack(L, 2 * n + 6, "deep copy");
     /* sized up front (no rehashing while filling): the sequence part by rawlen, the
      * rest by counting */
     lua_Integer n_seq = (lua_Integer)lua_rawlen(L, idx);
@@ -206,13 +209,17 @@ static void deep_copy(lua_State *L, int idx, int depth)
         lua_pop(L, 1);
     }
     int n_rec = n_keys > n_seq ? n_keys - (int)n_seq : 0;
-    lua_createtable(L, (int)n_seq, n_rec);
-    if (lua_getmetatable(L, idx))
-        lua_setmetatable(L, -2);
+    int base = lua_gettop(L); /* the copies go at base + 1 .. base + n */
+    for (int j = 0; j < n; j++) {
+        lua_createtable(L, (int)n_seq, n_rec);
+        if (lua_getmetatable(L, idx))
+            lua_setmetatable(L, -2);
+    }
     for (lua_Integer i = 1; i <= n_seq; i++) {
         lua_rawgeti(L, idx, i);
-        deep_copy(L, -1, depth + 1);
-        lua_rawseti(L, -3, i);
+        deep_copy_n(L, -1, n, depth + 1);
+        for (int j = n; j >= 1; j--)
+            lua_rawseti(L, base + j, i);
         lua_pop(L, 1);
     }
     if (n_keys == (int)n_seq)
@@ -223,18 +230,44 @@ static void deep_copy(lua_State *L, int idx, int depth)
             lua_pop(L, 1); /* copied above */
             continue;
         }
-        lua_pushvalue(L, -2);
-        deep_copy(L, -2, depth + 1);
-        lua_rawset(L, -5);
+        int key = lua_gettop(L) - 1;
+        deep_copy_n(L, -1, n, depth + 1);
+        for (int j = n; j >= 1; j--) {
+            lua_pushvalue(L, key);
+            lua_insert(L, -2);
+            lua_rawset(L, base + j);
+        }
         lua_pop(L, 1);
     }
 }
 
-/* Pushes a fresh copy of the episode's task: the decoded original the first time, deep
- * copies after (so solve and each verify get their own). */
+static void deep_copy(lua_State *L, int idx, int depth)
+{
+    deep_copy_n(L, idx, 1, depth);
+}
+
+/* Takes the last copy out of a stash (a list of prepared copies); 0 when it is empty. */
+static int stash_pop(lua_State *L, int ref, int *n)
+{
+    if (*n <= 0)
+        return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_rawgeti(L, -1, *n);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, *n);
+    lua_remove(L, -2);
+    (*n)--;
+    return 1;
+}
+
+/* Pushes a fresh copy of the episode's task: one prepared by
+ * ef_envgen__episode_stash, or a deep copy of the pristine decoded task (so solve and
+ * each verify get their own). */
 static int push_task(ef_env_episode *ep)
 {
     lua_State *L = ep->env->L;
+    if (stash_pop(L, ep->stash_task_ref, &ep->n_stash_task))
+        return 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ep->task_ref);
     if (!ep->task_used) {
         ep->task_used = 1;
@@ -243,6 +276,43 @@ static int push_task(ef_env_episode *ep)
     deep_copy(L, -1, 0);
     lua_remove(L, -2);
     return 0;
+}
+
+/* Makes k copies of the task and of its initial state in one walk each. */
+static int stash_fn(lua_State *L, void *ud)
+{
+    ef_env_episode *ep = ud;
+    int k = ep->n_stash_want;
+    luaL_unref(L, LUA_REGISTRYINDEX, ep->stash_task_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, ep->stash_state_ref);
+    ep->stash_task_ref = ep->stash_state_ref = LUA_NOREF;
+    ep->n_stash_task = ep->n_stash_state = 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ep->task_ref);
+    int t = lua_gettop(L);
+    lua_createtable(L, k, 0);
+    deep_copy_n(L, t, k, 0);
+    for (int j = k; j >= 1; j--)
+        lua_rawseti(L, t + 1, j);
+    ep->stash_task_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    ep->n_stash_task = k;
+    lua_getfield(L, t, "state");
+    if (!lua_isnil(L, -1) && !ef_envgen__is_null(L, -1)) {
+        int st = lua_gettop(L);
+        lua_createtable(L, k, 0);
+        deep_copy_n(L, st, k, 0);
+        for (int j = k; j >= 1; j--)
+            lua_rawseti(L, st + 1, j);
+        ep->stash_state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        ep->n_stash_state = k;
+    }
+    return 0;
+}
+
+int ef_envgen__episode_stash(ef_ctx *ctx, ef_env_episode *ep, int k)
+{
+    ep->env->ctx = ctx;
+    ep->n_stash_want = k;
+    return ef_envgen__protect(ep->env, stash_fn, ep);
 }
 
 static int episode_new_fn(lua_State *L, void *ud)
@@ -272,6 +342,10 @@ static int episode_reset_fn(lua_State *L, void *ud)
     ef_env_episode *ep = ud;
     luaL_unref(L, LUA_REGISTRYINDEX, ep->state_ref);
     ep->state_ref = LUA_NOREF;
+    if (stash_pop(L, ep->stash_state_ref, &ep->n_stash_state)) {
+        ep->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return 0;
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, ep->task_ref);
     lua_getfield(L, -1, "state");
     if (lua_isnil(L, -1) || ef_envgen__is_null(L, -1)) {
@@ -302,6 +376,8 @@ void ef_env_episode_free(ef_env_episode *ep)
     if (ep->env && ep->env->L) {
         luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->state_ref);
         luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->task_ref);
+        luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->stash_task_ref);
+        luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->stash_state_ref);
     }
     ef_free(ep->task_json);
     ef_buf_free(&ep->calls);
@@ -319,6 +395,7 @@ int ef_env_episode_new(ef_ctx *ctx, ef_env *env, const char *task_json, ef_env_e
         return ef_errorf(ctx, EF_ENOMEM, "out of memory");
     ep->env = env;
     ep->state_ref = ep->task_ref = LUA_NOREF;
+    ep->stash_task_ref = ep->stash_state_ref = LUA_NOREF;
     ef_buf_init(&ep->calls, env->limits.max_json_bytes);
     ef_buf_init(&ep->argbuf, env->limits.max_json_bytes);
     ef_buf_init(&ep->resbuf, env->limits.max_json_bytes);

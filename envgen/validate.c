@@ -180,6 +180,14 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
     answers[2] = ps ? cJSON_PrintUnformatted(ps) : NULL;
     cJSON_Delete(ps);
     answers[3] = random_answer(chk->answer_json, t->seed ^ (uint64_t)t->idx);
+    int n_answers = 0;
+    for (int i = 0; i < EF_ENVGEN_N_TRIVIAL; i++)
+        n_answers += answers[i] != NULL;
+    if (ep && n_answers && ef_envgen__episode_stash(ctx, ep, n_answers) < 0) {
+        set_drop(chk, EF_DROP_VERIFY, ef_asprintf("trivial answers: %s", ef_errmsg(ctx)));
+        ef_env_episode_free(ep);
+        ep = NULL;
+    }
     for (int i = 0; i < EF_ENVGEN_N_TRIVIAL && ep; i++) {
         if (!answers[i])
             continue;

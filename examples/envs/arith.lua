@@ -32,49 +32,52 @@ local function rat(n, d)
   return n, d
 end
 local SPACE, LP, RP, PLUS, MINUS, STAR, SLASH = 32, 40, 41, 43, 45, 42, 47
+-- The parser's text and position live in these two upvalues for the length of one
+-- evaluate() (set at its start), so its functions are made once, not per call.
+local S, POS = "", 1
+local function skip()
+  local b = byte(S, POS)
+  while b == SPACE do POS = POS + 1; b = byte(S, POS) end
+  return b
+end
+local expr
+local function atom()
+  local b = skip()
+  if b == LP then
+    POS = POS + 1; local n, d = expr()
+    if skip() ~= RP then error("expected ) at " .. POS) end
+    POS = POS + 1; return n, d
+  elseif b == MINUS then POS = POS + 1; local n, d = atom(); return -n, d
+  end
+  local start, v = POS, 0
+  while b and b >= 48 and b <= 57 do v = v * 10 + (b - 48); POS = POS + 1; b = byte(S, POS) end
+  if POS == start then error("unexpected '" .. sub(S, POS, POS) .. "' at " .. POS) end
+  if POS - start > 15 then error("number too large") end
+  return v, 1
+end
+local function term()
+  local n, d = atom()
+  while true do
+    local b = skip()
+    if b == STAR then POS = POS + 1; local m, e = atom(); n, d = rat(n * m, d * e)
+    elseif b == SLASH then POS = POS + 1; local m, e = atom(); n, d = rat(n * e, d * m)
+    else return n, d end
+  end
+end
+function expr()
+  local n, d = term()
+  while true do
+    local b = skip()
+    if b == PLUS then POS = POS + 1; local m, e = term(); n, d = rat(n * e + m * d, d * e)
+    elseif b == MINUS then POS = POS + 1; local m, e = term(); n, d = rat(n * e - m * d, d * e)
+    else return n, d end
+  end
+end
 local function evaluate(s)
   if #s > 2000 then error("expression too long") end
-  local pos = 1
-  local function skip()
-    local b = byte(s, pos)
-    while b == SPACE do pos = pos + 1; b = byte(s, pos) end
-    return b
-  end
-  local expr
-  local function atom()
-    local b = skip()
-    if b == LP then
-      pos = pos + 1; local n, d = expr()
-      if skip() ~= RP then error("expected ) at " .. pos) end
-      pos = pos + 1; return n, d
-    elseif b == MINUS then pos = pos + 1; local n, d = atom(); return -n, d
-    end
-    local start, v = pos, 0
-    while b and b >= 48 and b <= 57 do v = v * 10 + (b - 48); pos = pos + 1; b = byte(s, pos) end
-    if pos == start then error("unexpected '" .. sub(s, pos, pos) .. "' at " .. pos) end
-    if pos - start > 15 then error("number too large") end
-    return v, 1
-  end
-  local function term()
-    local n, d = atom()
-    while true do
-      local b = skip()
-      if b == STAR then pos = pos + 1; local m, e = atom(); n, d = rat(n * m, d * e)
-      elseif b == SLASH then pos = pos + 1; local m, e = atom(); n, d = rat(n * e, d * m)
-      else return n, d end
-    end
-  end
-  function expr()
-    local n, d = term()
-    while true do
-      local b = skip()
-      if b == PLUS then pos = pos + 1; local m, e = term(); n, d = rat(n * e + m * d, d * e)
-      elseif b == MINUS then pos = pos + 1; local m, e = term(); n, d = rat(n * e - m * d, d * e)
-      else return n, d end
-    end
-  end
+  S, POS = s, 1
   local n, d = expr()
-  if skip() then error("unexpected '" .. sub(s, pos, pos) .. "' at " .. pos) end
+  if skip() then error("unexpected '" .. sub(S, POS, POS) .. "' at " .. POS) end
   return n, d
 end
 local function rat_str(n, d) if d == 1 then return tostring(n) end return n .. "/" .. d end
