@@ -181,6 +181,18 @@ static int needs_escape(unsigned char c)
     return c < 0x20 || c == '"' || c == '\\' || c == 0x7F;
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Nonzero when one of the 8 bytes of w is below 0x20, '"', '\\' or 0x7F (a word at a
+ * time; a borrow may flag a byte after a true hit, never a block without one). */
+static uint64_t special8(uint64_t w)
+{
+    uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\'), d = w ^ (ONES * 0x7F);
+    return ((w - ONES * 0x20) & ~w & HIGHS) | ((q - ONES) & ~q & HIGHS) |
+           ((b - ONES) & ~b & HIGHS) | ((d - ONES) & ~d & HIGHS);
+}
+
 static int enc_string(enc *e, const char *s, size_t n)
 {
     if (!ef_envgen__utf8_valid(s, n))
@@ -190,6 +202,13 @@ static int enc_string(enc *e, const char *s, size_t n)
         return EF_ELIMIT;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
+        uint64_t w;
+        while (i + 8 <= n && (memcpy(&w, s + i, 8), !special8(w))) {
+            i += 8; /* eight plain bytes */
+            run += 8;
+        }
+        if (i >= n)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (!needs_escape(c)) {
             run++;
@@ -507,6 +526,9 @@ static int dec_string(dec *d)
     d->p++;
     const char *run = d->p;
     for (;;) {
+        uint64_t w;
+        while (d->end - d->p >= 8 && (memcpy(&w, d->p, 8), !special8(w)))
+            d->p += 8; /* eight plain bytes */
         if (d->p >= d->end)
             return dec_fail(d, "unterminated string");
         unsigned char c = (unsigned char)*d->p;

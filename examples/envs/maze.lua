@@ -97,7 +97,7 @@ end
 -- letters of the four words, spaces and , ; - >) means it can never be clean.
 local function clean(p)
   if type(p) ~= "string" then return nil end
-  p = p:match("\\boxed{(.-)}") or p
+  if p:find("\\boxed{", 1, true) then p = p:match("\\boxed{(.-)}") or p end
   p = p:upper()
   if not p:find("[^UDLR]") then return p ~= "" and p or nil end
   if p:find("[^UDLRPOWNEFTIGH%s,;%->]") then return nil end
