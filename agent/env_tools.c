@@ -4,6 +4,9 @@
  * built-ins (a name the env already has stays the env's), gives every episode its own
  * working directory and tool context, routes each call to the env or the registry, and
  * removes the working directory when the episode ends. Solve and verify stay the env's.
+ * The sandboxed tools of all its episodes share one sandbox worker (the wrapper is one
+ * thread's): its namespaces, filters and prepared roots are made once per thread, not
+ * once per episode.
  * `submit` is the loop's own tool and is never taken from the registry here.
  */
 #define _GNU_SOURCE
@@ -13,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "agent/agent_int.h"
+#include "sandbox/sandbox.h"
 #include "tools/tools.h"
 
 typedef struct {
@@ -20,6 +24,9 @@ typedef struct {
     ef_tool_registry *reg;
     ef_tools_config cfg;
     char *tools_json; /* env tools + built-ins */
+    ef_sandbox_worker *sandbox; /* this thread's, made at the first episode (NULL: each
+                                 * tool context makes its own, which says why it cannot) */
+    int sandbox_tried;
 } tools_env;
 
 typedef struct {
@@ -83,8 +90,17 @@ static int w_episode_new(ef_agent_env *env, ef_ctx *ctx, const char *task_json, 
                        tmp && *tmp ? tmp : "/tmp");
         goto fail;
     }
+    if (!w->cfg.sandbox_worker && !w->sandbox_tried) {
+        w->sandbox_tried = 1;
+        if (ef_sandbox_worker_new(ctx, NULL, &w->sandbox) < 0) {
+            w->sandbox = NULL;
+            ef_error_clear(ctx);
+        }
+    }
     ef_tools_config cfg = w->cfg;
     cfg.workdir = e->workdir;
+    if (!cfg.sandbox_worker)
+        cfg.sandbox_worker = w->sandbox;
     if ((rc = ef_tools_ctx_new(ctx, &cfg, &e->tc)) < 0)
         goto fail;
     if ((rc = w->inner->iface->episode_new(w->inner, ctx, task_json, &e->inner_st)) < 0)
@@ -144,6 +160,7 @@ static void w_free(ef_agent_env *env)
     if (w) {
         ef_agent_env_free(w->inner);
         ef_tools_registry_free(w->reg);
+        ef_sandbox_worker_free(w->sandbox);
         ef_free(w->tools_json);
         ef_free(w);
     }

@@ -423,6 +423,47 @@ static void test_builtin_tools(void)
     ef_free(path);
 }
 
+/* Sandboxed built-ins (bash) in several episodes of one env wrapper: each episode has its
+ * own working directory at /work and runs as the sandbox's uid; the wrapper's sandbox
+ * worker serves them all and is freed with it (ASan watches that). */
+static void test_builtin_sandbox_tools(void)
+{
+    if (geteuid() != 0) {
+        EF_SKIP_CASE("sandboxed tools need root for full isolation here");
+        return;
+    }
+    char *path =
+        write_tmp("{\"tool_calls\":[{\"id\":\"b1\",\"function\":{\"name\":\"bash\",\"arguments\":"
+                  "\"{\\\"command\\\":\\\"ls /work | wc -l; id -u; echo hi > /work/f; cat /work/f\\\"}\"}}],"
+                  "\"repeat\":false}\n"
+                  "{\"content\":\"42\"}\n");
+    char *name = ef_asprintf("replay:%s", path);
+    ef_model *m = NULL;
+    ef_agent_env *inner, *env = NULL;
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, name, NULL, &m), 0);
+    agent_testenv_open(NULL, g_ctx, 1, &inner);
+    const char *names[] = {"bash", NULL};
+    EF_CHECK_EQ_INT(ef_agent_env_with_tools(g_ctx, inner, names, NULL, &env), 0);
+    for (int k = 0; env && k < 3; k++) {
+        char *task = agent_testenv_task(40, 2);
+        ef_agent_episode *ep = NULL;
+        EF_CHECK_EQ_INT(ef_agent_episode_run_ext(g_ctx, NULL, m, env, task, 1, 1, k, &ep), 0);
+        if (ep) {
+            EF_CHECK_EQ_INT(ep->end_reason, EF_END_ANSWER);
+            EF_CHECK_MSG(ep->n_calls >= 1 && ep->calls[0].status == EF_CALL_OK &&
+                             strstr(ep->calls[0].result, "0\n1000\nhi") != NULL,
+                         "episode %d bash: %s", k, ep->n_calls ? ep->calls[0].result : "(none)");
+        }
+        ef_agent_episode_free(ep);
+        ef_free(task);
+    }
+    ef_agent_env_free(env);
+    ef_model_free(m);
+    unlink(path);
+    ef_free(name);
+    ef_free(path);
+}
+
 static void test_model_names(void)
 {
     ef_model *m;
@@ -895,6 +936,7 @@ int main(int argc, char **argv)
     EF_RUN(test_episode_alloc_failure);
     EF_RUN(test_oracle);
     EF_RUN(test_builtin_tools);
+    EF_RUN(test_builtin_sandbox_tools);
     EF_RUN(test_runner_groups_shards_resume);
     EF_RUN(test_http_flaky);
     EF_RUN(test_http_down_and_budget);
