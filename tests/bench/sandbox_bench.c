@@ -303,9 +303,12 @@ int main(int argc, char **argv)
             }
             printf("  envforge / plain exec: %.2fx throughput (target >= 0.80), %.2fx CPU per run\n",
                    st[R_ENVFORGE].rate / st[R_PLAIN].rate, st[R_ENVFORGE].cpu_us / st[R_PLAIN].cpu_us);
-            if (avail[R_BWRAP])
+            if (avail[R_BWRAP]) {
                 printf("  envforge / bubblewrap: %.2fx throughput (target >= 4), %.2fx CPU per run\n",
                        st[R_ENVFORGE].rate / st[R_BWRAP].rate, st[R_ENVFORGE].cpu_us / st[R_BWRAP].cpu_us);
+                printf("  plain exec / bubblewrap: %.2fx (the most any sandbox could reach here)\n",
+                       st[R_PLAIN].rate / st[R_BWRAP].rate);
+            }
             if (avail[R_FIREJAIL])
                 printf("  envforge / firejail:   %.2fx throughput\n",
                        st[R_ENVFORGE].rate / st[R_FIREJAIL].rate);
