@@ -861,6 +861,23 @@ static void test_session_calls(void)
     EF_CHECK_EQ_STR(out, "a\nb\n");
     EF_CHECK_EQ_INT(len, 4);
     ef_free(out);
+    /* runs of the same worker between calls (they rotate through the worker's user and
+     * ipc namespaces; the session has its own): both sides keep working, and neither sees
+     * the other's System V objects */
+    EF_CHECK_OK(ctx, call(s,
+                          "import ctypes; L = ctypes.CDLL(None); "
+                          "print(L.shmget(0x5151, 4096, 0o1600) >= 0)\n",
+                          5000, reply, sizeof reply));
+    EF_CHECK_EQ_STR(reply, "True\n");
+    for (int i = 0; i < 6; i++) {
+        ef_sandbox_result *r = sh(&o, "tail -n +2 /proc/sysvipc/shm | wc -l");
+        EXPECT_STATUS(r, EF_SANDBOX_OK);
+        if (r)
+            EF_CHECK_EQ_STR(r->out.data, "0\n");
+        ef_sandbox_result_free(r);
+        EF_CHECK_OK(ctx, call(s, "print(x)\n", 5000, reply, sizeof reply));
+        EF_CHECK_EQ_STR(reply, "41\n");
+    }
     ef_sandbox_session_free(s);
 }
 
