@@ -23,7 +23,7 @@ typedef struct {
     ef_agent_env *inner;
     ef_tool_registry *reg;
     ef_tools_config cfg;
-    char *tools_json; /* env tools + built-ins */
+    char *tools_json;           /* env tools + built-ins */
     ef_sandbox_worker *sandbox; /* this thread's, made at the first episode (NULL: each
                                  * tool context makes its own, which says why it cannot) */
     int sandbox_tried;

@@ -646,8 +646,7 @@ static int empty_ipc_kind(ef_sb_plan *p, long nr, int info_cmd, int stat_cmd)
         char pad[256];
     } info;
     long buf[64];
-    long maxidx = nr == SYS_semctl ? SC4(nr, 0, 0, info_cmd, &info)
-                                   : SC3(nr, 0, info_cmd, &info);
+    long maxidx = nr == SYS_semctl ? SC4(nr, 0, 0, info_cmd, &info) : SC3(nr, 0, info_cmd, &info);
     if (maxidx < 0)
         return fail(p, EF_SB_STEP_IPCNS, maxidx);
     long used = nr == SYS_shmctl   ? (long)info.shm.used_ids

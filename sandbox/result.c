@@ -38,11 +38,14 @@ const char *ef_sandbox_status_name(ef_sandbox_status s)
 }
 
 static const char *const step_names[EF_SB_STEP_COUNT_] = {
-    "none",       "join-netns", "join-ipcns", "join-uts-cgroup-ns",     "mount-private",  "root-tmpfs", "mkdir",     "symlink",
-    "bind",       "remount-ro", "tmpfs",          "mount-proc", "mknod",     "write-file",
-    "pivot-root", "template",   "workdir",        "hostname",   "spawn",     "fds",
-    "rlimit",     "setuid",     "user-namespace", "uid-map",    "drop-caps", "no-new-privs",
-    "seccomp",    "chdir",      "exec",
+    "none",          "join-netns",   "join-ipcns",     "join-uts-cgroup-ns",
+    "mount-private", "root-tmpfs",   "mkdir",          "symlink",
+    "bind",          "remount-ro",   "tmpfs",          "mount-proc",
+    "mknod",         "write-file",   "pivot-root",     "template",
+    "workdir",       "hostname",     "spawn",          "fds",
+    "rlimit",        "setuid",       "user-namespace", "uid-map",
+    "drop-caps",     "no-new-privs", "seccomp",        "chdir",
+    "exec",
 };
 
 const char *ef_sandbox__step_name(int step)

@@ -96,10 +96,10 @@ typedef struct {
     const char *tmp_opts;    /* tmpfs options of /tmp */
     const char *workdir_src; /* host dir attached at /work, or NULL */
     int idmap_fd;            /* user namespace of the workdir's idmapped mount, or -1 */
-    int userns_fd; /* the worker's user namespace to join (setns), or -1: make one */
-    int ipcns_fd;  /* the worker's ipc namespace to join and empty, or -1: a new one */
-    int utsns_fd;  /* the worker's uts namespace (hostname set), or -1: a new one */
-    int cgns_fd;   /* the worker's cgroup namespace, or -1: a new one */
+    int userns_fd;           /* the worker's user namespace to join (setns), or -1: make one */
+    int ipcns_fd;            /* the worker's ipc namespace to join and empty, or -1: a new one */
+    int utsns_fd;            /* the worker's uts namespace (hostname set), or -1: a new one */
+    int cgns_fd;             /* the worker's cgroup namespace, or -1: a new one */
     int workdir_rw;
     struct {
         const char *src, *dst; /* host path, path inside (its mount point is in the
@@ -145,7 +145,7 @@ typedef struct {
     volatile int violation_nr;
     volatile uint32_t violation_arch;
     volatile long tree_maxrss_kb;
-    volatile long tree_nvcsw, tree_nivcsw; /* context switches of every reaped process */
+    volatile long tree_nvcsw, tree_nivcsw;         /* context switches of every reaped process */
     volatile int64_t tree_utime_us, tree_stime_us; /* every reaped process */
     volatile int result_ready;
     volatile int tree_cpu_exceeded; /* the init ended the tree at the CPU limit */
@@ -185,8 +185,8 @@ typedef struct {
     int pidfd;
     void *stack;
     size_t stack_len;
-    double t0;       /* ef_now_s at spawn */
-    int userns_slot; /* the worker's user namespace it runs in, or -1 */
+    double t0;          /* ef_now_s at spawn */
+    int userns_slot;    /* the worker's user namespace it runs in, or -1 */
     long nvcsw, nivcsw; /* set by ef_sandbox__reap: context switches of the whole tree */
 } ef_sb_proc;
 
@@ -221,12 +221,12 @@ struct ef_sandbox_worker {
     int n_tmpl;
     char tmpl_paths[4][16][160]; /* the host files each template binds */
     uint64_t tmpl_clock;
-    int tmpl_broken;            /* 1: templates failed here; build roots per run */
-    int idmap_fd;               /* user namespace mapping host root to the outer uid, or -1 */
-    int userns_fd[4];           /* user namespaces runs join: inner uid 1000 = outer uid */
-    int ipcns_fd[4];            /* ipc namespaces that go with them */
+    int tmpl_broken;  /* 1: templates failed here; build roots per run */
+    int idmap_fd;     /* user namespace mapping host root to the outer uid, or -1 */
+    int userns_fd[4]; /* user namespaces runs join: inner uid 1000 = outer uid */
+    int ipcns_fd[4];  /* ipc namespaces that go with them */
     int n_userns, userns_next;
-    int userns_broken; /* 1: making them failed here; runs make their own */
+    int userns_broken;          /* 1: making them failed here; runs make their own */
     ef_sb_filter filters[2][2]; /* [profile][net] */
     int have_filter[2][2];
 };

@@ -58,25 +58,24 @@ static void detect_isolation(ef_sandbox_worker *w)
  * this thread, keep an fd in *out, go back. */
 static int make_ns(ef_ctx *ctx, int kind, int *out)
 {
-    const char *path = kind == CLONE_NEWNET    ? "/proc/thread-self/ns/net"
-                       : kind == CLONE_NEWIPC  ? "/proc/thread-self/ns/ipc"
-                       : kind == CLONE_NEWUTS  ? "/proc/thread-self/ns/uts"
-                                               : "/proc/thread-self/ns/cgroup";
+    const char *path = kind == CLONE_NEWNET   ? "/proc/thread-self/ns/net"
+                       : kind == CLONE_NEWIPC ? "/proc/thread-self/ns/ipc"
+                       : kind == CLONE_NEWUTS ? "/proc/thread-self/ns/uts"
+                                              : "/proc/thread-self/ns/cgroup";
     int home = open(path, O_RDONLY | O_CLOEXEC);
     if (home < 0)
         return ef_errorf(ctx, EF_ESANDBOX, "sandbox: open %s: %s", path, strerror(errno));
     int rc = 0;
     if (unshare(kind) < 0) {
-        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: unshare of a new %s namespace: %s",
-                       path + 21, strerror(errno));
+        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: unshare of a new %s namespace: %s", path + 21,
+                       strerror(errno));
     } else {
         if (kind == CLONE_NEWUTS && sethostname("sandbox", 7) < 0)
             rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: sethostname in the new uts namespace: %s",
                            strerror(errno));
         *out = open(path, O_RDONLY | O_CLOEXEC);
         if (*out < 0)
-            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: open the new %s: %s", path,
-                           strerror(errno));
+            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: open the new %s: %s", path, strerror(errno));
         if (setns(home, kind) < 0)
             rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: setns back to the host's %s failed: %s",
                            path + 21, strerror(errno));

@@ -178,7 +178,8 @@ static double cpu_now_s(void)
     getrusage(RUSAGE_CHILDREN, &b);
     return (double)(a.ru_utime.tv_sec + a.ru_stime.tv_sec + b.ru_utime.tv_sec + b.ru_stime.tv_sec) +
            (double)(a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec +
-                    b.ru_stime.tv_usec) / 1e6;
+                    b.ru_stime.tv_usec) /
+               1e6;
 }
 
 static stats measure(runner kind, const char *const *cmd, int n, int threads)
@@ -301,11 +302,14 @@ int main(int argc, char **argv)
                 printf("  %-18s %10.1f %9.3f %9.3f %12.0f %d\n", runner_names[r], st[r].rate,
                        st[r].p50, st[r].p99, st[r].cpu_us, st[r].failures);
             }
-            printf("  envforge / plain exec: %.2fx throughput (target >= 0.80), %.2fx CPU per run\n",
-                   st[R_ENVFORGE].rate / st[R_PLAIN].rate, st[R_ENVFORGE].cpu_us / st[R_PLAIN].cpu_us);
+            printf(
+                "  envforge / plain exec: %.2fx throughput (target >= 0.80), %.2fx CPU per run\n",
+                st[R_ENVFORGE].rate / st[R_PLAIN].rate, st[R_ENVFORGE].cpu_us / st[R_PLAIN].cpu_us);
             if (avail[R_BWRAP]) {
-                printf("  envforge / bubblewrap: %.2fx throughput (target >= 4), %.2fx CPU per run\n",
-                       st[R_ENVFORGE].rate / st[R_BWRAP].rate, st[R_ENVFORGE].cpu_us / st[R_BWRAP].cpu_us);
+                printf(
+                    "  envforge / bubblewrap: %.2fx throughput (target >= 4), %.2fx CPU per run\n",
+                    st[R_ENVFORGE].rate / st[R_BWRAP].rate,
+                    st[R_ENVFORGE].cpu_us / st[R_BWRAP].cpu_us);
                 printf("  plain exec / bubblewrap: %.2fx (the most any sandbox could reach here)\n",
                        st[R_PLAIN].rate / st[R_BWRAP].rate);
             }
