@@ -124,6 +124,14 @@ local function render(cells, n)
   return rows
 end
 
+-- The givens of the last task checked, parsed (a task is checked six times in a row);
+-- a pure cache: the same text always parses to the same cells, and nothing changes them.
+local last_givens, last_cells
+local function givens_cells(g, n)
+  if g ~= last_givens then last_givens, last_cells = g, parse(g, n) end
+  return last_cells
+end
+
 env.tools = {
   check_grid = {
     description = "Check a grid (rows of digits, '.' or 0 for blanks) against the puzzle: counts blanks and lists " ..
@@ -133,12 +141,19 @@ env.tools = {
     run = function(state, args)
       local cells = parse(args.grid, state.n)
       if not cells then error("grid must contain exactly " .. state.n * state.n .. " cells") end
-      local givens = parse(state.puzzle, state.n)
-      local blanks, errs = problems(cells, givens, state.n)
+      local blanks, errs = problems(cells, givens_cells(state.givens, state.n), state.n)
       return {blanks = blanks, problems = errs, solved = blanks == 0 and #errs == 0}
     end,
   },
 }
+
+-- The prompt's text before the grid, per level (made once).
+local PROMPT = {}
+for level, lv in ipairs(LV) do
+  PROMPT[level] = string.format("Solve this %dx%d sudoku (boxes of %dx%d): fill the '.' cells so that each row, " ..
+                                "column and box contains 1-%d exactly once. Answer with the completed grid, one row " ..
+                                "per line, digits separated by spaces.\n\n", lv.n, lv.n, lv.br, lv.bc, lv.n)
+end
 
 function env.generate(rng, level)
   local lv = LV[level]
@@ -175,11 +190,11 @@ function env.generate(rng, level)
   for i = 1, n * n do idx[i] = i end
   for _, i in ipairs(rng:sample(idx, rng:int(lv.lo, lv.hi))) do puzzle[i] = 0 end
   local prows = render(puzzle, n)
-  return {prompt = string.format("Solve this %dx%d sudoku (boxes of %dx%d): fill the '.' cells so that each row, " ..
-                                 "column and box contains 1-%d exactly once. Answer with the completed grid, one row " ..
-                                 "per line, digits separated by spaces.\n\n%s", n, n, br, bc, n, table.concat(prows, "\n")),
-          state = {n = n, puzzle = prows}, answer = table.concat(render(sol, n), "\n"),
-          meta = {givens = table.concat(prows):gsub(" ", "")}}
+  local givens = {}
+  for i = 1, n * n do givens[i] = DIGIT[puzzle[i]] end
+  return {prompt = PROMPT[level] .. table.concat(prows, "\n"),
+          state = {n = n, puzzle = prows, givens = table.concat(givens)},
+          answer = table.concat(render(sol, n), "\n")}
 end
 
 -- Reference agent: it knows the full grid the puzzle was cut from (kept in the task's
@@ -190,20 +205,12 @@ function env.solve(task, call)
   return task.answer
 end
 
--- The givens of the last task verified, parsed (a task is verified five times in a row);
--- a pure cache: the same text always parses to the same cells, and nothing changes them.
-local last_givens, last_cells
-local function givens_cells(g, n)
-  if g ~= last_givens then last_givens, last_cells = g, parse(g, n) end
-  return last_cells
-end
-
 local NOT_GRID = {[4] = "not an 4x4 grid", [6] = "not an 6x6 grid", [9] = "not an 9x9 grid"}
 function env.verify(task, answer)
   local n = task.state.n
   local cells = parse(answer, n)
   if not cells then return 0, {reason = NOT_GRID[n] or ("not an " .. n .. "x" .. n .. " grid")} end
-  local why = first_problem(cells, givens_cells(task.meta.givens, n), n)
+  local why = first_problem(cells, givens_cells(task.state.givens, n), n)
   if why then return 0, {reason = why} end
   return 1
 end
