@@ -129,6 +129,8 @@ int ef_envgen__encode(ef_env *env, int idx, const cJSON *schema, ef_buf *out, co
 /* Pushes the decoded value; on failure pushes nothing and fills err. Decoded arrays and
  * objects carry the json.array / json.object markers. */
 int ef_envgen__decode(ef_env *env, const char *text, size_t len, char *err, size_t errcap);
+/* Appends s[0..n) as a JSON string (quoted, escaped; no UTF-8 check). */
+int ef_envgen__json_quote(ef_buf *b, const char *s, size_t n);
 /* 1 when s[0..n) is valid UTF-8. */
 int ef_envgen__utf8_valid(const char *s, size_t n);
 /* Appends the shortest round-trip form of a finite double. */
@@ -148,6 +150,10 @@ void ef_envgen__push_rng(lua_State *L, uint64_t seed);
 /* ef.search(docs, query, k). */
 int ef_envgen__search(lua_State *L);
 
+/* ef_env_episode_verify; with fresh_state, a fresh copy of the initial state (as
+ * ef_envgen__episode_reset) is put in first, in the same protected call. */
+int ef_envgen__episode_verify(ef_ctx *ctx, ef_env_episode *ep, const char *answer_json,
+                              int fresh_state, double *reward, char **info_json);
 /* Prepares k copies of the task and of its initial state, made in one walk each, for
  * the next k verify calls and resets (validation's trivial answers). */
 int ef_envgen__episode_stash(ef_ctx *ctx, ef_env_episode *ep, int k);

@@ -627,6 +627,7 @@ typedef struct {
     char **out1, **out2;
     int *is_error;
     double *reward;
+    int reset_first; /* verify: put a fresh initial state in first (same protected call) */
 } ep_args;
 
 static int call_fn(lua_State *L, void *ud)
@@ -653,7 +654,7 @@ int ef_env_episode_call(ef_ctx *ctx, ef_env_episode *ep, const char *tool, const
     ep->env->ctx = ctx;
     char *res = NULL;
     int err = 0;
-    ep_args a = {ep, tool, args_json && *args_json ? args_json : "{}", NULL, &res, NULL, &err, NULL};
+    ep_args a = {ep, tool, args_json && *args_json ? args_json : "{}", NULL, &res, NULL, &err, NULL, 0};
     int rc = ef_envgen__protect(ep->env, call_fn, &a);
     if (rc < 0) {
         ef_free(res);
@@ -705,7 +706,7 @@ int ef_env_episode_solve(ef_ctx *ctx, ef_env_episode *ep, char **answer_json, ch
 {
     ep->env->ctx = ctx;
     char *ans = NULL, *calls = NULL;
-    ep_args a = {ep, NULL, NULL, NULL, &ans, calls_json ? &calls : NULL, NULL, NULL};
+    ep_args a = {ep, NULL, NULL, NULL, &ans, calls_json ? &calls : NULL, NULL, NULL, 0};
     int rc = ef_envgen__protect(ep->env, solve_fn, &a);
     if (rc < 0) {
         ef_free(ans);
@@ -723,6 +724,8 @@ static int verify_fn(lua_State *L, void *ud)
     ep_args *a = ud;
     ef_env_episode *ep = a->ep;
     ef_env *env = ep->env;
+    if (a->reset_first)
+        episode_reset_fn(L, ep);
     push_env_fn(env, FN_VERIFY);
     int line = env->fn_line[FN_VERIFY];
     int rc = push_task(ep);
@@ -764,11 +767,23 @@ static int verify_fn(lua_State *L, void *ud)
 int ef_env_episode_verify(ef_ctx *ctx, ef_env_episode *ep, const char *answer_json,
                           double *reward, char **info_json)
 {
+    return ef_envgen__episode_verify(ctx, ep, answer_json, 0, reward, info_json);
+}
+
+int ef_envgen__episode_verify(ef_ctx *ctx, ef_env_episode *ep, const char *answer_json,
+                              int fresh_state, double *reward, char **info_json)
+{
     ep->env->ctx = ctx;
     char *info = NULL;
     double r = 0;
+    if (fresh_state) {
+        ep->n_calls = 0;
+        ef_buf_reset(&ep->calls);
+        ef_free(ep->first_tool_error);
+        ep->first_tool_error = NULL;
+    }
     ep_args a = {ep, NULL, NULL, answer_json ? answer_json : "null", info_json ? &info : NULL,
-                 NULL, NULL, &r};
+                 NULL, NULL, &r, fresh_state};
     int rc = ef_envgen__protect(ep->env, verify_fn, &a);
     if (rc < 0) {
         ef_free(info);
@@ -796,7 +811,7 @@ int ef_env_episode_state(ef_ctx *ctx, ef_env_episode *ep, char **state_json)
 {
     ep->env->ctx = ctx;
     char *s = NULL;
-    ep_args a = {ep, NULL, NULL, NULL, &s, NULL, NULL, NULL};
+    ep_args a = {ep, NULL, NULL, NULL, &s, NULL, NULL, NULL, 0};
     int rc = ef_envgen__protect(ep->env, state_fn, &a);
     if (rc < 0) {
         ef_free(s);

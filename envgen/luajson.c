@@ -243,6 +243,50 @@ static int enc_string(enc *e, const char *s, size_t n)
     return 0;
 }
 
+int ef_envgen__json_quote(ef_buf *b, const char *s, size_t n)
+{
+    int rc = ef_buf_putc(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint64_t w;
+        while (i + 8 <= n && (memcpy(&w, s + i, 8), !special8(w))) {
+            i += 8;
+            run += 8;
+        }
+        if (i >= n)
+            break;
+        unsigned char c = (unsigned char)s[i];
+        if (!needs_escape(c)) {
+            run++;
+            continue;
+        }
+        char u[8] = {'\\', (char)c, 0};
+        switch (c) {
+        case '\n': u[1] = 'n'; break;
+        case '\t': u[1] = 't'; break;
+        case '\r': u[1] = 'r'; break;
+        case '\b': u[1] = 'b'; break;
+        case '\f': u[1] = 'f'; break;
+        case '"':
+        case '\\': break;
+        default:
+            memcpy(u + 1, "u00", 3);
+            u[4] = "0123456789abcdef"[c >> 4];
+            u[5] = "0123456789abcdef"[c & 15];
+            u[6] = 0;
+        }
+        rc = ef_buf_append(b, s + i - run, run);
+        if (rc == 0)
+            rc = ef_buf_appends(b, u);
+        run = 0;
+    }
+    if (rc == 0)
+        rc = ef_buf_append(b, s + n - run, run);
+    if (rc == 0)
+        rc = ef_buf_putc(b, '"');
+    return rc;
+}
+
 static void step_push(enc *e, const char *key, size_t klen, size_t index)
 {
     path_step *st = &e->steps[e->n_steps++];

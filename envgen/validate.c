@@ -176,9 +176,10 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
     char *answers[EF_ENVGEN_N_TRIVIAL] = {NULL, NULL, NULL, NULL};
     answers[0] = ef_strdup("\"\"");
     answers[1] = ef_strdup("\"0\"");
-    cJSON *ps = cJSON_CreateString(t->prompt ? t->prompt : "");
-    answers[2] = ps ? cJSON_PrintUnformatted(ps) : NULL;
-    cJSON_Delete(ps);
+    ef_buf echo = EF_BUF_INIT(env->limits.max_json_bytes);
+    const char *prompt = t->prompt ? t->prompt : "";
+    answers[2] = ef_envgen__json_quote(&echo, prompt, strlen(prompt)) == 0 ? ef_buf_detach(&echo) : NULL;
+    ef_buf_free(&echo);
     answers[3] = random_answer(chk->answer_json, t->seed ^ (uint64_t)t->idx);
     int n_answers = 0;
     for (int i = 0; i < EF_ENVGEN_N_TRIVIAL; i++)
@@ -191,9 +192,8 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
     for (int i = 0; i < EF_ENVGEN_N_TRIVIAL && ep; i++) {
         if (!answers[i])
             continue;
-        rc = ef_envgen__episode_reset(ctx, ep); /* a fresh initial state each time */
-        if (rc == 0)
-            rc = ef_env_episode_verify(ctx, ep, answers[i], &r, NULL);
+        /* on a fresh copy of the initial state each time */
+        rc = ef_envgen__episode_verify(ctx, ep, answers[i], 1, &r, NULL);
         if (rc < 0) {
             set_drop(chk, EF_DROP_VERIFY,
                      ef_asprintf("on %s: %s", trivial_names[i], ef_errmsg(ctx)));
