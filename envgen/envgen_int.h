@@ -70,7 +70,8 @@ struct ef_env_episode {
     int task_used;
     int state_ref; /* the episode's state */
     int stash_task_ref, stash_state_ref; /* prepared copies (ef_envgen__episode_stash) */
-    int n_stash_task, n_stash_state, n_stash_want;
+    int n_stash_task, n_stash_state, n_stash_want, n_stash_want_state;
+    int pristine_out; /* the pristine task itself was handed out (decode again before copying) */
     ef_buf calls;  /* JSON array text of the calls made through call() */
     ef_buf argbuf; /* arguments of the call in progress */
     ef_buf resbuf; /* result of the last call */
@@ -154,9 +155,13 @@ int ef_envgen__search(lua_State *L);
  * ef_envgen__episode_reset) is put in first, in the same protected call. */
 int ef_envgen__episode_verify(ef_ctx *ctx, ef_env_episode *ep, const char *answer_json,
                               int fresh_state, double *reward, char **info_json);
-/* Prepares k copies of the task and of its initial state, made in one walk each, for
- * the next k verify calls and resets (validation's trivial answers). */
-int ef_envgen__episode_stash(ef_ctx *ctx, ef_env_episode *ep, int k);
+/* Prepares k_task copies of the task and k_state of its initial state, made in one walk
+ * each, for the next uses (validation: the reference verify and the trivial answers'
+ * verifies and resets). With give_pristine, the next push of the task hands out the
+ * decoded original itself (solve), since every copy is already made; a later copy
+ * beyond the stash decodes the task again first. */
+int ef_envgen__episode_stash(ef_ctx *ctx, ef_env_episode *ep, int k_task, int k_state,
+                             int give_pristine);
 /* Puts a fresh copy of the task's initial state back into the episode (validation
  * verifies each trivial answer on its own initial state without decoding again). */
 int ef_envgen__episode_reset(ef_ctx *ctx, ef_env_episode *ep);

@@ -260,28 +260,54 @@ static int stash_pop(lua_State *L, int ref, int *n)
     return 1;
 }
 
-/* Pushes a fresh copy of the episode's task: one prepared by
- * ef_envgen__episode_stash, or a deep copy of the pristine decoded task (so solve and
- * each verify get their own). */
+static int decode_task(ef_env *env, const char *json);
+
+/* Makes sure the registry's pristine task is untouched: when it was handed out itself
+ * (after the stash took its copies), decodes it again from the task's JSON. */
+static int pristine(ef_env_episode *ep)
+{
+    if (!ep->pristine_out)
+        return 0;
+    int rc = decode_task(ep->env, ep->task_json);
+    if (rc < 0)
+        return rc;
+    luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->task_ref);
+    ep->task_ref = luaL_ref(ep->env->L, LUA_REGISTRYINDEX);
+    ep->pristine_out = 0;
+    return 0;
+}
+
+/* Pushes a fresh copy of the episode's task: the pristine decoded task itself when it
+ * is no longer needed for copies (see ef_envgen__episode_stash), else one prepared by
+ * the stash, else a deep copy of the pristine task (so solve and each verify get their
+ * own). */
 static int push_task(ef_env_episode *ep)
 {
     lua_State *L = ep->env->L;
-    if (stash_pop(L, ep->stash_task_ref, &ep->n_stash_task))
-        return 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ep->task_ref);
     if (!ep->task_used) {
         ep->task_used = 1;
+        ep->pristine_out = 1;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ep->task_ref);
         return 0;
     }
+    if (stash_pop(L, ep->stash_task_ref, &ep->n_stash_task))
+        return 0;
+    int rc = pristine(ep);
+    if (rc < 0)
+        return rc;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ep->task_ref);
     deep_copy(L, -1, 0);
     lua_remove(L, -2);
     return 0;
 }
 
-/* Makes k copies of the task and of its initial state in one walk each. */
+/* Makes the wanted copies of the task and of its initial state in one walk each. */
 static int stash_fn(lua_State *L, void *ud)
 {
     ef_env_episode *ep = ud;
+    int rc = pristine(ep);
+    if (rc < 0)
+        return rc;
     int k = ep->n_stash_want;
     luaL_unref(L, LUA_REGISTRYINDEX, ep->stash_task_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, ep->stash_state_ref);
@@ -295,24 +321,30 @@ static int stash_fn(lua_State *L, void *ud)
         lua_rawseti(L, t + 1, j);
     ep->stash_task_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     ep->n_stash_task = k;
+    int ks = ep->n_stash_want_state;
     lua_getfield(L, t, "state");
-    if (!lua_isnil(L, -1) && !ef_envgen__is_null(L, -1)) {
+    if (ks > 0 && !lua_isnil(L, -1) && !ef_envgen__is_null(L, -1)) {
         int st = lua_gettop(L);
-        lua_createtable(L, k, 0);
-        deep_copy_n(L, st, k, 0);
-        for (int j = k; j >= 1; j--)
+        lua_createtable(L, ks, 0);
+        deep_copy_n(L, st, ks, 0);
+        for (int j = ks; j >= 1; j--)
             lua_rawseti(L, st + 1, j);
         ep->stash_state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        ep->n_stash_state = k;
+        ep->n_stash_state = ks;
     }
     return 0;
 }
 
-int ef_envgen__episode_stash(ef_ctx *ctx, ef_env_episode *ep, int k)
+int ef_envgen__episode_stash(ef_ctx *ctx, ef_env_episode *ep, int k_task, int k_state,
+                             int give_pristine)
 {
     ep->env->ctx = ctx;
-    ep->n_stash_want = k;
-    return ef_envgen__protect(ep->env, stash_fn, ep);
+    ep->n_stash_want = k_task;
+    ep->n_stash_want_state = k_state;
+    int rc = ef_envgen__protect(ep->env, stash_fn, ep);
+    if (rc == 0 && give_pristine)
+        ep->task_used = 0; /* every copy is made: the next use may have the original */
+    return rc;
 }
 
 static int episode_new_fn(lua_State *L, void *ud)
@@ -346,6 +378,9 @@ static int episode_reset_fn(lua_State *L, void *ud)
         ep->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         return 0;
     }
+    int rc = pristine(ep);
+    if (rc < 0)
+        return rc;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ep->task_ref);
     lua_getfield(L, -1, "state");
     if (lua_isnil(L, -1) || ef_envgen__is_null(L, -1)) {

@@ -145,6 +145,15 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
         set_drop(chk, EF_DROP_SOLVE, ef_strdup(ef_errmsg(ctx)));
         return 0;
     }
+    /* every copy this candidate needs, in one walk of the task and one of its state: the
+     * reference verify's task and each trivial answer's task and fresh state; solve then
+     * gets the decoded original */
+    rc = ef_envgen__episode_stash(ctx, ep, 1 + EF_ENVGEN_N_TRIVIAL, EF_ENVGEN_N_TRIVIAL, 1);
+    if (rc < 0) {
+        set_drop(chk, EF_DROP_SOLVE, ef_strdup(ef_errmsg(ctx)));
+        ef_env_episode_free(ep);
+        return rc == EF_ENOMEM ? rc : 0;
+    }
     rc = ef_env_episode_solve(ctx, ep, &chk->answer_json, &chk->calls_json);
     chk->n_calls = ep->n_calls;
     if (rc < 0) {
@@ -171,8 +180,8 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
                              ep->first_tool_error ? "; first tool error: " : "",
                              ep->first_tool_error ? ep->first_tool_error : ""));
     }
-    /* trivial answers, each on a fresh copy of the initial state (the same episode: its
-     * pristine decoded task gives the copies, no second decode) */
+    /* trivial answers, each on a fresh copy of the initial state (the same episode: the
+     * copies were made before solve, no second decode) */
     char *answers[EF_ENVGEN_N_TRIVIAL] = {NULL, NULL, NULL, NULL};
     answers[0] = ef_strdup("\"\"");
     answers[1] = ef_strdup("\"0\"");
@@ -181,14 +190,6 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
     answers[2] = ef_envgen__json_quote(&echo, prompt, strlen(prompt)) == 0 ? ef_buf_detach(&echo) : NULL;
     ef_buf_free(&echo);
     answers[3] = random_answer(chk->answer_json, t->seed ^ (uint64_t)t->idx);
-    int n_answers = 0;
-    for (int i = 0; i < EF_ENVGEN_N_TRIVIAL; i++)
-        n_answers += answers[i] != NULL;
-    if (ep && n_answers && ef_envgen__episode_stash(ctx, ep, n_answers) < 0) {
-        set_drop(chk, EF_DROP_VERIFY, ef_asprintf("trivial answers: %s", ef_errmsg(ctx)));
-        ef_env_episode_free(ep);
-        ep = NULL;
-    }
     for (int i = 0; i < EF_ENVGEN_N_TRIVIAL && ep; i++) {
         if (!answers[i])
             continue;
