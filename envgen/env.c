@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 #include "common/hash.h"
 #include "common/json.h"
 #include "envgen/envgen_int.h"
@@ -488,7 +487,6 @@ void ef_env_free(ef_env *env)
         lua_close(env->L);
     ef_envgen__vm_free_chunks(env);
     ef_sandbox_worker_free(env->sandbox);
-    EVP_MD_CTX_free(env->md);
     cJSON_Delete(env->tool_schemas);
     cJSON_Delete(env->tools_list);
     ef_free(env->path);

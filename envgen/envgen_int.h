@@ -42,7 +42,6 @@ struct ef_env {
     ef_buf out;           /* JSON encoding */
     struct ef_sandbox_worker *sandbox; /* for ef.exec, made on first use */
     int sandbox_slot;     /* picks the worker's outer uid (one per thread) */
-    struct evp_md_ctx_st *md; /* SHA-256 of task JSON, reused (envgen/episode.c) */
     /* fast mode (envgen/vm.c): no count hook; a CPU-time tick aborts a long call */
     volatile sig_atomic_t fast_active; /* on for this env's thread */
     volatile sig_atomic_t in_call;     /* a protected call is running */
@@ -55,10 +54,6 @@ struct ef_env {
     int has_timer;
     void *timer;          /* a timer_t (glibc: void *), made on the worker thread */
 };
-
-/* SHA-256 of data as lowercase hex, with the env's reused digest context (OpenSSL 3
- * looks the algorithm up on every one-shot EVP_Digest call). */
-int ef_envgen__sha256_hex(ef_env *env, const void *data, size_t len, char out[65]);
 
 /* The env's sandbox worker (made on first use); NULL with a message on ctx. */
 struct ef_sandbox_worker *ef_envgen__sandbox(ef_env *env);

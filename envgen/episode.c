@@ -6,9 +6,7 @@
  * through call(), and verify.
  */
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
-#include <openssl/evp.h>
 #include "common/hash.h"
 #include "common/rng.h"
 #include "envgen/envgen_int.h"
@@ -17,30 +15,6 @@
 #define MAX_CALLS_PER_SOLVE 10000
 
 /* ---- content hashes --------------------------------------------------------------------- */
-
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-int ef_envgen__sha256_hex(ef_env *env, const void *data, size_t len, char out[65])
-{
-    pthread_once(&sha256_once, sha256_fetch);
-    if (!sha256_md)
-        return ef_sha256_hex(data, len, out); /* the common one-shot path */
-    if (!env->md && !(env->md = EVP_MD_CTX_new()))
-        return EF_ENOMEM;
-    uint8_t d[EF_SHA256_LEN];
-    unsigned int n = 0;
-    if (!EVP_DigestInit_ex2(env->md, sha256_md, NULL) || !EVP_DigestUpdate(env->md, data, len) ||
-        !EVP_DigestFinal_ex(env->md, d, &n) || n != EF_SHA256_LEN)
-        return EF_ERROR;
-    ef_hex_encode(d, sizeof d, out);
-    return 0;
-}
 
 uint64_t ef_envgen_task_seed(uint64_t run_seed, const ef_env_info *env, uint64_t i)
 {
@@ -101,7 +75,7 @@ static int finish_task(ef_env *env, ef_env_task *t, int line, const char *what)
         ef_env_task_clear(t);
         return ef_errorf(env->ctx, EF_ENOMEM, "%s: out of memory", env->path);
     }
-    if (ef_envgen__sha256_hex(env, env->out.data, env->out.len, t->content_hash) < 0) {
+    if (ef_sha256_hex(env->out.data, env->out.len, t->content_hash) < 0) {
         ef_env_task_clear(t);
         return ef_errorf(env->ctx, EF_ERROR, "%s: SHA-256 failed", env->path);
     }
