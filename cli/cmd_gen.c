@@ -13,7 +13,7 @@
 static const char usage_text[] =
     "usage: envforge gen ENV.lua... -n N --seed S [--level L|L1-L2] [--db FILE] [--jobs J]\n"
     "                    [--from-jsonl F] [-o TASKS.jsonl] [--max-attempts M] [--mem-mb M]\n"
-    "                    [--instr N] [--json] [--no-progress]\n"
+    "                    [--instr N] [--exact] [--json] [--no-progress]\n"
     "Scripts N tasks per env: task i uses the seed derived from (S, the env's content hash,\n"
     "i), so the same inputs give the same tasks on any machine. A task is kept only when\n"
     "the env's reference solution (solve acting through call()) scores 1 under verify and\n"
@@ -34,6 +34,9 @@ static const char usage_text[] =
     "  --max-attempts M candidates per env before giving up (default 10 N + 100)\n"
     "  --mem-mb M       memory cap per Lua state (default 256)\n"
     "  --instr N        instruction budget per call into the env (default 200000000)\n"
+    "  --exact          count instructions on every call (by default calls run without\n"
+    "                   the count hook and one that runs long is redone with it: the same\n"
+    "                   tasks and errors, faster)\n"
     "  --json           print each env's summary as one JSON line\n"
     "  --no-progress    no progress bar on stderr\n"
     "exit: 0 every env kept N tasks, 1 an env failed (its error names file and line), 2 usage\n";
@@ -188,6 +191,8 @@ int ef_cli_gen(int argc, char **argv)
                 as_json = 1;
             else if (!strcmp(a, "--no-progress"))
                 o.show_progress = 0;
+            else if (!strcmp(a, "--exact"))
+                o.exact = 1;
             else if (a[0] == '-' && a[1])
                 return free(envs), ef_cli_usage_error("gen", "unknown option '%s'", a);
             else

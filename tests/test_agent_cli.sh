@@ -34,6 +34,14 @@ if [ $rc -eq 2 ]; then ok usage_bad_shard; else bad usage_bad_shard "exit $rc"; 
 "$EF_BIN" gen "$SRC/examples/envs/arith.lua" -n 120 --seed 3 --db "$T/a.db" --no-progress >/dev/null 2>&1 ||
   { bad gen "envforge gen failed"; echo "$pass passed, $fail failed, $skip skipped"; exit 1; }
 
+# gen --exact (every call under the count hook) keeps exactly the tasks of the default
+# fast mode
+for m in maze countdown; do
+  "$EF_BIN" gen "$SRC/examples/envs/$m.lua" -n 60 --seed 9 --jobs 2 --no-progress -o "$T/f.jsonl" >/dev/null 2>&1
+  "$EF_BIN" gen "$SRC/examples/envs/$m.lua" -n 60 --seed 9 --jobs 2 --no-progress --exact -o "$T/e.jsonl" >/dev/null 2>&1
+  if [ -s "$T/f.jsonl" ] && cmp -s "$T/f.jsonl" "$T/e.jsonl"; then ok "gen_exact_same_$m"; else bad "gen_exact_same_$m" "outputs differ"; fi
+done
+
 # --- the oracle: every episode verified with reward 1
 if "$EF_BIN" run --db "$T/a.db" --model oracle --group 2 --concurrency 2 >"$T/o.txt" 2>&1; then
   r=$(q "$T/a.db" "select count(*), sum(reward = 1.0 and verified = 1), count(distinct task_id || ':' || sample_idx) from episodes")
