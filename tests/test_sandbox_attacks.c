@@ -615,6 +615,71 @@ static void test_ipc_left_behind(void)
     }
 }
 
+/* Workers on three threads, two of them on one outer uid, each running fork bombs between
+ * ordinary runs that need 13 processes of their 16: every ordinary run must succeed (no
+ * bomb, of its own worker or of another, may take its processes), and nothing may be left
+ * on the host afterwards. */
+typedef struct {
+    int slot, failures;
+    char first[400];
+} bomb_arg;
+
+static void *bomb_thread(void *p)
+{
+    bomb_arg *a = p;
+    ef_ctx *c = ef_ctx_new();
+    ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
+    wo.slot = a->slot;
+    ef_sandbox_worker *w = NULL;
+    if (ef_sandbox_worker_new(c, &wo, &w) < 0) {
+        a->failures = -1;
+        ef_ctx_free(c);
+        return NULL;
+    }
+    const char *bomb[] = {"sh", "-c", "b() { b | b & }; b 2>/dev/null; sleep 0.1", NULL};
+    const char *work[] = {"sh", "-c",
+                          "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 0.01 & done; wait; "
+                          "echo done",
+                          NULL};
+    for (int i = 0; i < 30; i++) {
+        ef_sandbox_options o;
+        base_opts(&o);
+        o.workdir = NULL;
+        o.procs = 16;
+        int is_bomb = i % 5 == 0;
+        ef_sandbox_result *r = NULL;
+        if (ef_sandbox_run(c, w, &o, is_bomb ? bomb : work, &r) < 0) {
+            a->failures++;
+            continue;
+        }
+        if (!is_bomb && (r->status != EF_SANDBOX_OK || strcmp(r->out.data, "done\n") != 0)) {
+            if (!a->failures++)
+                snprintf(a->first, sizeof a->first, "run %d: %s %s: %.120s", i,
+                         ef_sandbox_status_name(r->status), r->detail, r->err.data);
+        }
+        ef_sandbox_result_free(r);
+    }
+    ef_sandbox_worker_free(w);
+    ef_ctx_free(c);
+    return NULL;
+}
+
+static void test_bombs_beside_work(void)
+{
+    bomb_arg a[3] = {{slot_base + 3, 0, ""}, {slot_base + 3, 0, ""}, {slot_base + 1, 0, ""}};
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        pthread_create(&t[i], NULL, bomb_thread, &a[i]);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 3; i++)
+        EF_CHECK_MSG(a[i].failures == 0, "thread %d: %d failed runs; first: %s", i, a[i].failures,
+                     a[i].first);
+    uint32_t base_uid = ef_sandbox_worker_uid(worker) - (uint32_t)slot_base;
+    EF_CHECK_EQ_INT(count_uid_procs(base_uid + (uint32_t)slot_base + 3), 0);
+    EF_CHECK_EQ_INT(count_uid_procs(base_uid + (uint32_t)slot_base + 1), 0);
+}
+
 typedef struct {
     const char *mine, *theirs;
     int slot;
@@ -727,6 +792,7 @@ int main(int argc, char **argv)
     EF_RUN(test_env_absent);
     EF_RUN(test_cross_sandbox_read);
     EF_RUN(test_ipc_left_behind);
+    EF_RUN(test_bombs_beside_work);
     EF_RUN(test_caller_killed);
     EF_RUN(test_via_bind);
     char path[600];
