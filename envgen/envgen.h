@@ -173,9 +173,11 @@ void ef_envgen_check_clear(ef_envgen_check *chk);
 
 /* ---- runs ------------------------------------------------------------------------------ */
 
-/* Receives kept tasks in candidate order, in batches, on the thread that called
- * ef_envgen_run (so a store needs only one writer). *n_stored / *n_dup: how many the sink
- * inserted and how many it already held. Return <0 to stop the run. */
+/* Receives kept tasks in candidate order, in batches, one batch at a time on a thread
+ * ef_envgen_run starts for it (so a store needs only one writer; the caller must not use
+ * what the sink uses until the run returns). ctx is the sink's own; a failure's message
+ * reaches the run's ctx. *n_stored / *n_dup: how many the sink inserted and how many it
+ * already held. Return <0 to stop the run (tasks of earlier batches stay stored). */
 typedef int (*ef_envgen_sink)(void *ud, ef_ctx *ctx, const ef_env_info *env,
                               const ef_env_task *tasks, size_t n, size_t *n_stored,
                               size_t *n_dup);

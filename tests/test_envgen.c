@@ -595,6 +595,56 @@ static void test_store_keeps_tasks(void)
     remove(db);
 }
 
+/* A sink that stores the first batch into a real store and fails on the second: the run
+ * stops with the sink's message, and what the first batch stored stays. */
+typedef struct {
+    collect col;
+    int batches;
+} failing;
+
+static int failing_sink(void *ud, ef_ctx *c, const ef_env_info *env, const ef_env_task *tasks,
+                        size_t n, size_t *n_stored, size_t *n_dup)
+{
+    failing *f = ud;
+    if (++f->batches == 2)
+        return ef_errorf(c, EF_EIO, "the disk is full at batch %d", f->batches);
+    return collect_sink(&f->col, c, env, tasks, n, n_stored, n_dup);
+}
+
+static void test_sink_failure(void)
+{
+    const char *dir = ef_test_tmpdir("envgen-sinkfail");
+    char db[600];
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    ef_store *st = NULL;
+    EF_CHECK_OK(ctx, ef_store_open(ctx, db, &st));
+    if (!st)
+        return;
+    failing f;
+    memset(&f, 0, sizeof f);
+    f.col.store = st;
+    ef_envgen_options o = EF_ENVGEN_OPTIONS_INIT;
+    o.seed = 5;
+    o.n_tasks = 40; /* two rounds: 8 candidates, then the rest */
+    o.n_jobs = 2;
+    o.limits = small_limits();
+    o.sink = failing_sink;
+    o.sink_ud = &f;
+    ef_envgen_summary s;
+    int rc = ef_envgen_run(ctx, shop_path, &o, &s);
+    EF_CHECK_EQ_INT(rc, EF_EIO);
+    EF_CHECK(strstr(ef_errmsg(ctx), "the disk is full at batch 2") != NULL);
+    EF_CHECK_EQ_INT(f.batches, 2);
+    EF_CHECK_EQ_INT(f.col.n, 8);
+    EF_CHECK_EQ_INT(s.n_stored, 8);
+    ef_envgen_summary_clear(&s);
+    int64_t n = -1;
+    EF_CHECK_OK(ctx, ef_store_task_count(st, 0, &n));
+    EF_CHECK_EQ_INT(n, 8);
+    ef_store_close(st);
+    remove(db);
+}
+
 static void test_jsonl_roundtrip(void)
 {
     collect a;
@@ -805,6 +855,7 @@ int main(int argc, char **argv)
     EF_RUN(test_search);
     EF_RUN(test_broken_corpus);
     EF_RUN(test_store_keeps_tasks);
+    EF_RUN(test_sink_failure);
     EF_RUN(test_jsonl_roundtrip);
     EF_RUN(test_load_alloc_failures);
     EF_RUN(test_cli);
