@@ -172,6 +172,22 @@ static void test_pairs_order(void)
                "\"1.5,2,a,b,c,zz,true\"");
 }
 
+/* tostring formats integers itself: the text must be what "%lld" / the base library
+ * give, and everything else must go the base library's way. */
+static void test_tostring(void)
+{
+    check_meta("table.concat({tostring(0), tostring(-0), tostring(7), tostring(-7), "
+               "tostring(math.maxinteger), tostring(math.mininteger), tostring(1.5), "
+               "tostring(-0.0), tostring(2^53), tostring(1e300), tostring(0/0 ~= 0/0), "
+               "tostring('12'), tostring(nil), tostring(3 // 1), tostring(3 / 1)}, ' ')",
+               "\"0 0 7 -7 9223372036854775807 -9223372036854775808 1.5 -0.0 9.007199254741e+15 "
+               "1e+300 true 12 nil 3 3.0\"");
+    check_meta("(function() local mt = {__tostring = function() return 'custom' end} "
+               "return tostring(setmetatable({}, mt)) .. ' ' .. "
+               "tostring(print):sub(1, 9) .. ' ' .. select('#', pcall(tostring)) end)()",
+               "\"custom function: 2\"");
+}
+
 static void test_binary_load_refused(void)
 {
     char *tj = NULL;
@@ -844,6 +860,7 @@ int main(int argc, char **argv)
     EF_RUN(test_json_errors);
     EF_RUN(test_globals);
     EF_RUN(test_pairs_order);
+    EF_RUN(test_tostring);
     EF_RUN(test_binary_load_refused);
     EF_RUN(test_lua_modules);
     EF_RUN(test_exec);

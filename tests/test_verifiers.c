@@ -94,6 +94,37 @@ static void test_numeric(void)
     EF_CHECK(ef_verify_numeric(ctx, "1", "1", &o, &r) == EF_EINVAL);
 }
 
+/* Bare integers take a short path in ef_verify_number_parse; it must give exactly what
+ * the general parser gives (which a leading space forces). */
+static void test_number_fast_path(void)
+{
+    const char *cases[] = {"0", "-0", "7", "-7", "007", "-000120", "999999999999999",
+                           "-999999999999999", "123456789012345", "100000000000000"};
+    for (size_t i = 0; i < EF_ARRAY_LEN(cases); i++) {
+        char spaced[64];
+        snprintf(spaced, sizeof spaced, " %s", cases[i]);
+        ef_number a, b;
+        EF_CHECK_EQ_INT(ef_verify_number_parse(cases[i], 0, &a), 0);
+        EF_CHECK_EQ_INT(ef_verify_number_parse(spaced, 0, &b), 0);
+        EF_CHECK_EQ_STR(a.digits, b.digits);
+        EF_CHECK_EQ_INT(a.is_int, b.is_int);
+        EF_CHECK_EQ_INT(a.is_ratio, b.is_ratio);
+        EF_CHECK_EQ_INT(a.negative, b.negative);
+        EF_CHECK_EQ_INT(a.num, b.num);
+        EF_CHECK_EQ_INT(a.den, b.den);
+        EF_CHECK(memcmp(&a.value, &b.value, sizeof a.value) == 0); /* -0.0 too */
+    }
+    /* not bare integers: the general parser's answers */
+    ef_number x;
+    EF_CHECK_EQ_INT(ef_verify_number_parse("1234567890123456", 0, &x), 0); /* 16 digits */
+    EF_CHECK_EQ_STR(x.digits, "1234567890123456");
+    EF_CHECK_EQ_INT(ef_verify_number_parse("+5", 0, &x), 0);
+    EF_CHECK_EQ_INT(x.num, 5);
+    EF_CHECK_EQ_INT(ef_verify_number_parse("-", 0, &x), EF_EPARSE);
+    EF_CHECK_EQ_INT(ef_verify_number_parse("", 0, &x), EF_EPARSE);
+    EF_CHECK_EQ_INT(ef_verify_number_parse("12a", 0, &x), EF_EPARSE);
+}
+
 static void test_regex(void)
 {
     double r;
@@ -269,6 +300,7 @@ int main(int argc, char **argv)
     ctx = ef_ctx_new();
     EF_RUN(test_exact);
     EF_RUN(test_numeric);
+    EF_RUN(test_number_fast_path);
     EF_RUN(test_regex);
     EF_RUN(test_json);
     EF_RUN(test_schema_check);

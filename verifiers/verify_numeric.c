@@ -372,10 +372,46 @@ static int last_number(span s, span *out)
     return 0;
 }
 
+/* The common case of a bare integer of at most 15 digits ("-?[0-9]{1,15}", nothing
+ * around it): the same result parse_decimal gives, without its scans and buffers
+ * (generators verify millions of such answers). Returns -1 when the text is anything
+ * else. */
+static int parse_plain_int(const char *t, ef_number *x)
+{
+    const char *p = t;
+    int neg = *p == '-';
+    p += neg;
+    const char *d = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    size_t n = (size_t)(p - d);
+    if (*p || n == 0 || n > 15)
+        return -1;
+    memset(x, 0, sizeof *x);
+    while (n > 1 && *d == '0') {
+        d++;
+        n--;
+    }
+    int64_t v = 0;
+    for (size_t k = 0; k < n; k++)
+        v = v * 10 + (d[k] - '0');
+    memcpy(x->digits, d, n);
+    x->digits[n] = 0;
+    x->is_int = 1;
+    x->value = neg ? -(double)v : (double)v;
+    x->negative = neg && v != 0;
+    x->num = neg ? -v : v;
+    x->den = 1;
+    x->is_ratio = 1;
+    return 0;
+}
+
 int ef_verify_number_parse(const char *text, int extract, ef_number *out)
 {
     if (!text)
         return EF_EPARSE;
+    if (parse_plain_int(text, out) == 0)
+        return 0;
     span s = {text, strlen(text)};
     ef_number x;
     if (parse_number_span(s, &x, 0) == 0) {
