@@ -1,6 +1,7 @@
 /*
  * common/json.c — JSON helpers over cJSON: parsing with line/column errors, path
- * lookups whose errors name the path, typed getters, and canonical text for hashing.
+ * lookups whose errors name the path, typed getters, deep equality, and canonical text
+ * for hashing.
  */
 #include <math.h>
 #include <stdio.h>
@@ -239,6 +240,44 @@ int ef_json_opt_bool(ef_ctx *ctx, const cJSON *obj, const char *path, int def, i
 char *ef_json_print(const cJSON *item)
 {
     return cJSON_PrintUnformatted(item);
+}
+
+int ef_json_equal(const cJSON *a, const cJSON *expected, int subset)
+{
+    const cJSON *e = expected;
+    if (!a || !e)
+        return a == e;
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(e))
+        return a->valuedouble == e->valuedouble;
+    if (cJSON_IsBool(a) && cJSON_IsBool(e))
+        return cJSON_IsTrue(a) == cJSON_IsTrue(e);
+    if ((a->type & 0xFF) != (e->type & 0xFF))
+        return 0;
+    if (cJSON_IsString(a))
+        return strcmp(a->valuestring, e->valuestring) == 0;
+    if (cJSON_IsNull(a))
+        return 1;
+    if (cJSON_IsArray(a)) {
+        if (cJSON_GetArraySize(a) != cJSON_GetArraySize(e))
+            return 0;
+        const cJSON *x = a->child, *y = e->child;
+        for (; x && y; x = x->next, y = y->next)
+            if (!ef_json_equal(x, y, subset))
+                return 0;
+        return 1;
+    }
+    if (cJSON_IsObject(a)) {
+        if (!subset && cJSON_GetArraySize(a) != cJSON_GetArraySize(e))
+            return 0;
+        const cJSON *y;
+        cJSON_ArrayForEach(y, e) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, y->string);
+            if (!x || !ef_json_equal(x, y, subset))
+                return 0;
+        }
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- canonical form: sorted keys, compact, shortest round-trip numbers ---- */

@@ -43,6 +43,10 @@ int ef_json_opt_bool(ef_ctx *ctx, const cJSON *obj, const char *path, int def, i
 
 /* Compact text (ef_free). NULL when out of memory. */
 char *ef_json_print(const cJSON *item);
+/* 1 when a equals expected: numbers by value (1 == 1.0), objects with keys in any order,
+ * arrays in order. subset: an object of a may hold keys that expected lacks (at every
+ * level). Two NULLs are equal. */
+int ef_json_equal(const cJSON *a, const cJSON *expected, int subset);
 /* Canonical text: object keys sorted, compact; equal values give equal bytes
  * (used for content hashes). ef_free. NULL when out of memory. */
 char *ef_json_canonical(const cJSON *item);

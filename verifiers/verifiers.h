@@ -96,7 +96,8 @@ typedef struct {
 int ef_verify_json(ef_ctx *ctx, const char *answer, const char *expected, const char *schema,
                    const ef_verify_json_options *opts, double *reward);
 
-/* Deep equality of two JSON values (numbers by value, objects unordered); subset as above. */
+/* Deep equality of two JSON values (numbers by value, objects unordered); subset as above.
+ * The same as ef_json_equal (common/json.h). */
 int ef_verify_json_equal(const cJSON *a, const cJSON *expected, int subset);
 
 /* Checks that schema is a JSON Schema this project understands (known keywords, right
