@@ -116,6 +116,8 @@ typedef struct {
     int *load_rc;
     char **load_msg;
     candidate *cands;
+    candidate *prev; /* the last round's candidates, freed by the workers of the next */
+    size_t n_prev;
     size_t base;
     int n_levels_run, level_lo;
     char **lines;     /* import mode */
@@ -132,6 +134,8 @@ static void work(void *ud, size_t i, int tid)
     run_state *rs = ud;
     candidate *c = &rs->cands[i];
     memset(c, 0, sizeof *c);
+    if (i < rs->n_prev) /* spread the frees over the workers, off the serial walk */
+        cand_clear(&rs->prev[i]);
     if (!rs->envs[tid] && !rs->load_rc[tid]) {
         rs->load_rc[tid] = ef_env_load_buffer(rs->ctxs[tid], rs->path, rs->source, rs->source_len,
                                               &rs->opts->limits, &rs->envs[tid]);
@@ -524,13 +528,18 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
         if (out->n_candidates + round > max_attempts)
             round = max_attempts - out->n_candidates;
         rs.cands = ef_calloc(round, sizeof *rs.cands);
-        batch = ef_calloc(round, sizeof *batch);
-        if (!rs.cands || !batch) {
+        batch = opts->sink ? ef_calloc(round, sizeof *batch) : NULL;
+        if (!rs.cands || (opts->sink && !batch)) {
             rc = ef_errorf(ctx, EF_ENOMEM, "out of memory");
             goto cleanup;
         }
         rs.base = out->n_candidates;
         ef_pool_for(pool, round, work, &rs);
+        for (size_t i = round; i < rs.n_prev; i++)
+            cand_clear(&rs.prev[i]);
+        ef_free(rs.prev);
+        rs.prev = NULL;
+        rs.n_prev = 0;
         size_t n_batch = 0;
         for (size_t i = 0; i < round && out->n_kept < n_target; i++) {
             candidate *c = &rs.cands[i];
@@ -563,8 +572,11 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
             int lv = c->task.level - lo;
             if (lv >= 0 && lv <= hi - lo)
                 out->kept_per_level[lv]++;
-            batch[n_batch++] = c->task; /* moved */
-            memset(&c->task, 0, sizeof c->task);
+            if (opts->sink) {
+                batch[n_batch] = c->task; /* moved */
+                memset(&c->task, 0, sizeof c->task);
+            }
+            n_batch++;
         }
         /* the previous batch is stored by now (or failed); this one goes to the sink's
          * thread while the pool makes the next round */
@@ -576,13 +588,12 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
         ef_progress_add(prog, n_batch);
         ef_progress_note(prog, "%zu candidates, %zu dropped", out->n_candidates,
                          out->n_candidates - out->n_kept);
-        for (size_t i = 0; batch && i < n_batch; i++)
+        for (size_t i = 0; batch && opts->sink && i < n_batch; i++)
             ef_env_task_clear(&batch[i]);
         ef_free(batch);
         batch = NULL;
-        for (size_t i = 0; i < round; i++)
-            cand_clear(&rs.cands[i]);
-        ef_free(rs.cands);
+        rs.prev = rs.cands; /* the next round's workers free them */
+        rs.n_prev = round;
         rs.cands = NULL;
         if (rc < 0)
             goto cleanup;
@@ -625,6 +636,9 @@ cleanup:
         ef_progress_finish(prog);
     ef_pool_free(pool);
     ef_free(rs.cands);
+    for (size_t i = 0; i < rs.n_prev; i++)
+        cand_clear(&rs.prev[i]);
+    ef_free(rs.prev);
     ef_free(batch);
     for (int j = 0; rs.envs && j < n_jobs; j++) {
         if (rs.envs[j]) {
