@@ -85,6 +85,21 @@ int ef_datasets__row_get(ef_store *s, int stmt_id, const char *sql, const char *
  * when ok is 0 (the caller frees its partial row), else 0. */
 int ef_datasets__row_end(ef_store *s, sqlite3_stmt *st, int ok, const char *what, int64_t id);
 
+/* Reading all rows (the *_list functions): steps st (bound by the caller) to the end,
+ * growing *rows by row_bytes (zeroed) per row and letting read_row fill it (it sets *ok to
+ * 0 when out of memory), then resets st, or finalizes it when finalize. On an error *rows
+ * and *n hold what was read, for the caller's free, and the message is "PATH: out of
+ * memory listing <what>" (EF_ENOMEM) or the SQLite error "listing <what>". */
+typedef void (*ef_datasets__row_read_fn)(sqlite3_stmt *st, void *row, int *ok);
+int ef_datasets__rows_read(ef_store *s, sqlite3_stmt *st, int finalize, const char *what,
+                           size_t row_bytes, ef_datasets__row_read_fn read_row, void **rows,
+                           size_t *n);
+/* The id of the newest row named name (the *_find functions): stmt_id's sql selects id
+ * with ?1 = name. EF_EINVAL for a NULL or empty name ("<what>_find: field 'name' ..."),
+ * EF_ENOTFOUND "PATH: no <what> named 'NAME'", or the SQLite error. */
+int ef_datasets__id_by_name(ef_store *s, int stmt_id, const char *sql, const char *what,
+                            const char *name, int64_t *out_id);
+
 /* Input checks; messages read "<where>: field 'name' ..." and return EF_EINVAL. */
 int ef_datasets__need_str(ef_ctx *ctx, const char *where, const char *field, const char *v);
 /* v may be NULL unless required; otherwise valid JSON. */

@@ -66,6 +66,15 @@ static void pf(ef_jw *w, const char *fmt, ...)
         ef_export__jw_raw(w, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
+/* The opening tag of a chart's <svg>, width by height pixels. */
+static void svg_open(ef_jw *w, const char *id, double width, double height)
+{
+    pf(w,
+       "<svg id=\"%s\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
+       "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
+       id, width, height, width, height);
+}
+
 static double num(const cJSON *o, const char *k)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -156,10 +165,7 @@ static void chart_pass(ef_jw *w, const cJSON *stats)
     }
     double left = 40, top = 10, plot_h = 180, slot = 18.0 * n_k + 16, plot_w = slot * n_g;
     double width = left + plot_w + 110, height = top + plot_h + 70;
-    pf(w,
-       "<svg id=\"chart-pass\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-       "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
-       width, height, width, height);
+    svg_open(w, "chart-pass", width, height);
     for (int t = 0; t <= 4; t++) {
         double y = top + plot_h * (1 - t / 4.0);
         pf(w, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>", left,
@@ -269,10 +275,7 @@ static void chart_end_reasons(ef_jw *w, const cJSON *stats)
     double width = left + bar_w + 130, height = top + row_h * n_g + 10;
     if (height < top + 14.0 * n_r + 10)
         height = top + 14.0 * n_r + 10;
-    pf(w,
-       "<svg id=\"chart-end\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-       "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
-       width, height, width, height);
+    svg_open(w, "chart-end", width, height);
     int gi = 0;
     const cJSON *g;
     cJSON_ArrayForEach(g, groups)
@@ -328,10 +331,7 @@ static void chart_tools(ef_jw *w, const cJSON *stats)
     }
     double left = 140, bar_w = 360, row_h = 22, top = 6;
     double width = left + bar_w + 150, height = top + row_h * n + 8;
-    pf(w,
-       "<svg id=\"chart-tools\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" "
-       "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
-       width, height, width, height);
+    svg_open(w, "chart-tools", width, height);
     int i = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, tools)

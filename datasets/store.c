@@ -190,6 +190,55 @@ int ef_datasets__row_end(ef_store *s, sqlite3_stmt *st, int ok, const char *what
     return 0;
 }
 
+int ef_datasets__rows_read(ef_store *s, sqlite3_stmt *st, int finalize, const char *what,
+                           size_t row_bytes, ef_datasets__row_read_fn read_row, void **rows,
+                           size_t *n)
+{
+    size_t cap = 0;
+    int src, ok = 1;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (ef_datasets__grow(rows, row_bytes, *n, &cap) < 0) {
+            ok = 0;
+            break;
+        }
+        read_row(st, (char *)*rows + row_bytes * (*n)++, &ok);
+        if (!ok)
+            break;
+    }
+    if (finalize)
+        sqlite3_finalize(st);
+    else
+        sqlite3_reset(st);
+    if (!ok)
+        return ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory listing %s", s->path, what);
+    if (src != SQLITE_DONE)
+        return ef_datasets__sqlerr(s, src, "listing %s", what);
+    return 0;
+}
+
+int ef_datasets__id_by_name(ef_store *s, int stmt_id, const char *sql, const char *what,
+                            const char *name, int64_t *out_id)
+{
+    char where[64];
+    snprintf(where, sizeof where, "%s_find", what);
+    int rc = ef_datasets__need_str(s->ctx, where, "name", name);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = ef_datasets__stmt(s, stmt_id, sql, &st)) < 0)
+        return rc;
+    ef_datasets__bind_text(st, 1, name);
+    int src = sqlite3_step(st);
+    int64_t id = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (src == SQLITE_DONE)
+        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no %s named '%s'", s->path, what, name);
+    if (src != SQLITE_ROW)
+        return ef_datasets__sqlerr(s, src, "looking up %s '%s'", what, name);
+    *out_id = id;
+    return 0;
+}
+
 /* ---- transactions -------------------------------------------------------------------- */
 
 int ef_datasets__tx_begin(ef_store *s)

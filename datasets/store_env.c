@@ -161,24 +161,8 @@ int ef_store_env_get(ef_store *s, int64_t id, ef_env_row **out)
 
 int ef_store_env_find(ef_store *s, const char *name, int64_t *out_id)
 {
-    int rc = ef_datasets__need_str(s->ctx, "env_find", "name", name);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *st;
-    rc = ef_datasets__stmt(s, EF_ST_ENV_FIND,
-                           "SELECT id FROM envs WHERE name = ?1 ORDER BY version DESC, id DESC "
-                           "LIMIT 1",
-                           &st);
-    if (rc < 0)
-        return rc;
-    ef_datasets__bind_text(st, 1, name);
-    int src = sqlite3_step(st);
-    int64_t id = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (src == SQLITE_DONE)
-        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no env named '%s'", s->path, name);
-    if (src != SQLITE_ROW)
-        return ef_datasets__sqlerr(s, src, "looking up env '%s'", name);
-    *out_id = id;
-    return 0;
+    return ef_datasets__id_by_name(s, EF_ST_ENV_FIND,
+                                   "SELECT id FROM envs WHERE name = ?1 "
+                                   "ORDER BY version DESC, id DESC LIMIT 1",
+                                   "env", name, out_id);
 }

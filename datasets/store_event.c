@@ -112,6 +112,16 @@ void ef_store_event_list_free(ef_event_row *rows, size_t n)
     ef_free(rows);
 }
 
+static void event_read(sqlite3_stmt *st, void *row, int *ok)
+{
+    ef_event_row *e = row;
+    e->run_id = sqlite3_column_int64(st, 0);
+    e->episode_id = sqlite3_column_int64(st, 1);
+    e->kind = ef_datasets__col_strdup(st, 2, ok);
+    e->payload_json = ef_datasets__col_strdup(st, 3, ok);
+    e->time = sqlite3_column_double(st, 4);
+}
+
 int ef_store_event_list(ef_store *s, int64_t run_id, int64_t episode_id, ef_event_row **out,
                         size_t *n_out)
 {
@@ -130,28 +140,10 @@ int ef_store_event_list(ef_store *s, int64_t run_id, int64_t episode_id, ef_even
         return ef_datasets__sqlerr(s, src, "listing events");
     }
     sqlite3_bind_int64(st, 1, episode_id > 0 ? episode_id : run_id);
-    ef_event_row *rows = NULL;
-    size_t n = 0, cap = 0;
-    int ok = 1, rc = 0;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (ef_datasets__grow((void **)&rows, sizeof *rows, n, &cap) < 0) {
-            ok = 0;
-            break;
-        }
-        ef_event_row *e = &rows[n++];
-        e->run_id = sqlite3_column_int64(st, 0);
-        e->episode_id = sqlite3_column_int64(st, 1);
-        e->kind = ef_datasets__col_strdup(st, 2, &ok);
-        e->payload_json = ef_datasets__col_strdup(st, 3, &ok);
-        e->time = sqlite3_column_double(st, 4);
-        if (!ok)
-            break;
-    }
-    sqlite3_finalize(st);
-    if (!ok)
-        rc = ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory listing events", s->path);
-    else if (src != SQLITE_DONE)
-        rc = ef_datasets__sqlerr(s, src, "listing events");
+    void *rows = NULL;
+    size_t n = 0;
+    int rc =
+        ef_datasets__rows_read(s, st, 1, "events", sizeof(ef_event_row), event_read, &rows, &n);
     if (rc < 0) {
         ef_store_event_list_free(rows, n);
         return rc;

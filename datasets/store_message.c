@@ -159,6 +159,18 @@ void ef_store_message_list_free(ef_message_row *rows, size_t n)
     ef_free(rows);
 }
 
+static void message_read(sqlite3_stmt *st, void *row, int *ok)
+{
+    ef_message_row *m = row;
+    m->idx = sqlite3_column_int64(st, 0);
+    m->role = ef_datasets__col_strdup(st, 1, ok);
+    m->content = ef_datasets__col_strdup(st, 2, ok);
+    m->reasoning_content = ef_datasets__col_strdup(st, 3, ok);
+    m->tool_calls_json = ef_datasets__col_strdup(st, 4, ok);
+    m->tool_call_id = ef_datasets__col_strdup(st, 5, ok);
+    m->name = ef_datasets__col_strdup(st, 6, ok);
+}
+
 int ef_store_message_list(ef_store *s, int64_t episode_id, ef_message_row **out, size_t *n_out)
 {
     sqlite3_stmt *st;
@@ -170,31 +182,11 @@ int ef_store_message_list(ef_store *s, int64_t episode_id, ef_message_row **out,
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, episode_id);
-    ef_message_row *rows = NULL;
-    size_t n = 0, cap = 0;
-    int src, ok = 1;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (ef_datasets__grow((void **)&rows, sizeof *rows, n, &cap) < 0) {
-            ok = 0;
-            break;
-        }
-        ef_message_row *m = &rows[n++];
-        m->idx = sqlite3_column_int64(st, 0);
-        m->role = ef_datasets__col_strdup(st, 1, &ok);
-        m->content = ef_datasets__col_strdup(st, 2, &ok);
-        m->reasoning_content = ef_datasets__col_strdup(st, 3, &ok);
-        m->tool_calls_json = ef_datasets__col_strdup(st, 4, &ok);
-        m->tool_call_id = ef_datasets__col_strdup(st, 5, &ok);
-        m->name = ef_datasets__col_strdup(st, 6, &ok);
-        if (!ok)
-            break;
-    }
-    sqlite3_reset(st);
-    if (!ok)
-        rc = ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory listing messages of episode %lld",
-                       s->path, (long long)episode_id);
-    else if (src != SQLITE_DONE)
-        rc = ef_datasets__sqlerr(s, src, "listing messages of episode %lld", (long long)episode_id);
+    char what[64];
+    snprintf(what, sizeof what, "messages of episode %lld", (long long)episode_id);
+    void *rows = NULL;
+    size_t n = 0;
+    rc = ef_datasets__rows_read(s, st, 0, what, sizeof(ef_message_row), message_read, &rows, &n);
     if (rc < 0) {
         ef_store_message_list_free(rows, n);
         return rc;
@@ -266,6 +258,18 @@ void ef_store_tool_call_list_free(ef_tool_call_row *rows, size_t n)
     ef_free(rows);
 }
 
+static void tool_call_read(sqlite3_stmt *st, void *row, int *ok)
+{
+    ef_tool_call_row *c = row;
+    c->message_idx = sqlite3_column_int64(st, 0);
+    c->call_id = ef_datasets__col_strdup(st, 1, ok);
+    c->tool = ef_datasets__col_strdup(st, 2, ok);
+    c->arguments_json = ef_datasets__col_strdup(st, 3, ok);
+    c->result = ef_datasets__col_strdup(st, 4, ok);
+    c->is_error = sqlite3_column_int(st, 5);
+    c->wall_ms = sqlite3_column_int64(st, 6);
+}
+
 int ef_store_tool_call_list(ef_store *s, int64_t episode_id, ef_tool_call_row **out, size_t *n_out)
 {
     sqlite3_stmt *st;
@@ -277,32 +281,12 @@ int ef_store_tool_call_list(ef_store *s, int64_t episode_id, ef_tool_call_row **
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, episode_id);
-    ef_tool_call_row *rows = NULL;
-    size_t n = 0, cap = 0;
-    int src, ok = 1;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (ef_datasets__grow((void **)&rows, sizeof *rows, n, &cap) < 0) {
-            ok = 0;
-            break;
-        }
-        ef_tool_call_row *c = &rows[n++];
-        c->message_idx = sqlite3_column_int64(st, 0);
-        c->call_id = ef_datasets__col_strdup(st, 1, &ok);
-        c->tool = ef_datasets__col_strdup(st, 2, &ok);
-        c->arguments_json = ef_datasets__col_strdup(st, 3, &ok);
-        c->result = ef_datasets__col_strdup(st, 4, &ok);
-        c->is_error = sqlite3_column_int(st, 5);
-        c->wall_ms = sqlite3_column_int64(st, 6);
-        if (!ok)
-            break;
-    }
-    sqlite3_reset(st);
-    if (!ok)
-        rc = ef_errorf(s->ctx, EF_ENOMEM, "%s: out of memory listing tool calls of episode %lld",
-                       s->path, (long long)episode_id);
-    else if (src != SQLITE_DONE)
-        rc = ef_datasets__sqlerr(s, src, "listing tool calls of episode %lld",
-                                 (long long)episode_id);
+    char what[64];
+    snprintf(what, sizeof what, "tool calls of episode %lld", (long long)episode_id);
+    void *rows = NULL;
+    size_t n = 0;
+    rc =
+        ef_datasets__rows_read(s, st, 0, what, sizeof(ef_tool_call_row), tool_call_read, &rows, &n);
     if (rc < 0) {
         ef_store_tool_call_list_free(rows, n);
         return rc;

@@ -85,22 +85,8 @@ int ef_store_run_insert(ef_store *s, const ef_run_row *run, int64_t *out_id)
 
 int ef_store_run_find(ef_store *s, const char *name, int64_t *out_id)
 {
-    int rc = ef_datasets__need_str(s->ctx, "run_find", "name", name);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *st;
-    if ((rc = ef_datasets__stmt(s, EF_ST_RUN_FIND, "SELECT id FROM runs WHERE name = ?1", &st)) < 0)
-        return rc;
-    ef_datasets__bind_text(st, 1, name);
-    int src = sqlite3_step(st);
-    int64_t id = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (src == SQLITE_DONE)
-        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no run named '%s'", s->path, name);
-    if (src != SQLITE_ROW)
-        return ef_datasets__sqlerr(s, src, "looking up run '%s'", name);
-    *out_id = id;
-    return 0;
+    return ef_datasets__id_by_name(s, EF_ST_RUN_FIND, "SELECT id FROM runs WHERE name = ?1", "run",
+                                   name, out_id);
 }
 
 void ef_store_run_free(ef_run_row *run)
