@@ -323,6 +323,16 @@ done:
     return rc;
 }
 
+/* Reads the file an edit works on: as read_file, with a directory an error. */
+static int read_file_to_edit(ed *e, char **out, size_t *len)
+{
+    int is_dir = 0;
+    int rc = read_file(e, out, len, &is_dir);
+    if (rc == 0 && is_dir)
+        rc = ef_errorf(e->tc->ctx, EF_EINVAL, "%s: is a directory", e->path);
+    return rc;
+}
+
 static int cmd_view(ed *e, const cJSON *args, ef_tool_result *out)
 {
     ef_ctx *ctx = e->tc->ctx;
@@ -424,12 +434,9 @@ static int cmd_create(ed *e, const cJSON *args, ef_tool_result *out)
         return ef_errorf(ctx, EF_EINVAL, "arguments.file_text: required for command \"create\"");
     char *old = NULL;
     size_t old_len = 0;
-    int is_dir = 0;
-    int rc = read_file(e, &old, &old_len, &is_dir);
+    int rc = read_file_to_edit(e, &old, &old_len);
     if (rc < 0 && rc != EF_ENOTFOUND)
         return rc;
-    if (is_dir)
-        return ef_errorf(ctx, EF_EINVAL, "%s: is a directory", e->path);
     int existed = rc == 0;
     ef_error_clear(ctx);
     if ((rc = push_undo(e->tc, e->path, existed ? old : NULL, old_len)) < 0 ||
@@ -458,12 +465,9 @@ static int cmd_str_replace(ed *e, const cJSON *args, ef_tool_result *out)
         return ef_errorf(ctx, EF_EINVAL, "arguments.old_str: must not be empty");
     char *text = NULL;
     size_t len = 0;
-    int is_dir = 0;
-    int rc = read_file(e, &text, &len, &is_dir);
+    int rc = read_file_to_edit(e, &text, &len);
     if (rc < 0)
         return rc;
-    if (is_dir)
-        return ef_errorf(ctx, EF_EINVAL, "%s: is a directory", e->path);
     /* count every occurrence, overlapping ones too: a match must be unambiguous */
     size_t n_found = 0, first_off = 0;
     ef_buf lines = EF_BUF_INIT(4096);
@@ -517,12 +521,9 @@ static int cmd_insert(ed *e, const cJSON *args, ef_tool_result *out)
         return ef_errorf(ctx, EF_EINVAL, "arguments.new_str: required for command \"insert\"");
     char *text = NULL;
     size_t len = 0;
-    int is_dir = 0;
-    int rc = read_file(e, &text, &len, &is_dir);
+    int rc = read_file_to_edit(e, &text, &len);
     if (rc < 0)
         return rc;
-    if (is_dir)
-        return ef_errorf(ctx, EF_EINVAL, "%s: is a directory", e->path);
     size_t n_lines = count_lines(text, len);
     if (il->valuedouble > (double)n_lines) {
         ef_free(text);
