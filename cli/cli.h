@@ -51,5 +51,13 @@ int ef_cli_usage_error(const char *name, const char *fmt, ...)
  * into ks[0..*n_ks); -1 on a bad or empty list. Used by `stats` and `report`
  * (cli/cmd_stats.c). */
 int ef_cli_parse_ks(const char *v, int *ks, int max_k, int *n_ks);
+/* Parses a reward threshold (--success, --min-reward): a number in [0, 1]; -1 when v is
+ * not one. Used by `stats`, `report` and `export` (cli/cmd_stats.c). */
+int ef_cli_parse_reward(const char *v, double *out);
+/* Opens the store at db read-only (what `stats`, `report` and `export` read); *out:
+ * ef_store_close. The error is on ctx. */
+typedef struct ef_store ef_store;
+typedef struct ef_ctx ef_ctx;
+int ef_cli_store_open_read(ef_ctx *ctx, const char *db, ef_store **out);
 
 #endif

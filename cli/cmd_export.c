@@ -100,8 +100,7 @@ int ef_cli_export(int argc, char **argv)
             else
                 return ef_cli_usage_error("export", "--grpo %s: use std or dr", v);
         } else if (!strcmp(a, "--min-reward")) {
-            o.min_reward = strtod(v, &end);
-            if (end == v || *end || !(o.min_reward >= 0.0 && o.min_reward <= 1.0))
+            if (ef_cli_parse_reward(v, &o.min_reward) < 0)
                 return ef_cli_usage_error("export", "--min-reward %s: give a number in [0, 1]", v);
         } else if (!strcmp(a, "--level")) {
             long l = strtol(v, &end, 10);
@@ -124,11 +123,9 @@ int ef_cli_export(int argc, char **argv)
         fprintf(stderr, "envforge export: out of memory\n");
         return EF_EXIT_FAIL;
     }
-    ef_store_options so = EF_STORE_OPTIONS_INIT;
-    so.read_only = 1;
     ef_store *s = NULL;
     FILE *out = NULL;
-    int rc = ef_store_open_ext(ctx, db, &so, &s);
+    int rc = ef_cli_store_open_read(ctx, db, &s);
     ef_export_stats st;
     memset(&st, 0, sizeof(st));
     if (rc == 0 && parquet)

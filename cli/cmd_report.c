@@ -56,8 +56,7 @@ int ef_cli_report(int argc, char **argv)
             if (ef_cli_parse_ks(v, o.stats.ks, EF_STATS_MAX_K, &o.stats.n_ks) < 0)
                 return ef_cli_usage_error("report", "--k %s: give ascending k >= 1 like 1,4,8", v);
         } else if (!strcmp(a, "--success")) {
-            o.stats.success_reward = strtod(v, &end);
-            if (end == v || *end || !(o.stats.success_reward >= 0 && o.stats.success_reward <= 1))
+            if (ef_cli_parse_reward(v, &o.stats.success_reward) < 0)
                 return ef_cli_usage_error("report", "--success %s: give a number in [0, 1]", v);
         } else {
             long long n = strtoll(v, &end, 10);
@@ -73,11 +72,9 @@ int ef_cli_report(int argc, char **argv)
     ef_ctx *ctx = ef_ctx_new();
     if (!ctx)
         return EF_EXIT_FAIL;
-    ef_store_options so = EF_STORE_OPTIONS_INIT;
-    so.read_only = 1;
     ef_store *s = NULL;
     FILE *f = NULL;
-    int rc = ef_store_open_ext(ctx, db, &so, &s);
+    int rc = ef_cli_store_open_read(ctx, db, &s);
     if (rc == 0 && !(f = fopen(out_path, "wb")))
         rc = ef_errorf(ctx, EF_EIO, "report: cannot write %s", out_path);
     if (rc == 0)

@@ -45,6 +45,23 @@ int ef_cli_parse_ks(const char *v, int *ks, int max_k, int *n_ks)
     return *n_ks ? 0 : -1;
 }
 
+int ef_cli_parse_reward(const char *v, double *out)
+{
+    char *end;
+    double r = strtod(v, &end);
+    if (end == v || *end || !(r >= 0 && r <= 1))
+        return -1;
+    *out = r;
+    return 0;
+}
+
+int ef_cli_store_open_read(ef_ctx *ctx, const char *db, ef_store **out)
+{
+    ef_store_options so = EF_STORE_OPTIONS_INIT;
+    so.read_only = 1;
+    return ef_store_open_ext(ctx, db, &so, out);
+}
+
 int ef_cli_stats(int argc, char **argv)
 {
     if (ef_cli_wants_help(argc, argv)) {
@@ -80,8 +97,7 @@ int ef_cli_stats(int argc, char **argv)
                                           "(at most %d)",
                                           v, EF_STATS_MAX_K);
         } else if (!strcmp(a, "--success")) {
-            o.success_reward = strtod(v, &end);
-            if (end == v || *end || !(o.success_reward >= 0 && o.success_reward <= 1))
+            if (ef_cli_parse_reward(v, &o.success_reward) < 0)
                 return ef_cli_usage_error("stats", "--success %s: give a number in [0, 1]", v);
         } else {
             long n = strtol(v, &end, 10);
@@ -95,11 +111,9 @@ int ef_cli_stats(int argc, char **argv)
     ef_ctx *ctx = ef_ctx_new();
     if (!ctx)
         return EF_EXIT_FAIL;
-    ef_store_options so = EF_STORE_OPTIONS_INIT;
-    so.read_only = 1;
     ef_store *s = NULL;
     cJSON *stats = NULL;
-    int rc = ef_store_open_ext(ctx, db, &so, &s);
+    int rc = ef_cli_store_open_read(ctx, db, &s);
     if (rc == 0)
         rc = ef_stats_compute(s, &o, &stats);
     if (rc == 0 && json) {
