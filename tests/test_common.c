@@ -1,11 +1,13 @@
 /*
  * tests/test_common.c — the common library: error codes and messages, capped buffers,
- * JSON paths and canonical text, the RNG's pinned streams, SHA-256 vectors, the thread
- * pool, the progress line, and allocation-failure injection.
+ * JSON paths, canonical text and equality, the JSON Schema dialects, the RNG's pinned
+ * streams, SHA-256 vectors, the thread pool, the progress line, and allocation-failure
+ * injection.
  */
 #include <stdatomic.h>
 #include "tests/testlib.h"
 #include "common/hash.h"
+#include "common/jschema.h"
 #include "common/json.h"
 #include "common/pool.h"
 #include "common/progress.h"
@@ -154,6 +156,51 @@ static void test_json_canonical(void)
     ef_free(cb);
     cJSON_Delete(ja);
     cJSON_Delete(jb);
+    ef_ctx_free(ctx);
+}
+
+static void test_json_equal(void)
+{
+    cJSON *a = cJSON_Parse("{\"x\":[1,{\"y\":true}],\"z\":\"s\"}");
+    cJSON *b = cJSON_Parse("{\"z\":\"s\",\"x\":[1.0,{\"y\":true}]}");
+    cJSON *sub = cJSON_Parse("{\"x\":[1,{}]}");
+    EF_CHECK(ef_json_equal(a, b, 0) && ef_json_equal(b, a, 0));
+    EF_CHECK(!ef_json_equal(a, sub, 0));
+    EF_CHECK(ef_json_equal(a, sub, 1));  /* a holds every key of sub, at every level */
+    EF_CHECK(!ef_json_equal(sub, a, 1)); /* but not the other way round */
+    EF_CHECK(ef_json_equal(NULL, NULL, 0) && !ef_json_equal(a, NULL, 0));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(sub);
+}
+
+/* One walk, two dialects: the tool subset refuses what the full dialect takes, and each
+ * words its messages for its reader. */
+static void test_jschema_dialects(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    ef_jschema_options tool = EF_JSCHEMA_OPTIONS_INIT, full = EF_JSCHEMA_OPTIONS_INIT;
+    tool.dialect = EF_JSCHEMA_TOOL;
+    tool.root = full.root = "arguments";
+    cJSON *s = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"n\":{\"anyOf\":["
+                           "{\"type\":\"integer\"},{\"type\":\"null\"}]}},"
+                           "\"required\":[\"n\"]}");
+    cJSON *ok = cJSON_Parse("{\"n\":null}"), *bad = cJSON_Parse("{\"n\":\"3\"}");
+    cJSON *none = cJSON_Parse("{}");
+    EF_CHECK_EQ_INT(ef_jschema_check(ctx, s, &tool), EF_EUNSUPPORTED);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "keyword \"anyOf\" is not supported");
+    EF_CHECK_OK(ctx, ef_jschema_check(ctx, s, &full));
+    EF_CHECK_OK(ctx, ef_jschema_validate(ctx, s, ok, &full));
+    EF_CHECK_EQ_INT(ef_jschema_validate(ctx, s, bad, &full), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "arguments.n: matches 0 of the anyOf alternatives");
+    EF_CHECK_EQ_INT(ef_jschema_validate(ctx, s, none, &full), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "arguments: missing required property 'n'");
+    EF_CHECK_EQ_INT(ef_jschema_validate(ctx, s, none, &tool), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "arguments.n: required field is missing");
+    cJSON_Delete(s);
+    cJSON_Delete(ok);
+    cJSON_Delete(bad);
+    cJSON_Delete(none);
     ef_ctx_free(ctx);
 }
 
@@ -384,6 +431,8 @@ int main(int argc, char **argv)
     EF_RUN(test_json_paths);
     EF_RUN(test_json_canonical);
     EF_RUN(test_json_escape_byte);
+    EF_RUN(test_json_equal);
+    EF_RUN(test_jschema_dialects);
     EF_RUN(test_rng_pinned);
     EF_RUN(test_rng_ranges);
     EF_RUN(test_sha256_vectors);
