@@ -10,6 +10,10 @@
 
 /* Duplicates s (NULL stays NULL); *ok set to 0 on allocation failure. */
 char *ef_agent__dup(const char *s, int *ok);
+/* Makes room in the array *items (elem bytes each, *cap of them allocated) for need
+ * elements, doubling from first; EF_ENOMEM, with *items and *cap unchanged, when out of
+ * memory. */
+int ef_agent__reserve(void **items, size_t elem, size_t need, size_t *cap, size_t first);
 
 /* The backends' constructors (model name already split). */
 int ef_agent__model_replay_open(ef_ctx *ctx, const char *path, ef_model **out);

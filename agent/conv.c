@@ -41,6 +41,21 @@ char *ef_agent__dup(const char *s, int *ok)
     return d;
 }
 
+int ef_agent__reserve(void **items, size_t elem, size_t need, size_t *cap, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : first;
+    while (n < need)
+        n *= 2;
+    void *p = ef_realloc(*items, n * elem);
+    if (!p)
+        return EF_ENOMEM;
+    *items = p;
+    *cap = n;
+    return 0;
+}
+
 void ef_agent_msg_free(ef_agent_msg *m)
 {
     if (!m)
@@ -91,17 +106,7 @@ int ef_agent_msg_copy(const ef_agent_msg *src, ef_agent_msg *dst)
 
 static int conv_reserve(ef_agent_conv *c, size_t n)
 {
-    if (n <= c->cap)
-        return 0;
-    size_t cap = c->cap ? c->cap * 2 : 8;
-    while (cap < n)
-        cap *= 2;
-    ef_agent_msg *p = ef_realloc(c->msgs, cap * sizeof(*p));
-    if (!p)
-        return EF_ENOMEM;
-    c->msgs = p;
-    c->cap = cap;
-    return 0;
+    return ef_agent__reserve((void **)&c->msgs, sizeof(*c->msgs), n, &c->cap, 8);
 }
 
 int ef_agent_conv_push(ef_agent_conv *c, const ef_agent_msg *msg)

@@ -60,14 +60,9 @@ typedef struct {
 
 int ef_agent__event_add(ef_agent_episode *ep, const char *kind, const char *payload_json)
 {
-    if (ep->n_events == ep->cap_events) {
-        size_t cap = ep->cap_events ? ep->cap_events * 2 : 4;
-        ef_agent_event *p = ef_realloc(ep->events, cap * sizeof(*p));
-        if (!p)
-            return EF_ENOMEM;
-        ep->events = p;
-        ep->cap_events = cap;
-    }
+    if (ef_agent__reserve((void **)&ep->events, sizeof(*ep->events), ep->n_events + 1,
+                          &ep->cap_events, 4) < 0)
+        return EF_ENOMEM;
     ef_agent_event *e = &ep->events[ep->n_events];
     e->kind = ef_strdup(kind);
     e->payload_json = payload_json ? ef_strdup(payload_json) : NULL;
@@ -84,14 +79,9 @@ int ef_agent__event_add(ef_agent_episode *ep, const char *kind, const char *payl
 static int call_record(ef_agent_episode *ep, int64_t msg_idx, const ef_agent_tool_call *c,
                        const char *result, ef_agent_call_status status, int64_t wall_ms)
 {
-    if (ep->n_calls == ep->cap_calls) {
-        size_t cap = ep->cap_calls ? ep->cap_calls * 2 : 8;
-        ef_agent_call_record *p = ef_realloc(ep->calls, cap * sizeof(*p));
-        if (!p)
-            return EF_ENOMEM;
-        ep->calls = p;
-        ep->cap_calls = cap;
-    }
+    if (ef_agent__reserve((void **)&ep->calls, sizeof(*ep->calls), ep->n_calls + 1, &ep->cap_calls,
+                          8) < 0)
+        return EF_ENOMEM;
     ef_agent_call_record *r = &ep->calls[ep->n_calls];
     int ok = 1;
     r->message_idx = msg_idx;

@@ -106,14 +106,8 @@ static int add_line(ef_ctx *ctx, replay *r, cJSON *line)
             return ef_errorf(ctx, EF_ENOMEM, "replay: out of memory");
         r->n_scripts++;
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        cJSON **p = ef_realloc(s->lines, cap * sizeof(*p));
-        if (!p)
-            return ef_errorf(ctx, EF_ENOMEM, "replay: out of memory");
-        s->lines = p;
-        s->cap = cap;
-    }
+    if (ef_agent__reserve((void **)&s->lines, sizeof(*s->lines), s->n + 1, &s->cap, 8) < 0)
+        return ef_errorf(ctx, EF_ENOMEM, "replay: out of memory");
     s->lines[s->n++] = line;
     return 0;
 }

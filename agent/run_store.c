@@ -213,14 +213,9 @@ static int load_tasks(ef_ctx *ctx, ef_store *s, int64_t env_id, int64_t limit, e
     while ((rc = ef_store_task_iter_next(it, &row, &id)) == 1) {
         if (limit > 0 && (int64_t)n >= limit)
             break;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            ef_agent_task *p = ef_realloc(tasks, cap * sizeof(*p));
-            if (!p) {
-                rc = ef_errorf(ctx, EF_ENOMEM, "tasks: out of memory");
-                break;
-            }
-            tasks = p;
+        if (ef_agent__reserve((void **)&tasks, sizeof(*tasks), n + 1, &cap, 1024) < 0) {
+            rc = ef_errorf(ctx, EF_ENOMEM, "tasks: out of memory");
+            break;
         }
         tasks[n].task_id = id;
         tasks[n].env_id = row->env_id;
@@ -292,14 +287,9 @@ static int load_done(ef_ctx *ctx, ef_store *s, int64_t run_id, store_run *S)
     const ef_episode_row *row;
     size_t cap = 0;
     while ((rc = ef_store_episode_iter_next(it, &row, NULL)) == 1) {
-        if (S->n_done == cap) {
-            cap = cap ? cap * 2 : 1024;
-            pair *p = ef_realloc(S->done, cap * sizeof(*p));
-            if (!p) {
-                rc = ef_errorf(ctx, EF_ENOMEM, "resume: out of memory");
-                break;
-            }
-            S->done = p;
+        if (ef_agent__reserve((void **)&S->done, sizeof(*S->done), S->n_done + 1, &cap, 1024) < 0) {
+            rc = ef_errorf(ctx, EF_ENOMEM, "resume: out of memory");
+            break;
         }
         S->done[S->n_done].task_id = row->task_id;
         S->done[S->n_done].sample = row->sample_idx;

@@ -218,14 +218,10 @@ int ef_agent_runner_run(ef_ctx *ctx, const ef_agent_runner_options *opts,
                 stats->n_skipped++;
                 continue;
             }
-            if (R.n_work == cap) {
-                cap = cap ? cap * 2 : 1024;
-                work_item *p = ef_realloc(R.work, cap * sizeof(*p));
-                if (!p) {
-                    ef_free(R.work);
-                    return ef_errorf(ctx, EF_ENOMEM, "runner: out of memory");
-                }
-                R.work = p;
+            if (ef_agent__reserve((void **)&R.work, sizeof(*R.work), R.n_work + 1, &cap, 1024) <
+                0) {
+                ef_free(R.work);
+                return ef_errorf(ctx, EF_ENOMEM, "runner: out of memory");
             }
             R.work[R.n_work].task = i;
             R.work[R.n_work].sample = s;
