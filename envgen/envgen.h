@@ -202,6 +202,8 @@ typedef struct {
 typedef struct {
     char *env_name, *path, *content_hash;
     size_t n_requested, n_kept, n_candidates, n_stored, n_store_dup;
+    size_t n_kept_nolevel;   /* imported tasks that carried no level */
+    size_t n_import_skipped; /* imported lines outside --level (or without a level) */
     size_t n_dropped[EF_DROP_N_];
     char *first_message[EF_DROP_N_]; /* first drop message per reason */
     int level_lo, level_hi;

@@ -213,10 +213,18 @@ void ef_envgen_summary_clear(ef_envgen_summary *s)
 }
 
 /* Reads the JSONL file's non-empty lines; each must hold a task. */
-static int read_lines(ef_ctx *ctx, const char *path, char ***out, int **levels_out,
-                      size_t *n_out)
+/* Reads the tasks of a JSONL file: each line a task object, or an export line
+ * {env, env_hash, level, task, ...} (`gen -o`, `export --format tasks`). A line naming
+ * another env is an error (its tasks would only fail this env's solve); a level must be
+ * one of the env's. With --level (filter = 1), lines outside lo..hi, or without a level,
+ * are skipped and counted in *n_skipped. */
+static int read_lines(ef_ctx *ctx, const char *path, const ef_env_info *info, int lo, int hi,
+                      int filter, char ***out, int **levels_out, size_t *n_out,
+                      size_t *n_skipped)
 {
     int *levels = NULL;
+    size_t lineno = 0;
+    *n_skipped = 0;
     char *text;
     size_t len;
     int rc = ef_file_read(ctx, path, (size_t)1 << 31, &text, &len);
@@ -229,6 +237,7 @@ static int read_lines(ef_ctx *ctx, const char *path, char ***out, int **levels_o
         char *e = memchr(p, '\n', (size_t)(text + len - p));
         size_t l = e ? (size_t)(e - p) : (size_t)(text + len - p);
         size_t a = 0;
+        lineno++;
         while (a < l && (p[a] == ' ' || p[a] == '\r' || p[a] == '\t'))
             a++;
         if (a < l) {
@@ -248,13 +257,45 @@ static int read_lines(ef_ctx *ctx, const char *path, char ***out, int **levels_o
             /* the task is the line's "task" object when it has one */
             char *task = NULL;
             cJSON *doc = cJSON_ParseWithLength(p, l);
-            if (!doc) {
-                rc = ef_errorf(ctx, EF_EPARSE, "%s:%zu: not a JSON object", path, n + 1);
+            if (!doc || !cJSON_IsObject(doc)) {
+                cJSON_Delete(doc);
+                rc = ef_errorf(ctx, EF_EPARSE, "%s:%zu: not a JSON object", path, lineno);
                 break;
             }
             const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "task");
-            const cJSON *lv = cJSON_GetObjectItemCaseSensitive(doc, "level");
-            levels[n] = cJSON_IsNumber(lv) ? lv->valueint : 0;
+            /* level and env belong to export lines; a bare task's own fields are its own */
+            const cJSON *lv = cJSON_IsObject(t) ? cJSON_GetObjectItemCaseSensitive(doc, "level") : NULL;
+            const cJSON *en = cJSON_GetObjectItemCaseSensitive(doc, "env");
+            if (cJSON_IsObject(t) && cJSON_IsString(en) && strcmp(en->valuestring, info->name) != 0) {
+                rc = ef_errorf(ctx, EF_EINVAL,
+                               "%s:%zu: this task belongs to env '%s', not to '%s' (%s); import "
+                               "it with that env",
+                               path, lineno, en->valuestring, info->name, info->path);
+                cJSON_Delete(doc);
+                break;
+            }
+            int level = 0;
+            if (lv && (!cJSON_IsNumber(lv) || lv->valuedouble != (double)lv->valueint ||
+                       lv->valueint < 1 || lv->valueint > info->n_levels)) {
+                char *shown = cJSON_PrintUnformatted(lv);
+                rc = ef_errorf(ctx, EF_EINVAL,
+                               "%s:%zu: field 'level' = %s is not a level of env '%s' (1..%d)",
+                               path, lineno, shown ? shown : "?", info->name, info->n_levels);
+                cJSON_free(shown);
+                cJSON_Delete(doc);
+                break;
+            }
+            if (lv)
+                level = lv->valueint;
+            if (filter && (level < lo || level > hi)) {
+                (*n_skipped)++;
+                cJSON_Delete(doc);
+                if (!e)
+                    break;
+                p = e + 1;
+                continue;
+            }
+            levels[n] = level;
             if (cJSON_IsObject(t)) {
                 task = cJSON_PrintUnformatted(t);
             } else {
@@ -478,8 +519,11 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
     size_t n_target = opts->n_tasks;
     size_t max_attempts = opts->max_attempts ? opts->max_attempts : 10 * n_target + 100;
     if (opts->from_jsonl) {
-        if ((rc = read_lines(ctx, opts->from_jsonl, &rs.lines, &rs.line_levels, &rs.n_lines)) < 0)
+        size_t n_skipped = 0;
+        if ((rc = read_lines(ctx, opts->from_jsonl, info, lo, hi, opts->level_lo != 0, &rs.lines,
+                             &rs.line_levels, &rs.n_lines, &n_skipped)) < 0)
             goto cleanup;
+        out->n_import_skipped = n_skipped;
         if (n_target == 0 || n_target > rs.n_lines)
             n_target = rs.n_lines;
         max_attempts = rs.n_lines;
@@ -572,6 +616,8 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
             int lv = c->task.level - lo;
             if (lv >= 0 && lv <= hi - lo)
                 out->kept_per_level[lv]++;
+            else if (c->task.level == 0)
+                out->n_kept_nolevel++; /* imported without a level */
             if (opts->sink) {
                 batch[n_batch] = c->task; /* moved */
                 memset(&c->task, 0, sizeof c->task);
@@ -681,6 +727,11 @@ void ef_envgen_summary_print(const ef_envgen_summary *s, FILE *f)
     fprintf(f, "  per level:");
     for (int l = s->level_lo; s->kept_per_level && l <= s->level_hi; l++)
         fprintf(f, " L%d=%zu", l, s->kept_per_level[l - s->level_lo]);
+    if (s->n_kept_nolevel)
+        fprintf(f, " (no level)=%zu", s->n_kept_nolevel);
+    if (s->n_import_skipped)
+        fprintf(f, "; %zu imported lines skipped (outside --level %d-%d or without a level)",
+                s->n_import_skipped, s->level_lo, s->level_hi);
     fprintf(f, "\n  dropped:");
     int any = 0;
     for (int r = 1; r < EF_DROP_N_; r++)
@@ -721,6 +772,10 @@ char *ef_envgen_summary_json(const ef_envgen_summary *s)
         snprintf(k, sizeof k, "%d", l);
         cJSON_AddNumberToObject(lv, k, (double)s->kept_per_level[l - s->level_lo]);
     }
+    if (s->n_kept_nolevel)
+        cJSON_AddNumberToObject(o, "kept_without_level", (double)s->n_kept_nolevel);
+    if (s->n_import_skipped)
+        cJSON_AddNumberToObject(o, "import_skipped", (double)s->n_import_skipped);
     cJSON *dr = cJSON_AddObjectToObject(o, "dropped");
     cJSON *fm = cJSON_AddObjectToObject(o, "first_message");
     for (int r = 1; r < EF_DROP_N_; r++) {

@@ -713,6 +713,80 @@ static void test_jsonl_roundtrip(void)
     remove(path);
 }
 
+/* Importing checks each export line: a task of another env and a level the env does
+ * not have are errors naming file and line; --level keeps only its levels and counts the
+ * rest; a bare task (no level) is counted as such. */
+static void test_import_checks(void)
+{
+    ef_env *env = NULL;
+    EF_CHECK_OK(ctx, ef_env_load(ctx, shop_path, NULL, &env));
+    if (!env)
+        return;
+    const ef_env_info *info = ef_env_get_info(env);
+    ef_buf good = EF_BUF_INIT(1 << 20), other = EF_BUF_INIT(1 << 20), badlv = EF_BUF_INIT(1 << 20);
+    char bare[8192] = "";
+    for (int i = 0; i < 4; i++) {
+        ef_env_task t;
+        EF_CHECK_OK(ctx, ef_env_generate(ctx, env, ef_envgen_task_seed(5, info, (uint64_t)i),
+                                         1 + i % 2, &t));
+        t.idx = i;
+        EF_CHECK_OK(ctx, ef_envgen_task_jsonl(ctx, &good, info->name, info->content_hash, &t));
+        ef_buf_putc(&good, '\n');
+        if (i == 0) {
+            EF_CHECK_OK(ctx, ef_envgen_task_jsonl(ctx, &other, "arith", info->content_hash, &t));
+            ef_buf_putc(&other, '\n');
+            snprintf(bare, sizeof bare, "%s\n", t.task_json);
+            t.level = 7;
+            ef_buf_appends(&badlv, "\n");
+            EF_CHECK_OK(ctx, ef_envgen_task_jsonl(ctx, &badlv, info->name, info->content_hash, &t));
+            ef_buf_putc(&badlv, '\n');
+        }
+        ef_env_task_clear(&t);
+    }
+    ef_env_free(env);
+    const char *dir = ef_test_tmpdir("envgen-import");
+    char p_good[600], p_other[600], p_bad[600], p_bare[600];
+    snprintf(p_good, sizeof p_good, "%s/good.jsonl", dir);
+    snprintf(p_other, sizeof p_other, "%s/other.jsonl", dir);
+    snprintf(p_bad, sizeof p_bad, "%s/badlevel.jsonl", dir);
+    snprintf(p_bare, sizeof p_bare, "%s/bare.jsonl", dir);
+    EF_CHECK_OK(ctx, ef_file_write(ctx, p_good, good.data, good.len));
+    EF_CHECK_OK(ctx, ef_file_write(ctx, p_other, other.data, other.len));
+    EF_CHECK_OK(ctx, ef_file_write(ctx, p_bad, badlv.data, badlv.len));
+    EF_CHECK_OK(ctx, ef_file_write(ctx, p_bare, bare, strlen(bare)));
+    ef_buf_free(&good);
+    ef_buf_free(&other);
+    ef_buf_free(&badlv);
+    ef_envgen_options o = EF_ENVGEN_OPTIONS_INIT;
+    o.n_jobs = 2;
+    ef_envgen_summary s;
+    o.from_jsonl = p_other;
+    EF_CHECK(ef_envgen_run(ctx, shop_path, &o, &s) < 0);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "other.jsonl:1: this task belongs to env 'arith', not to 'fixture_shop'");
+    ef_envgen_summary_clear(&s);
+    o.from_jsonl = p_bad;
+    EF_CHECK(ef_envgen_run(ctx, shop_path, &o, &s) < 0);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "badlevel.jsonl:2: field 'level' = 7 is not a level of env 'fixture_shop' (1..2)");
+    ef_envgen_summary_clear(&s);
+    o.from_jsonl = p_good; /* levels 1, 2, 1, 2: --level 2 keeps two */
+    o.level_lo = o.level_hi = 2;
+    EF_CHECK_OK(ctx, ef_envgen_run(ctx, shop_path, &o, &s));
+    EF_CHECK_EQ_INT(s.n_kept, 2);
+    EF_CHECK_EQ_INT(s.kept_per_level[0], 2);
+    EF_CHECK_EQ_INT(s.n_import_skipped, 2);
+    ef_envgen_summary_clear(&s);
+    o.from_jsonl = p_bare;
+    o.level_lo = o.level_hi = 0;
+    EF_CHECK_OK(ctx, ef_envgen_run(ctx, shop_path, &o, &s));
+    EF_CHECK_EQ_INT(s.n_kept, 1);
+    EF_CHECK_EQ_INT(s.n_kept_nolevel, 1);
+    ef_envgen_summary_clear(&s);
+    remove(p_good);
+    remove(p_other);
+    remove(p_bad);
+    remove(p_bare);
+}
+
 static void test_load_alloc_failures(void)
 {
     char *src;
@@ -874,6 +948,7 @@ int main(int argc, char **argv)
     EF_RUN(test_store_keeps_tasks);
     EF_RUN(test_sink_failure);
     EF_RUN(test_jsonl_roundtrip);
+    EF_RUN(test_import_checks);
     EF_RUN(test_load_alloc_failures);
     EF_RUN(test_cli);
     ef_ctx_free(ctx);
