@@ -8,6 +8,7 @@
 #ifndef EF_CLI_H
 #define EF_CLI_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #define EF_EXIT_OK 0
@@ -59,5 +60,22 @@ int ef_cli_parse_reward(const char *v, double *out);
 typedef struct ef_store ef_store;
 typedef struct ef_ctx ef_ctx;
 int ef_cli_store_open_read(ef_ctx *ctx, const char *db, ef_store **out);
+
+/* Strict number parsing for flags (cli/parse.c). Each accepts the whole text as one
+ * decimal number in [lo, hi] — no empty text, trailing junk, sign on an unsigned value,
+ * overflow, NaN or infinity — and stores it in *out (0). Otherwise it prints
+ * "envforge CMD: FLAG: 'text' is not ... (expected an integer in [lo, hi])" on stderr
+ * and returns -1: the caller returns EF_EXIT_USAGE.
+ *     uint64_t n;
+ *     if (ef_cli_parse_u64("gen", "-n", v, 1, 1000000, &n) < 0) return EF_EXIT_USAGE; */
+int ef_cli_parse_u64(const char *cmd, const char *flag, const char *text, uint64_t lo,
+                     uint64_t hi, uint64_t *out);
+int ef_cli_parse_int(const char *cmd, const char *flag, const char *text, long long lo,
+                     long long hi, long long *out);
+/* ef_cli_parse_int into an int. */
+int ef_cli_parse_i32(const char *cmd, const char *flag, const char *text, int lo, int hi,
+                     int *out);
+int ef_cli_parse_double(const char *cmd, const char *flag, const char *text, double lo,
+                        double hi, double *out);
 
 #endif
