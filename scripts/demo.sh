@@ -33,15 +33,16 @@ if have serve && [ -f tests/fixtures/tiny_model/config.json ]; then
     --concurrency 4 --max-turns 2 --max-completion-tokens 48 --temperature 1 --top-p 0.95
 fi
 if have export; then
-  echo "demo: export: sft (chat rows), rl (token samples with GRPO advantages), tasks" >&2
-  "$bin" export --db "$db" --format sft --verified-only -o "$out/sft.jsonl"
+  echo "demo: export: sft (chat rows of episodes that passed: reward 1), rl (token samples with GRPO" \
+    "advantages), tasks" >&2
+  "$bin" export --db "$db" --format sft --verified-only --min-reward 1 -o "$out/sft.jsonl"
   "$bin" export --db "$db" --format rl -o "$out/rl.jsonl"
   "$bin" export --db "$db" --format tasks -o "$out/tasks.jsonl"
   echo "demo: exported $(wc -l < "$out/sft.jsonl") SFT rows, $(wc -l < "$out/rl.jsonl") RL samples" \
     "(episodes without token streams are skipped: see docs/export.md), $(wc -l < "$out/tasks.jsonl")" \
     "tasks to $out/" >&2
   if python3 -c 'import pyarrow' 2>/dev/null; then
-    "$bin" export --db "$db" --format sft --verified-only --parquet -o "$out/sft.parquet"
+    "$bin" export --db "$db" --format sft --verified-only --min-reward 1 --parquet -o "$out/sft.parquet"
   fi
 fi
 if have stats; then
