@@ -60,6 +60,11 @@ int ef_cli_parse_reward(const char *v, double *out);
 typedef struct ef_store ef_store;
 typedef struct ef_ctx ef_ctx;
 int ef_cli_store_open_read(ef_ctx *ctx, const char *db, ef_store **out);
+/* EF_ENOTFOUND, with a message naming it and db, when run (or env) is not NULL and no run
+ * (env) of that name is in the store; used for --run / --env of `stats`, `report` and
+ * `export` (cli/cmd_stats.c). */
+int ef_cli_store_check_filters(ef_ctx *ctx, ef_store *s, const char *db, const char *run,
+                               const char *env);
 
 /* Strict number parsing for flags (cli/parse.c). Each accepts the whole text as one
  * decimal number in [lo, hi] — no empty text, trailing junk, sign on an unsigned value,
@@ -77,5 +82,23 @@ int ef_cli_parse_i32(const char *cmd, const char *flag, const char *text, int lo
                      int *out);
 int ef_cli_parse_double(const char *cmd, const char *flag, const char *text, double lo,
                         double hi, double *out);
+
+/* Output files (cli/output.c). ef_cli_same_file: 1 when paths a and b name one file
+ * (same device and inode when both exist, same canonical path otherwise).
+ * ef_cli_check_output: EF_EXIT_USAGE, after saying so on stderr, when out is the store;
+ * call it before opening anything. */
+int ef_cli_same_file(const char *a, const char *b);
+int ef_cli_check_output(const char *cmd, const char *store, const char *out);
+/* Writes -o FILE through FILE.tmp-XXXXXX renamed over FILE by ef_cli_out_close(ok=1)
+ * and removed with ok=0, so a failed command leaves an existing FILE as it was. A FILE
+ * that exists and is not a regular file (a pipe, /dev/stdout) is written in place. Both
+ * return -1 with the reason (path and strerror) in err. */
+typedef struct {
+    const char *path;
+    char *tmp;
+    FILE *f;
+} ef_cli_out;
+int ef_cli_out_open(ef_cli_out *o, const char *path, char *err, size_t err_cap);
+int ef_cli_out_close(ef_cli_out *o, int ok, char *err, size_t err_cap);
 
 #endif

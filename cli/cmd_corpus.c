@@ -54,9 +54,8 @@ static int search(int argc, char **argv)
     int k = 5, json = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-k") == 0 && i + 1 < argc) {
-            k = atoi(argv[++i]);
-            if (k < 1 || k > 1000)
-                return ef_cli_usage_error("corpus", "-k must be 1..1000");
+            if (ef_cli_parse_i32("corpus", "-k", argv[++i], 1, 1000, &k) < 0)
+                return EF_EXIT_USAGE;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {

@@ -36,7 +36,10 @@ static const char usage_text[] =
     "written: group_size samples, each with a token stream and each passing --min-reward /\n"
     "--verified-only; other groups are skipped whole and counted on stderr. group_index\n"
     "numbers the written groups from 0. tasks: --min-reward and --verified-only do not\n"
-    "apply; --run keeps the tasks that run sampled.\n";
+    "apply; --run keeps the tasks that run sampled.\n"
+    "exit: 0 written, 1 the store cannot be read, --run/--env names nothing in it or the\n"
+    "output cannot be written (an existing -o FILE is then left as it was), 2 usage (also\n"
+    "-o naming the store itself)\n";
 
 static int parse_format(const char *v, ef_export_format *out)
 {
@@ -79,7 +82,6 @@ int ef_cli_export(int argc, char **argv)
         if (!v)
             return ef_cli_usage_error("export", "%s needs a value", a);
         i++;
-        char *end;
         if (!strcmp(a, "--db"))
             db = v;
         else if (!strcmp(a, "-o"))
@@ -103,10 +105,8 @@ int ef_cli_export(int argc, char **argv)
             if (ef_cli_parse_reward(v, &o.min_reward) < 0)
                 return ef_cli_usage_error("export", "--min-reward %s: give a number in [0, 1]", v);
         } else if (!strcmp(a, "--level")) {
-            long l = strtol(v, &end, 10);
-            if (end == v || *end || l < 0 || l > 1000000)
-                return ef_cli_usage_error("export", "--level %s: give a level >= 0", v);
-            o.level = (int)l;
+            if (ef_cli_parse_i32("export", "--level", v, 0, 1000000, &o.level) < 0)
+                return EF_EXIT_USAGE;
         }
     }
     if (!db)
@@ -118,29 +118,38 @@ int ef_cli_export(int argc, char **argv)
                                             "--format tasks exports tasks");
     if (parquet && !out_path)
         return ef_cli_usage_error("export", "--parquet writes a file: give -o FILE");
+    int urc = ef_cli_check_output("export", db, out_path);
+    if (urc != EF_EXIT_OK)
+        return urc;
     ef_ctx *ctx = ef_ctx_new();
     if (!ctx) {
         fprintf(stderr, "envforge export: out of memory\n");
         return EF_EXIT_FAIL;
     }
     ef_store *s = NULL;
-    FILE *out = NULL;
     int rc = ef_cli_store_open_read(ctx, db, &s);
+    if (rc == 0)
+        rc = ef_cli_store_check_filters(ctx, s, db, o.run, o.env);
     ef_export_stats st;
     memset(&st, 0, sizeof(st));
     if (rc == 0 && parquet)
         rc = ef_export_write_parquet(s, &o, out_path, &st);
     else if (rc == 0) {
-        out = out_path ? fopen(out_path, "wb") : stdout;
-        if (!out)
-            rc = ef_errorf(ctx, EF_EIO, "export: cannot write %s", out_path);
+        /* -o through a temporary file: a failed export leaves an existing FILE as it was */
+        ef_cli_out out;
+        memset(&out, 0, sizeof out);
+        out.f = stdout;
+        char err[512];
+        if (out_path && ef_cli_out_open(&out, out_path, err, sizeof err) < 0)
+            rc = ef_errorf(ctx, EF_EIO, "export: %s", err);
         else {
             static char buf[1 << 16];
-            setvbuf(out, buf, _IOFBF, sizeof(buf));
-            rc = ef_export_write(s, &o, out, &st);
+            setvbuf(out.f, buf, _IOFBF, sizeof(buf));
+            rc = ef_export_write(s, &o, out.f, &st);
         }
-        if (out && out != stdout && fclose(out) != 0 && rc == 0)
-            rc = ef_errorf(ctx, EF_EIO, "export: closing %s failed", out_path);
+        if (out_path && (out.f || out.tmp) &&
+            ef_cli_out_close(&out, rc == 0, err, sizeof err) < 0 && rc == 0)
+            rc = ef_errorf(ctx, EF_EIO, "export: %s", err);
     }
     if (rc < 0)
         fprintf(stderr, "envforge export: %s\n", ef_errmsg(ctx));

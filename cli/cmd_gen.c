@@ -10,6 +10,9 @@
 #include "datasets/datasets.h"
 #include "envgen/envgen.h"
 
+/* the most tasks per env: keeps the default --max-attempts (10 N + 100) from wrapping */
+#define GEN_MAX_N 100000000u
+
 static const char usage_text[] =
     "usage: envforge gen ENV.lua... -n N --seed S [--level L|L1-L2] [--db FILE] [--jobs J]\n"
     "                    [--from-jsonl F] [-o TASKS.jsonl] [--max-attempts M] [--mem-mb M]\n"
@@ -21,7 +24,8 @@ static const char usage_text[] =
     "reference) score below 1; duplicates (same content hash) are dropped. Candidates are\n"
     "made until N are kept, up to --max-attempts.\n"
     "\n"
-    "  -n N             tasks to keep per env (default 100; with --from-jsonl: 0 = all)\n"
+    "  -n N             tasks to keep per env (default 100, at most 100000000; with\n"
+    "                   --from-jsonl: 0 = all)\n"
     "  --seed S         run seed (default 0)\n"
     "  --level L        one level, or a range L1-L2 (tasks cycle through it); default: all\n"
     "                   of the env's levels\n"
@@ -47,6 +51,7 @@ typedef struct {
     char env_hash[65];
     FILE *jsonl;
     ef_buf line;
+    int failed_before_output; /* set when the env did not load: print no summary */
 } sink_state;
 
 static int sink(void *ud, ef_ctx *ctx, const ef_env_info *env, const ef_env_task *tasks,
@@ -94,18 +99,6 @@ static int sink(void *ud, ef_ctx *ctx, const ef_env_info *env, const ef_env_task
     return 0;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    if (!s || !*s || *s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_levels(const char *s, int *lo, int *hi)
 {
     char *end;
@@ -146,14 +139,22 @@ int ef_cli_gen(int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t u;
         int takes = 1;
+#define NUM(flag, lo, hi)                                                                  \
+    do {                                                                                   \
+        if (!v) {                                                                          \
+            free(envs);                                                                    \
+            return ef_cli_usage_error("gen", "%s needs a value", flag);                    \
+        }                                                                                  \
+        if (ef_cli_parse_u64("gen", flag, v, lo, hi, &u) < 0)                              \
+            return free(envs), EF_EXIT_USAGE;                                              \
+    } while (0)
         if (!strcmp(a, "-n")) {
-            if (parse_u64(v, &u) < 0)
-                goto usage_n;
+            NUM("-n", 0, GEN_MAX_N);
             o.n_tasks = (size_t)u;
             n_set = 1;
         } else if (!strcmp(a, "--seed")) {
-            if (parse_u64(v, &o.seed) < 0)
-                return free(envs), ef_cli_usage_error("gen", "--seed needs a non-negative integer");
+            NUM("--seed", 0, UINT64_MAX);
+            o.seed = u;
         } else if (!strcmp(a, "--level")) {
             if (!v || parse_levels(v, &o.level_lo, &o.level_hi) < 0)
                 return free(envs), ef_cli_usage_error("gen", "--level needs L or L1-L2 (1..100)");
@@ -166,24 +167,20 @@ int ef_cli_gen(int argc, char **argv)
                 return free(envs), ef_cli_usage_error("gen", "-o needs a file");
             out_path = v;
         } else if (!strcmp(a, "--jobs")) {
-            if (parse_u64(v, &u) < 0 || u < 1 || u > 1024)
-                return free(envs), ef_cli_usage_error("gen", "--jobs needs 1..1024");
+            NUM("--jobs", 1, 1024);
             o.n_jobs = (int)u;
         } else if (!strcmp(a, "--from-jsonl")) {
             if (!v)
                 return free(envs), ef_cli_usage_error("gen", "--from-jsonl needs a file");
             o.from_jsonl = v;
         } else if (!strcmp(a, "--max-attempts")) {
-            if (parse_u64(v, &u) < 0 || u < 1)
-                return free(envs), ef_cli_usage_error("gen", "--max-attempts needs a positive integer");
+            NUM("--max-attempts", 1, SIZE_MAX);
             o.max_attempts = (size_t)u;
         } else if (!strcmp(a, "--mem-mb")) {
-            if (parse_u64(v, &u) < 0 || u < 4 || u > (1u << 20))
-                return free(envs), ef_cli_usage_error("gen", "--mem-mb needs 4..1048576");
+            NUM("--mem-mb", 4, 1u << 20);
             o.limits.mem_limit_bytes = (size_t)u << 20;
         } else if (!strcmp(a, "--instr")) {
-            if (parse_u64(v, &u) < 0 || u < 1000)
-                return free(envs), ef_cli_usage_error("gen", "--instr needs an integer >= 1000");
+            NUM("--instr", 1000, UINT64_MAX);
             o.limits.instr_limit = u;
         } else {
             takes = 0;
@@ -198,11 +195,8 @@ int ef_cli_gen(int argc, char **argv)
             else
                 envs[n_envs++] = a;
         }
+#undef NUM
         i += takes;
-        continue;
-    usage_n:
-        free(envs);
-        return ef_cli_usage_error("gen", "-n needs a non-negative integer");
     }
     if (n_envs == 0) {
         free(envs);
@@ -218,20 +212,32 @@ int ef_cli_gen(int argc, char **argv)
         free(envs);
         return ef_cli_usage_error("gen", "-n must be at least 1");
     }
+    int urc = ef_cli_check_output("gen", db, out_path);
+    if (urc != EF_EXIT_OK) {
+        free(envs);
+        return urc;
+    }
     ef_ctx *ctx = ef_ctx_new();
     sink_state ss;
     memset(&ss, 0, sizeof ss);
     ef_buf_init(&ss.line, (size_t)64 << 20);
+    ef_cli_out out;
+    memset(&out, 0, sizeof out);
+    char err[512];
     int status = EF_EXIT_OK;
     if (db && ef_store_open(ctx, db, &ss.store) < 0) {
         fprintf(stderr, "envforge gen: %s\n", ef_errmsg(ctx));
         status = EF_EXIT_FAIL;
         goto done;
     }
-    if (out_path && !(ss.jsonl = fopen(out_path, "w"))) {
-        fprintf(stderr, "envforge gen: cannot write %s\n", out_path);
-        status = EF_EXIT_FAIL;
-        goto done;
+    /* written through a temporary file: a failed gen leaves an existing -o file as it was */
+    if (out_path) {
+        if (ef_cli_out_open(&out, out_path, err, sizeof err) < 0) {
+            fprintf(stderr, "envforge gen: %s\n", err);
+            status = EF_EXIT_FAIL;
+            goto done;
+        }
+        ss.jsonl = out.f;
     }
     if (db || out_path) {
         o.sink = sink;
@@ -240,7 +246,11 @@ int ef_cli_gen(int argc, char **argv)
     for (int i = 0; i < n_envs; i++) {
         ef_envgen_summary sum;
         int rc = ef_envgen_run(ctx, envs[i], &o, &sum);
-        if (as_json) {
+        /* an env that failed before making any candidate (load error, bad --level):
+         * the error alone, no summary of nothing */
+        int nothing = rc < 0 && sum.n_candidates == 0 && sum.n_kept == 0;
+        if (nothing) {
+        } else if (as_json) {
             char *j = ef_envgen_summary_json(&sum);
             if (j)
                 printf("%s\n", j);
@@ -251,14 +261,25 @@ int ef_cli_gen(int argc, char **argv)
         fflush(stdout);
         if (rc < 0) {
             fprintf(stderr, "envforge gen: %s\n", ef_errmsg(ctx));
-            status = EF_EXIT_FAIL;
+            /* a --level outside the env's levels is a usage error (envgen/gen.c) */
+            int bad_level = rc == EF_EINVAL && nothing && o.level_lo > 0 &&
+                            strstr(ef_errmsg(ctx), "--level") != NULL;
+            if (status != EF_EXIT_USAGE)
+                status = bad_level ? EF_EXIT_USAGE : EF_EXIT_FAIL;
+        } else if (o.from_jsonl && sum.n_kept == 0) {
+            fprintf(stderr, "envforge gen: %s: no task imported\n", o.from_jsonl);
+            if (status == EF_EXIT_OK)
+                status = EF_EXIT_FAIL;
         }
         ef_envgen_summary_clear(&sum);
         memset(ss.env_hash, 0, sizeof ss.env_hash);
     }
 done:
-    if (ss.jsonl && fclose(ss.jsonl) != 0)
+    if (out_path && (out.f || out.tmp) &&
+        ef_cli_out_close(&out, status == EF_EXIT_OK, err, sizeof err) < 0) {
+        fprintf(stderr, "envforge gen: %s\n", err);
         status = EF_EXIT_FAIL;
+    }
     ef_store_close(ss.store);
     ef_buf_free(&ss.line);
     ef_ctx_free(ctx);

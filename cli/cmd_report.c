@@ -22,7 +22,10 @@ static const char usage_text[] =
     "  --k LIST           the k of pass@k (default 1,4,8)\n"
     "  --max-episodes N   trajectories embedded, spread evenly over the store (default 300)\n"
     "  --success R        a sample passes when reward >= R (default 1)\n"
-    "  --title TEXT       the page title\n";
+    "  --title TEXT       the page title\n"
+    "exit: 0 written, 1 the store cannot be read, --run/--env names nothing in it or the\n"
+    "file cannot be written (an existing FILE is then left as it was), 2 usage (also -o\n"
+    "naming the store itself)\n";
 
 int ef_cli_report(int argc, char **argv)
 {
@@ -41,7 +44,6 @@ int ef_cli_report(int argc, char **argv)
         if (!v)
             return ef_cli_usage_error("report", "%s needs a value", a);
         i++;
-        char *end;
         if (!strcmp(a, "--db"))
             db = v;
         else if (!strcmp(a, "-o"))
@@ -59,9 +61,9 @@ int ef_cli_report(int argc, char **argv)
             if (ef_cli_parse_reward(v, &o.stats.success_reward) < 0)
                 return ef_cli_usage_error("report", "--success %s: give a number in [0, 1]", v);
         } else {
-            long long n = strtoll(v, &end, 10);
-            if (end == v || *end || n < 0)
-                return ef_cli_usage_error("report", "--max-episodes %s: give a count >= 0", v);
+            long long n = 0;
+            if (ef_cli_parse_int("report", "--max-episodes", v, 0, 100000000, &n) < 0)
+                return EF_EXIT_USAGE;
             o.max_episodes = n;
         }
     }
@@ -69,18 +71,26 @@ int ef_cli_report(int argc, char **argv)
         return ef_cli_usage_error("report", "give the store with --db FILE");
     if (!out_path)
         return ef_cli_usage_error("report", "give the HTML file to write with -o FILE");
+    int urc = ef_cli_check_output("report", db, out_path);
+    if (urc != EF_EXIT_OK)
+        return urc;
     ef_ctx *ctx = ef_ctx_new();
     if (!ctx)
         return EF_EXIT_FAIL;
     ef_store *s = NULL;
-    FILE *f = NULL;
+    ef_cli_out out;
+    memset(&out, 0, sizeof out);
+    char err[512];
     int rc = ef_cli_store_open_read(ctx, db, &s);
-    if (rc == 0 && !(f = fopen(out_path, "wb")))
-        rc = ef_errorf(ctx, EF_EIO, "report: cannot write %s", out_path);
     if (rc == 0)
-        rc = ef_report_write(s, &o, f);
-    if (f && fclose(f) != 0 && rc == 0)
-        rc = ef_errorf(ctx, EF_EIO, "report: closing %s failed", out_path);
+        rc = ef_cli_store_check_filters(ctx, s, db, o.stats.run, o.stats.env);
+    /* through a temporary file: a failed report leaves an existing FILE as it was */
+    if (rc == 0 && ef_cli_out_open(&out, out_path, err, sizeof err) < 0)
+        rc = ef_errorf(ctx, EF_EIO, "report: %s", err);
+    if (rc == 0)
+        rc = ef_report_write(s, &o, out.f);
+    if ((out.f || out.tmp) && ef_cli_out_close(&out, rc == 0, err, sizeof err) < 0 && rc == 0)
+        rc = ef_errorf(ctx, EF_EIO, "report: %s", err);
     if (rc < 0)
         fprintf(stderr, "envforge report: %s\n", ef_errmsg(ctx));
     else

@@ -22,7 +22,8 @@ static const char usage_text[] =
     "  --run NAME     one run only\n"
     "  --env NAME     one env only\n"
     "  --success R    a sample passes when reward >= R (default 1)\n"
-    "  --flaky N      list the N most flaky tasks per env/level (default 10)\n";
+    "  --flaky N      list the N most flaky tasks per env/level (default 10)\n"
+    "exit: 0 ok, 1 the store cannot be read or --run/--env names nothing in it, 2 usage\n";
 
 int ef_cli_parse_ks(const char *v, int *ks, int max_k, int *n_ks)
 {
@@ -62,6 +63,17 @@ int ef_cli_store_open_read(ef_ctx *ctx, const char *db, ef_store **out)
     return ef_store_open_ext(ctx, db, &so, out);
 }
 
+int ef_cli_store_check_filters(ef_ctx *ctx, ef_store *s, const char *db, const char *run,
+                               const char *env)
+{
+    int64_t id = 0;
+    if (run && ef_store_run_find(s, run, &id) < 0)
+        return ef_errorf(ctx, EF_ENOTFOUND, "--run %s: no run of that name in %s", run, db);
+    if (env && ef_store_env_find(s, env, &id) < 0)
+        return ef_errorf(ctx, EF_ENOTFOUND, "--env %s: no env of that name in %s", env, db);
+    return 0;
+}
+
 int ef_cli_stats(int argc, char **argv)
 {
     if (ef_cli_wants_help(argc, argv)) {
@@ -83,7 +95,6 @@ int ef_cli_stats(int argc, char **argv)
         if (!v)
             return ef_cli_usage_error("stats", "%s needs a value", a);
         i++;
-        char *end;
         if (!strcmp(a, "--db"))
             db = v;
         else if (!strcmp(a, "--run"))
@@ -100,10 +111,8 @@ int ef_cli_stats(int argc, char **argv)
             if (ef_cli_parse_reward(v, &o.success_reward) < 0)
                 return ef_cli_usage_error("stats", "--success %s: give a number in [0, 1]", v);
         } else {
-            long n = strtol(v, &end, 10);
-            if (end == v || *end || n < 0 || n > 100)
-                return ef_cli_usage_error("stats", "--flaky %s: give 0..100", v);
-            o.n_flaky_listed = (int)n;
+            if (ef_cli_parse_i32("stats", "--flaky", v, 0, 100, &o.n_flaky_listed) < 0)
+                return EF_EXIT_USAGE;
         }
     }
     if (!db)
@@ -114,6 +123,8 @@ int ef_cli_stats(int argc, char **argv)
     ef_store *s = NULL;
     cJSON *stats = NULL;
     int rc = ef_cli_store_open_read(ctx, db, &s);
+    if (rc == 0)
+        rc = ef_cli_store_check_filters(ctx, s, db, o.run, o.env);
     if (rc == 0)
         rc = ef_stats_compute(s, &o, &stats);
     if (rc == 0 && json) {

@@ -110,6 +110,10 @@ int ef_datasets__need_hex(ef_ctx *ctx, const char *where, const char *field, con
 
 /* Schema: the migrations in order; applies the missing ones. */
 int ef_datasets__migrate(ef_store *s);
+/* Before anything is changed in the file (journal mode, schema): 0 when it is an envforge
+ * store or an empty database (*empty = 1: no tables yet); an error naming the file when
+ * it is a foreign database. store_schema.c. */
+int ef_datasets__check_ours(ef_store *s, int *empty);
 
 /* Episodes: insert a bundle inside the caller's transaction (no begin/commit here);
  * validate first with ef_store_bundle_validate. */

@@ -21,6 +21,16 @@ static void pct(FILE *f, double v, int width)
         fprintf(f, " %*.1f", width, 100.0 * v);
 }
 
+/* a figure with printf format fmt (one conversion, width included), or "-" right-aligned
+ * in width when there is none (no episodes: JSON null) */
+static void fig(FILE *f, const char *fmt, double v, int width)
+{
+    if (isnan(v))
+        fprintf(f, " %*s", width, "-");
+    else
+        fprintf(f, fmt, v);
+}
+
 static void row(FILE *f, const cJSON *g, const cJSON *ks)
 {
     char name[64];
@@ -42,8 +52,9 @@ static void row(FILE *f, const cJSON *g, const cJSON *ks)
     const cJSON *turns = cJSON_GetObjectItemCaseSensitive(g, "turns");
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(g, "tokens");
     const cJSON *fl = cJSON_GetObjectItemCaseSensitive(g, "flakiness");
-    fprintf(f, " %7.3f %6.1f %9.0f", num(g, "mean_reward"), num(turns, "mean"),
-            num(tok, "mean_completion"));
+    fig(f, " %7.3f", num(g, "mean_reward"), 7);
+    fig(f, " %6.1f", num(turns, "mean"), 6);
+    fig(f, " %9.0f", num(tok, "mean_completion"), 9);
     pct(f, num(g, "tool_error_rate"), 7);
     fprintf(f, " %6.0f\n", num(fl, "flaky_tasks"));
 }

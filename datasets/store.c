@@ -433,6 +433,10 @@ int ef_store_open_ext(ef_ctx *ctx, const char *path, const ef_store_options *opt
     sqlite3_busy_timeout(s->db, o.busy_timeout_ms);
     if ((rc = probe_database(s)) < 0)
         goto cleanup;
+    /* refuse a foreign database before configure() switches its journal to WAL */
+    int empty = 0;
+    if ((rc = ef_datasets__check_ours(s, &empty)) < 0)
+        goto cleanup;
     if ((rc = configure(s, &o)) < 0)
         goto cleanup;
     if ((rc = ef_datasets__migrate(s)) < 0)

@@ -190,6 +190,15 @@ static int current_version(ef_store *s, int64_t *out)
     return single_int(s, "SELECT coalesce(max(version), 0) FROM schema_migrations", out);
 }
 
+int ef_datasets__check_ours(ef_store *s, int *empty)
+{
+    int64_t v = 0;
+    int rc = current_version(s, &v);
+    if (rc == 0)
+        *empty = v == 0;
+    return rc;
+}
+
 static int check_not_newer(ef_store *s, int64_t v)
 {
     if (v > EF_STORE_SCHEMA_VERSION)
@@ -245,6 +254,11 @@ int ef_datasets__migrate(ef_store *s)
     for (size_t i = 0; i < EF_ARRAY_LEN(migrations); i++) {
         if (migrations[i].version <= v)
             continue;
+        if (s->read_only && v == 0)
+            return ef_errorf(s->ctx, EF_ENOTFOUND,
+                             "%s: empty (no envforge store in it yet); give the path of a "
+                             "store that `envforge gen --db` or `envforge run --db` wrote",
+                             s->path);
         if (s->read_only)
             return ef_errorf(s->ctx, EF_EUNSUPPORTED,
                              "%s: store schema version %lld needs migrating to %lld; open it "

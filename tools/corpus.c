@@ -6,13 +6,15 @@
  * Layout: docs(rowid, id UNIQUE, title, url, text) holds the documents; docs_fts is an
  * external-content FTS5 table over (title, text) with the porter stemmer; meta holds the
  * format version and the document count. A build writes a temporary file next to the
- * target and renames it into place, so readers never see half a corpus.
+ * target and renames it into place, so readers never see half a corpus; it replaces only
+ * a missing or empty file or an earlier corpus, never another database or file.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "tools/tools_int.h"
 
@@ -140,9 +142,57 @@ static int load_lines(ef_ctx *ctx, sqlite3 *db, FILE *in, const char *jsonl_path
     return rc;
 }
 
+/* What db_path holds when it is not a file a build may replace: NULL for a missing or
+ * empty file or an envforge corpus (any format: an older one is rebuilt), otherwise a
+ * description ("a directory", "an envforge store", ...). */
+static const char *not_replaceable(const char *db_path)
+{
+    struct stat st;
+    if (stat(db_path, &st) != 0)
+        return NULL;
+    if (S_ISDIR(st.st_mode))
+        return "a directory";
+    if (!S_ISREG(st.st_mode))
+        return "not a regular file";
+    if (st.st_size == 0)
+        return NULL;
+    FILE *f = fopen(db_path, "rb");
+    char head[16] = {0};
+    size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    if (got < sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
+        return "a file that is not an SQLite database";
+    sqlite3 *db = NULL;
+    const char *what = "an SQLite database that is not an envforge corpus";
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+        sqlite3_stmt *st_ = NULL;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT sum(name = 'meta') + sum(name = 'docs') + "
+                               "sum(name = 'docs_fts'), sum(name = 'schema_migrations') "
+                               "FROM sqlite_master WHERE type = 'table'",
+                               -1, &st_, NULL) == SQLITE_OK &&
+            sqlite3_step(st_) == SQLITE_ROW) {
+            if (sqlite3_column_int(st_, 0) == 3)
+                what = NULL;
+            else if (sqlite3_column_int(st_, 1) > 0)
+                what = "an envforge store";
+        }
+        sqlite3_finalize(st_);
+    }
+    sqlite3_close(db);
+    return what;
+}
+
 int ef_tools_corpus_build(ef_ctx *ctx, const char *jsonl_path, const char *db_path,
                           size_t *n_docs)
 {
+    const char *what = not_replaceable(db_path);
+    if (what)
+        return ef_errorf(ctx, EF_EEXISTS,
+                         "%s: exists and is %s; a corpus build replaces its output, so pass "
+                         "another -o path (or delete the file first)",
+                         db_path, what);
     FILE *in = strcmp(jsonl_path, "-") == 0 ? stdin : fopen(jsonl_path, "r");
     if (!in)
         return ef_errorf(ctx, errno == ENOENT ? EF_ENOTFOUND : EF_EIO, "%s: %s", jsonl_path,
