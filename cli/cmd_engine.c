@@ -7,6 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mkdtemp */
 #endif
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,34 +102,41 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a)
         else if (strcmp(o, "--no-synthetic") == 0)
             a->no_synth = 1;
         else if (strcmp(o, "--temperature") == 0 && more) {
-            a->temperature = atof(VAL());
+            if (ef_cli_parse_double(cmd, o, VAL(), 0, 1000, &a->temperature) < 0)
+                return EF_EXIT_USAGE;
             a->have_temp = 1;
             if (!(a->temperature > 0))
                 return ef_cli_usage_error(cmd, "--temperature must be > 0");
         } else if (strcmp(o, "--top-p") == 0 && more) {
-            a->top_p = atof(VAL());
+            if (ef_cli_parse_double(cmd, o, VAL(), 0, 1, &a->top_p) < 0)
+                return EF_EXIT_USAGE;
             if (!(a->top_p > 0 && a->top_p <= 1))
                 return ef_cli_usage_error(cmd, "--top-p must be in (0, 1]");
-        } else if (strcmp(o, "--seed") == 0 && more)
-            a->seed = strtoull(VAL(), NULL, 10);
-        else if (strcmp(o, "--max-tokens") == 0 && more)
-            a->max_tokens = atoi(VAL());
-        else if (strcmp(o, "--ctx") == 0 && more)
-            a->n_ctx = atoi(VAL());
-        else if (strcmp(o, "--threads") == 0 && more)
-            a->threads = atoi(VAL());
-        else if (strcmp(o, "--index-topk") == 0 && more)
-            a->index_topk = atoi(VAL());
-        else if (strcmp(o, "--steps") == 0 && more)
-            a->steps = atoi(VAL());
+        } else if (strcmp(o, "--seed") == 0 && more) {
+            if (ef_cli_parse_u64(cmd, o, VAL(), 0, UINT64_MAX, &a->seed) < 0)
+                return EF_EXIT_USAGE;
+        } else if (strcmp(o, "--max-tokens") == 0 && more) {
+            if (ef_cli_parse_i32(cmd, o, VAL(), 0, INT_MAX, &a->max_tokens) < 0)
+                return EF_EXIT_USAGE;
+        } else if (strcmp(o, "--ctx") == 0 && more) {
+            if (ef_cli_parse_i32(cmd, o, VAL(), 0, 1 << 24, &a->n_ctx) < 0)
+                return EF_EXIT_USAGE;
+        } else if (strcmp(o, "--threads") == 0 && more) {
+            if (ef_cli_parse_i32(cmd, o, VAL(), 1, 4096, &a->threads) < 0)
+                return EF_EXIT_USAGE;
+        } else if (strcmp(o, "--index-topk") == 0 && more) {
+            if (ef_cli_parse_i32(cmd, o, VAL(), 0, 1 << 24, &a->index_topk) < 0)
+                return EF_EXIT_USAGE;
+        } else if (strcmp(o, "--steps") == 0 && more) {
+            if (ef_cli_parse_i32(cmd, o, VAL(), 1, 1000000, &a->steps) < 0)
+                return EF_EXIT_USAGE;
+        }
         else
             return ef_cli_usage_error(cmd, "unknown or incomplete option '%s'", o);
 #undef VAL
     }
     if (a->greedy && a->have_temp)
         return ef_cli_usage_error(cmd, "--greedy and --temperature exclude each other");
-    if (a->max_tokens < 0 || a->steps < 1)
-        return ef_cli_usage_error(cmd, "--max-tokens must be >= 0 and --steps >= 1");
     return 0;
 }
 
@@ -427,21 +435,35 @@ static int time_decode(ef_ctx *ctx, ef_engine_seq *s, int L, int steps, double *
     return ef_engine_seq_truncate(ctx, s, L);
 }
 
+/* "1024,2048,..." into ctxs[0..*n) (at most 32, each 1..16777216); -1 after printing
+ * what is wrong with the first bad item. */
+static int parse_contexts(const char *list, int *ctxs, int *n)
+{
+    *n = 0;
+    for (const char *p = list; *n < 32;) {
+        char item[32];
+        size_t len = strcspn(p, ",");
+        snprintf(item, sizeof item, "%.*s", (int)EF_MIN(len, sizeof item - 1), p);
+        if (ef_cli_parse_i32("engine bench", "--contexts", item, 1, 1 << 24, &ctxs[*n]) < 0)
+            return -1;
+        (*n)++;
+        p += len;
+        if (!*p)
+            return 0;
+        p++;
+    }
+    fprintf(stderr, "envforge engine bench: --contexts: at most 32 values\n");
+    return -1;
+}
+
 static int bench_synthetic(ef_ctx *ctx, const args *a)
 {
     int ctxs[32], n_ctx = 0, max_l = 0;
     const char *list = a->contexts ? a->contexts : "1024,2048,4096,8192,16384,32768,65536";
-    for (const char *p = list; *p && n_ctx < 32;) {
-        ctxs[n_ctx] = atoi(p);
-        if (ctxs[n_ctx] < 1)
-            return ef_errorf(ctx, EF_EINVAL, "--contexts: bad value near '%s'", p);
-        max_l = EF_MAX(max_l, ctxs[n_ctx]);
-        n_ctx++;
-        p = strchr(p, ',');
-        if (!p)
-            break;
-        p++;
-    }
+    if (parse_contexts(list, ctxs, &n_ctx) < 0)
+        return ef_errorf(ctx, EF_EINVAL, "--contexts %s: bad list", list);
+    for (int i = 0; i < n_ctx; i++)
+        max_l = EF_MAX(max_l, ctxs[i]);
     char dir[] = "/tmp/envforge-bench-XXXXXX";
     if (!mkdtemp(dir))
         return ef_errorf(ctx, EF_EIO, "mkdtemp failed");
@@ -585,6 +607,12 @@ static int bench(int argc, char **argv)
     int rc = parse_args("engine bench", argc, argv, &a);
     if (rc)
         return rc;
+    int ctxs[32], n_ctx = 0;
+    if (a.contexts && parse_contexts(a.contexts, ctxs, &n_ctx) < 0)
+        return EF_EXIT_USAGE;
+    if (a.no_synth && !a.model)
+        return ef_cli_usage_error("engine bench",
+                                  "--no-synthetic without --model leaves nothing to time");
     ef_ctx *ctx = ef_ctx_new();
     if (!a.no_synth && bench_synthetic(ctx, &a) < 0) {
         rc = fail(ctx, "bench");

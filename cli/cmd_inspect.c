@@ -34,25 +34,21 @@ int ef_cli_inspect(int argc, char **argv)
     }
     const char *path = NULL;
     uint64_t seed = 0;
-    long level = 1, n_check = 100;
+    long long level = 1, n_check = 100;
     int as_json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end;
         if (!strcmp(a, "--seed") && v) {
-            seed = strtoull(v, &end, 10);
-            if (*end || *v == '-')
-                return ef_cli_usage_error("inspect", "--seed needs a non-negative integer");
+            if (ef_cli_parse_u64("inspect", "--seed", v, 0, UINT64_MAX, &seed) < 0)
+                return EF_EXIT_USAGE;
             i++;
         } else if (!strcmp(a, "--level") && v) {
-            level = strtol(v, &end, 10);
-            if (*end || level < 1)
-                return ef_cli_usage_error("inspect", "--level needs a positive integer");
+            if (ef_cli_parse_int("inspect", "--level", v, 1, 100, &level) < 0)
+                return EF_EXIT_USAGE;
             i++;
         } else if (!strcmp(a, "-n") && v) {
-            n_check = strtol(v, &end, 10);
-            if (*end || n_check < 0)
-                return ef_cli_usage_error("inspect", "-n needs a non-negative integer");
+            if (ef_cli_parse_int("inspect", "-n", v, 0, 100000000, &n_check) < 0)
+                return EF_EXIT_USAGE;
             i++;
         } else if (!strcmp(a, "--json")) {
             as_json = 1;
@@ -79,6 +75,7 @@ int ef_cli_inspect(int argc, char **argv)
         return EF_EXIT_FAIL;
     }
     const ef_env_info *info = ef_env_get_info(env);
+    cJSON *doc = NULL; /* --json: the one document printed at the end */
     if (level > info->n_levels) {
         fprintf(stderr, "envforge inspect: %s has levels 1..%d\n", path, info->n_levels);
         status = EF_EXIT_USAGE;
@@ -96,7 +93,7 @@ int ef_cli_inspect(int argc, char **argv)
                (long long)info->version, info->category, info->n_levels,
                info->n_levels == 1 ? "" : "s", info->content_hash, info->description);
         print_pretty("tools", info->tools_json);
-        printf("\nsample task (seed %llu, level %ld, content hash %s):\n",
+        printf("\nsample task (seed %llu, level %lld, content hash %s):\n",
                (unsigned long long)task_seed, level, t.content_hash);
         print_pretty("task", t.task_json);
         printf("\n");
@@ -118,10 +115,7 @@ int ef_cli_inspect(int argc, char **argv)
         cJSON_AddItemToObject(o, "answer", chk.answer_json ? cJSON_Parse(chk.answer_json) : cJSON_CreateNull());
         cJSON_AddNumberToObject(o, "reward", chk.ref_reward);
         cJSON_AddStringToObject(o, "verdict", chk.drop == EF_DROP_NONE ? "kept" : ef_envgen_drop_name(chk.drop));
-        char *txt = ef_json_print(o);
-        printf("%s\n", txt ? txt : "{}");
-        ef_free(txt);
-        cJSON_Delete(o);
+        doc = o;
     }
     if (chk.drop != EF_DROP_NONE)
         status = EF_EXIT_FAIL;
@@ -132,11 +126,13 @@ int ef_cli_inspect(int argc, char **argv)
         ef_envgen_summary sum;
         int rc = ef_envgen_run(ctx, path, &o, &sum);
         if (!as_json) {
-            printf("\nself-check over %ld tasks:\n", n_check);
+            printf("\nself-check over %lld tasks:\n", n_check);
             ef_envgen_summary_print(&sum, stdout);
         } else {
+            /* one JSON document: the summary goes in as "self_check" */
             char *j = ef_envgen_summary_json(&sum);
-            printf("%s\n", j ? j : "{}");
+            cJSON *sc = j ? cJSON_Parse(j) : NULL;
+            cJSON_AddItemToObject(doc, "self_check", sc ? sc : cJSON_CreateNull());
             ef_free(j);
         }
         if (rc < 0) {
@@ -147,7 +143,13 @@ int ef_cli_inspect(int argc, char **argv)
         }
         ef_envgen_summary_clear(&sum);
     }
+    if (doc) {
+        char *txt = ef_json_print(doc);
+        printf("%s\n", txt ? txt : "{}");
+        ef_free(txt);
+    }
 done:
+    cJSON_Delete(doc);
     ef_envgen_check_clear(&chk);
     ef_env_task_clear(&t);
     ef_env_free(env);

@@ -24,11 +24,13 @@ static const char usage_text[] =
     "and their truncation.\n"
     "\n"
     "  --wall-ms N      wall-clock limit (default 10000; 0 = none)\n"
-    "  --cpu-ms N       CPU limit per process, rounded up to seconds (default 10000)\n"
-    "  --mem-mb N       address-space limit per process (default 1024)\n"
-    "  --procs N        processes in the tree (default 64)\n"
-    "  --out-kb N       cap per output stream; passing it ends the run (default 1024)\n"
-    "  --tmp-mb N       size of the writable /tmp (default 64)\n"
+    "  --cpu-ms N       CPU limit per process, rounded up to seconds (default 10000;\n"
+    "                   0 = no limit)\n"
+    "  --mem-mb N       address-space limit per process (default 1024; 0 = no limit)\n"
+    "  --procs N        processes in the tree (default 64; 0 = no limit)\n"
+    "  --out-kb N       cap per output stream, at least 1; passing it ends the run\n"
+    "                   (default 1024)\n"
+    "  --tmp-mb N       size of the writable /tmp, at least 1 (default 64)\n"
     "  --net            share the host network (default: an empty network namespace)\n"
     "  --bind S:D[:rw]  bind host path S at D (read-only unless :rw); repeatable\n"
     "  --workdir DIR    bind DIR at /work (writable) and start there\n"
@@ -40,16 +42,6 @@ static const char usage_text[] =
     "  --env K=V        add an environment variable; repeatable\n"
     "  --weak           allow the weak mode where user namespaces are unavailable\n"
     "exit: 0 status ok, 1 any other status or failure, 2 usage\n";
-
-static int parse_num(const char *s, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < 0)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 int ef_cli_sandbox(int argc, char **argv)
 {
@@ -63,7 +55,7 @@ int ef_cli_sandbox(int argc, char **argv)
     const char *stdin_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int64_t v = 0;
+        long long v = 0;
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--")) {
             cmd = i + 1;
@@ -78,6 +70,11 @@ int ef_cli_sandbox(int argc, char **argv)
             chown_wd = 1;
         } else if (!strcmp(a, "--workdir-idmap")) {
             o.workdir_idmap = 1;
+        } else if (a[0] != '-') {
+            return ef_cli_usage_error("sandbox",
+                                      "'%s': the command must follow --, as in "
+                                      "envforge sandbox [options] -- %s ...",
+                                      a, a);
         } else if (!val) {
             return ef_cli_usage_error("sandbox", "%s needs a value", a);
         } else if (!strcmp(a, "--workdir")) {
@@ -114,20 +111,27 @@ int ef_cli_sandbox(int argc, char **argv)
                 rw = !strcmp(c2 + 1, "rw");
             }
             o.binds[o.n_binds++] = (ef_sandbox_bind){spec, c1 + 1, rw};
-        } else if (parse_num(val, &v) < 0) {
-            return ef_cli_usage_error("sandbox", "%s wants a non-negative integer, not '%s'", a,
-                                      val);
-        } else if (!strcmp(a, "--wall-ms")) {
-            o.wall_ms = v, i++;
-        } else if (!strcmp(a, "--cpu-ms")) {
-            o.cpu_ms = v, i++;
+        } else if (!strcmp(a, "--wall-ms") || !strcmp(a, "--cpu-ms")) {
+            /* at most a year */
+            if (ef_cli_parse_int("sandbox", a, val, 0, 31536000000LL, &v) < 0)
+                return EF_EXIT_USAGE;
+            *(a[2] == 'w' ? &o.wall_ms : &o.cpu_ms) = v, i++;
         } else if (!strcmp(a, "--mem-mb")) {
+            if (ef_cli_parse_int("sandbox", a, val, 0, 1LL << 24, &v) < 0)
+                return EF_EXIT_USAGE;
             o.mem_bytes = v << 20, i++;
         } else if (!strcmp(a, "--procs")) {
+            if (ef_cli_parse_int("sandbox", a, val, 0, 1LL << 22, &v) < 0)
+                return EF_EXIT_USAGE;
             o.procs = v, i++;
         } else if (!strcmp(a, "--out-kb")) {
+            /* the sandbox caps a stream at 4 GiB */
+            if (ef_cli_parse_int("sandbox", a, val, 1, 1LL << 22, &v) < 0)
+                return EF_EXIT_USAGE;
             o.out_bytes = v << 10, i++;
         } else if (!strcmp(a, "--tmp-mb")) {
+            if (ef_cli_parse_int("sandbox", a, val, 1, 1LL << 20, &v) < 0)
+                return EF_EXIT_USAGE;
             o.tmp_bytes = v << 20, i++;
         } else {
             return ef_cli_usage_error("sandbox", "unknown option '%s'", a);

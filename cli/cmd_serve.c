@@ -29,7 +29,7 @@ static const char usage_text[] =
     "  --max-body-bytes N    request body limit, 413 past it (default 8388608)\n"
     "  --chat-mode           chat requests default to non-thinking mode\n"
     "  --backend cpu|ref     engine ops (default cpu)\n"
-    "  --threads N           engine threads (default: all cores)\n"
+    "  --threads N           engine threads (default, and 0: all cores)\n"
     "Stops on SIGTERM/SIGINT.\n";
 
 static volatile sig_atomic_t g_stop;
@@ -59,33 +59,47 @@ int ef_cli_serve(int argc, char **argv)
         if (i + 1 >= argc)
             return ef_cli_usage_error("serve", "%s needs a value (or is unknown)", a);
         const char *v = argv[++i];
+        long long n = 0;
+#define NUM(lo, hi) (ef_cli_parse_int("serve", a, v, (lo), (hi), &n) < 0 ? EF_EXIT_USAGE : 0)
         if (!strcmp(a, "--model"))
             model = v;
-        else if (!strcmp(a, "--port"))
-            so.port = atoi(v);
         else if (!strcmp(a, "--host"))
             so.host = v;
         else if (!strcmp(a, "--served-model-name"))
             so.served_name = v;
-        else if (!strcmp(a, "--max-batch"))
-            ro.max_batch = atoi(v);
-        else if (!strcmp(a, "--max-ctx"))
-            ro.max_ctx = atoi(v);
-        else if (!strcmp(a, "--max-conns"))
-            so.max_conns = atoi(v);
-        else if (!strcmp(a, "--max-body-bytes"))
-            so.max_body_bytes = (size_t)strtoull(v, NULL, 10);
         else if (!strcmp(a, "--backend"))
             ro.backend = v;
-        else if (!strcmp(a, "--threads"))
-            ro.n_threads = atoi(v);
+        else if (!strcmp(a, "--port")) {
+            if (NUM(0, 65535))
+                return EF_EXIT_USAGE;
+            so.port = (int)n;
+        } else if (!strcmp(a, "--max-batch")) {
+            if (NUM(1, 65536))
+                return EF_EXIT_USAGE;
+            ro.max_batch = (int)n;
+        } else if (!strcmp(a, "--max-ctx")) {
+            if (NUM(1, 1 << 24))
+                return EF_EXIT_USAGE;
+            ro.max_ctx = (int)n;
+        } else if (!strcmp(a, "--max-conns")) {
+            if (NUM(1, 1 << 20))
+                return EF_EXIT_USAGE;
+            so.max_conns = (int)n;
+        } else if (!strcmp(a, "--max-body-bytes")) {
+            if (NUM(1, 1LL << 40))
+                return EF_EXIT_USAGE;
+            so.max_body_bytes = (size_t)n;
+        } else if (!strcmp(a, "--threads")) {
+            if (NUM(0, 4096))
+                return EF_EXIT_USAGE;
+            ro.n_threads = (int)n;
+        }
+#undef NUM
         else
             return ef_cli_usage_error("serve", "unknown option %s", a);
     }
     if (!model)
         return ef_cli_usage_error("serve", "--model DIR is required");
-    if (so.port < 0 || so.port > 65535)
-        return ef_cli_usage_error("serve", "--port %d outside 0..65535", so.port);
     ef_ctx *ctx = ef_ctx_new();
     ef_engine_rt *rt = NULL;
     ef_engine_server *srv = NULL;
