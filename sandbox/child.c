@@ -685,7 +685,7 @@ static void supervise(ef_sb_plan *p, int gpid)
     sigset_t chld;
     for (size_t i = 0; i < sizeof chld; i++)
         ((unsigned char *)&chld)[i] = 0;
-    ((unsigned long *)&chld)[0] = 1UL << (SIGCHLD - 1);
+    ((unsigned long *)&chld)[0] = (1UL << (SIGCHLD - 1)) | (1UL << (EF_SB_FINISH_SIG - 1));
     long sfd = SC4(SYS_signalfd4, -1, &chld, 8, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) {
         while (!reap(p, gpid, 0))
@@ -738,21 +738,50 @@ static void supervise(ef_sb_plan *p, int gpid)
             long used_ms = 0, rss_kb = 0;
             if (proc_fd >= 0)
                 tree_usage(p, proc_fd, &used_ms, &rss_kb);
+            if (rss_kb > p->tree_rss_kb)
+                p->tree_rss_kb = rss_kb; /* the largest the polls saw */
             if (p->tree_cpu_ms > 0 && used_ms >= p->tree_cpu_ms) {
                 p->tree_cpu_used_ms = used_ms;
                 p->tree_cpu_exceeded = 1;
                 return;
             }
             if (p->tree_mem_kb > 0 && rss_kb > p->tree_mem_kb) {
-                p->tree_rss_kb = rss_kb;
                 p->tree_mem_exceeded = 1;
                 return;
             }
         }
         if (pfd[0].revents & POLLIN) {
-            char buf[128 * 8];
-            SC3(SYS_read, sfd, buf, sizeof buf);
+            struct signalfd_siginfo si[8];
+            long got = SC3(SYS_read, sfd, si, sizeof si);
+            for (long i = 0; got > 0 && i < got / (long)sizeof si[0]; i++)
+                if (si[i].ssi_signo == EF_SB_FINISH_SIG) {
+                    p->finish_requested = 1;
+                    return; /* the caller ends the run: init_main kills and reaps */
+                }
         }
+    }
+}
+
+/* Reaps what the kill left (its CPU time and peak memory then count in RUSAGE_CHILDREN;
+ * when the init just exits, the kernel reaps them unaccounted), the program's process
+ * among them when a limit ended the run. Killed processes go within microseconds; one
+ * stuck in the kernel is left to the namespace's teardown after about a second. */
+static void drain(ef_sb_plan *p, int gpid)
+{
+    for (int waited_ms = 0; waited_ms < 1000;) {
+        int status = 0;
+        struct rusage ru;
+        long pid = SC4(SYS_wait4, -1, &status, WNOHANG | __WALL, &ru);
+        if (pid > 0) {
+            if (pid == gpid && !p->prog_reaped)
+                record_prog(p, status, &ru);
+            continue;
+        }
+        if (pid < 0)
+            return; /* ECHILD: all gone */
+        struct timespec ms = {0, 1000000};
+        SC2(SYS_nanosleep, &ms, 0);
+        waited_ms++;
     }
 }
 
@@ -797,6 +826,12 @@ int ef_sandbox__init_main(void *arg)
         p->listener_fd = -1;
     supervise(p, gpid);
     stamp(p, 4);
+    if (!p->full)
+        SC2(SYS_kill, -gpid, SIGKILL); /* weak mode: no pid namespace to end the tree */
+    else
+        SC2(SYS_kill, -1, SIGKILL); /* everything left in the namespace, before the result
+                                     * is announced: nothing acts after it */
+    drain(p, gpid);
     struct rusage ru;
     if (SC2(SYS_getrusage, RUSAGE_CHILDREN, &ru) == 0) {
         p->tree_maxrss_kb = ru.ru_maxrss;
@@ -805,11 +840,6 @@ int ef_sandbox__init_main(void *arg)
         p->tree_utime_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
         p->tree_stime_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
     }
-    if (!p->full)
-        SC2(SYS_kill, -gpid, SIGKILL); /* weak mode: no pid namespace to end the tree */
-    else
-        SC2(SYS_kill, -1, SIGKILL); /* everything left in the namespace, before the result
-                                     * is announced: nothing acts after it */
     stamp(p, 5);
     p->result_ready = 1;
     int done = p->done_fd_init;

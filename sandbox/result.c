@@ -91,7 +91,16 @@ static int says_out_of_memory(const ef_sandbox_stream *s)
 void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sandbox_options *o,
                           int init_status, int killed_for)
 {
+    /* The program's process shares the caller's memory until its exec, and exec credits
+     * the replaced memory's peak to the process (fs/exec.c: exec_mmap). A peak at or
+     * below the caller's own is therefore the caller's, not the program's: report what
+     * the init's polls saw instead, and do not call it a memory limit. */
     r->peak_rss_kb = EF_MAX(p->prog_maxrss_kb, p->tree_maxrss_kb);
+    r->peak_rss_exact = 1;
+    if (p->caller_hwm_kb > 0 && r->peak_rss_kb <= p->caller_hwm_kb + 1024) {
+        r->peak_rss_kb = p->tree_rss_kb;
+        r->peak_rss_exact = 0;
+    }
     r->exit_code = -1;
     r->signal = 0;
     r->detail[0] = '\0';
@@ -187,7 +196,7 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
             snprintf(r->detail, sizeof r->detail, "%s",
                      sigabbrev_np(r->signal) ? sigabbrev_np(r->signal) : "?");
         if (o->mem_bytes > 0 && r->signal != SIGXFSZ &&
-            (r->peak_rss_kb * 1024.0 >= 0.8 * (double)o->mem_bytes ||
+            ((r->peak_rss_exact && r->peak_rss_kb * 1024.0 >= 0.8 * (double)o->mem_bytes) ||
              says_out_of_memory(&r->err))) {
             r->status = EF_SANDBOX_MEMORY_LIMIT;
             snprintf(r->detail, sizeof r->detail, "memory limit %lld bytes (peak RSS %lld kB)",
@@ -252,6 +261,7 @@ char *ef_sandbox_result_json(const ef_sandbox_result *r)
     cJSON_AddNumberToObject(o, "user_ms", (double)(int64_t)(r->user_ms * 1000) / 1000);
     cJSON_AddNumberToObject(o, "sys_ms", (double)(int64_t)(r->sys_ms * 1000) / 1000);
     cJSON_AddNumberToObject(o, "peak_rss_kb", (double)r->peak_rss_kb);
+    cJSON_AddBoolToObject(o, "peak_rss_exact", r->peak_rss_exact);
     cJSON_AddNumberToObject(o, "csw_voluntary", (double)r->csw_voluntary);
     cJSON_AddNumberToObject(o, "csw_forced", (double)r->csw_forced);
     cJSON_AddStringToObject(o, "isolation", r->isolation ? r->isolation : "full");

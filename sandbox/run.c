@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "sandbox/sandbox_int.h"
 
@@ -132,6 +133,7 @@ static int collect(const ef_sandbox_options *o, ef_sb_proc *proc, stream *st, in
     int killed_for = EF_SB_KILL_NONE, init_done = 0;
     *ready = 0;
     double deadline = o->wall_ms > 0 ? proc->t0 + o->wall_ms / 1e3 : 0, grace_end = 0;
+    double finish_by = 0; /* asked the init to end the tree: SIGKILL it if not done by then */
     while (!init_done || st[0].fd >= 0 || st[1].fd >= 0) {
         struct pollfd pfd[4];
         int n = 0, idx[4];
@@ -159,13 +161,20 @@ static int collect(const ef_sandbox_options *o, ef_sb_proc *proc, stream *st, in
                 break;
         } else if (deadline > 0 && !killed_for) {
             timeout = now >= deadline ? 0 : (int)((deadline - now) * 1e3) + 1;
+        } else if (finish_by > 0) {
+            timeout = now >= finish_by ? 0 : (int)((finish_by - now) * 1e3) + 1;
         }
         int r = poll(pfd, (nfds_t)n, timeout);
         if (r < 0 && errno != EINTR)
             break;
         if (!killed_for && deadline > 0 && ef_now_s() >= deadline && !init_done) {
             killed_for = EF_SB_KILL_WALL;
-            ef_sandbox__kill(proc);
+            ef_sandbox__finish(proc);
+            finish_by = ef_now_s() + 1.5;
+        }
+        if (finish_by > 0 && !init_done && ef_now_s() >= finish_by) {
+            ef_sandbox__kill(proc); /* the init did not answer: end it the hard way */
+            finish_by = 0;
         }
         for (int k = 0; r > 0 && k < n; k++) {
             if (!pfd[k].revents)
@@ -173,7 +182,7 @@ static int collect(const ef_sandbox_options *o, ef_sb_proc *proc, stream *st, in
             int i = idx[k];
             if (i == 2 || i == 3) {
                 init_done = 1;
-                if (i == 3 && !killed_for)
+                if (i == 3) /* also after a finish request: the init reaped and counted */
                     *ready = 1;
                 continue;
             }
@@ -184,7 +193,8 @@ static int collect(const ef_sandbox_options *o, ef_sb_proc *proc, stream *st, in
             if (st[i].total > (size_t)o->out_bytes && o->output_limit_kills && !killed_for &&
                 !init_done) {
                 killed_for = EF_SB_KILL_OUTPUT;
-                ef_sandbox__kill(proc);
+                ef_sandbox__finish(proc);
+                finish_by = ef_now_s() + 1.5;
             }
         }
     }
@@ -303,6 +313,9 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         r->csw_voluntary = proc.nvcsw;
         r->csw_forced = proc.nivcsw;
     }
+    struct rusage self_ru; /* after the run: the caller's peak only grows */
+    if (getrusage(RUSAGE_SELF, &self_ru) == 0)
+        plan->caller_hwm_kb = self_ru.ru_maxrss;
     r->wall_ms = (t_end - proc.t0) * 1e3;
     r->user_ms = user_ms;
     r->sys_ms = sys_ms;

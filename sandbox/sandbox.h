@@ -89,6 +89,10 @@ typedef struct {
     double cpu_ms;    /* user + system of the whole tree */
     double user_ms, sys_ms;
     int64_t peak_rss_kb;   /* largest resident set of any process in the tree */
+    int peak_rss_exact;    /* 0: the tree stayed below the caller's own peak, and the
+                            * kernel credits a vfork child with its parent's memory at exec,
+                            * so peak_rss_kb is only what the 100 ms polls saw (see
+                            * docs/sandbox.md) */
     int64_t csw_voluntary; /* context switches of the tree: waits (I/O, sleep, locks) */
     int64_t csw_forced;    /* and preemptions (time slice over, a higher priority task) */
     ef_sandbox_stream out; /* stdout */

@@ -147,7 +147,10 @@ typedef struct {
     volatile long tree_maxrss_kb;
     volatile long tree_nvcsw, tree_nivcsw;         /* context switches of every reaped process */
     volatile int64_t tree_utime_us, tree_stime_us; /* every reaped process */
+    long caller_hwm_kb; /* the caller's own peak RSS after the run (set by the caller) */
     volatile int result_ready;
+    volatile int finish_requested; /* the caller asked the init to end the tree (wall limit,
+                                    * output cap) with EF_SB_FINISH_SIG */
     volatile int tree_cpu_exceeded; /* the init ended the tree at the CPU limit */
     volatile long tree_cpu_used_ms;
     volatile int tree_mem_exceeded; /* the init ended the tree at the memory limit */
@@ -262,6 +265,11 @@ int ef_sandbox__spawn(ef_ctx *ctx, ef_sandbox_worker *w, ef_sb_plan *plan, ef_sb
 int ef_sandbox__reap(ef_sandbox_worker *w, ef_sb_proc *proc, int *status, double *user_ms,
                      double *sys_ms);
 void ef_sandbox__kill(ef_sb_proc *proc);
+/* Asks the init to end the tree itself: it kills every process, reaps them (so their CPU
+ * time and peak memory count) and delivers the result. SIGKILL to the init would lose
+ * those: the kernel then reaps the tree without accounting it to anyone. */
+#define EF_SB_FINISH_SIG SIGUSR1
+void ef_sandbox__finish(ef_sb_proc *proc);
 /* Reaps the worker's exiting inits: those done without waiting; all when wait_all. */
 void ef_sandbox__worker_reap_pending(ef_sandbox_worker *w, int wait_all);
 void ef_sandbox__worker_free_stacks(ef_sandbox_worker *w);

@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "sandbox/sandbox_int.h"
@@ -115,6 +116,9 @@ static void finish(ef_sandbox_session *s, int killed_for)
     r->err.total = s->err_total;
     r->err.truncated = s->err_total > s->err.len;
     r->err.data = ef_strndup(s->err.data ? s->err.data : "", s->err.len);
+    struct rusage self_ru; /* see ef_sandbox__classify: the caller's own peak */
+    if (getrusage(RUSAGE_SELF, &self_ru) == 0)
+        s->plan->caller_hwm_kb = self_ru.ru_maxrss;
     ef_sandbox__classify(r, s->plan, &s->o, init_status, killed_for);
     s->alive = 0;
 }

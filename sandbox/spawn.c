@@ -91,6 +91,14 @@ int ef_sandbox__spawn(ef_ctx *ctx, ef_sandbox_worker *w, ef_sb_plan *plan, ef_sb
     return 0;
 }
 
+void ef_sandbox__finish(ef_sb_proc *proc)
+{
+    if (proc->pidfd >= 0)
+        syscall(SYS_pidfd_send_signal, proc->pidfd, EF_SB_FINISH_SIG, NULL, 0);
+    else if (proc->pid > 0)
+        kill(proc->pid, EF_SB_FINISH_SIG);
+}
+
 void ef_sandbox__kill(ef_sb_proc *proc)
 {
     if (proc->pidfd >= 0)

@@ -79,7 +79,10 @@ static void test_ok_fields(void)
     EF_CHECK_EQ_INT(r->err.truncated, 0);
     EF_CHECK(r->wall_ms > 0 && r->wall_ms < 5000);
     EF_CHECK(r->cpu_ms >= 0 && r->cpu_ms >= r->user_ms);
-    EF_CHECK(r->peak_rss_kb > 0);
+    /* a shell far smaller than this process: its exact peak is unknown (see
+     * test_peak_rss_big_caller), and no poll ran in so short a run */
+    EF_CHECK(r->peak_rss_kb >= 0);
+    EF_CHECK(r->peak_rss_exact == 0 || r->peak_rss_kb > 0);
     EF_CHECK_EQ_STR(r->isolation, "full");
     EF_CHECK_EQ_STR(r->detail, "");
     EF_CHECK_EQ_STR(ef_sandbox_status_name(r->status), "ok");
@@ -134,6 +137,9 @@ static void test_json_fields(void)
     EF_CHECK_OK(ctx, ef_json_get_num(ctx, doc, "user_ms", &d));
     EF_CHECK_OK(ctx, ef_json_get_num(ctx, doc, "sys_ms", &d));
     EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "peak_rss_kb", &n));
+    EF_CHECK_EQ_INT(n, r->peak_rss_kb);
+    EF_CHECK_OK(ctx, ef_json_get_bool(ctx, doc, "peak_rss_exact", &b));
+    EF_CHECK_EQ_INT(b, r->peak_rss_exact);
     EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "csw_voluntary", &n));
     EF_CHECK_EQ_INT(n, r->csw_voluntary);
     EF_CHECK_OK(ctx, ef_json_get_int(ctx, doc, "csw_forced", &n));
@@ -207,6 +213,79 @@ static void test_timeout(void)
         EF_CHECK_CONTAINS(r->detail, "200 ms");
     }
     ef_sandbox_result_free(r);
+}
+
+/* A run ended by the caller (wall limit, output cap) or by the init (CPU limit) still
+ * counts the CPU time and peak memory of the processes it killed: the init kills and
+ * reaps them itself before it reports (a SIGKILLed init would leave them to the kernel,
+ * which reaps them unaccounted: cpu_ms was ~2 ms here for a second of busy loop). */
+static void test_killed_tree_accounted(void)
+{
+    ef_sandbox_options o = opts();
+    o.wall_ms = 700;
+    const char *busy[] = {"python3", "-c", "b = bytearray(80 * 2**20)\nwhile True: pass", NULL};
+    ef_sandbox_result *r = run(&o, busy);
+    EXPECT_STATUS(r, EF_SANDBOX_TIMEOUT);
+    if (r) {
+        EF_CHECK_MSG(r->cpu_ms >= 50, "cpu_ms %.3f after a busy wall timeout", r->cpu_ms);
+        EF_CHECK_EQ_INT(r->signal, SIGKILL);
+        if (r->peak_rss_exact)
+            EF_CHECK_MSG(r->peak_rss_kb >= 80 * 1024, "peak %lld kB", (long long)r->peak_rss_kb);
+        else
+            fprintf(stderr, "  note: peak not exact (this process's own peak is above 80 MiB)\n");
+    }
+    ef_sandbox_result_free(r);
+    o = opts();
+    o.out_bytes = 1000;
+    r = sh(&o, "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; yes");
+    EXPECT_STATUS(r, EF_SANDBOX_OUTPUT_LIMIT);
+    if (r)
+        EF_CHECK_MSG(r->cpu_ms >= 50, "cpu_ms %.3f after an output-limit kill", r->cpu_ms);
+    ef_sandbox_result_free(r);
+    o = opts();
+    o.cpu_ms = 300;
+    o.wall_ms = 30000;
+    r = sh(&o, "(while :; do :; done) & while :; do :; done");
+    EXPECT_STATUS(r, EF_SANDBOX_CPU_LIMIT);
+    if (r)
+        EF_CHECK_MSG(r->cpu_ms >= 300, "cpu_ms %.3f at a 300 ms tree CPU limit", r->cpu_ms);
+    ef_sandbox_result_free(r);
+}
+
+/* The program's process shares this process's memory until its exec, and the kernel
+ * credits that memory's peak to it at exec: a caller bigger than the memory limit must
+ * not make every failing program a "memory-limit" (nor report the caller's peak as the
+ * program's). Runs last: this process's peak stays high afterwards. */
+static void test_peak_rss_big_caller(void)
+{
+    size_t n = (size_t)320 << 20;
+    char *big = malloc(n);
+    EF_CHECK(big != NULL);
+    if (!big)
+        return;
+    memset(big, 7, n);
+    ef_sandbox_options o = opts();
+    o.mem_bytes = (int64_t)256 << 20;
+    ef_sandbox_result *r = sh(&o, "exit 3");
+    EXPECT_STATUS(r, EF_SANDBOX_NONZERO_EXIT);
+    if (r) {
+        EF_CHECK_EQ_INT(r->exit_code, 3);
+        EF_CHECK_EQ_INT(r->peak_rss_exact, 0);
+        EF_CHECK_MSG(r->peak_rss_kb < 256 * 1024, "peak %lld kB", (long long)r->peak_rss_kb);
+    }
+    ef_sandbox_result_free(r);
+    /* a program bigger than the caller: its own peak is known */
+    o.mem_bytes = (int64_t)2 << 30;
+    const char *argv[] = {"python3", "-c", "b = bytearray(480 * 2**20); print(len(b))", NULL};
+    r = run(&o, argv);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r) {
+        EF_CHECK_EQ_INT(r->peak_rss_exact, 1);
+        EF_CHECK_MSG(r->peak_rss_kb >= 480 * 1024, "peak %lld kB", (long long)r->peak_rss_kb);
+    }
+    ef_sandbox_result_free(r);
+    EF_CHECK(big[n / 2] == 7);
+    free(big);
 }
 
 static void test_cpu_limit(void)
@@ -1010,6 +1089,7 @@ int main(int argc, char **argv)
     EF_RUN(test_signaled);
     EF_RUN(test_timeout);
     EF_RUN(test_cpu_limit);
+    EF_RUN(test_killed_tree_accounted);
     EF_RUN(test_memory_limit_and_peak);
     EF_RUN(test_output_limit);
     EF_RUN(test_other_limits);
@@ -1031,6 +1111,7 @@ int main(int argc, char **argv)
     EF_RUN(test_session_timeout_restart);
     EF_RUN(test_session_frames_and_caps);
     EF_RUN(test_cli);
+    EF_RUN(test_peak_rss_big_caller);
     ef_sandbox_worker_free(worker);
     ef_ctx_free(ctx);
     return EF_TEST_END();
