@@ -342,6 +342,9 @@ static void test_registry_garbage(void)
                    "\"new_str\":\"x\"}"},
         {"git", "{\"command\":\"log\",\"n\":3}"},
         {"submit", "{\"answer\":\"42\"}"}};
+    /* ../a.txt is outside the workdir (in the shared temp directory, where another
+     * program may have its own a.txt): it must be exactly as it was before */
+    char *before = slurp(f.dir, "../a.txt");
     ef_rng rng;
     ef_rng_seed(&rng, 7);
     int n_calls = 0;
@@ -361,8 +364,9 @@ static void test_registry_garbage(void)
     EF_CHECK_EQ_INT(n_calls, 300);
     /* nothing was written outside the workdir by any of it */
     char *t = slurp(f.dir, "../a.txt");
-    EF_CHECK(t == NULL);
+    EF_CHECK((t == NULL && before == NULL) || (t && before && strcmp(t, before) == 0));
     ef_free(t);
+    ef_free(before);
     /* builtins by name */
     ef_tool_registry *reg = NULL;
     ef_tools_registry_new(f.ctx, &reg);
