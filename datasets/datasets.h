@@ -277,6 +277,9 @@ int ef_store_bundle_insert(ef_store *s, const ef_episode_bundle *b, int64_t *out
 int ef_store_episode_find(ef_store *s, int64_t run_id, int64_t task_id, int64_t sample_idx,
                           int64_t *out_id);
 int ef_store_episode_get(ef_store *s, int64_t id, ef_episode_row **out);
+/* Deletes an episode with its messages, tool calls, token stream and events (a resumed
+ * run replaces the episodes that ended in model_error); EF_ENOTFOUND when absent. */
+int ef_store_episode_delete(ef_store *s, int64_t id);
 void ef_store_episode_free(ef_episode_row *ep);
 /* Number of episodes of a run (0 = all runs). */
 int ef_store_episode_count(ef_store *s, int64_t run_id, int64_t *out);

@@ -251,6 +251,22 @@ int ef_store_episode_find(ef_store *s, int64_t run_id, int64_t task_id, int64_t 
     return 0;
 }
 
+int ef_store_episode_delete(ef_store *s, int64_t id)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(s->db, "DELETE FROM episodes WHERE id = ?1", -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        src = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE)
+        return ef_datasets__sqlerr(s, src, "deleting episode %lld", (long long)id);
+    if (sqlite3_changes(s->db) == 0)
+        return ef_errorf(s->ctx, EF_ENOTFOUND, "%s: no episode %lld", s->path, (long long)id);
+    return 0;
+}
+
 /* Numbers and times of the row from the EPISODE_COLUMNS result. */
 static void episode_numbers(sqlite3_stmt *st, ef_episode_row *e)
 {
