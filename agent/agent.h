@@ -492,8 +492,9 @@ typedef struct {
     unsigned version;
     const char *db_path;              /* the store: tasks and envs in, episodes out */
     const char *model;                /* model name (ef_model_open) */
-    const char *run_name;             /* NULL: derived from model, group, seed, shard, env, limit
-                                         — the same command resumes the same run */
+    const char *run_name;             /* NULL: derived from model, group, seed, shard, env,
+                                         limit and a hash of the other settings that shape
+                                         episodes — the same command resumes the same run */
     const char *env_name;             /* only tasks of this env (NULL: all) */
     int64_t limit_tasks;              /* the first N tasks by id (0: all) */
     const char *const *builtin_tools; /* NULL-terminated names of tools/ built-ins to add
@@ -518,12 +519,33 @@ typedef struct {
     int64_t n_stored; /* episodes of the run in the store now */
     ef_agent_runner_stats runner;
     ef_model_http_stats http;
+    int64_t n_retried; /* episodes stored with end reason model_error that this call
+                          deleted and ran again */
+    /* The first episode error of this call that ended in model_error, and the first
+     * that ended in tool_error (e.g. the env or its tools could not be set up); "" when
+     * none. */
+    char first_model_error[512];
+    char first_tool_error[512];
 } ef_agent_run_summary;
 
 /* Runs this shard's tasks × group with the model, verifies and stores every episode
  * through the store's writer; resumes a run of the same name. *sum is filled whenever
- * the run started (also on failure and interruption: EF_EINTR). */
+ * the run started (also on failure and interruption: EF_EINTR).
+ *
+ * Resuming checks that the run was made with the same settings: the model, group size,
+ * seed, shard and every setting that changes episodes (sampling, budgets, context,
+ * tools, system prompt, env filter, tokenizer); on any difference nothing is run and
+ * EF_ECONFLICT comes back with a message naming each differing setting, stored and
+ * new. Unknown --tools names and out-of-range sampling values give EF_EINVAL before
+ * anything is written. Episodes of the run that ended in model_error are not done:
+ * they are deleted and run again (sum->n_retried). */
 int ef_agent_run_store(ef_ctx *ctx, const ef_agent_run_options *o, ef_agent_run_summary *sum);
+
+/* Checks the options before a run: known --tools names (built-ins and `submit`) and
+ * sampling values in range (temperature in [0, 100] as the engine, top_p in (0, 1],
+ * completion tokens >= 1, where set; context threshold in (0, 1]). EF_EINVAL naming the
+ * flag and the value. */
+int ef_agent_run_options_check(ef_ctx *ctx, const ef_agent_run_options *o);
 
 /* Parses "i/N" (0 <= i < N). */
 int ef_agent_shard_parse(ef_ctx *ctx, const char *text, int64_t *index, int64_t *count);

@@ -4,8 +4,8 @@
  * SIGTERM stop the run after the episodes in flight; the same command resumes it.
  */
 #define _GNU_SOURCE
-#include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,10 @@ static const char usage_text[] =
     "                    [--max-turns N] [--max-tokens N] [--timeout-s S] [options]\n"
     "Runs G episodes per task of the store with model M, verifies each with its env's\n"
     "verifier and stores it (messages, tool calls, tokens, events, reward). Resumable: the\n"
-    "same command after a crash or a kill finishes the rest without duplicates.\n"
+    "same command after a crash or a kill finishes the rest without duplicates, and runs\n"
+    "again the episodes that ended in model_error. Resuming a run with other settings\n"
+    "(model, group, seed, shard, sampling, budgets, tools, system prompt, env...) is\n"
+    "refused (exit 2), naming each difference.\n"
     "\n"
     "models: oracle (the env's reference solver through the tool path: demonstrations),\n"
     "        replay:FILE.jsonl (scripted responses), http://host:port/v1[#model] (an\n"
@@ -33,10 +36,11 @@ static const char usage_text[] =
     "  --shard i/N           run only tasks with id mod N == i (default 0/1)\n"
     "  --env NAME            only tasks of this env\n"
     "  --limit N             only the first N tasks (by id)\n"
-    "  --run NAME            the run's name (default: derived from model, group, seed,\n"
-    "                        shard, env and limit, so the same command resumes)\n"
+    "  --run NAME            the run's name (default: model, group, seed, shard, env,\n"
+    "                        limit and \"cfg\" + 8 hex digits hashing the other settings,\n"
+    "                        so the same command resumes and other settings make a new run)\n"
     "  --seed S              run seed; episode seeds derive from it (default 0)\n"
-    "  --max-turns N         model calls per episode (default 16)\n"
+    "  --max-turns N         model calls per episode (default 16; 0: no limit)\n"
     "  --max-tokens N        completion tokens per episode (default 0: no limit)\n"
     "  --timeout-s S         wall time per episode (default 0: no limit)\n"
     "  --context-window N    tokens (default 131072)\n"
@@ -46,14 +50,16 @@ static const char usage_text[] =
     "                        episode ends with tool_error (default 8)\n"
     "  --tools LIST          add built-in tools to every env, comma-separated: python,\n"
     "                        bash, editor, search, fetch, git (each episode gets its own\n"
-    "                        working directory; python and bash run in the sandbox)\n"
+    "                        working directory; python and bash run in the sandbox);\n"
+    "                        an unknown name is a usage error\n"
     "  --corpus FILE         the search tool's local corpus (envforge corpus build)\n"
     "  --no-submit-tool      do not offer the `submit` tool\n"
     "  --no-thinking         drop reasoning_content from the context (default: kept while\n"
     "                        only tool results follow it, as DeepSeek-V3.2)\n"
     "  --system TEXT         the system prompt\n"
     "  --temperature T, --top-p P, --max-completion-tokens N, --logprobs\n"
-    "                        sampling parameters sent to the model\n"
+    "                        sampling parameters sent to the model (T in [0, 100],\n"
+    "                        P in (0, 1], N >= 1; default: the server's)\n"
     "  --request-timeout-s S http: per attempt (default 120)\n"
     "  --retries N           http: extra attempts on 429, 5xx, connection errors (default 5)\n"
     "  --retry-backoff-ms N  http: first backoff, doubled per retry, jittered (default 500)\n"
@@ -64,7 +70,11 @@ static const char usage_text[] =
     "                        log-probs stored as the episode's token stream\n"
     "  --chat-mode           with --tokenizer: non-thinking encoding\n"
     "  --json                print the summary as JSON\n"
-    "exit: 0 all planned episodes stored, 1 failure or interrupted, 2 usage\n";
+    "  --no-progress         no progress bar on stderr\n"
+    "The first model error and tool error of the run are printed on stderr.\n"
+    "exit: 0 all planned episodes stored (whatever their rewards), 1 failure, interrupted,\n"
+    "      or every episode run ended in model_error, 2 usage (also: the run exists with\n"
+    "      other settings)\n";
 
 /* Set by the signal handler; the runner polls it. A signal handler can only reach
  * process state, hence the one file-scope variable. */
@@ -76,14 +86,22 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-static int num(const char *s, double lo, double *out)
+/* Where an int64 flag goes, or NULL when a is not one of them. */
+static int64_t *int_flag(const char *a, ef_agent_run_options *o)
 {
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || isnan(v) || v < lo)
-        return -1;
-    *out = v;
-    return 0;
+    if (!strcmp(a, "--limit"))
+        return &o->limit_tasks;
+    if (!strcmp(a, "--max-turns"))
+        return &o->agent.max_turns;
+    if (!strcmp(a, "--max-tokens"))
+        return &o->agent.max_tokens;
+    if (!strcmp(a, "--context-window"))
+        return &o->agent.context_window;
+    if (!strcmp(a, "--max-completion-tokens"))
+        return &o->agent.sampling.max_tokens;
+    if (!strcmp(a, "--max-requests"))
+        return &o->model_opts.max_requests;
+    return NULL;
 }
 
 static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
@@ -100,6 +118,7 @@ static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
             cJSON_AddBoolToObject(j, "resumed", s->resumed);
             cJSON_AddNumberToObject(j, "planned", (double)r->n_planned);
             cJSON_AddNumberToObject(j, "skipped", (double)r->n_skipped);
+            cJSON_AddNumberToObject(j, "retried", (double)s->n_retried);
             cJSON_AddNumberToObject(j, "run_now", (double)r->n_run);
             cJSON_AddNumberToObject(j, "stored", (double)s->n_stored);
             cJSON_AddNumberToObject(j, "passed", (double)r->n_passed);
@@ -115,6 +134,10 @@ static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
             cJSON_AddNumberToObject(j, "parse_errors", (double)r->n_parse_errors);
             cJSON_AddNumberToObject(j, "http_requests", (double)s->http.n_requests);
             cJSON_AddNumberToObject(j, "http_retries", (double)s->http.n_retries);
+            if (s->first_model_error[0])
+                cJSON_AddStringToObject(j, "first_model_error", s->first_model_error);
+            if (s->first_tool_error[0])
+                cJSON_AddStringToObject(j, "first_tool_error", s->first_tool_error);
             ends = cJSON_AddObjectToObject(j, "end_reasons");
             for (int i = 0; ends && i < EF_END_COUNT_; i++)
                 cJSON_AddNumberToObject(ends, ef_agent_end_reason_name(i), (double)r->n_end[i]);
@@ -133,6 +156,9 @@ static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
             "(%.1f episodes/s); %lld in the store\n",
             (long long)r->n_planned, (long long)r->n_skipped, (long long)r->n_run, r->wall_s, rate,
             (long long)s->n_stored);
+    if (s->n_retried)
+        fprintf(f, "  retried %lld episodes stored with end reason model_error\n",
+                (long long)s->n_retried);
     fprintf(f, "  passed %lld of %lld (%.1f%%), verified %lld, failed %lld\n",
             (long long)r->n_passed, (long long)r->n_run,
             r->n_run ? 100.0 * (double)r->n_passed / (double)r->n_run : 0.0,
@@ -170,7 +196,6 @@ int ef_cli_run(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        double v = 0;
         if (!strcmp(a, "--json")) {
             json = 1;
             continue;
@@ -185,6 +210,9 @@ int ef_cli_run(int argc, char **argv)
             continue;
         } else if (!strcmp(a, "--logprobs")) {
             o.agent.sampling.logprobs = 1;
+            continue;
+        } else if (!strcmp(a, "--no-progress")) {
+            o.runner.progress_label = "";
             continue;
         }
         if (!val)
@@ -228,52 +256,74 @@ int ef_cli_run(int argc, char **argv)
                                           "--context-policy '%s': expected summary, "
                                           "discard-75, discard-all or none",
                                           val);
-        } else if (num(val, 0, &v) < 0) {
-            return ef_cli_usage_error("run", "%s '%s': expected a number >= 0", a, val);
-        } else if (!strcmp(a, "--group"))
-            o.runner.group_size = (int64_t)v;
-        else if (!strcmp(a, "--concurrency"))
-            o.runner.concurrency = (int)v;
-        else if (!strcmp(a, "--limit"))
-            o.limit_tasks = (int64_t)v;
-        else if (!strcmp(a, "--seed"))
-            o.runner.seed = (uint64_t)strtoull(val, NULL, 10);
-        else if (!strcmp(a, "--max-turns"))
-            o.agent.max_turns = (int64_t)v;
-        else if (!strcmp(a, "--max-tokens"))
-            o.agent.max_tokens = (int64_t)v;
-        else if (!strcmp(a, "--timeout-s"))
-            o.agent.max_wall_ms = (int64_t)(v * 1000);
-        else if (!strcmp(a, "--context-window"))
-            o.agent.context_window = (int64_t)v;
-        else if (!strcmp(a, "--context-threshold"))
-            o.agent.context_threshold = v;
-        else if (!strcmp(a, "--max-tool-errors"))
-            o.agent.max_tool_errors = (int)v;
-        else if (!strcmp(a, "--temperature"))
-            o.agent.sampling.temperature = v;
-        else if (!strcmp(a, "--top-p"))
-            o.agent.sampling.top_p = v;
-        else if (!strcmp(a, "--max-completion-tokens"))
-            o.agent.sampling.max_tokens = (int64_t)v;
-        else if (!strcmp(a, "--request-timeout-s"))
-            o.model_opts.timeout_ms = (int)(v * 1000);
-        else if (!strcmp(a, "--retries"))
-            o.model_opts.max_retries = (int)v;
-        else if (!strcmp(a, "--retry-backoff-ms"))
-            o.model_opts.backoff_ms = (int)v;
-        else if (!strcmp(a, "--max-requests"))
-            o.model_opts.max_requests = (int64_t)v;
-        else
+        } else if (!strcmp(a, "--group")) {
+            long long n;
+            if (ef_cli_parse_int("run", a, val, 1, 1000000, &n) < 0)
+                return EF_EXIT_USAGE;
+            o.runner.group_size = n;
+        } else if (!strcmp(a, "--concurrency")) {
+            if (ef_cli_parse_i32("run", a, val, 1, 65536, &o.runner.concurrency) < 0)
+                return EF_EXIT_USAGE;
+        } else if (!strcmp(a, "--seed")) {
+            if (ef_cli_parse_u64("run", a, val, 0, UINT64_MAX, &o.runner.seed) < 0)
+                return EF_EXIT_USAGE;
+        } else if (!strcmp(a, "--retries")) {
+            if (ef_cli_parse_i32("run", a, val, 0, 1000, &o.model_opts.max_retries) < 0)
+                return EF_EXIT_USAGE;
+        } else if (!strcmp(a, "--retry-backoff-ms")) {
+            if (ef_cli_parse_i32("run", a, val, 0, 3600000, &o.model_opts.backoff_ms) < 0)
+                return EF_EXIT_USAGE;
+        } else if (!strcmp(a, "--max-tool-errors")) {
+            if (ef_cli_parse_i32("run", a, val, 0, 1000000, &o.agent.max_tool_errors) < 0)
+                return EF_EXIT_USAGE;
+        } else if (int_flag(a, &o) != NULL) {
+            long long n;
+            int64_t *dst = int_flag(a, &o);
+            /* counts of turns and tokens per call: at least 1 where 0 means nothing */
+            int small = !strcmp(a, "--max-turns") || !strcmp(a, "--context-window") ||
+                        !strcmp(a, "--max-completion-tokens");
+            long long lo = small && strcmp(a, "--max-turns") != 0;
+            if (ef_cli_parse_int("run", a, val, lo, small ? 1000000000 : INT64_MAX, &n) < 0)
+                return EF_EXIT_USAGE;
+            *dst = n;
+        } else if (!strcmp(a, "--timeout-s") || !strcmp(a, "--request-timeout-s")) {
+            double sec;
+            if (ef_cli_parse_double("run", a, val, 0, 2000000, &sec) < 0)
+                return EF_EXIT_USAGE;
+            if (!strcmp(a, "--timeout-s"))
+                o.agent.max_wall_ms = (int64_t)(sec * 1000);
+            else
+                o.model_opts.timeout_ms = (int)(sec * 1000);
+        } else if (!strcmp(a, "--temperature")) {
+            if (ef_cli_parse_double("run", a, val, 0, 100, &o.agent.sampling.temperature) < 0)
+                return EF_EXIT_USAGE;
+        } else if (!strcmp(a, "--top-p") || !strcmp(a, "--context-threshold")) {
+            double x;
+            if (ef_cli_parse_double("run", a, val, 0, 1, &x) < 0)
+                return EF_EXIT_USAGE;
+            if (x <= 0)
+                return ef_cli_usage_error("run", "%s: '%s' is not in range (expected a number in "
+                                                 "(0, 1])",
+                                          a, val);
+            *(!strcmp(a, "--top-p") ? &o.agent.sampling.top_p : &o.agent.context_threshold) = x;
+        } else
             return ef_cli_usage_error("run", "unknown option %s", a);
     }
     if (!o.db_path || !o.model)
         return ef_cli_usage_error("run", "--db and --model are required");
-    if (o.runner.group_size < 1 || o.runner.concurrency < 1)
-        return ef_cli_usage_error("run", "--group and --concurrency must be at least 1");
+    tool_names[n_tools] = NULL;
+    if (n_tools) {
+        o.builtin_tools = tool_names;
+        o.tools_cfg = &tools_cfg;
+    }
     ef_ctx *ctx = ef_ctx_new();
     if (!ctx)
         return EF_EXIT_FAIL;
+    if (ef_agent_run_options_check(ctx, &o) < 0) {
+        int urc = ef_cli_usage_error("run", "%s", ef_errmsg(ctx));
+        ef_ctx_free(ctx);
+        return urc;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -281,17 +331,27 @@ int ef_cli_run(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     o.runner.stop = &g_stop;
-    tool_names[n_tools] = NULL;
-    if (n_tools) {
-        o.builtin_tools = tool_names;
-        o.tools_cfg = &tools_cfg;
-    }
     ef_agent_run_summary sum;
     int rc = ef_agent_run_store(ctx, &o, &sum);
     if (sum.run_id > 0)
         print_summary(&sum, json, stdout);
+    /* the reasons behind failed episodes, which the counts alone hide */
+    if (sum.first_model_error[0])
+        fprintf(stderr, "envforge run: %lld episode(s) ended in model_error; the first: %s\n",
+                (long long)sum.runner.n_end[EF_END_MODEL_ERROR], sum.first_model_error);
+    if (sum.first_tool_error[0])
+        fprintf(stderr, "envforge run: %lld episode(s) ended in tool_error; the first: %s\n",
+                (long long)sum.runner.n_end[EF_END_TOOL_ERROR], sum.first_tool_error);
+    int all_model_errors = rc == 0 && sum.runner.n_run > 0 &&
+                           sum.runner.n_end[EF_END_MODEL_ERROR] == sum.runner.n_run;
     if (rc < 0)
         fprintf(stderr, "envforge run: %s\n", ef_errmsg(ctx));
+    else if (all_model_errors)
+        fprintf(stderr,
+                "envforge run: every episode run ended in model_error (is the model up and "
+                "its settings right?); the same command runs them again\n");
     ef_ctx_free(ctx);
-    return rc < 0 ? EF_EXIT_FAIL : EF_EXIT_OK;
+    if (rc == EF_ECONFLICT)
+        return EF_EXIT_USAGE;
+    return rc < 0 || all_model_errors ? EF_EXIT_FAIL : EF_EXIT_OK;
 }

@@ -18,3 +18,8 @@ if(EF_FUZZ)
   target_link_options(fuzz_agent_episode_lf PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_agent_episode_lf PRIVATE ef_agent ef_common m)
 endif()
+# `envforge run` and a run's settings: resumes with other settings refused, the default
+# name's settings hash, usage errors before any run, model_error exit and retry on resume.
+add_test(NAME test_agent_run_settings COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_agent_run_settings.sh)
+set_tests_properties(test_agent_run_settings PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 180
+  ENVIRONMENT "EF_SOURCE_DIR=${PROJECT_SOURCE_DIR};EF_BUILD_DIR=${PROJECT_BINARY_DIR};EF_BIN=$<TARGET_FILE:envforge>")

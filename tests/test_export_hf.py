@@ -120,7 +120,9 @@ def test_real_run_store(t):
     text = tokenizer().apply_chat_template(efpy.read_jsonl(out)[0]["messages"],
                                            tools=efpy.read_jsonl(out)[0]["tools"],
                                            chat_template=tpl, tokenize=False)
-    check("<tool_call>" in text and "submit" in text)
+    # the oracle is offered the env's tools only (no `submit`: it answers directly)
+    names = [x["function"]["name"] for x in efpy.read_jsonl(out)[0]["tools"]]
+    check("<tool_call>" in text and "calc" in text and names == ["calc"], "tools %s" % names)
 
 
 def main():
