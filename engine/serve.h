@@ -158,6 +158,8 @@ void ef_engine_rt_free(ef_engine_rt *rt);
 ef_engine_batch *ef_engine_rt_batch(ef_engine_rt *rt);
 const ef_tokenizer *ef_engine_rt_tok(const ef_engine_rt *rt);
 const ef_engine_config *ef_engine_rt_config(const ef_engine_rt *rt);
+/* The longest sequence (prompt + new tokens) a request may ask for. */
+int ef_engine_rt_max_ctx(const ef_engine_rt *rt);
 /* The constrained-decoding trie, built on first use (thread-safe). */
 int ef_engine_rt_vocab(ef_ctx *ctx, ef_engine_rt *rt, const ef_constrain_vocab **out);
 int32_t ef_engine_rt_eos(const ef_engine_rt *rt);

@@ -17,6 +17,7 @@ struct ef_engine_rt {
     ef_constrain_vocab *vocab;
     pthread_mutex_t mu;
     int32_t eos;
+    int max_ctx; /* prompt + new tokens per sequence, as the batch enforces it */
 };
 
 int ef_engine_rt_open(ef_ctx *ctx, const char *dir, const ef_rt_options *opts, ef_engine_rt **out)
@@ -40,6 +41,7 @@ int ef_engine_rt_open(ef_ctx *ctx, const char *dir, const ef_rt_options *opts, e
             bo.max_batch = opts->max_batch;
         if (opts->max_ctx > 0)
             bo.max_ctx = opts->max_ctx;
+        rt->max_ctx = bo.max_ctx;
         rc = ef_engine_batch_new(ctx, rt->model, &bo, &rt->batch);
     }
     if (rc < 0) {
@@ -73,6 +75,11 @@ ef_engine_batch *ef_engine_rt_batch(ef_engine_rt *rt)
 const ef_tokenizer *ef_engine_rt_tok(const ef_engine_rt *rt)
 {
     return rt->tok;
+}
+
+int ef_engine_rt_max_ctx(const ef_engine_rt *rt)
+{
+    return rt->max_ctx;
 }
 
 const ef_engine_config *ef_engine_rt_config(const ef_engine_rt *rt)

@@ -47,9 +47,69 @@ static int num_field(ef_http_conn *c, const cJSON *body, const char *k, double l
     return 1;
 }
 
+/* Request fields this server does not implement: refused with 400 when they would change
+ * the result (a client that sends stop strings must not get text past them silently),
+ * accepted at their no-op values. And the model: the served id, or "default". */
+static int refuse_unsupported(ef_engine_server *s, ef_http_conn *c, const cJSON *body)
+{
+    const cJSON *m = item(body, "model");
+    if (cJSON_IsString(m) && strcmp(m->valuestring, s->name) != 0 &&
+        strcmp(m->valuestring, "default") != 0) {
+        ef_engine__http_error(c, 404, "not_found_error",
+                              "the model '%.100s' does not exist here (this server serves '%s')",
+                              m->valuestring, s->name);
+        return -1;
+    }
+    const cJSON *x = item(body, "stop");
+    if ((cJSON_IsString(x) && x->valuestring[0]) || (cJSON_IsArray(x) && cJSON_GetArraySize(x) > 0)) {
+        ef_engine__http_error(c, 400, "invalid_request_error",
+                              "'stop' strings are not supported by envforge serve (generation "
+                              "ends at the model's end-of-sequence token or max_tokens)");
+        return -1;
+    }
+    static const char *const zero_only[] = {"presence_penalty", "frequency_penalty"};
+    for (size_t i = 0; i < EF_ARRAY_LEN(zero_only); i++) {
+        x = item(body, zero_only[i]);
+        if (cJSON_IsNumber(x) && x->valuedouble != 0) {
+            ef_engine__http_error(c, 400, "invalid_request_error",
+                                  "'%s' is not supported by envforge serve (use "
+                                  "repetition_penalty)",
+                                  zero_only[i]);
+            return -1;
+        }
+    }
+    x = item(body, "logit_bias");
+    if (cJSON_IsObject(x) && x->child) {
+        ef_engine__http_error(c, 400, "invalid_request_error",
+                              "'logit_bias' is not supported by envforge serve");
+        return -1;
+    }
+    if (cJSON_IsTrue(item(body, "echo"))) {
+        ef_engine__http_error(c, 400, "invalid_request_error",
+                              "'echo' is not supported by envforge serve");
+        return -1;
+    }
+    x = item(body, "best_of");
+    if (cJSON_IsNumber(x) && x->valuedouble != 1) {
+        ef_engine__http_error(c, 400, "invalid_request_error",
+                              "'best_of' other than 1 is not supported by envforge serve");
+        return -1;
+    }
+    x = item(body, "top_logprobs");
+    if (cJSON_IsNumber(x) && x->valuedouble != 0) {
+        ef_engine__http_error(c, 400, "invalid_request_error",
+                              "'top_logprobs' alternatives are not supported by envforge serve "
+                              "(logprobs gives the chosen token's)");
+        return -1;
+    }
+    return 0;
+}
+
 static int read_params(ef_engine_server *s, ef_http_conn *c, const cJSON *body, int chat,
                        gen_params *g)
 {
+    if (refuse_unsupported(s, c, body) < 0)
+        return -1;
     memset(g, 0, sizeof(*g));
     ef_sample_params def = EF_SAMPLE_PARAMS_INIT;
     g->sp = def;
@@ -911,8 +971,9 @@ int ef_engine__api_handle(ef_engine_server *s, ef_http_conn *c, const ef_http_re
         cJSON_AddStringToObject(m, "object", "model");
         cJSON_AddNumberToObject(m, "created", 0);
         cJSON_AddStringToObject(m, "owned_by", "envforge");
-        cJSON_AddNumberToObject(m, "max_model_len",
-                                ef_engine_rt_config(s->rt)->max_position_embeddings);
+        /* what a request may use (prompt + new tokens), as vLLM reports it; the model's
+         * own trained length is in its config */
+        cJSON_AddNumberToObject(m, "max_model_len", ef_engine_rt_max_ctx(s->rt));
         cJSON_AddItemToArray(data, m);
         return send_json(c, 200, j);
     }

@@ -290,6 +290,45 @@ def test_limits():
         check(e.code == 404, "404")
 
 
+def test_unsupported_fields_and_models():
+    # what the server does not implement is refused, not silently ignored
+    for bad in ({"stop": ["\n"]}, {"presence_penalty": 0.5}, {"logit_bias": {"5": 10}},
+                {"echo": True}, {"best_of": 2}):
+        try:
+            client.completions.create(model="tiny_model", prompt=[0, 1], max_tokens=2, **bad)
+            raise AssertionError("expected 400 for %r" % bad)
+        except openai.BadRequestError as e:
+            check(list(bad)[0] in str(e), "the message names the field: %s" % e)
+    try:
+        client.chat.completions.create(model="tiny_model", max_tokens=2, stop="x",
+                                       messages=[{"role": "user", "content": "hi"}])
+        raise AssertionError("expected 400 for chat stop")
+    except openai.BadRequestError:
+        pass
+    # their no-op values are fine
+    client.completions.create(model="tiny_model", prompt=[0, 1], max_tokens=2, stop=[],
+                              presence_penalty=0, frequency_penalty=0, echo=False, best_of=1)
+    # another model's name is a 404 naming the served one; "default" is this one
+    try:
+        client.completions.create(model="gpt-4o", prompt=[0, 1], max_tokens=2)
+        raise AssertionError("expected 404")
+    except openai.NotFoundError as e:
+        check("tiny_model" in str(e), str(e))
+    client.completions.create(model="default", prompt=[0, 1], max_tokens=2)
+    # max_model_len is what a request may use (--max-ctx, 65536 by default), not the
+    # config's trained length
+    with urllib.request.urlopen(base_url + "/models") as r:
+        m = json.load(r)["data"][0]
+    check(m["max_model_len"] == 65536, "max_model_len %r" % m["max_model_len"])
+    p, url = start_server("--max-ctx", "4096")
+    try:
+        with urllib.request.urlopen(url + "/models") as r:
+            check(json.load(r)["data"][0]["max_model_len"] == 4096, "--max-ctx 4096")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+
+
 def test_sigterm_clean_stop():
     p, url = start_server()
     c = openai.OpenAI(base_url=url, api_key="none", max_retries=0, timeout=60)
@@ -318,7 +357,8 @@ for fn in [test_models_and_health, test_chat_with_tools_required, test_chat_name
            test_chat_unknown_named_tool_is_400, test_chat_stream_matches_plain,
            test_chat_stream_tool_calls, test_completions_logprobs_and_seed,
            test_completions_sampler_options, test_completions_stream,
-           test_concurrent_clients_same_streams, test_limits, test_sigterm_clean_stop]:
+           test_concurrent_clients_same_streams, test_limits,
+           test_unsupported_fields_and_models, test_sigterm_clean_stop]:
     if len(sys.argv) > 1 and sys.argv[1] not in fn.__name__:
         continue
     case(fn)
