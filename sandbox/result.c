@@ -114,8 +114,15 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
     if (p->step) {
         r->status = EF_SANDBOX_SETUP_ERROR;
         r->setup_errno = p->step_errno;
-        snprintf(r->detail, sizeof r->detail, "%s: %s", ef_sandbox__step_name(p->step),
-                 strerror(p->step_errno));
+        if (p->step == EF_SB_STEP_EXEC && p->argv && p->argv[0])
+            snprintf(r->detail, sizeof r->detail, "exec %.80s: %s", p->argv[0],
+                     strerror(p->step_errno));
+        else if (p->step == EF_SB_STEP_CHDIR && p->cwd)
+            snprintf(r->detail, sizeof r->detail, "chdir %.80s: %s", p->cwd,
+                     strerror(p->step_errno));
+        else
+            snprintf(r->detail, sizeof r->detail, "%s: %s", ef_sandbox__step_name(p->step),
+                     strerror(p->step_errno));
         return;
     }
     if (killed_for == EF_SB_KILL_CALLER && !p->prog_reaped) {
