@@ -407,9 +407,9 @@ static cJSON *run_settings(const ef_agent_run_options *o, int oracle)
     cJSON *j = cJSON_CreateObject();
     char tools[512] = "";
     size_t off = 0;
-    for (size_t i = 0; o->builtin_tools && o->builtin_tools[i]; i++)
-        off += (size_t)snprintf(tools + off, off < sizeof(tools) ? sizeof(tools) - off : 0, "%s%s",
-                                i ? "," : "", o->builtin_tools[i]);
+    for (size_t i = 0; o->builtin_tools && o->builtin_tools[i] && off + 1 < sizeof(tools); i++)
+        off += (size_t)snprintf(tools + off, sizeof(tools) - off, "%s%s", i ? "," : "",
+                                o->builtin_tools[i]);
     if (!j)
         return NULL;
     cJSON_AddNumberToObject(j, "max_turns", (double)c->max_turns);
@@ -462,11 +462,10 @@ int ef_agent_run_options_check(ef_ctx *ctx, const ef_agent_run_options *o)
             return ef_errorf(ctx, EF_EINVAL, "--tools: unknown tool '%s' (known: %s)", n, list);
         }
     }
-    if (!(isnan(sp->temperature) || sp->temperature < 0) && sp->temperature > 100)
+    /* negative: the server's default */
+    if (isnan(sp->temperature) || sp->temperature > 100)
         return ef_errorf(ctx, EF_EINVAL, "--temperature %g: expected a value in [0, 100]",
                          sp->temperature);
-    if (isnan(sp->temperature))
-        return ef_errorf(ctx, EF_EINVAL, "--temperature nan: expected a value in [0, 100]");
     if (isnan(sp->top_p) || sp->top_p > 1)
         return ef_errorf(ctx, EF_EINVAL, "--top-p %g: expected a value in (0, 1]", sp->top_p);
     if (!(o->agent.context_threshold > 0 && o->agent.context_threshold <= 1))
@@ -543,6 +542,17 @@ static int settings_compare(ef_ctx *ctx, const ef_run_row *was, const ef_agent_r
     cJSON *cfg = was->config_json ? cJSON_Parse(was->config_json) : NULL;
     /* runs of this build record "settings": 1 and every key (null when unset) */
     int full = cfg && cJSON_GetObjectItemCaseSensitive(cfg, "settings") != NULL;
+    if (cfg && !full) {
+        /* an older build's config: the server's defaults were numbers (temperature -1,
+         * top_p 0), and submit_tool said true for the oracle too; leave that one out */
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(cfg, "temperature");
+        if (cJSON_IsNumber(t) && t->valuedouble < 0)
+            cJSON_ReplaceItemInObjectCaseSensitive(cfg, "temperature", cJSON_CreateNull());
+        t = cJSON_GetObjectItemCaseSensitive(cfg, "top_p");
+        if (cJSON_IsNumber(t) && t->valuedouble <= 0)
+            cJSON_ReplaceItemInObjectCaseSensitive(cfg, "top_p", cJSON_CreateNull());
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg, "submit_tool");
+    }
     for (size_t i = 0; cfg && i < EF_ARRAY_LEN(setting_keys); i++) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(cfg, setting_keys[i].key);
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(now, setting_keys[i].key);

@@ -76,21 +76,29 @@ else
   bad resume_same_settings "exit $rc: $(cat "$T/out" "$T/err")"
 fi
 
-# --- a run of an older build (config without the "settings" marker): the keys it has
-# are compared, the others are not
-q "$T/r.db" "select 1" >/dev/null
+# --- runs of an older build (config_json as it wrote it, without the "settings" marker):
+# the keys it recorded are compared, with its numbers for the server's defaults
+run --model oracle --limit 2 --run old-oracle
 python3 - "$T/r.db" <<'PY'
 import sqlite3, sys
 con = sqlite3.connect(sys.argv[1])
-con.execute("update runs set config_json = '{\"group\":1,\"max_turns\":1,\"submit_tool\":true}' where name = 'mt1'")
+old = ('{"group":1,"max_turns":%d,"max_tokens":0,"max_wall_ms":0,"context_window":131072,'
+       '"context_threshold":0.8,"context_policy":"discard-75","temperature":-1,"top_p":0,'
+       '"submit_tool":true}')
+con.execute("update runs set config_json = ? where name = 'mt1'", (old % 1,))
+con.execute("update runs set config_json = ? where name = 'old-oracle'", (old % 16,))
 con.commit()
 PY
-run --model "$REPLAY" --limit 2 --run mt1 --max-turns 1 --temperature 0.7; rc1=$?
-run --model "$REPLAY" --limit 2 --run mt1 --max-turns 5; rc2=$?
-if [ $rc1 -eq 0 ] && [ $rc2 -eq 2 ] && has "$T/err" "--max-turns: stored 1, now 5"; then
+run --model "$REPLAY" --limit 2 --run mt1 --max-turns 1; rc1=$?
+run --model oracle --limit 2 --run old-oracle; rc2=$?
+run --model "$REPLAY" --limit 2 --run mt1 --max-turns 1 --temperature 0.7; rc3=$?
+e3=$(cat "$T/err")
+run --model "$REPLAY" --limit 2 --run mt1 --max-turns 5; rc4=$?
+if [ $rc1$rc2$rc3$rc4 = 0022 ] && has "$T/err" "--max-turns: stored 1, now 5" &&
+   [[ "$e3" == *"--temperature: stored null, now 0.7"* ]]; then
   ok resume_older_config
 else
-  bad resume_older_config "exit $rc1 / $rc2: $(cat "$T/err")"
+  bad resume_older_config "exits $rc1$rc2$rc3$rc4: $e3 $(cat "$T/err")"
 fi
 
 # --- default names: the same settings resume, other settings make another run
