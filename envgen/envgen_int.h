@@ -67,6 +67,7 @@ struct ef_env_episode {
     int stash_task_ref, stash_state_ref; /* prepared copies (ef_envgen__episode_stash) */
     int n_stash_task, n_stash_state, n_stash_want, n_stash_want_state;
     int pristine_out; /* the pristine task itself was handed out (decode again before copying) */
+    int state_none;   /* the task has no initial state: a reset is a new empty table */
     ef_buf calls;  /* JSON array text of the calls made through call() */
     ef_buf argbuf; /* arguments of the call in progress */
     ef_buf resbuf; /* result of the last call */

@@ -330,7 +330,8 @@ static int episode_new_fn(lua_State *L, void *ud)
     if (lua_type(L, -1) != LUA_TTABLE)
         return ef_errorf(ep->env->ctx, EF_EINVAL, "task JSON must be an object");
     lua_getfield(L, -1, "state");
-    if (lua_isnil(L, -1) || ef_envgen__is_null(L, -1)) {
+    ep->state_none = lua_isnil(L, -1) || ef_envgen__is_null(L, -1);
+    if (ep->state_none) {
         lua_pop(L, 1);
         lua_newtable(L);
     } else {
@@ -349,6 +350,11 @@ static int episode_reset_fn(lua_State *L, void *ud)
     luaL_unref(L, LUA_REGISTRYINDEX, ep->state_ref);
     ep->state_ref = LUA_NOREF;
     if (stash_pop(L, ep->stash_state_ref, &ep->n_stash_state)) {
+        ep->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return 0;
+    }
+    if (ep->state_none) { /* no need for the pristine task (a second decode) */
+        lua_newtable(L);
         ep->state_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         return 0;
     }
