@@ -16,7 +16,9 @@ static const char usage_text[] =
     "\n"
     "DOCS.jsonl holds one document per line: {\"id\": \"...\", \"title\": \"...\",\n"
     "\"text\": \"...\", \"url\": \"...\"} (title and url optional; \"-\" reads stdin).\n"
-    "The search tool uses the corpus when an episode is given one.\n";
+    "The search tool uses the corpus when an episode is given one. build replaces only a\n"
+    "missing or empty file or an earlier corpus; any other file at -o is refused.\n"
+    "exit: 0 ok, 1 failure (a bad line, an -o that is not a corpus), 2 usage\n";
 
 static int build(int argc, char **argv)
 {

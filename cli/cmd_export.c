@@ -3,10 +3,13 @@
  * episodes (sft, rl) or tasks as JSONL to stdout or -o FILE, or as Parquet through the
  * pyarrow helper. What was skipped (incomplete rl groups) is reported on stderr.
  */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli/cli.h"
 #include "common/ef.h"
 #include "datasets/export.h"
@@ -132,8 +135,22 @@ int ef_cli_export(int argc, char **argv)
         rc = ef_cli_store_check_filters(ctx, s, db, o.run, o.env);
     ef_export_stats st;
     memset(&st, 0, sizeof(st));
-    if (rc == 0 && parquet)
-        rc = ef_export_write_parquet(s, &o, out_path, &st);
+    if (rc == 0 && parquet) {
+        /* to a temporary name renamed over FILE at the end: the writer removes what it
+         * wrote when it fails, and an existing FILE must outlive a failed export */
+        char *tmp = ef_asprintf("%s.tmp-%ld", out_path, (long)getpid());
+        if (!tmp)
+            rc = ef_errorf(ctx, EF_ENOMEM, "export: out of memory");
+        else {
+            rc = ef_export_write_parquet(s, &o, tmp, &st);
+            if (rc == 0 && rename(tmp, out_path) != 0)
+                rc = ef_errorf(ctx, EF_EIO, "export: cannot write %s: %s", out_path,
+                               strerror(errno));
+            if (rc < 0)
+                unlink(tmp);
+            ef_free(tmp);
+        }
+    }
     else if (rc == 0) {
         /* -o through a temporary file: a failed export leaves an existing FILE as it was */
         ef_cli_out out;

@@ -43,7 +43,10 @@ static const char usage_text[] =
     "                   tasks and errors, faster)\n"
     "  --json           print each env's summary as one JSON line\n"
     "  --no-progress    no progress bar on stderr\n"
-    "exit: 0 every env kept N tasks, 1 an env failed (its error names file and line), 2 usage\n";
+    "-o FILE is written to FILE.tmp-* and renamed at the end: a gen that fails leaves an\n"
+    "existing FILE as it was. -o naming the --db store is refused.\n"
+    "exit: 0 every env kept N tasks, 1 an env failed (its error names file and line) or\n"
+    "--from-jsonl imported nothing, 2 usage (also a --level outside the env's levels)\n";
 
 typedef struct {
     ef_store *store;

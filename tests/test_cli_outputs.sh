@@ -19,6 +19,8 @@ check "export -o STORE keeps the store" test "$(sum self.db)" = "$before"
 mkdir -p sub
 run_rc "$bin" export --db self.db --format sft -o sub/../self.db
 check "export -o sub/../STORE exits 2" test "$rc" = 2
+run_rc "$bin" export --db self.db --format sft --parquet -o self.db
+check "export --parquet -o STORE exits 2" test "$rc" = 2
 ln -s self.db link.db
 run_rc "$bin" export --db link.db --format sft -o self.db
 check "export via a symlink to the store exits 2" test "$rc" = 2
@@ -51,6 +53,13 @@ check "report failing keeps the old file" test "$(cat rep.html)" = keep
 echo keep > x.jsonl
 run_rc "$bin" export --db eps.db --format sft --env no-such-env -o x.jsonl
 check "export failing keeps the old file" test "$(cat x.jsonl)" = keep
+if python3 -c 'import pyarrow' 2>/dev/null; then
+  run_rc "$bin" export --db eps.db --format sft --parquet -o p.parquet
+  check "export --parquet writes the file" test "$rc" = 0 -a -s p.parquet
+  check "export --parquet leaves no temporary file" test -z "$(ls | grep tmp-)"
+else
+  echo "skip export --parquet (no pyarrow)"
+fi
 run_rc "$bin" report --db eps.db -o /nonexistent/dir/r.html
 check "report to a missing dir exits 1" test "$rc" = 1
 check "report to a missing dir says why" err_has "No such file or directory"
