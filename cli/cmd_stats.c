@@ -48,6 +48,9 @@ int ef_cli_parse_ks(const char *v, int *ks, int max_k, int *n_ks)
 
 int ef_cli_parse_reward(const char *v, double *out)
 {
+    /* the strict parse, quiet: callers print their own "give a number in [0, 1]" */
+    if (!v || !((v[0] >= '0' && v[0] <= '9') || v[0] == '.') || strpbrk(v, "xXpP"))
+        return -1;
     char *end;
     double r = strtod(v, &end);
     if (end == v || *end || !(r >= 0 && r <= 1))
