@@ -95,7 +95,8 @@ int ef_cli_check_output(const char *cmd, const char *store, const char *out);
  * return -1 with the reason (path and strerror) in err. */
 typedef struct {
     const char *path;
-    char *tmp;
+    char *tmp;  /* the temporary file, NULL when FILE is written in place */
+    char *real; /* FILE's target when FILE is a symlink */
     FILE *f;
 } ef_cli_out;
 int ef_cli_out_open(ef_cli_out *o, const char *path, char *err, size_t err_cap);

@@ -158,7 +158,7 @@ int ef_cli_export(int argc, char **argv)
         out.f = stdout;
         char err[512];
         if (out_path && ef_cli_out_open(&out, out_path, err, sizeof err) < 0)
-            rc = ef_errorf(ctx, EF_EIO, "export: %s", err);
+            rc = ef_errorf(ctx, EF_EIO, "%s", err);
         else {
             static char buf[1 << 16];
             setvbuf(out.f, buf, _IOFBF, sizeof(buf));
@@ -166,7 +166,7 @@ int ef_cli_export(int argc, char **argv)
         }
         if (out_path && (out.f || out.tmp) &&
             ef_cli_out_close(&out, rc == 0, err, sizeof err) < 0 && rc == 0)
-            rc = ef_errorf(ctx, EF_EIO, "export: %s", err);
+            rc = ef_errorf(ctx, EF_EIO, "%s", err);
     }
     if (rc < 0)
         fprintf(stderr, "envforge export: %s\n", ef_errmsg(ctx));

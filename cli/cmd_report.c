@@ -86,11 +86,11 @@ int ef_cli_report(int argc, char **argv)
         rc = ef_cli_store_check_filters(ctx, s, db, o.stats.run, o.stats.env);
     /* through a temporary file: a failed report leaves an existing FILE as it was */
     if (rc == 0 && ef_cli_out_open(&out, out_path, err, sizeof err) < 0)
-        rc = ef_errorf(ctx, EF_EIO, "report: %s", err);
+        rc = ef_errorf(ctx, EF_EIO, "%s", err);
     if (rc == 0)
         rc = ef_report_write(s, &o, out.f);
     if ((out.f || out.tmp) && ef_cli_out_close(&out, rc == 0, err, sizeof err) < 0 && rc == 0)
-        rc = ef_errorf(ctx, EF_EIO, "report: %s", err);
+        rc = ef_errorf(ctx, EF_EIO, "%s", err);
     if (rc < 0)
         fprintf(stderr, "envforge report: %s\n", ef_errmsg(ctx));
     else

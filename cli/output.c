@@ -8,8 +8,8 @@
  * "x.db", "./x.db" and "dir/../x.db" are one file even before it is created.
  * ef_cli_out_open writes a regular file through a temporary file next to it
  * (FILE.tmp-XXXXXX, renamed over FILE by ef_cli_out_close on success, removed on
- * failure); a path that exists and is not a regular file (/dev/stdout, a pipe) is written
- * in place.
+ * failure; a symlink's target is replaced, the link kept); a path that exists and is not a
+ * regular file (/dev/stdout, a pipe) is written in place.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -96,10 +96,16 @@ int ef_cli_out_open(ef_cli_out *o, const char *path, char *err, size_t err_cap)
         }
         return 0;
     }
+    /* a symlink to a file: replace the file it points at, keep the link */
+    struct stat lst;
+    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && (o->real = realpath(path, NULL)))
+        path = o->real;
     size_t n = strlen(path) + 16;
     o->tmp = malloc(n);
     if (!o->tmp) {
         snprintf(err, err_cap, "cannot write %s: out of memory", path);
+        free(o->real);
+        o->real = NULL;
         return -1;
     }
     snprintf(o->tmp, n, "%s.tmp-XXXXXX", path);
@@ -108,6 +114,8 @@ int ef_cli_out_open(ef_cli_out *o, const char *path, char *err, size_t err_cap)
         snprintf(err, err_cap, "cannot write %s: %s", path, strerror(errno));
         free(o->tmp);
         o->tmp = NULL;
+        free(o->real);
+        o->real = NULL;
         return -1;
     }
     /* mkstemp makes 0600; give the file the mode a plain fopen would */
@@ -123,6 +131,8 @@ int ef_cli_out_open(ef_cli_out *o, const char *path, char *err, size_t err_cap)
         unlink(o->tmp);
         free(o->tmp);
         o->tmp = NULL;
+        free(o->real);
+        o->real = NULL;
         return -1;
     }
     return 0;
@@ -138,7 +148,7 @@ int ef_cli_out_close(ef_cli_out *o, int ok, char *err, size_t err_cap)
     }
     o->f = NULL;
     if (o->tmp) {
-        if (ok && rename(o->tmp, o->path) != 0) {
+        if (ok && rename(o->tmp, o->real ? o->real : o->path) != 0) {
             snprintf(err, err_cap, "cannot write %s: %s", o->path, strerror(errno));
             rc = -1;
             ok = 0;
@@ -148,5 +158,7 @@ int ef_cli_out_close(ef_cli_out *o, int ok, char *err, size_t err_cap)
         free(o->tmp);
         o->tmp = NULL;
     }
+    free(o->real);
+    o->real = NULL;
     return rc;
 }

@@ -64,6 +64,14 @@ run_rc "$bin" report --db eps.db -o /nonexistent/dir/r.html
 check "report to a missing dir exits 1" test "$rc" = 1
 check "report to a missing dir says why" err_has "No such file or directory"
 
+# -o through a symlink replaces its target and keeps the link; /dev/stdout is written
+echo old > target.html; ln -s target.html link.html
+run_rc "$bin" report --db eps.db -o link.html
+check "report -o SYMLINK keeps the link" test -L link.html
+check "report -o SYMLINK writes the target" grep -q "<html" target.html
+run_rc "$bin" export --db eps.db --format sft -o /dev/stdout
+check "export -o /dev/stdout writes to stdout" test "$rc" = 0 -a -s "$tmp/out"
+
 # corpus build replaces only a corpus
 printf '%s\n' '{"id":"a","title":"t","text":"hello world"}' > docs.jsonl
 cp store.db cstore.db; before=$(sum cstore.db)
