@@ -3,6 +3,7 @@
  * kept tasks to the store (one writer: batches arrive on this thread) and/or a tasks
  * JSONL file, and prints a summary per env on stdout.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,12 +106,16 @@ static int sink(void *ud, ef_ctx *ctx, const ef_env_info *env, const ef_env_task
 static int parse_levels(const char *s, int *lo, int *hi)
 {
     char *end;
+    if (!isdigit((unsigned char)s[0]))
+        return -1;
     long a = strtol(s, &end, 10);
     long b = a;
-    if (end == s || a < 1)
+    if (end == s || a < 1 || a > 100)
         return -1;
     if (*end == '-') {
         const char *t = end + 1;
+        if (!isdigit((unsigned char)t[0]))
+            return -1;
         b = strtol(t, &end, 10);
         if (end == t || b < a)
             return -1;

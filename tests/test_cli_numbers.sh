@@ -18,6 +18,8 @@ bad "gen --seed 2^64" "--seed: '18446744073709551616' is not in range" \
   "$bin" gen "$env_lua" -n 1 --seed 18446744073709551616 --no-progress
 bad "gen --seed -1" "--seed: '-1'" "$bin" gen "$env_lua" -n 1 --seed -1 --no-progress
 bad "gen --seed empty" "--seed: ''" "$bin" gen "$env_lua" -n 1 --seed "" --no-progress
+bad "gen --level ' 2'" "--level needs L or L1-L2" "$bin" gen "$env_lua" -n 1 --level " 2"
+bad "gen --level 1- 3" "--level needs L or L1-L2" "$bin" gen "$env_lua" -n 1 --level "1- 3"
 bad "gen --jobs 4x" "--jobs: '4x' is not an integer" "$bin" gen "$env_lua" -n 1 --jobs 4x
 bad "gen --max-attempts 0" "--max-attempts: '0'" "$bin" gen "$env_lua" -n 1 --max-attempts 0
 run_rc "$bin" gen "$env_lua" -n 1 --seed 18446744073709551615 --no-progress
