@@ -876,6 +876,53 @@ static void test_git_confinement(void)
     fx_close(&f);
 }
 
+/* A directory of a checked-out path replaced by a symbolic link to outside the work tree:
+ * libgit2 would write through it (onto the host, as the sandbox's uid); the tool refuses.
+ * A link in the file's own place is replaced inside the work tree. */
+static void test_git_checkout_links(void)
+{
+    if (system("git --version >/dev/null 2>&1") != 0)
+        EF_SKIP_CASE("no git CLI");
+    fixture f;
+    fx_open(&f, "gitlink", NULL);
+    char outside[512], cmd[4096];
+    snprintf(outside, sizeof outside, "%s", ef_test_tmpdir("gitlinkout"));
+    put(outside, "x.txt", "ORIGINAL\n");
+    snprintf(cmd, sizeof cmd, "chmod 1777 '%s' && chmod 666 '%s/x.txt'", outside, outside);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    const char *g = "env GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null git -c user.name=t "
+                    "-c user.email=t@t -c safe.directory='*'";
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && %s init -q . && mkdir sub && echo PWNED > sub/x.txt && echo b > b.txt "
+             "&& %s add . && %s commit -qm x && rm -rf sub && ln -s '%s' sub && rm b.txt && "
+             "ln -s '%s/x.txt' b.txt",
+             f.dir, g, g, g, outside, outside);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    ef_tools_ctx_workdir_changed(f.tc);
+    CALL_ERR(&f, "git", "{\"command\":\"checkout\",\"paths\":[\"sub/x.txt\"]}",
+             "'sub' is a symbolic link");
+    CALL_ERR(&f, "git", "{\"command\":\"checkout\",\"rev\":\"HEAD\",\"paths\":[\"sub/x.txt\"]}",
+             "symbolic link");
+    char *t = slurp(outside, "x.txt");
+    EF_CHECK_EQ_STR(t, "ORIGINAL\n");
+    ef_free(t);
+    /* b.txt is a link to the outside file: restoring it replaces the link */
+    CALL_OK(&f, "git", "{\"command\":\"checkout\",\"paths\":[\"b.txt\"]}");
+    t = slurp(outside, "x.txt");
+    EF_CHECK_EQ_STR(t, "ORIGINAL\n");
+    ef_free(t);
+    t = slurp(f.dir, "b.txt");
+    EF_CHECK_EQ_STR(t, "b\n");
+    ef_free(t);
+    char p[700];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/b.txt", f.dir);
+    EF_CHECK(lstat(p, &st) == 0 && S_ISREG(st.st_mode));
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", outside);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+    fx_close(&f);
+}
+
 static void test_fs_identity(void)
 {
     if (geteuid() != 0)
@@ -1119,6 +1166,7 @@ int main(int argc, char **argv)
     EF_RUN(test_corpus);
     EF_RUN(test_git);
     EF_RUN(test_git_confinement);
+    EF_RUN(test_git_checkout_links);
     EF_RUN(test_fs_identity);
     EF_RUN(test_threads);
     EF_RUN(test_submit);

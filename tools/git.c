@@ -12,11 +12,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <git2.h>
@@ -362,12 +364,76 @@ done:
     return rc;
 }
 
+/* libgit2 writes a checked-out path through whatever its leading directories are, a
+ * symbolic link to outside the work tree included (git itself refuses "beyond a symbolic
+ * link"). Each path is walked from the work tree without following links: a link among
+ * its directories is refused, a link in its last place is removed (inside the work tree)
+ * so that the file is written in its place. A path whose directories do not exist yet is
+ * fine: libgit2 makes them. */
+static int checkout_path_safe(ef_ctx *ctx, const char *workdir, const char *path, int i)
+{
+    int dfd = open(workdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return ef_errorf(ctx, EF_EIO, "git checkout: the work tree: %s", strerror(errno));
+    char comp[4096];
+    const char *p = path;
+    int rc = 0;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n >= sizeof comp) {
+            rc = ef_errorf(ctx, EF_EINVAL, "arguments.paths[%d]: a component is too long", i);
+            break;
+        }
+        memcpy(comp, p, n);
+        comp[n] = 0;
+        struct stat st;
+        int exists = n > 0 && fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0;
+        if (!slash || !slash[1]) { /* the last component */
+            if (exists && S_ISLNK(st.st_mode) && unlinkat(dfd, comp, 0) < 0)
+                rc = ef_errorf(ctx, EF_EIO, "git checkout: removing the link %s: %s", path,
+                               strerror(errno));
+            break;
+        }
+        if (n > 0 && exists) {
+            if (S_ISLNK(st.st_mode)) {
+                rc = ef_errorf(ctx, EF_EINVAL,
+                               "arguments.paths[%d]: '%.*s' is a symbolic link; checkout does "
+                               "not write through links",
+                               i, (int)(slash - path), path);
+                break;
+            }
+            int nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (nfd < 0) {
+                rc = ef_errorf(ctx, EF_EINVAL, "arguments.paths[%d]: '%.*s': %s", i,
+                               (int)(slash - path), path, strerror(errno));
+                break;
+            }
+            close(dfd);
+            dfd = nfd;
+        } else if (n > 0) {
+            break; /* the rest does not exist yet */
+        }
+        p = slash + 1;
+    }
+    close(dfd);
+    return rc;
+}
+
 static int cmd_checkout(ef_ctx *ctx, git_repository *repo, const git_strarray *ps,
                         const char *rev, ef_buf *b)
 {
     if (ps->count == 0)
         return ef_errorf(ctx, EF_EINVAL, "arguments.paths: required for checkout (the paths to "
                          "restore)");
+    const char *workdir = git_repository_workdir(repo);
+    if (!workdir)
+        return ef_errorf(ctx, EF_EINVAL, "git checkout: the repository has no work tree");
+    for (size_t i = 0; i < ps->count; i++) {
+        int rc = checkout_path_safe(ctx, workdir, ps->strings[i], (int)i);
+        if (rc < 0)
+            return rc;
+    }
     git_checkout_options co;
     git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
     co.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_DISABLE_PATHSPEC_MATCH;
