@@ -2,6 +2,10 @@
  * cli/cmd_run.c — `envforge run`: parse the options, run the store's tasks × group with
  * the model (agent/agent.h ef_agent_run_store), print the summary on stdout. SIGINT and
  * SIGTERM stop the run after the episodes in flight; the same command resumes it.
+ * Numbers are parsed strictly (cli.h ef_cli_parse_*) and the options checked
+ * (ef_agent_run_options_check) before any run is made: exit 2. A resume with other
+ * settings is exit 2 too; a run whose every episode was a model error is exit 1, with
+ * the first error on stderr.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -86,21 +90,25 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-/* Where an int64 flag goes, or NULL when a is not one of them. */
-static int64_t *int_flag(const char *a, ef_agent_run_options *o)
+/* Where an int64 flag goes and its range, or NULL when a is not one of them. */
+static int64_t *int_flag(const char *a, ef_agent_run_options *o, long long *lo, long long *hi)
 {
+    *lo = 0;
+    *hi = INT64_MAX;
     if (!strcmp(a, "--limit"))
         return &o->limit_tasks;
-    if (!strcmp(a, "--max-turns"))
-        return &o->agent.max_turns;
     if (!strcmp(a, "--max-tokens"))
         return &o->agent.max_tokens;
+    if (!strcmp(a, "--max-requests"))
+        return &o->model_opts.max_requests;
+    *hi = 1000000000;
+    if (!strcmp(a, "--max-turns"))
+        return &o->agent.max_turns; /* 0: no limit */
+    *lo = 1;
     if (!strcmp(a, "--context-window"))
         return &o->agent.context_window;
     if (!strcmp(a, "--max-completion-tokens"))
         return &o->agent.sampling.max_tokens;
-    if (!strcmp(a, "--max-requests"))
-        return &o->model_opts.max_requests;
     return NULL;
 }
 
@@ -196,6 +204,8 @@ int ef_cli_run(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t *dst;
+        long long lo, hi;
         if (!strcmp(a, "--json")) {
             json = 1;
             continue;
@@ -276,14 +286,9 @@ int ef_cli_run(int argc, char **argv)
         } else if (!strcmp(a, "--max-tool-errors")) {
             if (ef_cli_parse_i32("run", a, val, 0, 1000000, &o.agent.max_tool_errors) < 0)
                 return EF_EXIT_USAGE;
-        } else if (int_flag(a, &o) != NULL) {
+        } else if ((dst = int_flag(a, &o, &lo, &hi)) != NULL) {
             long long n;
-            int64_t *dst = int_flag(a, &o);
-            /* counts of turns and tokens per call: at least 1 where 0 means nothing */
-            int small = !strcmp(a, "--max-turns") || !strcmp(a, "--context-window") ||
-                        !strcmp(a, "--max-completion-tokens");
-            long long lo = small && strcmp(a, "--max-turns") != 0;
-            if (ef_cli_parse_int("run", a, val, lo, small ? 1000000000 : INT64_MAX, &n) < 0)
+            if (ef_cli_parse_int("run", a, val, lo, hi, &n) < 0)
                 return EF_EXIT_USAGE;
             *dst = n;
         } else if (!strcmp(a, "--timeout-s") || !strcmp(a, "--request-timeout-s")) {
