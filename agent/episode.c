@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "common/utf8.h"
 #include "agent/agent_int.h"
 #include "common/rng.h"
 
@@ -265,16 +266,20 @@ static int build_tools(loop *L)
     return L->tools_json ? 0 : EF_ENOMEM;
 }
 
+/* The tool's text under the byte cap, cut from the middle so that its end (an exit
+ * status, a traceback's last lines) survives (common/utf8.h). */
 static char *cap_text(loop *L, char *text)
 {
     size_t cap = L->cfg->max_tool_output_bytes;
-    if (!text || !cap || strlen(text) <= cap)
+    size_t n = text ? strlen(text) : 0;
+    if (!text || !cap || n <= cap)
         return text;
-    /* cut on a UTF-8 boundary */
-    size_t k = cap;
-    while (k > 0 && ((unsigned char)text[k] & 0xC0) == 0x80)
-        k--;
-    char *t = ef_asprintf("%.*s\n[output truncated at %zu bytes]", (int)k, text, cap);
+    int oom = 0;
+    char *t = ef_utf8_cap_middle(text, n, cap, &oom);
+    if (!t && !oom) { /* a cap too small for both ends: the head, on a UTF-8 boundary */
+        size_t k = ef_utf8_floor(text, cap);
+        t = ef_asprintf("%.*s\n[output truncated at %zu bytes]", (int)k, text, cap);
+    }
     if (!t)
         return text;
     ef_free(text);

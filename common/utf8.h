@@ -141,4 +141,18 @@ static inline size_t ef_utf8_floor(const char *s, size_t at)
     return at;
 }
 
+/* Whether s[0..n) is valid UTF-8 without NUL bytes. */
+int ef_utf8_valid(const char *s, size_t n);
+
+/* A copy of s[0..n) where each invalid sequence (the span ef_utf8_invalid_len gives) and
+ * each NUL becomes one U+FFFD; NUL-terminated, its length in *out_len (may be NULL).
+ * NULL when out of memory. */
+char *ef_utf8_lossy(const char *s, size_t n, size_t *out_len);
+
+/* Text of at most cap bytes (cap >= 256) made of the head of s[0..n), a line saying how
+ * many bytes were cut from the middle, and the tail — so the end of a tool's output (its
+ * exit status, the last lines of a traceback) survives a cap. Cuts on UTF-8 boundaries.
+ * NULL when n <= cap (nothing to cut) or out of memory (*oom = 1). */
+char *ef_utf8_cap_middle(const char *s, size_t n, size_t cap, int *oom);
+
 #endif

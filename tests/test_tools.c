@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "common/json.h"
 #include "common/rng.h"
+#include "common/utf8.h"
 #include "tests/testlib.h"
 #include "tests/tools_testlib.h"
 #include "tools/tools.h"
@@ -216,6 +217,8 @@ static int run_big(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_result 
     if (!t)
         return EF_ENOMEM;
     memset(t, 'x', 200000);
+    t[100] = (char)0xe9; /* a Latin-1 byte: not UTF-8 */
+    memcpy(t + 200000 - 9, "[exit 3]\n", 9); /* the end must survive the cap */
     t[200000] = '\0';
     return ef_tools__result_take(out, 0, t);
 }
@@ -288,8 +291,12 @@ static void test_registry(void)
     ef_tools_result_free(&r);
     /* output cap */
     EF_CHECK_OK(f.ctx, ef_tools_registry_call(reg, f.tc, "big", "{}", &r));
-    EF_CHECK(r.truncated && strlen(r.text) < 70000);
-    EF_CHECK_CONTAINS(r.text, "[output truncated: 65536 of 200000 bytes shown]");
+    /* cut from the middle to the cap, the end kept; invalid UTF-8 replaced */
+    EF_CHECK(r.truncated && strlen(r.text) <= 65536 && strlen(r.text) > 65000);
+    EF_CHECK_CONTAINS(r.text, "bytes cut from the middle ...]");
+    EF_CHECK(strlen(r.text) > 9 && strcmp(r.text + strlen(r.text) - 9, "[exit 3]\n") == 0);
+    EF_CHECK(ef_utf8_valid(r.text, strlen(r.text)));
+    EF_CHECK_CONTAINS(r.text, "xx\xef\xbf\xbdxx");
     ef_tools_result_free(&r);
 
     cJSON *defs = NULL;

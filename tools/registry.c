@@ -260,19 +260,35 @@ int ef_tools_registry_openai(const ef_tool_registry *reg, cJSON **out)
 
 /* ---- calls --------------------------------------------------------------------- */
 
-/* Cuts text at the byte cap (on a UTF-8 boundary) and says so. */
+/* Makes the text valid UTF-8 (a program's bytes, a Latin-1 file: each invalid sequence
+ * becomes U+FFFD, or the JSON sent to a model server would be invalid) and cuts it to the
+ * byte cap from the middle, so that its end — the exit status, stderr, the last lines of
+ * a traceback — still reaches the model. */
 static int cap_text(ef_tool_result *r, size_t max_bytes)
 {
-    if (!r->text || max_bytes == 0)
+    if (!r->text)
         return 0;
     size_t n = strlen(r->text);
-    if (n <= max_bytes)
+    if (!ef_utf8_valid(r->text, n)) {
+        char *t = ef_utf8_lossy(r->text, n, &n);
+        if (!t)
+            return EF_ENOMEM;
+        ef_free(r->text);
+        r->text = t;
+    }
+    if (max_bytes == 0 || n <= max_bytes)
         return 0;
-    size_t keep = ef_utf8_floor(r->text, max_bytes);
-    char *t = ef_asprintf("%.*s\n[output truncated: %zu of %zu bytes shown]", (int)keep,
-                          r->text, keep, n);
-    if (!t)
+    int oom = 0;
+    char *t = ef_utf8_cap_middle(r->text, n, max_bytes, &oom);
+    if (!t && oom)
         return EF_ENOMEM;
+    if (!t) { /* a cap too small for head and tail: the head */
+        size_t keep = ef_utf8_floor(r->text, max_bytes);
+        t = ef_asprintf("%.*s\n[output truncated: %zu of %zu bytes shown]", (int)keep, r->text,
+                        keep, n);
+        if (!t)
+            return EF_ENOMEM;
+    }
     ef_free(r->text);
     r->text = t;
     r->truncated = 1;
