@@ -8,8 +8,9 @@
  * "x.db", "./x.db" and "dir/../x.db" are one file even before it is created.
  * ef_cli_out_open writes a regular file through a temporary file next to it
  * (FILE.tmp-XXXXXX, renamed over FILE by ef_cli_out_close on success, removed on
- * failure; a symlink's target is replaced, the link kept); a path that exists and is not a
- * regular file (/dev/stdout, a pipe) is written in place.
+ * failure; a symlink to a regular file has its target replaced, the link kept). Anything
+ * else (a path under /dev or /proc such as /dev/stdout, a pipe, a device, a symlink to
+ * one) is written in place, as fopen would: a rename must never replace a device node.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -79,13 +80,35 @@ int ef_cli_check_output(const char *cmd, const char *store, const char *out)
     return EF_EXIT_OK;
 }
 
+/* 1 when path is a device or process file (/dev/stdout, /proc/self/fd/1): written in
+ * place, never replaced by a rename */
+static int special_path(const char *path)
+{
+    return !strncmp(path, "/dev/", 5) || !strncmp(path, "/proc/", 6);
+}
+
 int ef_cli_out_open(ef_cli_out *o, const char *path, char *err, size_t err_cap)
 {
     memset(o, 0, sizeof *o);
     o->path = path;
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        if (S_ISDIR(st.st_mode)) {
+    struct stat lst, st;
+    char *canon = canonical(path); /* catches ../dev/stdout and a link to /dev */
+    int in_place = special_path(path) || (canon && special_path(canon));
+    free(canon);
+    if (!in_place && lstat(path, &lst) == 0) {
+        if (S_ISLNK(lst.st_mode)) {
+            /* a symlink to a regular file: replace the file it points at, keep the link */
+            o->real = realpath(path, NULL);
+            in_place = !o->real || special_path(o->real) || stat(o->real, &st) != 0 ||
+                       !S_ISREG(st.st_mode);
+        } else {
+            in_place = !S_ISREG(lst.st_mode);
+        }
+    }
+    if (in_place) {
+        free(o->real);
+        o->real = NULL;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
             snprintf(err, err_cap, "cannot write %s: %s", path, strerror(EISDIR));
             return -1;
         }
@@ -96,9 +119,7 @@ int ef_cli_out_open(ef_cli_out *o, const char *path, char *err, size_t err_cap)
         }
         return 0;
     }
-    /* a symlink to a file: replace the file it points at, keep the link */
-    struct stat lst;
-    if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) && (o->real = realpath(path, NULL)))
+    if (o->real)
         path = o->real;
     size_t n = strlen(path) + 16;
     o->tmp = malloc(n);

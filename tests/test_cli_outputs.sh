@@ -71,6 +71,12 @@ check "report -o SYMLINK keeps the link" test -L link.html
 check "report -o SYMLINK writes the target" grep -q "<html" target.html
 run_rc "$bin" export --db eps.db --format sft -o /dev/stdout
 check "export -o /dev/stdout writes to stdout" test "$rc" = 0 -a -s "$tmp/out"
+check "/dev/stdout is still the link it was" test -L /dev/stdout
+mkfifo fifo
+cat fifo > from_fifo &
+run_rc "$bin" export --db eps.db --format sft -o fifo
+wait
+check "export -o FIFO writes into the pipe" test "$rc" = 0 -a -s from_fifo -a -p fifo
 
 # corpus build replaces only a corpus
 printf '%s\n' '{"id":"a","title":"t","text":"hello world"}' > docs.jsonl
