@@ -17,6 +17,8 @@ int ef_utf8_valid(const char *s, size_t n)
             i++;
             continue;
         }
+        if (!u[i])
+            return 0;
         uint32_t cp;
         size_t k = ef_utf8_next(u + i, n - i, &cp);
         if (!k)
@@ -32,7 +34,7 @@ char *ef_utf8_lossy(const char *s, size_t n, size_t *out_len)
     size_t cap = n + 1, len = 0;
     for (size_t i = 0; i < n;) { /* the length first: each bad span grows to 3 bytes */
         uint32_t cp;
-        size_t k = u[i] && u[i] < 0x80 ? 1 : ef_utf8_next(u + i, n - i, &cp);
+        size_t k = !u[i] ? 0 : u[i] < 0x80 ? 1 : ef_utf8_next(u + i, n - i, &cp);
         if (k) {
             i += k;
         } else {
@@ -45,7 +47,7 @@ char *ef_utf8_lossy(const char *s, size_t n, size_t *out_len)
         return NULL;
     for (size_t i = 0; i < n;) {
         uint32_t cp;
-        size_t k = u[i] && u[i] < 0x80 ? 1 : ef_utf8_next(u + i, n - i, &cp);
+        size_t k = !u[i] ? 0 : u[i] < 0x80 ? 1 : ef_utf8_next(u + i, n - i, &cp);
         if (k) {
             memcpy(out + len, s + i, k);
             len += k;

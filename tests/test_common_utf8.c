@@ -119,6 +119,47 @@ static void test_count_offset_floor(void)
     EF_CHECK(!ef_utf8_is_cont('\xc3'));
 }
 
+static void test_lossy_and_valid(void)
+{
+    EF_CHECK(ef_utf8_valid("caf\xc3\xa9", 5));
+    EF_CHECK(!ef_utf8_valid("caf\xe9", 4));
+    EF_CHECK(!ef_utf8_valid("a\0b", 3)); /* NUL is not text here */
+    EF_CHECK(!ef_utf8_valid("\xed\xa0\x80", 3)); /* a surrogate */
+    size_t n = 0;
+    char *t = ef_utf8_lossy("caf\xe9 \xf0\x9f\x98 ok\0!", 14, &n);
+    EF_CHECK_EQ_STR(t, "caf\xef\xbf\xbd \xef\xbf\xbd ok\xef\xbf\xbd!");
+    EF_CHECK_EQ_INT(n, strlen(t));
+    EF_CHECK(ef_utf8_valid(t, n));
+    ef_free(t);
+}
+
+static void test_cap_middle(void)
+{
+    int oom = 1;
+    EF_CHECK(ef_utf8_cap_middle("short", 5, 1000, &oom) == NULL && !oom);
+    /* 3000 two-byte characters, then an end that must survive */
+    char s[6100];
+    size_t n = 0;
+    for (int i = 0; i < 3000; i++) {
+        s[n++] = (char)0xc3;
+        s[n++] = (char)0xa9;
+    }
+    memcpy(s + n, "[exit code 3]", 13);
+    n += 13;
+    s[n] = 0;
+    char *t = ef_utf8_cap_middle(s, n, 1001, &oom);
+    EF_CHECK(t != NULL && !oom);
+    if (t) {
+        size_t m = strlen(t);
+        EF_CHECK(m <= 1001 && m > 900);
+        EF_CHECK(ef_utf8_valid(t, m)); /* both cuts on character boundaries */
+        EF_CHECK(strcmp(t + m - 13, "[exit code 3]") == 0);
+        EF_CHECK_CONTAINS(t, " bytes cut from the middle ...]\n");
+        EF_CHECK(memcmp(t, "\xc3\xa9\xc3\xa9", 4) == 0);
+    }
+    ef_free(t);
+}
+
 int main(int argc, char **argv)
 {
     EF_TEST_BEGIN(argc, argv);
@@ -127,5 +168,7 @@ int main(int argc, char **argv)
     EF_RUN(test_put_roundtrip);
     EF_RUN(test_invalid_len);
     EF_RUN(test_count_offset_floor);
+    EF_RUN(test_lossy_and_valid);
+    EF_RUN(test_cap_middle);
     return EF_TEST_END();
 }
