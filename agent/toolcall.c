@@ -21,6 +21,11 @@ ef_agent_call_status ef_agent_call_args_parse(const char *arguments, cJSON **arg
         *args = cJSON_CreateObject(); /* no arguments: {} */
         return *args ? EF_CALL_OK : EF_CALL_MALFORMED;
     }
+    if (ef_json_text_has_nul(p)) {
+        *why = ef_strdup("arguments hold a NUL character (\\u0000) in a string, which tools "
+                         "cannot take; send the text without it");
+        return EF_CALL_MALFORMED;
+    }
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithOpts(p, &end, 1);
     if (!j) {

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include "common/json.h"
 
@@ -43,6 +44,18 @@ const char *ef_json_type_name(const cJSON *item)
     default:
         return "invalid";
     }
+}
+
+int ef_json_text_has_nul(const char *text)
+{
+    for (const char *p = text; p && (p = strstr(p, "u0000")) != NULL; p++) {
+        size_t k = 0; /* backslashes just before: an odd count escapes the u */
+        while (p - k > text && p[-(ptrdiff_t)k - 1] == '\\')
+            k++;
+        if (k % 2 == 1)
+            return 1;
+    }
+    return 0;
 }
 
 int ef_json_parse(ef_ctx *ctx, const char *text, size_t len, const char *what, cJSON **out)

@@ -25,6 +25,9 @@ void ef_json_init(void);
 /* Parses text (not necessarily NUL-terminated). On error the message names `what`
  * (a file name or a description), the line and column. *out: cJSON_Delete. */
 int ef_json_parse(ef_ctx *ctx, const char *text, size_t len, const char *what, cJSON **out);
+/* 1 when JSON text holds a \u0000 escape (one not itself escaped): cJSON's C strings end
+ * there, so the string it is in would be cut without a word. */
+int ef_json_text_has_nul(const char *text);
 
 /* Looks up a path; *out is borrowed from obj. */
 int ef_json_get(ef_ctx *ctx, const cJSON *obj, const char *path, const cJSON **out);

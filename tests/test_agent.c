@@ -116,7 +116,12 @@ static void test_args_check(void)
     cJSON_Delete(args);
     EF_CHECK_EQ_INT(ef_agent_call_args_parse("", &args, &why), EF_CALL_OK);
     cJSON_Delete(args);
-    const char *bad[] = {"{a:1}", "[1,2]", "\"x\"", "{\"a\":1", "{\"a\":1} trailing"};
+    /* an escaped backslash before u0000 is text, not a NUL */
+    EF_CHECK_EQ_INT(ef_agent_call_args_parse("{\"code\":\"print('\\\\u0000')\"}", &args, &why),
+                    EF_CALL_OK);
+    cJSON_Delete(args);
+    const char *bad[] = {"{a:1}", "[1,2]", "\"x\"", "{\"a\":1", "{\"a\":1} trailing",
+                         "{\"path\":\"a.txt\\u0000/../x\"}"};
     for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
         EF_CHECK_MSG(ef_agent_call_args_parse(bad[i], &args, &why) == EF_CALL_MALFORMED, "%s",
                      bad[i]);

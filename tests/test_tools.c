@@ -453,6 +453,29 @@ static void test_editor_view_create(void)
     CALL_ERR(&f, "editor", "{\"path\":\"b.txt\"}", "arguments.command: required field is missing");
     CALL_ERR(&f, "editor", "{\"command\":\"view\",\"path\":7}",
              "arguments.path: expected string, got number");
+    /* a NUL would cut the path's C string: refused, not truncated */
+    CALL_ERR(&f, "editor", "{\"command\":\"view\",\"path\":\"src/a.py\\u0000/../../x\"}",
+             "NUL character");
+    CALL_ERR(&f, "editor", "{\"command\":\"create\",\"path\":\"newdir/\",\"file_text\":\"x\"}",
+             "ends with '/'");
+    /* a big directory: sorted, the first entries shown */
+    {
+        char p[1024];
+        for (int i = 1999; i >= 0; i--) {
+            snprintf(p, sizeof p, "%s/many/f%04d", f.dir, i);
+            if (i == 1999) {
+                char d[1024];
+                snprintf(d, sizeof d, "%s/many", f.dir);
+                mkdir(d, 0755);
+            }
+            FILE *fp = fopen(p, "w");
+            if (fp)
+                fclose(fp);
+        }
+    }
+    CALL_OK(&f, "editor", "{\"command\":\"view\",\"path\":\"many\"}");
+    EF_CHECK_CONTAINS(last_text, ":\nf0000\nf0001\nf0002\n");
+    EF_CHECK_CONTAINS(last_text, "... (more entries not shown)");
     /* binary files are not shown */
     fput(&f, "bin.dat", "ab");
     {

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
@@ -258,6 +259,14 @@ oom:
 
 /* ---- commands ------------------------------------------------------------------ */
 
+/* Names read from one directory at most (its listing says when there were more). */
+#define MAX_SCANNED 100000
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int list_dir(ed *e, int dfd, const char *prefix, int depth, ef_buf *b, size_t *n_listed)
 {
     DIR *d = fdopendir(dfd);
@@ -270,9 +279,14 @@ static int list_dir(ed *e, int dfd, const char *prefix, int depth, ef_buf *b, si
     size_t n = 0, cap = 0;
     int rc = 0;
     struct dirent *de;
+    int more = 0;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
+        if (n == MAX_SCANNED) { /* a directory the agent filled: list a sorted part */
+            more = 1;
+            break;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 32;
             char **nn = ef_realloc(names, cap * sizeof *nn);
@@ -288,15 +302,12 @@ static int list_dir(ed *e, int dfd, const char *prefix, int depth, ef_buf *b, si
         }
         n++;
     }
-    for (size_t i = 1; i < n; i++) /* insertion sort: directories are small */
-        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char *t = names[j];
-            names[j] = names[j - 1];
-            names[j - 1] = t;
-        }
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_names);
     for (size_t i = 0; i < n && rc == 0; i++) {
         if ((*n_listed)++ >= MAX_LISTED) {
             ef_buf_appendf(b, "... (more entries not shown)\n");
+            more = 0;
             break;
         }
         struct stat st;
@@ -315,6 +326,9 @@ static int list_dir(ed *e, int dfd, const char *prefix, int depth, ef_buf *b, si
             }
         }
     }
+    if (more && rc == 0)
+        ef_buf_appendf(b, "%s... (more than %d entries: the first %d read are listed, sorted)\n",
+                       prefix, MAX_SCANNED, MAX_SCANNED);
 done:
     for (size_t i = 0; i < n; i++)
         ef_free(names[i]);
@@ -432,6 +446,10 @@ static int cmd_create(ed *e, const cJSON *args, ef_tool_result *out)
     const cJSON *ft = cJSON_GetObjectItemCaseSensitive(args, "file_text");
     if (!ft)
         return ef_errorf(ctx, EF_EINVAL, "arguments.file_text: required for command \"create\"");
+    size_t pl = strlen(e->path);
+    if (pl > 0 && e->path[pl - 1] == '/')
+        return ef_errorf(ctx, EF_EINVAL, "arguments.path: \"%s\" ends with '/': name the file "
+                         "to create", e->path);
     char *old = NULL;
     size_t old_len = 0;
     int rc = read_file_to_edit(e, &old, &old_len);

@@ -5,6 +5,7 @@
  * caused into an error result, and cap the text for the model.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include "common/utf8.h"
@@ -373,6 +374,11 @@ int ef_tools_registry_call(ef_tool_registry *reg, ef_tool_ctx *tc, const char *n
         skip++;
     if (skip == len)
         return ef_tools_registry_call_json(reg, tc, name, NULL, out);
+    if (ef_json_text_has_nul(args_json)) /* no built-in tool takes NUL characters */
+        return ef_tools__result_error(out, "invalid arguments for %s: a string holds a NUL "
+                                           "character (\\u0000), which no path, command or file "
+                                           "text may contain",
+                                      name ? name : "(null)");
     cJSON *args = NULL;
     int rc = ef_json_parse(tc->ctx, args_json, len, "arguments", &args);
     if (rc == EF_ENOMEM)
