@@ -915,6 +915,9 @@ static void test_git_checkout_links(void)
         EF_SKIP_CASE("no git CLI");
     fixture f;
     fx_open(&f, "gitlink", NULL);
+    /* no repository yet: said without the host's path */
+    CALL_ERR(&f, "git", "{\"command\":\"status\"}", "git: no repository in the workdir");
+    EF_CHECK(strstr(last_text, f.dir) == NULL);
     char outside[512], cmd[4096];
     snprintf(outside, sizeof outside, "%s", ef_test_tmpdir("gitlinkout"));
     put(outside, "x.txt", "ORIGINAL\n");

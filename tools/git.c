@@ -93,7 +93,12 @@ static int open_repo(ef_tool_ctx *tc, git_repository **out)
     if (!path)
         return ef_errorf(tc->ctx, EF_EUNSUPPORTED, "git: this episode has no repository");
     git_repository *repo = NULL;
-    if (git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0)
+    int orc = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+    if (orc == GIT_ENOTFOUND) /* libgit2's message names the host path: not for the model */
+        return ef_errorf(tc->ctx, EF_ENOTFOUND, "git: no repository in %s (run `git init` "
+                         "there first)", tc->cfg.repo_path ? "the episode's repository path" :
+                                                              "the workdir");
+    if (orc < 0)
         return git_fail(tc->ctx, "open");
     int rc = check_location(tc->ctx, repo, path);
     if (rc < 0) {
