@@ -55,7 +55,6 @@ typedef struct {
     char env_hash[65];
     FILE *jsonl;
     ef_buf line;
-    int failed_before_output; /* set when the env did not load: print no summary */
 } sink_state;
 
 static int sink(void *ud, ef_ctx *ctx, const ef_env_info *env, const ef_env_task *tasks,
@@ -257,13 +256,12 @@ int ef_cli_gen(int argc, char **argv)
         /* an env that failed before making any candidate (load error, bad --level):
          * the error alone, no summary of nothing */
         int nothing = rc < 0 && sum.n_candidates == 0 && sum.n_kept == 0;
-        if (nothing) {
-        } else if (as_json) {
+        if (!nothing && as_json) {
             char *j = ef_envgen_summary_json(&sum);
             if (j)
                 printf("%s\n", j);
             ef_free(j);
-        } else if (sum.env_name) {
+        } else if (!nothing && sum.env_name) {
             ef_envgen_summary_print(&sum, stdout);
         }
         fflush(stdout);
