@@ -31,6 +31,8 @@ int ef_cli_parse_ks(const char *v, int *ks, int max_k, int *n_ks)
     const char *p = v;
     while (*p) {
         char *end;
+        if (*p < '0' || *p > '9')
+            return -1;
         long k = strtol(p, &end, 10);
         if (end == p || k <= 0 || k > 1000000 || *n_ks == max_k)
             return -1;

@@ -32,6 +32,8 @@ bad "export --level -1" "--level: '-1'" "$bin" export --db s.db --format tasks -
 bad "stats --flaky 101" "--flaky: '101'" "$bin" stats --db s.db --flaky 101
 bad "stats --success 0x1" "--success 0x1: give a number in [0, 1]" "$bin" stats --db s.db --success 0x1
 bad "stats --success ' 0.5'" "give a number in [0, 1]" "$bin" stats --db s.db --success " 0.5"
+bad "stats --k '1, 4'" "--k 1, 4: give ascending k" "$bin" stats --db s.db --k "1, 4"
+bad "stats --k 1,+4" "--k 1,+4: give ascending k" "$bin" stats --db s.db --k "1,+4"
 bad "report --max-episodes x" "--max-episodes: 'x'" "$bin" report --db s.db -o r.html --max-episodes x
 bad "sandbox --wall-ms 1x" "--wall-ms: '1x'" "$bin" sandbox --wall-ms 1x -- /bin/true
 bad "sandbox --mem-mb -5" "--mem-mb: '-5'" "$bin" sandbox --mem-mb -5 -- /bin/true
