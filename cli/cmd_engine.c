@@ -108,8 +108,8 @@ static int parse_args(const char *cmd, int argc, char **argv, args *a)
             if (!(a->temperature > 0))
                 return ef_cli_usage_error(cmd, "--temperature must be > 0");
         } else if (strcmp(o, "--top-p") == 0 && more) {
-            if (ef_cli_parse_double(cmd, o, VAL(), 0, 1, &a->top_p) < 0)
-                return EF_EXIT_USAGE;
+            if (ef_cli_parse_double(cmd, o, VAL(), -1e9, 1e9, &a->top_p) < 0)
+                return EF_EXIT_USAGE; /* the range is said once, below */
             if (!(a->top_p > 0 && a->top_p <= 1))
                 return ef_cli_usage_error(cmd, "--top-p must be in (0, 1]");
         } else if (strcmp(o, "--seed") == 0 && more) {
@@ -187,6 +187,20 @@ static int on_token(void *ud, int32_t token, double logprob)
         ef_free(text);
     }
     return 0;
+}
+
+/* At the end: what on_token held back (an incomplete character stays U+FFFD, as the
+ * JSON output shows it). */
+static void stream_finish(stream *st)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (st->n > 0 && ef_engine_tok_decode(st->ctx, st->tok, st->ids, (size_t)st->n,
+                                          EF_TOK_SKIP_SPECIAL, &text, &len) == 0) {
+        if (len > st->printed)
+            fwrite(text + st->printed, 1, len - st->printed, stdout);
+        ef_free(text);
+    }
 }
 
 static void print_json(const ef_engine_gen_result *r, const char *text, int per_tok)
@@ -278,6 +292,7 @@ static int generate(int argc, char **argv)
             goto fail;
         print_json(r, text, c->n_layers * c->n_experts_per_tok);
     } else {
+        stream_finish(&st);
         putchar('\n');
     }
     fprintf(stderr, "engine: %d prompt + %d new tokens in %.3fs (%.1f tok/s fed), backend %s\n",
