@@ -504,6 +504,10 @@ int ef_engine_chat_encode_doc(ef_ctx *ctx, const cJSON *doc, const ef_chat_encod
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(doc, "tools");
     if (!cJSON_IsArray(messages))
         return ef_errorf(ctx, EF_EINVAL, "encode: the document needs a \"messages\" array");
+    if (tools && !cJSON_IsNull(tools) && !cJSON_IsArray(tools))
+        return ef_errorf(ctx, EF_EINVAL, "encode: \"tools\" must be an array of tool "
+                                         "definitions, got %s",
+                         cJSON_IsRaw(tools) ? "number" : ef_json_type_name(tools));
     if (!tools || cJSON_IsNull(tools) || !messages->child)
         return ef_engine_chat_encode(ctx, messages, NULL, opt, out, out_len);
     /* Attach the tools to a copy of the first message. */

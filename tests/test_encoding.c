@@ -496,6 +496,13 @@ static void test_encode_errors(void)
                      i, ef_errmsg(ctx), cases[i][1]);
         ef_free(t);
     }
+    /* a document whose tools are not a list */
+    cJSON *bad_doc = cJSON_Parse("{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}], "
+                                 "\"tools\": 5}");
+    char *bp = NULL;
+    EF_CHECK(ef_engine_chat_encode_doc(ctx, bad_doc, NULL, &bp, NULL) < 0 && bp == NULL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "\"tools\" must be an array of tool definitions, got number");
+    cJSON_Delete(bad_doc);
     /* The byte cap. */
     cJSON *msgs = cJSON_Parse("[{\"role\": \"user\", \"content\": \"0123456789\"}]");
     ef_chat_encode_options o = EF_CHAT_ENCODE_OPTIONS_INIT;
