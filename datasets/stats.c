@@ -458,9 +458,54 @@ int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out)
         ef_export__read_end(s);
         goto cleanup;
     }
+    /* the runs the figures pool (pass@k over several models or settings mixes them) */
+    cJSON *runs = cJSON_CreateArray();
+    if (runs) {
+        static const char *const runs_sql =
+            "SELECT r.name, r.model, r.group_size, count(*), sum(ep.reward >= ?3)" FROM_EPISODES
+            "GROUP BY r.id ORDER BY r.id";
+        sqlite3_stmt *st;
+        int prc = sqlite3_prepare_v2(s->db, runs_sql, -1, &st, NULL);
+        if (prc != SQLITE_OK) {
+            rc = ef_datasets__sqlerr(s, prc, "stats: prepare");
+        } else {
+            if (o->run)
+                sqlite3_bind_text(st, 1, o->run, -1, SQLITE_STATIC);
+            if (o->env)
+                sqlite3_bind_text(st, 2, o->env, -1, SQLITE_STATIC);
+            sqlite3_bind_double(st, 3, o->success_reward);
+            int step;
+            while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+                cJSON *r = cJSON_CreateObject();
+                const char *nm = (const char *)sqlite3_column_text(st, 0);
+                const char *md = (const char *)sqlite3_column_text(st, 1);
+                if (!r || !cJSON_AddStringToObject(r, "name", nm ? nm : "") ||
+                    !cJSON_AddStringToObject(r, "model", md ? md : "") ||
+                    !cJSON_AddNumberToObject(r, "group_size", sqlite3_column_int(st, 2)) ||
+                    !cJSON_AddNumberToObject(r, "episodes", (double)sqlite3_column_int64(st, 3)) ||
+                    !cJSON_AddNumberToObject(r, "passed", (double)sqlite3_column_int64(st, 4))) {
+                    cJSON_Delete(r);
+                    rc = ef_errorf(ctx, EF_ENOMEM, "stats: out of memory");
+                    break;
+                }
+                cJSON_AddItemToArray(runs, r);
+            }
+            if (rc == 0 && step != SQLITE_DONE)
+                rc = ef_datasets__sqlerr(s, step, "stats: query");
+            sqlite3_finalize(st);
+        }
+    }
     ef_export__read_end(s);
+    if (rc < 0) {
+        cJSON_Delete(runs);
+        goto cleanup;
+    }
     root = cJSON_CreateObject();
-    int oom = !root;
+    int oom = !root || !runs;
+    if (root && runs)
+        cJSON_AddItemToObject(root, "runs", runs);
+    else
+        cJSON_Delete(runs);
     cJSON *groups = add_container(&oom, root, "groups", 1);
     if (root) {
         add_str(&oom, root, "store", ef_store_path(s));

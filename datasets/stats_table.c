@@ -119,5 +119,22 @@ int ef_stats_print_table(const cJSON *stats, FILE *f)
             "reward >= %g)\n",
             num(stats, "success_reward"));
     cJSON_ArrayForEach(g, groups) details(f, g);
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(stats, "runs");
+    int n_runs = cJSON_GetArraySize(runs);
+    if (n_runs > 1) {
+        fprintf(f, "pooled over %d runs (pass@k mixes their models and settings; --run NAME "
+                   "shows one):\n",
+                n_runs);
+        const cJSON *r;
+        cJSON_ArrayForEach(r, runs)
+        {
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(r, "name");
+            const cJSON *md = cJSON_GetObjectItemCaseSensitive(r, "model");
+            double eps = num(r, "episodes"), ok = num(r, "passed");
+            fprintf(f, "  %s: %.0f episodes, passed %.1f%% (model %s)\n",
+                    cJSON_IsString(nm) ? nm->valuestring : "?", eps, eps > 0 ? 100 * ok / eps : 0,
+                    cJSON_IsString(md) ? md->valuestring : "?");
+        }
+    }
     return ferror(f) ? EF_EIO : 0;
 }

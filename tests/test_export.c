@@ -506,6 +506,7 @@ static void test_stats_pass_at_k(void)
     EF_CHECK(cJSON_IsNull(get(g, "pass_at_k.2")));
     EF_CHECK_NEAR(getn(g, "flakiness.mean"), 0.0, 1e-12);
     EF_CHECK_EQ_INT(getn(st, "total.episodes"), 2);
+    EF_CHECK_EQ_INT(cJSON_GetArraySize(get(st, "runs")), 1); /* one run: no pooling */
     cJSON_Delete(st);
     /* all runs: task G/H and the rest together; total pass@1 over 8 tasks */
     o.run = NULL;
@@ -522,6 +523,11 @@ static void test_stats_pass_at_k(void)
     EF_CHECK_CONTAINS(buf, "calc/1");
     EF_CHECK_CONTAINS(buf, "pass@8");
     EF_CHECK_CONTAINS(buf, "lookup/1");
+    /* the runs it pools, each with its episodes and pass rate */
+    EF_CHECK_EQ_INT(cJSON_GetArraySize(get(st, "runs")), 2);
+    EF_CHECK_EQ_INT(getn(st, "runs[0].episodes") + getn(st, "runs[1].episodes"), 25);
+    EF_CHECK_CONTAINS(buf, "pooled over 2 runs");
+    EF_CHECK_CONTAINS(buf, "r2: 2 episodes, passed 50.0%");
     free(buf);
     cJSON_Delete(st);
     o.ks[0] = 0;
