@@ -86,6 +86,24 @@ int ef_store_env_insert(ef_store *s, const ef_env_row *env, int64_t *out_id)
     int found = 0;
     rc = env_by_hash(s, env->content_hash, &id, &found);
     if (rc == 0 && !found) {
+        /* the same name and version with other content: both are kept (tasks name their
+         * env by id), but stats and exports group by name, so say so */
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(s->db,
+                               "SELECT content_hash FROM envs WHERE name = ?1 AND version = ?2 "
+                               "LIMIT 1",
+                               -1, &q, NULL) == SQLITE_OK) {
+            ef_datasets__bind_text(q, 1, env->name);
+            sqlite3_bind_int64(q, 2, env->version);
+            if (sqlite3_step(q) == SQLITE_ROW)
+                EF_LOG_W(s->ctx,
+                         "env '%s' version %lld is already in %s with other content (source "
+                         "hash %.12s, now %.12s); both are kept, and statistics by env name "
+                         "mix them: give a changed env a new version",
+                         env->name, (long long)env->version, s->path,
+                         (const char *)sqlite3_column_text(q, 0), env->content_hash);
+        }
+        sqlite3_finalize(q);
         sqlite3_stmt *st;
         rc = ef_datasets__stmt(s, EF_ST_ENV_INSERT,
                                "INSERT INTO envs(name, version, category, description, "

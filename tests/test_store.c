@@ -170,6 +170,15 @@ static void test_open_refuses_foreign_files(void)
     EF_CHECK_CONTAINS(ef_errmsg(ctx), "missing.db");
 }
 
+static void keep_last_log(void *ud, ef_log_level level, const char *func, int line,
+                          const char *msg)
+{
+    (void)level;
+    (void)func;
+    (void)line;
+    snprintf((char *)ud, 512, "%s", msg);
+}
+
 static void test_env_insert_dedup(void)
 {
     ef_store *s = NULL;
@@ -205,8 +214,19 @@ static void test_env_insert_dedup(void)
     bad.name = NULL;
     EF_CHECK_EQ_INT(ef_store_env_insert(s, &bad, &id), EF_EINVAL);
     EF_CHECK_CONTAINS(ef_errmsg(ctx), "'name'");
+    /* the same name and version with other content: kept, and said */
+    char logged[512] = "";
+    ef_ctx_set_log(ctx, EF_LOG_WARN, keep_last_log, logged);
+    ef_env_row other = {.name = "travel", .version = 1, .content_hash = "0123abcd",
+                        .source = "return {}"};
+    int64_t d = 0;
+    EF_CHECK_OK(ctx, ef_store_env_insert(s, &other, &d));
+    EF_CHECK(d != a && d > 0);
+    EF_CHECK_CONTAINS(logged, "env 'travel' version 1 is already in");
+    EF_CHECK_CONTAINS(logged, "give a changed env a new version");
+    ef_ctx_set_log(ctx, EF_LOG_WARN, NULL, NULL);
     ef_store_close(s);
-    EF_CHECK_EQ_INT(sql_int(db_path("env.db"), "SELECT count(*) FROM envs"), 2);
+    EF_CHECK_EQ_INT(sql_int(db_path("env.db"), "SELECT count(*) FROM envs"), 3);
 }
 
 static void test_task_batch_and_iter(void)
