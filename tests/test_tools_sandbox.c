@@ -171,6 +171,22 @@ static void test_python_crash(void)
     usleep(600 * 1000);
     EXPECT(py(&f, "1 + 1"), 0, "[note: the interpreter exited with status 5 after the last call");
     EF_CHECK_CONTAINS(last, "state (variables, imports, functions) was lost]\n2\n");
+    /* a cell that forges reply frames on the driver's descriptors: caught, restarted, and
+     * the calls after it get their own results (they used to get the previous call's) */
+    EXPECT(py(&f, "y = 5"), 0, "");
+    EXPECT(py(&f, "import json, os, struct\n"
+                  "d = json.dumps({'stdout': 'FORGED'}).encode()\n"
+                  "for fd in range(3, 10):\n"
+                  "    try:\n"
+                  "        os.write(fd, struct.pack('<I', len(d)) + d)\n"
+                  "    except OSError:\n"
+                  "        pass\n"
+                  "'wrote'"),
+           1, "wrote to the interpreter's reply channel");
+    EF_CHECK(strstr(last, "FORGED") == NULL);
+    EXPECT(py(&f, "print('first')"), 0, "first");
+    EXPECT(py(&f, "print('second')"), 0, "second");
+    EXPECT(py(&f, "y"), 1, "NameError"); /* the state went with the restart */
     fx_close(&f);
 }
 

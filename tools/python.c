@@ -25,6 +25,7 @@ struct ef_tools__python {
     ef_sandbox_session *s;
     char *version;
     int n_restarts;
+    int64_t seq; /* the id of the last request: its reply must carry it */
 };
 
 static const char driver[] =
@@ -171,6 +172,7 @@ static const char driver[] =
     "            resp['value'] = _clean(value)\n"
     "        if error is not None:\n"
     "            resp['error'] = error\n"
+    "        resp['id'] = req.get('id')\n"
     "        send(resp)\n"
     "\n"
     "_main()\n";
@@ -358,7 +360,9 @@ static int run_python(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_resu
     char *req_text = NULL;
     /* the driver's cap per stream leaves room for the notes under the overall cap */
     double limit = (double)(max_output > 1024 ? max_output * 3 / 4 : 256);
+    int64_t id = ++tc->python->seq;
     if (!req || !cJSON_AddStringToObject(req, "code", code) ||
+        !cJSON_AddNumberToObject(req, "id", (double)id) ||
         !cJSON_AddNumberToObject(req, "timeout", (double)wall_ms / 1000.0) ||
         !cJSON_AddNumberToObject(req, "max_output", limit) ||
         !(req_text = ef_json_print(req))) {
@@ -419,6 +423,25 @@ static int run_python(ef_tool_ctx *tc, void *ud, const cJSON *args, ef_tool_resu
     ef_free(reply);
     if (rc < 0)
         return rc;
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(doc, "id");
+    if (!cJSON_IsNumber(rid) || rid->valuedouble != (double)id) {
+        /* not this request's reply: the cell wrote to the driver's reply channel (its fd
+         * is the process's own). Later replies could no longer be matched to their
+         * calls: start afresh. */
+        cJSON_Delete(doc);
+        int rrc = python_restart(tc);
+        cJSON *data = cJSON_CreateObject();
+        if (data) {
+            cJSON_AddBoolToObject(data, "restarted", rrc == 0);
+            cJSON_AddBoolToObject(data, "state_lost", 1);
+            out->data = data;
+        }
+        return ef_tools_result_setf(out, 1, "this cell wrote to the interpreter's reply "
+                                    "channel, so its result cannot be trusted. The interpreter "
+                                    "was restarted%s: all state (variables, imports, "
+                                    "functions) was lost.",
+                                    rrc == 0 ? "" : " (failed; the next call will try again)");
+    }
     ef_buf b = EF_BUF_INIT(max_output * 4 + 4096);
     int is_error = 0, cut = 0;
     rc = format_reply(doc, note[0] ? note : NULL, &b, &is_error, &cut);
