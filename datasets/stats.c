@@ -502,10 +502,10 @@ int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out)
     }
     root = cJSON_CreateObject();
     int oom = !root || !runs;
-    if (root && runs)
-        cJSON_AddItemToObject(root, "runs", runs);
-    else
-        cJSON_Delete(runs);
+    if (!root || !runs || !cJSON_AddItemToObject(root, "runs", runs)) {
+        cJSON_Delete(runs); /* not attached: ours to free */
+        oom = 1;
+    }
     cJSON *groups = add_container(&oom, root, "groups", 1);
     if (root) {
         add_str(&oom, root, "store", ef_store_path(s));
