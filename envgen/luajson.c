@@ -300,7 +300,11 @@ static int enc_value(enc *e, int idx, const cJSON *schema);
 typedef struct {
     const char *s;
     size_t n;
+    int slot; /* stack index of the value (small objects) */
 } keyref;
+
+/* Objects with at most this many keys are encoded from values kept on the Lua stack. */
+#define SMALL_OBJECT 32
 
 static int keycmp(const void *a, const void *b)
 {
@@ -403,13 +407,28 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
         e->depth--;
         return put(e, ef_buf_putc(b, ']'));
     }
-    keyref *keys = lua_newuserdatauv(L, (n_keys ? n_keys : 1) * sizeof *keys, 0);
+    /* The keys, sorted. A small object keeps its values on the Lua stack as the walk
+     * finds them (slot per key) and its key list on the C stack: no userdata, and no
+     * second lookup of each value by a key string made again (hashed and interned). */
+    keyref small[SMALL_OBJECT];
+    keyref *keys = small;
+    int on_stack = n_keys <= SMALL_OBJECT;
+    int top = lua_gettop(L);
+    if (on_stack)
+        luaL_checkstack(L, (int)n_keys + 4, "json encode");
+    else
+        keys = lua_newuserdatauv(L, n_keys * sizeof *keys, 0);
     size_t k = 0;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         keys[k].s = lua_tolstring(L, -2, &keys[k].n);
+        if (on_stack) {
+            lua_insert(L, -2); /* the value stays below; the key goes on to lua_next */
+            keys[k].slot = lua_gettop(L) - 1;
+        } else {
+            lua_pop(L, 1);
+        }
         k++;
-        lua_pop(L, 1);
     }
     qsort(keys, n_keys, sizeof *keys, keycmp);
     if (put(e, ef_buf_putc(b, '{')) < 0)
@@ -422,22 +441,26 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
         if (rc == 0)
             rc = put(e, ef_buf_putc(b, ':'));
         if (rc == 0) {
-            lua_pushlstring(L, keys[i].s, keys[i].n);
-            lua_rawget(L, idx);
             const cJSON *sub = NULL;
             if (schema) {
                 char kz[80];
                 snprintf(kz, sizeof kz, "%.*s", (int)EF_MIN(keys[i].n, 79), keys[i].s);
                 sub = schema_child(schema, "properties", kz);
             }
-            rc = enc_value(e, -1, sub);
-            lua_pop(L, 1);
+            if (on_stack) {
+                rc = enc_value(e, keys[i].slot, sub);
+            } else {
+                lua_pushlstring(L, keys[i].s, keys[i].n);
+                lua_rawget(L, idx);
+                rc = enc_value(e, -1, sub);
+                lua_pop(L, 1);
+            }
         }
         e->n_steps--;
         if (rc < 0)
             return rc;
     }
-    lua_pop(L, 1); /* keys */
+    lua_settop(L, top); /* the values, or the key list */
     e->depth--;
     return put(e, ef_buf_putc(b, '}'));
 }

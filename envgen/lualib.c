@@ -166,6 +166,9 @@ static int l_rng_shuffle(lua_State *L)
     return 1;
 }
 
+/* Lists up to this long are sampled without a Lua working copy. */
+#define SAMPLE_SMALL 256
+
 static int l_rng_sample(lua_State *L)
 {
     ef_rng *r = check_rng(L);
@@ -174,6 +177,23 @@ static int l_rng_sample(lua_State *L)
     lua_Integer k = luaL_checkinteger(L, 3);
     if (k < 0 || k > n)
         return luaL_error(L, "rng:sample: k = %I but the list has %I elements", k, n);
+    if (n <= SAMPLE_SMALL) {
+        /* a partial shuffle of the positions on the C stack (the same draws as below),
+         * then the picked items read once: no working copy of the list */
+        lua_Integer pos[SAMPLE_SMALL];
+        for (lua_Integer i = 0; i < n; i++)
+            pos[i] = i + 1;
+        lua_createtable(L, (int)k, 0);
+        for (lua_Integer i = 1; i <= k; i++) {
+            lua_Integer j = i + (lua_Integer)ef_rng_below(r, (uint64_t)(n - i + 1));
+            lua_Integer t = pos[j - 1];
+            pos[j - 1] = pos[i - 1];
+            pos[i - 1] = t;
+            lua_rawgeti(L, 2, t);
+            lua_rawseti(L, -2, i);
+        }
+        return 1;
+    }
     lua_createtable(L, (int)n, 0); /* working copy */
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, 2, i);
