@@ -9,6 +9,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "common/ef.h"
+#include "sandbox/sandbox.h"
 
 static const ef_cli_command commands[] = {
     {"gen", ef_cli_gen, "script tasks from Lua envs; keep only verifiably solvable ones"},
@@ -85,6 +86,9 @@ int main(int argc, char **argv)
         printf("envforge %s\n", EF_VERSION);
         return EF_EXIT_OK;
     }
+    /* before any thread: a caller that is not root gets full sandbox isolation from a
+     * user namespace of its own (sandbox/rootless.c) */
+    ef_sandbox_rootless_enter();
     for (size_t i = 0; i < EF_ARRAY_LEN(commands); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 1, argv + 1);

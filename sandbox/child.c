@@ -282,9 +282,27 @@ static long clone_tree(ef_sb_plan *p, const char *src, int rw, int step, int idm
  * it and mounts what changes per run: /tmp, /proc, the workdir, the caller's binds. Those
  * are cloned from the host tree before leaving it (open_tree) and attached after
  * (move_mount). */
+/* A detached proc of our pid namespace, made while the host's tree (with its proc) is
+ * still ours: in a user namespace the kernel mounts a proc only where one is fully
+ * visible already (rootless.c). */
+static long proc_detached(ef_sb_plan *p)
+{
+    long fs = SC2(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return fail(p, EF_SB_STEP_PROC, fs);
+    long rc = SC5(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "hidepid", "2", 0);
+    if (rc == 0)
+        rc = SC5(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, 0, 0, 0);
+    if (rc == 0)
+        rc = SC3(SYS_fsmount, fs, FSMOUNT_CLOEXEC,
+                 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    SC1(SYS_close, fs);
+    return rc < 0 ? fail(p, EF_SB_STEP_PROC, rc) : rc;
+}
+
 static int enter_template(ef_sb_plan *p)
 {
-    long rc, wfd = -1;
+    long rc, wfd = -1, pfd = -1;
     long bfd[EF_SANDBOX_MAX_BINDS];
     for (int i = 0; i < p->n_tbinds; i++)
         if ((bfd[i] = clone_tree(p, p->tbinds[i].src, p->tbinds[i].rw, EF_SB_STEP_BIND, -1)) < 0)
@@ -292,13 +310,21 @@ static int enter_template(ef_sb_plan *p)
     if (p->workdir_src &&
         (wfd = clone_tree(p, p->workdir_src, p->workdir_rw, EF_SB_STEP_WORKDIR, p->idmap_fd)) < 0)
         return -1;
+    if (p->rootless && (pfd = proc_detached(p)) < 0)
+        return -1;
     if ((rc = SC2(SYS_setns, p->tmpl_fd, CLONE_NEWNS)) < 0 ||
         (rc = SC1(SYS_unshare, CLONE_NEWNS)) < 0)
         return fail(p, EF_SB_STEP_TEMPLATE, rc);
     rc = SC5(SYS_mount, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p->tmp_opts);
     if (rc < 0)
         return fail(p, EF_SB_STEP_TMPFS, rc);
-    rc = SC5(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2");
+    if (pfd >= 0) {
+        rc = SC5(SYS_move_mount, pfd, "", AT_FDCWD, "/proc", MOVE_MOUNT_F_EMPTY_PATH);
+        SC1(SYS_close, pfd);
+    } else {
+        rc = SC5(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                 "hidepid=2");
+    }
     if (rc < 0)
         return fail(p, EF_SB_STEP_PROC, rc);
     if (wfd >= 0) {
@@ -338,9 +364,26 @@ int ef_sandbox__template_main(void *arg)
     raw_exit(0);
 }
 
+int ef_sandbox__ns_main(void *arg)
+{
+    ef_sb_nsjob *j = arg;
+    long rc;
+    if (j->hostname && (rc = SC2(SYS_sethostname, j->hostname, str_len(j->hostname))) < 0) {
+        j->err = (int)-rc;
+        raw_exit(1);
+    }
+    rc = SC4(SYS_openat, AT_FDCWD, j->path, O_RDONLY | O_CLOEXEC, 0);
+    if (rc < 0)
+        j->err = (int)-rc;
+    else
+        j->fd = (int)rc;
+    raw_exit(0);
+}
+
 int ef_sandbox__pause_main(void *arg)
 {
-    (void)arg;
+    if (arg) /* rootless: our own copy of the memory; see make_userns */
+        SC2(SYS_prctl, PR_SET_DUMPABLE, 1);
     for (;;)
         SC0(SYS_pause);
 }
@@ -388,14 +431,17 @@ static int join_userns(ef_sb_plan *p)
     long rc;
     gid_t none[1];
     {
-        if ((rc = SC2(SYS_setgroups, 0, none)) < 0)
+        /* rootless: setgroups is refused in our own user namespace, and the caller's
+         * supplementary groups stay (as with bubblewrap); see docs/sandbox.md */
+        if (!p->rootless && (rc = SC2(SYS_setgroups, 0, none)) < 0)
             return fail(p, EF_SB_STEP_SETUID, rc);
         if ((rc = SC2(SYS_setns, p->userns_fd, CLONE_NEWUSER)) < 0)
             return fail(p, EF_SB_STEP_USERNS, rc);
         if ((rc = SC3(SYS_setresgid, p->inner_gid, p->inner_gid, p->inner_gid)) < 0 ||
             (rc = SC3(SYS_setresuid, p->inner_uid, p->inner_uid, p->inner_uid)) < 0)
             return fail(p, EF_SB_STEP_SETUID, rc);
-        SC2(SYS_prctl, PR_SET_DUMPABLE, 1); /* the shared mm: see enter_userns */
+        if (!p->rootless) /* the shared mm: see enter_userns; rootless.c for why not */
+            SC2(SYS_prctl, PR_SET_DUMPABLE, 1);
     }
     return 0;
 }
@@ -754,7 +800,9 @@ static void supervise(ef_sb_plan *p, int gpid)
             struct signalfd_siginfo si[8];
             long got = SC3(SYS_read, sfd, si, sizeof si);
             for (long i = 0; got > 0 && i < got / (long)sizeof si[0]; i++)
-                if (si[i].ssi_signo == EF_SB_FINISH_SIG) {
+                /* only from outside the namespace (pid 0 here): the program may share
+                 * our uid outside (rootless.c) and so may signal us */
+                if (si[i].ssi_signo == EF_SB_FINISH_SIG && si[i].ssi_pid == 0) {
                     p->finish_requested = 1;
                     return; /* the caller ends the run: init_main kills and reaps */
                 }

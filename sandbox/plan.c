@@ -210,11 +210,18 @@ static void build_ops(builder *b, const ef_sandbox_options *o, int template)
                 {"/dev/full", 7},
                 {"/dev/random", 8},
                 {"/dev/urandom", 9}};
-    for (size_t i = 0; i < EF_ARRAY_LEN(devs); i++)
-        if ((op = add_op(b, EF_SB_OP_MKNOD, devs[i].name))) {
+    for (size_t i = 0; i < EF_ARRAY_LEN(devs); i++) {
+        if (b->p->rootless) { /* mknod is root's: the host's nodes, bound (as bubblewrap) */
+            add_op(b, EF_SB_OP_TOUCH, devs[i].name);
+            if ((op = add_op(b, EF_SB_OP_BIND, devs[i].name))) {
+                op->src = devs[i].name;
+                op->flags = EF_SB_BIND_RW | EF_SB_BIND_DEV;
+            }
+        } else if ((op = add_op(b, EF_SB_OP_MKNOD, devs[i].name))) {
             op->mode = S_IFCHR | 0666;
             op->dev = makedev(1, devs[i].minor);
         }
+    }
     op_symlink(b, "/proc/self/fd", "/dev/fd");
     op_symlink(b, "/proc/self/fd/0", "/dev/stdin");
     op_symlink(b, "/proc/self/fd/1", "/dev/stdout");
@@ -278,6 +285,7 @@ int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbo
         return EF_ENOMEM;
     memset(plan, 0, sizeof *plan);
     plan->full = 1;
+    plan->rootless = ef_sandbox__rootless();
     plan->root = w->root;
     plan->tmpl_fd = -1;
     plan->tmpl_out_fd = -1;
@@ -377,6 +385,21 @@ static void add_rlimit(ef_sb_plan *p, int res, int64_t soft, int64_t hard)
     p->n_rl++;
 }
 
+/* Rootless: an rlimit cannot go past the caller's hard limit (raising one is root's on
+ * the host), so a limit above it becomes the hard limit. */
+static void clamp_rlimits(ef_sb_plan *p)
+{
+    for (int i = 0; i < p->n_rl; i++) {
+        struct rlimit cur;
+        if (getrlimit(p->rl[i].resource, &cur) < 0 || cur.rlim_max == RLIM_INFINITY)
+            continue;
+        if (p->rl[i].lim.rlim_max > cur.rlim_max)
+            p->rl[i].lim.rlim_max = cur.rlim_max;
+        if (p->rl[i].lim.rlim_cur > p->rl[i].lim.rlim_max)
+            p->rl[i].lim.rlim_cur = p->rl[i].lim.rlim_max;
+    }
+}
+
 static void build_rlimits(ef_sb_plan *p, const ef_sandbox_options *o)
 {
     add_rlimit(p, RLIMIT_CORE, 0, 0);
@@ -425,7 +448,9 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     plan->outer_gid = w->gid;
     plan->inner_uid = 1000;
     plan->inner_gid = 1000;
-    plan->set_ids = geteuid() == 0;
+    plan->rootless = plan->full && ef_sandbox__rootless();
+    /* rootless, ours is the only id there is (rootless.c): the weak mode keeps it */
+    plan->set_ids = geteuid() == 0 && !ef_sandbox__rootless();
     plan->listener_fd = -1;
     plan->done_fd = -1;
     plan->idmap_fd = -1;
@@ -441,7 +466,9 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
         plan->tmp_opts = tmp_options(arena, o->tmp_bytes);
         plan->workdir_src = o->workdir ? arena_str(arena, "%s", o->workdir) : NULL;
         plan->workdir_rw = o->workdir_writable;
-        if (o->workdir && o->workdir_idmap) {
+        /* rootless: the workdir's files are the caller's, which is what the program is
+         * outside: no idmap needed (and making one is host root's) */
+        if (o->workdir && o->workdir_idmap && !plan->rootless) {
             int rc = ef_sandbox__worker_idmap(ctx, w, &plan->idmap_fd);
             if (rc)
                 return rc;
@@ -455,7 +482,7 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
         }
         plan->n_tbinds = o->n_binds;
     } else if (plan->full) {
-        if (o->workdir && o->workdir_idmap)
+        if (o->workdir && o->workdir_idmap && !plan->rootless)
             return ef_errorf(ctx, EF_EUNSUPPORTED,
                              "sandbox: workdir_idmap needs the worker's prepared root (no "
                              "per_run_root, no bind under /work, /tmp, /proc or /dev)");
@@ -467,6 +494,8 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     if (rc)
         return rc;
     build_rlimits(plan, o);
+    if (plan->rootless)
+        clamp_rlimits(plan);
     plan->tree_cpu_ms = o->cpu_ms;
     plan->clk_tck = sysconf(_SC_CLK_TCK);
     plan->tree_mem_kb = o->mem_bytes / 1024;

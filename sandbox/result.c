@@ -272,6 +272,7 @@ char *ef_sandbox_result_json(const ef_sandbox_result *r)
     cJSON_AddNumberToObject(o, "csw_voluntary", (double)r->csw_voluntary);
     cJSON_AddNumberToObject(o, "csw_forced", (double)r->csw_forced);
     cJSON_AddStringToObject(o, "isolation", r->isolation ? r->isolation : "full");
+    cJSON_AddBoolToObject(o, "rootless", r->rootless);
     if (r->status == EF_SANDBOX_SETUP_ERROR)
         cJSON_AddNumberToObject(o, "setup_errno", r->setup_errno);
     char *text = NULL;

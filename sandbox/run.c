@@ -258,6 +258,11 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     if (plan->full) {
         plan->userns_fd = ef_sandbox__worker_userns(ctx, w, &userns_slot);
         plan->ipcns_fd = ef_sandbox__worker_ipcns(w, userns_slot);
+        if (plan->rootless && plan->userns_fd < 0) { /* see rootless.c */
+            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: no user namespace could be made for "
+                                              "the run in rootless mode (see the warning above)");
+            goto cleanup;
+        }
     }
     double t_planned = ef_now_s();
     plan->bpf = filter->insns;
@@ -321,6 +326,7 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     r->sys_ms = sys_ms;
     r->cpu_ms = user_ms + sys_ms;
     r->isolation = full ? "full" : "weak";
+    r->rootless = full && ef_sandbox__rootless();
     stream_to_result(&r->out, &st[0]);
     stream_to_result(&r->err, &st[1]);
     ef_sandbox__classify(r, plan, o, init_status, killed_for);

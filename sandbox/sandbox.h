@@ -7,7 +7,8 @@
  *   ipc, uts and cgroup namespaces and an empty network namespace; the root is a fresh
  *   tmpfs with read-only binds of /usr, /bin, /lib*, a few chosen /etc files, a size-capped
  *   writable /tmp, an optional workdir bind, /proc of the new pid namespace and a minimal
- *   /dev. The program runs as a fixed inner uid (1000) mapped to a non-zero outer uid, with
+ *   /dev. The program runs as a fixed inner uid (1000) mapped to a non-zero outer uid (the
+ *   caller's own when the caller is not root: ef_sandbox_rootless_enter), with
  *   no capabilities, no_new_privs, a seccomp filter (compiled once per worker), an empty
  *   environment plus chosen variables and only chosen file descriptors. Limits: wall time,
  *   CPU time, memory, processes, output bytes per stream, file size, open files, no core
@@ -98,6 +99,8 @@ typedef struct {
     ef_sandbox_stream out; /* stdout */
     ef_sandbox_stream err; /* stderr */
     const char *isolation; /* "full" or "weak" (no user namespace); static string */
+    int rootless;          /* 1: full isolation set up by an unprivileged caller (its own
+                            * user namespace, ef_sandbox_rootless_enter) */
     int setup_errno;       /* errno of the failed setup step, 0 otherwise */
 } ef_sandbox_result;
 
@@ -193,6 +196,14 @@ uint32_t ef_sandbox_worker_uid(const ef_sandbox_worker *w);
 int ef_sandbox_worker_full(const ef_sandbox_worker *w, const char **why);
 /* Gives the tree under path to the worker's outer uid/gid (for writable workdirs). */
 int ef_sandbox_dir_chown(ef_ctx *ctx, const ef_sandbox_worker *w, const char *path);
+
+/* Full isolation for a caller that is not root: call first thing in main(), while the
+ * process has one thread. It moves the process into a user namespace of its own that maps
+ * only its uid and gid, as bubblewrap and podman do, which gives it the capabilities to
+ * build sandboxes and none over the host (see sandbox/rootless.c). Returns 1 when it did,
+ * 0 when there is no need (root) or no way (workers then report why, and runs are refused
+ * unless allow_weak). EF_SANDBOX_ROOTLESS=0 in the environment turns it off. */
+int ef_sandbox_rootless_enter(void);
 
 /* ---- one run ------------------------------------------------------------------ */
 

@@ -115,6 +115,9 @@ typedef struct {
     int n_fds;
     uint32_t outer_uid, outer_gid, inner_uid, inner_gid;
     int set_ids;                   /* 1: switch to outer_uid/gid (the caller is root) */
+    int rootless;                  /* 1: the caller is root only of its own user namespace
+                                    * (rootless.c): never make the shared mm dumpable,
+                                    * mount /proc before leaving the host's tree */
     const char *uid_map, *gid_map; /* "inner outer 1\n" */
     struct {
         int resource;
@@ -169,6 +172,15 @@ int ef_sandbox__init_main(void *arg);
 int ef_sandbox__template_main(void *arg);
 /* child.c: sleeps until killed (holds a user namespace open while its maps are written). */
 int ef_sandbox__pause_main(void *arg);
+/* A namespace made in a child sharing our memory and fd table (rootless mode, where the
+ * thread could not go back to the host's after an unshare): it sets the hostname when
+ * asked, opens its own namespace file `path` into fd (or errno into err) and exits. */
+typedef struct {
+    const char *path;
+    const char *hostname;
+    volatile int fd, err;
+} ef_sb_nsjob;
+int ef_sandbox__ns_main(void *arg);
 
 /* seccomp.c: the BPF program of a profile (cached per worker by the caller). */
 typedef struct {
@@ -253,6 +265,9 @@ int ef_sandbox__plan_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbo
 /* worker.c: the next of the worker's user namespaces for a run (*slot: its index), once
  * the last run in it is wholly gone; -1 (and no error) when the run makes its own. */
 int ef_sandbox__worker_userns(ef_ctx *ctx, ef_sandbox_worker *w, int *slot);
+/* worker.c: a user namespace of its own (uid 1000 inside = the outer uid) for a run that
+ * cannot take one of the worker's (a session); close *out once the program joined it. */
+int ef_sandbox__userns_new(ef_ctx *ctx, ef_sandbox_worker *w, int *out);
 /* worker.c: the ipc namespace of a slot of ef_sandbox__worker_userns. */
 int ef_sandbox__worker_ipcns(const ef_sandbox_worker *w, int slot);
 /* worker.c: the worker's idmap user namespace (made on first use). */
@@ -281,6 +296,11 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *plan, const ef
                           int init_status, int killed_for);
 int ef_sandbox__result_new(ef_sandbox_result **out);
 int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o);
+
+/* rootless.c: 1 when ef_sandbox_rootless_enter moved the process into its own user
+ * namespace; the reason it did not (or NULL). */
+int ef_sandbox__rootless(void);
+const char *ef_sandbox__rootless_why(void);
 
 /* Why the caller killed the tree. */
 enum { EF_SB_KILL_NONE = 0, EF_SB_KILL_WALL, EF_SB_KILL_OUTPUT, EF_SB_KILL_CALLER };

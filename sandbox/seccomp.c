@@ -9,8 +9,9 @@
  * A violation is reported to the sandbox's init through a seccomp user-notification
  * listener (so the result can name the system call) and ends the run. A few calls are
  * refused with an errno instead, because ordinary programs probe them and fall back:
- * clone3 (ENOSYS; glibc falls back to clone, whose flags the filter can see) and sockets
- * other than AF_UNIX when the network is off (EAFNOSUPPORT). Non-native ABIs (i386 int
+ * clone3 (ENOSYS; glibc falls back to clone, whose flags the filter can see), sockets
+ * other than AF_UNIX when the network is off (EAFNOSUPPORT), and prlimit64 on another
+ * process than the caller (EPERM: in rootless mode the init shares the program's uid). Non-native ABIs (i386 int
  * 0x80, x32) are violations. TIOCSTI/TIOCLINUX are matched on the low 32 bits whatever the
  * high bits hold, because the kernel truncates the ioctl number to 32 bits.
  *
@@ -370,6 +371,12 @@ static int add_common(ef_ctx *ctx, scmp_filter_ctx f, int net, uint32_t bad, int
     }
     if (!rc)
         rc = add_rule(ctx, f, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
+    /* rlimits of another process: the init may share the program's uid outside
+     * (rootless.c), and its limits are what watches the tree; only pid 0 (self) */
+    if (!rc) {
+        struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_NE, 0);
+        rc = add_rule(ctx, f, SCMP_ACT_ERRNO(EPERM), "prlimit64", 1, &a);
+    }
     /* terminal injection, whatever the upper 32 bits of the request hold */
     static const unsigned long tio[] = {TIOCSTI, TIOCLINUX};
     for (size_t i = 0; deny && i < EF_ARRAY_LEN(tio) && !rc; i++) {
@@ -394,6 +401,9 @@ static int add_allow_rules(ef_ctx *ctx, scmp_filter_ctx f, int net, uint32_t bad
         const char *name = allow_list[i];
         if (!strcmp(name, "clone")) {
             struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, NS_FLAGS, 0);
+            rc = add_rule(ctx, f, SCMP_ACT_ALLOW, name, 1, &a);
+        } else if (!strcmp(name, "prlimit64")) { /* self only: see add_common */
+            struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_EQ, 0);
             rc = add_rule(ctx, f, SCMP_ACT_ALLOW, name, 1, &a);
         } else if (!strcmp(name, "ioctl")) {
             /* a short list of requests, compared on the low 32 bits */

@@ -108,6 +108,7 @@ static void finish(ef_sandbox_session *s, int killed_for)
     r->sys_ms = sys_ms;
     r->cpu_ms = user_ms + sys_ms;
     r->isolation = s->plan->full ? "full" : "weak";
+    r->rootless = s->plan->full && s->plan->rootless;
     r->out.len = s->pending.len;
     r->out.total = out_total;
     r->out.truncated = out_total > s->pending.len;
@@ -138,6 +139,14 @@ static int launch(ef_ctx *ctx, ef_sandbox_session *s)
     s->plan->bpf = filter->insns;
     s->plan->bpf_len = filter->len;
     s->plan->notify = filter->notify;
+    /* rootless: the program may not make its own user namespace (that would make our
+     * memory dumpable for a moment; rootless.c), so it joins one made for it */
+    int userns_fd = -1;
+    if (s->plan->full && s->plan->rootless) {
+        if ((rc = ef_sandbox__userns_new(ctx, s->w, &userns_fd)))
+            return rc;
+        s->plan->userns_fd = userns_fd;
+    }
     int sp[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 || pipe2(po, O_CLOEXEC) < 0 ||
         pipe2(pe, O_CLOEXEC) < 0) {
@@ -152,7 +161,13 @@ static int launch(ef_ctx *ctx, ef_sandbox_session *s)
     for (int i = 0; i < s->o.n_extra_fds; i++)
         s->plan->fds[3 + i] = s->o.extra_fds[i];
     s->plan->n_fds = 3 + s->o.n_extra_fds;
-    if ((rc = ef_sandbox__spawn(ctx, s->w, s->plan, &s->proc)))
+    rc = ef_sandbox__spawn(ctx, s->w, s->plan, &s->proc);
+    /* the init holds its own copy of the fd (its fd table is a copy of ours), and the plan
+     * keeps the number: the init reads it later, sharing our memory */
+    if (userns_fd >= 0)
+        close(userns_fd);
+    userns_fd = -1;
+    if (rc)
         goto fail;
     close(sp[1]);
     close(po[1]);
@@ -169,6 +184,8 @@ static int launch(ef_ctx *ctx, ef_sandbox_session *s)
     s->alive = 1;
     return 0;
 fail:
+    if (userns_fd >= 0)
+        close(userns_fd);
     for (int i = 0; i < 2; i++) {
         close_fd(&sp[i]);
         close_fd(&po[i]);

@@ -38,10 +38,12 @@ static void detect_isolation(ef_sandbox_worker *w)
     w->why_weak = NULL;
     if (geteuid() != 0) {
         w->full = 0;
-        w->why_weak = "full isolation needs envforge to start sandboxes as root (it builds "
-                      "the mount tree as root, then drops to an unprivileged uid inside a "
-                      "user namespace); run as root, or opt into the weak mode "
-                      "(rlimits + seccomp + non-root uid)";
+        w->why_weak = ef_sandbox__rootless_why();
+        if (!w->why_weak)
+            w->why_weak = "full isolation needs root, or a process that moved into its own "
+                          "user namespace before its first thread (ef_sandbox_rootless_enter, "
+                          "which envforge's main does); or opt into the weak mode "
+                          "(rlimits + seccomp + non-root uid)";
     } else if (read_long("/proc/sys/user/max_user_namespaces", &n) == 0 && n == 0) {
         w->full = 0;
         w->why_weak = "user namespaces are disabled (/proc/sys/user/max_user_namespaces is "
@@ -54,10 +56,49 @@ static void detect_isolation(ef_sandbox_worker *w)
     }
 }
 
+/* Rootless: the new namespace is made by a child (CLONE_VM | CLONE_FILES | CLONE_VFORK)
+ * that opens its own namespace file into our fd table: this thread could make one with
+ * unshare but not go back to the host's (that needs capabilities over the host's). */
+static int make_ns_child(ef_ctx *ctx, int kind, int *out)
+{
+    const char *name = kind == CLONE_NEWNET   ? "net"
+                       : kind == CLONE_NEWIPC ? "ipc"
+                       : kind == CLONE_NEWUTS ? "uts"
+                                              : "cgroup";
+    char path[64];
+    snprintf(path, sizeof path, "/proc/thread-self/ns/%s", name);
+    ef_sb_nsjob job = {path, kind == CLONE_NEWUTS ? "sandbox" : NULL, -1, 0};
+    size_t stack_len = 32 * 1024;
+    void *stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return EF_ENOMEM;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pid = clone(ef_sandbox__ns_main, (char *)stack + stack_len,
+                    CLONE_VM | CLONE_FILES | CLONE_VFORK | kind | SIGCHLD, &job);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid > 0)
+        waitpid(pid, NULL, __WALL);
+    munmap(stack, stack_len);
+    if (pid < 0)
+        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: a new %s namespace: clone: %s", name,
+                         strerror(err));
+    if (job.fd < 0)
+        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: a new %s namespace: %s", name,
+                         strerror(job.err ? job.err : EIO));
+    *out = job.fd;
+    return 0;
+}
+
 /* A new namespace of one kind (CLONE_NEWNET, CLONE_NEWIPC) for this worker: unshare on
  * this thread, keep an fd in *out, go back. */
 static int make_ns(ef_ctx *ctx, int kind, int *out)
 {
+    if (ef_sandbox__rootless())
+        return make_ns_child(ctx, kind, out);
     const char *path = kind == CLONE_NEWNET   ? "/proc/thread-self/ns/net"
                        : kind == CLONE_NEWIPC ? "/proc/thread-self/ns/ipc"
                        : kind == CLONE_NEWUTS ? "/proc/thread-self/ns/uts"
@@ -106,7 +147,11 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
     w->idmap_fd = -1;
     w->notify_ok = 1;
     detect_isolation(w);
-    if (geteuid() == 0) {
+    if (ef_sandbox__rootless()) {
+        /* the only id mapped in our user namespace: the caller's own outside */
+        w->uid = 0;
+        w->gid = 0;
+    } else if (geteuid() == 0) {
         w->uid = wopts->uid_base + (uint32_t)wopts->slot;
         w->gid = w->uid;
     } else {
@@ -319,9 +364,36 @@ int ef_sandbox__worker_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sand
     return w->tmpl[slot].fd;
 }
 
-/* A user namespace owned by root whose id `inner` is the worker's outer uid/gid: a paused
+/* Writes one id file of the paused child. In rootless mode the child runs on its own copy
+ * of our memory and makes it dumpable (so its /proc files are ours to write) only once it
+ * runs: until then the open is refused, and retried. */
+static int write_child_map(ef_ctx *ctx, const char *path, const char *data)
+{
+    int fd = -1;
+    for (int attempt = 0; attempt < 20000; attempt++) {
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0 || errno != EACCES || !ef_sandbox__rootless())
+            break;
+        sched_yield();
+    }
+    if (fd < 0)
+        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: user namespace: open %s: %s", path,
+                         strerror(errno));
+    size_t len = strlen(data);
+    ssize_t n = write(fd, data, len);
+    int err = errno;
+    close(fd);
+    if (n != (ssize_t)len)
+        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: user namespace: write %s: %s", path,
+                         n < 0 ? strerror(err) : "short write");
+    return 0;
+}
+
+/* A user namespace owned by us whose id `inner` is the worker's outer uid/gid: a paused
  * child made in it holds it while we write its maps and open it; then the child is
- * killed and the namespace lives on in *out. deny_setgroups: setgroups(2) refused inside. */
+ * killed and the namespace lives on in *out. deny_setgroups: setgroups(2) refused inside.
+ * The child shares our memory (no copy of a large caller) except in rootless mode: there
+ * writing its maps needs it dumpable, and our memory must never be (rootless.c). */
 static int make_userns(ef_ctx *ctx, ef_sandbox_worker *w, unsigned inner, int deny_setgroups,
                        int *out)
 {
@@ -330,11 +402,12 @@ static int make_userns(ef_ctx *ctx, ef_sandbox_worker *w, unsigned inner, int de
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED)
         return EF_ENOMEM;
+    int rootless = ef_sandbox__rootless();
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int pid =
-        clone(ef_sandbox__pause_main, (char *)stack + stack_len, CLONE_VM | CLONE_NEWUSER, NULL);
+    int pid = clone(ef_sandbox__pause_main, (char *)stack + stack_len,
+                    (rootless ? 0 : CLONE_VM) | CLONE_NEWUSER, rootless ? (void *)1 : NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     int rc = 0, fd = -1;
     if (pid < 0) {
@@ -342,16 +415,16 @@ static int make_userns(ef_ctx *ctx, ef_sandbox_worker *w, unsigned inner, int de
     } else {
         char path[64], map[64];
         snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
-        if (deny_setgroups && ef_file_write(ctx, path, "deny", 4) < 0)
-            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: user namespace");
+        if (deny_setgroups)
+            rc = write_child_map(ctx, path, "deny");
         snprintf(map, sizeof map, "%u %u 1\n", inner, w->uid);
         snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
-        if (!rc && ef_file_write(ctx, path, map, strlen(map)) < 0)
-            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: user namespace");
+        if (!rc)
+            rc = write_child_map(ctx, path, map);
         snprintf(map, sizeof map, "%u %u 1\n", inner, w->gid);
         snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
-        if (!rc && ef_file_write(ctx, path, map, strlen(map)) < 0)
-            rc = ef_error_wrap(ctx, EF_ESANDBOX, "sandbox: user namespace");
+        if (!rc)
+            rc = write_child_map(ctx, path, map);
         snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
         fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC);
         if (!rc && fd < 0)
@@ -363,6 +436,11 @@ static int make_userns(ef_ctx *ctx, ef_sandbox_worker *w, unsigned inner, int de
     if (!rc)
         *out = fd;
     return rc;
+}
+
+int ef_sandbox__userns_new(ef_ctx *ctx, ef_sandbox_worker *w, int *out)
+{
+    return make_userns(ctx, w, 1000, 1, out);
 }
 
 /* The idmap of writable workdirs: a user namespace whose uid/gid 0 is the worker's outer

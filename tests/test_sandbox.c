@@ -32,6 +32,9 @@
 
 static ef_ctx *ctx;
 static ef_sandbox_worker *worker;
+/* 1: running as a non-root user, in our own user namespace (sandbox/rootless.c): the
+ * process stays non-dumpable, workdirs are the caller's own */
+static int rootless;
 
 static ef_sandbox_options opts(void)
 {
@@ -509,6 +512,26 @@ static void test_bind_submounts_readonly(void)
 static void test_workdir_idmap(void)
 {
     char *wd = ef_strdup(ef_test_tmpdir("sbx-idmap"));
+    if (rootless) {
+        /* the workdir is the caller's, and so is the program outside: writable without an
+         * idmapped mount (which only host root could make), files the caller's own */
+        ef_sandbox_options o = opts();
+        o.workdir = wd;
+        o.workdir_idmap = 1;
+        ef_sandbox_result *r = sh(&o, "echo new > made.txt && stat -c %u made.txt .");
+        EXPECT_STATUS(r, EF_SANDBOX_OK);
+        if (r)
+            EF_CHECK_EQ_STR(r->out.data, "1000\n1000\n");
+        ef_sandbox_result_free(r);
+        char path[600];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/made.txt", wd);
+        EF_CHECK(stat(path, &st) == 0 && st.st_uid == getuid());
+        unlink(path);
+        rmdir(wd);
+        ef_free(wd);
+        return;
+    }
     chmod(wd, 0755); /* root's, not writable by the sandbox's outer uid */
     char path[600];
     snprintf(path, sizeof path, "%s/given.txt", wd);
@@ -742,6 +765,10 @@ static void test_filter_decisions(void)
             int vs = filter_verdict(&f, SYS_socket, 3, vsock);
             EF_CHECK_MSG(vs == EAFNOSUPPORT || (profile == 1 && vs == -SIGSYS),
                          "profile %d net %d: vsock gave %d", profile, net, vs);
+            /* rlimits of the caller only (the init may share its uid: rootless.c) */
+            long self_lim[4] = {0, RLIMIT_NOFILE, 0, 0}, init_lim[4] = {1, RLIMIT_NOFILE, 0, 0};
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_prlimit64, 4, self_lim), 0);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_prlimit64, 4, init_lim), EPERM);
             /* ordinary calls pass; personality only in the deny profile */
             EF_CHECK_EQ_INT(filter_verdict(&f, SYS_getpid, 0, NULL), 0);
             EF_CHECK_EQ_INT(filter_verdict(&f, SYS_close, 0, NULL), EBADF);
@@ -777,7 +804,7 @@ static void test_weak_mode(void)
     ef_sandbox_result_free(r);
     /* the program's process shared our memory until its exec and changed uid: our
      * process must stay dumpable (it was before) */
-    EF_CHECK_EQ_INT(prctl(PR_GET_DUMPABLE), 1);
+    EF_CHECK_EQ_INT(prctl(PR_GET_DUMPABLE), rootless ? 0 : 1);
     /* seccomp still applies in the weak mode */
     const char *pt[] = {"python3", "-c", "import ctypes; ctypes.CDLL(None).syscall(101, 0)", NULL};
     r = run(&o, pt);
@@ -875,7 +902,7 @@ static void test_threads(void)
         pthread_join(t[i], NULL);
         EF_CHECK_EQ_INT(a[i].n_ok, 25);
     }
-    EF_CHECK_EQ_INT(prctl(PR_GET_DUMPABLE), 1);
+    EF_CHECK_EQ_INT(prctl(PR_GET_DUMPABLE), rootless ? 0 : 1);
 }
 
 /* ---- sessions --------------------------------------------------------------------------- */
@@ -1071,6 +1098,7 @@ static void test_cli(void)
 
 int main(int argc, char **argv)
 {
+    rootless = ef_sandbox_rootless_enter(); /* as a non-root user (test_*_rootless) */
     EF_TEST_BEGIN(argc, argv);
     ctx = ef_ctx_new();
     EF_RUN(test_status_names);

@@ -31,6 +31,14 @@
 #define ATTACK_BIN "sbx_attack"
 #endif
 
+/* The attack program: EF_ATTACK_BIN (tests/run_unprivileged.sh may copy it) or the one
+ * built beside this test. */
+static const char *attack_bin(void)
+{
+    const char *e = getenv("EF_ATTACK_BIN");
+    return e && *e ? e : ATTACK_BIN;
+}
+
 static ef_ctx *ctx;
 static ef_sandbox_worker *worker;
 static int slot_base;
@@ -41,8 +49,8 @@ static void install_attack(const char *dir)
 {
     char *data = NULL, path[600];
     size_t len = 0;
-    if (ef_file_read(ctx, ATTACK_BIN, (size_t)64 << 20, &data, &len) < 0) {
-        printf("cannot read %s: %s\n", ATTACK_BIN, ef_errmsg(ctx));
+    if (ef_file_read(ctx, attack_bin(), (size_t)64 << 20, &data, &len) < 0) {
+        printf("cannot read %s: %s\n", attack_bin(), ef_errmsg(ctx));
         exit(1);
     }
     snprintf(path, sizeof path, "%s/attack", dir);
@@ -79,6 +87,34 @@ static int count_uid_procs(uint32_t uid)
     return n;
 }
 
+/* 1: running as a non-root user in our own user namespace (sandbox/rootless.c): the
+ * sandboxes' outer uid is ours, so only processes in other pid namespaces count, and not
+ * their inits (which share our memory) nor zombies */
+static int rootless;
+
+static int sandboxed_proc(const char *pid)
+{
+    char path[300], line[256];
+    snprintf(path, sizeof path, "/proc/%s/status", pid);
+    FILE *f = fopen(path, "r");
+    int zombie = 0, nested = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "State:", 6))
+            zombie = strchr(line, 'Z') != NULL;
+        if (!strncmp(line, "NSpid:", 6)) {
+            int fields = 0;
+            long last = 0;
+            char *s = line + 6, *end;
+            for (long v; (v = strtol(s, &end, 10)), end != s; s = end, fields++)
+                last = v;
+            nested = fields >= 2 && last != 1;
+        }
+    }
+    if (f)
+        fclose(f);
+    return nested && !zombie;
+}
+
 static int count_uid_procs_now(uint32_t uid)
 {
     DIR *d = opendir("/proc");
@@ -93,7 +129,7 @@ static int count_uid_procs_now(uint32_t uid)
         while (f && fgets(line, sizeof line, f)) {
             unsigned ruid;
             if (sscanf(line, "Uid: %u", &ruid) == 1) {
-                if (ruid == uid)
+                if (ruid == uid && (!rootless || sandboxed_proc(e->d_name)))
                     n++;
                 break;
             }
@@ -346,6 +382,13 @@ static void test_proc_tricks(void)
     attack("proc_tricks", EF_SANDBOX_OK, NULL, "contained");
 }
 
+/* The init shares the program's uid outside in rootless mode: no signal, prlimit, pidfd
+ * or /proc file of it reaches it (in root mode it is root's, and hidden). */
+static void test_touch_init(void)
+{
+    attack("touch_init", EF_SANDBOX_OK, NULL, "contained");
+}
+
 static void test_setuid_binaries(void)
 {
     /* su is setuid root on the host; inside, nosuid + no_new_privs + an unmapped owner */
@@ -537,7 +580,7 @@ static void test_via_bind(void)
         base_opts(&o);
         o.workdir = NULL;
         o.per_run_root = 1;
-        o.binds[0] = (ef_sandbox_bind){ATTACK_BIN, "/opt/attack", 0};
+        o.binds[0] = (ef_sandbox_bind){attack_bin(), "/opt/attack", 0};
         o.n_binds = 1;
         const char *argv[] = {"/opt/attack", cases[i], NULL};
         ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
@@ -546,7 +589,7 @@ static void test_via_bind(void)
     base_opts(&o);
     o.workdir = NULL;
     o.per_run_root = 1;
-    o.binds[0] = (ef_sandbox_bind){ATTACK_BIN, "/opt/attack", 0};
+    o.binds[0] = (ef_sandbox_bind){attack_bin(), "/opt/attack", 0};
     o.n_binds = 1;
     const char *argv[] = {"/opt/attack", "mount", NULL};
     ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_SECCOMP, "mount", NULL));
@@ -588,7 +631,8 @@ static void test_caller_killed(void)
         ef_sandbox_run(c, w, &o, argv, &r);
         _exit(4);
     }
-    uint32_t uid = ef_sandbox_worker_uid(worker) + 3;
+    /* rootless: every worker's sandboxes run as our own uid outside */
+    uint32_t uid = ef_sandbox_worker_uid(worker) + (rootless ? 0 : 3);
     int seen = 0;
     for (int i = 0; i < 300 && !seen; i++) { /* wait until the sandbox runs */
         seen = count_uid_procs_now(uid) >= 3;
@@ -676,6 +720,10 @@ static void test_bombs_beside_work(void)
         EF_CHECK_MSG(a[i].failures == 0, "thread %d: %d failed runs; first: %s", i, a[i].failures,
                      a[i].first);
     uint32_t base_uid = ef_sandbox_worker_uid(worker) - (uint32_t)slot_base;
+    if (rootless) {
+        EF_CHECK_EQ_INT(count_uid_procs(ef_sandbox_worker_uid(worker)), 0);
+        return;
+    }
     EF_CHECK_EQ_INT(count_uid_procs(base_uid + (uint32_t)slot_base + 3), 0);
     EF_CHECK_EQ_INT(count_uid_procs(base_uid + (uint32_t)slot_base + 1), 0);
 }
@@ -730,6 +778,7 @@ static void test_cross_sandbox_read(void)
 
 int main(int argc, char **argv)
 {
+    rootless = ef_sandbox_rootless_enter(); /* as a non-root user (test_*_rootless) */
     EF_TEST_BEGIN(argc, argv);
     ctx = ef_ctx_new();
     const char *why = "";
@@ -762,6 +811,7 @@ int main(int argc, char **argv)
     EF_RUN(test_symlink_escape);
     EF_RUN(test_hardlink_escape);
     EF_RUN(test_proc_tricks);
+    EF_RUN(test_touch_init);
     EF_RUN(test_setuid_binaries);
     EF_RUN(test_setuid_root);
     EF_RUN(test_ptrace);
