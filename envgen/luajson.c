@@ -193,6 +193,28 @@ static uint64_t special8(uint64_t w)
            ((b - ONES) & ~b & HIGHS) | ((d - ONES) & ~d & HIGHS);
 }
 
+/* How many bytes at the start of s[0..n) need no escaping (the index of the first that
+ * does, or n): eight bytes at a time, and within the word where special8 flags one, byte
+ * by byte (text with a newline every few bytes, like a grid, would otherwise be tested a
+ * word per byte). */
+static size_t plain_run(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (special8(w)) {
+            while (!needs_escape((unsigned char)s[i]))
+                i++; /* the word holds one: special8 never flags a word without */
+            return i;
+        }
+        i += 8;
+    }
+    while (i < n && !needs_escape((unsigned char)s[i]))
+        i++;
+    return i;
+}
+
 static int enc_string(enc *e, const char *s, size_t n)
 {
     if (!ef_envgen__utf8_valid(s, n))
@@ -202,18 +224,12 @@ static int enc_string(enc *e, const char *s, size_t n)
         return EF_ELIMIT;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t w;
-        while (i + 8 <= n && (memcpy(&w, s + i, 8), !special8(w))) {
-            i += 8; /* eight plain bytes */
-            run += 8;
-        }
+        size_t k = plain_run(s + i, n - i);
+        i += k;
+        run += k;
         if (i >= n)
             break;
-        unsigned char c = (unsigned char)s[i];
-        if (!needs_escape(c)) {
-            run++;
-            continue;
-        }
+        unsigned char c = (unsigned char)s[i]; /* needs escaping */
         const char *esc;
         char u[8];
         switch (c) {
@@ -248,18 +264,12 @@ int ef_envgen__json_quote(ef_buf *b, const char *s, size_t n)
     int rc = ef_buf_putc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        uint64_t w;
-        while (i + 8 <= n && (memcpy(&w, s + i, 8), !special8(w))) {
-            i += 8;
-            run += 8;
-        }
+        size_t k = plain_run(s + i, n - i);
+        i += k;
+        run += k;
         if (i >= n)
             break;
-        unsigned char c = (unsigned char)s[i];
-        if (!needs_escape(c)) {
-            run++;
-            continue;
-        }
+        unsigned char c = (unsigned char)s[i]; /* needs escaping */
         char u[8] = {'\\', (char)c, 0};
         switch (c) {
         case '\n': u[1] = 'n'; break;
@@ -593,9 +603,7 @@ static int dec_string(dec *d)
     d->p++;
     const char *run = d->p;
     for (;;) {
-        uint64_t w;
-        while (d->end - d->p >= 8 && (memcpy(&w, d->p, 8), !special8(w)))
-            d->p += 8; /* eight plain bytes */
+        d->p += plain_run(d->p, (size_t)(d->end - d->p));
         if (d->p >= d->end)
             return dec_fail(d, "unterminated string");
         unsigned char c = (unsigned char)*d->p;
