@@ -23,15 +23,27 @@ local function box_dims(n) if n == 4 then return 2, 2 elseif n == 6 then return 
 local byte, format = string.byte, string.format
 
 -- Parse a grid given as a string or list of rows into a flat list of n*n numbers (0 blank):
--- the string functions keep only digits and dots, then one call reads the bytes.
+-- the string functions keep only digits and dots ("[^0-9.]": the same bytes as
+-- "[^%d%.]", matched by a range instead of a class lookup per byte), then one call reads
+-- the bytes.
 local function parse(s, n)
   if type(s) == "table" then s = table.concat(s, "\n") end
   if type(s) ~= "string" then return nil end
   if s:find("\\boxed{", 1, true) then s = s:match("\\boxed{(.-)}") or s end
-  local t = s:gsub("[^%d%.]+", "")
+  local t = s:gsub("[^0-9.]+", "")
   if #t ~= n * n then return nil end
   local cells = {byte(t, 1, -1)}
   for i = 1, #cells do local b = cells[i]; cells[i] = b == 46 and 0 or b - 48 end
+  return cells
+end
+
+-- The answer text parsed last (the reference answer is parsed by check_grid and then by
+-- verify): a pure cache as givens_cells below; only strings, which cannot change.
+local last_answer, last_answer_n, last_answer_cells
+local function parse_answer(s, n)
+  if type(s) == "string" and s == last_answer and n == last_answer_n then return last_answer_cells end
+  local cells = parse(s, n)
+  if type(s) == "string" then last_answer, last_answer_n, last_answer_cells = s, n, cells end
   return cells
 end
 
@@ -112,17 +124,7 @@ local function first_problem(cells, givens, n)
   return nil
 end
 
-local DIGIT = {[0] = "."}
-for v = 1, 9 do DIGIT[v] = tostring(v) end
-local function render(cells, n)
-  local rows = {}
-  for r = 1, n do
-    local t = {}
-    for c = 1, n do t[c] = DIGIT[cells[(r - 1) * n + c]] end
-    rows[r] = table.concat(t, " ")
-  end
-  return rows
-end
+local concat = table.concat
 
 -- The givens of the last task checked, parsed (a task is checked six times in a row);
 -- a pure cache: the same text always parses to the same cells, and nothing changes them.
@@ -139,7 +141,7 @@ env.tools = {
     parameters = {type = "object", properties = {grid = {type = "string", description = "n lines of n digits"}},
                   required = {"grid"}},
     run = function(state, args)
-      local cells = parse(args.grid, state.n)
+      local cells = parse_answer(args.grid, state.n)
       if not cells then error("grid must contain exactly " .. state.n * state.n .. " cells") end
       local blanks, errs = problems(cells, givens_cells(state.givens, state.n), state.n)
       return {blanks = blanks, problems = errs, solved = blanks == 0 and #errs == 0}
@@ -155,46 +157,71 @@ for level, lv in ipairs(LV) do
                                 "per line, digits separated by spaces.\n\n", lv.n, lv.n, lv.br, lv.bc, lv.n)
 end
 
+-- Lists are made from the bytes of a string (one string.byte call): the table comes out
+-- at its final size, where filling an empty one grows it step by step. SEQ's bytes are
+-- 0, 1, 2, ...; DIGITS' are the bytes of "1".."9".
+local SEQ, DIGITS = "\0\1\2\3\4\5\6\7\8\9\10\11", "123456789"
+
+-- A random order of n = groups * size lines that keeps each group of size lines together
+-- (bands of rows, stacks of columns): the groups shuffled, then the lines inside each.
+local function perm(rng, groups, size)
+  local g = {byte(SEQ, 1, groups)}
+  rng:shuffle(g)
+  local order, k = {byte(SEQ, 1, groups * size)}, 0
+  for a = 1, groups do
+    local inner = {byte(SEQ, 1, size)}
+    rng:shuffle(inner)
+    local base = g[a] * size
+    for i = 1, size do k = k + 1; order[k] = base + inner[i] end
+  end
+  return order
+end
+
+-- Per size n: the cell numbers 1..n*n (rng:sample leaves its list as it is), and the
+-- grid's text as a template (rows of cells separated by spaces, rows by newlines) whose
+-- bytes generate copies, filling cell i at byte 2i - 1; and the givens' template (one byte
+-- per cell).
+local char, sub, unpack = string.char, string.sub, table.unpack
+local CELLS, GRID, GIVENS = {}, {}, {}
+for _, lv in ipairs(LV) do
+  local n, idx = lv.n, {}
+  for i = 1, n * n do idx[i] = i end
+  CELLS[n] = idx
+  local rows = {}
+  for r = 1, n do rows[r] = string.rep("0", n, " ") end
+  GRID[n] = concat(rows, "\n")
+  GIVENS[n] = string.rep("0", n * n)
+end
+
 function env.generate(rng, level)
   local lv = LV[level]
   local n, br, bc = lv.n, lv.br, lv.bc
   -- rows: permute bands (groups of br rows) and rows inside; columns: stacks of bc columns
-  local function perm(groups, size)
-    local g = {}
-    for i = 1, groups do g[i] = i - 1 end
-    rng:shuffle(g)
-    local order, k = {}, 0
-    for a = 1, groups do
-      local inner = {}
-      for i = 1, size do inner[i] = i - 1 end
-      rng:shuffle(inner)
-      local base = g[a] * size
-      for i = 1, size do k = k + 1; order[k] = base + inner[i] end
-    end
-    return order
-  end
-  local rows, cols = perm(n // br, br), perm(n // bc, bc)
-  local digits = {}
-  for i = 1, n do digits[i] = i end
+  local rows, cols = perm(rng, n // br, br), perm(rng, n // bc, bc)
+  local digits = {byte(DIGITS, 1, n)} -- the digits' bytes
   rng:shuffle(digits)
-  local sol = {}
+  -- the solution's text and the puzzle's (blanked cells '.'), as bytes; the givens
+  local grid = GRID[n]
+  local sol, puz, giv = {byte(grid, 1, -1)}, {byte(grid, 1, -1)}, {byte(GIVENS[n], 1, -1)}
+  local cell = 0
   for r = 1, n do
+    local i = rows[r]
+    local shift = bc * (i % br) + i // br
     for c = 1, n do
-      local i, j = rows[r], cols[c]
-      sol[(r - 1) * n + c] = digits[(bc * (i % br) + i // br + j) % n + 1]
+      local d = digits[(shift + cols[c]) % n + 1]
+      cell = cell + 1
+      local at = 2 * cell - 1
+      sol[at], puz[at], giv[cell] = d, d, d
     end
   end
-  local puzzle = {}
-  for i = 1, n * n do puzzle[i] = sol[i] end
-  local idx = {}
-  for i = 1, n * n do idx[i] = i end
-  for _, i in ipairs(rng:sample(idx, rng:int(lv.lo, lv.hi))) do puzzle[i] = 0 end
-  local prows = render(puzzle, n)
-  local givens = {}
-  for i = 1, n * n do givens[i] = DIGIT[puzzle[i]] end
-  return {prompt = PROMPT[level] .. table.concat(prows, "\n"),
-          state = {n = n, puzzle = prows, givens = table.concat(givens)},
-          answer = table.concat(render(sol, n), "\n")}
+  local blanks = rng:sample(CELLS[n], rng:int(lv.lo, lv.hi))
+  for k = 1, #blanks do local b = blanks[k]; puz[2 * b - 1], giv[b] = 46, 46 end
+  local ptext, width = char(unpack(puz)), 2 * n
+  local prows = {byte(SEQ, 1, n)}
+  for r = 1, n do prows[r] = sub(ptext, (r - 1) * width + 1, r * width - 1) end
+  return {prompt = PROMPT[level] .. ptext,
+          state = {n = n, puzzle = prows, givens = char(unpack(giv))},
+          answer = char(unpack(sol))}
 end
 
 -- Reference agent: it knows the full grid the puzzle was cut from (kept in the task's
@@ -208,7 +235,7 @@ end
 local NOT_GRID = {[4] = "not an 4x4 grid", [6] = "not an 6x6 grid", [9] = "not an 9x9 grid"}
 function env.verify(task, answer)
   local n = task.state.n
-  local cells = parse(answer, n)
+  local cells = parse_answer(answer, n)
   if not cells then return 0, {reason = NOT_GRID[n] or ("not an " .. n .. "x" .. n .. " grid")} end
   local why = first_problem(cells, givens_cells(task.state.givens, n), n)
   if why then return 0, {reason = why} end
