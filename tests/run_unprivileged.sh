@@ -40,4 +40,4 @@ if ! "${as_nobody[@]}" test -x "$bin"; then
 fi
 mkdir -m 1777 "$tmp/work"
 cd "$tmp/work"
-TMPDIR=$tmp/work "${as_nobody[@]}" "$bin" "$@"
+HOME=$tmp/work TMPDIR=$tmp/work "${as_nobody[@]}" "$bin" "$@"

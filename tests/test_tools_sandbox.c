@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "common/json.h"
+#include "sandbox/sandbox.h"
 #include "tests/testlib.h"
 #include "tests/tools_testlib.h"
 #include "tools/tools.h"
@@ -267,6 +268,7 @@ static void test_bash(void)
 
 int main(int argc, char **argv)
 {
+    ef_sandbox_rootless_enter(); /* as a non-root user (tests/run_unprivileged.sh) */
     EF_TEST_BEGIN(argc, argv);
     ef_json_init();
     if (!ef_sandbox_available() || !isolation_ok()) {

@@ -200,7 +200,7 @@ static int write_file(ed *e, const char *data, size_t len)
         goto done;
     }
     if (st.st_nlink > 1) {
-        rc = ef_errorf(ctx, EF_EINVAL, "%s: has %ju hard links; refusing to write through "
+        rc = ef_errorf(ctx, EF_EINVAL, "\"%s\" has %ju hard links; refusing to write through "
                        "them", e->path, (uintmax_t)st.st_nlink);
         goto done;
     }
