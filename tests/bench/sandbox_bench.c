@@ -270,6 +270,8 @@ done:
 
 int main(int argc, char **argv)
 {
+    /* a non-root user gets full isolation through a user namespace of its own */
+    int rootless = ef_sandbox_rootless_enter();
     int n = argc > 1 ? atoi(argv[1]) : 300;
     int n_calls = argc > 2 ? atoi(argv[2]) : 1000;
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -283,8 +285,8 @@ int main(int argc, char **argv)
     const char *cmd_names[2] = {"/bin/true", "python3 -c pass"};
     int avail[R_COUNT] = {1, 1, have("bwrap"), have("firejail")};
     double py_env_rate = 0;
-    printf("sandbox bench: %d runs per thread, threads 1 and %d, session %d calls\n", n, cores,
-           n_calls);
+    printf("sandbox bench: %d runs per thread, threads 1 and %d, session %d calls%s\n", n, cores,
+           n_calls, rootless ? " (rootless: as a non-root user)" : "");
     printf("(cpu us/run: user + system of every process this bench reaped, and of what they\n"
            " reaped; bubblewrap and firejail do not always wait for their inner processes, so\n"
            " theirs can leave out the command itself)\n");
