@@ -511,7 +511,7 @@ int ef_env_load_buffer(ef_ctx *ctx, const char *path, const char *source, size_t
     int rc = 0;
     env->ctx = ctx;
     env->limits = limits ? *limits : def;
-    env->env_ref = env->tools_ref = LUA_NOREF;
+    env->env_ref = env->tools_ref = env->gen_task_ref = LUA_NOREF;
     env->fn_ref[0] = env->fn_ref[1] = env->fn_ref[2] = LUA_NOREF;
     env->path = ef_strdup(path);
     env->chunkname = ef_asprintf("@%s", path);

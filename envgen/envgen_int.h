@@ -38,6 +38,11 @@ struct ef_env {
     int fn_ref[3];        /* generate, solve, verify (looked up once, at load) */
     int fn_line[3];       /* the lines they are defined on */
     int tools_ref;
+    /* The task generate made last, as decoding its JSON would give it back (made while
+     * the generated table is at hand, a copy cheaper than a decode), waiting for its
+     * validation; LUA_NOREF when none. gen_task_hash: its content hash. */
+    int gen_task_ref;
+    char gen_task_hash[65];
     ef_buf scratch;       /* JSON decoding of strings */
     ef_buf out;           /* JSON encoding */
     struct ef_sandbox_worker *sandbox; /* for ef.exec, made on first use */
@@ -68,6 +73,7 @@ struct ef_env_episode {
     int n_stash_task, n_stash_state, n_stash_want, n_stash_want_state;
     int pristine_out; /* the pristine task itself was handed out (decode again before copying) */
     int state_none;   /* the task has no initial state: a reset is a new empty table */
+    int from_generated; /* starts from env->gen_task_ref instead of decoding task_json */
     ef_buf calls;  /* JSON array text of the calls made through call() */
     ef_buf argbuf; /* arguments of the call in progress */
     ef_buf resbuf; /* result of the last call */
@@ -146,6 +152,17 @@ int ef_envgen__open_rng(lua_State *L);
 void ef_envgen__push_rng(lua_State *L, uint64_t seed);
 /* ef.search(docs, query, k). */
 int ef_envgen__search(lua_State *L);
+
+/* ef_env_episode_new for a task generate made (validation): when t is the task this env
+ * generated last, the episode starts from the copy kept then instead of decoding
+ * t->task_json (the same table a decode gives); otherwise as ef_env_episode_new. */
+int ef_envgen__episode_new_task(ef_ctx *ctx, ef_env *env, const ef_env_task *t,
+                                ef_env_episode **out);
+/* Pushes the value at idx as ef_envgen__decode(ef_envgen__encode(value)) would give it:
+ * tables copied (a tree, every table its own) with the json.array marker where encode
+ * writes an array and json.object elsewhere; every other value as it is. Only for values
+ * that encode accepted without a schema. */
+void ef_envgen__json_copy(lua_State *L, int idx, int depth);
 
 /* ef_env_episode_verify; with fresh_state, a fresh copy of the initial state (as
  * ef_envgen__episode_reset) is put in first, in the same protected call. */

@@ -101,7 +101,23 @@ static int generate_fn(lua_State *L, void *ud)
     int rc = ef_envgen__call(a->env, 2, 1, "generate");
     if (rc < 0)
         return rc;
-    return finish_task(a->env, a->t, line, "generate");
+    rc = finish_task(a->env, a->t, line, "generate");
+    if (rc < 0)
+        return rc;
+    /* keep the decoded form for the validation that follows (ef_envgen__episode_new_task);
+     * skipped when memory is tight, where the copy could meet the cap (validation then
+     * decodes, as it always did) */
+    ef_env *env = a->env;
+    luaL_unref(L, LUA_REGISTRYINDEX, env->gen_task_ref);
+    env->gen_task_ref = LUA_NOREF;
+    size_t need = 64 * env->out.len + ((size_t)64 << 10);
+    if (env->mem_used < env->limits.mem_limit_bytes &&
+        need < env->limits.mem_limit_bytes - env->mem_used) {
+        ef_envgen__json_copy(L, -2, 0); /* the task table (the prompt is above it) */
+        env->gen_task_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        memcpy(env->gen_task_hash, a->t->content_hash, sizeof env->gen_task_hash);
+    }
+    return 0;
 }
 
 int ef_env_generate(ef_ctx *ctx, ef_env *env, uint64_t seed, int level, ef_env_task *out)
@@ -235,6 +251,8 @@ static int stash_pop(lua_State *L, int ref, int *n)
 }
 
 static int decode_task(ef_env *env, const char *json);
+static int episode_new(ef_ctx *ctx, ef_env *env, const char *task_json, int from_generated,
+                       ef_env_episode **out);
 
 /* Makes sure the registry's pristine task is untouched: when it was handed out itself
  * (after the stash took its copies), decodes it again from the task's JSON. */
@@ -324,9 +342,16 @@ int ef_envgen__episode_stash(ef_ctx *ctx, ef_env_episode *ep, int k_task, int k_
 static int episode_new_fn(lua_State *L, void *ud)
 {
     ef_env_episode *ep = ud;
-    int rc = decode_task(ep->env, ep->task_json);
-    if (rc < 0)
-        return rc;
+    ef_env *env = ep->env;
+    if (ep->from_generated) { /* the copy generate kept: what the decode below gives */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, env->gen_task_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, env->gen_task_ref);
+        env->gen_task_ref = LUA_NOREF;
+    } else {
+        int rc = decode_task(env, ep->task_json);
+        if (rc < 0)
+            return rc;
+    }
     if (lua_type(L, -1) != LUA_TTABLE)
         return ef_errorf(ep->env->ctx, EF_EINVAL, "task JSON must be an object");
     lua_getfield(L, -1, "state");
@@ -404,6 +429,20 @@ void ef_env_episode_free(ef_env_episode *ep)
 
 int ef_env_episode_new(ef_ctx *ctx, ef_env *env, const char *task_json, ef_env_episode **out)
 {
+    return episode_new(ctx, env, task_json, 0, out);
+}
+
+int ef_envgen__episode_new_task(ef_ctx *ctx, ef_env *env, const ef_env_task *t,
+                                ef_env_episode **out)
+{
+    int kept = env->gen_task_ref != LUA_NOREF &&
+               strcmp(env->gen_task_hash, t->content_hash) == 0;
+    return episode_new(ctx, env, t->task_json, kept, out);
+}
+
+static int episode_new(ef_ctx *ctx, ef_env *env, const char *task_json, int from_generated,
+                       ef_env_episode **out)
+{
     env->ctx = ctx;
     ef_env_episode *ep = ef_calloc(1, sizeof *ep);
     if (!ep)
@@ -419,6 +458,7 @@ int ef_env_episode_new(ef_ctx *ctx, ef_env *env, const char *task_json, ef_env_e
         ef_env_episode_free(ep);
         return ef_errorf(ctx, EF_ENOMEM, "out of memory");
     }
+    ep->from_generated = from_generated;
     int rc = ef_envgen__protect(env, episode_new_fn, ep);
     if (rc < 0) {
         ef_env_episode_free(ep);

@@ -524,6 +524,67 @@ int ef_envgen__encode(ef_env *env, int idx, const cJSON *schema, ef_buf *out, co
     return rc < 0 ? rc : 0;
 }
 
+/* ---- the decoded form without the text ------------------------------------------------ */
+
+void ef_envgen__json_copy(lua_State *L, int idx, int depth)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 6, "json copy");
+    if (lua_type(L, idx) != LUA_TTABLE || depth > EF_ENVGEN_JSON_MAX_DEPTH) {
+        lua_pushvalue(L, idx); /* strings, numbers (integer or float kept), booleans, null */
+        return;
+    }
+    /* array or object, decided as enc_table decides (schema-less: an empty unmarked
+     * table is an object) */
+    int marker = 0;
+    if (lua_getmetatable(L, idx)) {
+        ef_envgen__push_array_mt(L);
+        if (lua_rawequal(L, -1, -2))
+            marker = 1;
+        lua_pop(L, 1);
+        ef_envgen__push_object_mt(L);
+        if (lua_rawequal(L, -1, -2))
+            marker = 2;
+        lua_pop(L, 2);
+    }
+    size_t n_keys = 0, n_int = 0;
+    lua_Integer max_int = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        n_keys++;
+        if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1) {
+            n_int++;
+            if (lua_tointeger(L, -2) > max_int)
+                max_int = lua_tointeger(L, -2);
+        }
+        lua_pop(L, 1);
+    }
+    int is_array = marker == 1 || (marker == 0 && n_keys > 0 && n_int == n_keys &&
+                                   (size_t)max_int == n_keys);
+    lua_createtable(L, is_array ? (int)n_keys : 0, is_array ? 0 : (int)n_keys);
+    int t = lua_gettop(L);
+    if (is_array) {
+        for (lua_Integer i = 1; i <= (lua_Integer)n_keys; i++) {
+            lua_rawgeti(L, idx, i);
+            ef_envgen__json_copy(L, -1, depth + 1);
+            lua_rawseti(L, t, i);
+            lua_pop(L, 1);
+        }
+        ef_envgen__push_array_mt(L);
+    } else {
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            ef_envgen__json_copy(L, -1, depth + 1);
+            lua_pushvalue(L, -3); /* key */
+            lua_insert(L, -2);
+            lua_rawset(L, t);
+            lua_pop(L, 1);
+        }
+        ef_envgen__push_object_mt(L);
+    }
+    lua_setmetatable(L, t);
+}
+
 /* ---- decoding ---------------------------------------------------------------------- */
 
 typedef struct {

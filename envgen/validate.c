@@ -163,7 +163,7 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
     for (int i = 0; i < EF_ENVGEN_N_TRIVIAL; i++)
         chk->trivial_reward[i] = -1;
     ef_env_episode *ep = NULL;
-    int rc = ef_env_episode_new(ctx, env, t->task_json, &ep);
+    int rc = ef_envgen__episode_new_task(ctx, env, t, &ep);
     if (rc < 0) {
         if (rc == EF_ENOMEM)
             return rc;
