@@ -22,9 +22,11 @@ local LV = {
 for _, lv in ipairs(LV) do lv.maxv = math.tointeger(10 ^ lv.digits - 1) end
 
 -- Exact rational evaluator: a tiny recursive-descent parser over + - * / ( ) and integers,
--- reading bytes (no substrings) and carrying each rational as two values n, d.
+-- reading the expression's bytes from a list made by one string.byte call, and carrying
+-- each rational as two values n, d (integers stay n, 1 without a gcd).
 local byte, sub = string.byte, string.sub
-local function gcd(a, b) while b ~= 0 do a, b = b, a % b end return math.abs(a) end
+local abs, min = math.abs, math.min
+local function gcd(a, b) while b ~= 0 do a, b = b, a % b end return abs(a) end
 local function rat(n, d)
   if d == 0 then error("division by zero") end
   if d < 0 then n, d = -n, -d end
@@ -32,52 +34,66 @@ local function rat(n, d)
   return n, d
 end
 local SPACE, LP, RP, PLUS, MINUS, STAR, SLASH = 32, 40, 41, 43, 45, 42, 47
--- The parser's text and position live in these two upvalues for the length of one
--- evaluate() (set at its start), so its functions are made once, not per call.
-local S, POS = "", 1
-local function skip()
-  local b = byte(S, POS)
-  while b == SPACE do POS = POS + 1; b = byte(S, POS) end
-  return b
-end
+local DIGIT_VALUE = {} -- byte -> digit value, for the bytes of "0".."9"
+for b = 48, 57 do DIGIT_VALUE[b] = b - 48 end
+-- The parser's text and its bytes live in these upvalues for the length of one evaluate()
+-- (set at its start), so its functions are made once, not per call; each function takes
+-- the position to read from and returns its value and the position after it (spaces
+-- after it skipped).
+local S, B = "", {}
 local expr
-local function atom()
-  local b = skip()
+local function atom(p)
+  local bytes = B
+  local b = bytes[p]
+  while b == SPACE do p = p + 1; b = bytes[p] end
   if b == LP then
-    POS = POS + 1; local n, d = expr()
-    if skip() ~= RP then error("expected ) at " .. POS) end
-    POS = POS + 1; return n, d
-  elseif b == MINUS then POS = POS + 1; local n, d = atom(); return -n, d
+    local n, d; n, d, p = expr(p + 1)
+    if bytes[p] ~= RP then error("expected ) at " .. p) end
+    p = p + 1; b = bytes[p]
+    while b == SPACE do p = p + 1; b = bytes[p] end
+    return n, d, p
+  elseif b == MINUS then local n, d; n, d, p = atom(p + 1); return -n, d, p
   end
-  local start, v = POS, 0
-  while b and b >= 48 and b <= 57 do v = v * 10 + (b - 48); POS = POS + 1; b = byte(S, POS) end
-  if POS == start then error("unexpected '" .. sub(S, POS, POS) .. "' at " .. POS) end
-  if POS - start > 15 then error("number too large") end
-  return v, 1
+  local v, dv, start = 0, DIGIT_VALUE, p
+  local x = dv[b]
+  while x do v = v * 10 + x; p = p + 1; x = dv[bytes[p]] end
+  if p == start then error("unexpected '" .. sub(S, p, p) .. "' at " .. p) end
+  if p - start > 15 then error("number too large") end
+  b = bytes[p]
+  while b == SPACE do p = p + 1; b = bytes[p] end
+  return v, 1, p
 end
-local function term()
-  local n, d = atom()
+local function term(p)
+  local n, d; n, d, p = atom(p)
+  local bytes = B
   while true do
-    local b = skip()
-    if b == STAR then POS = POS + 1; local m, e = atom(); n, d = rat(n * m, d * e)
-    elseif b == SLASH then POS = POS + 1; local m, e = atom(); n, d = rat(n * e, d * m)
-    else return n, d end
+    local b = bytes[p]
+    if b == STAR then
+      local m, e; m, e, p = atom(p + 1)
+      if d == 1 and e == 1 then n = n * m else n, d = rat(n * m, d * e) end
+    elseif b == SLASH then local m, e; m, e, p = atom(p + 1); n, d = rat(n * e, d * m)
+    else return n, d, p end
   end
 end
-function expr()
-  local n, d = term()
+function expr(p)
+  local n, d; n, d, p = term(p)
+  local bytes = B
   while true do
-    local b = skip()
-    if b == PLUS then POS = POS + 1; local m, e = term(); n, d = rat(n * e + m * d, d * e)
-    elseif b == MINUS then POS = POS + 1; local m, e = term(); n, d = rat(n * e - m * d, d * e)
-    else return n, d end
+    local b = bytes[p]
+    if b == PLUS then
+      local m, e; m, e, p = term(p + 1)
+      if d == 1 and e == 1 then n = n + m else n, d = rat(n * e + m * d, d * e) end
+    elseif b == MINUS then
+      local m, e; m, e, p = term(p + 1)
+      if d == 1 and e == 1 then n = n - m else n, d = rat(n * e - m * d, d * e) end
+    else return n, d, p end
   end
 end
 local function evaluate(s)
   if #s > 2000 then error("expression too long") end
-  S, POS = s, 1
-  local n, d = expr()
-  if skip() then error("unexpected '" .. sub(S, POS, POS) .. "' at " .. POS) end
+  S, B = s, {byte(s, 1, -1)}
+  local n, d, p = expr(1)
+  if B[p] then error("unexpected '" .. sub(S, p, p) .. "' at " .. p) end
   return n, d
 end
 local function rat_str(n, d) if d == 1 then return tostring(n) end return n .. "/" .. d end
@@ -91,26 +107,30 @@ env.tools = {
   },
 }
 
+-- The rng's methods, looked up once per task (generate sets them; every rng shares them).
+local tostring = tostring
+local r_int, r_bool, r_choice
+
 -- Builds a random expression over n leaves; returns text, value (integer), precedence.
 local function build(rng, n, lv)
   if n == 1 then
-    local v = rng:int(1, lv.maxv)
-    if lv.neg and rng:bool(0.15) then return "(-" .. v .. ")", -v, 3 end
+    local v = r_int(rng, 1, lv.maxv)
+    if lv.neg and r_bool(rng, 0.15) then return "(-" .. v .. ")", -v, 3 end
     return tostring(v), v, 3
   end
-  local nl = rng:int(1, n - 1)
+  local nl = r_int(rng, 1, n - 1)
   local lt, lval, lp = build(rng, nl, lv)
-  local op = rng:choice(lv.ops)
+  local op = r_choice(rng, lv.ops)
   local rt, rval, rp
   if op == "/" then
     -- right side: a small divisor of lval (exact division), else fall back to *
-    local divs = {}
-    local a = math.abs(lval)
-    for d = 2, math.min(a, 60) do if a % d == 0 then divs[#divs + 1] = d end end
-    if #divs == 0 then op = "*" else local d = rng:choice(divs); rt, rval, rp = tostring(d), d, 3 end
+    local divs, k = {}, 0
+    local a = abs(lval)
+    for d = 2, min(a, 60) do if a % d == 0 then k = k + 1; divs[k] = d end end
+    if k == 0 then op = "*" else local d = r_choice(rng, divs); rt, rval, rp = tostring(d), d, 3 end
   end
   if not rt then rt, rval, rp = build(rng, n - nl, lv) end
-  if op == "*" and math.abs(lval * rval) > 1e12 then op = "+" end
+  if op == "*" and abs(lval * rval) > 1e12 then op = "+" end
   local prec = (op == "+" or op == "-") and 1 or 2
   if lp < prec then lt = "(" .. lt .. ")" end
   if rp <= prec then rt = "(" .. rt .. ")" end  -- right operand of - or / needs parentheses at equal precedence
@@ -122,8 +142,9 @@ end
 
 function env.generate(rng, level)
   local lv = LV[level]
+  r_int, r_bool, r_choice = rng.int, rng.bool, rng.choice
   while true do
-    local n = rng:int(lv.terms[1], lv.terms[2])
+    local n = r_int(rng, lv.terms[1], lv.terms[2])
     local text, v = build(rng, n, lv)
     if v ~= 0 and v ~= 1 then
       return {prompt = "Calculate " .. text .. ". Give the result as an integer.",
