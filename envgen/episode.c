@@ -549,6 +549,92 @@ static const char *site(call_site *w)
     return w->buf;
 }
 
+/* The tool schema subset whose verdict can be read off the decoded arguments: an object
+ * schema ("type": "object", "properties", "required", "description", "title") whose
+ * properties, where an argument names one, are plain typed leaves ("type" one of string,
+ * number, integer, boolean, with "description" or "title"). Pushes the decoded arguments
+ * and returns 1 when they are an object that such a schema accepts — when the JSON Schema
+ * validator would surely accept them too; otherwise pushes nothing and returns 0, and the
+ * caller validates the JSON text as always (and reports what the validator finds). For
+ * arguments encoded here from a Lua table (canonical: no repeated keys, so the decoded
+ * table holds exactly the parsed object's members). */
+static int decode_fast_checked(ef_env *env, const cJSON *schema, const char *args, size_t len)
+{
+    lua_State *L = env->L;
+    const cJSON *type = NULL, *props = NULL, *req = NULL, *c;
+    cJSON_ArrayForEach(c, schema)
+    {
+        const char *k = c->string;
+        if (strcmp(k, "type") == 0)
+            type = c;
+        else if (strcmp(k, "properties") == 0)
+            props = c;
+        else if (strcmp(k, "required") == 0)
+            req = c;
+        else if (strcmp(k, "description") != 0 && strcmp(k, "title") != 0)
+            return 0;
+    }
+    if (!cJSON_IsString(type) || strcmp(type->valuestring, "object") != 0 ||
+        (props && !cJSON_IsObject(props)) || (req && !cJSON_IsArray(req)))
+        return 0;
+    char err[256];
+    if (ef_envgen__decode(env, args, len, err, sizeof err) < 0)
+        return 0;
+    int a = lua_gettop(L), ok = 0;
+    luaL_checkstack(L, 4, "tool arguments");
+    if (lua_type(L, a) != LUA_TTABLE || !lua_getmetatable(L, a))
+        goto done;
+    ef_envgen__push_object_mt(L);
+    ok = lua_rawequal(L, -1, -2); /* decoded from a JSON object */
+    lua_pop(L, 2);
+    if (!ok)
+        goto done;
+    cJSON_ArrayForEach(c, req)
+    {
+        if (!cJSON_IsString(c)) {
+            ok = 0;
+            goto done;
+        }
+        lua_pushstring(L, c->valuestring);
+        ok = lua_rawget(L, a) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (!ok)
+            goto done;
+    }
+    lua_pushnil(L);
+    while (ok && lua_next(L, a)) {
+        const cJSON *ps = props && lua_type(L, -2) == LUA_TSTRING
+                              ? cJSON_GetObjectItemCaseSensitive(props, lua_tostring(L, -2))
+                              : NULL;
+        if (ps) { /* a typed leaf, and the value of its type */
+            const cJSON *pt = NULL;
+            if (!cJSON_IsObject(ps))
+                ok = 0;
+            cJSON_ArrayForEach(c, ps)
+            {
+                if (strcmp(c->string, "type") == 0)
+                    pt = c;
+                else if (strcmp(c->string, "description") != 0 && strcmp(c->string, "title") != 0)
+                    ok = 0;
+            }
+            const char *t = cJSON_IsString(pt) ? pt->valuestring : "";
+            int vt = lua_type(L, -1);
+            if (!((strcmp(t, "string") == 0 && vt == LUA_TSTRING) ||
+                  (strcmp(t, "number") == 0 && vt == LUA_TNUMBER) ||
+                  (strcmp(t, "integer") == 0 && lua_isinteger(L, -1)) ||
+                  (strcmp(t, "boolean") == 0 && vt == LUA_TBOOLEAN)))
+                ok = 0;
+        }
+        lua_pop(L, 1);
+    }
+    if (!ok)
+        lua_settop(L, a); /* lua_next was left with its key */
+done:
+    if (!ok)
+        lua_settop(L, a - 1);
+    return ok;
+}
+
 /* Runs tool `name` with JSON arguments text. Returns 1 with the result's JSON in
  * ep->resbuf (and its Lua value pushed when push), 0 for a tool-level error (message
  * pushed as a string), and raises a Lua error for runtime failures. `w` names the
@@ -566,6 +652,7 @@ static int tool_invoke(lua_State *L, ef_env_episode *ep, const char *name, const
     const cJSON *schema = cJSON_GetObjectItemCaseSensitive(env->tool_schemas, name);
     char msg[1024];
     msg[0] = 0;
+    int pre_decoded = 0;
     if (lua_isnil(L, -1) || !schema) {
         lua_pop(L, 1);
         char names[512] = "";
@@ -576,6 +663,8 @@ static int tool_invoke(lua_State *L, ef_env_episode *ep, const char *name, const
             snprintf(names + l, sizeof names - l, "%s%s", l ? ", " : "", it->string);
         }
         snprintf(msg, sizeof msg, "unknown tool '%s' (tools: %s)", name, names);
+    } else if (push && decode_fast_checked(env, schema, args, args_len)) {
+        pre_decoded = 1; /* the arguments (decoded) sit above the tool */
     } else {
         cJSON *a = cJSON_ParseWithLength(args, args_len);
         if (!a || !cJSON_IsObject(a)) {
@@ -596,13 +685,20 @@ static int tool_invoke(lua_State *L, ef_env_episode *ep, const char *name, const
         return 0;
     }
     /* run(state, args) */
-    lua_getfield(L, -1, "run");
-    lua_remove(L, -2);
     int run_line = 0;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ep->state_ref);
     char err[512];
-    if (ef_envgen__decode(env, args, args_len, err, sizeof err) < 0)
-        return luaL_error(L, "%s: arguments of '%s': %s", site(w), name, err);
+    if (pre_decoded) { /* tool args -> run state args */
+        lua_getfield(L, -2, "run");
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ep->state_ref);
+        lua_rotate(L, -3, 2);
+        lua_remove(L, -4);
+    } else {
+        lua_getfield(L, -1, "run");
+        lua_remove(L, -2);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ep->state_ref);
+        if (ef_envgen__decode(env, args, args_len, err, sizeof err) < 0)
+            return luaL_error(L, "%s: arguments of '%s': %s", site(w), name, err);
+    }
     static const char what[] = "tool";
     int rc = ef_envgen__call(env, 2, 1, what);
     if (rc < 0) {

@@ -465,6 +465,74 @@ static void test_dedup(void)
     remove(path);
 }
 
+/* Tool arguments from solve's call(): those a plain typed-leaf schema accepts are checked on
+ * the decoded table (no JSON Schema pass); everything else goes through the validator,
+ * whose messages these are. Both must say what the validator says. */
+static void test_call_arguments(void)
+{
+    const char *src =
+        "local env = {name='a', category='general'}\n"
+        "env.tools = {\n"
+        "  t = {description='typed', parameters={type='object', description='d',\n"
+        "    properties={s={type='string', description='x'}, n={type='number'}, i={type='integer', title='i'},\n"
+        "      b={type='boolean'}}, required={'s'}},\n"
+        "    run=function(state, args) local ks = {} for k, v in pairs(args) do\n"
+        "      ks[#ks + 1] = k .. '=' .. (type(v) == 'table' and 'table' or tostring(v)) end\n"
+        "      return {got=table.concat(ks, ',')} end},\n"
+        "  m = {description='minimum', parameters={type='object', properties={q={type='integer', minimum=2}},\n"
+        "    required={'q'}}, run=function(state, args) return {got=tostring(args.q)} end},\n"
+        "  e = {description='enum', parameters={type='object', properties={c={type='string', enum={'a', 'b'}}}},\n"
+        "    run=function(state, args) return {got=args.c} end}}\n"
+        "function env.generate(rng) return {prompt='p ' .. rng:int(1, 1e9)} end\n"
+        "function env.solve(task, call)\n"
+        "  local out = {}\n"
+        "  local function try(name, args)\n"
+        "    local r, err = call(name, args)\n"
+        "    out[#out + 1] = r and ('ok ' .. r.got) or ('err ' .. tostring(err))\n"
+        "  end\n"
+        "  try('t', {s='x'}); try('t', {s='x', n=1.5, i=3, b=true, extra={1, 2}}); try('t', {n=1})\n"
+        "  try('t', {s=1}); try('t', {s='x', i=2.5}); try('t', {s='x', i=2.0}); try('t', {s='x', n='1'})\n"
+        "  try('t', {s='x', b=0}); try('t', 'str'); try('t', {1, 2}); try('t', {}); try('t')\n"
+        "  try('t', {s=json.null}); try('m', {q=1}); try('m', {q=3}); try('e', {c='z'}); try('e', {c='a'})\n"
+        "  return table.concat(out, '|')\n"
+        "end\n"
+        "function env.verify(task, a) return 0 end\n"
+        "return env\n";
+    ef_env *env = load_src(src);
+    if (!env)
+        return;
+    ef_env_task t;
+    EF_CHECK_OK(ctx, ef_env_generate(ctx, env, 3, 1, &t));
+    ef_env_episode *ep = NULL;
+    EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, t.task_json, &ep));
+    char *ans = NULL, *calls = NULL;
+    if (ep)
+        EF_CHECK_OK(ctx, ef_env_episode_solve(ctx, ep, &ans, &calls));
+    EF_CHECK_EQ_STR(ans ? ans : "",
+                    "\"ok s=x"
+                    "|ok b=true,extra=table,i=3,n=1.5,s=x"
+                    "|err invalid arguments for 't': arguments: missing required property 's'"
+                    "|err invalid arguments for 't': arguments.s: expected string, got integer"
+                    "|err invalid arguments for 't': arguments.i: expected integer, got number"
+                    "|ok i=2.0,s=x"
+                    "|err invalid arguments for 't': arguments.n: expected number, got string"
+                    "|err invalid arguments for 't': arguments.b: expected boolean, got integer"
+                    "|err arguments of 't' must be a JSON object"
+                    "|err arguments of 't' must be a JSON object"
+                    "|err invalid arguments for 't': arguments: missing required property 's'"
+                    "|err invalid arguments for 't': arguments: missing required property 's'"
+                    "|err invalid arguments for 't': arguments.s: expected string, got null"
+                    "|err invalid arguments for 'm': arguments.q: 1 is below the minimum 2"
+                    "|ok 3"
+                    "|err invalid arguments for 'e': arguments.c: \\\"z\\\" is not one of the allowed values"
+                    "|ok a\"");
+    ef_free(ans);
+    ef_free(calls);
+    ef_env_episode_free(ep);
+    ef_env_task_clear(&t);
+    ef_env_free(env);
+}
+
 static void test_search(void)
 {
     const char *src =
@@ -944,6 +1012,7 @@ int main(int argc, char **argv)
     EF_RUN(test_levels);
     EF_RUN(test_dedup);
     EF_RUN(test_search);
+    EF_RUN(test_call_arguments);
     EF_RUN(test_broken_corpus);
     EF_RUN(test_store_keeps_tasks);
     EF_RUN(test_sink_failure);
