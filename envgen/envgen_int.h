@@ -43,6 +43,8 @@ struct ef_env {
      * validation; LUA_NOREF when none. gen_task_hash: its content hash. */
     int gen_task_ref;
     char gen_task_hash[65];
+    const void *array_mt, *object_mt; /* the json marker tables (identity, for
+                                         ef_envgen__marker; the registry keeps them) */
     ef_buf scratch;       /* JSON decoding of strings */
     ef_buf out;           /* JSON encoding */
     struct ef_sandbox_worker *sandbox; /* for ef.exec, made on first use */
@@ -143,6 +145,8 @@ void ef_envgen__push_array_mt(lua_State *L);
 void ef_envgen__push_object_mt(lua_State *L);
 void ef_envgen__push_null(lua_State *L);
 int ef_envgen__is_null(lua_State *L, int idx);
+/* The json marker of the table at idx: 1 json.array, 2 json.object, 0 neither. */
+int ef_envgen__marker(lua_State *L, int idx);
 
 /* Library registration (envgen/lualib.c, envgen/search.c). */
 int ef_envgen__open_json(lua_State *L);

@@ -582,13 +582,9 @@ static int decode_fast_checked(ef_env *env, const cJSON *schema, const char *arg
         return 0;
     int a = lua_gettop(L), ok = 0;
     luaL_checkstack(L, 4, "tool arguments");
-    if (lua_type(L, a) != LUA_TTABLE || !lua_getmetatable(L, a))
+    if (lua_type(L, a) != LUA_TTABLE || ef_envgen__marker(L, a) != 2) /* not a JSON object */
         goto done;
-    ef_envgen__push_object_mt(L);
-    ok = lua_rawequal(L, -1, -2); /* decoded from a JSON object */
-    lua_pop(L, 2);
-    if (!ok)
-        goto done;
+    ok = 1;
     cJSON_ArrayForEach(c, req)
     {
         if (!cJSON_IsString(c)) {

@@ -41,6 +41,16 @@ int ef_envgen__is_null(lua_State *L, int idx)
     return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == &NULL_KEY;
 }
 
+int ef_envgen__marker(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    const void *mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+    const ef_env *env = ef_envgen__env(L);
+    return mt == env->array_mt ? 1 : mt == env->object_mt ? 2 : 0;
+}
+
 int ef_envgen__utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
@@ -87,6 +97,34 @@ int ef_envgen__utf8_valid(const char *s, size_t n)
     return 1;
 }
 
+/* ef_buf_append and ef_buf_putc with the common case inline (room in the buffer, under
+ * its cap); the rest, growing and the cap's error, is theirs. */
+static inline int buf_append(ef_buf *b, const void *s, size_t n)
+{
+    if (n < b->cap - b->len && b->len + n <= b->max_bytes) { /* cap > len when data is set */
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return ef_buf_append(b, s, n);
+}
+
+static inline int buf_putc(ef_buf *b, char c)
+{
+    if (b->len + 1 < b->cap && b->len + 1 <= b->max_bytes) {
+        b->data[b->len++] = c;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return ef_buf_append(b, &c, 1);
+}
+
+static inline int buf_appends(ef_buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
 /* Appends the decimal digits of v (any int64). */
 static int fmt_int(ef_buf *b, long long v)
 {
@@ -99,7 +137,7 @@ static int fmt_int(ef_buf *b, long long v)
     } while (u);
     if (v < 0)
         *--q = '-';
-    return ef_buf_append(b, q, (size_t)(tmp + sizeof tmp - q));
+    return buf_append(b, q, (size_t)(tmp + sizeof tmp - q));
 }
 
 int ef_envgen__fmt_double(ef_buf *b, double d)
@@ -110,7 +148,7 @@ int ef_envgen__fmt_double(ef_buf *b, double d)
     if (d == (double)(long long)d && fabs(d) < 9007199254740992.0 && !(d == 0 && signbit(d))) {
         if (fabs(d) < 1e15) {
             int rc = fmt_int(b, (long long)d);
-            return rc < 0 ? rc : ef_buf_append(b, ".0", 2);
+            return rc < 0 ? rc : buf_append(b, ".0", 2);
         }
     }
     for (int prec = 15; prec <= 17; prec++) {
@@ -120,7 +158,7 @@ int ef_envgen__fmt_double(ef_buf *b, double d)
     }
     if (!strpbrk(tmp, ".eE"))
         strcat(tmp, ".0");
-    return ef_buf_appends(b, tmp);
+    return buf_appends(b, tmp);
 }
 
 /* ---- encoding ---------------------------------------------------------------------- */
@@ -220,7 +258,7 @@ static int enc_string(enc *e, const char *s, size_t n)
     if (!ef_envgen__utf8_valid(s, n))
         return enc_fail(e, "string is not valid UTF-8");
     ef_buf *b = e->b;
-    if (put(e, ef_buf_putc(b, '"')) < 0)
+    if (put(e, buf_putc(b, '"')) < 0)
         return EF_ELIMIT;
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -250,18 +288,18 @@ static int enc_string(enc *e, const char *s, size_t n)
             u[6] = 0;
             esc = u;
         }
-        if (put(e, ef_buf_append(b, s + i - run, run)) < 0 || put(e, ef_buf_appends(b, esc)) < 0)
+        if (put(e, buf_append(b, s + i - run, run)) < 0 || put(e, buf_appends(b, esc)) < 0)
             return EF_ELIMIT;
         run = 0;
     }
-    if (put(e, ef_buf_append(b, s + n - run, run)) < 0 || put(e, ef_buf_putc(b, '"')) < 0)
+    if (put(e, buf_append(b, s + n - run, run)) < 0 || put(e, buf_putc(b, '"')) < 0)
         return EF_ELIMIT;
     return 0;
 }
 
 int ef_envgen__json_quote(ef_buf *b, const char *s, size_t n)
 {
-    int rc = ef_buf_putc(b, '"');
+    int rc = buf_putc(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t k = plain_run(s + i, n - i);
@@ -285,15 +323,15 @@ int ef_envgen__json_quote(ef_buf *b, const char *s, size_t n)
             u[5] = "0123456789abcdef"[c & 15];
             u[6] = 0;
         }
-        rc = ef_buf_append(b, s + i - run, run);
+        rc = buf_append(b, s + i - run, run);
         if (rc == 0)
-            rc = ef_buf_appends(b, u);
+            rc = buf_appends(b, u);
         run = 0;
     }
     if (rc == 0)
-        rc = ef_buf_append(b, s + n - run, run);
+        rc = buf_append(b, s + n - run, run);
     if (rc == 0)
-        rc = ef_buf_putc(b, '"');
+        rc = buf_putc(b, '"');
     return rc;
 }
 
@@ -349,17 +387,7 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
     if (e->depth >= EF_ENVGEN_JSON_MAX_DEPTH)
         return enc_fail(e, "nested deeper than %d levels (a cycle?)", EF_ENVGEN_JSON_MAX_DEPTH);
     luaL_checkstack(L, 8, "json encode");
-    int marker = 0; /* 1 array, 2 object */
-    if (lua_getmetatable(L, idx)) {
-        ef_envgen__push_array_mt(L);
-        if (lua_rawequal(L, -1, -2))
-            marker = 1;
-        lua_pop(L, 1);
-        ef_envgen__push_object_mt(L);
-        if (lua_rawequal(L, -1, -2))
-            marker = 2;
-        lua_pop(L, 2);
-    }
+    int marker = ef_envgen__marker(L, idx); /* 1 array, 2 object */
     size_t n_keys = 0, n_str = 0, n_int = 0;
     lua_Integer max_int = 0;
     lua_pushnil(L);
@@ -400,11 +428,11 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
     ef_buf *b = e->b;
     e->depth++;
     if (is_array) {
-        if (put(e, ef_buf_putc(b, '[')) < 0)
+        if (put(e, buf_putc(b, '[')) < 0)
             return EF_ELIMIT;
         const cJSON *items = schema_child(schema, "items", NULL);
         for (size_t i = 1; i <= n_keys; i++) {
-            if (i > 1 && put(e, ef_buf_putc(b, ',')) < 0)
+            if (i > 1 && put(e, buf_putc(b, ',')) < 0)
                 return EF_ELIMIT;
             lua_rawgeti(L, idx, (lua_Integer)i);
             step_push(e, NULL, 0, i);
@@ -415,7 +443,7 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
                 return rc;
         }
         e->depth--;
-        return put(e, ef_buf_putc(b, ']'));
+        return put(e, buf_putc(b, ']'));
     }
     /* The keys, sorted. A small object keeps its values on the Lua stack as the walk
      * finds them (slot per key) and its key list on the C stack: no userdata, and no
@@ -441,15 +469,15 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
         k++;
     }
     qsort(keys, n_keys, sizeof *keys, keycmp);
-    if (put(e, ef_buf_putc(b, '{')) < 0)
+    if (put(e, buf_putc(b, '{')) < 0)
         return EF_ELIMIT;
     for (size_t i = 0; i < n_keys; i++) {
-        if (i && put(e, ef_buf_putc(b, ',')) < 0)
+        if (i && put(e, buf_putc(b, ',')) < 0)
             return EF_ELIMIT;
         step_push(e, keys[i].s, keys[i].n, 0);
         int rc = enc_string(e, keys[i].s, keys[i].n);
         if (rc == 0)
-            rc = put(e, ef_buf_putc(b, ':'));
+            rc = put(e, buf_putc(b, ':'));
         if (rc == 0) {
             const cJSON *sub = NULL;
             if (schema) {
@@ -472,7 +500,7 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
     }
     lua_settop(L, top); /* the values, or the key list */
     e->depth--;
-    return put(e, ef_buf_putc(b, '}'));
+    return put(e, buf_putc(b, '}'));
 }
 
 static int enc_value(enc *e, int idx, const cJSON *schema)
@@ -480,9 +508,9 @@ static int enc_value(enc *e, int idx, const cJSON *schema)
     lua_State *L = e->L;
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
-        return put(e, ef_buf_appends(e->b, "null"));
+        return put(e, buf_appends(e->b, "null"));
     case LUA_TBOOLEAN:
-        return put(e, ef_buf_appends(e->b, lua_toboolean(L, idx) ? "true" : "false"));
+        return put(e, buf_appends(e->b, lua_toboolean(L, idx) ? "true" : "false"));
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) {
             return put(e, fmt_int(e->b, (long long)lua_tointeger(L, idx)));
@@ -501,7 +529,7 @@ static int enc_value(enc *e, int idx, const cJSON *schema)
         return enc_table(e, idx, schema);
     case LUA_TLIGHTUSERDATA:
         if (ef_envgen__is_null(L, idx))
-            return put(e, ef_buf_appends(e->b, "null"));
+            return put(e, buf_appends(e->b, "null"));
         /* fall through */
     default:
         return enc_fail(e, "a %s value is not JSON", luaL_typename(L, idx));
@@ -536,17 +564,7 @@ void ef_envgen__json_copy(lua_State *L, int idx, int depth)
     }
     /* array or object, decided as enc_table decides (schema-less: an empty unmarked
      * table is an object) */
-    int marker = 0;
-    if (lua_getmetatable(L, idx)) {
-        ef_envgen__push_array_mt(L);
-        if (lua_rawequal(L, -1, -2))
-            marker = 1;
-        lua_pop(L, 1);
-        ef_envgen__push_object_mt(L);
-        if (lua_rawequal(L, -1, -2))
-            marker = 2;
-        lua_pop(L, 2);
-    }
+    int marker = ef_envgen__marker(L, idx);
     size_t n_keys = 0, n_int = 0;
     lua_Integer max_int = 0;
     lua_pushnil(L);
@@ -651,7 +669,7 @@ static int put_utf8(ef_buf *b, unsigned cp)
         u[3] = (char)(0x80 | (cp & 0x3F));
         n = 4;
     }
-    return ef_buf_append(b, u, n);
+    return buf_append(b, u, n);
 }
 
 /* Decodes a string at d->p (on '"') into d->scratch. */
@@ -659,7 +677,7 @@ static int dec_string(dec *d)
 {
     ef_buf *b = d->scratch;
     ef_buf_reset(b);
-    if (ef_buf_append(b, "", 0) < 0)
+    if (buf_append(b, "", 0) < 0)
         return dec_fail(d, "out of memory");
     d->p++;
     const char *run = d->p;
@@ -676,7 +694,7 @@ static int dec_string(dec *d)
             d->p++;
             continue;
         }
-        if (ef_buf_append(b, run, (size_t)(d->p - run)) < 0)
+        if (buf_append(b, run, (size_t)(d->p - run)) < 0)
             return dec_fail(d, "string too long");
         d->p++;
         if (d->p >= d->end)
@@ -684,14 +702,14 @@ static int dec_string(dec *d)
         char e = *d->p++;
         int rc = 0;
         switch (e) {
-        case '"': rc = ef_buf_putc(b, '"'); break;
-        case '\\': rc = ef_buf_putc(b, '\\'); break;
-        case '/': rc = ef_buf_putc(b, '/'); break;
-        case 'b': rc = ef_buf_putc(b, '\b'); break;
-        case 'f': rc = ef_buf_putc(b, '\f'); break;
-        case 'n': rc = ef_buf_putc(b, '\n'); break;
-        case 'r': rc = ef_buf_putc(b, '\r'); break;
-        case 't': rc = ef_buf_putc(b, '\t'); break;
+        case '"': rc = buf_putc(b, '"'); break;
+        case '\\': rc = buf_putc(b, '\\'); break;
+        case '/': rc = buf_putc(b, '/'); break;
+        case 'b': rc = buf_putc(b, '\b'); break;
+        case 'f': rc = buf_putc(b, '\f'); break;
+        case 'n': rc = buf_putc(b, '\n'); break;
+        case 'r': rc = buf_putc(b, '\r'); break;
+        case 't': rc = buf_putc(b, '\t'); break;
         case 'u': {
             unsigned cp, lo;
             if (d->end - d->p < 4 || hex4(d->p, &cp) < 0)
@@ -716,7 +734,7 @@ static int dec_string(dec *d)
             return dec_fail(d, "string too long");
         run = d->p;
     }
-    if (ef_buf_append(b, run, (size_t)(d->p - run)) < 0)
+    if (buf_append(b, run, (size_t)(d->p - run)) < 0)
         return dec_fail(d, "string too long");
     d->p++;
     if (!ef_envgen__utf8_valid(b->data, b->len))
@@ -952,13 +970,16 @@ int ef_envgen__decode(ef_env *env, const char *text, size_t len, char *err, size
 /* Sets up the markers in the registry (called once per state by the json module). */
 int ef_envgen__json_registry_init(lua_State *L)
 {
+    ef_env *env = ef_envgen__env(L);
     lua_newtable(L);
     lua_pushliteral(L, "array");
     lua_setfield(L, -2, "__jsontype");
+    env->array_mt = lua_topointer(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &ARRAY_KEY);
     lua_newtable(L);
     lua_pushliteral(L, "object");
     lua_setfield(L, -2, "__jsontype");
+    env->object_mt = lua_topointer(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &OBJECT_KEY);
     return 0;
 }
