@@ -21,9 +21,13 @@ local LV = {
 }
 for _, lv in ipairs(LV) do lv.maxv = math.tointeger(10 ^ lv.digits - 1) end
 
--- Exact rational evaluator: a tiny recursive-descent parser over + - * / ( ) and integers,
--- reading the expression's bytes from a list made by one string.byte call, and carrying
--- each rational as two values n, d (integers stay n, 1 without a gcd).
+-- Exact rational evaluator over + - * / ( ) and integers, carrying each rational as two
+-- values n, d (integers stay n, 1 without a gcd). One loop over the expression's bytes
+-- (from one string.byte call) does what a recursive-descent parser would —
+--   expr := term {(+|-) term}   term := atom {(*|/) atom}   atom := ( expr ) | - atom | digits
+-- — applying each * and / as soon as its right atom is read and each + and - as soon as
+-- its right term is complete, so values and errors come in the same order; an open
+-- parenthesis saves the pending state in the frame lists below.
 local byte, sub = string.byte, string.sub
 local abs, min = math.abs, math.min
 local function gcd(a, b) while b ~= 0 do a, b = b, a % b end return abs(a) end
@@ -36,65 +40,63 @@ end
 local SPACE, LP, RP, PLUS, MINUS, STAR, SLASH = 32, 40, 41, 43, 45, 42, 47
 local DIGIT_VALUE = {} -- byte -> digit value, for the bytes of "0".."9"
 for b = 48, 57 do DIGIT_VALUE[b] = b - 48 end
--- The parser's text and its bytes live in these upvalues for the length of one evaluate()
--- (set at its start), so its functions are made once, not per call; each function takes
--- the position to read from and returns its value and the position after it (spaces
--- after it skipped).
-local S, B = "", {}
-local expr
-local function atom(p)
-  local bytes = B
-  local b = bytes[p]
-  while b == SPACE do p = p + 1; b = bytes[p] end
-  if b == LP then
-    local n, d; n, d, p = expr(p + 1)
-    if bytes[p] ~= RP then error("expected ) at " .. p) end
-    p = p + 1; b = bytes[p]
-    while b == SPACE do p = p + 1; b = bytes[p] end
-    return n, d, p
-  elseif b == MINUS then local n, d; n, d, p = atom(p + 1); return -n, d, p
-  end
-  local v, dv, start = 0, DIGIT_VALUE, p
-  local x = dv[b]
-  while x do v = v * 10 + x; p = p + 1; x = dv[bytes[p]] end
-  if p == start then error("unexpected '" .. sub(S, p, p) .. "' at " .. p) end
-  if p - start > 15 then error("number too large") end
-  b = bytes[p]
-  while b == SPACE do p = p + 1; b = bytes[p] end
-  return v, 1, p
-end
-local function term(p)
-  local n, d; n, d, p = atom(p)
-  local bytes = B
-  while true do
-    local b = bytes[p]
-    if b == STAR then
-      local m, e; m, e, p = atom(p + 1)
-      if d == 1 and e == 1 then n = n * m else n, d = rat(n * m, d * e) end
-    elseif b == SLASH then local m, e; m, e, p = atom(p + 1); n, d = rat(n * e, d * m)
-    else return n, d, p end
-  end
-end
-function expr(p)
-  local n, d; n, d, p = term(p)
-  local bytes = B
-  while true do
-    local b = bytes[p]
-    if b == PLUS then
-      local m, e; m, e, p = term(p + 1)
-      if d == 1 and e == 1 then n = n + m else n, d = rat(n * e + m * d, d * e) end
-    elseif b == MINUS then
-      local m, e; m, e, p = term(p + 1)
-      if d == 1 and e == 1 then n = n - m else n, d = rat(n * e - m * d, d * e) end
-    else return n, d, p end
-  end
-end
+-- the state saved at each open parenthesis (depth-indexed)
+local F_EN, F_ED, F_ADD, F_TN, F_TD, F_MUL, F_NEG = {}, {}, {}, {}, {}, {}, {}
 local function evaluate(s)
   if #s > 2000 then error("expression too long") end
-  S, B = s, {byte(s, 1, -1)}
-  local n, d, p = expr(1)
-  if B[p] then error("unexpected '" .. sub(S, p, p) .. "' at " .. p) end
-  return n, d
+  local bytes, dv = {byte(s, 1, -1)}, DIGIT_VALUE
+  local p, depth = 1, 0
+  local en, ed, addop = nil, 1, 0 -- the expression so far and the + or - after it
+  local tn, td, mulop = nil, 1, 0 -- the term so far and the * or / after it
+  local neg = false               -- an odd number of unary minuses before this atom
+  while true do
+    local b = bytes[p]
+    while b == SPACE do p = p + 1; b = bytes[p] end
+    if b == MINUS then neg = not neg; p = p + 1
+    elseif b == LP then
+      depth = depth + 1
+      F_EN[depth], F_ED[depth], F_ADD[depth], F_TN[depth], F_TD[depth], F_MUL[depth], F_NEG[depth] =
+        en, ed, addop, tn, td, mulop, neg
+      en, tn, neg = nil, nil, false
+      p = p + 1
+    else
+      local start, v, x = p, 0, dv[b]
+      while x do v = v * 10 + x; p = p + 1; x = dv[bytes[p]] end
+      if p == start then error("unexpected '" .. sub(s, p, p) .. "' at " .. p) end
+      if p - start > 15 then error("number too large") end
+      local n, d = v, 1
+      if neg then n, neg = -n, false end
+      while true do -- the atom n/d into the term, then what follows it
+        if tn == nil then tn, td = n, d
+        elseif mulop == STAR then
+          if td == 1 and d == 1 then tn = tn * n else tn, td = rat(tn * n, td * d) end
+        else tn, td = rat(tn * d, td * n) end
+        b = bytes[p]
+        while b == SPACE do p = p + 1; b = bytes[p] end
+        if b == STAR or b == SLASH then mulop = b; p = p + 1; break end
+        -- the term is complete: into the expression
+        if en == nil then en, ed = tn, td
+        elseif addop == PLUS then
+          if ed == 1 and td == 1 then en = en + tn else en, ed = rat(en * td + tn * ed, ed * td) end
+        else
+          if ed == 1 and td == 1 then en = en - tn else en, ed = rat(en * td - tn * ed, ed * td) end
+        end
+        tn = nil
+        if b == PLUS or b == MINUS then addop = b; p = p + 1; break end
+        -- the expression is complete: the whole text, or a parenthesized atom
+        if depth == 0 then
+          if b then error("unexpected '" .. sub(s, p, p) .. "' at " .. p) end
+          return en, ed
+        end
+        if b ~= RP then error("expected ) at " .. p) end
+        p = p + 1
+        n, d = en, ed
+        if F_NEG[depth] then n = -n end
+        en, ed, addop, tn, td, mulop = F_EN[depth], F_ED[depth], F_ADD[depth], F_TN[depth], F_TD[depth], F_MUL[depth]
+        depth = depth - 1
+      end
+    end
+  end
 end
 local function rat_str(n, d) if d == 1 then return tostring(n) end return n .. "/" .. d end
 
