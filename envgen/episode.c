@@ -178,7 +178,8 @@ static int decode_task(ef_env *env, const char *json)
 
 /* Pushes n deep copies of the JSON-shaped value at idx (tables copied with their
  * markers; strings and numbers are values), walking the original once for all of them.
- * Cheaper than decoding the JSON again. */
+ * Cheaper than decoding the JSON again. A value that is not a table goes into each copy
+ * straight from the original (no intermediate copies on the stack). */
 static void deep_copy_n(lua_State *L, int idx, int n, int depth)
 {
     idx = lua_absindex(L, idx);
@@ -206,10 +207,17 @@ static void deep_copy_n(lua_State *L, int idx, int n, int depth)
             lua_setmetatable(L, -2);
     }
     for (lua_Integer i = 1; i <= n_seq; i++) {
-        lua_rawgeti(L, idx, i);
-        deep_copy_n(L, -1, n, depth + 1);
-        for (int j = n; j >= 1; j--)
-            lua_rawseti(L, base + j, i);
+        if (lua_rawgeti(L, idx, i) == LUA_TTABLE) {
+            deep_copy_n(L, -1, n, depth + 1);
+            for (int j = n; j >= 1; j--)
+                lua_rawseti(L, base + j, i);
+        } else {
+            int v = lua_gettop(L);
+            for (int j = 1; j <= n; j++) {
+                lua_pushvalue(L, v);
+                lua_rawseti(L, base + j, i);
+            }
+        }
         lua_pop(L, 1);
     }
     if (n_keys == (int)n_seq)
@@ -220,14 +228,22 @@ static void deep_copy_n(lua_State *L, int idx, int n, int depth)
             lua_pop(L, 1); /* copied above */
             continue;
         }
-        int key = lua_gettop(L) - 1;
-        deep_copy_n(L, -1, n, depth + 1);
-        for (int j = n; j >= 1; j--) {
-            lua_pushvalue(L, key);
-            lua_insert(L, -2);
-            lua_rawset(L, base + j);
+        int key = lua_gettop(L) - 1, v = key + 1;
+        if (lua_type(L, v) == LUA_TTABLE) {
+            deep_copy_n(L, v, n, depth + 1); /* copies at v + 1 .. v + n */
+            for (int j = 1; j <= n; j++) {
+                lua_pushvalue(L, key);
+                lua_pushvalue(L, v + j);
+                lua_rawset(L, base + j);
+            }
+        } else {
+            for (int j = 1; j <= n; j++) {
+                lua_pushvalue(L, key);
+                lua_pushvalue(L, v);
+                lua_rawset(L, base + j);
+            }
         }
-        lua_pop(L, 1);
+        lua_settop(L, key); /* the key, for lua_next */
     }
 }
 

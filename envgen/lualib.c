@@ -257,22 +257,39 @@ static const char *answer_text(lua_State *L, int idx)
     return lua_tostring(L, -1);
 }
 
-static int opt_bool(lua_State *L, int tbl, const char *k, int def)
-{
-    if (lua_type(L, tbl) != LUA_TTABLE)
-        return def;
-    lua_getfield(L, tbl, k);
-    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
 static double opt_num(lua_State *L, int tbl, const char *k, double def)
 {
     if (lua_type(L, tbl) != LUA_TTABLE)
         return def;
     lua_getfield(L, tbl, k);
     double v = lua_isnil(L, -1) ? def : luaL_checknumber(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* The option names of ef.verify's functions, kept as upvalues of each (in this order):
+ * looking a key up by a string already made costs less than lua_getfield's making it from
+ * the C text on every call (verify runs five times per candidate). Same lookups: both go
+ * through the table's metamethods. */
+enum { UP_CASE = 1, UP_WS, UP_RTOL, UP_ATOL, UP_EXTRACT, UP_SUBSET, N_OPT_NAMES = UP_SUBSET };
+static const char *const opt_names[N_OPT_NAMES] = {"case", "ws", "rtol", "atol", "extract", "subset"};
+
+static int opt_bool_up(lua_State *L, int tbl, int up, int def)
+{
+    if (lua_type(L, tbl) != LUA_TTABLE)
+        return def;
+    lua_pushvalue(L, lua_upvalueindex(up));
+    int v = lua_gettable(L, tbl) == LUA_TNIL ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static double opt_num_up(lua_State *L, int tbl, int up, double def)
+{
+    if (lua_type(L, tbl) != LUA_TTABLE)
+        return def;
+    lua_pushvalue(L, lua_upvalueindex(up));
+    double v = lua_gettable(L, tbl) == LUA_TNIL ? def : luaL_checknumber(L, -1);
     lua_pop(L, 1);
     return v;
 }
@@ -290,8 +307,8 @@ static int l_verify_exact(lua_State *L)
     const char *a = answer_text(L, 1);
     const char *e = answer_text(L, 2);
     ef_verify_exact_options o = EF_VERIFY_EXACT_OPTIONS_INIT;
-    o.case_sensitive = opt_bool(L, 3, "case", 0);
-    o.normalize_ws = opt_bool(L, 3, "ws", 1);
+    o.case_sensitive = opt_bool_up(L, 3, UP_CASE, 0);
+    o.normalize_ws = opt_bool_up(L, 3, UP_WS, 1);
     double r;
     if (ef_verify_exact(env->ctx, a, e, &o, &r) < 0)
         return verifier_error(L);
@@ -306,9 +323,9 @@ static int l_verify_numeric(lua_State *L)
     const char *a = answer_text(L, 1);
     const char *e = answer_text(L, 2);
     ef_verify_numeric_options o = EF_VERIFY_NUMERIC_OPTIONS_INIT;
-    o.rtol = opt_num(L, 3, "rtol", o.rtol);
-    o.atol = opt_num(L, 3, "atol", o.atol);
-    o.extract = opt_bool(L, 3, "extract", 0);
+    o.rtol = opt_num_up(L, 3, UP_RTOL, o.rtol);
+    o.atol = opt_num_up(L, 3, UP_ATOL, o.atol);
+    o.extract = opt_bool_up(L, 3, UP_EXTRACT, 0);
     double r;
     if (ef_verify_numeric(env->ctx, a, e, &o, &r) < 0)
         return verifier_error(L);
@@ -323,7 +340,7 @@ static int l_verify_regex(lua_State *L)
     const char *a = answer_text(L, 1);
     const char *pat = luaL_checkstring(L, 2);
     double r;
-    if (ef_verify_regex(env->ctx, a, pat, opt_bool(L, 3, "case", 1), &r) < 0)
+    if (ef_verify_regex(env->ctx, a, pat, opt_bool_up(L, 3, UP_CASE, 1), &r) < 0)
         return verifier_error(L);
     lua_pushnumber(L, r);
     return 1;
@@ -358,7 +375,7 @@ static int l_verify_json(lua_State *L)
     else if (lua_type(L, 3) == LUA_TTABLE)
         s = json_of(L, 3, "verify.json: schema");
     ef_verify_json_options o = EF_VERIFY_JSON_OPTIONS_INIT;
-    o.subset = opt_bool(L, 4, "subset", 0);
+    o.subset = opt_bool_up(L, 4, UP_SUBSET, 0);
     double r;
     if (ef_verify_json(env->ctx, a, e, s, &o, &r) < 0)
         return verifier_error(L);
@@ -519,7 +536,10 @@ int ef_envgen__open_ef(lua_State *L)
                             {"unit_tests", l_verify_unit_tests},
                             {NULL, NULL}};
     luaL_newlib(L, fns);
-    luaL_newlib(L, ver);
+    luaL_newlibtable(L, ver);
+    for (int i = 0; i < N_OPT_NAMES; i++)
+        lua_pushstring(L, opt_names[i]);
+    luaL_setfuncs(L, ver, N_OPT_NAMES);
     lua_setfield(L, -2, "verify");
     lua_pushliteral(L, EF_VERSION);
     lua_setfield(L, -2, "version");
