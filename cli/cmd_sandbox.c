@@ -15,18 +15,20 @@ static const char usage_text[] =
     "                        [--tmp-mb N] [--net] [--bind SRC:DST[:rw]] [--workdir DIR]\n"
     "                        [--workdir-ro] [--chown-workdir] [--workdir-idmap]\n"
     "                        [--profile deny|allow]\n"
-    "                        [--stdin FILE] [--env K=V] [--weak] -- CMD...\n"
+    "                        [--stdin FILE] [--env K=V] [--weak] [--cgroup] -- CMD...\n"
     "Runs CMD in the sandbox (new user/pid/mount/net/ipc/uts/cgroup namespaces, fresh root,\n"
     "seccomp, limits) and prints the result as JSON: status (ok, nonzero-exit, signaled,\n"
     "timeout, cpu-limit, memory-limit, output-limit, seccomp-violation, setup-error),\n"
     "detail, exit_code, signal, wall_ms, cpu_ms (user_ms, sys_ms), peak_rss_kb,\n"
-    "csw_voluntary, csw_forced (context switches of the tree), isolation, stdout, stderr\n"
-    "and their truncation.\n"
+    "csw_voluntary, csw_forced (context switches of the tree), isolation, rootless (set up\n"
+    "by a non-root caller in a user namespace of its own), cgroup (with mem_peak_kb and\n"
+    "procs_refused), stdout, stderr and their truncation.\n"
     "\n"
     "  --wall-ms N      wall-clock limit (default 10000; 0 = none)\n"
-    "  --cpu-ms N       CPU limit per process, rounded up to seconds (default 10000;\n"
-    "                   0 = no limit)\n"
-    "  --mem-mb N       address-space limit per process (default 1024; 0 = no limit)\n"
+    "  --cpu-ms N       CPU limit of the tree (default 10000; 0 = no limit)\n"
+    "  --mem-mb N       memory limit (default 1024; 0 = no limit): address space per\n"
+    "                   process and the tree's resident memory; with --cgroup the tree's\n"
+    "                   memory, exact\n"
     "  --procs N        processes in the tree (default 64; 0 = no limit)\n"
     "  --out-kb N       cap per output stream, at least 1; passing it ends the run\n"
     "                   (default 1024)\n"
@@ -41,6 +43,9 @@ static const char usage_text[] =
     "  --stdin FILE     feed FILE to stdin (default /dev/null)\n"
     "  --env K=V        add an environment variable; repeatable\n"
     "  --weak           allow the weak mode where user namespaces are unavailable\n"
+    "  --cgroup         limit memory and processes with a cgroup of the run's own where one\n"
+    "                   can be had (root: v2 delegated or v1; EF_SANDBOX_CGROUP=DIR names a\n"
+    "                   v2 group); exact, but costs a few ms per run (docs/sandbox.md)\n"
     "exit: 0 status ok, 1 any other status or failure, 2 usage\n";
 
 int ef_cli_sandbox(int argc, char **argv)
@@ -51,7 +56,7 @@ int ef_cli_sandbox(int argc, char **argv)
     }
     ef_sandbox_options o = EF_SANDBOX_OPTIONS_INIT;
     const char *env[65];
-    int n_env = 0, chown_wd = 0, cmd = -1;
+    int n_env = 0, chown_wd = 0, cmd = -1, use_cgroup = -1;
     const char *stdin_path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -64,6 +69,8 @@ int ef_cli_sandbox(int argc, char **argv)
             o.net = 1;
         } else if (!strcmp(a, "--weak")) {
             o.allow_weak = 1;
+        } else if (!strcmp(a, "--cgroup")) {
+            use_cgroup = 1;
         } else if (!strcmp(a, "--workdir-ro")) {
             o.workdir_writable = 0;
         } else if (!strcmp(a, "--chown-workdir")) {
@@ -156,7 +163,9 @@ int ef_cli_sandbox(int argc, char **argv)
         o.stdin_data = in;
         o.stdin_len = len;
     }
-    if (ef_sandbox_worker_new(ctx, NULL, &w) < 0)
+    ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
+    wo.cgroup = use_cgroup;
+    if (ef_sandbox_worker_new(ctx, &wo, &w) < 0)
         goto done;
     if (chown_wd && o.workdir && ef_sandbox_dir_chown(ctx, w, o.workdir) < 0)
         goto done;

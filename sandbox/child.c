@@ -16,7 +16,7 @@
  *   init's file table so the seccomp listener lands there); then reap every process until
  *   the program's own one exits, or a denied system call is reported, and exit — which
  *   makes the kernel kill whatever is left in the namespace.
- * The program's process: arrange fds 0.. from the plan and close the rest; rlimits; drop
+ * The program's process: join the worker's cgroup; arrange fds 0.. from the plan and close the rest; rlimits; drop
  *   to the outer uid; new user namespace mapping the inner uid to it; RLIMIT_NPROC (counted
  *   in the new namespace); new session; drop every capability; no_new_privs; seccomp;
  *   chdir; unblock signals; exec.
@@ -403,19 +403,35 @@ static int arrange_fds(ef_sb_plan *p)
     for (int i = 0; i < p->n_fds; i++)
         if ((rc = SC2(SYS_dup2, tmp[i], i)) < 0)
             return fail(p, EF_SB_STEP_FDS, rc);
-    if (p->done_fd >= 0) {
-        /* keep the caller's done pipe open in the init's table (shared until exec),
-         * close-on-exec so the program never sees it */
-        long d = SC3(SYS_fcntl, p->done_fd, F_DUPFD_CLOEXEC, p->n_fds);
+    /* keep what the init still needs open in its table (shared until exec), close-on-exec
+     * so the program never sees it: the caller's done pipe, the cgroup's OOM counter */
+    long keep[2];
+    int n_keep = 0;
+    const int want[2] = {p->done_fd, p->cgroup ? p->cg_events_fd : -1};
+    for (int i = 0; i < 2; i++) {
+        if (want[i] < 0)
+            continue;
+        long d = SC3(SYS_fcntl, want[i], F_DUPFD_CLOEXEC, p->n_fds);
         if (d < 0)
             return fail(p, EF_SB_STEP_FDS, d);
-        p->done_fd_init = (int)d;
-        if (d > p->n_fds && (rc = SC3(SYS_close_range, p->n_fds, d - 1, 0)) < 0)
-            return fail(p, EF_SB_STEP_FDS, rc);
-        rc = SC3(SYS_close_range, d + 1, ~0U, 0);
-    } else {
-        rc = SC3(SYS_close_range, p->n_fds, ~0U, 0);
+        if (i == 0)
+            p->done_fd_init = (int)d;
+        else
+            p->cg_events_fd_init = (int)d;
+        keep[n_keep++] = d;
     }
+    if (n_keep == 2 && keep[0] > keep[1]) {
+        long t = keep[0];
+        keep[0] = keep[1];
+        keep[1] = t;
+    }
+    long from = p->n_fds;
+    for (int i = 0; i < n_keep; i++) {
+        if (keep[i] > from && (rc = SC3(SYS_close_range, from, keep[i] - 1, 0)) < 0)
+            return fail(p, EF_SB_STEP_FDS, rc);
+        from = keep[i] + 1;
+    }
+    rc = SC3(SYS_close_range, from, ~0U, 0);
     if (rc < 0)
         return fail(p, EF_SB_STEP_FDS, rc);
     return 0;
@@ -493,6 +509,13 @@ static int prog_main(void *arg)
 {
     ef_sb_plan *p = arg;
     long rc;
+    /* the worker's cgroup, while still root (cgroup.c: the program's process joins, not
+     * the init, whose memory is the caller's); "0" moves the writer */
+    for (int i = 0; p->cgroup && i < 2; i++)
+        if (p->cg_fd[i] >= 0 && (rc = SC3(SYS_write, p->cg_fd[i], "0", 1)) < 0) {
+            fail(p, EF_SB_STEP_CGROUP, rc);
+            raw_exit(127);
+        }
     if (p->full && p->userns_fd >= 0 && join_userns(p) < 0)
         raw_exit(127);
     if (arrange_fds(p) < 0)
@@ -621,6 +644,32 @@ static long stat_ticks(const char *buf, long len)
 /* Usage of the processes in the namespace: CPU ms of all of them (the reaped ones from
  * RUSAGE_CHILDREN, the live ones from /proc of the namespace, which the init, being root,
  * sees whole) and the resident kB of the live ones. */
+/* The "oom_kill N" count of the worker's cgroup (memory.events or memory.oom_control),
+ * or -1. */
+static long long cg_oom_count(ef_sb_plan *p)
+{
+    char buf[1024];
+    long n = SC4(SYS_pread64, p->cg_events_fd_init, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    static const char key[] = "oom_kill ";
+    for (long i = 0; i + 9 <= n; i++) {
+        if (i > 0 && buf[i - 1] != '\n')
+            continue;
+        int k = 0;
+        while (key[k] && buf[i + k] == key[k])
+            k++;
+        if (key[k])
+            continue;
+        long long v = 0;
+        for (long j = i + k; j < n && buf[j] >= '0' && buf[j] <= '9'; j++)
+            v = v * 10 + (buf[j] - '0');
+        return v;
+    }
+    return -1;
+}
+
 static void tree_usage(ef_sb_plan *p, long proc_fd, long *cpu_ms, long *rss_kb)
 {
     struct rusage ru;
@@ -741,7 +790,10 @@ static void supervise(ef_sb_plan *p, int gpid)
     /* The tree's CPU time and memory are checked every 100 ms (rlimits see one process):
      * the poll's timeout says when; /proc is opened at the first check (most runs end
      * before one). */
-    int watch = (p->tree_cpu_ms > 0 || p->tree_mem_kb > 0) && p->full;
+    /* with a cgroup, an OOM kill in it ends the tree too (at any limit the whole tree
+     * dies): a program whose child the kernel killed may otherwise wait for it forever */
+    int cg_watch = p->cgroup && p->cg_events_fd_init >= 0 && p->cg_oom_before >= 0;
+    int watch = (p->tree_cpu_ms > 0 || p->tree_mem_kb > 0 || cg_watch) && p->full;
     long proc_fd = -1;
     int64_t next_ns = watch ? now_ns() + 100000000 : 0;
     for (;;) {
@@ -779,6 +831,10 @@ static void supervise(ef_sb_plan *p, int gpid)
             lfd = -1;
         if (watch && now_ns() >= next_ns) {
             next_ns += 100000000;
+            if (cg_watch && cg_oom_count(p) > p->cg_oom_before) {
+                p->cg_oom_seen = 1;
+                return;
+            }
             if (proc_fd < 0)
                 proc_fd = SC4(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
             long used_ms = 0, rss_kb = 0;
@@ -859,6 +915,7 @@ int ef_sandbox__init_main(void *arg)
     SC1(SYS_umask, 022); /* the program's */
     p->listener_fd = -1;
     p->done_fd_init = -1;
+    p->cg_events_fd_init = -1;
     rc = clone(prog_main, p->prog_stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, p);
     if (rc < 0) {
         fail(p, EF_SB_STEP_SPAWN, -ENOMEM);

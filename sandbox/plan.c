@@ -403,7 +403,9 @@ static void clamp_rlimits(ef_sb_plan *p)
 static void build_rlimits(ef_sb_plan *p, const ef_sandbox_options *o)
 {
     add_rlimit(p, RLIMIT_CORE, 0, 0);
-    if (o->mem_bytes > 0)
+    /* with a cgroup the tree's memory is limited there, exactly; an address-space limit
+     * would only refuse programs that reserve more than they use (Go, Java, Node) */
+    if (o->mem_bytes > 0 && !p->cgroup)
         add_rlimit(p, RLIMIT_AS, o->mem_bytes, o->mem_bytes);
     if (o->cpu_ms > 0) {
         int64_t s = (o->cpu_ms + 999) / 1000;
@@ -413,14 +415,15 @@ static void build_rlimits(ef_sb_plan *p, const ef_sandbox_options *o)
         add_rlimit(p, RLIMIT_FSIZE, o->file_bytes, o->file_bytes);
     if (o->open_files > 0)
         add_rlimit(p, RLIMIT_NOFILE, o->open_files, o->open_files);
-    if (o->procs > 0)
+    if (o->procs > 0 && !p->cgroup) /* else pids.max, tree-wide and counted */
         add_rlimit(p, RLIMIT_NPROC, o->procs, o->procs);
     add_rlimit(p, RLIMIT_MEMLOCK, 0, 0);
     add_rlimit(p, RLIMIT_MSGQUEUE, 0, 0);
 }
 
 int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
-                           const char *const *argv, ef_sb_plan *plan, ef_sb_arena *arena)
+                           const char *const *argv, int session, ef_sb_plan *plan,
+                           ef_sb_arena *arena)
 {
     size_t need = 32768;
     for (int i = 0; argv[i]; i++)
@@ -453,6 +456,19 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     plan->set_ids = geteuid() == 0 && !ef_sandbox__rootless();
     plan->listener_fd = -1;
     plan->done_fd = -1;
+    plan->cg_fd[0] = plan->cg_fd[1] = -1;
+    plan->cg_events_fd = -1;
+    plan->cg_events_fd_init = -1;
+    plan->cg_peak_kb = -1;
+    /* sessions stay out of it: they live beside the worker's runs, which the group's
+     * limits and counters are for */
+    plan->cgroup = plan->full && !session && w->cg.version > 0;
+    if (plan->cgroup) {
+        plan->cg_fd[0] = w->cg.procs_fd[0];
+        plan->cg_fd[1] = w->cg.procs_fd[1];
+        plan->cg_events_fd = w->cg.events_fd;
+        plan->cg_oom_before = w->cg.oom_before;
+    }
     plan->idmap_fd = -1;
     plan->userns_fd = -1;
     plan->ipcns_fd = -1;
@@ -498,7 +514,7 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
         clamp_rlimits(plan);
     plan->tree_cpu_ms = o->cpu_ms;
     plan->clk_tck = sysconf(_SC_CLK_TCK);
-    plan->tree_mem_kb = o->mem_bytes / 1024;
+    plan->tree_mem_kb = plan->cgroup ? 0 : o->mem_bytes / 1024; /* the cgroup limits it */
     plan->page_kb = sysconf(_SC_PAGESIZE) / 1024;
     if (o->cwd)
         plan->cwd = arena_str(arena, "%s", o->cwd);

@@ -45,7 +45,7 @@ static const char *const step_names[EF_SB_STEP_COUNT_] = {
     "workdir",       "hostname",     "spawn",          "fds",
     "rlimit",        "setuid",       "user-namespace", "uid-map",
     "drop-caps",     "no-new-privs", "seccomp",        "chdir",
-    "exec",
+    "exec",          "join-cgroup",
 };
 
 const char *ef_sandbox__step_name(int step)
@@ -62,6 +62,7 @@ int ef_sandbox__result_new(ef_sandbox_result **out)
         return EF_ENOMEM;
     r->exit_code = -1;
     r->isolation = "full";
+    r->mem_peak_kb = -1;
     *out = r;
     return 0;
 }
@@ -101,6 +102,9 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
         r->peak_rss_kb = p->tree_rss_kb;
         r->peak_rss_exact = 0;
     }
+    r->cgroup = p->cgroup;
+    r->mem_peak_kb = p->cgroup ? p->cg_peak_kb : -1;
+    r->procs_refused = p->cgroup ? p->cg_pids_refused : 0;
     r->exit_code = -1;
     r->signal = 0;
     r->detail[0] = '\0';
@@ -129,6 +133,18 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
         r->status = EF_SANDBOX_SIGNALED;
         r->signal = SIGKILL;
         snprintf(r->detail, sizeof r->detail, "ended by the caller");
+        return;
+    }
+    if (p->cgroup && (p->cg_oom_kills > 0 || p->cg_oom_seen)) {
+        /* the kernel's count, not an inference: the tree passed the cgroup's limit (and
+         * the init ended it, or it ended by itself) */
+        r->status = EF_SANDBOX_MEMORY_LIMIT;
+        if (!p->prog_reaped)
+            r->signal = SIGKILL;
+        long k = EF_MAX(p->cg_oom_kills, 1L);
+        snprintf(r->detail, sizeof r->detail,
+                 "the cgroup's memory limit (%lld bytes): %ld process%s OOM-killed",
+                 (long long)o->mem_bytes, k, k == 1 ? "" : "es");
         return;
     }
     if (killed_for == EF_SB_KILL_WALL || killed_for == EF_SB_KILL_OUTPUT) {
@@ -202,7 +218,8 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
         else if (r->signal)
             snprintf(r->detail, sizeof r->detail, "%s",
                      sigabbrev_np(r->signal) ? sigabbrev_np(r->signal) : "?");
-        if (o->mem_bytes > 0 && r->signal != SIGXFSZ &&
+        /* without a cgroup, a memory limit is inferred (see docs/sandbox.md) */
+        if (o->mem_bytes > 0 && !p->cgroup && r->signal != SIGXFSZ &&
             ((r->peak_rss_exact && r->peak_rss_kb * 1024.0 >= 0.8 * (double)o->mem_bytes) ||
              says_out_of_memory(&r->err))) {
             r->status = EF_SANDBOX_MEMORY_LIMIT;
@@ -273,6 +290,11 @@ char *ef_sandbox_result_json(const ef_sandbox_result *r)
     cJSON_AddNumberToObject(o, "csw_forced", (double)r->csw_forced);
     cJSON_AddStringToObject(o, "isolation", r->isolation ? r->isolation : "full");
     cJSON_AddBoolToObject(o, "rootless", r->rootless);
+    cJSON_AddBoolToObject(o, "cgroup", r->cgroup);
+    if (r->cgroup) {
+        cJSON_AddNumberToObject(o, "mem_peak_kb", (double)r->mem_peak_kb);
+        cJSON_AddNumberToObject(o, "procs_refused", (double)r->procs_refused);
+    }
     if (r->status == EF_SANDBOX_SETUP_ERROR)
         cJSON_AddNumberToObject(o, "setup_errno", r->setup_errno);
     char *text = NULL;

@@ -252,7 +252,15 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         goto cleanup;
     }
     double t_plan = ef_now_s();
-    if ((rc = ef_sandbox__plan_build(ctx, w, o, argv, plan, &arena)))
+    /* the worker's cgroup gets this run's limits first: if that fails the run goes without
+     * it (rlimits), never with a group whose limit is some earlier run's */
+    if (full && w->cg.version && ef_sandbox__cgroup_prepare(&w->cg, o->mem_bytes, o->procs) < 0) {
+        EF_LOG_W(ctx, "sandbox: setting the limits of cgroup %s failed; runs use rlimits",
+                 w->cg.dir[0]);
+        ef_sandbox__cgroup_close(&w->cg);
+        w->cg.why = "writing its limits failed";
+    }
+    if ((rc = ef_sandbox__plan_build(ctx, w, o, argv, 0, plan, &arena)))
         goto cleanup;
     int userns_slot = -1;
     if (plan->full) {
@@ -329,6 +337,14 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
     r->rootless = full && ef_sandbox__rootless();
     stream_to_result(&r->out, &st[0]);
     stream_to_result(&r->err, &st[1]);
+    if (plan->cgroup) {
+        long oom = 0, refused = 0;
+        int64_t peak = -1;
+        ef_sandbox__cgroup_collect(&w->cg, &oom, &peak, &refused);
+        plan->cg_oom_kills = oom;
+        plan->cg_peak_kb = peak;
+        plan->cg_pids_refused = refused;
+    }
     ef_sandbox__classify(r, plan, o, init_status, killed_for);
     if (getenv("EF_SANDBOX_TRACE")) {
         double base = proc.t0 * 1e9;

@@ -101,6 +101,11 @@ typedef struct {
     const char *isolation; /* "full" or "weak" (no user namespace); static string */
     int rootless;          /* 1: full isolation set up by an unprivileged caller (its own
                             * user namespace, ef_sandbox_rootless_enter) */
+    int cgroup;            /* 1: the tree's memory and processes were limited by a cgroup
+                            * (exact; memory-limit then means the kernel OOM-killed in it) */
+    int64_t mem_peak_kb;   /* the cgroup's peak memory (anonymous, page cache, tmpfs) during
+                            * the run; -1 unknown (no cgroup, or v2 before Linux 6.12) */
+    long procs_refused;    /* forks the cgroup's pids.max refused (0 without a cgroup) */
     int setup_errno;       /* errno of the failed setup step, 0 otherwise */
 } ef_sandbox_result;
 
@@ -179,10 +184,16 @@ typedef struct {
     int version;
     int slot;          /* picks the outer uid: uid_base + slot (isolates workers) */
     uint32_t uid_base; /* default 60000 */
+    int cgroup;        /* 1: limit each run's tree with a cgroup of the worker's where one
+                        * can be had (memory and processes exact and tree-wide, no address-
+                        * space limit; but moving each program into it costs the kernel an
+                        * RCU grace period, 1-25 ms of latency per run here: docs/sandbox.md);
+                        * 0: rlimits and polls; -1 (default): as EF_SANDBOX_CGROUP says (unset
+                        * or 0: off; 1: on; a directory: on, below that cgroup v2 group) */
 } ef_sandbox_worker_options;
 #define EF_SANDBOX_WORKER_OPTIONS_INIT                                                             \
     {                                                                                              \
-        EF_SANDBOX_WORKER_OPTIONS_VERSION, 0, 60000                                                \
+        EF_SANDBOX_WORKER_OPTIONS_VERSION, 0, 60000, -1                                            \
     }
 
 /* A worker: the reusable state of one thread. wopts may be NULL. *out: ef_sandbox_worker_free. */

@@ -71,6 +71,7 @@ typedef enum {
     EF_SB_STEP_SECCOMP,
     EF_SB_STEP_CHDIR,
     EF_SB_STEP_EXEC,
+    EF_SB_STEP_CGROUP,
     EF_SB_STEP_COUNT_
 } ef_sb_step;
 
@@ -115,6 +116,15 @@ typedef struct {
     int n_fds;
     uint32_t outer_uid, outer_gid, inner_uid, inner_gid;
     int set_ids;                   /* 1: switch to outer_uid/gid (the caller is root) */
+    int cg_fd[2];                  /* cgroup.procs the program's process joins (-1: none) */
+    int cgroup;                    /* 1: the worker's cgroup limits the tree (cgroup.c) */
+    int cg_events_fd;              /* the group's oom_kill counter file (-1: none) */
+    volatile int cg_events_fd_init; /* its number in the init's fd table (arrange_fds) */
+    long long cg_oom_before;       /* its value before the run */
+    volatile int cg_oom_seen;      /* the init ended the tree after an OOM kill in it */
+    volatile long cg_oom_kills;    /* set by the caller after the run: OOM kills in it */
+    volatile int64_t cg_peak_kb;   /* and its peak memory (-1: unknown) */
+    volatile long cg_pids_refused; /* and forks refused at pids.max */
     int rootless;                  /* 1: the caller is root only of its own user namespace
                                     * (rootless.c): never make the shared mm dumpable,
                                     * mount /proc before leaving the host's tree */
@@ -194,6 +204,27 @@ void ef_sandbox__filter_free(ef_sb_filter *f);
 /* "ptrace", or "i386:execve" for a foreign ABI, into buf. */
 void ef_sandbox__syscall_name(uint32_t arch, int nr, char *buf, size_t len);
 
+/* cgroup.c: the worker's control group (v2, or v1 memory + pids). */
+typedef struct {
+    int version;        /* 0: none, 1: v1, 2: v2 */
+    char dir[2][1200];  /* v2: dir[0]; v1: the memory and the pids group */
+    int procs_fd[2];    /* their cgroup.procs, written by the program's process */
+    int events_fd;      /* memory.events (v2) / memory.oom_control (v1): oom_kill */
+    int peak_fd;        /* memory.peak / memory.max_usage_in_bytes (-1: not resettable) */
+    int pids_events_fd; /* pids.events: max */
+    int64_t mem_set, pids_set; /* the limits written last (-2: unknown) */
+    long long oom_before, pids_before;
+    const char *why; /* static: why there is none */
+} ef_sb_cgroup;
+void ef_sandbox__cgroup_init(ef_sb_cgroup *cg);
+int ef_sandbox__cgroup_open(ef_sb_cgroup *cg);
+void ef_sandbox__cgroup_close(ef_sb_cgroup *cg);
+/* Writes the run's limits (when they changed), resets the peak, notes the counters. */
+int ef_sandbox__cgroup_prepare(ef_sb_cgroup *cg, int64_t mem_bytes, int64_t procs);
+/* What the run did: OOM kills, peak memory (kB, -1 unknown), forks refused at pids.max. */
+void ef_sandbox__cgroup_collect(ef_sb_cgroup *cg, long *oom_kills, int64_t *peak_kb,
+                                long *pids_refused);
+
 /* spawn.c: clone the init; the process handle the caller keeps. */
 typedef struct {
     pid_t pid;
@@ -244,6 +275,7 @@ struct ef_sandbox_worker {
     int userns_broken;          /* 1: making them failed here; runs make their own */
     ef_sb_filter filters[2][2]; /* [profile][net] */
     int have_filter[2][2];
+    ef_sb_cgroup cg; /* version 0: none (cg.why) */
 };
 int ef_sandbox__worker_filter(ef_ctx *ctx, ef_sandbox_worker *w, ef_sandbox_profile profile,
                               int net, const ef_sb_filter **out);
@@ -253,8 +285,10 @@ typedef struct {
     char *buf;
     size_t len, cap;
 } ef_sb_arena;
+/* session: 1 for a session's plan (it stays out of the worker's cgroup). */
 int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
-                           const char *const *argv, ef_sb_plan *plan, ef_sb_arena *arena);
+                           const char *const *argv, int session, ef_sb_plan *plan,
+                           ef_sb_arena *arena);
 void ef_sandbox__arena_free(ef_sb_arena *a);
 /* worker.c: the worker's prepared root for this network setting (built on first use);
  * -1 when unavailable (the run then builds its root itself). */

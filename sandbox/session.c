@@ -133,7 +133,7 @@ static int launch(ef_ctx *ctx, ef_sandbox_session *s)
     if (!s->plan && !(s->plan = ef_calloc(1, sizeof *s->plan)))
         return EF_ENOMEM;
     ef_sandbox__arena_free(&s->arena);
-    if ((rc = ef_sandbox__plan_build(ctx, s->w, &s->o, (const char *const *)s->argv, s->plan,
+    if ((rc = ef_sandbox__plan_build(ctx, s->w, &s->o, (const char *const *)s->argv, 1, s->plan,
                                      &s->arena)))
         return rc;
     s->plan->bpf = filter->insns;

@@ -147,6 +147,7 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
     w->idmap_fd = -1;
     w->notify_ok = 1;
     detect_isolation(w);
+    ef_sandbox__cgroup_init(&w->cg);
     if (ef_sandbox__rootless()) {
         /* the only id mapped in our user namespace: the caller's own outside */
         w->uid = 0;
@@ -172,6 +173,14 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
             rc = make_ns(ctx, CLONE_NEWUTS, &w->utsns_fd);
         if (!rc)
             rc = make_ns(ctx, CLONE_NEWCGROUP, &w->cgns_fd);
+        /* a cgroup of its own when asked for and one can be had (as root, or below a
+         * delegated v2 group EF_SANDBOX_CGROUP names); else rlimits and polls */
+        const char *env = getenv("EF_SANDBOX_CGROUP");
+        int want = wopts->cgroup >= 0 ? wopts->cgroup : env && *env && strcmp(env, "0") != 0;
+        if (!rc && want && (!ef_sandbox__rootless() || (env && env[0] == '/')))
+            ef_sandbox__cgroup_open(&w->cg);
+        else if (!want)
+            w->cg.why = "not asked for (worker option cgroup, EF_SANDBOX_CGROUP)";
     }
     if (rc) {
         ef_sandbox_worker_free(w);
@@ -187,6 +196,7 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
         return;
     ef_sandbox__worker_reap_pending(w, 1);
     ef_sandbox__worker_free_stacks(w);
+    ef_sandbox__cgroup_close(&w->cg);
     if (w->netns_fd >= 0)
         close(w->netns_fd);
     if (w->utsns_fd >= 0)

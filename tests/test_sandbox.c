@@ -7,6 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -780,6 +781,157 @@ static void test_filter_decisions(void)
     }
 }
 
+/* Counts this process's cgroups (envforge-PID-N) left in the v1 memory/pids hierarchies
+ * and under its v2 group. */
+static int own_cgroups_left(void)
+{
+    char prefix[64], line[1024];
+    snprintf(prefix, sizeof prefix, "envforge-%d-", (int)getpid());
+    int n = 0;
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    while (f && fgets(line, sizeof line, f)) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        char *path = c2 + 1;
+        path[strcspn(path, "\n")] = '\0';
+        char dir[1200];
+        if (!strcmp(c1 + 1, "memory") || !strcmp(c1 + 1, "pids"))
+            snprintf(dir, sizeof dir, "/sys/fs/cgroup/%s%s", c1 + 1, path);
+        else if (!c1[1])
+            snprintf(dir, sizeof dir, "/sys/fs/cgroup%s", path);
+        else
+            continue;
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+        if (d)
+            closedir(d);
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* A worker asked for a cgroup (where one can be had): the tree's memory is limited there
+ * (an address-space reservation far past the limit runs; a bomb is OOM-killed and reported
+ * with the kernel's count and an exact peak; a pool waiting for its killed worker ends at
+ * once), pids.max refuses forks (counted), and the groups go with the worker. */
+static ef_sandbox_result *run_on(ef_sandbox_worker *w, const ef_sandbox_options *o,
+                                  const char *const *argv)
+{
+    ef_sandbox_result *r = NULL;
+    int rc = ef_sandbox_run(ctx, w, o, argv, &r);
+    EF_CHECK_MSG(rc == 0, "ef_sandbox_run: %s", ef_errmsg(ctx));
+    return rc ? NULL : r;
+}
+
+static void test_cgroup_limits(void)
+{
+    /* off unless asked for: the default worker has none */
+    ef_sandbox_options o = opts();
+    ef_sandbox_result *r = sh(&o, "true");
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_INT(r->cgroup, 0);
+    ef_sandbox_result_free(r);
+    int before = own_cgroups_left();
+    ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
+    wo.cgroup = 1;
+    ef_sandbox_worker *cw = NULL;
+    EF_CHECK_OK(ctx, ef_sandbox_worker_new(ctx, &wo, &cw));
+    if (!cw)
+        return;
+    o.mem_bytes = (int64_t)128 << 20;
+    const char *t[] = {"true", NULL};
+    r = run_on(cw, &o, t);
+    int have = r && r->cgroup;
+    ef_sandbox_result_free(r);
+    if (!have) {
+        ef_sandbox_worker_free(cw);
+        EF_SKIP_CASE("no cgroup here (not root, or neither v2 delegated nor v1 writable)");
+    }
+    EF_CHECK_MSG(own_cgroups_left() > before, "%d groups before the worker, %d with it", before,
+                 own_cgroups_left());
+    const char *reserve[] = {"python3", "-c",
+                             "import mmap\n"
+                             "m = mmap.mmap(-1, 4 << 30, flags=mmap.MAP_PRIVATE | "
+                             "mmap.MAP_ANONYMOUS | getattr(mmap, 'MAP_NORESERVE', 0x4000))\n"
+                             "b = bytearray(40 << 20)\nprint('reserved')",
+                             NULL};
+    r = run_on(cw, &o, reserve);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r) {
+        EF_CHECK_EQ_STR(r->out.data, "reserved\n");
+        EF_CHECK_MSG(r->mem_peak_kb < 0 || (r->mem_peak_kb > 40 * 1024 && r->mem_peak_kb < 128 * 1024),
+                     "mem_peak_kb %lld", (long long)r->mem_peak_kb);
+        char *json = ef_sandbox_result_json(r);
+        EF_CHECK_CONTAINS(json, "\"cgroup\":true");
+        EF_CHECK_CONTAINS(json, "\"mem_peak_kb\":");
+        EF_CHECK_CONTAINS(json, "\"procs_refused\":0");
+        ef_free(json);
+    }
+    ef_sandbox_result_free(r);
+    /* the same reservation under rlimits: the address-space limit refuses it */
+    r = run(&o, reserve);
+    EF_CHECK(r && r->status != EF_SANDBOX_OK);
+    ef_sandbox_result_free(r);
+    const char *bomb[] = {"python3", "-c", "b = bytearray(400 << 20)\nprint('survived')", NULL};
+    r = run_on(cw, &o, bomb);
+    EXPECT_STATUS(r, EF_SANDBOX_MEMORY_LIMIT);
+    if (r) {
+        EF_CHECK_CONTAINS(r->detail, "OOM-killed");
+        EF_CHECK_EQ_INT(r->signal, SIGKILL);
+        EF_CHECK_EQ_STR(r->out.data, "");
+        EF_CHECK_MSG(r->mem_peak_kb < 0 || r->mem_peak_kb <= 128 * 1024, "mem_peak_kb %lld",
+                     (long long)r->mem_peak_kb);
+    }
+    ef_sandbox_result_free(r);
+    /* a pool whose worker the kernel killed would wait for it forever: the init sees the
+     * OOM kill and ends the tree */
+    ef_sandbox_options po = o;
+    po.mem_bytes = (int64_t)256 << 20;
+    po.wall_ms = 20000;
+    const char *pool[] = {"python3", "-c",
+                          "import multiprocessing as mp, time\n"
+                          "def f(i):\n    b = bytearray(100 * 2**20)\n    time.sleep(5)\n"
+                          "with mp.Pool(4) as p: p.map(f, range(4))\n",
+                          NULL};
+    r = run_on(cw, &po, pool);
+    EXPECT_STATUS(r, EF_SANDBOX_MEMORY_LIMIT);
+    if (r) {
+        EF_CHECK_CONTAINS(r->detail, "cgroup");
+        EF_CHECK_MSG(r->wall_ms < 15000, "wall_ms %.0f", r->wall_ms);
+    }
+    ef_sandbox_result_free(r);
+    /* the next run of the worker starts from its own limits and counters */
+    o.mem_bytes = (int64_t)512 << 20;
+    r = run_on(cw, &o, bomb);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "survived\n");
+    ef_sandbox_result_free(r);
+    /* pids.max: 8 processes in the tree, 20 background sleeps asked for */
+    o.procs = 8;
+    r = sh(&o, "true"); /* (the default worker, for contrast below) */
+    ef_sandbox_result_free(r);
+    const char *forks[] = {"sh", "-c",
+                           "for i in $(seq 20); do sleep 0.3 2>/dev/null & done 2>/dev/null; "
+                           "wait; echo done",
+                           NULL};
+    r = run_on(cw, &o, forks);
+    EF_CHECK(r != NULL);
+    if (r)
+        EF_CHECK_MSG(r->procs_refused > 0, "procs_refused %ld (status %s)", r->procs_refused,
+                     ef_sandbox_status_name(r->status));
+    ef_sandbox_result_free(r);
+    /* the groups go with their worker */
+    ef_sandbox_worker_free(cw);
+    EF_CHECK_EQ_INT(own_cgroups_left(), before);
+}
+
 static void test_weak_mode(void)
 {
     ef_sandbox_options o = opts();
@@ -1131,6 +1283,7 @@ int main(int argc, char **argv)
     EF_RUN(test_network_option);
     EF_RUN(test_allow_profile);
     EF_RUN(test_filter_decisions);
+    EF_RUN(test_cgroup_limits);
     EF_RUN(test_weak_mode);
     EF_RUN(test_option_errors);
     EF_RUN(test_alloc_failures);

@@ -26,9 +26,11 @@
 
 extern char **environ;
 
-typedef enum { R_PLAIN, R_ENVFORGE, R_BWRAP, R_FIREJAIL, R_COUNT } runner;
+typedef enum { R_PLAIN, R_ENVFORGE, R_ENVFORGE_CG, R_BWRAP, R_FIREJAIL, R_COUNT } runner;
+/* envforge twice: as by default (rlimits), and with the worker's cgroup where one can be
+ * had (exact limits; a move into the cgroup per run) */
 static const char *const runner_names[R_COUNT] = {"plain vfork+exec", "envforge sandbox",
-                                                  "bubblewrap", "firejail"};
+                                                  "envforge, cgroup", "bubblewrap", "firejail"};
 
 typedef struct {
     runner kind;
@@ -121,9 +123,10 @@ static void *run_job(void *p)
     ef_ctx *ctx = ef_ctx_new();
     ef_sandbox_worker *w = NULL;
     ef_sandbox_options o = EF_SANDBOX_OPTIONS_INIT;
-    if (j->kind == R_ENVFORGE) {
+    if (j->kind == R_ENVFORGE || j->kind == R_ENVFORGE_CG) {
         ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
         wo.slot = j->slot;
+        wo.cgroup = j->kind == R_ENVFORGE_CG;
         if (ef_sandbox_worker_new(ctx, &wo, &w) < 0) {
             fprintf(stderr, "worker: %s\n", ef_errmsg(ctx));
             j->failures = j->n;
@@ -136,7 +139,7 @@ static void *run_job(void *p)
     for (int i = 0; i < j->n; i++) {
         double t0 = ef_now_s();
         int ok;
-        if (j->kind == R_ENVFORGE) {
+        if (j->kind == R_ENVFORGE || j->kind == R_ENVFORGE_CG) {
             ef_sandbox_result *r = NULL;
             int rc = ef_sandbox_run(ctx, w, &o, argv, &r);
             ok = rc == 0 && r->status == EF_SANDBOX_OK;
@@ -283,7 +286,7 @@ int main(int argc, char **argv)
     const char *py_cmd[] = {"/usr/bin/python3", "-c", "pass", NULL};
     const char *const *cmds[2] = {true_cmd, py_cmd};
     const char *cmd_names[2] = {"/bin/true", "python3 -c pass"};
-    int avail[R_COUNT] = {1, 1, have("bwrap"), have("firejail")};
+    int avail[R_COUNT] = {1, 1, 1, have("bwrap"), have("firejail")};
     double py_env_rate = 0;
     printf("sandbox bench: %d runs per thread, threads 1 and %d, session %d calls%s\n", n, cores,
            n_calls, rootless ? " (rootless: as a non-root user)" : "");
@@ -310,6 +313,9 @@ int main(int argc, char **argv)
             printf(
                 "  envforge / plain exec: %.2fx throughput (target >= 0.80), %.2fx CPU per run\n",
                 st[R_ENVFORGE].rate / st[R_PLAIN].rate, st[R_ENVFORGE].cpu_us / st[R_PLAIN].cpu_us);
+            printf("  envforge, cgroup / plain exec: %.2fx throughput, %.2fx CPU per run\n",
+                   st[R_ENVFORGE_CG].rate / st[R_PLAIN].rate,
+                   st[R_ENVFORGE_CG].cpu_us / st[R_PLAIN].cpu_us);
             if (avail[R_BWRAP]) {
                 printf("  envforge / bubblewrap: %.2fx throughput (target >= 4)\n",
                        st[R_ENVFORGE].rate / st[R_BWRAP].rate);
