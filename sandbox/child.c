@@ -356,11 +356,18 @@ int ef_sandbox__template_main(void *arg)
         fail(p, EF_SB_STEP_TEMPLATE, fd);
         raw_exit(1);
     }
-    if (build_root(p) < 0) {
-        SC1(SYS_close, fd);
+    p->tmpl_out_fd = (int)fd; /* the caller's to close should a step fail */
+    /* The namespace's fd is in the caller's table (shared); the files written while the
+     * root is built go into a private copy. In the shared table, a clone by another of
+     * the caller's threads (another worker's init) could copy one still open for writing
+     * and keep it: remounting the root read-only then fails with EBUSY. */
+    long rc = SC1(SYS_unshare, CLONE_FILES);
+    if (rc < 0) {
+        fail(p, EF_SB_STEP_TEMPLATE, rc);
         raw_exit(1);
     }
-    p->tmpl_out_fd = (int)fd;
+    if (build_root(p) < 0)
+        raw_exit(1);
     raw_exit(0);
 }
 

@@ -320,6 +320,8 @@ static int build_template(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_op
             fd = plan->tmpl_out_fd;
             note_files(w, slot, plan);
         } else {
+            if (pid > 0 && plan->tmpl_out_fd >= 0)
+                close(plan->tmpl_out_fd);
             EF_LOG_W(ctx, "sandbox: no prepared root (%s: %s); building roots per run",
                      ef_sandbox__step_name(plan->step), strerror(plan->step_errno));
             if (pid <= 0 || plan->step == EF_SB_STEP_TEMPLATE)
