@@ -99,6 +99,21 @@ static long long number(int fd)
     return strtoll(buf, NULL, 10);
 }
 
+/* 1 when the comma-separated list holds the word. */
+static int comma_list_has(const char *list, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *s = list; *s;) {
+        size_t n = strcspn(s, ",");
+        if (n == wl && !strncmp(s, word, wl))
+            return 1;
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    return 0;
+}
+
 /* The caller's own cgroup path in hierarchy `want` ("" for v2, else a controller name)
  * from /proc/self/cgroup. */
 static int own_path(const char *want, char *out, size_t len)
@@ -119,11 +134,7 @@ static int own_path(const char *want, char *out, size_t len)
         if (!want[0]) {
             match = !strcmp(line, "0") && !ctrls[0];
         } else {
-            char tmp[256];
-            snprintf(tmp, sizeof tmp, "%s", ctrls);
-            for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t && !match;
-                 t = strtok_r(NULL, ",", &save))
-                match = !strcmp(t, want);
+            match = comma_list_has(ctrls, want);
         }
         if (match) {
             char *p = c2 + 1;
@@ -155,9 +166,7 @@ static int mount_point(const char *want, char *out, size_t len)
         if (!want[0]) {
             match = !strcmp(fstype, "cgroup2");
         } else if (!strcmp(fstype, "cgroup")) {
-            for (char *save = NULL, *t = strtok_r(opts, ",", &save); t && !match;
-                 t = strtok_r(NULL, ",", &save))
-                match = !strcmp(t, want);
+            match = comma_list_has(opts, want);
         }
         char root[512], mnt[512];
         if (match && sscanf(line, "%*s %*s %*s %511s %511s", root, mnt) == 2 &&
