@@ -483,6 +483,7 @@ void ef_env_free(ef_env *env)
     if (!env)
         return;
     ef_envgen__fast_free(env);
+    ef_envgen__episode_spare_free(env);
     if (env->L)
         lua_close(env->L);
     ef_envgen__vm_free_chunks(env);

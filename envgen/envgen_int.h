@@ -43,6 +43,7 @@ struct ef_env {
      * validation; LUA_NOREF when none. gen_task_hash: its content hash. */
     int gen_task_ref;
     char gen_task_hash[65];
+    struct ef_env_episode *spare_episode; /* the last episode freed, kept for reuse */
     const void *array_mt, *object_mt; /* the json marker tables (identity, for
                                          ef_envgen__marker; the registry keeps them) */
     ef_buf scratch;       /* JSON decoding of strings */
@@ -68,6 +69,7 @@ struct ef_sandbox_worker *ef_envgen__sandbox(ef_env *env);
 struct ef_env_episode {
     ef_env *env;
     char *task_json;
+    size_t task_json_cap; /* bytes allocated for task_json */
     int task_ref;  /* the decoded task, never handed out (copies are) */
     int task_used;
     int state_ref; /* the episode's state */
@@ -156,6 +158,9 @@ int ef_envgen__open_rng(lua_State *L);
 void ef_envgen__push_rng(lua_State *L, uint64_t seed);
 /* ef.search(docs, query, k). */
 int ef_envgen__search(lua_State *L);
+
+/* Frees the env's spare episode (env free). */
+void ef_envgen__episode_spare_free(ef_env *env);
 
 /* ef_env_episode_new for a task generate made (validation): when t is the task this env
  * generated last, the episode starts from the copy kept then instead of decoding

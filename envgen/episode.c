@@ -13,6 +13,8 @@
 #include "verifiers/verifiers.h"
 
 #define MAX_CALLS_PER_SOLVE 10000
+/* Buffers up to this size stay with an env's spare episode. */
+#define EPISODE_KEEP_BYTES ((size_t)64 << 10)
 
 /* ---- content hashes --------------------------------------------------------------------- */
 
@@ -425,22 +427,56 @@ int ef_envgen__episode_reset(ef_ctx *ctx, ef_env_episode *ep)
     return ef_envgen__protect(ep->env, episode_reset_fn, ep);
 }
 
-void ef_env_episode_free(ef_env_episode *ep)
+/* Frees an episode's C memory (its Lua references are gone by then). */
+static void episode_destroy(ef_env_episode *ep)
 {
-    if (!ep)
-        return;
-    if (ep->env && ep->env->L) {
-        luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->state_ref);
-        luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->task_ref);
-        luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->stash_task_ref);
-        luaL_unref(ep->env->L, LUA_REGISTRYINDEX, ep->stash_state_ref);
-    }
     ef_free(ep->task_json);
     ef_buf_free(&ep->calls);
     ef_buf_free(&ep->argbuf);
     ef_buf_free(&ep->resbuf);
     ef_free(ep->first_tool_error);
     ef_free(ep);
+}
+
+/* A buffer worth keeping for the env's next episode (a small one; a big one goes). */
+static void buf_keep_small(ef_buf *b)
+{
+    if (b->cap > EPISODE_KEEP_BYTES)
+        ef_buf_free(b);
+    else
+        ef_buf_reset(b);
+}
+
+void ef_env_episode_free(ef_env_episode *ep)
+{
+    if (!ep)
+        return;
+    ef_env *env = ep->env;
+    if (env && env->L) {
+        luaL_unref(env->L, LUA_REGISTRYINDEX, ep->state_ref);
+        luaL_unref(env->L, LUA_REGISTRYINDEX, ep->task_ref);
+        luaL_unref(env->L, LUA_REGISTRYINDEX, ep->stash_task_ref);
+        luaL_unref(env->L, LUA_REGISTRYINDEX, ep->stash_state_ref);
+    }
+    if (!env || env->spare_episode) {
+        episode_destroy(ep);
+        return;
+    }
+    /* kept, with its buffers, for the env's next episode (validation makes one per
+     * candidate): fewer allocations per candidate */
+    ef_free(ep->first_tool_error);
+    ep->first_tool_error = NULL;
+    buf_keep_small(&ep->calls);
+    buf_keep_small(&ep->argbuf);
+    buf_keep_small(&ep->resbuf);
+    env->spare_episode = ep;
+}
+
+void ef_envgen__episode_spare_free(ef_env *env)
+{
+    if (env->spare_episode)
+        episode_destroy(env->spare_episode);
+    env->spare_episode = NULL;
 }
 
 int ef_env_episode_new(ef_ctx *ctx, ef_env *env, const char *task_json, ef_env_episode **out)
@@ -460,20 +496,40 @@ static int episode_new(ef_ctx *ctx, ef_env *env, const char *task_json, int from
                        ef_env_episode **out)
 {
     env->ctx = ctx;
-    ef_env_episode *ep = ef_calloc(1, sizeof *ep);
-    if (!ep)
-        return ef_errorf(ctx, EF_ENOMEM, "out of memory");
+    size_t json_len = strlen(task_json);
+    ef_env_episode *ep = env->spare_episode;
+    if (ep) { /* the last one freed, its buffers kept (ef_env_episode_free) */
+        env->spare_episode = NULL;
+        ef_buf calls = ep->calls, argbuf = ep->argbuf, resbuf = ep->resbuf;
+        char *json = ep->task_json;
+        size_t json_cap = ep->task_json_cap;
+        memset(ep, 0, sizeof *ep);
+        ep->calls = calls;
+        ep->argbuf = argbuf;
+        ep->resbuf = resbuf;
+        ep->task_json = json;
+        ep->task_json_cap = json_cap;
+    } else {
+        ep = ef_calloc(1, sizeof *ep);
+        if (!ep)
+            return ef_errorf(ctx, EF_ENOMEM, "out of memory");
+        ef_buf_init(&ep->calls, env->limits.max_json_bytes);
+        ef_buf_init(&ep->argbuf, env->limits.max_json_bytes);
+        ef_buf_init(&ep->resbuf, env->limits.max_json_bytes);
+    }
     ep->env = env;
     ep->state_ref = ep->task_ref = LUA_NOREF;
     ep->stash_task_ref = ep->stash_state_ref = LUA_NOREF;
-    ef_buf_init(&ep->calls, env->limits.max_json_bytes);
-    ef_buf_init(&ep->argbuf, env->limits.max_json_bytes);
-    ef_buf_init(&ep->resbuf, env->limits.max_json_bytes);
-    ep->task_json = ef_strdup(task_json);
+    if (json_len + 1 > ep->task_json_cap || ep->task_json_cap > EPISODE_KEEP_BYTES) {
+        ef_free(ep->task_json);
+        ep->task_json = ef_malloc(json_len + 1);
+        ep->task_json_cap = ep->task_json ? json_len + 1 : 0;
+    }
     if (!ep->task_json) {
         ef_env_episode_free(ep);
         return ef_errorf(ctx, EF_ENOMEM, "out of memory");
     }
+    memcpy(ep->task_json, task_json, json_len + 1);
     ep->from_generated = from_generated;
     int rc = ef_envgen__protect(env, episode_new_fn, ep);
     if (rc < 0) {

@@ -468,7 +468,17 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
         }
         k++;
     }
-    qsort(keys, n_keys, sizeof *keys, keycmp);
+    if (n_keys <= 8) { /* few keys (the usual object): an insertion sort, no qsort call */
+        for (size_t i = 1; i < n_keys; i++) {
+            keyref t = keys[i];
+            size_t j = i;
+            for (; j > 0 && keycmp(&keys[j - 1], &t) > 0; j--)
+                keys[j] = keys[j - 1];
+            keys[j] = t;
+        }
+    } else {
+        qsort(keys, n_keys, sizeof *keys, keycmp);
+    }
     if (put(e, buf_putc(b, '{')) < 0)
         return EF_ELIMIT;
     for (size_t i = 0; i < n_keys; i++) {
@@ -481,8 +491,10 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
         if (rc == 0) {
             const cJSON *sub = NULL;
             if (schema) {
-                char kz[80];
-                snprintf(kz, sizeof kz, "%.*s", (int)EF_MIN(keys[i].n, 79), keys[i].s);
+                char kz[80]; /* the key as a C string, cut at 79 bytes (or a NUL) */
+                size_t kn = EF_MIN(keys[i].n, sizeof kz - 1);
+                memcpy(kz, keys[i].s, kn);
+                kz[kn] = 0;
                 sub = schema_child(schema, "properties", kz);
             }
             if (on_stack) {

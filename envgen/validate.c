@@ -37,12 +37,10 @@ void ef_envgen_check_clear(ef_envgen_check *chk)
 
 /* ---- the random answer shaped like the reference --------------------------------------- */
 
-static int perturb_string(ef_rng *r, const char *s, char **out)
+/* Writes into dst (n bytes) s[0..n) with every ASCII letter and digit replaced by a random
+ * one of its kind, until the result differs from s (8 tries); 1 when it does. */
+static int perturb_into(ef_rng *r, const char *s, size_t n, char *dst)
 {
-    size_t n = strlen(s);
-    char *p = ef_malloc(n + 1);
-    if (!p)
-        return EF_ENOMEM;
     for (int tries = 0; tries < 8; tries++) {
         for (size_t i = 0; i < n; i++) {
             char c = s[i];
@@ -52,13 +50,23 @@ static int perturb_string(ef_rng *r, const char *s, char **out)
                 c = (char)('a' + ef_rng_below(r, 26));
             else if (c >= 'A' && c <= 'Z')
                 c = (char)('A' + ef_rng_below(r, 26));
-            p[i] = c;
+            dst[i] = c;
         }
-        p[n] = 0;
-        if (strcmp(p, s) != 0) {
-            *out = p;
+        if (memcmp(dst, s, n) != 0)
             return 1;
-        }
+    }
+    return 0;
+}
+
+static int perturb_string(ef_rng *r, const char *s, size_t n, char **out)
+{
+    char *p = ef_malloc(n + 1);
+    if (!p)
+        return EF_ENOMEM;
+    if (perturb_into(r, s, n, p)) {
+        p[n] = 0;
+        *out = p;
+        return 1;
     }
     ef_free(p);
     return 0;
@@ -69,7 +77,7 @@ static int perturb(ef_rng *r, cJSON *v)
 {
     if (cJSON_IsString(v)) {
         char *p;
-        int rc = perturb_string(r, v->valuestring, &p);
+        int rc = perturb_string(r, v->valuestring, strlen(v->valuestring), &p);
         if (rc <= 0)
             return rc;
         rc = cJSON_SetValuestring(v, p) ? 1 : EF_ENOMEM;
@@ -113,21 +121,16 @@ static char *random_answer(const char *answer_json, uint64_t seed)
     size_t n = strlen(answer_json);
     if (n >= 2 && answer_json[0] == '"' && answer_json[n - 1] == '"' &&
         !memchr(answer_json, '\\', n)) {
-        char *inner = ef_strndup(answer_json + 1, n - 2), *p = NULL;
-        if (!inner)
+        char *out = ef_malloc(n + 1);
+        if (!out)
             return NULL;
-        char *out = NULL;
-        if (perturb_string(&r, inner, &p) > 0) {
-            out = ef_malloc(n + 1);
-            if (out) {
-                out[0] = '"';
-                memcpy(out + 1, p, n - 2);
-                out[n - 1] = '"';
-                out[n] = 0;
-            }
-            ef_free(p);
+        if (!perturb_into(&r, answer_json + 1, n - 2, out + 1)) {
+            ef_free(out);
+            return NULL;
         }
-        ef_free(inner);
+        out[0] = '"';
+        out[n - 1] = '"';
+        out[n] = 0;
         return out;
     }
     cJSON *v = cJSON_Parse(answer_json);
