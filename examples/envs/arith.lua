@@ -37,7 +37,8 @@ local function rat(n, d)
   local g = gcd(n, d); if g > 1 then n, d = n // g, d // g end
   return n, d
 end
-local SPACE, LP, RP, PLUS, MINUS, STAR, SLASH = 32, 40, 41, 43, 45, 42, 47
+-- Bytes are compared with literals (an integer immediate is the VM's cheapest compare):
+-- 32 space, 40 (, 41 ), 42 *, 43 +, 45 -, 47 /.
 local DIGIT_VALUE = {} -- byte -> digit value, for the bytes of "0".."9"
 for b = 48, 57 do DIGIT_VALUE[b] = b - 48 end
 -- the state saved at each open parenthesis (depth-indexed)
@@ -51,9 +52,9 @@ local function evaluate(s)
   local neg = false               -- an odd number of unary minuses before this atom
   while true do
     local b = bytes[p]
-    while b == SPACE do p = p + 1; b = bytes[p] end
-    if b == MINUS then neg = not neg; p = p + 1
-    elseif b == LP then
+    while b == 32 do p = p + 1; b = bytes[p] end
+    if b == 45 then neg = not neg; p = p + 1
+    elseif b == 40 then
       depth = depth + 1
       F_EN[depth], F_ED[depth], F_ADD[depth], F_TN[depth], F_TD[depth], F_MUL[depth], F_NEG[depth] =
         en, ed, addop, tn, td, mulop, neg
@@ -62,33 +63,34 @@ local function evaluate(s)
     else
       local start, v, x = p, 0, dv[b]
       while x do v = v * 10 + x; p = p + 1; x = dv[bytes[p]] end
-      if p == start then error("unexpected '" .. sub(s, p, p) .. "' at " .. p) end
-      if p - start > 15 then error("number too large") end
+      local len = p - start
+      if len == 0 then error("unexpected '" .. sub(s, p, p) .. "' at " .. p) end
+      if len > 15 then error("number too large") end
       local n, d = v, 1
       if neg then n, neg = -n, false end
       while true do -- the atom n/d into the term, then what follows it
-        if tn == nil then tn, td = n, d
-        elseif mulop == STAR then
+        if not tn then tn, td = n, d
+        elseif mulop == 42 then
           if td == 1 and d == 1 then tn = tn * n else tn, td = rat(tn * n, td * d) end
         else tn, td = rat(tn * d, td * n) end
         b = bytes[p]
-        while b == SPACE do p = p + 1; b = bytes[p] end
-        if b == STAR or b == SLASH then mulop = b; p = p + 1; break end
+        while b == 32 do p = p + 1; b = bytes[p] end
+        if b == 42 or b == 47 then mulop = b; p = p + 1; break end
         -- the term is complete: into the expression
-        if en == nil then en, ed = tn, td
-        elseif addop == PLUS then
+        if not en then en, ed = tn, td
+        elseif addop == 43 then
           if ed == 1 and td == 1 then en = en + tn else en, ed = rat(en * td + tn * ed, ed * td) end
         else
           if ed == 1 and td == 1 then en = en - tn else en, ed = rat(en * td - tn * ed, ed * td) end
         end
         tn = nil
-        if b == PLUS or b == MINUS then addop = b; p = p + 1; break end
+        if b == 43 or b == 45 then addop = b; p = p + 1; break end
         -- the expression is complete: the whole text, or a parenthesized atom
         if depth == 0 then
           if b then error("unexpected '" .. sub(s, p, p) .. "' at " .. p) end
           return en, ed
         end
-        if b ~= RP then error("expected ) at " .. p) end
+        if b ~= 41 then error("expected ) at " .. p) end
         p = p + 1
         n, d = en, ed
         if F_NEG[depth] then n = -n end
@@ -113,6 +115,9 @@ env.tools = {
 local tostring = tostring
 local r_int, r_bool, r_choice
 
+-- Operators as small integers inside build (integer compares are the VM's cheapest).
+local OPCODE, OPTEXT = {["+"] = 1, ["-"] = 2, ["*"] = 3, ["/"] = 4}, {"+", "-", "*", "/"}
+
 -- Builds a random expression over n leaves; returns text, value (integer), precedence.
 local function build(rng, n, lv)
   if n == 1 then
@@ -122,24 +127,24 @@ local function build(rng, n, lv)
   end
   local nl = r_int(rng, 1, n - 1)
   local lt, lval, lp = build(rng, nl, lv)
-  local op = r_choice(rng, lv.ops)
+  local op = OPCODE[r_choice(rng, lv.ops)]
   local rt, rval, rp
-  if op == "/" then
+  if op == 4 then
     -- right side: a small divisor of lval (exact division), else fall back to *
     local divs, k = {}, 0
     local a = abs(lval)
     for d = 2, min(a, 60) do if a % d == 0 then k = k + 1; divs[k] = d end end
-    if k == 0 then op = "*" else local d = r_choice(rng, divs); rt, rval, rp = tostring(d), d, 3 end
+    if k == 0 then op = 3 else local d = r_choice(rng, divs); rt, rval, rp = tostring(d), d, 3 end
   end
   if not rt then rt, rval, rp = build(rng, n - nl, lv) end
-  if op == "*" and abs(lval * rval) > 1e12 then op = "+" end
-  local prec = (op == "+" or op == "-") and 1 or 2
+  if op == 3 and abs(lval * rval) > 1e12 then op = 1 end
+  local prec = op <= 2 and 1 or 2
   if lp < prec then lt = "(" .. lt .. ")" end
   if rp <= prec then rt = "(" .. rt .. ")" end  -- right operand of - or / needs parentheses at equal precedence
   local v
-  if op == "+" then v = lval + rval elseif op == "-" then v = lval - rval
-  elseif op == "*" then v = lval * rval else v = lval // rval end
-  return lt .. " " .. op .. " " .. rt, v, prec
+  if op == 1 then v = lval + rval elseif op == 2 then v = lval - rval
+  elseif op == 3 then v = lval * rval else v = lval // rval end
+  return lt .. " " .. OPTEXT[op] .. " " .. rt, v, prec
 end
 
 function env.generate(rng, level)
