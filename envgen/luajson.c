@@ -386,21 +386,56 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
     idx = lua_absindex(L, idx);
     if (e->depth >= EF_ENVGEN_JSON_MAX_DEPTH)
         return enc_fail(e, "nested deeper than %d levels (a cycle?)", EF_ENVGEN_JSON_MAX_DEPTH);
-    luaL_checkstack(L, 8, "json encode");
+    luaL_checkstack(L, SMALL_OBJECT + 8, "json encode");
     int marker = ef_envgen__marker(L, idx); /* 1 array, 2 object */
+    int top = lua_gettop(L);
+    /* One walk for a small table (the usual one): each entry's key noted and its value
+     * left on the Lua stack (slot), so neither a counting walk nor a second lookup per
+     * value is needed. A table with more entries is counted here and walked again below. */
+    keyref small[SMALL_OBJECT];
+    lua_Integer ikey[SMALL_OBJECT]; /* an entry's integer key (>= 1), or 0 */
     size_t n_keys = 0, n_str = 0, n_int = 0;
     lua_Integer max_int = 0;
+    int walked = 1;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        n_keys++;
-        if (lua_type(L, -2) == LUA_TSTRING)
-            n_str++;
-        else if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1) {
-            n_int++;
-            if (lua_tointeger(L, -2) > max_int)
-                max_int = lua_tointeger(L, -2);
+        if (n_keys == SMALL_OBJECT) {
+            walked = 0;
+            break;
         }
-        lua_pop(L, 1);
+        keyref *kr = &small[n_keys];
+        kr->s = NULL;
+        kr->n = 0;
+        ikey[n_keys] = 0;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            kr->s = lua_tolstring(L, -2, &kr->n);
+            n_str++;
+        } else if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1) {
+            ikey[n_keys] = lua_tointeger(L, -2);
+            n_int++;
+            if (ikey[n_keys] > max_int)
+                max_int = ikey[n_keys];
+        }
+        lua_insert(L, -2); /* the value stays below; the key goes on to lua_next */
+        kr->slot = lua_gettop(L) - 1;
+        n_keys++;
+    }
+    if (!walked) {
+        lua_settop(L, top);
+        n_keys = n_str = n_int = 0;
+        max_int = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            n_keys++;
+            if (lua_type(L, -2) == LUA_TSTRING)
+                n_str++;
+            else if (lua_isinteger(L, -2) && lua_tointeger(L, -2) >= 1) {
+                n_int++;
+                if (lua_tointeger(L, -2) > max_int)
+                    max_int = lua_tointeger(L, -2);
+            }
+            lua_pop(L, 1);
+        }
     }
     int is_array;
     if (marker == 1) {
@@ -428,45 +463,46 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
     ef_buf *b = e->b;
     e->depth++;
     if (is_array) {
+        /* keys exactly 1..n: item i's slot (walked), or a lookup per item */
+        int pos[SMALL_OBJECT];
+        if (walked)
+            for (size_t j = 0; j < n_keys; j++)
+                pos[ikey[j] - 1] = small[j].slot;
         if (put(e, buf_putc(b, '[')) < 0)
             return EF_ELIMIT;
         const cJSON *items = schema_child(schema, "items", NULL);
         for (size_t i = 1; i <= n_keys; i++) {
             if (i > 1 && put(e, buf_putc(b, ',')) < 0)
                 return EF_ELIMIT;
-            lua_rawgeti(L, idx, (lua_Integer)i);
             step_push(e, NULL, 0, i);
-            int rc = enc_value(e, -1, items);
+            int rc;
+            if (walked) {
+                rc = enc_value(e, pos[i - 1], items);
+            } else {
+                lua_rawgeti(L, idx, (lua_Integer)i);
+                rc = enc_value(e, -1, items);
+                lua_pop(L, 1);
+            }
             e->n_steps--;
-            lua_pop(L, 1);
             if (rc < 0)
                 return rc;
         }
+        lua_settop(L, top);
         e->depth--;
         return put(e, buf_putc(b, ']'));
     }
-    /* The keys, sorted. A small object keeps its values on the Lua stack as the walk
-     * finds them (slot per key) and its key list on the C stack: no userdata, and no
-     * second lookup of each value by a key string made again (hashed and interned). */
-    keyref small[SMALL_OBJECT];
+    /* The keys, sorted: the walk's list, or (a big object) a list in a userdata made by a
+     * second walk, each value then looked up by its key. */
     keyref *keys = small;
-    int on_stack = n_keys <= SMALL_OBJECT;
-    int top = lua_gettop(L);
-    if (on_stack)
-        luaL_checkstack(L, (int)n_keys + 4, "json encode");
-    else
+    if (!walked) {
         keys = lua_newuserdatauv(L, n_keys * sizeof *keys, 0);
-    size_t k = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        keys[k].s = lua_tolstring(L, -2, &keys[k].n);
-        if (on_stack) {
-            lua_insert(L, -2); /* the value stays below; the key goes on to lua_next */
-            keys[k].slot = lua_gettop(L) - 1;
-        } else {
+        size_t k = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            keys[k].s = lua_tolstring(L, -2, &keys[k].n);
             lua_pop(L, 1);
+            k++;
         }
-        k++;
     }
     if (n_keys <= 8) { /* few keys (the usual object): an insertion sort, no qsort call */
         for (size_t i = 1; i < n_keys; i++) {
@@ -497,7 +533,7 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
                 kz[kn] = 0;
                 sub = schema_child(schema, "properties", kz);
             }
-            if (on_stack) {
+            if (walked) {
                 rc = enc_value(e, keys[i].slot, sub);
             } else {
                 lua_pushlstring(L, keys[i].s, keys[i].n);
