@@ -387,10 +387,44 @@ int ef_sandbox__ns_main(void *arg)
     raw_exit(0);
 }
 
-int ef_sandbox__pause_main(void *arg)
+/* The per-namespace limits a sandbox's user namespace gets (/proc/sys/user): no namespaces
+ * of any kind (seccomp refuses them too), and a few inotify instances and watches. The
+ * kernel counts these, and queued signals, for every user namespace up the chain, each
+ * for its owner: the sandboxes' usage is the outer uid's (or, rootless, the caller's),
+ * and these caps keep one sandbox from using up the owner's quota. */
+static const struct {
+    const char *path, *value;
+} userns_limits[] = {
+    {"/proc/sys/user/max_user_namespaces", "0"},    {"/proc/sys/user/max_pid_namespaces", "0"},
+    {"/proc/sys/user/max_net_namespaces", "0"},     {"/proc/sys/user/max_mnt_namespaces", "0"},
+    {"/proc/sys/user/max_ipc_namespaces", "0"},     {"/proc/sys/user/max_uts_namespaces", "0"},
+    {"/proc/sys/user/max_cgroup_namespaces", "0"},  {"/proc/sys/user/max_time_namespaces", "0"},
+    {"/proc/sys/user/max_inotify_instances", "32"}, {"/proc/sys/user/max_inotify_watches", "8192"},
+    {"/proc/sys/user/max_fanotify_groups", "0"},    {"/proc/sys/user/max_fanotify_marks", "0"},
+};
+
+int ef_sandbox__userns_main(void *arg)
 {
-    if (arg) /* rootless: our own copy of the memory; see make_userns */
+    ef_sb_usernsjob *j = arg;
+    long rc = 0;
+    gid_t none[1];
+    /* owned by the outer uid, not by root: what the kernel counts for the namespace's
+     * owner is then the outer uid's */
+    if (j->set_ids && ((rc = SC2(SYS_setgroups, 0, none)) < 0 ||
+                       (rc = SC3(SYS_setresgid, j->gid, j->gid, j->gid)) < 0 ||
+                       (rc = SC3(SYS_setresuid, j->uid, j->uid, j->uid)) < 0))
+        goto report;
+    if ((rc = SC1(SYS_unshare, CLONE_NEWUSER)) < 0)
+        goto report;
+    for (size_t i = 0; j->limits && i < sizeof userns_limits / sizeof userns_limits[0]; i++)
+        write_file(userns_limits[i].path, userns_limits[i].value, 0, 0);
+    if (j->own_memory) /* rootless: our own copy of the memory; see make_userns */
         SC2(SYS_prctl, PR_SET_DUMPABLE, 1);
+report:
+    j->err = (int)-rc; /* (a copy, rootless: the pipe carries it) */
+    SC3(SYS_write, j->ready_fd, &j->err, sizeof j->err);
+    if (rc < 0)
+        raw_exit(1);
     for (;;)
         SC0(SYS_pause);
 }
@@ -863,9 +897,12 @@ static void supervise(ef_sb_plan *p, int gpid)
             struct signalfd_siginfo si[8];
             long got = SC3(SYS_read, sfd, si, sizeof si);
             for (long i = 0; got > 0 && i < got / (long)sizeof si[0]; i++)
-                /* only from outside the namespace (pid 0 here): the program may share
-                 * our uid outside (rootless.c) and so may signal us */
-                if (si[i].ssi_signo == EF_SB_FINISH_SIG && si[i].ssi_pid == 0) {
+                /* only from outside the namespace: kill() or pidfd_send_signal() (SI_USER,
+                 * which rt_sigqueueinfo cannot forge) by a process not in our pid
+                 * namespace (pid 0 here). The program may share our uid outside
+                 * (rootless.c) and so may signal us. */
+                if (si[i].ssi_signo == EF_SB_FINISH_SIG && si[i].ssi_code == SI_USER &&
+                    si[i].ssi_pid == 0) {
                     p->finish_requested = 1;
                     return; /* the caller ends the run: init_main kills and reaps */
                 }
@@ -902,6 +939,14 @@ int ef_sandbox__init_main(void *arg)
     long rc;
     stamp(p, 0);
     reset_signals();
+    /* Only what supervise() reads stays blocked (it was cloned with all blocked). A signal
+     * from inside the namespace to its init with the default action is dropped by the
+     * kernel; a blocked one would be queued, and the program, which may share our uid
+     * outside (rootless.c), could fill the caller's pending-signal quota with them. */
+    {
+        unsigned long keep = (1UL << (SIGCHLD - 1)) | (1UL << (EF_SB_FINISH_SIG - 1));
+        SC4(SYS_rt_sigprocmask, SIG_SETMASK, &keep, 0, 8);
+    }
     SC2(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
     SC1(SYS_umask, 0); /* the root's modes are exactly the plan's (/dev/null is 0666) */
     if (p->netns_fd >= 0 && (rc = SC2(SYS_setns, p->netns_fd, CLONE_NEWNET)) < 0) {

@@ -419,6 +419,8 @@ static void build_rlimits(ef_sb_plan *p, const ef_sandbox_options *o)
         add_rlimit(p, RLIMIT_NPROC, o->procs, o->procs);
     add_rlimit(p, RLIMIT_MEMLOCK, 0, 0);
     add_rlimit(p, RLIMIT_MSGQUEUE, 0, 0);
+    /* queued signals are also counted for the owner of the sandbox's user namespace */
+    add_rlimit(p, RLIMIT_SIGPENDING, 1024, 1024);
 }
 
 int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,

@@ -78,7 +78,7 @@ typedef enum {
 const char *ef_sandbox__step_name(int step);
 
 #define EF_SB_MAX_OPS 96
-#define EF_SB_MAX_RLIMITS 8
+#define EF_SB_MAX_RLIMITS 12
 #define EF_SB_MAX_EXE 8
 
 struct sock_filter;
@@ -181,7 +181,15 @@ int ef_sandbox__init_main(void *arg);
  * CLONE_FILES|CLONE_VM|CLONE_VFORK) and leaves its fd in plan->tmpl_out_fd. */
 int ef_sandbox__template_main(void *arg);
 /* child.c: sleeps until killed (holds a user namespace open while its maps are written). */
-int ef_sandbox__pause_main(void *arg);
+/* A paused child in a new user namespace (make_userns): it takes the outer ids first when
+ * set_ids, applies the sandbox limits when `limits`, writes the errno of a failed step (or
+ * 0) to ready_fd as an int and pauses (or exits after a failure). */
+typedef struct {
+    int set_ids, limits, own_memory, ready_fd;
+    unsigned uid, gid;
+    volatile int err;
+} ef_sb_usernsjob;
+int ef_sandbox__userns_main(void *arg);
 /* A namespace made in a child sharing our memory and fd table (rootless mode, where the
  * thread could not go back to the host's after an unshare): it sets the hostname when
  * asked, opens its own namespace file `path` into fd (or errno into err) and exits. */

@@ -10,8 +10,10 @@
  * listener (so the result can name the system call) and ends the run. A few calls are
  * refused with an errno instead, because ordinary programs probe them and fall back:
  * clone3 (ENOSYS; glibc falls back to clone, whose flags the filter can see), sockets
- * other than AF_UNIX when the network is off (EAFNOSUPPORT), and prlimit64 on another
- * process than the caller (EPERM: in rootless mode the init shares the program's uid). Non-native ABIs (i386 int
+ * other than AF_UNIX when the network is off (EAFNOSUPPORT), prlimit64 on any pid but 0
+ * (EPERM: in rootless mode the init shares the program's uid; a program naming its own pid
+ * is refused too), modes with the set-user-ID or set-group-ID bit (EPERM: see mode_calls)
+ * and openat2 (ENOSYS). Non-native ABIs (i386 int
  * 0x80, x32) are violations. TIOCSTI/TIOCLINUX are matched on the low 32 bits whatever the
  * high bits hold, because the kernel truncates the ioctl number to 32 bits.
  *
@@ -29,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "sandbox/sandbox_int.h"
@@ -343,6 +346,25 @@ static const char *const allow_list[] = {
     "getcpu",
 };
 
+/* Calls that can give a file the set-user-ID or set-group-ID bit, and the index of their
+ * mode argument. A writable workdir is a host directory: a set-id copy of a program left
+ * there runs as the sandbox's outer uid for any local user who reaches it (the caller
+ * itself in rootless mode), so such modes are refused (EPERM) in both profiles. openat2
+ * hides its mode in memory: ENOSYS (glibc's open does not use it). */
+static const struct {
+    const char *name;
+    unsigned arg;
+} mode_calls[] = {{"chmod", 1},   {"fchmod", 1}, {"fchmodat", 2}, {"fchmodat2", 2}, {"open", 2},
+                  {"openat", 3},  {"creat", 1},  {"mknod", 1},    {"mknodat", 2}};
+
+static int mode_call_arg(const char *name)
+{
+    for (size_t i = 0; i < EF_ARRAY_LEN(mode_calls); i++)
+        if (!strcmp(mode_calls[i].name, name))
+            return (int)mode_calls[i].arg;
+    return -1;
+}
+
 #define NS_FLAGS                                                                                   \
     (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET |     \
      CLONE_NEWCGROUP)
@@ -371,6 +393,16 @@ static int add_common(ef_ctx *ctx, scmp_filter_ctx f, int net, uint32_t bad, int
     }
     if (!rc)
         rc = add_rule(ctx, f, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
+    /* set-id modes (see mode_calls) */
+    for (size_t i = 0; i < EF_ARRAY_LEN(mode_calls) && !rc; i++) {
+        static const unsigned long bits[] = {S_ISUID, S_ISGID};
+        for (size_t b = 0; b < 2 && !rc; b++) {
+            struct scmp_arg_cmp a = {mode_calls[i].arg, SCMP_CMP_MASKED_EQ, bits[b], bits[b]};
+            rc = add_rule(ctx, f, SCMP_ACT_ERRNO(EPERM), mode_calls[i].name, 1, &a);
+        }
+    }
+    if (!rc)
+        rc = add_rule(ctx, f, SCMP_ACT_ERRNO(ENOSYS), "openat2", 0, NULL);
     /* rlimits of another process: the init may share the program's uid outside
      * (rootless.c), and its limits are what watches the tree; only pid 0 (self) */
     if (!rc) {
@@ -402,6 +434,12 @@ static int add_allow_rules(ef_ctx *ctx, scmp_filter_ctx f, int net, uint32_t bad
         if (!strcmp(name, "clone")) {
             struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, NS_FLAGS, 0);
             rc = add_rule(ctx, f, SCMP_ACT_ALLOW, name, 1, &a);
+        } else if (mode_call_arg(name) >= 0) { /* without set-id bits: see add_common */
+            struct scmp_arg_cmp a = {(unsigned)mode_call_arg(name), SCMP_CMP_MASKED_EQ,
+                                     S_ISUID | S_ISGID, 0};
+            rc = add_rule(ctx, f, SCMP_ACT_ALLOW, name, 1, &a);
+        } else if (!strcmp(name, "openat2")) { /* ENOSYS: see add_common */
+            continue;
         } else if (!strcmp(name, "prlimit64")) { /* self only: see add_common */
             struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_EQ, 0);
             rc = add_rule(ctx, f, SCMP_ACT_ALLOW, name, 1, &a);

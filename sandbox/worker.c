@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <ftw.h>
 #include <sched.h>
 #include <stdio.h>
@@ -401,9 +402,11 @@ static int write_child_map(ef_ctx *ctx, const char *path, const char *data)
     return 0;
 }
 
-/* A user namespace owned by us whose id `inner` is the worker's outer uid/gid: a paused
- * child made in it holds it while we write its maps and open it; then the child is
- * killed and the namespace lives on in *out. deny_setgroups: setgroups(2) refused inside.
+/* A user namespace whose id `inner` is the worker's outer uid/gid: a paused child made in
+ * it holds it while we write its maps and open it; then the child is killed and the
+ * namespace lives on in *out. deny_setgroups: setgroups(2) refused inside. The sandboxes'
+ * one (inner 1000) is owned by the outer uid and carries the limits of userns_limits
+ * (child.c); the workdirs' idmap (inner 0) is root's.
  * The child shares our memory (no copy of a large caller) except in rootless mode: there
  * writing its maps needs it dumpable, and our memory must never be (rootless.c). */
 static int make_userns(ef_ctx *ctx, ef_sandbox_worker *w, unsigned inner, int deny_setgroups,
@@ -415,16 +418,44 @@ static int make_userns(ef_ctx *ctx, ef_sandbox_worker *w, unsigned inner, int de
     if (stack == MAP_FAILED)
         return EF_ENOMEM;
     int rootless = ef_sandbox__rootless();
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) < 0) {
+        munmap(stack, stack_len);
+        return ef_errorf(ctx, EF_ESANDBOX, "sandbox: user namespace: pipe: %s", strerror(errno));
+    }
+    /* inner 1000 is the sandboxes' namespace (limits, owned by the outer uid); inner 0 the
+     * idmap of workdirs (root's, no program runs in it) */
+    ef_sb_usernsjob job = {geteuid() == 0 && !rootless && inner != 0, inner != 0, rootless,
+                           ready[1], w->uid, w->gid, 0};
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int pid = clone(ef_sandbox__pause_main, (char *)stack + stack_len,
-                    (rootless ? 0 : CLONE_VM) | CLONE_NEWUSER, rootless ? (void *)1 : NULL);
+    int pid = clone(ef_sandbox__userns_main, (char *)stack + stack_len,
+                    rootless ? 0 : CLONE_VM, &job);
+    int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(ready[1]);
     int rc = 0, fd = -1;
+    if (pid > 0) {
+        /* wait until it is in its namespace (the maps written are those of the namespace
+         * it is in); it sends the errno of a failed step, or 0 */
+        int err = ETIMEDOUT;
+        struct pollfd pfd = {ready[0], POLLIN, 0};
+        if (poll(&pfd, 1, 5000) != 1 || read(ready[0], &err, sizeof err) != (ssize_t)sizeof err)
+            err = ETIMEDOUT;
+        if (err) {
+            rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: user namespace of the outer uid %u: %s",
+                           w->uid, strerror(err));
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, __WALL);
+            pid = 0;
+        }
+    }
+    close(ready[0]);
     if (pid < 0) {
-        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: user namespace: clone: %s", strerror(errno));
-    } else {
+        rc = ef_errorf(ctx, EF_ESANDBOX, "sandbox: user namespace: clone: %s",
+                       strerror(clone_errno));
+    } else if (pid > 0) {
         char path[64], map[64];
         snprintf(path, sizeof path, "/proc/%d/setgroups", pid);
         if (deny_setgroups)

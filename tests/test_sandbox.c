@@ -766,6 +766,27 @@ static void test_filter_decisions(void)
             int vs = filter_verdict(&f, SYS_socket, 3, vsock);
             EF_CHECK_MSG(vs == EAFNOSUPPORT || (profile == 1 && vs == -SIGSYS),
                          "profile %d net %d: vsock gave %d", profile, net, vs);
+            /* no set-id modes: chmod, fchmod, fchmodat, open(at) with O_CREAT, mknodat; the
+             * same calls without the bits pass (and fail on the missing path or fd) */
+            const long nopath = (long)"/nonexistent-ef/x";
+            long chmod_suid[2] = {nopath, 04755}, chmod_plain[2] = {nopath, 0755},
+                 chmod_sgid[2] = {nopath, 02755}, fchmod_suid[2] = {-1, 04711},
+                 fchmod_plain[2] = {-1, 0711}, fchmodat_suid[3] = {AT_FDCWD, nopath, 06755},
+                 open_suid[4] = {AT_FDCWD, nopath, O_CREAT | O_WRONLY, 04755},
+                 open_plain[4] = {AT_FDCWD, nopath, O_CREAT | O_WRONLY, 0644},
+                 mknod_suid[4] = {AT_FDCWD, nopath, S_IFREG | 04755, 0},
+                 mknod_plain[4] = {AT_FDCWD, nopath, S_IFREG | 0644, 0};
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_chmod, 2, chmod_suid), EPERM);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_chmod, 2, chmod_sgid), EPERM);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_chmod, 2, chmod_plain), ENOENT);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_fchmod, 2, fchmod_suid), EPERM);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_fchmod, 2, fchmod_plain), EBADF);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_fchmodat, 3, fchmodat_suid), EPERM);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_openat, 4, open_suid), EPERM);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_openat, 4, open_plain), ENOENT);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_mknodat, 4, mknod_suid), EPERM);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_mknodat, 4, mknod_plain), ENOENT);
+            EF_CHECK_EQ_INT(filter_verdict(&f, SYS_openat2, 0, NULL), ENOSYS);
             /* rlimits of the caller only (the init may share its uid: rootless.c) */
             long self_lim[4] = {0, RLIMIT_NOFILE, 0, 0}, init_lim[4] = {1, RLIMIT_NOFILE, 0, 0};
             EF_CHECK_EQ_INT(filter_verdict(&f, SYS_prlimit64, 4, self_lim), 0);

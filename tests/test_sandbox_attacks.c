@@ -378,6 +378,44 @@ static void workdir_attack(const char *name)
     ef_free(wd);
 }
 
+/* No set-id file can be made in the writable workdir; checked again from the host. */
+static void test_setid_files(void)
+{
+    char secret[600];
+    char *wd = make_workdir("setid_files", secret, sizeof secret);
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.workdir = wd;
+    o.workdir_writable = 1;
+    const char *argv[] = {"/work/attack", "setid_files", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "contained"));
+    DIR *d = opendir(wd);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[1200];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", wd, e->d_name);
+        if (lstat(path, &st) == 0)
+            EF_CHECK_MSG(!(st.st_mode & (S_ISUID | S_ISGID)), "%s has mode %o", path,
+                         (unsigned)st.st_mode);
+    }
+    if (d)
+        closedir(d);
+    unlink(secret);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", wd);
+    if (system(cmd) != 0)
+        printf("    (could not remove %s)\n", wd);
+    ef_free(wd);
+}
+
+/* inotify instances and queued signals stop at the sandbox's caps (the kernel also counts
+ * them for the owner of its user namespace); no forged finish request ends the run. */
+static void test_quotas(void)
+{
+    attack("quotas", EF_SANDBOX_OK, NULL, "contained");
+}
+
 static void test_symlink_escape(void)
 {
     workdir_attack("symlink_escape");
@@ -823,6 +861,8 @@ int main(int argc, char **argv)
     EF_RUN(test_hardlink_escape);
     EF_RUN(test_proc_tricks);
     EF_RUN(test_touch_init);
+    EF_RUN(test_setid_files);
+    EF_RUN(test_quotas);
     EF_RUN(test_setuid_binaries);
     EF_RUN(test_setuid_root);
     EF_RUN(test_ptrace);

@@ -413,6 +413,83 @@ static int touch_init(void)
     return contained();
 }
 
+/* A set-id file left in the writable workdir (a host directory) would run as the
+ * sandbox's outer uid, the caller's own in rootless mode, for any local user who can reach
+ * it: every way of setting the bits must fail. */
+static int has_setid(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID));
+}
+
+static int setid_files(void)
+{
+    int fd = open("/work/s1", O_CREAT | O_WRONLY, 04755);
+    if (fd >= 0)
+        close(fd);
+    if (has_setid("/work/s1"))
+        return escaped("open(O_CREAT, 04755)");
+    fd = open("/work/s2", O_CREAT | O_WRONLY, 0755);
+    if (fd >= 0 && fchmod(fd, 04755) == 0)
+        return escaped("fchmod 4755");
+    if (fd >= 0)
+        close(fd);
+    if (chmod("/work/s2", 02755) == 0 || has_setid("/work/s2"))
+        return escaped("chmod 2755");
+    if (fchmodat(AT_FDCWD, "/work/s2", 06755, 0) == 0 || has_setid("/work/s2"))
+        return escaped("fchmodat 6755");
+    if (mknod("/work/s3", S_IFREG | 04755, 0) == 0 && has_setid("/work/s3"))
+        return escaped("mknod S_IFREG|04755");
+    struct {
+        unsigned long long flags, mode, resolve;
+    } how = {O_CREAT | O_WRONLY, 04755, 0};
+    fd = (int)syscall(SYS_openat2, AT_FDCWD, "/work/s4", &how, sizeof how);
+    if (fd >= 0)
+        close(fd);
+    if (has_setid("/work/s4"))
+        return escaped("openat2 04755");
+    if (system("cp /bin/true /work/s5 && chmod u+s /work/s5 2>/dev/null") == 0 ||
+        has_setid("/work/s5"))
+        return escaped("chmod u+s");
+    return contained();
+}
+
+/* Kernel quotas the kernel also counts for the owner of the sandbox's user namespace
+ * (root's, or the caller's in rootless mode): inotify instances and queued signals must
+ * stop at the sandbox's own small caps. */
+static int quotas(void)
+{
+    int n = 0;
+    while (n < 1000 && syscall(SYS_inotify_init1, 0) >= 0)
+        n++;
+    if (n > 64) {
+        fprintf(stderr, "%d inotify instances\n", n);
+        return escaped("inotify instances past the sandbox's cap");
+    }
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGRTMIN + 2);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    union sigval v = {0};
+    n = 0;
+    while (n < 200000 && sigqueue(getpid(), SIGRTMIN + 2, v) == 0)
+        n++;
+    if (n > 4096) {
+        fprintf(stderr, "%d queued signals\n", n);
+        return escaped("queued signals past the sandbox's cap");
+    }
+    /* and none queued at the init, nor a forged end-of-run request */
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    si.si_signo = SIGUSR1;
+    si.si_code = SI_QUEUE;
+    syscall(SYS_rt_sigqueueinfo, 1, SIGUSR1, &si);
+    for (int i = 0; i < 5000; i++)
+        sigqueue(1, SIGRTMIN + 2, v);
+    usleep(300000);
+    return contained();
+}
+
 static int setuid_root(void)
 {
     if (setuid(0) == 0 || seteuid(0) == 0)
@@ -511,6 +588,10 @@ int main(int argc, char **argv)
         return proc_root();
     if (!strcmp(c, "touch_init"))
         return touch_init();
+    if (!strcmp(c, "setid_files"))
+        return setid_files();
+    if (!strcmp(c, "quotas"))
+        return quotas();
     if (!strcmp(c, "ptrace"))
         return do_ptrace();
     if (!strcmp(c, "mount"))
