@@ -67,6 +67,28 @@ for _, n in ipairs({4, 6, 9}) do
   UNITS[n] = list
 end
 
+-- Per size: the cell indices of all 3n units in one list (UNITS' order), and the sum of
+-- the bits 1 << d for d = 1..n. A unit holds each digit 1..n once exactly when the bits
+-- of its cells sum to that (n powers of two add up to n one-bits only when none repeats),
+-- so a grid with no repeated digit is told in one pass; any other goes through the
+-- per-unit loops below, which name what repeats.
+local FLAT, FULL = {}, {}
+for _, n in ipairs({4, 6, 9}) do
+  local flat = {}
+  for _, unit in ipairs(UNITS[n]) do for j = 2, #unit do flat[#flat + 1] = unit[j] end end
+  FLAT[n], FULL[n] = flat, (1 << (n + 1)) - 2
+end
+local function units_hold_each_digit_once(cells, n)
+  local flat, full, acc, k = FLAT[n], FULL[n], 0, 0
+  for _ = 1, 3 * n do
+    local sum = 0
+    for j = k + 1, k + n do sum = sum + (1 << cells[flat[j]]) end
+    acc = acc | (sum ~ full)
+    k = k + n
+  end
+  return acc == 0
+end
+
 -- Every problem of a grid (for the tool): blanks, digits out of range, changed givens and
 -- digits repeated in a unit (seen digits as bits of an integer).
 local function problems(cells, givens, n)
@@ -77,10 +99,11 @@ local function problems(cells, givens, n)
     if v == 0 then blanks = blanks + 1
     elseif v > n then out[#out + 1] = "digit out of range at cell " .. i end
     local g = givens[i]
-    if g ~= 0 and v ~= g then
+    if g ~= 0 and v - g ~= 0 then
       out[#out + 1] = format("given at row %d col %d changed", (i - 1) // n + 1, (i - 1) % n + 1)
     end
   end
+  if units_hold_each_digit_once(cells, n) then return blanks, out end
   local units = UNITS[n]
   for u = 1, #units do
     local unit, seen = units[u], 0
@@ -105,13 +128,14 @@ local function first_problem(cells, givens, n)
     if v == 0 then blanks = blanks + 1
     elseif not bad then
       if v > n then bad = "digit out of range at cell " .. i
-      elseif givens[i] ~= 0 and v ~= givens[i] then
+      elseif givens[i] ~= 0 and v - givens[i] ~= 0 then
         bad = format("given at row %d col %d changed", (i - 1) // n + 1, (i - 1) % n + 1)
       end
     end
   end
   if blanks > 0 then return "blanks left" end
   if bad then return bad end
+  if units_hold_each_digit_once(cells, n) then return nil end
   local units = UNITS[n]
   for u = 1, #units do
     local unit, seen = units[u], 0
