@@ -10,7 +10,6 @@
  * `submit` is the loop's own tool and is never taken from the registry here.
  */
 #define _GNU_SOURCE
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,15 +52,6 @@ static int w_has_tool(ef_agent_env *env, const char *name, const cJSON **schema)
     return 1;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void w_episode_free(ef_agent_env *env, void *st)
 {
     tools_env *w = env->impl;
@@ -69,8 +59,9 @@ static void w_episode_free(ef_agent_env *env, void *st)
     if (!e)
         return;
     ef_tools_ctx_free(e->tc);
-    if (e->workdir[0])
-        nftw(e->workdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rc;
+    if (e->workdir[0] && (rc = ef_remove_tree(e->workdir)) < 0)
+        EF_LOG_W(NULL, "episode workdir %s could not be removed: %s", e->workdir, strerror(-rc));
     w->inner->iface->episode_free(w->inner, e->inner_st);
     ef_free(e);
 }

@@ -154,6 +154,11 @@ double ef_now_s(void);
 /* Reads a whole file (cap max_bytes) into *out (ef_free), its size into *len. */
 int ef_file_read(ef_ctx *ctx, const char *path, size_t max_bytes, char **out, size_t *len);
 int ef_file_write(ef_ctx *ctx, const char *path, const void *data, size_t len);
+/* Removes path and everything below it, at any depth (no path longer than one name is
+ * ever built: each directory is opened from its parent), never following a symbolic link;
+ * a directory that will not let us in is given u+rwx first. For trees a sandbox wrote.
+ * 0, or the negative errno of the first failure (the rest is still removed). */
+int ef_remove_tree(const char *path);
 
 #define EF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define EF_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -4,7 +4,11 @@
  * streams, SHA-256 vectors, the thread pool, the progress line, and allocation-failure
  * injection.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "tests/testlib.h"
 #include "common/hash.h"
 #include "common/jschema.h"
@@ -421,9 +425,60 @@ static void test_alloc_failure(void)
     ef_ctx_free(ctx);
 }
 
+/* A tree a sandbox could leave: deeper than PATH_MAX, a directory with mode 0, a file and
+ * a symbolic link to a file outside at the bottom. All of it goes; the outside file
+ * stays. */
+static void test_remove_tree(void)
+{
+    char root[512], outside[600];
+    snprintf(root, sizeof root, "%s", ef_test_tmpdir("rmtree"));
+    snprintf(outside, sizeof outside, "%s.outside", root);
+    EF_CHECK(ef_file_write(NULL, outside, "keep", 4) == 0);
+    int fd = open(root, O_RDONLY | O_DIRECTORY);
+    EF_CHECK(fd >= 0);
+    for (int i = 0; fd >= 0 && i < 3000; i++) {
+        int w = openat(fd, "f", O_CREAT | O_WRONLY, 0644);
+        if (w >= 0)
+            close(w);
+        if (mkdirat(fd, "d", 0755) < 0) {
+            EF_CHECK_MSG(0, "mkdir at depth %d", i);
+            break;
+        }
+        int next = openat(fd, "d", O_RDONLY | O_DIRECTORY);
+        close(fd);
+        fd = next;
+        if (i == 1500 && fd >= 0) { /* a locked directory on the way */
+            EF_CHECK(mkdirat(fd, "locked", 0755) == 0);
+            int l = openat(fd, "locked", O_RDONLY | O_DIRECTORY);
+            int w2 = l >= 0 ? openat(l, "inside", O_CREAT | O_WRONLY, 0644) : -1;
+            if (w2 >= 0)
+                close(w2);
+            if (l >= 0)
+                close(l);
+            EF_CHECK(fchmodat(fd, "locked", 0, 0) == 0);
+        }
+    }
+    if (fd >= 0) {
+        EF_CHECK(symlinkat(outside, fd, "link") == 0);
+        close(fd);
+    }
+    EF_CHECK_EQ_INT(ef_remove_tree(root), 0);
+    struct stat st;
+    EF_CHECK(lstat(root, &st) < 0 && errno == ENOENT);
+    char *kept = NULL;
+    size_t len = 0;
+    EF_CHECK(ef_file_read(NULL, outside, 100, &kept, &len) == 0 && len == 4);
+    ef_free(kept);
+    unlink(outside);
+    /* a plain file, a link, and a path that is not there */
+    EF_CHECK_EQ_INT(ef_remove_tree(outside), 0);
+    EF_CHECK_EQ_INT(ef_remove_tree(root), 0);
+}
+
 int main(int argc, char **argv)
 {
     EF_TEST_BEGIN(argc, argv);
+    EF_RUN(test_remove_tree);
     EF_RUN(test_strerror);
     EF_RUN(test_ctx_errors);
     EF_RUN(test_logging);

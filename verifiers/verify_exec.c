@@ -4,21 +4,11 @@
  * Unit-test verification builds on it (parse the output, score passed / total).
  */
 #define _GNU_SOURCE
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "verifiers/verifiers.h"
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 static int name_ok(const char *n)
 {
@@ -68,8 +58,9 @@ int ef_verify_exec(ef_ctx *ctx, const ef_verify_unit_options *opts, ef_sandbox_r
     so.stdin_len = opts->stdin_len;
     rc = ef_sandbox_run(ctx, w, &so, argv, out);
 cleanup:
-    if (dir[0])
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int rm;
+    if (dir[0] && (rm = ef_remove_tree(dir)) < 0)
+        EF_LOG_W(ctx, "unit tests: %s could not be removed: %s", dir, strerror(-rm));
     ef_sandbox_worker_free(own);
     return rc;
 }
