@@ -657,7 +657,8 @@ static int reap(ef_sb_plan *p, int gpid, int options)
 
 /* ---- the tree's CPU time ------------------------------------------------------------ */
 
-/* Parses utime + stime (fields 14 and 15, clock ticks) from a /proc/PID/stat text. */
+/* Parses utime + stime + cutime + cstime (fields 14-17, clock ticks) from a /proc/PID/stat
+ * text. */
 static long stat_ticks(const char *buf, long len)
 {
     long i = len - 1;
@@ -669,11 +670,13 @@ static long stat_ticks(const char *buf, long len)
     long ticks = 0, cur = 0;
     for (i++; i < len; i++) {
         if (buf[i] == ' ') {
-            if (field == 14 || field == 15)
+            /* utime, stime, and cutime, cstime: what its children it waited for used
+             * (a program reaping its own children moves their time there) */
+            if (field >= 14 && field <= 17)
                 ticks += cur;
             field++;
             cur = 0;
-            if (field > 15)
+            if (field > 17)
                 break;
         } else if (buf[i] >= '0' && buf[i] <= '9') {
             cur = cur * 10 + (buf[i] - '0');

@@ -207,6 +207,12 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
                (r->signal == SIGKILL && o->cpu_ms > 0 && prog_cpu_ms >= o->cpu_ms)) {
         r->status = EF_SANDBOX_CPU_LIMIT;
         snprintf(r->detail, sizeof r->detail, "CPU limit %lld ms", (long long)o->cpu_ms);
+    } else if (o->cpu_ms > 0 && r->cpu_ms > (double)o->cpu_ms) {
+        /* the tree passed the limit between two polls and ended by itself: still over
+         * (isolate reports such a run as a time-out too) */
+        r->status = EF_SANDBOX_CPU_LIMIT;
+        snprintf(r->detail, sizeof r->detail, "the tree used %.0f ms of CPU (limit %lld)",
+                 r->cpu_ms, (long long)o->cpu_ms);
     } else if (r->signal == 0 && r->exit_code == 0) {
         r->status = EF_SANDBOX_OK;
         return;

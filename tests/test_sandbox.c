@@ -310,6 +310,33 @@ static void test_cpu_limit(void)
         EF_CHECK(r->cpu_ms >= 1000);
     }
     ef_sandbox_result_free(r);
+    /* children the program waits for itself, one at a time, each well under the limit:
+     * their time is in the program's children total, which counts too */
+    const char *waits[] = {"python3", "-c",
+                           "import os, time\n"
+                           "for i in range(16):\n"
+                           "    p = os.fork()\n"
+                           "    if p == 0:\n"
+                           "        t = time.process_time()\n"
+                           "        while time.process_time() - t < 0.25: pass\n"
+                           "        os._exit(0)\n"
+                           "    os.waitpid(p, 0)\n"
+                           "print('finished')",
+                           NULL};
+    r = run(&o, waits);
+    EXPECT_STATUS(r, EF_SANDBOX_CPU_LIMIT);
+    if (r)
+        EF_CHECK_EQ_STR(r->out.data, "");
+    ef_sandbox_result_free(r);
+    /* a tree that ended by itself over the limit, between two polls, is over it too */
+    o.cpu_ms = 50;
+    const char *burst[] = {"python3", "-c",
+                           "import time\nt = time.process_time()\n"
+                           "while time.process_time() - t < 0.09: pass",
+                           NULL};
+    r = run(&o, burst);
+    EXPECT_STATUS(r, EF_SANDBOX_CPU_LIMIT);
+    ef_sandbox_result_free(r);
 }
 
 static void test_memory_limit_and_peak(void)
