@@ -202,7 +202,18 @@ static int do_bind(ef_sb_plan *p, const ef_sb_op *op)
     return 0;
 }
 
+static int run_op_(ef_sb_plan *p, const ef_sb_op *op);
+
+/* One mount step; a failed one names its path in the result. */
 static int run_op(ef_sb_plan *p, const ef_sb_op *op)
+{
+    int rc = run_op_(p, op);
+    if (rc < 0 && !p->step_path)
+        p->step_path = op->path;
+    return rc;
+}
+
+static int run_op_(ef_sb_plan *p, const ef_sb_op *op)
 {
     long rc;
     switch (op->kind) {
@@ -305,8 +316,10 @@ static int enter_template(ef_sb_plan *p)
     long rc, wfd = -1, pfd = -1;
     long bfd[EF_SANDBOX_MAX_BINDS];
     for (int i = 0; i < p->n_tbinds; i++)
-        if ((bfd[i] = clone_tree(p, p->tbinds[i].src, p->tbinds[i].rw, EF_SB_STEP_BIND, -1)) < 0)
+        if ((bfd[i] = clone_tree(p, p->tbinds[i].src, p->tbinds[i].rw, EF_SB_STEP_BIND, -1)) < 0) {
+            p->step_path = p->tbinds[i].src;
             return -1;
+        }
     if (p->workdir_src &&
         (wfd = clone_tree(p, p->workdir_src, p->workdir_rw, EF_SB_STEP_WORKDIR, p->idmap_fd)) < 0)
         return -1;
@@ -336,8 +349,10 @@ static int enter_template(ef_sb_plan *p)
     for (int i = 0; i < p->n_tbinds; i++) {
         rc = SC5(SYS_move_mount, bfd[i], "", AT_FDCWD, p->tbinds[i].dst, MOVE_MOUNT_F_EMPTY_PATH);
         SC1(SYS_close, bfd[i]);
-        if (rc < 0)
+        if (rc < 0) {
+            p->step_path = p->tbinds[i].dst;
             return fail(p, EF_SB_STEP_BIND, rc);
+        }
     }
     if ((rc = SC1(SYS_chdir, "/")) < 0)
         return fail(p, EF_SB_STEP_TEMPLATE, rc);

@@ -124,7 +124,15 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
         else if (p->step == EF_SB_STEP_CHDIR && p->cwd)
             snprintf(r->detail, sizeof r->detail, "chdir %.80s: %s", p->cwd,
                      strerror(p->step_errno));
-        else
+        else if (p->step_path) {
+            /* mount steps name host paths under the new root: show the path inside */
+            const char *path = p->step_path;
+            size_t rl = p->root ? strlen(p->root) : 0;
+            if (rl && !strncmp(path, p->root, rl) && path[rl] == '/')
+                path += rl;
+            snprintf(r->detail, sizeof r->detail, "%s %.80s: %s", ef_sandbox__step_name(p->step),
+                     path, strerror(p->step_errno));
+        } else
             snprintf(r->detail, sizeof r->detail, "%s: %s", ef_sandbox__step_name(p->step),
                      strerror(p->step_errno));
         return;

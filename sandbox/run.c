@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "sandbox/sandbox_int.h"
 
@@ -41,6 +42,10 @@ int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o)
     if (o->n_binds < 0 || o->n_binds > EF_SANDBOX_MAX_BINDS)
         return ef_errorf(ctx, EF_EINVAL, "sandbox: %d binds (at most %d)", o->n_binds,
                          EF_SANDBOX_MAX_BINDS);
+    /* the sandbox's own trees, which a bind over would break or hide (the tree's CPU and
+     * memory are watched through its /proc) */
+    static const char *const own[] = {"/proc", "/dev", "/usr", "/bin", "/sbin",
+                                      "/lib", "/lib32", "/lib64", "/libx32"};
     for (int i = 0; i < o->n_binds; i++) {
         const ef_sandbox_bind *b = &o->binds[i];
         if (!b->src || !b->dst || b->dst[0] != '/' || strstr(b->dst, "..") ||
@@ -49,6 +54,30 @@ int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o)
                              "sandbox: bind %d: '%s' -> '%s': the target "
                              "must be an absolute path without '..', not /",
                              i, b->src ? b->src : "(null)", b->dst ? b->dst : "(null)");
+        for (size_t k = 0; k < EF_ARRAY_LEN(own); k++) {
+            size_t kl = strlen(own[k]);
+            if (!strncmp(b->dst, own[k], kl) && (b->dst[kl] == '\0' || b->dst[kl] == '/'))
+                return ef_errorf(ctx, EF_EINVAL,
+                                 "sandbox: bind %s -> %s: the sandbox's own %s cannot be "
+                                 "bound over or into",
+                                 b->src, b->dst, own[k]);
+        }
+        struct stat st;
+        if (stat(b->src, &st) < 0)
+            return ef_errorf(ctx, EF_ENOTFOUND, "sandbox: bind source %s: %s", b->src,
+                             strerror(errno));
+        for (int j = 0; j < i; j++) {
+            const char *a = o->binds[j].dst, *c = b->dst;
+            size_t al = strlen(a), cl = strlen(c);
+            if ((al <= cl && !strncmp(a, c, al) && (c[al] == '/' || c[al] == '\0')) ||
+                (cl < al && !strncmp(a, c, cl) && a[cl] == '/'))
+                return ef_errorf(ctx, EF_EINVAL,
+                                 "sandbox: binds at %s and %s nest (or repeat): not supported",
+                                 a, c);
+        }
+        if (o->workdir && !strncmp(b->dst, "/work", 5) && (b->dst[5] == '\0' || b->dst[5] == '/'))
+            return ef_errorf(ctx, EF_EINVAL,
+                             "sandbox: bind %s -> %s: /work is the workdir's", b->src, b->dst);
     }
     if (o->n_extra_fds < 0 || o->n_extra_fds > EF_SANDBOX_MAX_FDS)
         return ef_errorf(ctx, EF_EINVAL, "sandbox: %d extra fds (at most %d)", o->n_extra_fds,
@@ -56,8 +85,11 @@ int ef_sandbox__opts_check(ef_ctx *ctx, const ef_sandbox_options *o)
     for (int i = 0; i < o->n_extra_fds; i++)
         if (fcntl(o->extra_fds[i], F_GETFD) < 0)
             return ef_errorf(ctx, EF_EINVAL, "sandbox: extra fd %d is not open", o->extra_fds[i]);
-    if (o->workdir && access(o->workdir, F_OK) != 0)
+    struct stat wst;
+    if (o->workdir && stat(o->workdir, &wst) != 0)
         return ef_errorf(ctx, EF_ENOTFOUND, "sandbox: workdir %s: %s", o->workdir, strerror(errno));
+    if (o->workdir && !S_ISDIR(wst.st_mode))
+        return ef_errorf(ctx, EF_EINVAL, "sandbox: workdir %s is not a directory", o->workdir);
     return 0;
 }
 

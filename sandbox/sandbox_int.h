@@ -151,6 +151,7 @@ typedef struct {
     volatile int listener_fd; /* seccomp notification fd (in the init's table) */
     volatile int prog_pid;
     volatile int step; /* failed setup step (EF_SB_STEP_*) */
+    const char *volatile step_path; /* and the path it was about, or NULL */
     volatile int step_errno;
     volatile int prog_status; /* wait status of the program's process */
     volatile int prog_reaped;

@@ -430,6 +430,17 @@ static void test_setup_error(void)
     if (r)
         EF_CHECK_EQ_STR(r->detail, "chdir /no/such/dir: No such file or directory");
     ef_sandbox_result_free(r);
+    /* a mount step names its path inside: a directory bound onto /etc/passwd's file */
+    o = opts();
+    o.per_run_root = 1;
+    o.binds[0] = (ef_sandbox_bind){"/usr/share", "/etc/passwd", 0};
+    o.n_binds = 1;
+    r = run(&o, t);
+    EXPECT_STATUS(r, EF_SANDBOX_SETUP_ERROR);
+    if (r)
+        EF_CHECK_MSG(strstr(r->detail, "/etc/passwd") && !strstr(r->detail, ".ef-sandbox-root"),
+                     "detail: %s", r->detail);
+    ef_sandbox_result_free(r);
 }
 
 static void test_status_names(void)
@@ -1033,6 +1044,32 @@ static void test_option_errors(void)
     o = opts();
     o.workdir = "/no/such/workdir";
     EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_ENOTFOUND);
+    o = opts();
+    o.workdir = "/etc/hostname";
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "/etc/hostname is not a directory");
+    /* the sandbox's own trees, nested binds, /work beside a workdir: refused by name */
+    static const char *const own[][2] = {{"/proc", "/proc"}, {"/dev/shm", "/dev"},
+                                         {"/usr/bin/sh", "/usr"}, {"/lib64/x", "/lib64"}};
+    for (size_t i = 0; i < EF_ARRAY_LEN(own); i++) {
+        o = opts();
+        o.binds[0] = (ef_sandbox_bind){"/etc/hostname", own[i][0], 0};
+        o.n_binds = 1;
+        EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_EINVAL);
+        EF_CHECK_CONTAINS(ef_errmsg(ctx), own[i][1]);
+    }
+    o = opts();
+    o.binds[0] = (ef_sandbox_bind){"/etc", "/a", 0};
+    o.binds[1] = (ef_sandbox_bind){"/usr", "/a/b", 0};
+    o.n_binds = 2;
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "/a and /a/b nest");
+    o = opts();
+    o.workdir = "/tmp";
+    o.binds[0] = (ef_sandbox_bind){"/etc", "/work/etc", 0};
+    o.n_binds = 1;
+    EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_EINVAL);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "/work is the workdir's");
     o = opts();
     o.out_bytes = 0;
     EF_CHECK_EQ_INT(ef_sandbox_run(ctx, worker, &o, argv, &r), EF_EINVAL);
