@@ -385,8 +385,10 @@ static void add_rlimit(ef_sb_plan *p, int res, int64_t soft, int64_t hard)
     p->n_rl++;
 }
 
-/* Rootless: an rlimit cannot go past the caller's hard limit (raising one is root's on
- * the host), so a limit above it becomes the hard limit. */
+/* An rlimit cannot go past the caller's hard limit (the program's process sets them from
+ * its own user namespace, and only host root may raise a hard limit), so a limit above it
+ * becomes the hard limit: `prlimit --nofile=100:100 envforge ...` used to fail every run
+ * with "rlimit: Operation not permitted". */
 static void clamp_rlimits(ef_sb_plan *p)
 {
     for (int i = 0; i < p->n_rl; i++) {
@@ -512,8 +514,7 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     if (rc)
         return rc;
     build_rlimits(plan, o);
-    if (plan->rootless)
-        clamp_rlimits(plan);
+    clamp_rlimits(plan);
     plan->tree_cpu_ms = o->cpu_ms;
     plan->clk_tck = sysconf(_SC_CLK_TCK);
     plan->tree_mem_kb = plan->cgroup ? 0 : o->mem_bytes / 1024; /* the cgroup limits it */

@@ -1325,6 +1325,19 @@ static void test_cli(void)
     st = pclose(p);
     EF_CHECK_EQ_INT(WEXITSTATUS(st), 1);
     EF_CHECK_CONTAINS(buf, "\"status\":\"timeout\"");
+    /* a caller whose hard limit is below the sandbox's: the run gets the hard limit */
+    snprintf(cmd, sizeof cmd,
+             "command -v prlimit >/dev/null && prlimit --nofile=100:100 %s sandbox -- "
+             "sh -c 'ulimit -n' 2>&1",
+             bin);
+    p = popen(cmd, "r");
+    n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    st = pclose(p);
+    if (n > 0) {
+        EF_CHECK_EQ_INT(WEXITSTATUS(st), 0);
+        EF_CHECK_CONTAINS(buf, "\"stdout\":\"100\\n\"");
+    }
     snprintf(cmd, sizeof cmd, "%s sandbox --help >/dev/null 2>&1", bin);
     EF_CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 0);
     snprintf(cmd, sizeof cmd, "%s sandbox --bogus -- true >/dev/null 2>&1", bin);
