@@ -72,6 +72,9 @@ int ef_sandbox_rootless_enter(void)
          * namespaces either: the same mode, without a namespace of its own */
         if (in_initial_userns())
             return 0;
+        /* a mount namespace of our own user namespace's (under `unshare -Ur` ours is the
+         * host's, where we may not clone trees or mount a proc) */
+        unshare(CLONE_NEWNS);
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         rootless_on = 1;
         return 1;

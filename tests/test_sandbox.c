@@ -1338,6 +1338,21 @@ static void test_cli(void)
         EF_CHECK_EQ_INT(WEXITSTATUS(st), 0);
         EF_CHECK_CONTAINS(buf, "\"stdout\":\"100\\n\"");
     }
+    /* root of a user namespace of its own with the host's mount namespace (unshare -Ur):
+     * rootless mode, with a mount namespace it makes itself */
+    snprintf(cmd, sizeof cmd,
+             "unshare -Ur true 2>/dev/null && unshare -Ur %s sandbox -- sh -c 'ls /proc/1 >/dev/null "
+             "2>&1; echo in' 2>&1",
+             bin);
+    p = popen(cmd, "r");
+    n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = '\0';
+    st = pclose(p);
+    if (n > 0) {
+        EF_CHECK_EQ_INT(WEXITSTATUS(st), 0);
+        EF_CHECK_CONTAINS(buf, "\"rootless\":true");
+        EF_CHECK_CONTAINS(buf, "\"stdout\":\"in\\n\"");
+    }
     snprintf(cmd, sizeof cmd, "%s sandbox --help >/dev/null 2>&1", bin);
     EF_CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 0);
     snprintf(cmd, sizeof cmd, "%s sandbox --bogus -- true >/dev/null 2>&1", bin);
