@@ -165,7 +165,12 @@ int ef_cli_sandbox(int argc, char **argv)
     }
     ef_sandbox_worker_options wo = EF_SANDBOX_WORKER_OPTIONS_INIT;
     wo.cgroup = use_cgroup;
-    if (ef_sandbox_worker_new(ctx, &wo, &w) < 0)
+    int wrc = ef_sandbox_worker_new(ctx, &wo, &w);
+    const char *cg_why = NULL;
+    if (wrc == 0 && use_cgroup == 1 && !ef_sandbox_worker_cgroup(w, &cg_why))
+        fprintf(stderr, "envforge sandbox: --cgroup: no cgroup (%s); limits are rlimits\n",
+                cg_why);
+    if (wrc < 0)
         goto done;
     if (chown_wd && o.workdir && ef_sandbox_dir_chown(ctx, w, o.workdir) < 0)
         goto done;

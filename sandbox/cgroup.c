@@ -14,8 +14,8 @@
  * caller's own cgroup (a delegated subtree, or the root of a container's cgroup
  * namespace), else cgroup v1 memory and pids hierarchies the caller may write (as root);
  * EF_SANDBOX_CGROUP=DIR names a v2 parent to use instead. Each worker gets its own
- * group(s), envforge-PID-N, removed with it; empty ones left by a process that died are
- * removed at the next start.
+ * group(s), envforge-PIDNS-PID-N, removed with it; empty ones left by a process of our pid
+ * namespace that died are removed at the next start.
  *
  * Only when asked for (worker option `cgroup`, or EF_SANDBOX_CGROUP=1 or a directory):
  * moving a process into a cgroup takes the kernel's cgroup_threadgroup_rwsem for writing,
@@ -179,14 +179,26 @@ static int mount_point(const char *want, char *out, size_t len)
     return found;
 }
 
-/* Removes empty envforge-PID-N groups of processes that no longer exist. */
+/* Our pid namespace, so that a pid in a group's name is read in the namespace it was
+ * taken in: envforge in a container and one outside may share a cgroup tree. */
+static unsigned long pidns_id(void)
+{
+    struct stat st;
+    return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
+/* Removes empty envforge-PIDNS-PID-N groups of processes of our pid namespace that no
+ * longer exist. */
 static void sweep_stale(const char *parent)
 {
     DIR *d = opendir(parent);
     struct dirent *e;
+    unsigned long ns = pidns_id();
     while (d && (e = readdir(d))) {
         int pid = 0, n = 0;
-        if (sscanf(e->d_name, "envforge-%d-%d", &pid, &n) != 2 || pid <= 0 || pid == getpid())
+        unsigned long their_ns = 0;
+        if (sscanf(e->d_name, "envforge-%lu-%d-%d", &their_ns, &pid, &n) != 3 ||
+            their_ns != ns || pid <= 0 || pid == getpid())
             continue;
         if (kill(pid, 0) < 0 && errno == ESRCH) {
             char path[1400];
@@ -201,13 +213,18 @@ static void sweep_stale(const char *parent)
 static int make_group(const char *parent, char *dir, size_t len)
 {
     sweep_stale(parent);
-    snprintf(dir, len, "%s/envforge-%d-%d", parent, (int)getpid(),
-             atomic_fetch_add(&cg_counter, 1));
-    if (mkdir(dir, 0755) < 0) {
-        dir[0] = '\0';
-        return -1;
+    /* a name a dead process with our pid left (and could not be swept: not empty) is
+     * skipped */
+    for (int tries = 0; tries < 64; tries++) {
+        snprintf(dir, len, "%s/envforge-%lu-%d-%d", parent, pidns_id(), (int)getpid(),
+                 atomic_fetch_add(&cg_counter, 1));
+        if (mkdir(dir, 0755) == 0)
+            return 0;
+        if (errno != EEXIST)
+            break;
     }
-    return 0;
+    dir[0] = '\0';
+    return -1;
 }
 
 static int open_in(const char *dir, const char *file, int flags)
@@ -285,7 +302,7 @@ static int open_v1(ef_sb_cgroup *cg)
 
 void ef_sandbox__cgroup_init(ef_sb_cgroup *cg)
 {
-    memset(cg, 0, sizeof *cg);
+    memset(cg, 0, sizeof *cg); /* want too: the worker sets it */
     cg->procs_fd[0] = cg->procs_fd[1] = -1;
     cg->events_fd = cg->peak_fd = cg->pids_events_fd = -1;
     cg->mem_set = cg->pids_set = -2;
@@ -293,7 +310,9 @@ void ef_sandbox__cgroup_init(ef_sb_cgroup *cg)
 
 int ef_sandbox__cgroup_open(ef_sb_cgroup *cg)
 {
+    int want = cg->want;
     ef_sandbox__cgroup_init(cg);
+    cg->want = want;
     const char *env = getenv("EF_SANDBOX_CGROUP");
     if (env && env[0] != '/')
         env = NULL; /* "1": find one */
@@ -344,6 +363,10 @@ int ef_sandbox__cgroup_prepare(ef_sb_cgroup *cg, int64_t mem_bytes, int64_t proc
 {
     if (!cg->version)
         return -1;
+    /* still there (someone may have removed it between runs) */
+    for (int i = 0; i < 2; i++)
+        if (cg->dir[i][0] && access(cg->dir[i], F_OK) < 0)
+            return -1;
     int rc = 0;
     if (mem_bytes != cg->mem_set) {
         if (cg->version == 2) {

@@ -466,7 +466,7 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     plan->cg_peak_kb = -1;
     /* sessions stay out of it: they live beside the worker's runs, which the group's
      * limits and counters are for */
-    plan->cgroup = plan->full && !session && w->cg.version > 0;
+    plan->cgroup = plan->full && !session && w->cg.version > 0 && w->cg.use_now;
     if (plan->cgroup) {
         plan->cg_fd[0] = w->cg.procs_fd[0];
         plan->cg_fd[1] = w->cg.procs_fd[1];

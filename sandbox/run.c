@@ -284,14 +284,25 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         goto cleanup;
     }
     double t_plan = ef_now_s();
-    /* the worker's cgroup gets this run's limits first: if that fails the run goes without
-     * it (rlimits), never with a group whose limit is some earlier run's */
-    if (full && w->cg.version && ef_sandbox__cgroup_prepare(&w->cg, o->mem_bytes, o->procs) < 0) {
-        EF_LOG_W(ctx, "sandbox: setting the limits of cgroup %s failed; runs use rlimits",
-                 w->cg.dir[0]);
-        ef_sandbox__cgroup_close(&w->cg);
-        w->cg.why = "writing its limits failed";
+    /* The worker's cgroup gets this run's limits first. Earlier runs' namespaces must be
+     * gone: their /tmp is still charged to the group until then (it would show in this
+     * run's peak, and a lower limit would not fit). If the limits cannot be set, the group
+     * is made again (someone may have removed it); failing that, this run goes without it
+     * (rlimits), never with a group whose limit is some earlier run's. */
+    int use_cgroup = 0;
+    if (full && w->cg.version) {
+        ef_sandbox__worker_reap_pending(w, 1);
+        use_cgroup = w->cg.version && ef_sandbox__cgroup_prepare(&w->cg, o->mem_bytes, o->procs) == 0;
+        if (!use_cgroup) {
+            ef_sandbox__cgroup_close(&w->cg);
+            use_cgroup = ef_sandbox__cgroup_open(&w->cg) == 0 &&
+                         ef_sandbox__cgroup_prepare(&w->cg, o->mem_bytes, o->procs) == 0;
+            if (!use_cgroup)
+                EF_LOG_W(ctx, "sandbox: no cgroup for this run (%s); it uses rlimits",
+                         w->cg.why ? w->cg.why : "its limits could not be set");
+        }
     }
+    w->cg.use_now = use_cgroup;
     if ((rc = ef_sandbox__plan_build(ctx, w, o, argv, 0, plan, &arena)))
         goto cleanup;
     int userns_slot = -1;
@@ -378,6 +389,13 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         plan->cg_pids_refused = refused;
     }
     ef_sandbox__classify(r, plan, o, init_status, killed_for);
+    if (plan->cgroup && plan->step == EF_SB_STEP_CGROUP) { /* removed under us: a new one */
+        ef_sandbox__cgroup_close(&w->cg);
+        if (ef_sandbox__cgroup_open(&w->cg) < 0)
+            EF_LOG_W(ctx, "sandbox: the worker's cgroup went away and no new one could be made "
+                          "(%s); runs use rlimits",
+                     w->cg.why ? w->cg.why : "?");
+    }
     if (getenv("EF_SANDBOX_TRACE")) {
         double base = proc.t0 * 1e9;
         fprintf(stderr,

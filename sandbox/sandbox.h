@@ -205,6 +205,8 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w);
 uint32_t ef_sandbox_worker_uid(const ef_sandbox_worker *w);
 /* 1 when this machine gives full isolation (user namespaces); else why not in *why. */
 int ef_sandbox_worker_full(const ef_sandbox_worker *w, const char **why);
+/* 1 when the worker has a cgroup for its runs (options.cgroup); else why not in *why. */
+int ef_sandbox_worker_cgroup(const ef_sandbox_worker *w, const char **why);
 /* Gives the tree under path to the worker's outer uid/gid (for writable workdirs). */
 int ef_sandbox_dir_chown(ef_ctx *ctx, const ef_sandbox_worker *w, const char *path);
 

@@ -224,6 +224,8 @@ typedef struct {
     int64_t mem_set, pids_set; /* the limits written last (-2: unknown) */
     long long oom_before, pids_before;
     const char *why; /* static: why there is none */
+    int want;        /* the worker asked for one (kept across a close and a new open) */
+    int use_now;     /* the run being planned uses it (run.c) */
 } ef_sb_cgroup;
 void ef_sandbox__cgroup_init(ef_sb_cgroup *cg);
 int ef_sandbox__cgroup_open(ef_sb_cgroup *cg);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -177,11 +178,18 @@ int ef_sandbox_worker_new(ef_ctx *ctx, const ef_sandbox_worker_options *wopts,
         /* a cgroup of its own when asked for and one can be had (as root, or below a
          * delegated v2 group EF_SANDBOX_CGROUP names); else rlimits and polls */
         const char *env = getenv("EF_SANDBOX_CGROUP");
-        int want = wopts->cgroup >= 0 ? wopts->cgroup : env && *env && strcmp(env, "0") != 0;
-        if (!rc && want && (!ef_sandbox__rootless() || (env && env[0] == '/')))
+        int env_on = env && *env && strcmp(env, "0") && strcasecmp(env, "false") &&
+                     strcasecmp(env, "off") && strcasecmp(env, "no");
+        int want = wopts->cgroup >= 0 ? wopts->cgroup : env_on;
+        if (!rc && want && ef_sandbox__rootless() && !(env && env[0] == '/')) {
+            w->cg.why = "a caller that is not root gets one only below a delegated cgroup v2 "
+                        "group named by EF_SANDBOX_CGROUP=DIR";
+        } else if (!rc && want) {
+            w->cg.want = 1;
             ef_sandbox__cgroup_open(&w->cg);
-        else if (!want)
+        } else if (!want) {
             w->cg.why = "not asked for (worker option cgroup, EF_SANDBOX_CGROUP)";
+        }
     }
     if (rc) {
         ef_sandbox_worker_free(w);
@@ -227,6 +235,13 @@ void ef_sandbox_worker_free(ef_sandbox_worker *w)
 uint32_t ef_sandbox_worker_uid(const ef_sandbox_worker *w)
 {
     return w->uid;
+}
+
+int ef_sandbox_worker_cgroup(const ef_sandbox_worker *w, const char **why)
+{
+    if (why)
+        *why = w->cg.version ? "" : w->cg.why ? w->cg.why : "none could be made";
+    return w->cg.version > 0;
 }
 
 int ef_sandbox_worker_full(const ef_sandbox_worker *w, const char **why)

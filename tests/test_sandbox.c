@@ -842,10 +842,20 @@ static void test_filter_decisions(void)
 
 /* Counts this process's cgroups (envforge-PID-N) left in the v1 memory/pids hierarchies
  * and under its v2 group. */
+static int own_cgroups_walk(int remove);
+
 static int own_cgroups_left(void)
 {
+    return own_cgroups_walk(0);
+}
+
+/* ... or removes them (empty ones: between runs, a worker's are) */
+static int own_cgroups_walk(int remove)
+{
     char prefix[64], line[1024];
-    snprintf(prefix, sizeof prefix, "envforge-%d-", (int)getpid());
+    struct stat ns;
+    snprintf(prefix, sizeof prefix, "envforge-%lu-%d-",
+             stat("/proc/self/ns/pid", &ns) == 0 ? (unsigned long)ns.st_ino : 0UL, (int)getpid());
     int n = 0;
     FILE *f = fopen("/proc/self/cgroup", "re");
     while (f && fgets(line, sizeof line, f)) {
@@ -864,8 +874,16 @@ static int own_cgroups_left(void)
             continue;
         DIR *d = opendir(dir);
         struct dirent *e;
-        while (d && (e = readdir(d)))
-            n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+        while (d && (e = readdir(d))) {
+            if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+                continue;
+            n++;
+            if (remove) {
+                char group[1500];
+                snprintf(group, sizeof group, "%s/%s", dir, e->d_name);
+                rmdir(group);
+            }
+        }
         if (d)
             closedir(d);
     }
@@ -985,6 +1003,30 @@ static void test_cgroup_limits(void)
     if (r)
         EF_CHECK_MSG(r->procs_refused > 0, "procs_refused %ld (status %s)", r->procs_refused,
                      ef_sandbox_status_name(r->status));
+    ef_sandbox_result_free(r);
+    /* a run that filled /tmp, then a lower limit: the next run keeps the group (its /tmp
+     * no longer charged to it) and its peak is its own */
+    o = opts();
+    o.mem_bytes = (int64_t)512 << 20;
+    const char *fill[] = {"sh", "-c", "head -c 50000000 /dev/zero > /tmp/x", NULL};
+    r = run_on(cw, &o, fill);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    ef_sandbox_result_free(r);
+    o.mem_bytes = (int64_t)64 << 20;
+    r = run_on(cw, &o, t);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r) {
+        EF_CHECK_EQ_INT(r->cgroup, 1);
+        EF_CHECK_MSG(r->mem_peak_kb < 16 * 1024, "mem_peak_kb %lld after a run that wrote 50 MB",
+                     (long long)r->mem_peak_kb);
+    }
+    ef_sandbox_result_free(r);
+    /* the worker's groups removed under it (between runs they are empty): made again */
+    EF_CHECK(own_cgroups_walk(1) > before);
+    r = run_on(cw, &o, t);
+    EXPECT_STATUS(r, EF_SANDBOX_OK);
+    if (r)
+        EF_CHECK_EQ_INT(r->cgroup, 1);
     ef_sandbox_result_free(r);
     /* the groups go with their worker */
     ef_sandbox_worker_free(cw);
