@@ -11,7 +11,8 @@
 --       inputs (an O(n^2) or exponential solution times out), with edge cases.
 -- Tools: run_examples{code} runs the code against the visible examples in the sandbox.
 -- Verify: the answer is Python source (a ```python fence is taken if present) that must
--- define the function; hidden tests run via ef.verify.unit_tests; reward = fraction passed.
+-- define the function; it runs in the sandbox on the hidden inputs and its outputs are
+-- compared outside it (the expected ones never enter it); reward = fraction of cases right.
 
 local env = {name = "code_algos", version = 1, category = "code", levels = 3,
              description = "Write a Python algorithm that passes hidden unit tests"}
@@ -309,31 +310,75 @@ local function pylit(v)
   return tostring(v)
 end
 
-local function test_file(fname, ncases)
-  local t = {"import json, os, sys, time", "from solution import " .. fname .. " as _f", "",
-             "_CASES = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'cases.json')))", "",
-             "def _expand(v):", "    if isinstance(v, dict) and '__lcg__' in v:",
-             "        x, n, lo, hi = v['__lcg__']", "        out = []", "        for _ in range(n):",
-             "            x = (x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF",
-             "            out.append(lo + (x >> 33) % (hi - lo + 1))", "        return out",
-             "    if isinstance(v, list):", "        return [_expand(x) for x in v]", "    return v", "",
-             "def _check(i):", "    args, want = _CASES[i]", "    args = _expand(args)", "    got = json.loads(json.dumps(_f(*args)))",
-             "    assert got == want, 'case %d: got %r, want %r' % (i, got, want)", ""}
-  for i = 0, ncases - 1 do t[#t + 1] = string.format("def test_case_%d():\n    _check(%d)\n", i, i) end
+-- The hidden tests' expected outputs never enter the sandbox: the solution runs on the
+-- inputs alone and prints what it returns, one "@@<case>\t<json>" line per case, and the
+-- outputs are compared here. (A test file judging itself in the sandbox could be fooled by
+-- a solution that prints a fake summary or reads the expected values.)
+local function runner_file(fname, expand_lcg)
+  local t = {"import json, sys", "from solution import " .. fname .. " as _f", ""}
+  if expand_lcg then
+    t[#t + 1] = table.concat({"def _expand(v):", "    if isinstance(v, dict) and '__lcg__' in v:",
+      "        x, n, lo, hi = v['__lcg__']", "        out = []", "        for _ in range(n):",
+      "            x = (x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF",
+      "            out.append(lo + (x >> 33) % (hi - lo + 1))", "        return out",
+      "    if isinstance(v, list):", "        return [_expand(x) for x in v]", "    return v", ""}, "\n")
+  else
+    t[#t + 1] = "def _expand(v):\n    return v\n"
+  end
   t[#t + 1] = [[
-if __name__ == '__main__':
-    t0, p, f = time.time(), 0, 0
-    for i in range(len(_CASES)):
-        try:
-            _check(i)
-            p += 1
-        except Exception as e:
-            f += 1
-            print('FAIL', i, repr(e)[:200])
-    print('%d passed, %d failed in %.2fs' % (p, f, time.time() - t0))
-    sys.exit(0 if f == 0 else 1)
+_out = sys.stdout
+for _i, _args in enumerate(json.load(open('inputs.json'))):
+    try:
+        _r = json.dumps(_f(*_expand(_args)))
+    except BaseException:
+        _r = '!'
+    _out.write('@@%d\t%s\n' % (_i, _r))
+    _out.flush()
 ]]
   return table.concat(t, "\n")
+end
+
+-- Equal as JSON values: numbers, strings, booleans, and lists element by element (a table
+-- with other keys is not a list).
+local function is_list(t)
+  local n = #t
+  for k in pairs(t) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
+  end
+  return true
+end
+local function same(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) ~= "table" then return a == b end
+  if not is_list(a) or not is_list(b) or #a ~= #b then return false end
+  for i = 1, #a do
+    if not same(a[i], b[i]) then return false end
+  end
+  return true
+end
+
+-- Runs the solution on the hidden inputs; reward = the fraction of cases whose printed
+-- output equals the expected one (a case printed twice counts as failed).
+local function run_hidden(code, fname, tests, expand_lcg)
+  local inputs = json.array({})
+  for i, c in ipairs(tests) do inputs[i] = c[1] end
+  local r = ef.exec{argv = {"python3", "runner.py"}, wall_ms = 10000, mem_mb = 512,
+                    files = {["solution.py"] = code, ["runner.py"] = runner_file(fname, expand_lcg),
+                             ["inputs.json"] = json.encode(inputs)}}
+  local got, dup = {}, {}
+  for i, v in (r.stdout or ""):gmatch("@@(%d+)\t([^\n]*)") do
+    i = tonumber(i) + 1
+    if got[i] then dup[i] = true end
+    got[i] = v
+  end
+  local passed = 0
+  for i, c in ipairs(tests) do
+    if got[i] and not dup[i] and got[i] ~= "!" then
+      local ok, v = pcall(json.decode, got[i])
+      if ok and same(v, c[2]) then passed = passed + 1 end
+    end
+  end
+  return passed / #tests, {passed = passed, failed = #tests - passed, status = r.status}
 end
 
 local function examples_file(fname, examples)
@@ -412,9 +457,7 @@ function env.verify(task, answer)
   if not code or not code:find("def%s+" .. fname .. "%s*%(") then
     return 0, {reason = "no definition of " .. fname}
   end
-  return ef.verify.unit_tests{files = {["solution.py"] = code, ["test_solution.py"] = test_file(fname, #task.meta.tests),
-                                       ["cases.json"] = json.encode(task.meta.tests)},
-                              argv = {"python3", "test_solution.py"}, wall_ms = 10000, mem_mb = 512}
+  return run_hidden(code, fname, task.meta.tests, true)
 end
 
 return env

@@ -1,0 +1,4 @@
+# The example environments' verification, where it runs untrusted answers (code envs).
+ef_add_test(test_code_envs SOURCES test_code_envs.c LIBS ef_envgen ef_verifiers ef_datasets
+  ef_sandbox ef_common LABELS sandbox TIMEOUT 180)
+set_tests_properties(test_code_envs PROPERTIES RESOURCE_LOCK sandbox_uid)
