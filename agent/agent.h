@@ -526,6 +526,11 @@ typedef struct {
      * none. */
     char first_model_error[512];
     char first_tool_error[512];
+    /* The first episode whose verifier failed (an error, not a verdict: the sandbox
+     * refused, the env raised); such episodes are stored unverified with reward 0 and,
+     * like model_error ones, run again on resume. n_verify_errors counts them. */
+    char first_verify_error[512];
+    int64_t n_verify_errors;
 } ef_agent_run_summary;
 
 /* Runs this shard's tasks × group with the model, verifies and stores every episode

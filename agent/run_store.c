@@ -53,7 +53,8 @@ typedef struct {
     size_t n_errs;
     /* the first model_error and tool_error of this call (sr_put runs on the workers) */
     pthread_mutex_t mu;
-    char first_model_error[512], first_tool_error[512];
+    char first_model_error[512], first_tool_error[512], first_verify_error[512];
+    int64_t n_verify_errors;
 } store_run;
 
 static int pair_cmp(const void *a, const void *b)
@@ -107,7 +108,16 @@ static int sr_put(void *ud, ef_ctx *ctx, const ef_agent_task *t, int64_t sample,
                   const ef_agent_episode *ep)
 {
     store_run *S = ud;
-    if (ep->error && (ep->end_reason == EF_END_MODEL_ERROR || ep->end_reason == EF_END_TOOL_ERROR)) {
+    if (ep->error && !strncmp(ep->error, "verify: ", 8)) {
+        pthread_mutex_lock(&S->mu);
+        S->n_verify_errors++;
+        if (!S->first_verify_error[0])
+            snprintf(S->first_verify_error, sizeof S->first_verify_error,
+                     "task %lld sample %lld: %s", (long long)t->task_id, (long long)sample,
+                     ep->error);
+        pthread_mutex_unlock(&S->mu);
+    } else if (ep->error &&
+               (ep->end_reason == EF_END_MODEL_ERROR || ep->end_reason == EF_END_TOOL_ERROR)) {
         char *first =
             ep->end_reason == EF_END_MODEL_ERROR ? S->first_model_error : S->first_tool_error;
         pthread_mutex_lock(&S->mu);
@@ -317,7 +327,9 @@ static int load_done(ef_ctx *ctx, ef_store *s, int64_t run_id, store_run *S)
     int64_t episode_id;
     size_t cap = 0, cap_errs = 0;
     while ((rc = ef_store_episode_iter_next(it, &row, &episode_id)) == 1) {
-        if (row->end_reason && !strcmp(row->end_reason, "model_error")) {
+        /* run again: model errors, and episodes whose verifier failed (no verdict) */
+        if ((row->end_reason && !strcmp(row->end_reason, "model_error")) ||
+            (row->error && !strncmp(row->error, "verify: ", 8))) {
             if (ef_agent__reserve((void **)&S->errs, sizeof(*S->errs), S->n_errs + 1, &cap_errs,
                                   256) < 0) {
                 rc = ef_errorf(ctx, EF_ENOMEM, "resume: out of memory");
@@ -755,6 +767,8 @@ int ef_agent_run_store(ef_ctx *ctx, const ef_agent_run_options *o, ef_agent_run_
     ef_model_http_get_stats(m, &sum->http);
     snprintf(sum->first_model_error, sizeof(sum->first_model_error), "%s", S.first_model_error);
     snprintf(sum->first_tool_error, sizeof(sum->first_tool_error), "%s", S.first_tool_error);
+    snprintf(sum->first_verify_error, sizeof(sum->first_verify_error), "%s", S.first_verify_error);
+    sum->n_verify_errors = S.n_verify_errors;
     if (rc == 0) {
         /* done when every planned episode of this shard is stored */
         int64_t want = sum->runner.n_planned;

@@ -24,7 +24,8 @@ static const char usage_text[] =
     "Runs G episodes per task of the store with model M, verifies each with its env's\n"
     "verifier and stores it (messages, tool calls, tokens, events, reward). Resumable: the\n"
     "same command after a crash or a kill finishes the rest without duplicates, and runs\n"
-    "again the episodes that ended in model_error. Resuming a run with other settings\n"
+    "again the episodes that ended in model_error or whose verifier failed (an error, not\n"
+    "a verdict: say the sandbox refused). Resuming a run with other settings\n"
     "(model, group, seed, shard, sampling, budgets, tools, system prompt, env...) is\n"
     "refused (exit 2), naming each difference.\n"
     "\n"
@@ -146,6 +147,9 @@ static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
                 cJSON_AddStringToObject(j, "first_model_error", s->first_model_error);
             if (s->first_tool_error[0])
                 cJSON_AddStringToObject(j, "first_tool_error", s->first_tool_error);
+            if (s->first_verify_error[0])
+                cJSON_AddStringToObject(j, "first_verify_error", s->first_verify_error);
+            cJSON_AddNumberToObject(j, "verify_errors", (double)s->n_verify_errors);
             ends = cJSON_AddObjectToObject(j, "end_reasons");
             for (int i = 0; ends && i < EF_END_COUNT_; i++)
                 cJSON_AddNumberToObject(ends, ef_agent_end_reason_name(i), (double)r->n_end[i]);
@@ -347,6 +351,11 @@ int ef_cli_run(int argc, char **argv)
     if (sum.first_tool_error[0])
         fprintf(stderr, "envforge run: %lld episode(s) ended in tool_error; the first: %s\n",
                 (long long)sum.runner.n_end[EF_END_TOOL_ERROR], sum.first_tool_error);
+    if (sum.first_verify_error[0])
+        fprintf(stderr,
+                "envforge run: the verifier failed on %lld episode(s), stored unverified and "
+                "run again on resume; the first: %s\n",
+                (long long)sum.n_verify_errors, sum.first_verify_error);
     int all_model_errors = rc == 0 && sum.runner.n_run > 0 &&
                            sum.runner.n_end[EF_END_MODEL_ERROR] == sum.runner.n_run;
     if (rc < 0)

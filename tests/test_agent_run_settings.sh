@@ -6,7 +6,8 @@
 # unknown --tools names, out-of-range sampling values and non-integer numbers are usage
 # errors that create no run; a run whose every episode ended in model_error exits 1 and
 # prints the first error; a resume deletes and reruns model_error episodes (with their
-# messages and events); oracle runs record no `submit` tool; --no-progress.
+# messages and events); oracle runs record no `submit` tool; --no-progress; a verifier
+# that fails (sandbox refused) is reported and its episodes run again on resume.
 # Prints "N passed, N failed, N skipped".
 set -u
 EF_BIN=${EF_BIN:?EF_BIN must name the envforge binary}
@@ -238,6 +239,26 @@ unset EF_PROGRESS
 run --model oracle --limit 3 --run quiet --no-progress; rc=$?
 if [ $rc -eq 0 ] && [ ! -s "$T/err" ]; then ok no_progress; else bad no_progress "exit $rc: $(cat "$T/err")"; fi
 if "$EF_BIN" run --help | grep -q -- "--no-progress"; then ok help_no_progress; else bad help_no_progress "not in --help"; fi
+
+# --- a verifier that fails (the sandbox refused: a non-root user with rootless mode off)
+# stores the episodes unverified, says so, and a resume runs them again
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && \
+   setpriv --reuid=65534 --regid=65534 --clear-groups unshare --user true 2>/dev/null; then
+  chmod 755 "$T"; V=$T/verify; mkdir -m 777 "$V"
+  NB=(setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$V" TMPDIR="$V")
+  "${NB[@]}" "$EF_BIN" gen "$SRC/examples/envs/code_strings.lua" -n 2 --seed 1 --db "$V/s.db" --no-progress >/dev/null 2>&1
+  "${NB[@]}" env EF_SANDBOX_ROOTLESS=0 "$EF_BIN" run --db "$V/s.db" --model oracle --run v --no-progress >"$T/out" 2>"$T/err"; rc=$?
+  if [ $rc -eq 0 ] && has "$T/err" "the verifier failed on 2 episode(s)" && has "$T/err" "refusing to run untrusted code"; then
+    ok verify_error_reported
+  else
+    bad verify_error_reported "exit $rc: $(cat "$T/err" "$T/out" | tail -5)"
+  fi
+  "${NB[@]}" "$EF_BIN" run --db "$V/s.db" --model oracle --run v --no-progress >"$T/out" 2>"$T/err"; rc=$?
+  n=$(q "$V/s.db" "select count(*) from episodes e join runs r on r.id = e.run_id where r.name = 'v' and e.verified = 1 and e.reward = 1")
+  if [ $rc -eq 0 ] && [ "$n" = 2 ]; then ok verify_error_rerun; else bad verify_error_rerun "exit $rc, verified $n: $(cat "$T/err" "$T/out" | tail -5)"; fi
+else
+  echo "skip verify_error_reported: needs root, setpriv and unprivileged user namespaces"; skip=$((skip + 1))
+fi
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
