@@ -51,6 +51,7 @@ static const char usage_text[] =
 
 typedef struct {
     ef_store *store;
+    ef_ctx *store_ctx; /* the store's errors: it is used on the sink's thread only */
     int64_t env_id;
     char env_hash[65];
     FILE *jsonl;
@@ -68,7 +69,7 @@ static int sink(void *ud, ef_ctx *ctx, const ef_env_info *env, const ef_env_task
                               env->source,      env->tools_json};
             int rc = ef_store_env_insert(ss->store, &row, &ss->env_id);
             if (rc < 0)
-                return rc;
+                return ef_errorf(ctx, rc, "%s", ef_errmsg(ss->store_ctx));
             memcpy(ss->env_hash, env->content_hash, sizeof ss->env_hash);
         }
         ef_task_row *rows = calloc(n, sizeof *rows);
@@ -86,7 +87,7 @@ static int sink(void *ud, ef_ctx *ctx, const ef_env_info *env, const ef_env_task
         int rc = ef_store_task_insert_batch(ss->store, rows, n, n_stored, n_dup);
         free(rows);
         if (rc < 0)
-            return rc;
+            return ef_errorf(ctx, rc, "%s", ef_errmsg(ss->store_ctx));
     }
     if (ss->jsonl) {
         for (size_t i = 0; i < n; i++) {
@@ -232,8 +233,8 @@ int ef_cli_gen(int argc, char **argv)
     memset(&out, 0, sizeof out);
     char err[512];
     int status = EF_EXIT_OK;
-    if (db && ef_store_open(ctx, db, &ss.store) < 0) {
-        fprintf(stderr, "envforge gen: %s\n", ef_errmsg(ctx));
+    if (db && (!(ss.store_ctx = ef_ctx_new()) || ef_store_open(ss.store_ctx, db, &ss.store) < 0)) {
+        fprintf(stderr, "envforge gen: %s\n", ss.store_ctx ? ef_errmsg(ss.store_ctx) : "out of memory");
         status = EF_EXIT_FAIL;
         goto done;
     }
@@ -287,6 +288,7 @@ done:
         status = EF_EXIT_FAIL;
     }
     ef_store_close(ss.store);
+    ef_ctx_free(ss.store_ctx);
     ef_buf_free(&ss.line);
     ef_ctx_free(ctx);
     free(envs);

@@ -32,4 +32,11 @@ check "export on an empty file says empty" err_has "empty"
 run_rc "$bin" gen "$env_lua" -n 1 --db empty2.db --no-progress
 check "gen into an empty file makes a new store" test "$rc" = 0
 check "the new store has the task" test "$(sqlite3 empty2.db 'select count(*) from tasks')" = 1
+# a store the user may not write: gen says why (it used to print "envforge gen: " alone)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  chmod 755 "$tmp"; chmod 644 empty2.db
+  run_rc setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" gen "$env_lua" -n 1 --seed 9 --db "$tmp/empty2.db" --no-progress
+  check "gen into a read-only store exits 1" test "$rc" = 1
+  check "gen names the read-only store" err_has "readonly database"
+fi
 finish
