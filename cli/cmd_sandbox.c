@@ -89,7 +89,7 @@ int ef_cli_sandbox(int argc, char **argv)
         } else if (!strcmp(a, "--stdin")) {
             stdin_path = val, i++;
         } else if (!strcmp(a, "--env")) {
-            if (!strchr(val, '=') || n_env >= 64)
+            if (!strchr(val, '=') || val[0] == '=' || n_env >= 64)
                 return ef_cli_usage_error("sandbox", "--env wants K=V (at most 64): '%s'", val);
             env[n_env++] = val, i++;
         } else if (!strcmp(a, "--profile")) {
@@ -146,6 +146,8 @@ int ef_cli_sandbox(int argc, char **argv)
     }
     if (cmd < 0 || cmd >= argc)
         return ef_cli_usage_error("sandbox", "no command (put it after --)");
+    if (!argv[cmd][0])
+        return ef_cli_usage_error("sandbox", "the command after -- is an empty string");
     env[n_env] = NULL;
     o.env = env;
 
@@ -185,8 +187,13 @@ int ef_cli_sandbox(int argc, char **argv)
     ef_free(json);
     code = r->status == EF_SANDBOX_OK ? EF_EXIT_OK : EF_EXIT_FAIL;
 done:
-    if (code != EF_EXIT_OK && !r)
-        fprintf(stderr, "envforge sandbox: %s\n", ef_errmsg(ctx));
+    if (code != EF_EXIT_OK && !r) {
+        /* the component's messages start with its own name: said once */
+        const char *msg = ef_errmsg(ctx);
+        if (!strncmp(msg, "sandbox: ", 9))
+            msg += 9;
+        fprintf(stderr, "envforge sandbox: %s\n", msg);
+    }
     ef_sandbox_result_free(r);
     ef_sandbox_worker_free(w);
     ef_free(in);

@@ -582,8 +582,11 @@ int ef_sandbox_dir_chown(ef_ctx *ctx, const ef_sandbox_worker *w, const char *pa
 {
     chown_uid = w->uid;
     chown_gid = w->gid;
+    char ids[48];
+    snprintf(ids, sizeof ids, "%u:%u", w->uid, w->gid);
     if (nftw(path, chown_one, 32, FTW_PHYS) != 0)
-        return ef_errorf(ctx, EF_EIO, "sandbox: chown -R %u:%u %s: %s", w->uid, w->gid, path,
+        return ef_errorf(ctx, EF_EIO, "sandbox: chown -R %s %s: %s",
+                         ef_sandbox__rootless() ? "(to the caller's own uid)" : ids, path,
                          strerror(errno));
     return 0;
 }
