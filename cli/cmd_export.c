@@ -179,13 +179,21 @@ int ef_cli_export(int argc, char **argv)
                     (double)st.n_bytes / 1e3);
         if (o.format == EF_EXPORT_RL)
             fprintf(stderr,
-                    "; %llu groups written; skipped %llu incomplete, %llu filtered, "
-                    "%llu without tokens (%llu samples)",
+                    "; %llu groups written; skipped %llu incomplete, %llu with a model or "
+                    "verifier error, %llu filtered, %llu without tokens (%llu samples)",
                     (unsigned long long)st.n_groups, (unsigned long long)st.n_groups_incomplete,
+                    (unsigned long long)st.n_groups_faulty,
                     (unsigned long long)st.n_groups_filtered,
                     (unsigned long long)st.n_groups_no_tokens,
                     (unsigned long long)st.n_samples_skipped);
+        if (o.format == EF_EXPORT_SFT && st.n_faulty)
+            fprintf(stderr, "; skipped %llu episodes with a model or verifier error",
+                    (unsigned long long)st.n_faulty);
         fputc('\n', stderr);
+        if (st.n_groups_faulty || st.n_faulty)
+            fprintf(stderr, "envforge export: episodes that ended in model_error or whose "
+                            "verifier failed carry no verdict on the model; `envforge run` "
+                            "with the same settings runs them again\n");
     }
     ef_store_close(s);
     ef_ctx_free(ctx);

@@ -187,7 +187,8 @@ static const char episode_sql[] =
     "SELECT ep.id, ep.run_id, ep.group_id, ep.task_id, ep.sample_idx, ep.reward, "
     "ep.verified, ep.status, ep.end_reason, ep.n_turns, ep.answer, ep.verify_info, "
     "r.name, r.group_size, r.config_json, e.id, e.name, e.tools_json, t.level, "
-    "EXISTS (SELECT 1 FROM token_streams ts WHERE ts.episode_id = ep.id) "
+    "EXISTS (SELECT 1 FROM token_streams ts WHERE ts.episode_id = ep.id), "
+    "(ep.end_reason = 'model_error' OR ep.error LIKE 'verify: %') "
     "FROM episodes ep JOIN runs r ON r.id = ep.run_id JOIN tasks t ON t.id = ep.task_id "
     "JOIN envs e ON e.id = t.env_id "
     "WHERE (?1 IS NULL OR e.name = ?1) AND (?2 < 0 OR t.level = ?2) "
@@ -213,7 +214,8 @@ enum {
     C_ENV,
     C_ENV_TOOLS,
     C_LEVEL,
-    C_HAS_TOKENS
+    C_HAS_TOKENS,
+    C_FAULT /* the model or the verifier failed: no verdict on the model (run.c retries) */
 };
 
 /* An assistant's stored tool_calls, written in OpenAI form with arguments as a JSON
@@ -320,6 +322,10 @@ static int export_sft(ef_store *s, const ef_export_options *o, ef_jw *w, ef_expo
     int step;
     while ((step = sqlite3_step(q)) == SQLITE_ROW && !w->failed) {
         int64_t id = sqlite3_column_int64(q, C_ID);
+        if (sqlite3_column_int(q, C_FAULT)) {
+            st->n_faulty++; /* a server or verifier failure is no trajectory of the model */
+            continue;
+        }
         const char *tools =
             tools_cached(&tc, sqlite3_column_int64(q, C_RUN_ID), sqlite3_column_int64(q, C_ENV_ID),
                          col_text(q, C_ENV_TOOLS), col_text(q, C_RUN_CONFIG));
@@ -377,7 +383,7 @@ cleanup:
 typedef struct {
     int64_t id, task_id, sample_idx, n_turns;
     double reward;
-    int verified, has_tokens, passes;
+    int verified, has_tokens, passes, faulty;
     char status[24], end_reason[32];
 } member;
 
@@ -557,21 +563,24 @@ static int flush_group(ef_store *s, sqlite3_stmt *tq, ef_jw *w, group_buf *g,
 {
     if (!g->n)
         return 0;
-    int complete = (int64_t)g->n == g->group_size, passes = 1, tokens = 1;
+    int complete = (int64_t)g->n == g->group_size, passes = 1, tokens = 1, faulty = 0;
     for (size_t i = 0; i < g->n; i++) {
         passes &= g->m[i].passes;
         tokens &= g->m[i].has_tokens;
+        faulty |= g->m[i].faulty;
         if (i && g->m[i].sample_idx == g->m[i - 1].sample_idx)
             complete = 0;
     }
     int rc = 0;
     if (!complete)
         st->n_groups_incomplete++;
+    else if (faulty) /* a reward 0 there is the server's or the verifier's, not the model's */
+        st->n_groups_faulty++;
     else if (!passes)
         st->n_groups_filtered++;
     else if (!tokens)
         st->n_groups_no_tokens++;
-    if (!complete || !passes || !tokens) {
+    if (!complete || faulty || !passes || !tokens) {
         st->n_samples_skipped += g->n;
         goto done;
     }
@@ -666,6 +675,7 @@ static int export_rl(ef_store *s, const ef_export_options *o, ef_jw *w, ef_expor
         m->reward = sqlite3_column_double(q, C_REWARD);
         m->verified = sqlite3_column_int(q, C_VERIFIED);
         m->has_tokens = sqlite3_column_int(q, C_HAS_TOKENS);
+        m->faulty = sqlite3_column_int(q, C_FAULT);
         m->passes =
             (o->min_reward < 0 || m->reward >= o->min_reward) && (!o->verified_only || m->verified);
         copy_small(m->status, sizeof(m->status), col_text(q, C_STATUS));

@@ -80,6 +80,10 @@ typedef struct {
     uint64_t n_groups_filtered;   /* rl: groups skipped: a sample failed a filter */
     uint64_t n_groups_no_tokens;  /* rl: groups skipped: a sample has no token stream */
     uint64_t n_samples_skipped;   /* rl: samples in the skipped groups */
+    uint64_t n_groups_faulty;     /* rl: groups skipped: a sample ended in model_error or its
+                                   * verifier failed (no verdict on the model: resuming the
+                                   * run retries those) */
+    uint64_t n_faulty;            /* sft: such episodes skipped */
 } ef_export_stats;
 
 /* Writes the export as JSONL to out. Errors (a store read, a malformed stored row, a

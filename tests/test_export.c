@@ -270,6 +270,65 @@ static void test_rl_groups_dr_and_filters(void)
     EF_CHECK_EQ_INT(count_rows(EF_EXPORT_RL, -1, 0, NULL, 1, "r1"), 12);
 }
 
+static int sql_exec(const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(g_db, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* An episode that ended in model_error (or whose verifier failed) carries no verdict on
+ * the model: rl skips its whole group, sft skips it, each counted. */
+static void test_faulty_episodes(void)
+{
+    ef_export_options o = EF_EXPORT_OPTIONS_INIT;
+    o.format = EF_EXPORT_RL;
+    ef_export_stats st;
+    memset(&st, 0, sizeof st);
+    cJSON *rows = export_rows(&o, &st, NULL);
+    EF_CHECK(rows != NULL && cJSON_GetArraySize(rows) > 0);
+    if (!rows)
+        return;
+    int n_before = cJSON_GetArraySize(rows);
+    const cJSON *first = cJSON_GetArrayItem(rows, 0);
+    int64_t ep = (int64_t)getn(first, "metadata.episode_id");
+    int size = (int)getn(first, "metadata.group_size");
+    cJSON_Delete(rows);
+    char sql[512];
+    /* the first written sample's episode; its end reason kept in a side table */
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE keep AS SELECT id, end_reason FROM episodes WHERE id = %lld; "
+             "UPDATE episodes SET end_reason = 'model_error' WHERE id = %lld",
+             (long long)ep, (long long)ep);
+    EF_CHECK_EQ_INT(sql_exec(sql), SQLITE_OK);
+    memset(&st, 0, sizeof st);
+    rows = export_rows(&o, &st, NULL);
+    EF_CHECK(rows != NULL);
+    if (rows)
+        EF_CHECK_EQ_INT(cJSON_GetArraySize(rows), n_before - size);
+    EF_CHECK_EQ_INT(st.n_groups_faulty, 1);
+    cJSON_Delete(rows);
+    /* sft: the episode alone goes */
+    ef_export_options so = EF_EXPORT_OPTIONS_INIT;
+    ef_export_stats sst;
+    memset(&sst, 0, sizeof sst);
+    rows = export_rows(&so, &sst, NULL);
+    EF_CHECK_EQ_INT(sst.n_faulty, 1);
+    cJSON_Delete(rows);
+    snprintf(sql, sizeof sql,
+             "UPDATE episodes SET end_reason = (SELECT end_reason FROM keep) WHERE id = %lld; "
+             "DROP TABLE keep",
+             (long long)ep);
+    EF_CHECK_EQ_INT(sql_exec(sql), SQLITE_OK);
+    memset(&sst, 0, sizeof sst);
+    rows = export_rows(&so, &sst, NULL);
+    EF_CHECK_EQ_INT(sst.n_faulty, 0);
+    cJSON_Delete(rows);
+}
+
 static int int_array_eq(const cJSON *arr, const int32_t *want, size_t n)
 {
     if (cJSON_GetArraySize(arr) != (int)n)
@@ -686,6 +745,7 @@ int main(int argc, char **argv)
     EF_RUN(test_rl_groups_std);
     EF_RUN(test_rl_groups_dr_and_filters);
     EF_RUN(test_rl_consistency);
+    EF_RUN(test_faulty_episodes);
     EF_RUN(test_tasks_rows);
     EF_RUN(test_cli_export);
     EF_RUN(test_stats_pass_at_k);
