@@ -12,7 +12,8 @@
 static const char usage_text[] =
     "usage: envforge corpus build DOCS.jsonl -o corpus.db\n"
     "       envforge corpus search corpus.db QUERY [-k N] [--json]\n"
-    "Builds a local search corpus (SQLite FTS5, BM25), or searches one.\n"
+    "Builds a local search corpus (SQLite FTS5, BM25; Chinese, Japanese and Korean text is\n"
+    "indexed by characters and bigrams, so words without spaces are found), or searches one.\n"
     "\n"
     "DOCS.jsonl holds one document per line: {\"id\": \"...\", \"title\": \"...\",\n"
     "\"text\": \"...\", \"url\": \"...\"} (title and url optional; \"-\" reads stdin).\n"

@@ -2,10 +2,12 @@
  * envgen/search.c — ef.search(docs, query, k): BM25 search over a list of documents
  * {id, title, text} with an in-memory SQLite FTS5 index. The index is built the first
  * time a docs table is searched and cached (weakly keyed by that table) for as long as
- * the table lives, so an episode's repeated searches reuse it.
+ * the table lives, so an episode's repeated searches reuse it. The index uses the ef_cjk
+ * tokenizer (common/fts.h), so text in Chinese, Japanese or Korean is found by its words.
  */
 #include <sqlite3.h>
 #include <string.h>
+#include "common/fts.h"
 #include "envgen/envgen_int.h"
 
 #define INDEX_MT "envforge.search_index"
@@ -65,9 +67,11 @@ static void build_index(lua_State *L, int docs, search_index *ix)
     if (sqlite3_open_v2(":memory:", &ix->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK)
         luaL_error(L, "ef.search: cannot open an in-memory SQLite database");
+    if (ef_fts_register(ix->db) != SQLITE_OK)
+        luaL_error(L, "ef.search: FTS5 unavailable: %s", sqlite3_errmsg(ix->db));
     char *err = NULL;
     if (sqlite3_exec(ix->db,
-                     "CREATE VIRTUAL TABLE d USING fts5(title, text, tokenize='unicode61');"
+                     "CREATE VIRTUAL TABLE d USING fts5(title, text, tokenize='ef_cjk');"
                      "BEGIN;",
                      NULL, NULL, &err) != SQLITE_OK) {
         lua_pushfstring(L, "ef.search: FTS5 unavailable: %s", err ? err : "?");
@@ -103,12 +107,31 @@ static void build_index(lua_State *L, int docs, search_index *ix)
     sqlite3_exec(ix->db, "COMMIT;", NULL, NULL, NULL);
 }
 
-/* An FTS5 query from free text: each word quoted, joined with OR. */
+typedef struct {
+    luaL_Buffer *b;
+    int n;
+} query_terms;
+
+static int add_term(void *ud, const char *t, size_t n)
+{
+    query_terms *q = ud;
+    if (q->n >= 64)
+        return 1;
+    if (q->n++)
+        luaL_addstring(q->b, " OR ");
+    luaL_addchar(q->b, '"');
+    luaL_addlstring(q->b, t, n);
+    luaL_addchar(q->b, '"');
+    return 0;
+}
+
+/* An FTS5 query from free text: each word quoted, CJK runs as their bigrams
+ * (ef_fts_terms), joined with OR; at most 64 terms. */
 static void make_query(lua_State *L, const char *q)
 {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    int n = 0;
+    query_terms qt = {&b, 0};
     const unsigned char *p = (const unsigned char *)q;
     while (*p) {
         while (*p && !(*p >= 0x80 || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
@@ -118,13 +141,8 @@ static void make_query(lua_State *L, const char *q)
         while (*p && (*p >= 0x80 || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
                       (*p >= 'A' && *p <= 'Z')))
             p++;
-        if (p > s && n < 64) {
-            if (n++)
-                luaL_addstring(&b, " OR ");
-            luaL_addchar(&b, '"');
-            luaL_addlstring(&b, (const char *)s, (size_t)(p - s));
-            luaL_addchar(&b, '"');
-        }
+        if (p > s && ef_fts_terms((const char *)s, (size_t)(p - s), add_term, &qt) != 0)
+            break;
     }
     luaL_pushresult(&b);
 }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "tests/testlib.h"
+#include "common/fts.h"
 #include "common/hash.h"
 #include "common/jschema.h"
 #include "common/json.h"
@@ -475,6 +476,149 @@ static void test_remove_tree(void)
     EF_CHECK_EQ_INT(ef_remove_tree(root), 0);
 }
 
+/* ---- full-text search over CJK (common/fts.h) ----------------------------------------- */
+
+static int join_term(void *ud, const char *t, size_t n)
+{
+    ef_buf *b = ud;
+    ef_buf_appendf(b, "%s%.*s", b->len ? "|" : "", (int)n, t);
+    return 0;
+}
+
+static void check_terms(const char *word, const char *want)
+{
+    ef_buf b = EF_BUF_INIT(4096);
+    EF_CHECK_EQ_INT(ef_fts_terms(word, strlen(word), join_term, &b), 0);
+    EF_CHECK_EQ_STR(b.data ? b.data : "", want);
+    ef_buf_free(&b);
+}
+
+static int stop_after_two(void *ud, const char *t, size_t n)
+{
+    (void)t, (void)n;
+    return ++*(int *)ud == 2 ? 7 : 0;
+}
+
+static void test_fts_terms(void)
+{
+    check_terms("plants", "plants");
+    check_terms("北", "北");
+    check_terms("北京", "北京");
+    check_terms("天安门", "天安|安门");
+    check_terms("abc北京天x", "abc|北京|京天|x");
+    check_terms("東京はスカイツリー", "東京|京は|はス|スカ|カイ|イツ|ツリ|リー");
+    check_terms("한강이", "한강|강이");
+    check_terms("Zürich", "Zürich"); /* Latin stays whole, accents and all */
+    check_terms("北，京", "北|，|京"); /* CJK punctuation is not a CJK character */
+    check_terms("\xff北", "\xff|北");   /* a stray byte does not swallow what follows */
+    int n = 0;
+    EF_CHECK_EQ_INT(ef_fts_terms("一二三四", strlen("一二三四"), stop_after_two, &n), 7);
+    EF_CHECK_EQ_INT(n, 2);
+    EF_CHECK_EQ_INT(ef_fts_cjk_len((const unsigned char *)"a", 1), 0);
+    EF_CHECK_EQ_INT(ef_fts_cjk_len((const unsigned char *)"é", 2), 0);
+    EF_CHECK_EQ_INT(ef_fts_cjk_len((const unsigned char *)"中", 3), 3);
+    EF_CHECK_EQ_INT(ef_fts_cjk_len((const unsigned char *)"中", 2), 0); /* cut short */
+    EF_CHECK_EQ_INT(ef_fts_cjk_len((const unsigned char *)"\xf0\xa0\x80\x80", 4), 4); /* U+20000 */
+}
+
+/* One row per (term, position) of a table's vocabulary, "term@pos" joined with spaces. */
+static char *vocab(sqlite3 *db, const char *table)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "CREATE VIRTUAL TABLE IF NOT EXISTS v_%s USING fts5vocab(%s, 'instance');", table,
+             table);
+    EF_CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    snprintf(sql, sizeof sql, "SELECT term, offset FROM v_%s ORDER BY offset, term", table);
+    sqlite3_stmt *st = NULL;
+    ef_buf b = EF_BUF_INIT(1 << 16);
+    EF_CHECK_EQ_INT(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        ef_buf_appendf(&b, "%s%s@%d", b.len ? " " : "", (const char *)sqlite3_column_text(st, 0),
+                       sqlite3_column_int(st, 1));
+    sqlite3_finalize(st);
+    return b.data ? ef_buf_detach(&b) : ef_strdup("");
+}
+
+static int count_matches(sqlite3 *db, const char *table, const char *query)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE %s MATCH ?1", table, table);
+    sqlite3_stmt *st = NULL;
+    int n = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void test_fts_tokenizer(void)
+{
+    sqlite3 *db = NULL;
+    EF_CHECK_EQ_INT(sqlite3_open(":memory:", &db), SQLITE_OK);
+    EF_CHECK_EQ_INT(ef_fts_register(db), SQLITE_OK);
+    EF_CHECK_EQ_INT(sqlite3_exec(db,
+                                 "CREATE VIRTUAL TABLE u USING fts5(t, tokenize='unicode61 "
+                                 "remove_diacritics 2');"
+                                 "CREATE VIRTUAL TABLE c USING fts5(t, tokenize='ef_cjk "
+                                 "remove_diacritics 2');"
+                                 "CREATE VIRTUAL TABLE p USING fts5(t, tokenize='porter ef_cjk');",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    /* outside CJK runs: exactly unicode61's tokens and positions, arguments included */
+    const char *latin = "Zürich CAFÉ-owners, naïve 42x; Ελλάδα Москва";
+    char sql[512];
+    snprintf(sql, sizeof sql, "INSERT INTO u VALUES('%s'); INSERT INTO c VALUES('%s');", latin,
+             latin);
+    EF_CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    char *vu = vocab(db, "u"), *vc = vocab(db, "c");
+    EF_CHECK_EQ_STR(vc, vu);
+    EF_CHECK_CONTAINS(vc, "cafe@");
+    ef_free(vu);
+    ef_free(vc);
+    /* a CJK run: a character per position, the bigram it starts at the same position */
+    EF_CHECK_EQ_INT(sqlite3_exec(db,
+                                 "DELETE FROM c; INSERT INTO c VALUES('ab 北京天 x，東');",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    vc = vocab(db, "c");
+    EF_CHECK_EQ_STR(vc, "ab@0 北@1 北京@1 京@2 京天@2 天@3 x@4 東@5");
+    ef_free(vc);
+    EF_CHECK_EQ_INT(count_matches(db, "c", "\"北京\""), 1);
+    EF_CHECK_EQ_INT(count_matches(db, "c", "\"北京天\""), 1);
+    EF_CHECK_EQ_INT(count_matches(db, "c", "\"京\""), 1);
+    EF_CHECK_EQ_INT(count_matches(db, "c", "\"天北\""), 0);
+    EF_CHECK_EQ_INT(count_matches(db, "c", "\"京天 x\""), 1);   /* a phrase across the run */
+    EF_CHECK_EQ_INT(count_matches(db, "c", "\"北天\""), 0);
+    EF_CHECK_EQ_INT(count_matches(db, "c", "\"x 東\""), 1);     /* over CJK punctuation */
+    EF_CHECK_EQ_INT(count_matches(db, "c", "\"，\""), 0);
+    /* under the stemmer, and snippets highlight the characters matched */
+    EF_CHECK_EQ_INT(sqlite3_exec(db,
+                                 "INSERT INTO p VALUES('北京是中华人民共和国的首都，天安门广场"
+                                 "位于市中心。Plants grow');",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    EF_CHECK_EQ_INT(count_matches(db, "p", "\"天安门\" AND plant"), 1);
+    sqlite3_stmt *st = NULL;
+    EF_CHECK_EQ_INT(sqlite3_prepare_v2(db,
+                                       "SELECT highlight(p, 0, '[', ']') FROM p WHERE p MATCH "
+                                       "'\"天安门\"'",
+                                       -1, &st, NULL),
+                    SQLITE_OK);
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        EF_CHECK_CONTAINS((const char *)sqlite3_column_text(st, 0), "，[天安门]广场");
+    else
+        EF_CHECK_MSG(0, "no highlight row");
+    sqlite3_finalize(st);
+    /* a tokenizer argument unicode61 refuses is refused here too */
+    EF_CHECK(sqlite3_exec(db, "CREATE VIRTUAL TABLE bad USING fts5(t, tokenize='ef_cjk nope 1');",
+                          NULL, NULL, NULL) != SQLITE_OK);
+    sqlite3_close(db);
+}
+
 int main(int argc, char **argv)
 {
     EF_TEST_BEGIN(argc, argv);
@@ -495,5 +639,7 @@ int main(int argc, char **argv)
     EF_RUN(test_progress_line);
     EF_RUN(test_files);
     EF_RUN(test_alloc_failure);
+    EF_RUN(test_fts_terms);
+    EF_RUN(test_fts_tokenizer);
     return EF_TEST_END();
 }

@@ -574,6 +574,51 @@ static void test_search(void)
     ef_env_free(env);
 }
 
+/* ef.search over Chinese and Japanese documents: words inside runs without spaces are
+ * found, a question in the same script ranks the right document first. */
+static void test_search_cjk(void)
+{
+    const char *src =
+        "local env = {name='s', category='search'}\n"
+        "local DOCS = {{id='bj', title='北京', text='北京是中国的首都，天安门广场位于市中心。'},\n"
+        "  {id='sh', title='上海', text='上海有著名的外滩和东方明珠电视塔。'},\n"
+        "  {id='tk', title='東京', text='東京は日本の首都です。スカイツリーが有名です。'}}\n"
+        "env.tools = {search = {description='search', parameters={type='object',\n"
+        "  properties={q={type='string'}}, required={'q'}},\n"
+        "  run=function(state, args) return ef.search(DOCS, args.q, 3) end}}\n"
+        "function env.generate(rng) return {prompt='外滩在哪个城市？' .. rng:int(1, 1e9)} end\n"
+        "function env.solve(task, call) local h = call('search', {q='外滩在哪个城市？'}) return h[1].title end\n"
+        "function env.verify(task, a) return a == '上海' and 1 or 0 end\n"
+        "return env\n";
+    ef_env *env = load_src(src);
+    if (!env)
+        return;
+    ef_env_task t;
+    EF_CHECK_OK(ctx, ef_env_generate(ctx, env, 5, 1, &t));
+    ef_envgen_check chk;
+    EF_CHECK_OK(ctx, ef_envgen_validate(ctx, env, &t, &chk));
+    EF_CHECK_MSG(chk.drop == EF_DROP_NONE, "%s", chk.message ? chk.message : "");
+    EF_CHECK_EQ_STR(chk.answer_json, "\"上海\"");
+    ef_env_episode *ep;
+    EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, t.task_json, &ep));
+    char *res;
+    int is_err;
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "search", "{\"q\":\"スカイツリー\"}", &res, &is_err));
+    EF_CHECK(is_err == 0);
+    EF_CHECK_CONTAINS(res, "\"id\":\"tk\"");
+    EF_CHECK(!strstr(res, "\"id\":\"bj\""));
+    ef_free(res);
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, "search", "{\"q\":\"首都\"}", &res, &is_err));
+    EF_CHECK_CONTAINS(res, "\"id\":\"bj\"");
+    EF_CHECK_CONTAINS(res, "\"id\":\"tk\"");
+    EF_CHECK(!strstr(res, "\"id\":\"sh\""));
+    ef_free(res);
+    ef_env_episode_free(ep);
+    ef_envgen_check_clear(&chk);
+    ef_env_task_clear(&t);
+    ef_env_free(env);
+}
+
 /* ---- the corpus of broken envs --------------------------------------------------------- */
 
 static void check_broken(const char *dir, const char *name)
@@ -1012,6 +1057,7 @@ int main(int argc, char **argv)
     EF_RUN(test_levels);
     EF_RUN(test_dedup);
     EF_RUN(test_search);
+    EF_RUN(test_search_cjk);
     EF_RUN(test_call_arguments);
     EF_RUN(test_broken_corpus);
     EF_RUN(test_store_keeps_tasks);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -739,6 +740,94 @@ static void test_corpus(void)
     ef_ctx_free(ctx);
 }
 
+/* Chinese, Japanese and Korean documents, which have no spaces between words: a word
+ * inside a run is found (ranked first, highlighted), a sentence query finds the document
+ * with most of its words, the same characters in another order find nothing. A corpus of
+ * the earlier format (plain unicode61) is still read. */
+static const char *cjk_jsonl =
+    "{\"id\":\"bj\",\"title\":\"北京\",\"text\":\"北京是中华人民共和国的首都，天安门广场位于市中心。\"}\n"
+    "{\"id\":\"sh\",\"title\":\"上海\",\"text\":\"上海是中国最大的城市之一，有著名的外滩和东方明珠电视塔。\"}\n"
+    "{\"id\":\"tk\",\"title\":\"東京\",\"text\":\"東京は日本の首都です。スカイツリーが有名です。\"}\n"
+    "{\"id\":\"ko\",\"title\":\"서울\",\"text\":\"서울은 대한민국의 수도입니다. 한강이 흐릅니다.\"}\n"
+    "{\"id\":\"en\",\"title\":\"Volcanoes\",\"text\":\"Lava and ash erupted from volcanoes.\"}\n";
+
+static void expect_first(ef_ctx *ctx, const char *db, const char *q, const char *id_want,
+                         const char *snippet_has)
+{
+    cJSON *hits = NULL;
+    EF_CHECK_OK(ctx, ef_tools_corpus_search(ctx, db, q, 3, &hits));
+    const char *id = NULL, *snippet = NULL;
+    if (ef_json_get_str(ctx, hits, "[0].id", &id) < 0) {
+        EF_CHECK_MSG(0, "query %s: no hit", q);
+    } else {
+        EF_CHECK_MSG(strcmp(id, id_want) == 0, "query %s: first hit %s, want %s", q, id, id_want);
+        EF_CHECK_OK(ctx, ef_json_get_str(ctx, hits, "[0].snippet", &snippet));
+        if (snippet)
+            EF_CHECK_CONTAINS(snippet, snippet_has);
+    }
+    cJSON_Delete(hits);
+}
+
+static void test_corpus_cjk(void)
+{
+    ef_ctx *ctx = ef_ctx_new();
+    char dir[512], jsonl[600], db[600];
+    snprintf(dir, sizeof dir, "%s", ef_test_tmpdir("corpuscjk"));
+    snprintf(jsonl, sizeof jsonl, "%s/docs.jsonl", dir);
+    snprintf(db, sizeof db, "%s/corpus.db", dir);
+    put(dir, "docs.jsonl", cjk_jsonl);
+    size_t n = 0;
+    EF_CHECK_OK(ctx, ef_tools_corpus_build(ctx, jsonl, db, &n));
+    EF_CHECK_EQ_INT(n, 5);
+    expect_first(ctx, db, "天安门", "bj", "[天安门]");
+    expect_first(ctx, db, "东方明珠", "sh", "[东方明珠]");
+    expect_first(ctx, db, "スカイツリー", "tk", "[スカイツリー]");
+    expect_first(ctx, db, "한강", "ko", "[한강]");
+    expect_first(ctx, db, "天安门广场在哪里？", "bj", "[天安门广场]");
+    expect_first(ctx, db, "volcano", "en", "[volcanoes]");
+    cJSON *hits = NULL;
+    EF_CHECK_OK(ctx, ef_tools_corpus_search(ctx, db, "门安天", 3, &hits));
+    EF_CHECK_EQ_INT(cJSON_GetArraySize(hits), 0);
+    cJSON_Delete(hits);
+    hits = NULL;
+    EF_CHECK_OK(ctx, ef_tools_corpus_search(ctx, db, "首都", 3, &hits)); /* in two documents */
+    EF_CHECK_EQ_INT(cJSON_GetArraySize(hits), 2);
+    cJSON_Delete(hits);
+
+    /* a format-1 corpus as an earlier envforge built it */
+    char old[600];
+    snprintf(old, sizeof old, "%s/old.db", dir);
+    sqlite3 *odb = NULL;
+    EF_CHECK_EQ_INT(sqlite3_open(old, &odb), SQLITE_OK);
+    EF_CHECK_EQ_INT(sqlite3_exec(odb,
+                                 "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                                 "CREATE TABLE docs(rowid INTEGER PRIMARY KEY, id TEXT NOT NULL "
+                                 "UNIQUE, title TEXT NOT NULL, url TEXT, text TEXT NOT NULL);"
+                                 "CREATE VIRTUAL TABLE docs_fts USING fts5(title, text, "
+                                 "content='docs', content_rowid='rowid', tokenize='porter "
+                                 "unicode61');"
+                                 "INSERT INTO docs(id, title, text) VALUES('v', 'Volcanoes', "
+                                 "'Lava and ash.');"
+                                 "INSERT INTO docs_fts(docs_fts) VALUES('rebuild');"
+                                 "INSERT INTO meta VALUES('format', '1'), ('n_docs', '1');",
+                                 NULL, NULL, NULL),
+                    SQLITE_OK);
+    sqlite3_close(odb);
+    expect_first(ctx, old, "volcano lava", "v", "[Lava]");
+    /* a format from a newer envforge is refused by name */
+    EF_CHECK_EQ_INT(sqlite3_open(old, &odb), SQLITE_OK);
+    EF_CHECK_EQ_INT(sqlite3_exec(odb, "UPDATE meta SET value = '9' WHERE key = 'format'", NULL,
+                                 NULL, NULL),
+                    SQLITE_OK);
+    sqlite3_close(odb);
+    hits = NULL;
+    EF_CHECK_EQ_INT(ef_tools_corpus_search(ctx, old, "lava", 3, &hits), EF_EPARSE);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "not an envforge corpus of format 1..2");
+    snprintf(jsonl, sizeof jsonl, "rm -rf '%s'", dir);
+    EF_CHECK_EQ_INT(system(jsonl), 0);
+    ef_ctx_free(ctx);
+}
+
 /* ---- git ---------------------------------------------------------------------- */
 
 static char *run_capture(const char *cmd)
@@ -1203,6 +1292,7 @@ int main(int argc, char **argv)
     EF_RUN(test_editor_insert);
     EF_RUN(test_editor_confinement);
     EF_RUN(test_corpus);
+    EF_RUN(test_corpus_cjk);
     EF_RUN(test_git);
     EF_RUN(test_git_confinement);
     EF_RUN(test_git_checkout_links);

@@ -4,7 +4,8 @@
  * document by id (the fetch tool's corpus mode).
  *
  * Layout: docs(rowid, id UNIQUE, title, url, text) holds the documents; docs_fts is an
- * external-content FTS5 table over (title, text) with the porter stemmer; meta holds the
+ * external-content FTS5 table over (title, text) with the porter stemmer over ef_cjk
+ * (unicode61 words, and CJK runs as characters and bigrams; common/fts.h); meta holds the
  * format version and the document count. A build writes a temporary file next to the
  * target and renames it into place, so readers never see half a corpus; it replaces only
  * a missing or empty file or an earlier corpus, never another database or file.
@@ -16,9 +17,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "common/fts.h"
 #include "tools/tools_int.h"
 
-#define CORPUS_FORMAT 1
+/* 2: the ef_cjk tokenizer (common/fts.h) under the stemmer; 1 (still read): unicode61 */
+#define CORPUS_FORMAT 2
+#define CORPUS_FORMAT_MIN 1
 #define MAX_LINE_BYTES (64u << 20)
 #define TITLE_WEIGHT 2.0
 
@@ -29,7 +33,7 @@ static const char create_sql[] =
     "CREATE TABLE docs(rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, title TEXT NOT NULL,"
     " url TEXT, text TEXT NOT NULL);"
     "CREATE VIRTUAL TABLE docs_fts USING fts5(title, text, content='docs',"
-    " content_rowid='rowid', tokenize='porter unicode61');";
+    " content_rowid='rowid', tokenize='porter ef_cjk');";
 
 static int sql_fail(ef_ctx *ctx, sqlite3 *db, const char *what)
 {
@@ -206,7 +210,7 @@ int ef_tools_corpus_build(ef_ctx *ctx, const char *jsonl_path, const char *db_pa
         goto done;
     }
     unlink(tmp);
-    if (sqlite3_open(tmp, &db) != SQLITE_OK) {
+    if (sqlite3_open(tmp, &db) != SQLITE_OK || ef_fts_register(db) != SQLITE_OK) {
         rc = sql_fail(ctx, db, tmp);
         goto done;
     }
@@ -262,13 +266,20 @@ static int open_ro(ef_ctx *ctx, const char *path, sqlite3 **out)
     }
     sqlite3_stmt *st = NULL;
     int rc = 0;
+    if (ef_fts_register(db) != SQLITE_OK) {
+        rc = ef_errorf(ctx, EF_EUNSUPPORTED, "corpus %s: this SQLite has no FTS5: %s", path,
+                       sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return rc;
+    }
     if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'format'", -1, &st, NULL) !=
             SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != CORPUS_FORMAT)
+        sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) < CORPUS_FORMAT_MIN ||
+        sqlite3_column_int(st, 0) > CORPUS_FORMAT)
         rc = ef_errorf(ctx, EF_EPARSE,
-                       "corpus %s: not an envforge corpus of format %d (make it with "
+                       "corpus %s: not an envforge corpus of format %d..%d (make it with "
                        "`envforge corpus build DOCS.jsonl -o %s`)",
-                       path, CORPUS_FORMAT, path);
+                       path, CORPUS_FORMAT_MIN, CORPUS_FORMAT, path);
     sqlite3_finalize(st);
     if (rc < 0) {
         sqlite3_close(db);
@@ -320,15 +331,30 @@ static int is_stopword(const char *w, size_t n)
     return 0;
 }
 
+typedef struct {
+    ef_buf b;
+    int n_terms;
+} query_terms;
+
+static int add_term(void *ud, const char *t, size_t n)
+{
+    query_terms *q = ud;
+    if (ef_buf_appendf(&q->b, "%s\"%.*s\"", q->n_terms ? " OR " : "", (int)n, t) < 0)
+        return -1; /* past the cap: search with the terms so far */
+    q->n_terms++;
+    return 0;
+}
+
 /* The query as FTS5 syntax: each word quoted (so punctuation and operators in the
  * model's text cannot be syntax errors), joined with OR; BM25 favours documents that
- * match more of them. Stop words are dropped unless nothing else is left. */
+ * match more of them. CJK runs, which have no spaces between words, become their
+ * overlapping bigrams (ef_fts_terms). Stop words are dropped unless nothing else is
+ * left. */
 static char *fts_query(const char *q)
 {
     for (int pass = 0; pass < 2; pass++) {
-        ef_buf b = EF_BUF_INIT(16384);
+        query_terms qt = {EF_BUF_INIT(16384), 0};
         const char *p = q;
-        int n_words = 0;
         while (*p) {
             while (*p && !is_word_byte((unsigned char)*p))
                 p++;
@@ -338,18 +364,17 @@ static char *fts_query(const char *q)
             size_t n = (size_t)(p - start);
             if (n == 0 || (pass == 0 && is_stopword(start, n)))
                 continue;
-            if (ef_buf_appendf(&b, "%s\"%.*s\"", n_words ? " OR " : "", (int)n, start) < 0) {
-                if (b.len == 0) {
-                    ef_buf_free(&b);
+            if (ef_fts_terms(start, n, add_term, &qt) < 0) {
+                if (qt.b.len == 0) {
+                    ef_buf_free(&qt.b);
                     return NULL;
                 }
-                break; /* past the cap: search with the words so far */
+                break;
             }
-            n_words++;
         }
-        if (n_words > 0)
-            return ef_buf_detach(&b);
-        ef_buf_free(&b);
+        if (qt.n_terms > 0)
+            return ef_buf_detach(&qt.b);
+        ef_buf_free(&qt.b);
     }
     return ef_strdup("");
 }
