@@ -1,8 +1,10 @@
 /*
  * cli/cmd_merge.c — `envforge merge OUT.db IN.db...`: joins shard stores into OUT
- * (created when missing), one input per transaction. Conflicts and notes go to stderr,
- * one summary line per input to stdout. Exit 0 when every input merged without a
- * conflict, 1 when one could not be merged or had conflicts, 2 for usage errors.
+ * (created when missing), one input per transaction. Every input is checked first: when
+ * one is not a store this build reads, each such input is named and nothing is merged
+ * (OUT is not opened, nor created). Conflicts and notes go to stderr, one summary line
+ * per input to stdout. Exit 0 when every input merged without a conflict, 1 when one
+ * could not be merged or had conflicts, 2 for usage errors.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,14 +16,20 @@ static const char usage_text[] =
     "usage: envforge merge [--quiet] OUT.db IN.db...\n"
     "Joins shard stores into OUT.db (created when missing), each input in one transaction.\n"
     "Envs match by content hash, tasks by env and content hash, runs by name, model and\n"
-    "shard, episodes by (run, task, sample). Rows that match an existing key but differ are\n"
-    "conflicts: reported on stderr, never overwritten (the OUT row is kept). Merging the\n"
-    "same input twice adds nothing.\n"
+    "shard, episodes by (run, task, sample); GRPO groups are renumbered whole, never mixing\n"
+    "tasks or runs. Rows that match an existing key but differ are conflicts: reported on\n"
+    "stderr, never overwritten (the OUT row is kept); so is a run with the same name, model\n"
+    "and shard but other settings (left out with its episodes). An episode that failed\n"
+    "(model_error, verifier error) is replaced by the input's that did not. Inputs that are\n"
+    "not envforge stores are named and nothing is merged. Merging the same input twice\n"
+    "adds nothing.\n"
     "\n"
-    "  --quiet   do not print notes (renamed runs); conflicts are always printed\n"
+    "  --quiet   do not print notes (renamed runs, replaced failed episodes); conflicts\n"
+    "            are always printed\n"
     "\n"
     "stdout: one line per input: IN: +E envs +T tasks +R runs +N episodes +V events,\n"
-    "        S episodes already present, C conflicts\n"
+    "        S episodes already present, P failed episodes replaced, F failed episodes\n"
+    "        left out, C conflicts\n"
     "exit: 0 merged without conflicts, 1 an input failed or had conflicts, 2 usage\n";
 
 typedef struct {
@@ -61,6 +69,20 @@ int ef_cli_merge(int argc, char **argv)
         fprintf(stderr, "envforge merge: out of memory\n");
         return EF_EXIT_FAIL;
     }
+    /* every input first: a wrong path leaves OUT as it was (not even created) */
+    int n_bad = 0;
+    for (int i = first + 1; i < argc; i++)
+        if (ef_store_merge_check_input(ctx, argv[i]) < 0) {
+            fprintf(stderr, "envforge merge: %s\n", ef_errmsg(ctx));
+            n_bad++;
+        }
+    if (n_bad) {
+        fprintf(stderr, "envforge merge: nothing merged (%d of %d inputs cannot be merged); %s left "
+                        "as it was\n",
+                n_bad, argc - first - 1, argv[first]);
+        ef_ctx_free(ctx);
+        return EF_EXIT_FAIL;
+    }
     ef_store *out = NULL;
     if (ef_store_open(ctx, argv[first], &out) < 0) {
         fprintf(stderr, "envforge merge: %s\n", ef_errmsg(ctx));
@@ -77,11 +99,13 @@ int ef_cli_merge(int argc, char **argv)
             continue;
         }
         printf("%s: +%llu envs +%llu tasks +%llu runs +%llu episodes +%llu events, "
-               "%llu episodes already present, %llu conflicts\n",
+               "%llu episodes already present, %llu failed episodes replaced, %llu failed "
+               "episodes left out, %llu conflicts\n",
                argv[i], (unsigned long long)st.n_envs, (unsigned long long)st.n_tasks,
                (unsigned long long)st.n_runs, (unsigned long long)st.n_episodes,
                (unsigned long long)st.n_events, (unsigned long long)st.n_same_episodes,
-               (unsigned long long)st.n_conflicts);
+               (unsigned long long)st.n_replaced_episodes,
+               (unsigned long long)st.n_failed_episodes, (unsigned long long)st.n_conflicts);
         if (st.n_conflicts)
             status = EF_EXIT_FAIL;
     }

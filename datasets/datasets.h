@@ -392,24 +392,47 @@ int ef_store_writer_close(ef_store_writer *w, ef_ctx *ctx);
 typedef struct {
     uint64_t n_envs, n_tasks, n_runs, n_episodes, n_events; /* rows added to the store */
     uint64_t n_same_envs, n_same_tasks, n_same_runs;        /* already there: mapped */
-    uint64_t n_same_episodes; /* already there and identical: skipped */
-    uint64_t n_conflicts;     /* reported, the store's rows kept, the input's skipped */
+    uint64_t n_same_episodes;     /* already there and identical: skipped */
+    uint64_t n_conflicts;         /* reported, the store's rows kept, the input's skipped */
+    uint64_t n_replaced_episodes; /* the store's failed episode (model_error, or its verifier
+                                   * failed) replaced by the input's that did not fail */
+    uint64_t n_failed_episodes;   /* the input's failed episode left out: the store has one
+                                   * for its (run, task, sample) */
 } ef_store_merge_stats;
 
 /* A line about the merge: conflict = 1 for a conflict (the store's row kept, the
- * input's skipped), 0 for a note (e.g. a run renamed to keep names unique). */
+ * input's skipped), 0 for a note (a run renamed to keep names unique, a failed episode
+ * replaced). */
 typedef void (*ef_store_merge_report_fn)(void *ud, int conflict, const char *msg);
+
+/* 0 when path is a store this build reads (checked read-only; nothing is written);
+ * else the reason on ctx: "PATH: not an envforge store (no such file | a directory |
+ * an empty file | not a SQLite database... | a SQLite database with no tables | ... no
+ * schema_migrations)" (EF_ENOTFOUND, EF_EINVAL or EF_EPARSE), EF_EUNSUPPORTED for a
+ * store newer than this build, EF_EIO when it cannot be read. ef_store_merge runs it
+ * first; `envforge merge` runs it on every input before it opens OUT. */
+int ef_store_merge_check_input(ef_ctx *ctx, const char *path);
 
 /* Joins the store at in_path into s, in one transaction (all of it or nothing):
  * envs by content_hash; tasks by (env, content_hash); runs by name, model and shard
  * (a run whose name is taken by a different run gets "<name>/shard-I-of-N" or
- * "<name>/K" and a note); episodes by (run, task, sample_idx) with their messages, tool
- * calls, token streams and events; run events once each. Rows that share a key but
- * differ (an env's source, a task's prompt or JSON, an episode's outcome) are
- * conflicts: reported through report (may be NULL), counted, and never overwrite what
- * the store has; the episodes of a conflicting task are skipped with it. Returns 0
- * even when there were conflicts (see stats->n_conflicts); < 0 when the input cannot
- * be read or the store cannot be written. Not inside a transaction of the caller's. */
+ * "<name>/K" and a note; one with the same name, model and shard but other settings —
+ * seed, group_size or a config_json key — is a conflict, left out with its episodes
+ * and events); episodes by (run, task, sample_idx) with their messages, tool calls,
+ * token streams and events; run events once each. GRPO groups are renumbered as
+ * whole groups: the input's (run, group, task) gets the store group it continues (one
+ * holding an episode with the same key, or the run's one group of that task) or a new
+ * id in the run (the task's id when free), so that a store group never mixes tasks or
+ * runs. Rows that share a key but differ (an env's source, a task's prompt or JSON, an
+ * episode's outcome or group) are conflicts: reported through report (may be NULL),
+ * counted, and never overwrite what the store has; the episodes of a conflicting task
+ * are skipped with it. The exception is a failed episode (model_error, or an error
+ * "verify: ...": no verdict on the model): the input's episode that did not fail
+ * replaces the store's failed one (a note, n_replaced_episodes), and the input's failed
+ * one never replaces the store's (n_failed_episodes). Returns 0 even when there were
+ * conflicts (see stats->n_conflicts); < 0 when the input cannot be read (see
+ * ef_store_merge_check_input) or the store cannot be written. Not inside a transaction
+ * of the caller's. */
 int ef_store_merge(ef_store *s, const char *in_path, ef_store_merge_report_fn report, void *ud,
                    ef_store_merge_stats *stats);
 
