@@ -1,12 +1,16 @@
 /*
  * datasets/store_merge.c — joining one store into another (shards of a run, or stores
- * made on several machines). The input is checked by opening it read-only, then
- * ATTACHed as `src`, and everything happens in one transaction, in order: envs (by
- * content hash), tasks (by env and content hash), runs (by name, model and shard),
- * episodes (by run, task and sample) with their messages, tool calls, token streams and
- * episode events, then run-level events. Temporary tables map the input's ids to the
- * store's. Rows with the same key but different content are conflicts: reported,
- * counted, and skipped — the store's rows are never overwritten.
+ * made on several machines). The input is checked first (a file, a SQLite database, a
+ * store whose schema this build reads: "PATH: not an envforge store (why)" otherwise),
+ * then ATTACHed as `src`, and everything happens in one transaction, in order: envs (by
+ * content hash), tasks (by env and content hash), runs (by name, model and shard; the
+ * same run with other settings is a conflict and stays out), episodes (by run, task and
+ * sample) in GRPO groups mapped whole to the store's, with their messages, tool calls,
+ * token streams and episode events, then run-level events. Temporary tables map the
+ * input's ids to the store's. Rows with the same key but different content are
+ * conflicts: reported, counted, and skipped — the store's rows are never overwritten,
+ * except a failed episode (model_error, verifier error), which the input's good one
+ * for the same key replaces.
  */
 #define _GNU_SOURCE
 #include <errno.h>
