@@ -77,8 +77,9 @@ int ef_cli_merge(int argc, char **argv)
             n_bad++;
         }
     if (n_bad) {
-        fprintf(stderr, "envforge merge: nothing merged (%d of %d inputs cannot be merged); %s left "
-                        "as it was\n",
+        fprintf(stderr,
+                "envforge merge: nothing merged (%d of %d inputs cannot be merged); %s left "
+                "as it was\n",
                 n_bad, argc - first - 1, argv[first]);
         ef_ctx_free(ctx);
         return EF_EXIT_FAIL;
@@ -104,8 +105,8 @@ int ef_cli_merge(int argc, char **argv)
                argv[i], (unsigned long long)st.n_envs, (unsigned long long)st.n_tasks,
                (unsigned long long)st.n_runs, (unsigned long long)st.n_episodes,
                (unsigned long long)st.n_events, (unsigned long long)st.n_same_episodes,
-               (unsigned long long)st.n_replaced_episodes,
-               (unsigned long long)st.n_failed_episodes, (unsigned long long)st.n_conflicts);
+               (unsigned long long)st.n_replaced_episodes, (unsigned long long)st.n_failed_episodes,
+               (unsigned long long)st.n_conflicts);
         if (st.n_conflicts)
             status = EF_EXIT_FAIL;
     }

@@ -187,11 +187,6 @@ static int merge_tasks(merge *m)
 /* How a name is held in the store, for an input run. */
 enum { SLOT_FREE, SLOT_SAME, SLOT_TAKEN, SLOT_OTHER_SETTINGS };
 
-/* A json_each row as JSON text (containers are JSON text already). */
-#define JSON_TEXT(t)                                                                               \
-    "CASE " t ".type WHEN 'text' THEN json_quote(" t ".value) WHEN 'null' THEN 'null' "          \
-    "WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(" t ".value AS TEXT) END"
-
 /* The settings of input run ?1 that differ from those of the store's run ?2, one row
  * each (order, field, input value, store value): the seed and group_size columns and
  * each key of config_json (compared as JSON values: key order does not matter, a
@@ -202,10 +197,13 @@ static const char settings_diff_sql[] =
     " d.group_size AS d_gs, s.config_json AS sc, d.config_json AS dc, "
     " coalesce(json_type(s.config_json) = 'object' AND json_type(d.config_json) = 'object', 0)"
     " AS objs FROM src.runs s, main.runs d WHERE s.id = ?1 AND d.id = ?2),"
-    " a AS (SELECT j.id, j.key, j.type, j.value, " JSON_TEXT("j") " AS v "
-    " FROM r, json_each(r.sc) j WHERE r.objs),"
-    " b AS (SELECT j.id, j.key, j.type, j.value, " JSON_TEXT("j") " AS v "
-    " FROM r, json_each(r.dc) j WHERE r.objs),"
+    /* each side's keys, with the value as JSON text (containers are JSON text already) */
+    " a AS (SELECT j.id, j.key, j.type, j.value, CASE j.type WHEN 'text' THEN "
+    " json_quote(j.value) WHEN 'null' THEN 'null' WHEN 'true' THEN 'true' WHEN 'false' THEN "
+    " 'false' ELSE CAST(j.value AS TEXT) END AS v FROM r, json_each(r.sc) j WHERE r.objs),"
+    " b AS (SELECT j.id, j.key, j.type, j.value, CASE j.type WHEN 'text' THEN "
+    " json_quote(j.value) WHEN 'null' THEN 'null' WHEN 'true' THEN 'true' WHEN 'false' THEN "
+    " 'false' ELSE CAST(j.value AS TEXT) END AS v FROM r, json_each(r.dc) j WHERE r.objs),"
     " k AS (SELECT key, min(pos) AS pos FROM (SELECT key, id AS pos FROM a UNION ALL "
     " SELECT key, id + 1000000 FROM b) GROUP BY key) "
     "SELECT 0, 'seed', s_seed, d_seed FROM r WHERE s_seed IS NOT d_seed "
@@ -330,8 +328,7 @@ static int run_conflict(merge *m, sqlite3_stmt *row, const char *dst_name, const
 {
     uint64_t n_episodes = 0;
     char sql[128];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM src.episodes WHERE run_id = %lld",
-             num(row, 0));
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM src.episodes WHERE run_id = %lld", num(row, 0));
     int rc = count(m, sql, &n_episodes);
     if (rc < 0)
         return rc;
@@ -453,7 +450,8 @@ static int new_groups(merge *m)
             break;
         int64_t dst = task_id, top = INT64_MIN;
         for (int c = 1; c <= 2; c++)
-            if (sqlite3_column_type(st[1], c) != SQLITE_NULL && sqlite3_column_int64(st[1], c) > top)
+            if (sqlite3_column_type(st[1], c) != SQLITE_NULL &&
+                sqlite3_column_int64(st[1], c) > top)
                 top = sqlite3_column_int64(st[1], c);
         if (!sqlite3_column_int(st[1], 0)) {
             if (top == INT64_MAX) {
@@ -495,30 +493,33 @@ static int map_groups(merge *m)
 
 /* ---- episodes and what hangs off them ------------------------------------------------------ */
 
-/* An episode with no verdict on the model: the model call failed, or the verifier did
- * (what `envforge run` retries on resume and `envforge export` leaves out). */
-#define FAULTY(e) "coalesce(" e ".end_reason = 'model_error' OR " e ".error LIKE 'verify: %', 0)"
-
 /* What each input episode becomes: new (no store episode with its key), same (the store
  * has it), replace (the store's failed, the input's did not), failed (the input's
  * failed where the store has one: left out), conflict (both have a verdict, and they
- * differ). */
+ * differ). Failed: no verdict on the model — the model call failed (model_error) or the
+ * verifier did ("verify: ..."), what `envforge run` retries on resume and `envforge
+ * export` leaves out. */
 static const char classify_sql[] =
     "UPDATE temp.ef_plan AS p SET action = CASE WHEN p.existing IS NULL THEN 'new' ELSE "
     "(SELECT CASE WHEN NOT (s.status IS NOT d.status OR s.end_reason IS NOT d.end_reason OR "
     "s.reward IS NOT d.reward OR s.verified IS NOT d.verified OR s.answer IS NOT d.answer OR "
     "s.n_completion_tokens IS NOT d.n_completion_tokens OR p.group_id IS NOT d.group_id) "
-    "THEN 'same' WHEN " FAULTY("d") " AND NOT " FAULTY("s") " THEN 'replace' "
-    "WHEN " FAULTY("s") " THEN 'failed' ELSE 'conflict' END "
+    "THEN 'same' "
+    "WHEN coalesce(d.end_reason = 'model_error' OR d.error LIKE 'verify: %', 0) AND NOT "
+    "coalesce(s.end_reason = 'model_error' OR s.error LIKE 'verify: %', 0) THEN 'replace' "
+    "WHEN coalesce(s.end_reason = 'model_error' OR s.error LIKE 'verify: %', 0) THEN 'failed' "
+    "ELSE 'conflict' END "
     "FROM src.episodes s, main.episodes d WHERE s.id = p.src AND d.id = p.existing) END";
 
 /* The fields in which the input's episode s and the store's d differ, for the message. */
-#define DIFF_FIELD(col, name) "CASE WHEN s." col " IS NOT d." col " THEN ' " name "' ELSE '' END || "
 static const char differing[] =
-    DIFF_FIELD("status", "status") DIFF_FIELD("end_reason", "end_reason")
-        DIFF_FIELD("reward", "reward") DIFF_FIELD("verified", "verified")
-            DIFF_FIELD("answer", "answer") DIFF_FIELD("n_completion_tokens", "completion tokens")
-                "CASE WHEN p.group_id IS NOT d.group_id THEN ' group' ELSE '' END";
+    "CASE WHEN s.status IS NOT d.status THEN ' status' ELSE '' END || "
+    "CASE WHEN s.end_reason IS NOT d.end_reason THEN ' end_reason' ELSE '' END || "
+    "CASE WHEN s.reward IS NOT d.reward THEN ' reward' ELSE '' END || "
+    "CASE WHEN s.verified IS NOT d.verified THEN ' verified' ELSE '' END || "
+    "CASE WHEN s.answer IS NOT d.answer THEN ' answer' ELSE '' END || "
+    "CASE WHEN s.n_completion_tokens IS NOT d.n_completion_tokens THEN ' completion tokens' "
+    "ELSE '' END || CASE WHEN p.group_id IS NOT d.group_id THEN ' group' ELSE '' END";
 
 static void episode_conflict(merge *m, sqlite3_stmt *st)
 {
@@ -640,7 +641,8 @@ static int merge_events(merge *m)
                "INSERT INTO main.events(run_id, episode_id, kind, payload, time) "
                "SELECT mr.dst, NULL, s.kind, s.payload, s.time FROM src.events s "
                "LEFT JOIN temp.ef_map_run mr ON mr.src = s.run_id WHERE s.episode_id IS NULL "
-               "AND (s.run_id IS NULL OR mr.dst IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM main.events d WHERE d.episode_id IS NULL AND "
+               "AND (s.run_id IS NULL OR mr.dst IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM "
+               "main.events d WHERE d.episode_id IS NULL AND "
                "d.run_id IS mr.dst AND d.kind = s.kind AND d.payload = s.payload AND "
                "d.time = s.time) ORDER BY s.id",
                &m->st.n_events);

@@ -234,7 +234,7 @@ static ef_store *open_new(const char *path)
 
 /* The number of (run, group) pairs whose episodes are not all of one task. */
 #define MIXED_GROUPS                                                                               \
-    "SELECT count(*) FROM (SELECT run_id, group_id FROM episodes GROUP BY 1, 2 "                  \
+    "SELECT count(*) FROM (SELECT run_id, group_id FROM episodes GROUP BY 1, 2 "                   \
     "HAVING count(DISTINCT task_id) > 1)"
 
 /* Two machines ran the same run on stores whose task ids differ (the second store made
@@ -400,7 +400,7 @@ static void test_merge_failed_replaced(void)
     run = add_run(s, RUN_CONFIG);
     add_episode(s, run, t[0], t[0], 0, "0", "");
     add_episode(s, run, t[0], t[0], 1, "0", "");
-    add_episode(s, run, t[1], t[1], 0, "one", ""); /* another good answer: a conflict */
+    add_episode(s, run, t[1], t[1], 0, "one", "");     /* another good answer: a conflict */
     add_episode(s, run, t[2], t[2], 0, "2", "verify"); /* failed on both: the store's stays */
     add_episode(s, run, t[1], t[1], 1, "1", "");
     ef_store_close(s);
