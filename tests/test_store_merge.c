@@ -616,6 +616,9 @@ static void test_merge_conflicts(void)
     EF_CHECK_EQ_INT(st.n_conflicts, 3);
     EF_CHECK_EQ_INT(r.n_conflicts, 3);
     EF_CHECK_EQ_INT(st.n_same_episodes, 1); /* task 0 sample 0; task 2's are skipped */
+    /* the episode's conflict (reported last) names what differs */
+    EF_CHECK_CONTAINS(r.last, "differs from the store's episode");
+    EF_CHECK_CONTAINS(r.last, "in: reward; kept the store's");
     EF_CHECK_EQ_INT(st.n_episodes, 0);
     /* nothing was overwritten */
     EF_CHECK_EQ_INT(sql_int(out, "SELECT count(*) FROM episodes WHERE reward = 0.5"), 0);
