@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,13 +34,19 @@ static const char usage_text[] =
     "  --run NAME         one run\n"
     "  --grpo std|dr      rl advantages: (r - mean) / (std_{N-1} + 1e-6) as verl (std, the\n"
     "                     default), or r - mean as Dr. GRPO (dr)\n"
+    "  --full-groups      rl: skip a group that lost a sample without a token stream\n"
+    "                     instead of writing the rest of it (for trainers that reshape\n"
+    "                     rewards by a fixed group size, as slime's GRPO does)\n"
     "  --parquet          write Parquet to -o FILE (needs python3 with pyarrow)\n"
     "\n"
-    "rl: a GRPO group is the samples of one task in one run. Only complete groups are\n"
-    "written: group_size samples, each with a token stream and each passing --min-reward /\n"
-    "--verified-only; other groups are skipped whole and counted on stderr. group_index\n"
-    "numbers the written groups from 0. tasks: --min-reward and --verified-only do not\n"
-    "apply; --run keeps the tasks that run sampled.\n"
+    "rl: a GRPO group is the samples of one task in one run, judged whole: it needs\n"
+    "group_size samples, none ended by a model or verifier error, each passing\n"
+    "--min-reward / --verified-only; other groups are skipped and counted on stderr. A\n"
+    "sample without a token stream (a context reset or an unparsable tool call leaves\n"
+    "none) is left out and its group written with the rest, advantages over those, when\n"
+    "at least 2 remain (metadata.group_samples); counted on stderr. group_index numbers\n"
+    "the written groups from 0. tasks: --min-reward and --verified-only do not apply;\n"
+    "--run keeps the tasks that run sampled.\n"
     "exit: 0 written, 1 the store cannot be read, --run/--env names nothing in it or the\n"
     "output cannot be written (an existing -o FILE is then left as it was), 2 usage (also\n"
     "-o naming the store itself)\n";
@@ -75,6 +82,9 @@ int ef_cli_export(int argc, char **argv)
             takes = 0;
         } else if (!strcmp(a, "--parquet")) {
             parquet = 1;
+            takes = 0;
+        } else if (!strcmp(a, "--full-groups")) {
+            o.full_groups = 1;
             takes = 0;
         } else if (strcmp(a, "--db") && strcmp(a, "--format") && strcmp(a, "-o") &&
                    strcmp(a, "--min-reward") && strcmp(a, "--env") && strcmp(a, "--level") &&
@@ -121,6 +131,8 @@ int ef_cli_export(int argc, char **argv)
                                             "--format tasks exports tasks");
     if (parquet && !out_path)
         return ef_cli_usage_error("export", "--parquet writes a file: give -o FILE");
+    if (o.full_groups && o.format != EF_EXPORT_RL)
+        return ef_cli_usage_error("export", "--full-groups applies to --format rl");
     int urc = ef_cli_check_output("export", db, out_path);
     if (urc != EF_EXIT_OK)
         return urc;
@@ -139,17 +151,23 @@ int ef_cli_export(int argc, char **argv)
         /* to a temporary name renamed over FILE at the end: the writer removes what it
          * wrote when it fails, and an existing FILE must outlive a failed export */
         char *tmp = ef_asprintf("%s.tmp-%ld", out_path, (long)getpid());
+        int fd = -1;
         if (!tmp)
             rc = ef_errorf(ctx, EF_ENOMEM, "export: out of memory");
+        else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
+            /* as the JSONL path says it: the folder is missing or not writable, said
+             * here rather than by the helper (a Python traceback naming the temporary) */
+            rc = ef_errorf(ctx, EF_EIO, "cannot write %s: %s", out_path, strerror(errno));
         else {
+            close(fd);
             rc = ef_export_write_parquet(s, &o, tmp, &st);
             if (rc == 0 && rename(tmp, out_path) != 0)
                 rc = ef_errorf(ctx, EF_EIO, "export: cannot write %s: %s", out_path,
                                strerror(errno));
             if (rc < 0)
                 unlink(tmp);
-            ef_free(tmp);
         }
+        ef_free(tmp);
     }
     else if (rc == 0) {
         /* -o through a temporary file: a failed export leaves an existing FILE as it was */
@@ -180,7 +198,8 @@ int ef_cli_export(int argc, char **argv)
         if (o.format == EF_EXPORT_RL)
             fprintf(stderr,
                     "; %llu groups written; skipped %llu incomplete, %llu with a model or "
-                    "verifier error, %llu filtered, %llu without tokens (%llu samples)",
+                    "verifier error, %llu filtered, %llu short of token streams (%llu "
+                    "samples)",
                     (unsigned long long)st.n_groups, (unsigned long long)st.n_groups_incomplete,
                     (unsigned long long)st.n_groups_faulty,
                     (unsigned long long)st.n_groups_filtered,
@@ -190,6 +209,16 @@ int ef_cli_export(int argc, char **argv)
             fprintf(stderr, "; skipped %llu episodes with a model or verifier error",
                     (unsigned long long)st.n_faulty);
         fputc('\n', stderr);
+        if (st.n_samples_no_tokens)
+            fprintf(stderr,
+                    "envforge export: %llu %s no token stream (a context reset or an "
+                    "unparsable tool call leaves none; first: episode %lld): %llu %s written "
+                    "without them, advantages over the samples written (--full-groups skips "
+                    "such groups)\n",
+                    (unsigned long long)st.n_samples_no_tokens,
+                    st.n_samples_no_tokens == 1 ? "sample has" : "samples have",
+                    (long long)st.first_no_tokens, (unsigned long long)st.n_groups_short,
+                    st.n_groups_short == 1 ? "group" : "groups");
         if (st.n_groups_faulty || st.n_faulty)
             fprintf(stderr, "envforge export: episodes that ended in model_error or whose "
                             "verifier failed carry no verdict on the model; `envforge run` "

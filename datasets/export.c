@@ -532,6 +532,8 @@ static int write_sample(ef_store *s, sqlite3_stmt *tq, ef_jw *w, const group_buf
     W_INT(w, g->group_id);
     W_LIT(w, ",\"group_size\":");
     W_INT(w, g->group_size);
+    W_LIT(w, ",\"group_samples\":");
+    W_INT(w, (int64_t)g->n);
     W_LIT(w, ",\"sample_idx\":");
     W_INT(w, m->sample_idx);
     W_LIT(w, ",\"episode_id\":");
@@ -557,20 +559,31 @@ static int write_sample(ef_store *s, sqlite3_stmt *tq, ef_jw *w, const group_buf
     return 0;
 }
 
-/* Writes the buffered group when it is complete; counts it as skipped otherwise. */
+/* Writes the buffered group when it is complete; counts it as skipped otherwise.
+ *
+ * A sample without a token stream is a verdict the export cannot write: the runner keeps
+ * no stream once it stops describing one context (a context reset replaced earlier turns;
+ * an unparsable tool call was answered by a user message, after which the encoder drops
+ * the earlier reasoning), and tokens rebuilt from the messages would not be what the
+ * model sampled in the context it saw. Such samples are left out and the group written
+ * with the rest, its advantages computed over those — the same figures a trainer that
+ * groups rows by group_index computes from the rows — when at least 2 remain; a group
+ * with fewer, or any with o->full_groups, is skipped. */
 static int flush_group(ef_store *s, sqlite3_stmt *tq, ef_jw *w, group_buf *g,
                        const ef_export_options *o, ef_export_stats *st, uint64_t *index)
 {
     if (!g->n)
         return 0;
-    int complete = (int64_t)g->n == g->group_size, passes = 1, tokens = 1, faulty = 0;
+    int complete = (int64_t)g->n == g->group_size, passes = 1, faulty = 0;
+    size_t n_tokens = 0;
     for (size_t i = 0; i < g->n; i++) {
         passes &= g->m[i].passes;
-        tokens &= g->m[i].has_tokens;
+        n_tokens += g->m[i].has_tokens != 0;
         faulty |= g->m[i].faulty;
         if (i && g->m[i].sample_idx == g->m[i - 1].sample_idx)
             complete = 0;
     }
+    int tokens = n_tokens == g->n || (!o->full_groups && n_tokens >= 2);
     int rc = 0;
     if (!complete)
         st->n_groups_incomplete++;
@@ -583,6 +596,17 @@ static int flush_group(ef_store *s, sqlite3_stmt *tq, ef_jw *w, group_buf *g,
     if (!complete || faulty || !passes || !tokens) {
         st->n_samples_skipped += g->n;
         goto done;
+    }
+    if (n_tokens < g->n) {
+        size_t k = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            if (g->m[i].has_tokens)
+                g->m[k++] = g->m[i];
+            else if (!st->n_samples_no_tokens++)
+                st->first_no_tokens = g->m[i].id;
+        }
+        g->n = k;
+        st->n_groups_short++;
     }
     for (size_t i = 0; i < g->n; i++)
         g->rewards[i] = g->m[i].reward;

@@ -17,10 +17,13 @@
  *     rollout_routed_experts, rollout_top_p_token_ids/offsets, status, metadata. The
  *     prompt is the token stream up to the first model token; the response is the rest
  *     (model and tool tokens; loss_mask 0 on tool tokens). Groups are (run, group_id);
- *     only complete groups are written (as many samples as the run's group_size, each
- *     with a token stream, each passing the filters); the others are counted in
- *     ef_export_stats and skipped whole, so every written group is full-size and
- *     contiguous, and group_index counts the written groups from 0.
+ *     a group is judged whole: it needs as many samples as the run's group_size, none
+ *     with a model or verifier error, each passing the filters; others are counted in
+ *     ef_export_stats and skipped whole. A sample without a token stream (a context
+ *     reset or an unparsable tool call leaves none) cannot be written: its group is
+ *     written without it when at least 2 samples remain, the advantages computed over
+ *     those (metadata.group_samples says how many), else skipped (always skipped with
+ *     full_groups). Groups are contiguous; group_index counts the written groups from 0.
  *   - tasks: one prompt-only row per task in the form verl and TRL read (prompt as
  *     messages, data_source, ability, reward_model{style, ground_truth}, extra_info).
  *   - ef_stats_compute() builds the statistics as a cJSON tree (per env and level:
@@ -64,11 +67,14 @@ typedef struct {
     int level;         /* task level; < 0: all */
     const char *run;   /* run name; NULL: all */
     ef_grpo_norm grpo; /* rl: EF_GRPO_STD (verl) or EF_GRPO_DR (Dr. GRPO) */
+    int full_groups;   /* rl: skip a group that lost a sample without a token stream
+                        * instead of writing the rest of it (trainers that reshape rewards
+                        * by a fixed group size, as slime's GRPO does) */
 } ef_export_options;
 
-#define EF_EXPORT_OPTIONS_VERSION 1
+#define EF_EXPORT_OPTIONS_VERSION 2
 /* clang-format off */
-#define EF_EXPORT_OPTIONS_INIT {EF_EXPORT_OPTIONS_VERSION, EF_EXPORT_SFT, -1.0, 0, NULL, -1, NULL, EF_GRPO_STD}
+#define EF_EXPORT_OPTIONS_INIT {EF_EXPORT_OPTIONS_VERSION, EF_EXPORT_SFT, -1.0, 0, NULL, -1, NULL, EF_GRPO_STD, 0}
 /* clang-format on */
 
 /* What one export wrote and skipped. */
@@ -78,8 +84,13 @@ typedef struct {
     uint64_t n_groups;            /* rl: groups written */
     uint64_t n_groups_incomplete; /* rl: groups skipped: fewer samples than group_size */
     uint64_t n_groups_filtered;   /* rl: groups skipped: a sample failed a filter */
-    uint64_t n_groups_no_tokens;  /* rl: groups skipped: a sample has no token stream */
+    uint64_t n_groups_no_tokens;  /* rl: groups skipped: fewer than 2 samples with a token
+                                   * stream (with full_groups: any sample without one) */
     uint64_t n_samples_skipped;   /* rl: samples in the skipped groups */
+    uint64_t n_groups_short;      /* rl: groups written without their samples that have no
+                                   * token stream (advantages over the samples written) */
+    uint64_t n_samples_no_tokens; /* rl: samples left out of written groups for that */
+    int64_t first_no_tokens;      /* rl: the episode id of the first of those (0: none) */
     uint64_t n_groups_faulty;     /* rl: groups skipped: a sample ended in model_error or its
                                    * verifier failed (no verdict on the model: resuming the
                                    * run retries those) */

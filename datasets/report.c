@@ -461,7 +461,15 @@ static int prep(ef_store *s, const char *sql, const ef_report_options *o, sqlite
     return 0;
 }
 
-/* The episodes as a JSON array: every stride-th in export order, at most max. */
+/* Position k of the max episodes shown out of total (total > max): floor(k * total /
+ * max), spread evenly from the first; split so that k * total cannot overflow. */
+static int64_t pick_at(int64_t k, int64_t total, int64_t max)
+{
+    return k * (total / max) + k * (total % max) / max;
+}
+
+/* The episodes as a JSON array: min(max, all) of them, spread evenly in export order
+ * (a stride of ceil(total / max) would show as few as about half of max). */
 static int write_episodes(ef_store *s, const ef_report_options *o, ef_jw *w, int64_t *n_shown,
                           int64_t *n_all)
 {
@@ -474,7 +482,6 @@ static int write_episodes(ef_store *s, const ef_report_options *o, ef_jw *w, int
     if (sqlite3_step(cnt) == SQLITE_ROW)
         total = sqlite3_column_int64(cnt, 0);
     int64_t max = o->max_episodes > 0 ? o->max_episodes : 0;
-    int64_t stride = max > 0 && total > max ? (total + max - 1) / max : 1;
     if ((rc = prep(s,
                    REPORT_EPISODE_SQL("ep.id, r.name, ep.group_id, ep.sample_idx, ep.task_id, "
                                       "e.name, t.level, ep.reward, ep.verified, ep.status, "
@@ -497,15 +504,20 @@ static int write_episodes(ef_store *s, const ef_report_options *o, ef_jw *w, int
     }
     rc = 0;
     ef_export__jw_lit(w, "[");
-    int64_t i = 0;
-    int step;
+    int64_t i = 0, next = 0;
+    int step = SQLITE_DONE;
     while (max > 0 && shown < max && (step = sqlite3_step(q)) == SQLITE_ROW) {
-        if (i++ % stride)
+        if (i++ != next)
             continue;
+        next = total > max ? pick_at(shown + 1, total, max) : shown + 1;
         if (shown++)
             ef_export__jw_lit(w, ",\n");
         if ((rc = write_episode(s, &vs, w, q, o->max_content_bytes)) < 0)
             goto cleanup;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        rc = ef_datasets__sqlerr(s, step, "report: episodes");
+        goto cleanup;
     }
     ef_export__jw_lit(w, "]");
 cleanup:

@@ -33,7 +33,8 @@ SCHEMAS = {
                      ("rollout_routed_experts", pa.list_(pa.list_(pa.list_(pa.uint16())))),
                      ("status", S),
                      ("metadata", pa.struct([("run", S), ("run_id", I), ("group_id", I),
-                                             ("group_size", I), ("sample_idx", I),
+                                             ("group_size", I), ("group_samples", I),
+                                             ("sample_idx", I),
                                              ("episode_id", I), ("task_id", I), ("env", S),
                                              ("level", I), ("end_reason", S), ("verified", B),
                                              ("num_turns", I), ("route_layers", I),
@@ -54,7 +55,11 @@ BATCH_BYTES = 32 << 20
 def main():
     fmt, path = sys.argv[1], sys.argv[2]
     schema = SCHEMAS[fmt]
-    writer = pq.ParquetWriter(path, schema, compression="zstd")
+    try:
+        writer = pq.ParquetWriter(path, schema, compression="zstd")
+    except OSError as e:  # a missing folder, no permission: one line, not a traceback
+        sys.stderr.write("parquet: cannot write %s: %s\n" % (path, e.strerror or e))
+        sys.exit(2)
     rows, size, n = [], 0, 0
     for line in sys.stdin.buffer:
         row = json.loads(line)

@@ -17,8 +17,10 @@
 #include "tests/export_fixtures/store_fixture.h"
 #include "tests/testlib.h"
 
-static char g_dir[512], g_db[600];
+static char g_dir[512], g_db[700];
 static ef_ctx *g_ctx;
+
+static int run_cmd(const char *cmd, char **out);
 
 /* The export of g_db with o, as parsed lines (cJSON array); NULL on error. */
 static cJSON *export_rows(const ef_export_options *o, ef_export_stats *st, char **text)
@@ -180,7 +182,10 @@ static const double adv_std_c[4] = {-1.0246926766015811, 0.14638466808594017, 1.
 static const double adv_dr_a[4] = {0.25, -0.75, 0.25, 0.25};
 static const double adv_dr_c[4] = {-0.4375, 0.0625, 0.5625, -0.1875};
 
-static void check_advantages(const cJSON *rows, int task_id, const double *want, int n)
+/* The advantages of task_id's samples: want[sample_idx] for each of the n_seen written
+ * (of n in the group). */
+static void check_advantages_of(const cJSON *rows, int task_id, const double *want, int n,
+                                int n_seen)
 {
     const cJSON *r;
     int seen = 0;
@@ -194,8 +199,19 @@ static void check_advantages(const cJSON *rows, int task_id, const double *want,
             EF_CHECK_NEAR(getn(r, "advantage"), want[k], 1e-12);
         seen++;
     }
-    EF_CHECK_EQ_INT(seen, n);
+    EF_CHECK_EQ_INT(seen, n_seen);
 }
+
+static void check_advantages(const cJSON *rows, int task_id, const double *want, int n)
+{
+    check_advantages_of(rows, task_id, want, n, n);
+}
+
+/* Task F: rewards {0, 1, 1, 0}, sample 1 without a token stream: written as samples 0, 2,
+ * 3 with rewards {0, 1, 0}: mean 1/3, std_{N-1} sqrt(1/3). */
+static const double adv_std_f[4] = {-0.5773492691913577, 0, 1.1546985383827155,
+                                    -0.5773492691913577};
+static const double adv_dr_f[4] = {-1.0 / 3, 0, 2.0 / 3, -1.0 / 3};
 
 static void test_rl_groups_std(void)
 {
@@ -206,13 +222,18 @@ static void test_rl_groups_std(void)
     EF_CHECK(rows != NULL);
     if (!rows)
         return;
-    /* A, B, C, E (r1, size 4) and G, H (r2, size 1); D incomplete, F without tokens */
-    EF_CHECK_EQ_INT(cJSON_GetArraySize(rows), 18);
-    EF_CHECK_EQ_INT(st.n_groups, 6);
+    /* A, B, C, E (r1, size 4), F (3 of 4: one has no token stream) and G, H (r2, size
+     * 1); D incomplete */
+    EF_CHECK_EQ_INT(cJSON_GetArraySize(rows), 21);
+    EF_CHECK_EQ_INT(st.n_groups, 7);
     EF_CHECK_EQ_INT(st.n_groups_incomplete, 1);
-    EF_CHECK_EQ_INT(st.n_groups_no_tokens, 1);
+    EF_CHECK_EQ_INT(st.n_groups_no_tokens, 0);
     EF_CHECK_EQ_INT(st.n_groups_filtered, 0);
-    EF_CHECK_EQ_INT(st.n_samples_skipped, 7);
+    EF_CHECK_EQ_INT(st.n_samples_skipped, 3);
+    EF_CHECK_EQ_INT(st.n_groups_short, 1);
+    EF_CHECK_EQ_INT(st.n_samples_no_tokens, 1);
+    EF_CHECK(st.first_no_tokens > 0);
+    check_advantages_of(rows, 6, adv_std_f, 4, 3);
     check_advantages(rows, 1, adv_std_a, 4);
     static const double zeros[4] = {0, 0, 0, 0};
     check_advantages(rows, 2, zeros, 4); /* all rewards equal */
@@ -222,7 +243,8 @@ static void test_rl_groups_std(void)
     check_advantages(rows, 5, adv_e, 4);
     check_advantages(rows, 7, zeros, 1); /* groups of 1 */
     check_advantages(rows, 8, zeros, 1);
-    /* groups contiguous, full-size, numbered from 0; index counts samples */
+    /* groups contiguous, numbered from 0, group_samples rows each (group_size but for F,
+     * whose sample 1 is left out); index counts samples */
     const cJSON *r;
     int i = 0;
     double gi_last = -1, gid_last = -1;
@@ -234,12 +256,15 @@ static void test_rl_groups_std(void)
         if (gi != gi_last) {
             EF_CHECK_EQ_INT(gi, gi_last + 1);
             if (gi_last >= 0)
-                EF_CHECK_EQ_INT(in_group,
-                                (int)getn(cJSON_GetArrayItem(rows, i - 1), "metadata.group_size"));
+                EF_CHECK_EQ_INT(in_group, (int)getn(cJSON_GetArrayItem(rows, i - 1),
+                                                    "metadata.group_samples"));
             in_group = 0;
         } else
             EF_CHECK_EQ_INT(gid, gid_last);
-        EF_CHECK_EQ_INT(getn(r, "metadata.sample_idx"), in_group);
+        int size = (int)getn(r, "metadata.group_size");
+        EF_CHECK_EQ_INT(getn(r, "metadata.group_samples"), gid == 105 ? size - 1 : size);
+        EF_CHECK_EQ_INT(getn(r, "metadata.sample_idx"),
+                        gid == 105 && in_group ? in_group + 1 : in_group);
         in_group++;
         gi_last = gi;
         gid_last = gid;
@@ -259,10 +284,19 @@ static void test_rl_groups_dr_and_filters(void)
     EF_CHECK(rows != NULL);
     if (!rows)
         return;
-    EF_CHECK_EQ_INT(cJSON_GetArraySize(rows), 14); /* E filtered whole */
+    EF_CHECK_EQ_INT(cJSON_GetArraySize(rows), 17); /* E filtered whole */
     EF_CHECK_EQ_INT(st.n_groups_filtered, 1);
     check_advantages(rows, 1, adv_dr_a, 4);
     check_advantages(rows, 3, adv_dr_c, 4);
+    check_advantages_of(rows, 6, adv_dr_f, 4, 3);
+    cJSON_Delete(rows);
+    /* --full-groups: F skipped whole */
+    o.full_groups = 1;
+    rows = export_rows(&o, &st, NULL);
+    EF_CHECK_EQ_INT(cJSON_GetArraySize(rows), 14);
+    EF_CHECK_EQ_INT(st.n_groups_no_tokens, 1);
+    EF_CHECK_EQ_INT(st.n_groups_short, 0);
+    EF_CHECK_EQ_INT(st.n_samples_no_tokens, 0);
     cJSON_Delete(rows);
     /* --min-reward keeps only groups whose every sample passes: B (all 1) and G */
     EF_CHECK_EQ_INT(count_rows(EF_EXPORT_RL, 1.0, 0, NULL, -1, NULL), 5);
@@ -399,8 +433,87 @@ static void test_rl_consistency(void)
         ef_fixture_stream_free(&t);
         checked++;
     }
-    EF_CHECK_EQ_INT(checked, 18);
+    EF_CHECK_EQ_INT(checked, 21);
     cJSON_Delete(rows);
+}
+
+/* Samples without a token stream on a copy of the store: task A loses samples 1 and 3
+ * (2 remain: written, advantages over those), task C samples 0, 1 and 2 (1 remains:
+ * skipped), F's sample 1 as in the fixture; --full-groups skips A and F too. The CLI
+ * says on stderr how many samples were left out and which episode came first. */
+static void test_rl_samples_without_tokens(void)
+{
+    char path[600], cmd[2400], keep[700];
+    snprintf(path, sizeof(path), "%s/no_tokens.db", g_dir);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", g_db, path);
+    EF_CHECK(system(cmd) == 0);
+    sqlite3 *db;
+    EF_CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    EF_CHECK(sqlite3_exec(db,
+                          "DELETE FROM token_streams WHERE episode_id IN (SELECT id FROM "
+                          "episodes WHERE (task_id = 1 AND sample_idx IN (1, 3)) OR "
+                          "(task_id = 3 AND sample_idx < 3))",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_stmt *q;
+    int64_t first = -1;
+    if (sqlite3_prepare_v2(db, "SELECT id FROM episodes WHERE task_id = 1 AND sample_idx = 1",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        first = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    snprintf(keep, sizeof(keep), "%s", g_db);
+    snprintf(g_db, sizeof(g_db), "%s", path);
+    ef_export_options o = EF_EXPORT_OPTIONS_INIT;
+    o.format = EF_EXPORT_RL;
+    ef_export_stats st;
+    cJSON *rows = export_rows(&o, &st, NULL);
+    EF_CHECK_EQ_INT(rows ? cJSON_GetArraySize(rows) : -1, 15);
+    EF_CHECK_EQ_INT(st.n_groups, 6);
+    EF_CHECK_EQ_INT(st.n_groups_short, 2);
+    EF_CHECK_EQ_INT(st.n_samples_no_tokens, 3);
+    EF_CHECK_EQ_INT(st.first_no_tokens, first);
+    EF_CHECK_EQ_INT(st.n_groups_no_tokens, 1);
+    EF_CHECK_EQ_INT(st.n_samples_skipped, 7); /* D (3) and C (4) */
+    static const double zeros[4] = {0, 0, 0, 0};
+    check_advantages_of(rows, 1, zeros, 4, 2); /* A: samples 0 and 2, rewards {1, 1} */
+    check_advantages_of(rows, 3, zeros, 4, 0);
+    check_advantages_of(rows, 6, adv_std_f, 4, 3);
+    const cJSON *r;
+    cJSON_ArrayForEach(r, rows) if (getn(r, "metadata.task_id") == 1)
+    {
+        EF_CHECK_EQ_INT(getn(r, "metadata.group_samples"), 2);
+        EF_CHECK_EQ_INT(getn(r, "metadata.group_size"), 4);
+    }
+    cJSON_Delete(rows);
+    o.full_groups = 1;
+    rows = export_rows(&o, &st, NULL);
+    EF_CHECK_EQ_INT(rows ? cJSON_GetArraySize(rows) : -1, 10); /* B, E, G, H */
+    EF_CHECK_EQ_INT(st.n_groups_no_tokens, 3);
+    cJSON_Delete(rows);
+    snprintf(g_db, sizeof(g_db), "%s", keep);
+    const char *bin = getenv("EF_BIN");
+    if (!bin || access(bin, X_OK) != 0)
+        EF_SKIP_CASE("EF_BIN (the envforge binary) is not built");
+    char *out = NULL, want[160];
+    snprintf(cmd, sizeof(cmd), "'%s' export --db '%s' --format rl 2>&1 >/dev/null", bin, path);
+    EF_CHECK_EQ_INT(run_cmd(cmd, &out), 0);
+    snprintf(want, sizeof(want), "3 samples have no token stream (a context reset or an "
+             "unparsable tool call leaves none; first: episode %lld): 2 groups written",
+             (long long)first);
+    EF_CHECK_CONTAINS(out, "15 rows");
+    EF_CHECK_CONTAINS(out, want);
+    EF_CHECK_CONTAINS(out, "1 short of token streams (7 samples)");
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' export --db '%s' --format rl --full-groups 2>&1 >/dev/null",
+             bin, path);
+    EF_CHECK_EQ_INT(run_cmd(cmd, &out), 0);
+    EF_CHECK_CONTAINS(out, "10 rows");
+    EF_CHECK(out && !strstr(out, "have no token stream"));
+    free(out);
+    snprintf(cmd, sizeof(cmd), "'%s' export --db '%s' --format sft --full-groups 2>/dev/null",
+             bin, path);
+    EF_CHECK_EQ_INT(run_cmd(cmd, NULL), 2);
 }
 
 /* ---- tasks ------------------------------------------------------------------------- */
@@ -502,6 +615,22 @@ static void test_cli_export(void)
     EF_CHECK_EQ_INT(run_cmd(cmd, &out), 0);
     EF_CHECK(out && atoi(out) == 15);
     free(out);
+    /* -o into a folder that does not exist: one line naming the path, exit 1, for JSONL
+     * and Parquet alike (the Parquet helper printed a Python traceback naming its
+     * temporary file); nothing is created */
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof(cmd),
+                 "'%s' export --db '%s' --format rl -o '%s/no/such/dir/x.%s' %s 2>&1 >/dev/null",
+                 bin, g_db, g_dir, i ? "parquet" : "jsonl", i ? "--parquet" : "");
+        EF_CHECK_EQ_INT(run_cmd(cmd, &out), 1);
+        char want[700];
+        snprintf(want, sizeof(want), "envforge export: cannot write %s/no/such/dir/x.%s: No such "
+                 "file or directory\n", g_dir, i ? "parquet" : "jsonl");
+        EF_CHECK_EQ_STR(out, want);
+        free(out);
+    }
+    snprintf(cmd, sizeof(cmd), "test ! -e '%s/no'", g_dir);
+    EF_CHECK_EQ_INT(run_cmd(cmd, NULL), 0);
 }
 
 /* ---- stats ------------------------------------------------------------------------- */
@@ -617,6 +746,17 @@ static void test_cli_stats_json(void)
 
 /* ---- report ------------------------------------------------------------------------ */
 
+/* The report's embedded episodes (cJSON array; NULL when absent). */
+static cJSON *embedded_episodes(const char *html)
+{
+    const char *d = html ? strstr(html, "id=\"episodes-data\">") : NULL;
+    const char *e = d ? strstr(d, "</script>") : NULL;
+    if (!d || !e)
+        return NULL;
+    d += strlen("id=\"episodes-data\">");
+    return cJSON_ParseWithLength(d, (size_t)(e - d));
+}
+
 static void test_report_html(void)
 {
     ef_store *s;
@@ -640,19 +780,65 @@ static void test_report_html(void)
     /* self-contained: nothing is fetched */
     EF_CHECK(buf && !strstr(buf, " src=") && !strstr(buf, " href=") && !strstr(buf, "@import") &&
              !strstr(buf, "url("));
-    /* 25 episodes sampled every 3rd: 9 embedded */
-    const char *d = buf ? strstr(buf, "id=\"episodes-data\">") : NULL;
-    const char *e = d ? strstr(d, "</script>") : NULL;
-    EF_CHECK(d && e);
-    if (d && e) {
-        d += strlen("id=\"episodes-data\">");
-        cJSON *eps = cJSON_ParseWithLength(d, (size_t)(e - d));
-        EF_CHECK_EQ_INT(cJSON_GetArraySize(eps), 9);
-        EF_CHECK_EQ_STR(gets_(cJSON_GetArrayItem(eps, 0), "messages[2].role"), "assistant");
-        EF_CHECK(cJSON_IsTrue(get(cJSON_GetArrayItem(eps, 0), "calls[1].is_error")));
-        cJSON_Delete(eps);
-    }
+    /* 10 of the 25 episodes embedded */
+    cJSON *eps = embedded_episodes(buf);
+    EF_CHECK_EQ_INT(cJSON_GetArraySize(eps), 10);
+    EF_CHECK_EQ_STR(gets_(cJSON_GetArrayItem(eps, 0), "messages[2].role"), "assistant");
+    EF_CHECK(cJSON_IsTrue(get(cJSON_GetArrayItem(eps, 0), "calls[1].is_error")));
+    cJSON_Delete(eps);
+    EF_CHECK_CONTAINS(buf, "{\"shown\":10,\"total\":25,");
     free(buf);
+}
+
+/* The ids of the episodes a report with --max-episodes max embeds, in its order. */
+static int report_ids(ef_store *s, int max, int64_t *ids, int cap)
+{
+    ef_report_options o = EF_REPORT_OPTIONS_INIT;
+    o.max_episodes = max;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    int rc = ef_report_write(s, &o, f);
+    fclose(f);
+    cJSON *eps = rc == 0 ? embedded_episodes(buf) : NULL;
+    int n = 0;
+    const cJSON *ep;
+    cJSON_ArrayForEach(ep, eps) if (n < cap) ids[n++] = (int64_t)getn(ep, "id");
+    cJSON_Delete(eps);
+    free(buf);
+    return rc == 0 ? n : -1;
+}
+
+/* --max-episodes N embeds min(N, episodes), distinct, in export order, spread over the
+ * store: the first episode, and one from its last N-th part. A stride of ceil(25 / N)
+ * embedded 9 of 10, 13 of 24, 7 of 13. */
+static void test_report_max_episodes(void)
+{
+    static const int maxes[] = {1, 2, 7, 10, 13, 24, 25, 26};
+    ef_store *s;
+    EF_CHECK_OK(g_ctx, ef_store_open(g_ctx, g_db, &s));
+    int64_t all[64], ids[64];
+    int n_all = report_ids(s, 300, all, 64);
+    EF_CHECK_EQ_INT(n_all, 25);
+    for (size_t m = 0; m < sizeof(maxes) / sizeof(maxes[0]) && n_all == 25; m++) {
+        int n = report_ids(s, maxes[m], ids, 64), want = maxes[m] < 25 ? maxes[m] : 25;
+        EF_CHECK_MSG(n == want, "--max-episodes %d: %d embedded, want %d", maxes[m], n, want);
+        int last = -1;
+        for (int i = 0; i < n; i++) {
+            int pos = 0;
+            while (pos < n_all && all[pos] != ids[i])
+                pos++;
+            EF_CHECK_MSG(pos > last && pos < n_all, "--max-episodes %d: episode %lld out of order",
+                         maxes[m], (long long)ids[i]);
+            if (i == 0)
+                EF_CHECK_EQ_INT(pos, 0);
+            last = pos;
+        }
+        EF_CHECK_MSG(last >= n_all - (n_all + want - 1) / want,
+                     "--max-episodes %d: the last embedded is episode %d of %d", maxes[m],
+                     last + 1, n_all);
+    }
+    ef_store_close(s);
 }
 
 /* ---- damaged stores ---------------------------------------------------------------- */
@@ -746,11 +932,13 @@ int main(int argc, char **argv)
     EF_RUN(test_rl_groups_dr_and_filters);
     EF_RUN(test_rl_consistency);
     EF_RUN(test_faulty_episodes);
+    EF_RUN(test_rl_samples_without_tokens);
     EF_RUN(test_tasks_rows);
     EF_RUN(test_cli_export);
     EF_RUN(test_stats_pass_at_k);
     EF_RUN(test_cli_stats_json);
     EF_RUN(test_report_html);
+    EF_RUN(test_report_max_episodes);
     EF_RUN(test_rl_damaged_blobs);
     EF_RUN(test_alloc_failures);
     char cmd[700];

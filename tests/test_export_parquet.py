@@ -11,13 +11,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "exp
 import efpy  # noqa: E402
 from efpy import check  # noqa: E402
 
-CASES = ["test_parquet_formats", "test_parquet_helper_agrees", "test_parquet_without_pyarrow"]
+CASES = ["test_parquet_formats", "test_parquet_helper_agrees", "test_parquet_missing_folder",
+         "test_parquet_without_pyarrow"]
 
 
 def test_parquet_formats(t):
     import pyarrow.parquet as pq
     db = efpy.small_store(t.tmp)
-    for fmt, n in (("sft", 25), ("rl", 18), ("tasks", 8)):
+    for fmt, n in (("sft", 25), ("rl", 21), ("tasks", 8)):
         out = os.path.join(t.tmp, fmt + ".parquet")
         efpy.envforge("export", "--db", db, "--format", fmt, "--parquet", "-o", out)
         tab = pq.read_table(out)
@@ -30,6 +31,9 @@ def test_parquet_formats(t):
             check(first["tokens"] == rows[0]["tokens"])
             check(first["rollout_routed_experts"] == rows[0]["rollout_routed_experts"])
             check(first["advantage"] == rows[0]["advantage"])
+            sizes = [m["group_samples"] for m in tab.column("metadata").to_pylist()]
+            check(sizes == [r["metadata"]["group_samples"] for r in rows] and 3 in sizes,
+                  "metadata.group_samples")
         elif fmt == "sft":
             check(first["messages"][2]["tool_calls"][0]["function"]["arguments"] ==
                   rows[0]["messages"][2]["tool_calls"][0]["function"]["arguments"])
@@ -52,6 +56,25 @@ def test_parquet_helper_agrees(t):
         subprocess.run([sys.executable, script, fmt, b], input=jl, check=True,
                        capture_output=True)
         check(pq.read_table(a).equals(pq.read_table(b)), fmt + ": tables differ")
+
+
+def test_parquet_missing_folder(t):
+    """-o into a folder that does not exist: one line naming the path, exit 1, as the
+    JSONL export says it (it was a Python traceback naming a temporary file); the helper
+    run by hand says it in one line too."""
+    db = efpy.small_store(t.tmp)
+    out = os.path.join(t.tmp, "no", "such", "x.parquet")
+    r = efpy.envforge("export", "--db", db, "--format", "rl", "--parquet", "-o", out,
+                      check_rc=False)
+    err = r.stderr.decode()
+    check(r.returncode == 1, "exit %d" % r.returncode)
+    check(err == "envforge export: cannot write %s: No such file or directory\n" % out, err)
+    check(not os.path.exists(os.path.join(t.tmp, "no")))
+    script = os.path.join(efpy.source_dir(), "scripts", "parquet_writer.py")
+    p = subprocess.run([sys.executable, script, "rl", out], input=b"", capture_output=True)
+    err = p.stderr.decode()
+    check(p.returncode == 2 and "Traceback" not in err and err.count("\n") == 1, err)
+    check(err.startswith("parquet: cannot write %s: " % out), err)
 
 
 def test_parquet_without_pyarrow(t):

@@ -14,7 +14,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "exp
 import efpy  # noqa: E402
 from efpy import check  # noqa: E402
 
-CASES = ["test_rl_matches_store", "test_rl_advantages_numpy", "test_rl_from_real_run"]
+CASES = ["test_rl_matches_store", "test_rl_advantages_numpy", "test_rl_from_real_run",
+         "test_rl_real_run_without_tokens"]
 
 
 def stream(db, episode_id):
@@ -40,7 +41,7 @@ def test_rl_matches_store(t):
     efpy.envforge("export", "--db", dbp, "--format", "rl", "-o", out)
     rows = efpy.read_jsonl(out)
     db = sqlite3.connect(dbp)
-    check(len(rows) == 18, "rows %d" % len(rows))
+    check(len(rows) == 21, "rows %d" % len(rows))
     n_tokens = 0
     for r in rows:
         n, ids, mask, lp, offs, topp, routes = stream(db, r["metadata"]["episode_id"])
@@ -60,9 +61,14 @@ def test_rl_matches_store(t):
         check(np.array_equal(np.array(r["rollout_routed_experts"]), routes[p:]), "routes")
         check(np.array(r["rollout_routed_experts"]).shape == (resp,) + routes.shape[1:])
         n_tokens += n
-    # incomplete (3 of 4) and tokenless groups never appear
+    # the incomplete group (3 of 4) never appears; 105 lost its sample without a token
+    # stream and says so
     groups = {r["metadata"]["group_id"] for r in rows}
-    check(groups == {100, 101, 102, 104, 206, 207}, str(groups))
+    check(groups == {100, 101, 102, 104, 105, 206, 207}, str(groups))
+    for r in rows:
+        g = r["metadata"]
+        check(g["group_samples"] == g["group_size"] - (g["group_id"] == 105), str(g))
+        check(g["group_samples"] == sum(x["group_index"] == r["group_index"] for x in rows))
     print("    %d samples, %d tokens checked against the store" % (len(rows), n_tokens))
 
 
@@ -82,7 +88,7 @@ def test_rl_advantages_numpy(t):
             check(r["group_index"] >= last)
             last = r["group_index"]
         for gi, g in by_group.items():
-            check(len(g) == g[0]["metadata"]["group_size"], "group %d not full-size" % gi)
+            check(len(g) == g[0]["metadata"]["group_samples"], "group %d: size" % gi)
             rw = np.array([x["reward"] for x in g])
             if len(rw) == 1:
                 want = np.zeros(1)
@@ -140,6 +146,89 @@ def test_rl_from_real_run(t):
         check(r["advantage"] == 0.0)  # every sample got the same reward
     print("    %d samples from a real run: prompt %d + response %d tokens (first)" % (
         len(rows), rows[0]["prompt_length"], rows[0]["response_length"]))
+
+
+def serve_and_run(t, db, schedule, *run_args):
+    """`envforge run` on db against the agent tests' http server in token-in/token-out
+    mode, answering request n with mode schedule[n]; the run's CompletedProcess."""
+    import subprocess
+    src = efpy.source_dir()
+    server = os.path.join(src, "tests", "agent_fixtures", "http_server.py")
+    tok = os.path.join(src, "tests", "fixtures", "tokenizer", "tokenizer.json")
+    if not (os.path.exists(server) and os.path.exists(tok)):
+        raise efpy.Skip("the agent's http test server or the tokenizer fixture is missing")
+    srv = subprocess.Popen([sys.executable, server, ",".join(schedule), tok],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        port = int(srv.stdout.readline())
+        r = efpy.envforge("run", "--db", db, "--model", "http://127.0.0.1:%d/v1#m" % port,
+                          "--tokenizer", tok, "--concurrency", "1", *run_args, check_rc=False)
+    finally:
+        srv.kill()
+        srv.wait()
+    if r.returncode != 0:
+        raise efpy.Skip("envforge run (http, --tokenizer) failed: " +
+                        r.stderr.decode(errors="replace")[-300:])
+    return r
+
+
+def test_rl_real_run_without_tokens(t):
+    """Episodes that keep no token stream, made by real runs: a DSML tool call cut off
+    (the server's badcall mode: a parse error, answered by a user message after which the
+    encoder drops the earlier reasoning) and context resets (a small window). The first
+    leaves its group one sample short: the group is written with the other two, its
+    advantages over those, and stderr names the episode; --full-groups skips the group;
+    sft keeps the episode. A run where every episode reset writes no rl group."""
+    src = efpy.source_dir()
+    db = os.path.join(t.tmp, "notok.db")
+    efpy.envforge("gen", os.path.join(src, "examples", "envs", "arith.lua"), "-n", "2",
+                  "--seed", "1", "--db", db)
+    # request 4 is the first turn of task 1's third sample (2 requests per episode)
+    serve_and_run(t, db, ["badcall" if i == 4 else "ok" for i in range(64)],
+                  "--group", "3", "--max-turns", "4", "--run", "bad")
+    con = sqlite3.connect(db)
+    eps = con.execute(
+        "SELECT id, group_id, sample_idx, n_parse_errors, reward, "
+        "EXISTS (SELECT 1 FROM token_streams ts WHERE ts.episode_id = ep.id) "
+        "FROM episodes ep ORDER BY group_id, sample_idx").fetchall()
+    check(len(eps) == 6, str(eps))
+    bad = [e for e in eps if e[3] > 0]
+    check(len(bad) == 1 and bad[0][5] == 0, "the parse error left no token stream: %s" % eps)
+    check(all(e[5] == 1 for e in eps if e[3] == 0), str(eps))
+    out = os.path.join(t.tmp, "notok_rl.jsonl")
+    r = efpy.envforge("export", "--db", db, "--format", "rl", "-o", out)
+    err = r.stderr.decode()
+    rows = efpy.read_jsonl(out)
+    check(len(rows) == 5, "rows %d" % len(rows))
+    check(bad[0][0] not in [x["metadata"]["episode_id"] for x in rows])
+    short = [x for x in rows if x["metadata"]["group_id"] == bad[0][1]]
+    check(len(short) == 2 and all(x["metadata"]["group_samples"] == 2 and
+                                  x["metadata"]["group_size"] == 3 for x in short), str(short))
+    check(short[0]["group_index"] == short[1]["group_index"])
+    check("1 sample has no token stream" in err and
+          "first: episode %d): 1 group written without them" % bad[0][0] in err, err)
+    for x in rows:  # what is written is the stored stream, untouched
+        n, ids, mask, lp, offs, topp, routes = stream(con, x["metadata"]["episode_id"])
+        check(x["tokens"] == ids.tolist() and x["loss_mask"] == mask[x["prompt_length"]:].tolist())
+    r = efpy.envforge("export", "--db", db, "--format", "rl", "--full-groups")
+    check(len(r.stdout.splitlines()) == 3, "--full-groups keeps the full group only")
+    check("1 short of token streams (3 samples)" in r.stderr.decode(), r.stderr.decode())
+    r = efpy.envforge("export", "--db", db, "--format", "sft")
+    check(len(r.stdout.splitlines()) == 6, "sft keeps every episode")
+    # context resets: the stream no longer describes one context, none is kept
+    serve_and_run(t, db, ["ok"] * 64, "--group", "2", "--max-turns", "5", "--run", "reset",
+                  "--context-window", "400", "--context-policy", "discard-all")
+    n_reset, n_tok = con.execute(
+        "SELECT count(*), sum(EXISTS (SELECT 1 FROM token_streams ts WHERE ts.episode_id = "
+        "ep.id)) FROM episodes ep JOIN runs r ON r.id = ep.run_id WHERE r.name = 'reset' "
+        "AND ep.n_context_resets > 0").fetchone()
+    check(n_reset == 4 and n_tok == 0, "resets %d, with tokens %d" % (n_reset, n_tok))
+    r = efpy.envforge("export", "--db", db, "--format", "rl", "--run", "reset")
+    check(r.stdout == b"", "no rl row from a run whose every episode reset")
+    check("0 groups written" in r.stderr.decode() and
+          "2 short of token streams (4 samples)" in r.stderr.decode(), r.stderr.decode())
+    print("    parse error: group written with 2 of 3; context resets: %d episodes, no stream"
+          % n_reset)
 
 
 def main():

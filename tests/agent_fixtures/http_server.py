@@ -10,6 +10,8 @@ of the schedule given as argv[1] (default "429,500,slow,drop,ok"):
   drop  closes the connection without answering
   ok    answers
   trunc sends half of a valid body and closes
+  badcall (token-in/token-out only) answers, but its DSML tool call is cut off before
+        its closing tags, as a model that loses the format does (a parse error)
 An answer follows the agent's test env: with no tool message yet it calls add(a, b) with
 the numbers of "Add A and B." in the user message; after a tool result it answers with
 that result. Usage counts are made up but consistent.
@@ -103,12 +105,15 @@ def encode(text):
     return ids
 
 
-def completion(req):
+def completion(req, bad=False):
     D = "\uff5cDSML\uff5c"
     prompt = decode(req.get("prompt", []))
     last_user = prompt.rfind("<\uff5cUser\uff5c>")
     results = re.findall(r"<result>(.*?)</result>", prompt[last_user:], re.S)
-    if results:
+    if bad:
+        text = ("adding</think>\n\n<%sfunction_calls>\n<%sinvoke name=\"add\">\n"
+                "<%sparameter name=\"a\" string=\"false\">1") % (D, D, D)
+    elif results:
         text = "done</think>" + results[-1]
     else:
         m = re.search(r"Add (-?\d+) and (-?\d+)", prompt[last_user:])
@@ -193,7 +198,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/chat/completions"):
             data = json.dumps(answer(req)).encode()
         else:
-            data = json.dumps(completion(req)).encode()
+            data = json.dumps(completion(req, mode == "badcall")).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
