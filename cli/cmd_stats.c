@@ -11,13 +11,19 @@
 #include "datasets/export.h"
 
 static const char usage_text[] =
-    "usage: envforge stats --db FILE [--json] [--k 1,4,8] [--run NAME] [--env NAME]\n"
-    "                      [--success R] [--flaky N]\n"
+    "usage: envforge stats --db FILE [--json] [--by env|run] [--k 1,4,8] [--run NAME]\n"
+    "                      [--env NAME] [--success R] [--flaky N]\n"
     "Per env and level: tasks, episodes, pass@1/pass@k (unbiased, 1 - C(n-c,k)/C(n,k), over\n"
     "tasks with >= k samples), mean reward and histogram, turns, tokens, tool-error rates,\n"
-    "end reasons, per-task flakiness (4p(1-p) over a task's samples).\n"
+    "end reasons, per-task flakiness (4p(1-p) over a task's samples). A tool error is a\n"
+    "tool call answered with an error, whatever the reason (arguments that are not JSON, an\n"
+    "unknown tool, arguments the schema refuses, the tool failing); parse errors are replies\n"
+    "or calls that could not be parsed.\n"
     "\n"
-    "  --json         the figures as one JSON object on stdout\n"
+    "  --json         the figures as one JSON object on stdout (per env/level and per run)\n"
+    "  --by env|run   the table's rows: per env and level (default), or per run (model,\n"
+    "                 episodes, pass rate, mean reward, tokens, tool calls and errors,\n"
+    "                 parse errors, episodes ended by a model or verifier error)\n"
     "  --k LIST       the k of pass@k, comma-separated (default 1,4,8; at most 8 values)\n"
     "  --run NAME     one run only\n"
     "  --env NAME     one env only\n"
@@ -87,7 +93,7 @@ int ef_cli_stats(int argc, char **argv)
     }
     ef_stats_options o = EF_STATS_OPTIONS_INIT;
     const char *db = NULL;
-    int json = 0;
+    int json = 0, by_run = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) {
@@ -95,7 +101,7 @@ int ef_cli_stats(int argc, char **argv)
             continue;
         }
         if (strcmp(a, "--db") && strcmp(a, "--k") && strcmp(a, "--run") && strcmp(a, "--env") &&
-            strcmp(a, "--success") && strcmp(a, "--flaky"))
+            strcmp(a, "--success") && strcmp(a, "--flaky") && strcmp(a, "--by"))
             return ef_cli_usage_error("stats", "unknown option %s", a);
         if (!v)
             return ef_cli_usage_error("stats", "%s needs a value", a);
@@ -106,7 +112,11 @@ int ef_cli_stats(int argc, char **argv)
             o.run = v;
         else if (!strcmp(a, "--env"))
             o.env = v;
-        else if (!strcmp(a, "--k")) {
+        else if (!strcmp(a, "--by")) {
+            if (strcmp(v, "env") && strcmp(v, "run"))
+                return ef_cli_usage_error("stats", "--by %s: use env or run", v);
+            by_run = !strcmp(v, "run");
+        } else if (!strcmp(a, "--k")) {
             if (ef_cli_parse_ks(v, o.ks, EF_STATS_MAX_K, &o.n_ks) < 0)
                 return ef_cli_usage_error("stats",
                                           "--k %s: give ascending k >= 1 like 1,4,8 "
@@ -141,7 +151,7 @@ int ef_cli_stats(int argc, char **argv)
             cJSON_free(text);
         }
     } else if (rc == 0)
-        rc = ef_stats_print_table(stats, stdout);
+        rc = by_run ? ef_stats_print_runs(stats, stdout) : ef_stats_print_table(stats, stdout);
     if (rc < 0)
         fprintf(stderr, "envforge stats: %s\n", ef_errmsg(ctx));
     cJSON_Delete(stats);

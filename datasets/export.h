@@ -140,12 +140,24 @@ typedef struct {
  *                 tools: [{tool, calls, errors, error_rate}],
  *                 end_reasons: {reason: n}, status: {status: n},
  *                 flakiness: {mean, flaky_tasks, tasks: [{task_id, n, c, flakiness}]}} ],
- *    "total": {same fields, env "all", level -1}}
+ *    "total": {same fields, env "all", level -1},
+ *    "runs": [ {name, model, group_size, episodes, verified, passed, pass_rate,
+ *               mean_reward, tokens: {prompt, completion, mean_completion}, tool_calls,
+ *               tool_errors, tool_error_rate, parse_errors, episode_errors} ]}
+ * tool_calls and tool_errors count the stored tool calls and those answered with an
+ * error for any reason (arguments that are not a JSON object, an unknown tool, arguments
+ * the schema refuses, the tool failing): a group's are the sums of its tools'.
+ * parse_errors are the episodes' count of replies or calls that could not be parsed (an
+ * empty reply, a broken DSML block, a call without a name or with arguments that are
+ * not a JSON object — the last are tool errors too). episode_errors: episodes that ended
+ * in model_error or whose verifier failed.
  * Memory is bounded by the number of env/level groups, tools and end reasons, not by
  * the number of episodes. */
 int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out);
-/* The statistics as a text table. */
+/* The statistics as a text table: one row per env and level. */
 int ef_stats_print_table(const cJSON *stats, FILE *out);
+/* The statistics as a text table: one row per run (`stats --by run`). */
+int ef_stats_print_runs(const cJSON *stats, FILE *out);
 
 /* ---- report ---------------------------------------------------------------------- */
 

@@ -167,10 +167,8 @@ static int on_episodes(stats_acc *a, bucket *b, sqlite3_stmt *st)
         b->turns_max = sqlite3_column_int64(st, 7);
     b->prompt_tokens += sqlite3_column_int64(st, 8);
     b->completion_tokens += sqlite3_column_int64(st, 9);
-    b->tool_calls += sqlite3_column_int64(st, 10);
-    b->tool_errors += sqlite3_column_int64(st, 11);
-    b->parse_errors += sqlite3_column_int64(st, 12);
-    b->resets += sqlite3_column_int64(st, 13);
+    b->parse_errors += sqlite3_column_int64(st, 10);
+    b->resets += sqlite3_column_int64(st, 11);
     return 0;
 }
 
@@ -205,10 +203,15 @@ static int on_status(stats_acc *a, bucket *b, sqlite3_stmt *st)
                      (double)sqlite3_column_int64(st, 3));
 }
 
-/* tools: {"name": [calls, errors]} */
+/* tools: {"name": [calls, errors]}. The group's tool_calls and tool_errors are their
+ * sums, so the figures per tool always add up to the group's: both count the stored
+ * tool calls, and an error is any call answered with one (episodes.n_tool_errors leaves
+ * out the calls whose arguments did not parse, which it counts as parse errors). */
 static int on_tools(stats_acc *a, bucket *b, sqlite3_stmt *st)
 {
     (void)a;
+    b->tool_calls += sqlite3_column_int64(st, 3);
+    b->tool_errors += sqlite3_column_int64(st, 4);
     const char *tool = (const char *)sqlite3_column_text(st, 2);
     tool = tool ? tool : "";
     cJSON *it = cJSON_GetObjectItemCaseSensitive(b->tools, tool);
@@ -395,6 +398,134 @@ static cJSON *bucket_json(const stats_acc *a, bucket *b)
     return j;
 }
 
+/* ---- per run ------------------------------------------------------------------------ */
+
+static int prepare_bound(ef_store *s, const ef_stats_options *o, const char *sql,
+                         sqlite3_stmt **out)
+{
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, out, NULL);
+    if (rc != SQLITE_OK)
+        return ef_datasets__sqlerr(s, rc, "stats: prepare");
+    if (o->run)
+        sqlite3_bind_text(*out, 1, o->run, -1, SQLITE_STATIC);
+    if (o->env)
+        sqlite3_bind_text(*out, 2, o->env, -1, SQLITE_STATIC);
+    sqlite3_bind_double(*out, 3, o->success_reward);
+    return 0;
+}
+
+/* One row per run (in id order) with the figures `stats --by run` prints. */
+static cJSON *run_row(int *oom, sqlite3_stmt *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    if (!r) {
+        *oom = 1;
+        return NULL;
+    }
+    const char *nm = (const char *)sqlite3_column_text(st, 1);
+    const char *md = (const char *)sqlite3_column_text(st, 2);
+    double eps = (double)sqlite3_column_int64(st, 4), passed = (double)sqlite3_column_int64(st, 5);
+    double completion = (double)sqlite3_column_int64(st, 9);
+    add_str(oom, r, "name", nm ? nm : "");
+    add_str(oom, r, "model", md ? md : "");
+    add_num(oom, r, "group_size", sqlite3_column_int(st, 3));
+    add_num(oom, r, "episodes", eps);
+    add_num(oom, r, "verified", (double)sqlite3_column_int64(st, 7));
+    add_num(oom, r, "passed", passed);
+    add_num(oom, r, "pass_rate", ratio(passed, eps));
+    add_num(oom, r, "mean_reward", ratio(sqlite3_column_double(st, 6), eps));
+    cJSON *tok = add_container(oom, r, "tokens", 0);
+    if (tok) {
+        add_num(oom, tok, "prompt", (double)sqlite3_column_int64(st, 8));
+        add_num(oom, tok, "completion", completion);
+        add_num(oom, tok, "mean_completion", ratio(completion, eps));
+    }
+    /* tool figures come from the second query; 0 for a run without tool calls */
+    add_num(oom, r, "tool_calls", 0);
+    add_num(oom, r, "tool_errors", 0);
+    add_num(oom, r, "tool_error_rate", NAN);
+    add_num(oom, r, "parse_errors", (double)sqlite3_column_int64(st, 10));
+    add_num(oom, r, "episode_errors", (double)sqlite3_column_int64(st, 11));
+    return r;
+}
+
+static void set_num(int *oom, cJSON *o, const char *k, double v)
+{
+    cJSON *n = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+    if (!n || !cJSON_ReplaceItemInObjectCaseSensitive(o, k, n)) {
+        cJSON_Delete(n);
+        *oom = 1;
+    }
+}
+
+/* The runs the figures pool, as an array of run rows; the same filters as the rest. */
+static int runs_json(ef_store *s, const ef_stats_options *o, cJSON **out)
+{
+    ef_ctx *ctx = ef_store_ctx(s);
+    static const char *const runs_sql =
+        "SELECT r.id, r.name, r.model, r.group_size, count(*), sum(ep.reward >= ?3), "
+        "sum(ep.reward), sum(ep.verified), sum(ep.n_prompt_tokens), "
+        "sum(ep.n_completion_tokens), sum(ep.n_parse_errors), "
+        "sum(ep.end_reason = 'model_error' OR coalesce(ep.error LIKE 'verify: %', 0))"
+        FROM_EPISODES "GROUP BY r.id ORDER BY r.id";
+    static const char *const tools_sql =
+        "SELECT r.id, count(*), sum(tc.is_error) FROM tool_calls tc "
+        "JOIN episodes ep ON ep.id = tc.episode_id JOIN tasks t ON t.id = ep.task_id "
+        "JOIN envs e ON e.id = t.env_id JOIN runs r ON r.id = ep.run_id "
+        "WHERE (?1 IS NULL OR r.name = ?1) AND (?2 IS NULL OR e.name = ?2) AND ?3 = ?3 "
+        "GROUP BY r.id ORDER BY r.id";
+    sqlite3_stmt *st = NULL;
+    cJSON *runs = cJSON_CreateArray();
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    int oom = !runs, step = SQLITE_DONE;
+    int rc = prepare_bound(s, o, runs_sql, &st);
+    while (rc == 0 && !oom && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            int64_t *p = ef_realloc(ids, nc * sizeof(*p));
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            ids = p;
+            cap = nc;
+        }
+        ids[n++] = sqlite3_column_int64(st, 0);
+        add_item(&oom, runs, NULL, run_row(&oom, st));
+    }
+    if (rc == 0 && !oom && step != SQLITE_DONE)
+        rc = ef_datasets__sqlerr(s, step, "stats: runs");
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == 0 && !oom)
+        rc = prepare_bound(s, o, tools_sql, &st);
+    while (rc == 0 && !oom && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        double calls = (double)sqlite3_column_int64(st, 1);
+        double errs = (double)sqlite3_column_int64(st, 2);
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] == id) {
+                cJSON *r = cJSON_GetArrayItem(runs, (int)i);
+                set_num(&oom, r, "tool_calls", calls);
+                set_num(&oom, r, "tool_errors", errs);
+                set_num(&oom, r, "tool_error_rate", ratio(errs, calls));
+            }
+    }
+    if (rc == 0 && !oom && step != SQLITE_DONE)
+        rc = ef_datasets__sqlerr(s, step, "stats: tool calls per run");
+    sqlite3_finalize(st);
+    ef_free(ids);
+    if (rc == 0 && oom)
+        rc = ef_errorf(ctx, EF_ENOMEM, "stats: out of memory");
+    if (rc < 0) {
+        cJSON_Delete(runs);
+        return rc;
+    }
+    *out = runs;
+    return 0;
+}
+
 int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out)
 {
     ef_ctx *ctx = ef_store_ctx(s);
@@ -427,8 +558,8 @@ int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out)
     static const char *const ep_sql =
         "SELECT e.name, t.level, count(*), sum(ep.verified), sum(ep.reward >= ?3), "
         "sum(ep.reward), sum(ep.n_turns), max(ep.n_turns), sum(ep.n_prompt_tokens), "
-        "sum(ep.n_completion_tokens), sum(ep.n_tool_calls), sum(ep.n_tool_errors), "
-        "sum(ep.n_parse_errors), sum(ep.n_context_resets)" FROM_EPISODES "GROUP BY 1, 2";
+        "sum(ep.n_completion_tokens), sum(ep.n_parse_errors), sum(ep.n_context_resets)"
+        FROM_EPISODES "GROUP BY 1, 2";
     static const char *const hist_sql =
         "SELECT e.name, t.level, min(CAST(ep.reward * 10 AS INTEGER), 9), count(*)" FROM_EPISODES
         "AND ?3 = ?3 GROUP BY 1, 2, 3";
@@ -459,42 +590,8 @@ int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out)
         goto cleanup;
     }
     /* the runs the figures pool (pass@k over several models or settings mixes them) */
-    cJSON *runs = cJSON_CreateArray();
-    if (runs) {
-        static const char *const runs_sql =
-            "SELECT r.name, r.model, r.group_size, count(*), sum(ep.reward >= ?3)" FROM_EPISODES
-            "GROUP BY r.id ORDER BY r.id";
-        sqlite3_stmt *st;
-        int prc = sqlite3_prepare_v2(s->db, runs_sql, -1, &st, NULL);
-        if (prc != SQLITE_OK) {
-            rc = ef_datasets__sqlerr(s, prc, "stats: prepare");
-        } else {
-            if (o->run)
-                sqlite3_bind_text(st, 1, o->run, -1, SQLITE_STATIC);
-            if (o->env)
-                sqlite3_bind_text(st, 2, o->env, -1, SQLITE_STATIC);
-            sqlite3_bind_double(st, 3, o->success_reward);
-            int step;
-            while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-                cJSON *r = cJSON_CreateObject();
-                const char *nm = (const char *)sqlite3_column_text(st, 0);
-                const char *md = (const char *)sqlite3_column_text(st, 1);
-                if (!r || !cJSON_AddStringToObject(r, "name", nm ? nm : "") ||
-                    !cJSON_AddStringToObject(r, "model", md ? md : "") ||
-                    !cJSON_AddNumberToObject(r, "group_size", sqlite3_column_int(st, 2)) ||
-                    !cJSON_AddNumberToObject(r, "episodes", (double)sqlite3_column_int64(st, 3)) ||
-                    !cJSON_AddNumberToObject(r, "passed", (double)sqlite3_column_int64(st, 4))) {
-                    cJSON_Delete(r);
-                    rc = ef_errorf(ctx, EF_ENOMEM, "stats: out of memory");
-                    break;
-                }
-                cJSON_AddItemToArray(runs, r);
-            }
-            if (rc == 0 && step != SQLITE_DONE)
-                rc = ef_datasets__sqlerr(s, step, "stats: query");
-            sqlite3_finalize(st);
-        }
-    }
+    cJSON *runs = NULL;
+    rc = runs_json(s, o, &runs);
     ef_export__read_end(s);
     if (rc < 0) {
         cJSON_Delete(runs);

@@ -1,7 +1,8 @@
 /*
  * datasets/stats_table.c — the text form of `envforge stats`: one row per env and level
  * (tasks, episodes, pass@k, mean reward, turns, tokens, tool errors, flaky tasks), then
- * per group the reward histogram, end reasons and the tools with errors.
+ * per group the reward histogram, end reasons and the tools with errors; or (--by run)
+ * one row per run (model, episodes, pass rate, mean reward, tokens, errors).
  */
 #include <math.h>
 #include <string.h>
@@ -136,5 +137,62 @@ int ef_stats_print_table(const cJSON *stats, FILE *f)
                     cJSON_IsString(md) ? md->valuestring : "?");
         }
     }
+    return ferror(f) ? EF_EIO : 0;
+}
+
+/* s cut to width columns (bytes; a longer one ends in ".."), left-aligned. */
+static void cell(FILE *f, const char *s, int width)
+{
+    int len = (int)strlen(s);
+    if (len <= width)
+        fprintf(f, "%-*s", width, s);
+    else
+        fprintf(f, "%.*s..", width - 2, s);
+}
+
+static int text_width(const cJSON *runs, const char *key, int min, int max)
+{
+    int w = min;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, runs)
+    {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, key);
+        int len = cJSON_IsString(v) ? (int)strlen(v->valuestring) : 0;
+        w = len > w ? len : w;
+    }
+    return w < max ? w : max;
+}
+
+int ef_stats_print_runs(const cJSON *stats, FILE *f)
+{
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(stats, "runs"), *r;
+    int wn = text_width(runs, "name", 3, 48), wm = text_width(runs, "model", 5, 40);
+    cell(f, "run", wn);
+    fputc(' ', f);
+    cell(f, "model", wm);
+    fprintf(f, " %7s %6s %7s %10s %10s %7s %7s %6s %7s\n", "eps", "pass%", "reward", "prompt",
+            "compl", "calls", "toolerr", "parse", "errored");
+    cJSON_ArrayForEach(r, runs)
+    {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(r, "name");
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(r, "model");
+        const cJSON *tok = cJSON_GetObjectItemCaseSensitive(r, "tokens");
+        cell(f, cJSON_IsString(nm) ? nm->valuestring : "?", wn);
+        fputc(' ', f);
+        cell(f, cJSON_IsString(md) ? md->valuestring : "?", wm);
+        fprintf(f, " %7.0f", num(r, "episodes"));
+        pct(f, num(r, "pass_rate"), 6);
+        fig(f, " %7.3f", num(r, "mean_reward"), 7);
+        fprintf(f, " %10.0f %10.0f %7.0f %7.0f %6.0f %7.0f\n", num(tok, "prompt"),
+                num(tok, "completion"), num(r, "tool_calls"), num(r, "tool_errors"),
+                num(r, "parse_errors"), num(r, "episode_errors"));
+    }
+    if (!cJSON_GetArraySize(runs))
+        fprintf(f, "(no episodes)\n");
+    fprintf(f,
+            "(pass%% = episodes with reward >= %g; prompt, compl = tokens; toolerr = tool calls\n"
+            " answered with an error; parse = replies or calls that could not be parsed;\n"
+            " errored = episodes ended by a model error or a failed verifier)\n",
+            num(stats, "success_reward"));
     return ferror(f) ? EF_EIO : 0;
 }
