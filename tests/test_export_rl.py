@@ -1,11 +1,13 @@
 """tests/test_export_rl.py — the rl export against the store read independently (sqlite3 +
 numpy, the layout of docs/store.md): tokens = prompt + response; loss mask, log-probs,
 top-p offsets (response + 1) and ids, and routes per response token; GRPO advantages
-recomputed with numpy (std with N-1 as verl, and Dr. GRPO), groups contiguous and
-full-size, incomplete groups absent. And end to end: `envforge gen` + `envforge run` through
-the http backend in token-in/token-out mode (--tokenizer, against the agent tests'
-OpenAI-compatible server tests/agent_fixtures/http_server.py) stores real token streams,
-which export as rl samples consistent with the store. Exit 77 when numpy is absent."""
+recomputed with numpy (std with N-1 as verl, and Dr. GRPO), groups contiguous with
+group_samples rows, incomplete groups absent. And end to end: `envforge gen` + `envforge
+run` through the http backend in token-in/token-out mode (--tokenizer, against the agent
+tests' OpenAI-compatible server tests/agent_fixtures/http_server.py) stores real token
+streams, which export as rl samples consistent with the store; episodes that keep no
+stream (a broken DSML call, context resets) leave their group short or skipped. Exit 77
+when numpy is absent."""
 import os
 import sqlite3
 import sys
