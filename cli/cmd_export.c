@@ -168,8 +168,7 @@ int ef_cli_export(int argc, char **argv)
                 unlink(tmp);
         }
         ef_free(tmp);
-    }
-    else if (rc == 0) {
+    } else if (rc == 0) {
         /* -o through a temporary file: a failed export leaves an existing FILE as it was */
         ef_cli_out out;
         memset(&out, 0, sizeof out);

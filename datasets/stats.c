@@ -466,8 +466,8 @@ static int runs_json(ef_store *s, const ef_stats_options *o, cJSON **out)
         "SELECT r.id, r.name, r.model, r.group_size, count(*), sum(ep.reward >= ?3), "
         "sum(ep.reward), sum(ep.verified), sum(ep.n_prompt_tokens), "
         "sum(ep.n_completion_tokens), sum(ep.n_parse_errors), "
-        "sum(ep.end_reason = 'model_error' OR coalesce(ep.error LIKE 'verify: %', 0))"
-        FROM_EPISODES "GROUP BY r.id ORDER BY r.id";
+        "sum(ep.end_reason = 'model_error' OR coalesce(ep.error LIKE 'verify: %', 0))" FROM_EPISODES
+        "GROUP BY r.id ORDER BY r.id";
     static const char *const tools_sql =
         "SELECT r.id, count(*), sum(tc.is_error) FROM tool_calls tc "
         "JOIN episodes ep ON ep.id = tc.episode_id JOIN tasks t ON t.id = ep.task_id "
@@ -558,8 +558,8 @@ int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out)
     static const char *const ep_sql =
         "SELECT e.name, t.level, count(*), sum(ep.verified), sum(ep.reward >= ?3), "
         "sum(ep.reward), sum(ep.n_turns), max(ep.n_turns), sum(ep.n_prompt_tokens), "
-        "sum(ep.n_completion_tokens), sum(ep.n_parse_errors), sum(ep.n_context_resets)"
-        FROM_EPISODES "GROUP BY 1, 2";
+        "sum(ep.n_completion_tokens), sum(ep.n_parse_errors), "
+        "sum(ep.n_context_resets)" FROM_EPISODES "GROUP BY 1, 2";
     static const char *const hist_sql =
         "SELECT e.name, t.level, min(CAST(ep.reward * 10 AS INTEGER), 9), count(*)" FROM_EPISODES
         "AND ?3 = ?3 GROUP BY 1, 2, 3";

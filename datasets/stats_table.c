@@ -123,8 +123,9 @@ int ef_stats_print_table(const cJSON *stats, FILE *f)
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(stats, "runs");
     int n_runs = cJSON_GetArraySize(runs);
     if (n_runs > 1) {
-        fprintf(f, "pooled over %d runs (pass@k mixes their models and settings; --run NAME "
-                   "shows one):\n",
+        fprintf(f,
+                "pooled over %d runs (pass@k mixes their models and settings; --run NAME "
+                "shows one):\n",
                 n_runs);
         const cJSON *r;
         cJSON_ArrayForEach(r, runs)

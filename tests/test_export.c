@@ -256,8 +256,8 @@ static void test_rl_groups_std(void)
         if (gi != gi_last) {
             EF_CHECK_EQ_INT(gi, gi_last + 1);
             if (gi_last >= 0)
-                EF_CHECK_EQ_INT(in_group, (int)getn(cJSON_GetArrayItem(rows, i - 1),
-                                                    "metadata.group_samples"));
+                EF_CHECK_EQ_INT(
+                    in_group, (int)getn(cJSON_GetArrayItem(rows, i - 1), "metadata.group_samples"));
             in_group = 0;
         } else
             EF_CHECK_EQ_INT(gid, gid_last);
@@ -456,8 +456,8 @@ static void test_rl_samples_without_tokens(void)
                           NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_stmt *q;
     int64_t first = -1;
-    if (sqlite3_prepare_v2(db, "SELECT id FROM episodes WHERE task_id = 1 AND sample_idx = 1",
-                           -1, &q, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(db, "SELECT id FROM episodes WHERE task_id = 1 AND sample_idx = 1", -1,
+                           &q, NULL) == SQLITE_OK &&
         sqlite3_step(q) == SQLITE_ROW)
         first = sqlite3_column_int64(q, 0);
     sqlite3_finalize(q);
@@ -498,7 +498,8 @@ static void test_rl_samples_without_tokens(void)
     char *out = NULL, want[160];
     snprintf(cmd, sizeof(cmd), "'%s' export --db '%s' --format rl 2>&1 >/dev/null", bin, path);
     EF_CHECK_EQ_INT(run_cmd(cmd, &out), 0);
-    snprintf(want, sizeof(want), "3 samples have no token stream (a context reset or an "
+    snprintf(want, sizeof(want),
+             "3 samples have no token stream (a context reset or an "
              "unparsable tool call leaves none; first: episode %lld): 2 groups written",
              (long long)first);
     EF_CHECK_CONTAINS(out, "15 rows");
@@ -511,8 +512,8 @@ static void test_rl_samples_without_tokens(void)
     EF_CHECK_CONTAINS(out, "10 rows");
     EF_CHECK(out && !strstr(out, "have no token stream"));
     free(out);
-    snprintf(cmd, sizeof(cmd), "'%s' export --db '%s' --format sft --full-groups 2>/dev/null",
-             bin, path);
+    snprintf(cmd, sizeof(cmd), "'%s' export --db '%s' --format sft --full-groups 2>/dev/null", bin,
+             path);
     EF_CHECK_EQ_INT(run_cmd(cmd, NULL), 2);
 }
 
@@ -624,8 +625,10 @@ static void test_cli_export(void)
                  bin, g_db, g_dir, i ? "parquet" : "jsonl", i ? "--parquet" : "");
         EF_CHECK_EQ_INT(run_cmd(cmd, &out), 1);
         char want[700];
-        snprintf(want, sizeof(want), "envforge export: cannot write %s/no/such/dir/x.%s: No such "
-                 "file or directory\n", g_dir, i ? "parquet" : "jsonl");
+        snprintf(want, sizeof(want),
+                 "envforge export: cannot write %s/no/such/dir/x.%s: No such "
+                 "file or directory\n",
+                 g_dir, i ? "parquet" : "jsonl");
         EF_CHECK_EQ_STR(out, want);
         free(out);
     }
@@ -835,8 +838,8 @@ static void test_report_max_episodes(void)
             last = pos;
         }
         EF_CHECK_MSG(last >= n_all - (n_all + want - 1) / want,
-                     "--max-episodes %d: the last embedded is episode %d of %d", maxes[m],
-                     last + 1, n_all);
+                     "--max-episodes %d: the last embedded is episode %d of %d", maxes[m], last + 1,
+                     n_all);
     }
     ef_store_close(s);
 }
