@@ -151,7 +151,7 @@ typedef struct {
  * empty reply, a broken DSML block, a call without a name or with arguments that are
  * not a JSON object — the last are tool errors too). episode_errors: episodes that ended
  * in model_error or whose verifier failed.
- * Memory is bounded by the number of env/level groups, tools and end reasons, not by
+ * Memory is bounded by the number of env/level groups, runs, tools and end reasons, not by
  * the number of episodes. */
 int ef_stats_compute(ef_store *s, const ef_stats_options *o, cJSON **out);
 /* The statistics as a text table: one row per env and level. */

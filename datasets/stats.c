@@ -2,10 +2,10 @@
  * datasets/stats.c — `envforge stats`: figures per env and level computed with SQL
  * aggregates (the store is never loaded): tasks, episodes, pass@1/pass@k with the
  * unbiased estimator over each task's samples, mean reward and its histogram, turns,
- * tokens, tool-error rates per tool, end reasons and statuses, per-task flakiness.
- * Memory grows with the number of env/level groups, tools and end reasons only. The
- * result is a cJSON tree (the --json output); stats_table.c prints it as text and
- * report.c draws it.
+ * tokens, tool-error rates per tool, end reasons and statuses, per-task flakiness; and
+ * the same main figures per run. Memory grows with the number of env/level groups, runs,
+ * tools and end reasons only. The result is a cJSON tree (the --json output);
+ * stats_table.c prints it as text and report.c draws it.
  */
 #include <math.h>
 #include <string.h>
