@@ -50,7 +50,8 @@ pip_missing=()
 for spec in "${PIP_PKGS[@]}"; do
   mod=${spec%%[<>=]*}
   mod=${mod//-/_}
-  if ! "$PY" -c "import $mod" >/dev/null 2>&1; then pip_missing+=("$spec"); fi
+  # from / : run in the checkout, `import datasets` would find our own datasets/ folder
+  if ! (cd / && "$PY" -c "import $mod") >/dev/null 2>&1; then pip_missing+=("$spec"); fi
 done
 if [ ${#pip_missing[@]} -gt 0 ]; then
   echo "setup: installing Python packages: ${pip_missing[*]}" >&2
