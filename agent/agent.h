@@ -284,8 +284,12 @@ typedef struct {
     /* The reference solver, run on the episode's state through the env's own tool path.
      * *answer_json: its answer as JSON text; *calls_json: the calls it made, in order,
      * [{"name", "arguments" (object or text), "result" | "error"}] (both ef_free; calls
-     * may be NULL). The loop records them as assistant tool calls and tool messages. */
-    int (*solve)(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json, char **calls_json);
+     * may be NULL). The loop records them as assistant tool calls and tool messages.
+     * max_calls > 0 is the episode's turn budget: the solver makes at most that many
+     * calls, and one that wants more is stopped before its next call runs, with
+     * *answer_json NULL (the state is what the calls made left). */
+    int (*solve)(ef_agent_env *env, ef_ctx *ctx, void *st, int64_t max_calls, char **answer_json,
+                 char **calls_json);
     /* The verifier on the final answer (JSON text: a model's plain answer is a JSON
      * string) and the episode's state. *info_json may be NULL (ef_free). */
     int (*verify)(ef_agent_env *env, ef_ctx *ctx, void *st, const char *answer_json, double *reward,

@@ -124,10 +124,13 @@ static int l_call(ef_agent_env *env, ef_ctx *ctx, void *st, const char *name, co
     return out->text ? 0 : ef_errorf(ctx, EF_ENOMEM, "tool %s: out of memory", name);
 }
 
-static int l_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json, char **calls_json)
+static int l_solve(ef_agent_env *env, ef_ctx *ctx, void *st, int64_t max_calls, char **answer_json,
+                   char **calls_json)
 {
     (void)env;
-    return ef_env_episode_solve(ctx, ((lua_ep *)st)->ep, answer_json, calls_json);
+    return ef_env_episode_solve_capped(ctx, ((lua_ep *)st)->ep,
+                                       max_calls > 0 ? (size_t)max_calls : 0, answer_json,
+                                       calls_json);
 }
 
 static int l_verify(ef_agent_env *env, ef_ctx *ctx, void *st, const char *answer_json,

@@ -130,11 +130,12 @@ static int w_call(ef_agent_env *env, ef_ctx *ctx, void *st, const char *name, co
     return out->text ? 0 : ef_errorf(ctx, EF_ENOMEM, "tool %s: out of memory", name);
 }
 
-static int w_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json, char **calls_json)
+static int w_solve(ef_agent_env *env, ef_ctx *ctx, void *st, int64_t max_calls, char **answer_json,
+                   char **calls_json)
 {
     tools_env *w = env->impl;
-    return w->inner->iface->solve(w->inner, ctx, ((tools_ep *)st)->inner_st, answer_json,
-                                  calls_json);
+    return w->inner->iface->solve(w->inner, ctx, ((tools_ep *)st)->inner_st, max_calls,
+                                  answer_json, calls_json);
 }
 
 static int w_verify(ef_agent_env *env, ef_ctx *ctx, void *st, const char *answer_json,

@@ -749,8 +749,12 @@ static int run_oracle(loop *L)
     ef_error_clear(L->ctx);
     if (!L->env->iface->solve)
         return model_error(L, "model oracle: this env has no reference solver");
+    /* --max-turns as for any model: each call is a turn and so is the answer, so the
+     * solver gets max_turns calls; one that needs more is stopped before the next call
+     * runs (the state is what the allowed calls left) */
+    int64_t max_turns = L->cfg->max_turns > 0 ? L->cfg->max_turns : 0;
     uint64_t t = ef_now_ns();
-    int rc = L->env->iface->solve(L->env, L->ctx, L->st, &answer_json, &calls_json);
+    int rc = L->env->iface->solve(L->env, L->ctx, L->st, max_turns, &answer_json, &calls_json);
     L->ep->tool_ms += (int64_t)((ef_now_ns() - t) / 1000000);
     if (rc == EF_ENOMEM)
         goto cleanup;
@@ -760,7 +764,19 @@ static int run_oracle(loop *L)
     }
     if (calls_json && (calls = cJSON_Parse(calls_json)) != NULL) {
         const cJSON *c;
-        cJSON_ArrayForEach(c, calls) if ((rc = oracle_record(L, c)) < 0) goto cleanup;
+        cJSON_ArrayForEach(c, calls)
+        {
+            if (max_turns && L->ep->n_turns >= max_turns)
+                break; /* a solver that ran past its budget: only the turns allowed */
+            if ((rc = oracle_record(L, c)) < 0)
+                goto cleanup;
+        }
+    }
+    if (!answer_json || (max_turns && L->ep->n_turns >= max_turns)) {
+        /* the answer would be a turn past the budget: ended as a model's episode is
+         * (no answer; verified on the state the calls left) */
+        end(L, EF_END_MAX_TURNS);
+        goto cleanup;
     }
     ans = answer_json ? cJSON_Parse(answer_json) : NULL;
     char *text = ans ? json_as_text(ans) : ef_strdup(answer_json ? answer_json : "");

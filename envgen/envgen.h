@@ -127,6 +127,13 @@ int ef_env_episode_call(ef_ctx *ctx, ef_env_episode *ep, const char *tool, const
  * *calls_json (ef_free, may be NULL) the list of its tool calls
  * [{"name","arguments","result"|"error"}]. */
 int ef_env_episode_solve(ef_ctx *ctx, ef_env_episode *ep, char **answer_json, char **calls_json);
+/* The same with a budget of max_calls tool calls (0: none beyond the usual cap): a
+ * call() past it runs no tool and raises, which stops solve there (and every call()
+ * after it raises too, should solve catch the error). Then it returns 0 with
+ * *answer_json NULL and *calls_json the max_calls calls made; the state is the one
+ * those calls left. */
+int ef_env_episode_solve_capped(ef_ctx *ctx, ef_env_episode *ep, size_t max_calls,
+                                char **answer_json, char **calls_json);
 /* Runs env.verify(task, answer, state) with the episode's current state. answer_json is
  * JSON text (a model's plain-text answer is a JSON string). *info_json may be NULL. */
 int ef_env_episode_verify(ef_ctx *ctx, ef_env_episode *ep, const char *answer_json,

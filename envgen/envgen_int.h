@@ -82,6 +82,8 @@ struct ef_env_episode {
     ef_buf argbuf; /* arguments of the call in progress */
     ef_buf resbuf; /* result of the last call */
     size_t n_calls;
+    size_t max_calls; /* solve: the calls allowed (0: only MAX_CALLS_PER_SOLVE) */
+    int capped;       /* solve asked for a call past max_calls and was stopped */
     char *first_tool_error; /* "path:line: call('x'): message" */
 };
 

@@ -711,6 +711,11 @@ static int tool_invoke(lua_State *L, ef_env_episode *ep, const char *name, const
                        size_t args_len, int push, call_site *w)
 {
     ef_env *env = ep->env;
+    if (ep->max_calls > 0 && ep->n_calls >= ep->max_calls) {
+        ep->capped = 1; /* no tool runs: the state stays as the allowed calls left it */
+        return luaL_error(L, "%s: call('%s'): the episode's budget of %d tool calls is spent",
+                          site(w), name, (int)ep->max_calls);
+    }
     if (++ep->n_calls > MAX_CALLS_PER_SOLVE)
         return luaL_error(L, "%s: more than %d tool calls in one episode", site(w),
                           MAX_CALLS_PER_SOLVE);
@@ -896,13 +901,23 @@ static int solve_fn(lua_State *L, void *ud)
     lua_pushlightuserdata(L, ep);
     lua_pushcclosure(L, l_call, 1);
     rc = ef_envgen__call(env, 2, 1, "solve");
-    if (rc < 0)
+    /* stopped at the call budget: no answer, whether solve raised or caught the error
+     * (a budget, memory or instruction limit is still an error) */
+    int stopped = ep->capped && !env->instr_hit && !env->mem_hit && !env->fast_aborted &&
+                  rc != EF_ENOMEM;
+    if (rc < 0 && !stopped)
         return rc;
     char err[512];
-    if (ef_envgen__encode(env, -1, NULL, &env->out, "solve returned an answer that is not JSON: answer",
-                          err, sizeof err) < 0)
-        return ef_errorf(env->ctx, EF_EINVAL, "%s: %s", env->path, err);
-    *a->out1 = ef_strndup(env->out.data, env->out.len);
+    if (stopped) {
+        ef_error_clear(env->ctx);
+    } else {
+        if (ef_envgen__encode(env, -1, NULL, &env->out,
+                              "solve returned an answer that is not JSON: answer", err,
+                              sizeof err) < 0)
+            return ef_errorf(env->ctx, EF_EINVAL, "%s: %s", env->path, err);
+        if (!(*a->out1 = ef_strndup(env->out.data, env->out.len)))
+            return ef_errorf(env->ctx, EF_ENOMEM, "out of memory");
+    }
     if (a->out2) {
         if (ep->calls.len) {
             char *c = ef_malloc(ep->calls.len + 2);
@@ -916,17 +931,26 @@ static int solve_fn(lua_State *L, void *ud)
             *a->out2 = ef_strdup("[]");
         }
     }
-    if (!*a->out1 || (a->out2 && !*a->out2))
+    if (a->out2 && !*a->out2)
         return ef_errorf(env->ctx, EF_ENOMEM, "out of memory");
     return 0;
 }
 
 int ef_env_episode_solve(ef_ctx *ctx, ef_env_episode *ep, char **answer_json, char **calls_json)
 {
+    return ef_env_episode_solve_capped(ctx, ep, 0, answer_json, calls_json);
+}
+
+int ef_env_episode_solve_capped(ef_ctx *ctx, ef_env_episode *ep, size_t max_calls,
+                                char **answer_json, char **calls_json)
+{
     ep->env->ctx = ctx;
     char *ans = NULL, *calls = NULL;
     ep_args a = {ep, NULL, NULL, NULL, &ans, calls_json ? &calls : NULL, NULL, NULL, 0};
+    ep->max_calls = max_calls;
+    ep->capped = 0;
     int rc = ef_envgen__protect(ep->env, solve_fn, &a);
+    ep->max_calls = 0; /* the budget is solve's: a model's calls do not meet it */
     if (rc < 0) {
         ef_free(ans);
         ef_free(calls);

@@ -103,8 +103,10 @@ static int t_call(ef_agent_env *env, ef_ctx *ctx, void *st, const char *name, co
     return out->text ? 0 : EF_ENOMEM;
 }
 
-static int t_solve(ef_agent_env *env, ef_ctx *ctx, void *st, char **answer_json, char **calls_json)
+static int t_solve(ef_agent_env *env, ef_ctx *ctx, void *st, int64_t max_calls,
+                   char **answer_json, char **calls_json)
 {
+    (void)max_calls; /* one call: within any budget (max_calls >= 1) */
     testep *e = st;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(e->task, "meta");
     int a = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(meta, "a"));

@@ -380,6 +380,79 @@ static void test_oracle(void)
     ef_model_free(m);
 }
 
+/* The oracle meets --max-turns as a model does: each of the solver's calls is a turn and
+ * so is its answer. With fewer turns than the solution needs, the solver is stopped
+ * before its next call runs: the episode ends max_turns (truncated), no answer, verified
+ * 0, and the verifier sees only the state the allowed calls made. The shop fixture's
+ * solve calls price then buy per item; verify gives 0.5 for a full cart without the
+ * answer, 0 for a partial cart. */
+static void test_oracle_max_turns(void)
+{
+    ef_model *m;
+    ef_agent_env *tenv;
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, "oracle", NULL, &m), 0);
+    agent_testenv_open(NULL, g_ctx, 1, &tenv);
+    char *task = agent_testenv_task(20, 22);
+    ef_agent_config cfg = EF_AGENT_CONFIG_INIT;
+    cfg.max_turns = 1; /* the C env's one call fits; its answer does not */
+    ef_agent_episode *ep = NULL;
+    EF_CHECK_EQ_INT(ef_agent_episode_run(g_ctx, &cfg, m, tenv, task, 1, &ep), 0);
+    if (ep) {
+        EF_CHECK_EQ_INT(ep->end_reason, EF_END_MAX_TURNS);
+        EF_CHECK_EQ_STR(ef_agent_episode_status(ep), "truncated");
+        EF_CHECK(!ep->answer && !ep->verified && ep->reward == 0.0);
+        EF_CHECK_EQ_INT(ep->n_turns, 1);
+        EF_CHECK_EQ_INT(ep->transcript.n, 4); /* system, user, assistant(call), tool */
+    }
+    ef_agent_episode_free(ep);
+    ef_free(task);
+    ef_agent_env_free(tenv);
+
+    const char *src = getenv("EF_SOURCE_DIR");
+    char *shop = ef_asprintf("%s/tests/fixtures/envs/shop.lua", src ? src : ".");
+    ef_agent_env *env = NULL;
+    EF_CHECK_EQ_INT(ef_agent_env_lua_open(g_ctx, shop, NULL, 0, &env), 0);
+    ef_free(shop);
+    /* two items: price, buy, price, buy, then the answer (5 turns) */
+    const char *shop_task =
+        "{\"prompt\":\"Buy 2 x apple, 3 x bread. Answer with the total in cents.\","
+        "\"state\":{\"prices\":{\"apple\":100,\"bread\":200},\"cart\":[]},\"answer\":800,"
+        "\"meta\":{\"want\":[{\"item\":\"apple\",\"qty\":2},{\"item\":\"bread\",\"qty\":3}]}}";
+    struct {
+        int64_t max_turns;
+        ef_agent_end_reason end;
+        int64_t n_calls;
+        double reward;
+        const char *info;
+    } cases[] = {
+        {1, EF_END_MAX_TURNS, 1, 0.0, "\"state\":false"},
+        {3, EF_END_MAX_TURNS, 3, 0.0, "\"state\":false"}, /* the second buy never ran */
+        {4, EF_END_MAX_TURNS, 4, 0.5, "\"state\":true"},  /* every call, no answer turn */
+        {5, EF_END_ANSWER, 4, 1.0, "\"answer\":true"},
+        {0, EF_END_ANSWER, 4, 1.0, "\"answer\":true"}, /* 0: no limit */
+    };
+    for (size_t i = 0; env && i < sizeof cases / sizeof cases[0]; i++) {
+        cfg.max_turns = cases[i].max_turns;
+        ep = NULL;
+        EF_CHECK_EQ_INT(ef_agent_episode_run(g_ctx, &cfg, m, env, shop_task, 1, &ep), 0);
+        if (!ep)
+            continue;
+        EF_CHECK_MSG(ep->end_reason == cases[i].end && ep->n_tool_calls == cases[i].n_calls &&
+                         ep->reward == cases[i].reward,
+                     "max_turns %lld: end %s, %lld calls, reward %g (%s)",
+                     (long long)cases[i].max_turns, ef_agent_end_reason_name(ep->end_reason),
+                     (long long)ep->n_tool_calls, ep->reward, ep->error ? ep->error : "");
+        EF_CHECK_CONTAINS(ep->verify_info ? ep->verify_info : "", cases[i].info);
+        int ended = cases[i].end == EF_END_MAX_TURNS;
+        EF_CHECK(ended ? !ep->answer && !ep->verified : ep->answer && ep->verified);
+        EF_CHECK(ended ? ep->n_turns == cases[i].max_turns : ep->n_turns == 5);
+        EF_CHECK_EQ_INT((int64_t)ep->n_calls, cases[i].n_calls);
+        ef_agent_episode_free(ep);
+    }
+    ef_agent_env_free(env);
+    ef_model_free(m);
+}
+
 static void test_builtin_tools(void)
 {
     char *path =
@@ -940,6 +1013,7 @@ int main(int argc, char **argv)
     EF_RUN(test_context_policies);
     EF_RUN(test_episode_alloc_failure);
     EF_RUN(test_oracle);
+    EF_RUN(test_oracle_max_turns);
     EF_RUN(test_builtin_tools);
     EF_RUN(test_builtin_sandbox_tools);
     EF_RUN(test_runner_groups_shards_resume);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/test_agent_cli.sh — `envforge run` end to end on real stores: the oracle over an
-# example env (every episode verified with reward 1), shards that partition the tasks,
+# example env (every episode verified with reward 1), the oracle at --max-turns (ended as
+# a model is at the limit), shards that partition the tasks,
 # a scripted model's end reasons stored, and SIGKILL in the middle of a run followed by
 # the same command: exactly tasks × G episodes, no duplicates, none lost.
 set -u
@@ -50,6 +51,31 @@ if "$EF_BIN" run --db "$T/a.db" --model oracle --group 2 --concurrency 2 >"$T/o.
   if [ "$m" -ge 240 ]; then ok oracle_tool_messages; else bad oracle_tool_messages "$m"; fi
 else
   bad oracle_all_verified "run failed: $(tail -2 "$T/o.txt")"
+fi
+
+# --- the oracle meets --max-turns as a model does: the shop fixture's solve makes two
+# calls per item, so with --max-turns 1 it is stopped after its first call; its episodes
+# end as a scripted model's do at the limit (max_turns, truncated, no answer, unverified)
+"$EF_BIN" gen "$SRC/tests/fixtures/envs/shop.lua" -n 4 --seed 2 --db "$T/shop.db" --no-progress >/dev/null 2>&1 ||
+  bad oracle_max_turns "envforge gen of the shop fixture failed"
+cat >"$T/price.jsonl" <<'J'
+{"tool_calls":[{"id":"c","type":"function","function":{"name":"price","arguments":"{\"item\":\"apple\"}"}}],"repeat":true}
+J
+if "$EF_BIN" run --db "$T/shop.db" --model oracle --max-turns 1 --run o1 >"$T/o1.txt" 2>&1 &&
+   "$EF_BIN" run --db "$T/shop.db" --model "replay:$T/price.jsonl" --max-turns 1 --run r1 >>"$T/o1.txt" 2>&1; then
+  ends() { q "$T/shop.db" "select count(*), group_concat(distinct e.end_reason), group_concat(distinct e.status), max(e.n_turns), max(e.verified), sum(e.answer is null) from episodes e join runs r on r.id = e.run_id where r.name = '$1'"; }
+  o=$(ends o1) r=$(ends r1)
+  c=$(q "$T/shop.db" "select count(*) from messages m join episodes e on e.id = m.episode_id join runs r on r.id = e.run_id where r.name = 'o1' and m.role = 'tool'")
+  if [ "$o" = "4|max_turns|truncated|1|0|4" ] && [ "$o" = "$r" ] && [ "$c" = 4 ]; then
+    ok oracle_max_turns
+  else
+    bad oracle_max_turns "oracle $o ($c tool messages), scripted model $r"
+  fi
+  "$EF_BIN" run --db "$T/shop.db" --model oracle --run o_all >/dev/null 2>&1
+  r=$(q "$T/shop.db" "select count(*), group_concat(distinct e.end_reason), min(e.n_turns), sum(e.verified) from episodes e join runs r on r.id = e.run_id where r.name = 'o_all'")
+  case "$r" in "4|answer|"[5-9]"|4") ok oracle_without_limit_answers ;; *) bad oracle_without_limit_answers "$r" ;; esac
+else
+  bad oracle_max_turns "run failed: $(tail -3 "$T/o1.txt")"
 fi
 
 # --- built-in tools: the run records their definitions, and the sft export lists them
