@@ -122,6 +122,7 @@ typedef struct {
     int n_levels_run, level_lo;
     char **lines;     /* import mode */
     int *line_levels;
+    size_t *line_nos; /* the file line of each imported task */
     size_t n_lines;
     uint64_t run_seed;
 } run_state;
@@ -171,12 +172,27 @@ static void work(void *ud, size_t i, int tid)
 static void make_candidate(run_state *rs, ef_env *env, ef_ctx *ctx, candidate *c, uint64_t idx)
 {
     int rc;
-    if (rs->lines) {
+    if (rs->lines) { /* messages name the file's line */
         const char *line = rs->lines[idx];
         rc = ef_env_task_from_json(ctx, env, line, strlen(line), &c->task);
         c->task.idx = (int64_t)idx;
-        if (rc == 0)
-            c->task.level = rs->line_levels[idx];
+        if (rc < 0) {
+            c->gen_failed = 1;
+            c->gen_message = ef_asprintf("%s:%zu: %s", rs->opts->from_jsonl, rs->line_nos[idx],
+                                         ef_errmsg(ctx));
+            return;
+        }
+        c->task.level = rs->line_levels[idx];
+        ef_envgen_validate(ctx, env, &c->task, &c->chk);
+        if (c->chk.message) {
+            char *m = ef_asprintf("%s:%zu: %s", rs->opts->from_jsonl, rs->line_nos[idx],
+                                  c->chk.message);
+            if (m) {
+                ef_free(c->chk.message);
+                c->chk.message = m;
+            }
+        }
+        return;
     } else {
         int level = rs->level_lo + (int)(idx % (uint64_t)rs->n_levels_run);
         uint64_t seed = ef_envgen_task_seed(rs->run_seed, ef_env_get_info(env), idx);
@@ -212,18 +228,115 @@ void ef_envgen_summary_clear(ef_envgen_summary *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Reads the JSONL file's non-empty lines; each must hold a task. */
+/* What a JSON value is, for messages ("a string", "an array", ...). */
+static const char *json_kind(const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNull(v))
+        return "null";
+    if (cJSON_IsArray(v))
+        return "an array";
+    return "an object";
+}
+
+/* Checks one line of an import and finds its task: the line's "task" object when it is
+ * an export line ({env, level, task, ...}: a "task" member and no "prompt"), else the
+ * line itself (a bare task). On success *task (ef_free) is the task's JSON and *level its
+ * level (0: none given); on a bad line writes what is wrong, naming the field, to why and
+ * returns EF_EPARSE or EF_EINVAL. */
+static int check_line(const char *p, size_t l, const ef_env_info *info, char **task, int *level,
+                      char *why, size_t why_len)
+{
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(p, l, &end, 0);
+    int rc = EF_EINVAL;
+    *task = NULL;
+    *level = 0;
+    if (!doc) {
+        size_t col = end && end >= p && end <= p + l ? (size_t)(end - p) + 1 : 1;
+        snprintf(why, why_len, "not valid JSON (column %zu)", col);
+        return EF_EPARSE;
+    }
+    if (!cJSON_IsObject(doc)) {
+        snprintf(why, why_len, "%s, expected a JSON object (a task, or a line of `gen -o` or "
+                 "`export --format tasks`)", json_kind(doc));
+        goto done;
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "task");
+    int export_line = t && !cJSON_HasObjectItem(doc, "prompt");
+    const char *pfx = export_line ? "task." : "";
+    if (export_line) {
+        if (!cJSON_IsObject(t)) {
+            snprintf(why, why_len, "field 'task' is %s, expected an object (the task)", json_kind(t));
+            goto done;
+        }
+        const cJSON *en = cJSON_GetObjectItemCaseSensitive(doc, "env");
+        if (en && !cJSON_IsString(en)) {
+            snprintf(why, why_len, "field 'env' is %s, expected a string (the env's name)",
+                     json_kind(en));
+            goto done;
+        }
+        if (en && strcmp(en->valuestring, info->name) != 0) {
+            snprintf(why, why_len,
+                     "field 'env': this task belongs to env '%.100s', not to '%.100s' (%.200s); "
+                     "import it with that env",
+                     en->valuestring, info->name, info->path);
+            goto done;
+        }
+        const cJSON *lv = cJSON_GetObjectItemCaseSensitive(doc, "level");
+        if (lv && (!cJSON_IsNumber(lv) || lv->valuedouble != (double)lv->valueint ||
+                   lv->valueint < 1 || lv->valueint > info->n_levels)) {
+            char *shown = cJSON_PrintUnformatted(lv);
+            snprintf(why, why_len, "field 'level' = %.60s is not a level of env '%.100s' (1..%d)",
+                     shown ? shown : "?", info->name, info->n_levels);
+            cJSON_free(shown);
+            goto done;
+        }
+        if (lv)
+            *level = lv->valueint;
+    } else {
+        t = doc;
+    }
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(t, "prompt");
+    if (!pr) {
+        snprintf(why, why_len, "field '%sprompt' is missing (a task needs a non-empty string "
+                 "prompt)", pfx);
+        goto done;
+    }
+    if (!cJSON_IsString(pr) || !*pr->valuestring) {
+        snprintf(why, why_len, "field '%sprompt' is %s, expected a non-empty string", pfx,
+                 cJSON_IsString(pr) ? "empty" : json_kind(pr));
+        goto done;
+    }
+    *task = export_line ? cJSON_PrintUnformatted(t) : ef_strndup(p, l);
+    rc = *task ? 0 : EF_ENOMEM;
+done:
+    cJSON_Delete(doc);
+    return rc;
+}
+
 /* Reads the tasks of a JSONL file: each line a task object, or an export line
- * {env, env_hash, level, task, ...} (`gen -o`, `export --format tasks`). A line naming
- * another env is an error (its tasks would only fail this env's solve); a level must be
- * one of the env's. With --level (filter = 1), lines outside lo..hi, or without a level,
- * are skipped and counted in *n_skipped. */
+ * {env, env_hash, level, task, ...} (`gen -o`, `export --format tasks`). The whole file
+ * is checked before any task goes on (an import is all or nothing as far as its lines'
+ * shape goes): a line that is not a JSON object, whose fields have the wrong type, that
+ * has no prompt, that names another env or a level the env does not have fails the
+ * import, naming file, line and field, and how many other lines are bad. With --level
+ * (filter = 1), lines outside lo..hi, or without a level, are skipped and counted in
+ * *n_skipped. (*line_nos)[k] is the file line of task k, for messages. */
 static int read_lines(ef_ctx *ctx, const char *path, const ef_env_info *info, int lo, int hi,
-                      int filter, char ***out, int **levels_out, size_t *n_out,
-                      size_t *n_skipped)
+                      int filter, char ***out, int **levels_out, size_t **line_nos_out,
+                      size_t *n_out, size_t *n_skipped)
 {
     int *levels = NULL;
-    size_t lineno = 0;
+    size_t *line_nos = NULL;
+    size_t lineno = 0, n_bad = 0, first_bad = 0;
+    int bad_rc = 0;
+    char first_why[640] = "";
     *n_skipped = 0;
     char *text;
     size_t len;
@@ -249,79 +362,64 @@ static int read_lines(ef_ctx *ctx, const char *path, const ef_env_info *info, in
                 int *nv = ef_realloc(levels, cap * sizeof *levels);
                 if (nv)
                     levels = nv;
-                if (!nl || !nv) {
+                size_t *nn = ef_realloc(line_nos, cap * sizeof *line_nos);
+                if (nn)
+                    line_nos = nn;
+                if (!nl || !nv || !nn) {
                     rc = EF_ENOMEM;
                     break;
                 }
             }
-            /* the task is the line's "task" object when it has one */
-            char *task = NULL;
-            cJSON *doc = cJSON_ParseWithLength(p, l);
-            if (!doc || !cJSON_IsObject(doc)) {
-                cJSON_Delete(doc);
-                rc = ef_errorf(ctx, EF_EPARSE, "%s:%zu: not a JSON object", path, lineno);
-                break;
-            }
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "task");
-            /* level and env belong to export lines; a bare task's own fields are its own */
-            const cJSON *lv = cJSON_IsObject(t) ? cJSON_GetObjectItemCaseSensitive(doc, "level") : NULL;
-            const cJSON *en = cJSON_GetObjectItemCaseSensitive(doc, "env");
-            if (cJSON_IsObject(t) && cJSON_IsString(en) && strcmp(en->valuestring, info->name) != 0) {
-                rc = ef_errorf(ctx, EF_EINVAL,
-                               "%s:%zu: this task belongs to env '%s', not to '%s' (%s); import "
-                               "it with that env",
-                               path, lineno, en->valuestring, info->name, info->path);
-                cJSON_Delete(doc);
-                break;
-            }
+            char *task = NULL, why[sizeof first_why];
             int level = 0;
-            if (lv && (!cJSON_IsNumber(lv) || lv->valuedouble != (double)lv->valueint ||
-                       lv->valueint < 1 || lv->valueint > info->n_levels)) {
-                char *shown = cJSON_PrintUnformatted(lv);
-                rc = ef_errorf(ctx, EF_EINVAL,
-                               "%s:%zu: field 'level' = %s is not a level of env '%s' (1..%d)",
-                               path, lineno, shown ? shown : "?", info->name, info->n_levels);
-                cJSON_free(shown);
-                cJSON_Delete(doc);
+            int lrc = check_line(p, l, info, &task, &level, why, sizeof why);
+            if (lrc == EF_ENOMEM) {
+                rc = lrc;
                 break;
             }
-            if (lv)
-                level = lv->valueint;
-            if (filter && (level < lo || level > hi)) {
-                (*n_skipped)++;
-                cJSON_Delete(doc);
-                if (!e)
-                    break;
-                p = e + 1;
-                continue;
-            }
-            levels[n] = level;
-            if (cJSON_IsObject(t)) {
-                task = cJSON_PrintUnformatted(t);
+            if (lrc < 0) { /* the first bad line is named; the rest are counted */
+                if (n_bad++ == 0) {
+                    first_bad = lineno;
+                    bad_rc = lrc;
+                    snprintf(first_why, sizeof first_why, "%s", why);
+                }
+            } else if (n_bad || (filter && (level < lo || level > hi))) {
+                if (!n_bad)
+                    (*n_skipped)++;
+                ef_free(task);
             } else {
-                task = ef_strndup(p, l);
+                levels[n] = level;
+                line_nos[n] = lineno;
+                lines[n++] = task;
             }
-            cJSON_Delete(doc);
-            if (!task) {
-                rc = EF_ENOMEM;
-                break;
-            }
-            lines[n++] = task;
         }
         if (!e)
             break;
         p = e + 1;
     }
     ef_free(text);
+    if (rc == 0 && n_bad) {
+        char more[96] = "";
+        if (n_bad > 1)
+            snprintf(more, sizeof more, " (and %zu more bad line%s after it)", n_bad - 1,
+                     n_bad > 2 ? "s" : "");
+        rc = ef_errorf(ctx, bad_rc,
+                       "%s:%zu: %s%s; nothing was imported from %s: its lines are all checked "
+                       "before any is stored, and tasks already in the store stay as they were "
+                       "(fix the line and run the import again)",
+                       path, first_bad, first_why, more, path);
+    }
     if (rc < 0) {
         for (size_t i = 0; i < n; i++)
             ef_free(lines[i]);
         ef_free(lines);
         ef_free(levels);
+        ef_free(line_nos);
         return rc == EF_ENOMEM ? ef_errorf(ctx, rc, "%s: out of memory", path) : rc;
     }
     *out = lines;
     *levels_out = levels;
+    *line_nos_out = line_nos;
     *n_out = n;
     return 0;
 }
@@ -521,7 +619,7 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
     if (opts->from_jsonl) {
         size_t n_skipped = 0;
         if ((rc = read_lines(ctx, opts->from_jsonl, info, lo, hi, opts->level_lo != 0, &rs.lines,
-                             &rs.line_levels, &rs.n_lines, &n_skipped)) < 0)
+                             &rs.line_levels, &rs.line_nos, &rs.n_lines, &n_skipped)) < 0)
             goto cleanup;
         out->n_import_skipped = n_skipped;
         if (n_target == 0 || n_target > rs.n_lines)
@@ -607,6 +705,9 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
                 if (!out->first_message[reason]) {
                     out->first_message[reason] =
                         msg ? ef_strdup(msg)
+                        : rs.lines
+                            ? ef_asprintf("%s:%zu: repeats an earlier line", opts->from_jsonl,
+                                          rs.line_nos[c->task.idx])
                             : ef_asprintf("candidate %" PRId64 " repeats an earlier task",
                                           c->task.idx);
                 }
@@ -705,6 +806,7 @@ cleanup:
         ef_free(rs.lines[i]);
     ef_free(rs.lines);
     ef_free(rs.line_levels);
+    ef_free(rs.line_nos);
     ef_env_free(env0);
     ef_free(src);
     set_free(&seen);

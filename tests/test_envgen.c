@@ -875,7 +875,7 @@ static void test_import_checks(void)
     ef_envgen_summary s;
     o.from_jsonl = p_other;
     EF_CHECK(ef_envgen_run(ctx, shop_path, &o, &s) < 0);
-    EF_CHECK_CONTAINS(ef_errmsg(ctx), "other.jsonl:1: this task belongs to env 'arith', not to 'fixture_shop'");
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "other.jsonl:1: field 'env': this task belongs to env 'arith', not to 'fixture_shop'");
     ef_envgen_summary_clear(&s);
     o.from_jsonl = p_bad;
     EF_CHECK(ef_envgen_run(ctx, shop_path, &o, &s) < 0);
