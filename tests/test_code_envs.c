@@ -2,11 +2,13 @@
  * tests/test_code_envs.c — the code environments (examples/envs/code_*.lua) cannot be
  * gamed: answers that fake a test summary, read the tests' files, print forged result
  * lines or exit early score 0, while the reference solution scores 1. The solution runs
- * in the real sandbox; its outputs are compared outside it.
+ * in the real sandbox; its outputs are compared outside it. Their tasks at fixed seeds
+ * are pinned: the code they share (examples/envs/harness/) may move, the tasks may not.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/hash.h"
 #include "common/json.h"
 #include "envgen/envgen.h"
 #include "sandbox/sandbox.h"
@@ -98,6 +100,35 @@ static void check_env(const char *file)
     ef_env_free(env);
 }
 
+/* The tasks generate makes at seeds 1..30 (levels 1, 2, 3 in turn), as one SHA-256 over
+ * their content hashes. Seeds are given here, not derived from the env's content hash (as
+ * `gen` derives them), so a change to the env's source that leaves generate as it was
+ * keeps these values; a change to what generate makes does not. */
+static void check_pinned(const char *file, const char *want)
+{
+    char path[1024];
+    const char *src = getenv("EF_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/examples/envs/%s", src ? src : "..", file);
+    ef_env *env = NULL;
+    EF_CHECK_OK(ctx, ef_env_load(ctx, path, NULL, &env));
+    if (!env)
+        return;
+    ef_buf all = EF_BUF_INIT(1 << 20);
+    for (int i = 1; i <= 30; i++) {
+        ef_env_task t;
+        memset(&t, 0, sizeof t);
+        EF_CHECK_OK(ctx, ef_env_generate(ctx, env, (uint64_t)i, 1 + (i - 1) % 3, &t));
+        ef_buf_appendf(&all, "%s\n", t.content_hash);
+        ef_env_task_clear(&t);
+    }
+    char got[EF_SHA256_HEX_LEN + 1] = "";
+    ef_sha256_hex(all.data, all.len, got);
+    EF_CHECK_MSG(strcmp(got, want) == 0, "%s: tasks at seeds 1..30 hash to %s, pinned %s", file,
+                 got, want);
+    ef_buf_free(&all);
+    ef_env_free(env);
+}
+
 static void test_code_algos(void)
 {
     check_env("code_algos.lua");
@@ -108,6 +139,12 @@ static void test_code_strings(void)
     check_env("code_strings.lua");
 }
 
+static void test_pinned_tasks(void)
+{
+    check_pinned("code_algos.lua", "04307531270b2741f21047374aa576d34e899d5013cc435672e05cb458dd13dc");
+    check_pinned("code_strings.lua", "8c8d165f8e42f751639addb86d0413bb08fd31f93827b91ef94c4460bf2763a7");
+}
+
 int main(int argc, char **argv)
 {
     EF_TEST_BEGIN(argc, argv);
@@ -115,6 +152,7 @@ int main(int argc, char **argv)
     ctx = ef_ctx_new();
     EF_RUN(test_code_algos);
     EF_RUN(test_code_strings);
+    EF_RUN(test_pinned_tasks);
     ef_ctx_free(ctx);
     return EF_TEST_END();
 }
