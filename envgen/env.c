@@ -446,7 +446,8 @@ static int check_table(ef_env *env, int t)
 static int load_fn(lua_State *L, void *ud)
 {
     ef_env *env = ud;
-    int st = luaL_loadbufferx(L, env->source, env->info.source_len, env->chunkname, "t");
+    ef_envgen__modules_open(L);
+    int st = luaL_loadbufferx(L, env->source, env->source_len, env->chunkname, "t");
     if (st != LUA_OK) {
         const char *m = lua_tostring(L, -1);
         return ef_errorf(env->ctx, st == LUA_ERRSYNTAX ? EF_ELUA : EF_ELIMIT, "%s",
@@ -474,6 +475,7 @@ static int load_fn(lua_State *L, void *ud)
         env->fn_line[i] = lua_getinfo(L, ">S", &ar) ? ar.linedefined : 0;
         env->fn_ref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    ef_envgen__modules_close(L);
     ef_envgen__freeze_globals(L);
     return 0;
 }
@@ -493,6 +495,8 @@ void ef_env_free(ef_env *env)
     ef_free(env->path);
     ef_free(env->chunkname);
     ef_free(env->source);
+    ef_free(env->bundle);
+    ef_envgen__modules_free(env);
     ef_free(env->name);
     ef_free(env->category);
     ef_free(env->description);
@@ -516,32 +520,55 @@ int ef_env_load_buffer(ef_ctx *ctx, const char *path, const char *source, size_t
     env->fn_ref[0] = env->fn_ref[1] = env->fn_ref[2] = LUA_NOREF;
     env->path = ef_strdup(path);
     env->chunkname = ef_asprintf("@%s", path);
-    env->source = ef_strndup(source, len);
-    if (!env->path || !env->chunkname || !env->source) {
+    if (!env->path || !env->chunkname) {
         rc = ef_errorf(ctx, EF_ENOMEM, "%s: out of memory", path);
         goto cleanup;
     }
     ef_buf_init(&env->scratch, env->limits.max_json_bytes);
     ef_buf_init(&env->out, env->limits.max_json_bytes);
-    env->info.source_len = len;
     if (memchr(source, 0, len)) {
         rc = ef_errorf(ctx, EF_EINVAL, "%s: the env file holds NUL bytes (binary chunks are not allowed)", path);
         goto cleanup;
     }
-    uint8_t digest[EF_SHA256_LEN];
-    ef_sha256(source, len, digest);
-    ef_hex_encode(digest, EF_SHA256_LEN, env->info.content_hash);
-    env->info.hash_u64 = ef_sha256_u64(source, len);
+    /* a bundle (envgen/modules.c) runs its own text and takes its modules from itself */
+    if ((rc = ef_envgen__modules_split(env, source, len, &env->source_len)) < 0)
+        goto cleanup;
+    if (!(env->source = ef_strndup(source, env->source_len))) {
+        rc = ef_errorf(ctx, EF_ENOMEM, "%s: out of memory", path);
+        goto cleanup;
+    }
     if ((rc = ef_envgen__vm_new(env)) < 0)
         goto cleanup;
     if ((rc = ef_envgen__protect(env, load_fn, env)) < 0)
         goto cleanup;
+    /* what the store keeps and the content hash covers: the text as given, or the env's
+     * text followed by the modules it required from disk */
+    if (env->from_bundle) {
+        env->bundle = ef_strndup(source, len);
+    } else if (env->n_modules > 0) {
+        ef_buf b = EF_BUF_INIT(MAX_SOURCE_BYTES * 2);
+        env->ctx = ctx;
+        rc = ef_envgen__modules_bundle(env, env->source, env->source_len, &b);
+        env->bundle = rc == 0 ? ef_buf_detach(&b) : NULL;
+        ef_buf_free(&b);
+        if (rc < 0)
+            goto cleanup;
+    }
+    if ((env->from_bundle || env->n_modules > 0) && !env->bundle) {
+        rc = ef_errorf(ctx, EF_ENOMEM, "%s: out of memory", path);
+        goto cleanup;
+    }
+    env->info.source = env->bundle ? env->bundle : env->source;
+    env->info.source_len = env->bundle ? strlen(env->bundle) : env->source_len;
+    uint8_t digest[EF_SHA256_LEN];
+    ef_sha256(env->info.source, env->info.source_len, digest);
+    ef_hex_encode(digest, EF_SHA256_LEN, env->info.content_hash);
+    env->info.hash_u64 = ef_sha256_u64(env->info.source, env->info.source_len);
     env->info.path = env->path;
     env->info.name = env->name;
     env->info.category = env->category;
     env->info.description = env->description;
     env->info.tools_json = env->tools_json;
-    env->info.source = env->source;
     *out = env;
     return 0;
 cleanup:

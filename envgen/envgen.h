@@ -68,10 +68,11 @@ typedef struct {
     const char *description;
     int64_t version;
     int n_levels;            /* levels 1..n_levels */
-    char content_hash[65];   /* hex SHA-256 of the source text */
+    char content_hash[65];   /* hex SHA-256 of source */
     uint64_t hash_u64;       /* its first 8 bytes, little-endian (seeds) */
     const char *tools_json;  /* [{"type":"function","function":{name,description,parameters}}] */
-    const char *source;      /* the Lua text */
+    const char *source;      /* the Lua text; with the modules it required appended
+                                (a bundle, envgen/modules.c) when it required any */
     size_t source_len;
 } ef_env_info;
 

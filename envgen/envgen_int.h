@@ -16,6 +16,13 @@
 
 #define SMALL_CLASSES 16 /* 256 / 16 */
 
+/* A module the env required (envgen/modules.c): its name and Lua text. */
+typedef struct {
+    char *name;
+    char *text;
+    size_t len;
+} ef_env_module;
+
 struct ef_env {
     ef_ctx *ctx;          /* the context of the call in progress */
     lua_State *L;
@@ -32,6 +39,12 @@ struct ef_env {
     char *chunkname;      /* "@path" */
     ef_env_info info;
     char *path, *source, *name, *category, *description, *tools_json;
+    size_t source_len;    /* of source: the env's own text, what runs */
+    char *bundle;         /* source and its modules (info.source) when it has modules */
+    ef_env_module *modules; /* required (or carried by the bundle), in order */
+    int n_modules;
+    int from_bundle;      /* loaded from a bundle: modules come from it, never from disk */
+    int loading;          /* the env file's top level is running: require is allowed */
     cJSON *tool_schemas;  /* name -> parameters */
     cJSON *tools_list;    /* while loading: the OpenAI-style tool list */
     int env_ref;          /* registry refs */
@@ -189,6 +202,16 @@ int ef_envgen__episode_stash(ef_ctx *ctx, ef_env_episode *ep, int k_task, int k_
 /* Puts a fresh copy of the task's initial state back into the episode (validation
  * verifies each trivial answer on its own initial state without decoding again). */
 int ef_envgen__episode_reset(ef_ctx *ctx, ef_env_episode *ep);
+
+/* Modules (envgen/modules.c). split: finds the sections of a bundle in source (none in a
+ * plain env file), keeping their modules; *main_len is the length of the env's own text.
+ * open: installs require for the env file's top level; close: removes it. bundle: the
+ * env's text followed by a section per module, into out. */
+int ef_envgen__modules_split(ef_env *env, const char *source, size_t len, size_t *main_len);
+int ef_envgen__modules_open(lua_State *L);
+void ef_envgen__modules_close(lua_State *L);
+int ef_envgen__modules_bundle(ef_env *env, const char *main, size_t main_len, ef_buf *out);
+void ef_envgen__modules_free(ef_env *env);
 
 /* Makes assigning new globals an error (after the env file ran). */
 int ef_envgen__freeze_globals(lua_State *L);

@@ -592,6 +592,10 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
     if ((rc = ef_env_load_buffer(ctx, env_path, src, rs.source_len, &opts->limits, &env0)) < 0)
         goto cleanup;
     const ef_env_info *info = ef_env_get_info(env0);
+    /* the workers load what env0 loaded: with its modules as env0 read them (a bundle),
+     * never read from disk again */
+    rs.source = info->source;
+    rs.source_len = info->source_len;
     out->env_name = ef_strdup(info->name);
     out->path = ef_strdup(env_path);
     out->content_hash = ef_strdup(info->content_hash);

@@ -4,12 +4,16 @@
  * deterministic generation (pinned content hashes, identical across worker counts),
  * levels, validation, ef.search, JSONL import, the corpus of broken envs (each ends with
  * an error naming file and line, nothing crashes or hangs), a store that keeps its tasks
- * when a later run fails, and allocation failures while loading.
+ * when a later run fails, allocation failures while loading, and modules (require, the
+ * bundle the store keeps).
  */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/hash.h"
 #include "common/json.h"
 #include "datasets/datasets.h"
 #include "envgen/envgen.h"
@@ -900,6 +904,172 @@ static void test_import_checks(void)
     remove(p_bare);
 }
 
+/* ---- modules (envgen/modules.c) ---------------------------------------------------- */
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    EF_CHECK_OK(ctx, ef_file_write(ctx, path, text, strlen(text)));
+}
+
+/* An env file in dir whose top level runs `top` and whose generate returns `meta`. */
+static void write_env(const char *dir, const char *name, const char *top, const char *meta)
+{
+    char *src = ef_asprintf("%s\nlocal env = {name='m', version=1, category='general'}\n"
+                            "env.tools = {}\n"
+                            "function env.generate(rng, level) return {prompt='p', meta=%s} end\n"
+                            "function env.solve(task, call) return 'x' end\n"
+                            "function env.verify(task, answer, state) return answer == 'x' and 1 "
+                            "or 0 end\nreturn env\n",
+                            top, meta);
+    write_text(dir, name, src);
+    ef_free(src);
+}
+
+/* Loads dir/name; on failure checks the message holds `needle` (NULL: must load). */
+static ef_env *load_in(const char *dir, const char *name, const char *needle)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ef_env *env = NULL;
+    ef_env_limits l = small_limits();
+    int rc = ef_env_load(ctx, path, &l, &env);
+    if (!needle) {
+        EF_CHECK_MSG(rc == 0, "%s: %s", name, ef_errmsg(ctx));
+    } else {
+        EF_CHECK_MSG(rc < 0, "%s loaded, expected an error with '%s'", name, needle);
+        if (rc < 0)
+            EF_CHECK_CONTAINS(ef_errmsg(ctx), needle);
+    }
+    return env;
+}
+
+static char *task_of(ef_env *env)
+{
+    ef_env_task t;
+    if (ef_env_generate(ctx, env, 5, 1, &t) < 0)
+        return ef_strdup(ef_errmsg(ctx));
+    char *j = ef_strdup(t.task_json);
+    ef_env_task_clear(&t);
+    return j;
+}
+
+/* require: Lua text under the env file's folder, while the env file loads; the env is
+ * kept as a bundle (its text and its modules) that loads without the module files, with
+ * one content hash for both; names, links out of the folder, binary chunks, cycles and
+ * requires after loading are refused with a message that says why. */
+static void test_modules(void)
+{
+    const char *dir = ef_test_tmpdir("envgen-modules");
+    char sub[1024], outside[1024], link[1100], path[1100];
+    snprintf(sub, sizeof sub, "%s/lib", dir);
+    snprintf(outside, sizeof outside, "%s-outside", dir);
+    EF_CHECK_EQ_INT(mkdir(sub, 0755), 0);
+    EF_CHECK_EQ_INT(mkdir(outside, 0755), 0);
+    write_text(sub, "util.lua", "-- shared\nlocal M = {}\nfunction M.twice(x) return 2 * x end\n"
+                                "M.name = ...\nreturn M\n");
+    write_env(dir, "ok.lua", "local util = require('lib.util')\nlocal again = require('lib.util')",
+              "{v = util.twice(21), same = util == again, name = util.name, "
+              "req = type(require), pkg = type(package)}");
+    ef_env *env = load_in(dir, "ok.lua", NULL);
+    char *task = NULL, *bundle = NULL;
+    char hash[65] = "";
+    if (env) {
+        const ef_env_info *info = ef_env_get_info(env);
+        task = task_of(env);
+        EF_CHECK_EQ_STR(task, "{\"meta\":{\"name\":\"lib.util\",\"pkg\":\"nil\",\"req\":\"nil\","
+                              "\"same\":true,\"v\":42},\"prompt\":\"p\"}");
+        EF_CHECK_CONTAINS(info->source, "\n--[==[envgen-module lib.util\n-- shared\n");
+        bundle = ef_strdup(info->source);
+        memcpy(hash, info->content_hash, sizeof hash);
+        char *text;
+        size_t len;
+        snprintf(path, sizeof path, "%s/ok.lua", dir);
+        if (ef_file_read(ctx, path, 1 << 20, &text, &len) == 0) {
+            char own[65];
+            ef_sha256_hex(text, len, own);
+            EF_CHECK(strcmp(own, hash) != 0); /* the hash covers the module too */
+            EF_CHECK(strncmp(bundle, text, len) == 0); /* the env's text comes first, as is */
+            ef_free(text);
+        }
+        ef_env_free(env);
+    }
+    /* the bundle alone (the store's copy): no module file needed, same hash and tasks */
+    snprintf(path, sizeof path, "%s/util.lua", sub);
+    char moved[1100];
+    snprintf(moved, sizeof moved, "%s/util.lua.away", sub);
+    EF_CHECK_EQ_INT(rename(path, moved), 0);
+    if (bundle) {
+        ef_env *b = NULL;
+        snprintf(path, sizeof path, "%s/ok.lua", dir);
+        EF_CHECK_OK(ctx, ef_env_load_buffer(ctx, path, bundle, strlen(bundle), NULL, &b));
+        if (b) {
+            EF_CHECK_EQ_STR(ef_env_get_info(b)->content_hash, hash);
+            EF_CHECK_EQ_STR(ef_env_get_info(b)->source, bundle);
+            char *t2 = task_of(b);
+            EF_CHECK_EQ_STR(t2, task);
+            ef_free(t2);
+            ef_env_free(b);
+        }
+        /* a bundle never reads a module it does not carry from disk */
+        char *more = ef_asprintf("local x = require('lib.other')\n%s", bundle);
+        EF_CHECK(ef_env_load_buffer(ctx, path, more, strlen(more), NULL, &b) < 0);
+        EF_CHECK_CONTAINS(ef_errmsg(ctx), "require('lib.other'): the env's bundle holds no such module");
+        ef_free(more);
+    }
+    ef_env_free(load_in(dir, "ok.lua", "require('lib.util'): no module file")); /* moved away */
+    /* editing the module changes the env's hash */
+    write_text(sub, "util.lua", "-- shared, edited\nlocal M = {}\nfunction M.twice(x) return 2 * x end\n"
+                                "M.name = ...\nreturn M\n");
+    env = load_in(dir, "ok.lua", NULL);
+    if (env) {
+        EF_CHECK(strcmp(ef_env_get_info(env)->content_hash, hash) != 0);
+        ef_env_free(env);
+    }
+    /* names are dot-separated identifiers: no paths, no escapes */
+    const char *bad_names[] = {"../x", "/etc/passwd", "lib..util", "lib/util", "1lib", "lib.", ""};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        char *top = ef_asprintf("local m = require('%s')", bad_names[i]);
+        write_env(dir, "badname.lua", top, "1");
+        ef_free(top);
+        ef_env_free(load_in(dir, "badname.lua", "a module name is dot-separated names"));
+    }
+    /* a link out of the env's folder */
+    write_text(outside, "evil.lua", "return {}\n");
+    snprintf(link, sizeof link, "%s/esc", dir);
+    EF_CHECK_EQ_INT(symlink(outside, link), 0);
+    write_env(dir, "link.lua", "local m = require('esc.evil')", "1");
+    ef_env_free(load_in(dir, "link.lua", "leads outside the env file's folder"));
+    /* binary chunks (a C module cannot be named at all: only NAME.lua is read) */
+    snprintf(path, sizeof path, "%s/bin.lua", sub);
+    EF_CHECK_OK(ctx, ef_file_write(ctx, path, "\x1bLuaT\0\x19\x93", 8));
+    write_env(dir, "binary.lua", "local m = require('lib.bin')", "1");
+    ef_env_free(load_in(dir, "binary.lua", "holds NUL bytes (binary chunks are not allowed"));
+    /* a cycle, an error inside a module (named by the module's file and line), and a
+     * require kept for later */
+    write_text(sub, "a.lua", "return require('lib.b')\n");
+    write_text(sub, "b.lua", "return require('lib.a')\n");
+    write_env(dir, "cycle.lua", "local m = require('lib.a')", "1");
+    ef_env_free(load_in(dir, "cycle.lua", "require('lib.a'): a module requires itself"));
+    write_text(sub, "boom.lua", "local M = {}\nerror('boom')\nreturn M\n");
+    write_env(dir, "boom.lua", "local m = require('lib.boom')", "1");
+    ef_env_free(load_in(dir, "boom.lua", "lib/boom.lua:2: boom"));
+    write_env(dir, "late.lua", "local req = require", "req('lib.util')");
+    env = load_in(dir, "late.lua", NULL);
+    if (env) {
+        char *t = task_of(env);
+        EF_CHECK_CONTAINS(t, "modules are required while the env file loads");
+        ef_free(t);
+        ef_env_free(env);
+    }
+    ef_free(task);
+    ef_free(bundle);
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, outside);
+    EF_CHECK_EQ_INT(system(cmd), 0);
+}
+
 static void test_load_alloc_failures(void)
 {
     char *src;
@@ -1064,6 +1234,7 @@ int main(int argc, char **argv)
     EF_RUN(test_sink_failure);
     EF_RUN(test_jsonl_roundtrip);
     EF_RUN(test_import_checks);
+    EF_RUN(test_modules);
     EF_RUN(test_load_alloc_failures);
     EF_RUN(test_cli);
     ef_ctx_free(ctx);
