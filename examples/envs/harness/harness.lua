@@ -1,7 +1,7 @@
 -- examples/envs/harness/harness.lua — a plain-lua5.4 stand-in for the envgen runtime.
 --
 -- It provides what /work/notes/lua_api.md promises an env (rng, json, ef.search, ef.exec,
--- ef.verify.*, call()) closely enough to exercise every env in examples/envs/ before the C
+-- ef.verify.*, call(), require of modules under the env's folder) closely enough to exercise every env in examples/envs/ before the C
 -- runtime runs them: it loads an env, generates N tasks per level, round-trips each task
 -- through JSON (as the store does), runs solve through call() (arguments checked against
 -- the tool's JSON Schema, results round-tripped through JSON), checks verify gives 1, and
@@ -398,6 +398,10 @@ end
 
 local total_fail = 0
 for _, file in ipairs(files) do
+  -- require as envgen has it (docs/envs.md): Lua text under the env file's folder, no C
+  -- modules (this stand-in does not check for links out of the folder)
+  package.path = (file:match("^(.*)/[^/]*$") or ".") .. "/?.lua"
+  package.cpath = ""
   local env = dofile(file)
   assert(type(env) == "table" and env.name and env.category and env.generate and env.solve and env.verify,
          file .. ": incomplete env table")
