@@ -78,6 +78,36 @@ else
   bad oracle_max_turns "run failed: $(tail -3 "$T/o1.txt")"
 fi
 
+# --- an env that requires a module runs from the store alone: the store keeps the env
+# bundled with its module (docs/envs.md, "Modules"), so the module file is not needed
+mkdir -p "$T/menv/lib"
+cat >"$T/menv/lib/twice.lua" <<'L'
+local M = {}
+function M.of(x) return 2 * x end
+return M
+L
+cat >"$T/menv/menv.lua" <<'L'
+local twice = require("lib.twice")
+local env = {name = "menv", version = 1, category = "interpreter", description = "double a number"}
+env.tools = {double = {description = "2 x", parameters = {type = "object", properties = {x = {type = "integer"}},
+  required = {"x"}}, run = function(state, args) return twice.of(args.x) end}}
+function env.generate(rng, level)
+  local x = rng:int(1, 1000)
+  return {prompt = "Double " .. x .. ".", answer = twice.of(x), meta = {x = x}}
+end
+function env.solve(task, call) return tostring(call("double", {x = task.meta.x})) end
+function env.verify(task, answer) return ef.verify.numeric(answer, task.answer, {rtol = 0}) end
+return env
+L
+if "$EF_BIN" gen "$T/menv/menv.lua" -n 3 --seed 1 --db "$T/m.db" --no-progress >"$T/m.txt" 2>&1; then
+  rm -r "$T/menv/lib"
+  "$EF_BIN" run --db "$T/m.db" --model oracle >>"$T/m.txt" 2>&1
+  r=$(q "$T/m.db" "select count(*), sum(reward = 1.0 and verified = 1) from episodes")
+  if [ "$r" = "3|3" ]; then ok module_env_runs_from_store; else bad module_env_runs_from_store "$r: $(tail -3 "$T/m.txt")"; fi
+else
+  bad module_env_runs_from_store "gen failed: $(tail -3 "$T/m.txt")"
+fi
+
 # --- built-in tools: the run records their definitions, and the sft export lists them
 # after the env's own tools (the exact list the model was shown)
 if "$EF_BIN" run --db "$T/a.db" --model oracle --tools python --limit 3 --run with-python \
