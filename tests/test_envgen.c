@@ -1017,6 +1017,24 @@ static void test_modules(void)
         EF_CHECK(ef_env_load_buffer(ctx, path, more, strlen(more), NULL, &b) < 0);
         EF_CHECK_CONTAINS(ef_errmsg(ctx), "require('lib.other'): the env's bundle holds no such module");
         ef_free(more);
+        /* malformed bundles: cut anywhere, or with text after the last section, a bundle
+         * is plain Lua text (the sections are comments) — it loads, or fails with a
+         * message, and never reads past its end */
+        size_t blen = strlen(bundle);
+        for (size_t cut = strlen("local util"); cut <= blen; cut += 7) {
+            char *part = ef_strndup(bundle, cut);
+            ef_env *x = NULL;
+            int rc = ef_env_load_buffer(ctx, path, part, cut, NULL, &x);
+            EF_CHECK_MSG(rc == 0 || ef_errmsg(ctx)[0], "cut at %zu: an error without a message", cut);
+            ef_env_free(x);
+            ef_free(part);
+        }
+        char *tail = ef_asprintf("%s-- a comment after the sections\n", bundle);
+        ef_env *x = NULL;
+        EF_CHECK(ef_env_load_buffer(ctx, path, tail, strlen(tail), NULL, &x) < 0);
+        EF_CHECK_CONTAINS(ef_errmsg(ctx), "require('lib.util'): no module file"); /* not a bundle */
+        ef_env_free(x);
+        ef_free(tail);
     }
     ef_env_free(load_in(dir, "ok.lua", "require('lib.util'): no module file")); /* moved away */
     /* editing the module changes the env's hash */
