@@ -21,8 +21,10 @@ if have gen; then
   "$bin" gen examples/envs/*.lua -n 50 --seed 1 --db "$db"
 fi
 if have run; then
-  echo "demo: run: oracle policy (demonstrations), group 2" >&2
-  "$bin" run --db "$db" --model oracle --group 2 --concurrency 2
+  # the reference solutions of travel and search_clues at the top levels make more tool
+  # calls than the default limit of 16 turns, so the demonstrations get room for them
+  echo "demo: run: oracle policy (demonstrations), group 2, up to 64 turns" >&2
+  "$bin" run --db "$db" --model oracle --group 2 --concurrency 2 --max-turns 64
   echo "demo: run: a scripted model (replay) that calls an unknown tool, then guesses" >&2
   "$bin" run --db "$db" --model replay:tests/agent_fixtures/demo_replay.jsonl --limit 20
 fi
