@@ -203,9 +203,23 @@ static int check_function(ef_env *env, int t, const char *k, const char *signatu
     lua_getfield(L, t, k);
     int ty = lua_type(L, -1);
     lua_pop(L, 1);
-    if (ty == LUA_TNIL)
+    if (ty == LUA_TNIL) {
+        /* a key written instead of it (verfy, generte) names the line to fix */
+        const char *one[1] = {k};
+        lua_pushnil(L);
+        while (lua_next(L, t)) {
+            lua_pop(L, 1); /* the key is on top */
+            if (lua_type(L, -1) == LUA_TSTRING && ef_envgen__suggest(lua_tostring(L, -1), one, 1)) {
+                char near[80];
+                snprintf(near, sizeof near, "%.64s", lua_tostring(L, -1));
+                lua_pop(L, 1);
+                return field_error(env, near, "the env table has no '%s' (expected function %s); "
+                                   "'%s' is written instead — a misspelling?", k, signature, near);
+            }
+        }
         return field_error(env, k, "the env table has no '%s' (expected function %s)", k,
                            signature);
+    }
     if (ty != LUA_TFUNCTION)
         return field_error(env, k, "env.%s must be a function %s, got %s", k, signature,
                            lua_typename(L, ty));
@@ -255,9 +269,18 @@ static int check_tool(ef_env *env, int tools, const char *name, cJSON *list)
     while (lua_next(L, tool)) {
         const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
         if (!k || (strcmp(k, "description") && strcmp(k, "parameters") && strcmp(k, "run"))) {
+            static const char *const tool_fields[] = {"description", "parameters", "run"};
+            const char *sug = k ? ef_envgen__suggest(k, tool_fields, 3) : NULL;
+            char key[80];
+            snprintf(key, sizeof key, "%.64s", k ? k : "(non-string key)");
             lua_pop(L, 2);
-            return field_error(env, fp, "tools.%s has an unknown field '%s' (fields: description, parameters, run)",
-                               name, k ? k : "(non-string key)");
+            char kp[400];
+            snprintf(kp, sizeof kp, "%s.%s", fp, key);
+            if (sug)
+                return field_error(env, kp, "tools.%s has an unknown field '%s' (did you mean '%s'?)",
+                                   name, key, sug);
+            return field_error(env, kp, "tools.%s has an unknown field '%s' (fields: description, parameters, run)",
+                               name, key);
         }
         lua_pop(L, 1);
     }
@@ -413,6 +436,84 @@ static int check_name(ef_env *env)
     return 0;
 }
 
+/* Edit distance between short names (a transposition counts as one edit), capped. */
+static int name_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32)
+        return 99;
+    int d[33][33];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            c = EF_MIN(c, d[i - 1][j] + 1);
+            c = EF_MIN(c, d[i][j - 1] + 1);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                c = EF_MIN(c, d[i - 2][j - 2] + 1);
+            d[i][j] = c;
+        }
+    return d[la][lb];
+}
+
+const char *ef_envgen__suggest(const char *name, const char *const *known, size_t n)
+{
+    const char *best = NULL;
+    int best_d = 3;
+    for (size_t i = 0; i < n; i++) {
+        int d = name_distance(name, known[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = known[i];
+        }
+    }
+    /* one edit for short names, two for longer ones */
+    if (best && best_d == 2 && strlen(name) < 6)
+        best = NULL;
+    return best;
+}
+
+static const char *const env_fields[] = {"name",  "version", "category", "description", "levels",
+                                         "tools", "generate", "solve",   "verify"};
+
+/* A misspelt field (levles, descripton, verfy) would otherwise be ignored, leaving its
+ * default in place: every key of the env table must be one of env_fields. */
+static int check_unknown_fields(ef_env *env, int t)
+{
+    lua_State *L = env->L;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1); /* the key is on top */
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            const char *tn = luaL_typename(L, -1);
+            lua_pop(L, 1);
+            return field_error(env, "", "the env table has a key that is a %s, not a field name "
+                               "(fields: name, version, category, description, levels, tools, "
+                               "generate, solve, verify)", tn);
+        }
+        const char *k = lua_tostring(L, -1);
+        int known = 0;
+        for (size_t i = 0; i < EF_ARRAY_LEN(env_fields); i++)
+            known |= strcmp(k, env_fields[i]) == 0;
+        if (known)
+            continue;
+        const char *sug = ef_envgen__suggest(k, env_fields, EF_ARRAY_LEN(env_fields));
+        char key[80];
+        snprintf(key, sizeof key, "%.64s", k);
+        lua_pop(L, 1);
+        if (sug)
+            return field_error(env, key, "the env table has an unknown field '%s' (did you mean "
+                               "'%s'?)", key, sug);
+        return field_error(env, key, "the env table has an unknown field '%s' (fields: name, "
+                           "version, category, description, levels, tools, generate, solve, "
+                           "verify; keep helpers in locals)", key);
+    }
+    return 0;
+}
+
 static int check_table(ef_env *env, int t)
 {
     int rc;
@@ -439,6 +540,8 @@ static int check_table(ef_env *env, int t)
     if ((rc = check_function(env, t, "generate", "(rng, level) -> task")) < 0 ||
         (rc = check_function(env, t, "solve", "(task, call) -> answer")) < 0 ||
         (rc = check_function(env, t, "verify", "(task, answer, state) -> reward, info")) < 0)
+        return rc;
+    if ((rc = check_unknown_fields(env, t)) < 0)
         return rc;
     return check_tools(env, t);
 }

@@ -163,6 +163,9 @@ const char *ef_envgen_drop_name(int reason);
 
 #define EF_ENVGEN_N_TRIVIAL 4
 
+/* A level whose candidates, at least this many, all dropped fails the run. */
+#define EF_ENVGEN_LEVEL_MIN_TRIED 20
+
 typedef struct {
     int drop;                        /* ef_drop_reason; EF_DROP_NONE: keep */
     char *message;                   /* why it was dropped (ef_free'd by clear) */
@@ -171,6 +174,8 @@ typedef struct {
     char *answer_json;               /* the reference answer */
     char *calls_json;                /* the reference solution's tool calls */
     size_t n_calls;
+    char *first_tool_error;          /* the reference solution's first failed tool call
+                                      * ("path:line: call('x'): message"), NULL if none */
 } ef_envgen_check;
 
 /* Solves t through call(), verifies the answer (must be 1), then verifies the trivial
@@ -223,11 +228,20 @@ typedef struct {
     int sc_pass;                     /* reference >= 99% and every trivial kind <= 1% */
     size_t n_fast, n_redone;         /* candidates made without the count hook / made
                                       * again with it (see ef_envgen_options.exact) */
+    size_t *candidates_per_level;    /* [level - level_lo]: candidates made (generating) */
+    char **first_drop_per_level;     /* [level - level_lo]: first drop message, or NULL */
+    size_t n_ref_no_calls;           /* kept tasks whose reference made no tool call */
+    size_t n_ref_tool_errors;        /* kept tasks whose reference got a tool error */
+    char **warnings;                 /* things an env author should fix that do not stop
+                                      * the run ("solve made no tool calls", ...) */
+    size_t n_warnings;
 } ef_envgen_summary;
 
 /* Generates (or imports) and validates until n_tasks are kept, in parallel; kept tasks
  * go to opts->sink in order. Fails (EF_ELIMIT) when max_attempts candidates keep fewer,
- * or when the first candidates all fail, with the reasons and the first messages on ctx;
+ * when the first candidates all fail, or when a level kept none of its candidates (at
+ * least EF_ENVGEN_LEVEL_MIN_TRIED of them; generating, not importing), with the reasons
+ * and the first messages on ctx;
  * *out is filled in either case (clear it with ef_envgen_summary_clear). */
 int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *opts,
                   ef_envgen_summary *out);

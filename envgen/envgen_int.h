@@ -223,5 +223,8 @@ ef_env *ef_envgen__env(lua_State *L);
 
 /* Source line finder for messages about table fields (envgen/env.c). */
 int ef_envgen__find_line(const char *source, const char *key, int from_line);
+/* The entry of known[0..n) closest to name (one edit, two for names of 6+ characters),
+ * or NULL: for "did you mean" hints. */
+const char *ef_envgen__suggest(const char *name, const char *const *known, size_t n);
 
 #endif

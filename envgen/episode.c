@@ -103,6 +103,24 @@ static int generate_fn(lua_State *L, void *ud)
     int rc = ef_envgen__call(a->env, 2, 1, "generate");
     if (rc < 0)
         return rc;
+    /* a misspelt field (answr, stat) would be carried along silently, the real one absent */
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1); /* the key is on top */
+        static const char *const fields[] = {"prompt", "state", "answer", "meta"};
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int known = 0;
+        for (size_t i = 0; k && i < EF_ARRAY_LEN(fields); i++)
+            known |= strcmp(k, fields[i]) == 0;
+        if (known)
+            continue;
+        const char *sug = k ? ef_envgen__suggest(k, fields, EF_ARRAY_LEN(fields)) : NULL;
+        return ef_errorf(a->env->ctx, EF_EINVAL,
+                         "%s:%d: generate returned a task with an unknown field '%.64s'%s%s%s "
+                         "(fields: prompt, state, answer, meta; put anything else in meta)",
+                         a->env->path, line, k ? k : luaL_typename(L, -1),
+                         sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+    }
     rc = finish_task(a->env, a->t, line, "generate");
     if (rc < 0)
         return rc;
@@ -825,11 +843,10 @@ static int l_call(lua_State *L)
         ef_buf_reset(&ep->argbuf);
         ef_buf_appends(&ep->argbuf, "{}");
     } else if (ef_envgen__encode(env, 2, schema, &ep->argbuf, "arguments", err, sizeof err) < 0) {
-        if (!ep->first_tool_error)
-            ep->first_tool_error = ef_asprintf("%s: call('%s'): %s", site(&w), name, err);
-        luaL_pushfail(L);
-        lua_pushstring(L, err);
-        return 2;
+        /* no model could send these (a function, a cyclic table): a bug in solve, which
+         * would otherwise go on with a silent nil and leave no trace in the call log */
+        lua_pushfstring(L, "%s: call('%s'): the arguments are not JSON: %s", site(&w), name, err);
+        return lua_error(L);
     }
     /* argbuf is reused by nested calls: keep this call's text in a Lua string */
     lua_pushlstring(L, ep->argbuf.data, ep->argbuf.len);
@@ -914,7 +931,8 @@ static int solve_fn(lua_State *L, void *ud)
         if (ef_envgen__encode(env, -1, NULL, &env->out,
                               "solve returned an answer that is not JSON: answer", err,
                               sizeof err) < 0)
-            return ef_errorf(env->ctx, EF_EINVAL, "%s: %s", env->path, err);
+            return ef_errorf(env->ctx, EF_EINVAL, "%s:%d: %s", env->path,
+                             env->fn_line[FN_SOLVE], err);
         if (!(*a->out1 = ef_strndup(env->out.data, env->out.len)))
             return ef_errorf(env->ctx, EF_ENOMEM, "out of memory");
     }
@@ -993,6 +1011,9 @@ static int verify_fn(lua_State *L, void *ud)
     else
         return ef_errorf(env->ctx, EF_EINVAL, "%s:%d: verify returned %s, expected a reward in [0, 1]",
                          env->path, line, luaL_typename(L, -2));
+    if (r != r)
+        return ef_errorf(env->ctx, EF_EINVAL, "%s:%d: verify returned NaN, expected a reward in "
+                         "[0, 1] (a 0/0 somewhere?)", env->path, line);
     if (!(r >= 0.0 && r <= 1.0))
         return ef_errorf(env->ctx, EF_EINVAL, "%s:%d: verify returned reward %g, outside [0, 1]",
                          env->path, line, r);

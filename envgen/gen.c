@@ -225,6 +225,13 @@ void ef_envgen_summary_clear(ef_envgen_summary *s)
     for (int i = 0; i < EF_DROP_N_; i++)
         ef_free(s->first_message[i]);
     ef_free(s->kept_per_level);
+    for (int l = 0; s->first_drop_per_level && l <= s->level_hi - s->level_lo; l++)
+        ef_free(s->first_drop_per_level[l]);
+    ef_free(s->first_drop_per_level);
+    ef_free(s->candidates_per_level);
+    for (size_t i = 0; i < s->n_warnings; i++)
+        ef_free(s->warnings[i]);
+    ef_free(s->warnings);
     memset(s, 0, sizeof *s);
 }
 
@@ -436,6 +443,40 @@ static void count_selfcheck(ef_envgen_summary *s, const candidate *c)
             s->sc_trivial_pass[k]++;
 }
 
+static int add_warning(ef_envgen_summary *s, char *w)
+{
+    char **nw = w ? ef_realloc(s->warnings, (s->n_warnings + 1) * sizeof *nw) : NULL;
+    if (!nw) {
+        ef_free(w);
+        return EF_ENOMEM;
+    }
+    s->warnings = nw;
+    s->warnings[s->n_warnings++] = w;
+    return 0;
+}
+
+/* What an author should hear about the kept tasks' reference solutions: none of them
+ * calls a tool although the env has some (the oracle's demonstrations then show no tool
+ * use), or some of them got tool errors (the demonstrations show failed calls). */
+static int reference_warnings(ef_envgen_summary *s, const ef_env *env, const char *first_err)
+{
+    const ef_env_info *info = ef_env_get_info(env);
+    int has_tools = info->tools_json && strcmp(info->tools_json, "[]") != 0;
+    if (has_tools && s->n_kept && s->n_ref_no_calls == s->n_kept &&
+        add_warning(s, ef_asprintf("%s:%d: solve made no tool calls on any of the %zu kept tasks, "
+                                   "though the env has tools: the oracle's demonstrations will "
+                                   "show none (act through call(NAME, ARGS) as a model would)",
+                                   info->path, env->fn_line[1], s->n_kept)) < 0)
+        return EF_ENOMEM;
+    if (s->n_ref_tool_errors && first_err &&
+        add_warning(s, ef_asprintf("the reference solution got tool errors on %zu of the %zu kept "
+                                   "tasks (the oracle's demonstrations show these failed calls); "
+                                   "first: %.300s",
+                                   s->n_ref_tool_errors, s->n_kept, first_err)) < 0)
+        return EF_ENOMEM;
+    return 0;
+}
+
 static char *fail_summary(const ef_envgen_summary *s)
 {
     ef_buf b = EF_BUF_INIT(1 << 16);
@@ -580,7 +621,7 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
     hash_set seen = {0};
     ef_progress *prog = NULL;
     ef_env *env0 = NULL;
-    char *src = NULL;
+    char *src = NULL, *first_ref_tool_error = NULL;
     int rc = 0, n_jobs = opts->n_jobs > 0 ? opts->n_jobs : ef_ncpu();
     ef_env_task *batch = NULL;
     sink_thread sinker;
@@ -617,6 +658,8 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
     out->level_lo = lo;
     out->level_hi = hi;
     out->kept_per_level = ef_calloc((size_t)(hi - lo + 2), sizeof(size_t));
+    out->candidates_per_level = ef_calloc((size_t)(hi - lo + 2), sizeof(size_t));
+    out->first_drop_per_level = ef_calloc((size_t)(hi - lo + 2), sizeof(char *));
 
     size_t n_target = opts->n_tasks;
     size_t max_attempts = opts->max_attempts ? opts->max_attempts : 10 * n_target + 100;
@@ -636,7 +679,7 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
     rs.ctxs = ef_calloc((size_t)n_jobs, sizeof *rs.ctxs);
     rs.load_rc = ef_calloc((size_t)n_jobs, sizeof *rs.load_rc);
     rs.load_msg = ef_calloc((size_t)n_jobs, sizeof *rs.load_msg);
-    if (!out->kept_per_level || !rs.envs || !rs.ctxs || !rs.load_rc || !rs.load_msg) {
+    if (!out->kept_per_level || !out->candidates_per_level || !out->first_drop_per_level || !rs.envs || !rs.ctxs || !rs.load_rc || !rs.load_msg) {
         rc = ef_errorf(ctx, EF_ENOMEM, "out of memory");
         goto cleanup;
     }
@@ -693,6 +736,12 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
             count_selfcheck(out, c);
             int reason = c->gen_failed ? EF_DROP_GENERATE : c->chk.drop;
             char *msg = c->gen_failed ? c->gen_message : c->chk.message;
+            /* the level candidate i was made at (generating: they cycle through the range) */
+            int clv = opts->from_jsonl ? -1 : (int)((rs.base + i) % (size_t)rs.n_levels_run);
+            if (clv >= 0)
+                out->candidates_per_level[clv]++;
+            if (clv >= 0 && reason != EF_DROP_NONE && msg && !out->first_drop_per_level[clv])
+                out->first_drop_per_level[clv] = ef_strdup(msg);
             if (reason == EF_DROP_NONE) {
                 int added = set_add(&seen, c->task.content_hash);
                 if (added < 0) {
@@ -718,6 +767,13 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
                 continue;
             }
             out->n_kept++;
+            if (c->chk.n_calls == 0)
+                out->n_ref_no_calls++;
+            if (c->chk.first_tool_error) {
+                out->n_ref_tool_errors++;
+                if (!first_ref_tool_error)
+                    first_ref_tool_error = ef_strdup(c->chk.first_tool_error);
+            }
             int lv = c->task.level - lo;
             if (lv >= 0 && lv <= hi - lo)
                 out->kept_per_level[lv]++;
@@ -759,7 +815,20 @@ int ef_envgen_run(ef_ctx *ctx, const char *env_path, const ef_envgen_options *op
     }
     if ((rc = sink_wait(ctx, &sinker, out)) < 0)
         goto cleanup;
+    if ((rc = reference_warnings(out, rs.envs[0], first_ref_tool_error)) < 0)
+        goto cleanup;
     int short_ok = opts->from_jsonl && opts->n_tasks == 0 && out->n_kept > 0;
+    for (int l = 0; !opts->from_jsonl && out->n_kept >= n_target && l <= hi - lo; l++) {
+        /* every candidate of one level dropped, the others filling -n: the level is broken */
+        if (out->kept_per_level[l] || out->candidates_per_level[l] < EF_ENVGEN_LEVEL_MIN_TRIED)
+            continue;
+        rc = ef_errorf(ctx, EF_ELIMIT,
+                       "env '%s' (%s): level %d kept none of its %zu candidates (the other "
+                       "levels made up the %zu tasks) — first: %s",
+                       info->name, env_path, lo + l, out->candidates_per_level[l], n_target,
+                       out->first_drop_per_level[l] ? out->first_drop_per_level[l] : "(no message)");
+        goto cleanup;
+    }
     if (out->n_kept < n_target && !short_ok) {
         char *why = fail_summary(out);
         rc = ef_errorf(ctx, EF_ELIMIT, "env '%s' (%s): kept %zu of %zu tasks after %zu candidates%s:%s",
@@ -813,6 +882,7 @@ cleanup:
     ef_free(rs.line_nos);
     ef_env_free(env0);
     ef_free(src);
+    ef_free(first_ref_tool_error);
     set_free(&seen);
     return rc;
 }
@@ -855,6 +925,8 @@ void ef_envgen_summary_print(const ef_envgen_summary *s, FILE *f)
     for (int k = 0; k < EF_ENVGEN_N_TRIVIAL; k++)
         fprintf(f, " %s=%zu", trivial_short[k], s->sc_trivial_pass[k]);
     fprintf(f, " -> %s\n", s->sc_pass ? "PASS" : "FAIL");
+    for (size_t i = 0; i < s->n_warnings; i++)
+        fprintf(f, "  warning: %s\n", s->warnings[i]);
 }
 
 char *ef_envgen_summary_json(const ef_envgen_summary *s)
@@ -900,6 +972,11 @@ char *ef_envgen_summary_json(const ef_envgen_summary *s)
             cJSON_AddNumberToObject(sc, key, (double)s->sc_trivial_pass[k]);
         }
         cJSON_AddBoolToObject(sc, "pass", s->sc_pass);
+    }
+    if (s->n_warnings) {
+        cJSON *w = cJSON_AddArrayToObject(o, "warnings");
+        for (size_t i = 0; w && i < s->n_warnings; i++)
+            cJSON_AddItemToArray(w, cJSON_CreateString(s->warnings[i]));
     }
     char *txt = ef_json_print(o);
     cJSON_Delete(o);

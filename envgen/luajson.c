@@ -177,6 +177,7 @@ typedef struct {
     lua_State *L;
     ef_buf *b;
     path_step steps[EF_ENVGEN_JSON_MAX_DEPTH + 1];
+    const void *tabs[EF_ENVGEN_JSON_MAX_DEPTH + 1]; /* the tables open at each depth */
     int n_steps;
     char *err;
     size_t errcap;
@@ -384,8 +385,18 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
 {
     lua_State *L = e->L;
     idx = lua_absindex(L, idx);
-    if (e->depth >= EF_ENVGEN_JSON_MAX_DEPTH)
-        return enc_fail(e, "nested deeper than %d levels (a cycle?)", EF_ENVGEN_JSON_MAX_DEPTH);
+    if (e->depth >= EF_ENVGEN_JSON_MAX_DEPTH) {
+        /* a table among its own ancestors is a cycle: name the shortest path to it */
+        e->tabs[e->depth] = lua_topointer(L, idx);
+        for (int k = 1; k <= e->depth; k++)
+            for (int m = 0; m < k; m++)
+                if (e->tabs[k] == e->tabs[m] && k <= e->n_steps) {
+                    e->n_steps = k;
+                    return enc_fail(e, "a table that contains itself (a cycle), which JSON "
+                                       "cannot hold");
+                }
+        return enc_fail(e, "nested deeper than %d levels", EF_ENVGEN_JSON_MAX_DEPTH);
+    }
     luaL_checkstack(L, SMALL_OBJECT + 8, "json encode");
     int marker = ef_envgen__marker(L, idx); /* 1 array, 2 object */
     int top = lua_gettop(L);
@@ -461,6 +472,7 @@ static int enc_table(enc *e, int idx, const cJSON *schema)
                            "are neither strings nor 1..n)");
     }
     ef_buf *b = e->b;
+    e->tabs[e->depth] = lua_topointer(L, idx);
     e->depth++;
     if (is_array) {
         /* keys exactly 1..n: item i's slot (walked), or a lookup per item */

@@ -32,6 +32,7 @@ void ef_envgen_check_clear(ef_envgen_check *chk)
     ef_free(chk->message);
     ef_free(chk->answer_json);
     ef_free(chk->calls_json);
+    ef_free(chk->first_tool_error);
     memset(chk, 0, sizeof *chk);
 }
 
@@ -184,13 +185,20 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
     }
     rc = ef_env_episode_solve(ctx, ep, &chk->answer_json, &chk->calls_json);
     chk->n_calls = ep->n_calls;
+    if (ep->first_tool_error && !(chk->first_tool_error = ef_strdup(ep->first_tool_error))) {
+        ef_env_episode_free(ep);
+        return EF_ENOMEM;
+    }
     if (rc < 0) {
         set_drop(chk, EF_DROP_SOLVE, ef_strdup(ef_errmsg(ctx)));
         ef_env_episode_free(ep);
         return 0;
     }
     double r;
-    rc = ef_env_episode_verify(ctx, ep, chk->answer_json, &r, NULL);
+    /* info too: one that is not JSON would otherwise first show in `envforge run` */
+    char *info = NULL;
+    rc = ef_env_episode_verify(ctx, ep, chk->answer_json, &r, &info);
+    ef_free(info);
     if (rc < 0) {
         set_drop(chk, EF_DROP_VERIFY,
                  ef_asprintf("on the reference answer: %s", ef_errmsg(ctx)));
@@ -203,8 +211,9 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
         snprintf(shown, sizeof shown, "%.100s%s", chk->answer_json,
                  strlen(chk->answer_json) > 100 ? "..." : "");
         set_drop(chk, EF_DROP_REFERENCE,
-                 ef_asprintf("%s: the reference solution scored %g (answer %s, %zu tool calls)%s%s",
-                             env->path, r, shown, ep->n_calls,
+                 ef_asprintf("%s:%d: verify gave the reference solution %g, not 1 (level %d, "
+                             "answer %s, %zu tool calls)%s%s",
+                             env->path, env->fn_line[2], r, t->level, shown, ep->n_calls,
                              ep->first_tool_error ? "; first tool error: " : "",
                              ep->first_tool_error ? ep->first_tool_error : ""));
     }
@@ -231,7 +240,8 @@ int ef_envgen_validate(ef_ctx *ctx, ef_env *env, const ef_env_task *t, ef_envgen
         chk->trivial_reward[i] = r;
         if (r >= FULL_REWARD)
             set_drop(chk, EF_DROP_TRIVIAL_EMPTY + i,
-                     ef_asprintf("%s: verify gave full reward to %s", env->path, trivial_names[i]));
+                     ef_asprintf("%s:%d: verify gave full reward to %s (level %d)", env->path,
+                                 env->fn_line[2], trivial_names[i], t->level));
     }
     ef_env_episode_free(ep);
     for (int i = 0; i < EF_ENVGEN_N_TRIVIAL; i++)

@@ -171,8 +171,12 @@ static int msgh(lua_State *L)
     if (!msg) {
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
             msg = lua_tostring(L, -1);
+        else if (lua_type(L, 1) == LUA_TTABLE && lua_getfield(L, 1, "message") == LUA_TSTRING)
+            msg = lua_pushfstring(L, "%s (raised as a table; error(\"message\") is the usual form)",
+                                  lua_tostring(L, -1));
         else
-            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+            msg = lua_pushfstring(L, "error() was given a %s value, not a message: raise "
+                                  "error(\"message\") with a string", luaL_typename(L, 1));
     }
     char where[256];
     ef_envgen__where(L, where, sizeof where);

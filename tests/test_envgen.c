@@ -118,7 +118,13 @@ static void test_json_errors(void)
     check_meta_error("{x=1/0}", "infinity");
     check_meta_error("{x='\\xff'}", "not valid UTF-8");
     check_meta_error("{x={[true]=1}}", "mixes key types");
-    check_meta_error("(function() local t = {} t.self = t return t end)()", "nested deeper");
+    /* a cycle is named as one, at the shortest path that closes it; plain depth is not */
+    check_meta_error("(function() local t = {} t.self = t return t end)()",
+                     "task.meta.self: a table that contains itself (a cycle)");
+    check_meta_error("(function() local t = {a = {}} t.a.b = {up = t.a} return t end)()",
+                     "task.meta.a.b.up: a table that contains itself (a cycle)");
+    check_meta_error("(function() local t = {} for i = 1, 70 do t = {t} end return t end)()",
+                     "nested deeper than 64 levels");
     check_meta_error("{x=json.array({a=1})}", "json.array has keys other than 1..n");
     check_meta_error("{x=coroutine.create(print)}", "a thread value is not JSON");
     /* decode errors surface as Lua errors with the reason */
@@ -621,6 +627,124 @@ static void test_search_cjk(void)
     ef_envgen_check_clear(&chk);
     ef_env_task_clear(&t);
     ef_env_free(env);
+}
+
+/* ---- mistakes that do not stop every candidate -------------------------------------------- */
+
+static int run_src(const char *name, const char *src, size_t n, ef_envgen_summary *sum)
+{
+    const char *dir = ef_test_tmpdir("envgen-authoring");
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    EF_CHECK_OK(ctx, ef_file_write(ctx, path, src, strlen(src)));
+    collect col;
+    memset(&col, 0, sizeof col);
+    return run_env(path, 3, n, 2, &col, sum);
+}
+
+/* One level whose every candidate fails, the others filling -n: the run fails naming the
+ * level and its first drop (it used to say "kept 60 of 60 ... PASS"). Fewer candidates
+ * than EF_ENVGEN_LEVEL_MIN_TRIED at the level are not judged. */
+static void test_level_all_dropped(void)
+{
+    const char *src =
+        "local env = {name = 'lv', version = 1, category = 'general', levels = 3}\n"
+        "function env.generate(rng, level)\n"
+        "  if level == 3 then error('level 3 is not written yet') end\n"
+        "  local x = rng:int(1, 1000000)\n"
+        "  return {prompt = 'Say ' .. x, answer = tostring(x)}\n"
+        "end\n"
+        "function env.solve(task, call) return task.answer end\n"
+        "function env.verify(task, answer, state) return answer == task.answer and 1 or 0 end\n"
+        "return env\n";
+    ef_envgen_summary s;
+    int rc = run_src("lv.lua", src, 60, &s);
+    EF_CHECK(rc < 0);
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "level 3 kept none of its 29 candidates");
+    EF_CHECK_CONTAINS(ef_errmsg(ctx), "lv.lua:3: level 3 is not written yet");
+    EF_CHECK_EQ_INT(s.n_kept, 60);
+    EF_CHECK_EQ_INT(s.candidates_per_level[2], 29);
+    ef_envgen_summary_clear(&s);
+    EF_CHECK_OK(ctx, run_src("lv.lua", src, 20, &s)); /* 9 candidates at level 3: too few */
+    EF_CHECK_EQ_INT(s.kept_per_level[2], 0);
+    ef_envgen_summary_clear(&s);
+}
+
+/* Warnings name what would spoil the oracle's demonstrations: a solve that never calls
+ * the env's tools, and reference solutions whose tool calls fail. A tool raising a table
+ * gets a message that says so. */
+static void test_reference_warnings(void)
+{
+    const char *no_calls =
+        "local env = {name = 'nc', version = 1, category = 'general'}\n"
+        "env.tools = {look = {description = 'd', parameters = {type = 'object', properties = {}},\n"
+        "                     run = function(state, args) return 1 end}}\n"
+        "function env.generate(rng, level) local x = rng:int(1, 1000000)\n"
+        "  return {prompt = 'Say ' .. x, answer = tostring(x)} end\n"
+        "function env.solve(task, call) return task.answer end\n"
+        "function env.verify(task, answer, state) return answer == task.answer and 1 or 0 end\n"
+        "return env\n";
+    ef_envgen_summary s;
+    EF_CHECK_OK(ctx, run_src("nc.lua", no_calls, 10, &s));
+    EF_CHECK_EQ_INT(s.n_warnings, 1);
+    EF_CHECK_EQ_INT(s.n_ref_no_calls, 10);
+    if (s.n_warnings)
+        EF_CHECK_CONTAINS(s.warnings[0], "nc.lua:6: solve made no tool calls on any of the 10 kept tasks");
+    char *j = ef_envgen_summary_json(&s);
+    EF_CHECK_CONTAINS(j, "\"warnings\"");
+    ef_free(j);
+    ef_envgen_summary_clear(&s);
+
+    const char *bad_calls =
+        "local env = {name = 'bc', version = 1, category = 'general'}\n"
+        "env.tools = {look = {description = 'd', parameters = {type = 'object', properties = {}},\n"
+        "                     run = function(state, args) error({code = 7}) end}}\n"
+        "function env.generate(rng, level) local x = rng:int(1, 1000000)\n"
+        "  return {prompt = 'Say ' .. x, answer = tostring(x)} end\n"
+        "function env.solve(task, call)\n"
+        "  call('look', {})\n"
+        "  return task.answer end\n"
+        "function env.verify(task, answer, state) return answer == task.answer and 1 or 0 end\n"
+        "return env\n";
+    EF_CHECK_OK(ctx, run_src("bc.lua", bad_calls, 10, &s));
+    EF_CHECK_EQ_INT(s.n_warnings, 1);
+    EF_CHECK_EQ_INT(s.n_ref_tool_errors, 10);
+    if (s.n_warnings) {
+        EF_CHECK_CONTAINS(s.warnings[0], "tool errors on 10 of the 10 kept tasks");
+        EF_CHECK_CONTAINS(s.warnings[0], "bc.lua:7: call('look') raised: ");
+        EF_CHECK_CONTAINS(s.warnings[0], "bc.lua:3: error() was given a table value, not a message");
+    }
+    ef_envgen_summary_clear(&s);
+}
+
+/* did-you-mean hints for misspelt tool fields, and none for names far from any field */
+static void test_field_hints(void)
+{
+    const char *tmpl =
+        "local env = {name = 'h', version = 1, category = 'general'%s}\n"
+        "env.tools = {look = {description = 'd', %s = {type = 'object'},\n"
+        "                     run = function(state, args) return 1 end}}\n"
+        "function env.generate(rng, level) return {prompt = 'p'} end\n"
+        "function env.solve(task, call) return '' end\n"
+        "function env.verify(task, answer, state) return 0 end\n"
+        "return env\n";
+    struct { const char *extra, *param, *needle; } cases[] = {
+        {"", "paramters", "h.lua:2: tools.look has an unknown field 'paramters' (did you mean 'parameters'?)"},
+        {"", "schema", "h.lua:2: tools.look has an unknown field 'schema' (fields: description, parameters, run)"},
+        {", catgeory = 'x'", "parameters", "h.lua:1: the env table has an unknown field 'catgeory' (did you mean 'category'?)"},
+        {", helper = 1", "parameters", "h.lua:1: the env table has an unknown field 'helper' (fields: name,"},
+        {", [1] = 2", "parameters", "the env table has a key that is a number, not a field name"},
+    };
+    for (size_t i = 0; i < EF_ARRAY_LEN(cases); i++) {
+        char src[2048];
+        snprintf(src, sizeof src, tmpl, cases[i].extra, cases[i].param);
+        ef_env *env = NULL;
+        int rc = ef_env_load_buffer(ctx, "h.lua", src, strlen(src), NULL, &env);
+        EF_CHECK_MSG(rc < 0, "case %zu loaded", i);
+        if (rc < 0)
+            EF_CHECK_CONTAINS(ef_errmsg(ctx), cases[i].needle);
+        ef_env_free(env);
+    }
 }
 
 /* ---- the corpus of broken envs --------------------------------------------------------- */
@@ -1241,6 +1365,9 @@ int main(int argc, char **argv)
     EF_RUN(test_exec);
     EF_RUN(test_episode);
     EF_RUN(test_deterministic_pinned);
+    EF_RUN(test_level_all_dropped);
+    EF_RUN(test_reference_warnings);
+    EF_RUN(test_field_hints);
     EF_RUN(test_fast_mode);
     EF_RUN(test_levels);
     EF_RUN(test_dedup);

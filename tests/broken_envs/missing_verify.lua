@@ -1,4 +1,4 @@
--- expect-line: 10 expect: no 'verify'
+-- expect-line: 7 expect: 'verfy' is written instead
 -- The env table lacks verify (misspelt).
 local env = {name = "broken_missing", version = 1, category = "general"}
 env.tools = {}
