@@ -232,25 +232,42 @@ int ef_envgen__open_rng(lua_State *L)
 /* ---- ef.verify ---------------------------------------------------------------------- */
 
 /* The text form of an answer: strings as is, numbers formatted exactly, nil as "",
- * anything else as its JSON. Pushes the string and returns it. */
-static const char *answer_text(lua_State *L, int idx)
+ * anything else as its JSON. Pushes the string and returns it. `fname` and `role`
+ * ("answer", "expected") name the argument in messages. An answer that is NaN or an
+ * infinity is text no verifier accepts (it scores 0); an expected value that is nil or
+ * not finite is the env's bug (task.answer missing, a 0/0) and raises. */
+static const char *answer_text(lua_State *L, int idx, const char *fname, const char *role)
 {
     idx = lua_absindex(L, idx);
+    int expected = role[0] == 'e';
     if (lua_type(L, idx) == LUA_TSTRING) {
         lua_pushvalue(L, idx);
         return lua_tostring(L, -1);
     }
     if (lua_isnoneornil(L, idx) || ef_envgen__is_null(L, idx)) {
+        if (expected)
+            luaL_error(L, "%s: the expected value is %s (a missing task field such as "
+                       "task.answer?)", fname, lua_isnoneornil(L, idx) ? "nil" : "json.null");
         lua_pushliteral(L, "");
         return lua_tostring(L, -1);
     }
+    if (lua_type(L, idx) == LUA_TNUMBER && !lua_isinteger(L, idx)) {
+        double d = lua_tonumber(L, idx);
+        if (d != d || d - d != 0) {
+            if (expected)
+                luaL_error(L, "%s: the expected value is %s, not a number one can answer",
+                           fname, d != d ? "NaN" : "an infinity");
+            lua_pushstring(L, d != d ? "nan" : d > 0 ? "inf" : "-inf");
+            return lua_tostring(L, -1);
+        }
+    }
     ef_env *env = ef_envgen__env(L);
-    char err[512];
+    char err[512], what[96];
+    snprintf(what, sizeof what, "%s: %s", fname, role);
     ef_buf b = EF_BUF_INIT(env->limits.max_json_bytes);
-    if (ef_envgen__encode(env, idx, NULL, &b, "answer", err, sizeof err) < 0) {
+    if (ef_envgen__encode(env, idx, NULL, &b, what, err, sizeof err) < 0) {
         ef_buf_free(&b);
-        lua_pushstring(L, err);
-        lua_error(L);
+        luaL_error(L, "%s", err);
     }
     lua_pushlstring(L, b.data ? b.data : "", b.len);
     ef_buf_free(&b);
@@ -294,6 +311,45 @@ static double opt_num_up(lua_State *L, int tbl, int up, double def)
     return v;
 }
 
+/* The options argument at idx: nil, or a table whose keys are all among names[0..n).
+ * A typo ({rtoll = 0}) or a bare value (ef.verify.numeric(a, e, 0.1)) would otherwise be
+ * ignored silently and the default used. */
+static void check_options(lua_State *L, int idx, const char *fname, const char *const *names,
+                          size_t n)
+{
+    if (lua_isnoneornil(L, idx))
+        return;
+    char list[128] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", names[i]);
+    }
+    if (lua_type(L, idx) != LUA_TTABLE)
+        luaL_error(L, "%s: the options must be a table {%s = ...}, got %s (options: %s)", fname,
+                   names[0], luaL_typename(L, idx), list);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1); /* the key is on top */
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int known = 0;
+        for (size_t i = 0; k && i < n; i++)
+            known |= strcmp(k, names[i]) == 0;
+        if (known)
+            continue;
+        const char *sug = k ? ef_envgen__suggest(k, names, n) : NULL;
+        char key[72];
+        snprintf(key, sizeof key, "%.64s", k ? k : luaL_typename(L, -1));
+        if (sug)
+            luaL_error(L, "%s: unknown option '%s' (did you mean '%s'?)", fname, key, sug);
+        luaL_error(L, "%s: unknown option '%s' (options: %s)", fname, key, list);
+    }
+}
+
+static const char *const exact_opts[] = {"case", "ws"};
+static const char *const numeric_opts[] = {"rtol", "atol", "extract"};
+static const char *const regex_opts[] = {"case"};
+static const char *const json_opts[] = {"subset", "extract"};
+
 static int verifier_error(lua_State *L)
 {
     ef_env *env = ef_envgen__env(L);
@@ -304,8 +360,9 @@ static int l_verify_exact(lua_State *L)
 {
     lua_settop(L, 3); /* fixed slots: pushes below must not look like arguments */
     ef_env *env = ef_envgen__env(L);
-    const char *a = answer_text(L, 1);
-    const char *e = answer_text(L, 2);
+    check_options(L, 3, "ef.verify.exact", exact_opts, EF_ARRAY_LEN(exact_opts));
+    const char *a = answer_text(L, 1, "ef.verify.exact", "answer");
+    const char *e = answer_text(L, 2, "ef.verify.exact", "expected");
     ef_verify_exact_options o = EF_VERIFY_EXACT_OPTIONS_INIT;
     o.case_sensitive = opt_bool_up(L, 3, UP_CASE, 0);
     o.normalize_ws = opt_bool_up(L, 3, UP_WS, 1);
@@ -320,8 +377,9 @@ static int l_verify_numeric(lua_State *L)
 {
     lua_settop(L, 3); /* fixed slots: pushes below must not look like arguments */
     ef_env *env = ef_envgen__env(L);
-    const char *a = answer_text(L, 1);
-    const char *e = answer_text(L, 2);
+    check_options(L, 3, "ef.verify.numeric", numeric_opts, EF_ARRAY_LEN(numeric_opts));
+    const char *a = answer_text(L, 1, "ef.verify.numeric", "answer");
+    const char *e = answer_text(L, 2, "ef.verify.numeric", "expected");
     ef_verify_numeric_options o = EF_VERIFY_NUMERIC_OPTIONS_INIT;
     o.rtol = opt_num_up(L, 3, UP_RTOL, o.rtol);
     o.atol = opt_num_up(L, 3, UP_ATOL, o.atol);
@@ -337,8 +395,12 @@ static int l_verify_regex(lua_State *L)
 {
     lua_settop(L, 3); /* fixed slots: pushes below must not look like arguments */
     ef_env *env = ef_envgen__env(L);
-    const char *a = answer_text(L, 1);
-    const char *pat = luaL_checkstring(L, 2);
+    check_options(L, 3, "ef.verify.regex", regex_opts, EF_ARRAY_LEN(regex_opts));
+    const char *a = answer_text(L, 1, "ef.verify.regex", "answer");
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "ef.verify.regex: the pattern must be a string, got %s",
+                          luaL_typename(L, 2));
+    const char *pat = lua_tostring(L, 2);
     double r;
     if (ef_verify_regex(env->ctx, a, pat, opt_bool_up(L, 3, UP_CASE, 1), &r) < 0)
         return verifier_error(L);
@@ -354,8 +416,7 @@ static const char *json_of(lua_State *L, int idx, const char *what)
     ef_buf b = EF_BUF_INIT(env->limits.max_json_bytes);
     if (ef_envgen__encode(env, idx, NULL, &b, what, err, sizeof err) < 0) {
         ef_buf_free(&b);
-        lua_pushstring(L, err);
-        lua_error(L);
+        luaL_error(L, "%s", err);
     }
     lua_pushlstring(L, b.data ? b.data : "", b.len);
     ef_buf_free(&b);
@@ -366,16 +427,22 @@ static int l_verify_json(lua_State *L)
 {
     lua_settop(L, 4); /* fixed slots: pushes below must not look like arguments */
     ef_env *env = ef_envgen__env(L);
+    check_options(L, 4, "ef.verify.json", json_opts, EF_ARRAY_LEN(json_opts));
     const char *a = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1)
-                                                  : json_of(L, 1, "verify.json: answer");
-    const char *e = lua_isnoneornil(L, 2) ? NULL : json_of(L, 2, "verify.json: expected");
+                    : lua_isnoneornil(L, 1)      ? ""
+                                                 : json_of(L, 1, "ef.verify.json: answer");
+    const char *e = lua_isnoneornil(L, 2) ? NULL : json_of(L, 2, "ef.verify.json: expected");
     const char *s = NULL;
     if (lua_type(L, 3) == LUA_TSTRING)
         s = lua_tostring(L, 3);
     else if (lua_type(L, 3) == LUA_TTABLE)
-        s = json_of(L, 3, "verify.json: schema");
+        s = json_of(L, 3, "ef.verify.json: schema");
+    else if (!lua_isnoneornil(L, 3))
+        return luaL_error(L, "ef.verify.json: the schema must be a table or JSON text (or nil), "
+                          "got %s", luaL_typename(L, 3));
     ef_verify_json_options o = EF_VERIFY_JSON_OPTIONS_INIT;
     o.subset = opt_bool_up(L, 4, UP_SUBSET, 0);
+    o.extract = opt_bool_up(L, 4, UP_EXTRACT, 0);
     double r;
     if (ef_verify_json(env->ctx, a, e, s, &o, &r) < 0)
         return verifier_error(L);
@@ -385,7 +452,7 @@ static int l_verify_json(lua_State *L)
 
 static int l_verify_state_hash(lua_State *L)
 {
-    const char *txt = json_of(L, 1, "verify.state_hash: state");
+    const char *txt = json_of(L, 1, "ef.verify.state_hash: state");
     char hex[EF_SHA256_HEX_LEN + 1];
     ef_sha256_hex(txt, strlen(txt), hex);
     lua_pushstring(L, hex);

@@ -472,6 +472,31 @@ static int global_newindex(lua_State *L)
                       k ? k : "?");
 }
 
+/* A new key in a library table after load (ef.count = ..., string.cache = ...) is state
+ * kept between tasks just like a new global, and escaped the globals' check. */
+static int library_newindex(lua_State *L)
+{
+    const char *lib = lua_tostring(L, lua_upvalueindex(1));
+    const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : luaL_typename(L, 2);
+    return luaL_error(L,
+                      "assignment to new field '%s' of the library table '%s' (use a local; env "
+                      "code must not keep state between tasks)",
+                      k, lib ? lib : "?");
+}
+
+static void freeze_library(lua_State *L, int t, const char *name)
+{
+    if (lua_getmetatable(L, t)) { /* one with a metatable of its own is left as it is */
+        lua_pop(L, 1);
+        return;
+    }
+    lua_newtable(L);
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, library_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_setmetatable(L, t);
+}
+
 /* pairs() in a fixed order: Lua 5.4 seeds its string hashes from the clock and
  * addresses, so next() visits keys in a different order in every state. Iteration here
  * is over a sorted snapshot of the keys (numbers, then strings, then booleans), which
@@ -583,7 +608,18 @@ static int open_libs_fn(lua_State *L, void *ud)
 /* Makes new globals an error from now on (called after the env file ran). */
 int ef_envgen__freeze_globals(lua_State *L)
 {
+    static const char *const libs[] = {"string", "table", "math", "utf8", "coroutine", "json", "ef"};
     lua_pushglobaltable(L);
+    int g = lua_gettop(L);
+    for (size_t i = 0; i < EF_ARRAY_LEN(libs); i++) {
+        if (lua_getfield(L, g, libs[i]) == LUA_TTABLE) {
+            int t = lua_gettop(L);
+            freeze_library(L, t, libs[i]);
+            if (strcmp(libs[i], "ef") == 0 && lua_getfield(L, t, "verify") == LUA_TTABLE)
+                freeze_library(L, lua_gettop(L), "ef.verify");
+        }
+        lua_settop(L, g);
+    }
     lua_newtable(L);
     lua_pushcfunction(L, global_newindex);
     lua_setfield(L, -2, "__newindex");

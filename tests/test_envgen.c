@@ -1269,6 +1269,48 @@ static void test_lua_modules(void)
     EF_CHECK(gen_meta("{x=rng:sample({1}, 2)}", &tj) < 0);
 }
 
+/* ef.verify.* on what an author gets wrong: options misspelt or not a table, a missing
+ * expected value, a schema of the wrong type each raise naming the line; a malformed
+ * answer (nil, a table, NaN) scores 0; json's extract takes the last JSON value in prose;
+ * library tables take no new fields after load. */
+static void test_verify_misuse(void)
+{
+    static const struct { const char *expr, *needle; } bad[] = {
+        {"ef.verify.numeric('5.1', 5, {rtoll = 0.1})", "ef.verify.numeric: unknown option 'rtoll' (did you mean 'rtol'?)"},
+        {"ef.verify.numeric('5.1', 5, 0.1)", "ef.verify.numeric: the options must be a table {rtol = ...}, got number"},
+        {"ef.verify.exact('A', 'a', {case_sensitive = true})", "ef.verify.exact: unknown option 'case_sensitive' (options: case, ws)"},
+        {"ef.verify.regex('A', 'a', {icase = true})", "unknown option 'icase' (did you mean 'case'?)"},
+        {"ef.verify.json('{}', {}, nil, {subst = true})", "unknown option 'subst' (did you mean 'subset'?)"},
+        {"ef.verify.numeric('5', nil)", "ef.verify.numeric: the expected value is nil"},
+        {"ef.verify.exact('x', nil)", "ef.verify.exact: the expected value is nil"},
+        {"ef.verify.numeric('5', 0/0)", "ef.verify.numeric: the expected value is NaN"},
+        {"ef.verify.regex('x', nil)", "ef.verify.regex: the pattern must be a string, got nil"},
+        {"ef.verify.json('{}', nil, 5)", "ef.verify.json: the schema must be a table or JSON text"},
+        {"ef.verify.exact(function() end, 'x')", "ef.verify.exact: answer: a function value is not JSON"},
+        {"(function() ef.cache = {} end)()", "assignment to new field 'cache' of the library table 'ef'"},
+        {"(function() string.memo = 1 end)()", "new field 'memo' of the library table 'string'"},
+        {"(function() ef.verify.mine = 1 end)()", "new field 'mine' of the library table 'ef.verify'"},
+    };
+    for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
+        char *tj = NULL;
+        int rc = gen_meta(bad[i].expr, &tj);
+        EF_CHECK_MSG(rc < 0, "%s should raise, gave %s", bad[i].expr, tj ? tj : "");
+        if (rc < 0) {
+            EF_CHECK_CONTAINS(ef_errmsg(ctx), "test.lua:3:");
+            EF_CHECK_CONTAINS(ef_errmsg(ctx), bad[i].needle);
+        }
+        ef_free(tj);
+    }
+    check_meta("{nil_ans = ef.verify.numeric(nil, 5), tab = ef.verify.numeric({1}, 5), "
+               "nan = ef.verify.numeric(0/0, 5), inf = ef.verify.exact(1/0, 'inf'), "
+               "jnil = ef.verify.json(nil, {a = 1}), jbad = ef.verify.json('{oops', {a = 1}), "
+               "prose = ef.verify.json('Plan: {\"a\": 1}.', {a = 1}), "
+               "prose_x = ef.verify.json('Plan: {\"a\": 1}.', {a = 1}, nil, {extract = true}), "
+               "opts_ok = ef.verify.numeric('5.1', 5, {rtol = 0.1, atol = 0, extract = false})}",
+               "{\"inf\":1.0,\"jbad\":0.0,\"jnil\":0.0,\"nan\":0.0,\"nil_ans\":0.0,"
+               "\"opts_ok\":1.0,\"prose\":0.0,\"prose_x\":1.0,\"tab\":0.0}");
+}
+
 static void test_exec(void)
 {
     char *tj = NULL;
@@ -1362,6 +1404,7 @@ int main(int argc, char **argv)
     EF_RUN(test_tostring);
     EF_RUN(test_binary_load_refused);
     EF_RUN(test_lua_modules);
+    EF_RUN(test_verify_misuse);
     EF_RUN(test_exec);
     EF_RUN(test_episode);
     EF_RUN(test_deterministic_pinned);

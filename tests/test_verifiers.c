@@ -173,6 +173,31 @@ static void test_json(void)
     EF_CHECK(ef_verify_json(ctx, "{}", NULL, "{\"type\":\"strin\"}", NULL, &r) == EF_EINVAL);
 }
 
+static double vjson_extract(const char *a, const char *e)
+{
+    ef_verify_json_options o = EF_VERIFY_JSON_OPTIONS_INIT;
+    o.extract = 1;
+    double r = -1;
+    EF_CHECK_OK(ctx, ef_verify_json(ctx, a, e, NULL, &o, &r));
+    return r;
+}
+
+/* extract: the last top-level object or array in prose; an inner object is not taken
+ * for the last value, and broken JSON still scores 0 */
+static void test_json_extract(void)
+{
+    EF_CHECK(vjson("Here it is: {\"a\": 1}", "{\"a\":1}", NULL, 0) == 0);
+    EF_CHECK(vjson_extract("Here it is: {\"a\": 1}", "{\"a\":1}") == 1);
+    EF_CHECK(vjson_extract("Plan:\n```json\n[1, 2]\n```\nDone.", "[1,2]") == 1);
+    EF_CHECK(vjson_extract("first {\"a\": 1} then {\"a\": 2}.", "{\"a\":2}") == 1);
+    EF_CHECK(vjson_extract("{\"outer\": {\"a\": 1}}", "{\"a\":1}") == 0);
+    EF_CHECK(vjson_extract("x {\"outer\": {\"a\": 1}} y", "{\"outer\":{\"a\":1}}") == 1);
+    EF_CHECK(vjson_extract("{\"a\": 1", "{\"a\":1}") == 0);
+    EF_CHECK(vjson_extract("no json at all {{[", "{}") == 0);
+    EF_CHECK(vjson_extract("", "{}") == 0);
+    EF_CHECK(vjson_extract("{\"a\": 1}", "{\"a\":1}") == 1);
+}
+
 static int schema_err(const char *text, const char *needle)
 {
     cJSON *s = cJSON_Parse(text);
@@ -303,6 +328,7 @@ int main(int argc, char **argv)
     EF_RUN(test_number_fast_path);
     EF_RUN(test_regex);
     EF_RUN(test_json);
+    EF_RUN(test_json_extract);
     EF_RUN(test_schema_check);
     EF_RUN(test_state);
     EF_RUN(test_unit_parse);

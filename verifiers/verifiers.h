@@ -87,8 +87,10 @@ int ef_verify_regex(ef_ctx *ctx, const char *answer, const char *pattern, int ca
 typedef struct {
     int version;
     int subset;  /* 1: only the fields present in expected must match (extra fields ok) */
+    int extract; /* 1: when the whole answer is not JSON, take the last JSON object or
+                  * array in it ("Here is the plan: {...}"; a fenced block in prose) */
 } ef_verify_json_options;
-#define EF_VERIFY_JSON_OPTIONS_INIT {1, 0}
+#define EF_VERIFY_JSON_OPTIONS_INIT {1, 0, 0}
 
 /* answer: JSON text (a ```json fence around it is accepted). expected: JSON text or NULL
  * (then only the schema is checked). schema: JSON Schema text or NULL. Numbers compare by

@@ -55,6 +55,37 @@ static void unfence(const char *s, const char **p, size_t *n)
     *n = b - a;
 }
 
+/* The last top-level JSON object or array in text (scanning from the start, a value that
+ * parses is skipped whole, so an inner object is not taken for the last one). Only the
+ * last 64 KiB are scanned. NULL when there is none. */
+#define EXTRACT_SCAN_MAX ((size_t)64 << 10)
+static cJSON *extract_last_json(const char *p, size_t n)
+{
+    if (n > EXTRACT_SCAN_MAX) {
+        p += n - EXTRACT_SCAN_MAX;
+        n = EXTRACT_SCAN_MAX;
+    }
+    cJSON *last = NULL;
+    size_t i = 0;
+    while (i < n) {
+        if (p[i] != '{' && p[i] != '[') {
+            i++;
+            continue;
+        }
+        const char *end = NULL;
+        cJSON *v = cJSON_ParseWithLengthOpts(p + i, n - i, &end, 0);
+        if (v && end && end > p + i) {
+            cJSON_Delete(last);
+            last = v;
+            i = (size_t)(end - p);
+        } else {
+            cJSON_Delete(v);
+            i++;
+        }
+    }
+    return last;
+}
+
 int ef_verify_json(ef_ctx *ctx, const char *answer, const char *expected, const char *schema,
                    const ef_verify_json_options *opts, double *reward)
 {
@@ -81,6 +112,8 @@ int ef_verify_json(ef_ctx *ctx, const char *answer, const char *expected, const 
     size_t n;
     unfence(answer, &p, &n);
     a = cJSON_ParseWithLength(p, n);
+    if (!a && opts->extract)
+        a = extract_last_json(p, n);
     if (!a)
         goto cleanup;
     if (sc && ef_verify_schema_validate(NULL, sc, a, "answer") < 0)
