@@ -288,6 +288,11 @@ local function parse_num(a)
 end
 function ef.verify.numeric(answer, expected, opts)
   local a, e = parse_num(answer), parse_num(expected)
+  if not a and opts and opts.extract and type(answer) == "string" then
+    local last
+    for n in answer:gmatch("-?%d[%d,]*%.?%d*") do last = n end
+    a = last and parse_num((last:gsub("%.$", "")))
+  end
   if not a or not e then return 0 end
   local rtol = (opts and opts.rtol) or 1e-6
   local atol = (opts and opts.atol) or 0

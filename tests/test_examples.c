@@ -1,0 +1,395 @@
+/*
+ * tests/test_examples.c — example environments beyond generation: pinned task hashes (the
+ * same file and seed give the same bytes on any machine), every level kept, and verifiers
+ * that reward following the task's rules and nothing less:
+ *   bank    — an agent that ignores the written policy (pays a payee under review, breaks
+ *             the daily limit, moves more than the shortfall) scores 0; following it, 1;
+ *   courses — a feasible plan one semester longer than the optimum scores 0; the optimum
+ *             written as JSON or with markdown bullets scores 1.
+ * Each env's rules are exercised through the same episode calls a model makes.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/json.h"
+#include "envgen/envgen.h"
+#include "tests/testlib.h"
+
+static ef_ctx *ctx;
+static char src_dir[1024];
+
+typedef struct {
+    char hashes[64][65];
+    char *tasks[64];
+    int levels[64];
+    size_t n;
+} collect;
+
+static int collect_sink(void *ud, ef_ctx *c, const ef_env_info *env, const ef_env_task *tasks,
+                        size_t n, size_t *n_stored, size_t *n_dup)
+{
+    collect *col = ud;
+    (void)c;
+    (void)env;
+    for (size_t i = 0; i < n && col->n < 64; i++, col->n++) {
+        memcpy(col->hashes[col->n], tasks[i].content_hash, 65);
+        col->tasks[col->n] = ef_strdup(tasks[i].task_json);
+        col->levels[col->n] = tasks[i].level;
+    }
+    *n_stored = n;
+    *n_dup = 0;
+    return 0;
+}
+
+static void collect_free(collect *col)
+{
+    for (size_t i = 0; i < col->n; i++)
+        ef_free(col->tasks[i]);
+    memset(col, 0, sizeof *col);
+}
+
+static void env_path(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/examples/envs/%s.lua", src_dir, name);
+}
+
+/* gen NAME -n n --seed 1 with 2 jobs into col; every level kept, self-check passed */
+static int gen(const char *name, size_t n, collect *col)
+{
+    char path[1200];
+    env_path(path, sizeof path, name);
+    ef_envgen_options o = EF_ENVGEN_OPTIONS_INIT;
+    o.seed = 1;
+    o.n_tasks = n;
+    o.n_jobs = 2;
+    o.sink = collect_sink;
+    o.sink_ud = col;
+    ef_envgen_summary s;
+    int rc = ef_envgen_run(ctx, path, &o, &s);
+    EF_CHECK_MSG(rc == 0, "%s: %s", name, ef_errmsg(ctx));
+    if (rc == 0) {
+        EF_CHECK(s.sc_pass);
+        EF_CHECK_EQ_INT(s.n_warnings, 0);
+        for (int l = s.level_lo; l <= s.level_hi; l++)
+            EF_CHECK_MSG(s.kept_per_level[l - s.level_lo] > 0, "%s: level %d kept nothing", name, l);
+    }
+    ef_envgen_summary_clear(&s);
+    return rc;
+}
+
+/* ---- pinned hashes ------------------------------------------------------------------------ */
+
+static const struct {
+    const char *env;
+    const char *hash[3]; /* tasks 0, 1, 2 of `gen ENV -n 8 --seed 1` (levels 1, 2, 3) */
+} pins[] = {
+    {"bank", {"b0a45160670db0697f49d5bf63c3032fb51be22f198e7604e080035acf951ec8",
+              "0efc4a2969090afae4a668b27b9ea45c46da6cde402ff473d7582f575739d5cb",
+              "f6b4433ac688ebef7aef5a30e37b5302d9da05bc734463cffce301f4e2feefed"}},
+    {"courses", {"2ee7eb3b55dc83b666efadf288517e789d0a686892d15a4c234eb4d9adda892f",
+                 "5b2b762e45833415ea4df6ac34ec298b18c861bec6e54f94b0b24735e0764065",
+                 "0b7a7c03a1fab221861490368be4bb92319ad3c62590dfdb0c66cfb8f4458727"}},
+};
+
+static void test_pinned(void)
+{
+    for (size_t i = 0; i < EF_ARRAY_LEN(pins); i++) {
+        collect col;
+        memset(&col, 0, sizeof col);
+        if (gen(pins[i].env, 8, &col) == 0 && col.n == 8) {
+            for (int k = 0; k < 3; k++) {
+                EF_CHECK_MSG(strcmp(col.hashes[k], pins[i].hash[k]) == 0, "%s task %d: %s", pins[i].env,
+                             k, col.hashes[k]);
+                EF_CHECK_EQ_INT(col.levels[k], k + 1);
+            }
+        }
+        collect_free(&col);
+    }
+}
+
+/* ---- episodes ------------------------------------------------------------------------------- */
+
+/* Calls a tool; returns its parsed result (NULL on a tool error). cJSON_Delete it. */
+static cJSON *call(ef_env_episode *ep, const char *tool, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static cJSON *call(ef_env_episode *ep, const char *tool, const char *fmt, ...)
+{
+    char args[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    char *res = NULL;
+    int is_err = 0;
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, tool, args, &res, &is_err));
+    cJSON *v = res && !is_err ? cJSON_Parse(res) : NULL;
+    ef_free(res);
+    return v;
+}
+
+static double verify_text(ef_env_episode *ep, const char *text)
+{
+    cJSON *s = cJSON_CreateString(text);
+    char *ans = ef_json_print(s);
+    cJSON_Delete(s);
+    double r = -1;
+    char *info = NULL;
+    EF_CHECK_OK(ctx, ef_env_episode_verify(ctx, ep, ans, &r, &info));
+    ef_free(info);
+    ef_free(ans);
+    return r;
+}
+
+static const char *str_at(const cJSON *o, const char *k)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static long long num_at(const cJSON *o, const char *k)
+{
+    return (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+/* Serves a bank task with the policy's top-up rule but none of its declines (every bill
+ * paid when money allows); extra_cents is moved on top of every top-up. Returns the reward
+ * for an answer stating the real final checking balance. */
+static double bank_agent(ef_env *env, const char *task_json, long long extra_cents)
+{
+    cJSON *task = cJSON_Parse(task_json);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(task, "meta");
+    ef_env_episode *ep = NULL;
+    double r = -1;
+    EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, task_json, &ep));
+    if (!ep || !meta) {
+        cJSON_Delete(task);
+        return r;
+    }
+    cJSON_Delete(call(ep, "verify_identity", "{\"name\":\"%s\",\"dob\":\"%s\"}", str_at(meta, "name"),
+                      str_at(meta, "dob")));
+    char chk[32] = "", sav[32] = "";
+    cJSON *accs = call(ep, "get_accounts", "{}");
+    const cJSON *a;
+    cJSON_ArrayForEach(a, accs)
+    {
+        if (strcmp(str_at(a, "kind"), "checking") == 0)
+            snprintf(chk, sizeof chk, "%s", str_at(a, "account_id"));
+        else
+            snprintf(sav, sizeof sav, "%s", str_at(a, "account_id"));
+    }
+    cJSON_Delete(accs);
+    const cJSON *req;
+    cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(meta, "requests"))
+    {
+        long long amount = num_at(req, "amount");
+        cJSON *hits = call(ep, "find_payee", "{\"name\":\"%s\"}", str_at(req, "payee"));
+        const cJSON *h, *p = NULL;
+        cJSON_ArrayForEach(h, hits) if (strcmp(str_at(h, "name"), str_at(req, "payee")) == 0) p = h;
+        long long bal = -1;
+        accs = call(ep, "get_accounts", "{}");
+        cJSON_ArrayForEach(a, accs) if (strcmp(str_at(a, "account_id"), chk) == 0) bal = num_at(a, "balance_cents");
+        cJSON_Delete(accs);
+        if (bal < amount)
+            cJSON_Delete(call(ep, "transfer", "{\"from_account\":\"%s\",\"to_account\":\"%s\",\"amount_cents\":%lld}",
+                              sav, chk, (amount - bal + 99) / 100 * 100 + extra_cents));
+        if (p)
+            cJSON_Delete(call(ep, "pay_bill", "{\"account_id\":\"%s\",\"payee_id\":\"%s\",\"amount_cents\":%lld}",
+                              chk, str_at(p, "id"), amount));
+        cJSON_Delete(hits);
+    }
+    long long bal = 0;
+    accs = call(ep, "get_accounts", "{}");
+    cJSON_ArrayForEach(a, accs) if (strcmp(str_at(a, "account_id"), chk) == 0) bal = num_at(a, "balance_cents");
+    cJSON_Delete(accs);
+    char text[128];
+    snprintf(text, sizeof text, "All done.\nChecking balance: %lld.%02lld", bal / 100, bal % 100);
+    r = verify_text(ep, text);
+    ef_env_episode_free(ep);
+    cJSON_Delete(task);
+    return r;
+}
+
+static int outcomes_have(const char *task_json, const char *what)
+{
+    cJSON *t = cJSON_Parse(task_json);
+    const cJSON *o;
+    int found = 0;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "meta"), "outcomes"))
+        found |= strcmp(cJSON_GetStringValue(o), what) == 0;
+    cJSON_Delete(t);
+    return found;
+}
+
+static void test_bank_policy(void)
+{
+    collect col;
+    memset(&col, 0, sizeof col);
+    char path[1200];
+    env_path(path, sizeof path, "bank");
+    ef_env *env = NULL;
+    if (gen("bank", 40, &col) != 0 || ef_env_load(ctx, path, NULL, &env) < 0) {
+        EF_CHECK_MSG(0, "bank: %s", ef_errmsg(ctx));
+        collect_free(&col);
+        return;
+    }
+    int n_l12 = 0, n_review = 0, n_limit = 0;
+    for (size_t i = 0; i < col.n; i++) {
+        const char *tj = col.tasks[i];
+        if (col.levels[i] <= 2) {
+            /* one bill: following the top-up rule is the policy; one dollar more is not */
+            EF_CHECK_MSG(bank_agent(env, tj, 0) == 1.0, "task %zu: the policy's actions scored below 1", i);
+            EF_CHECK_MSG(col.levels[i] == 1 || bank_agent(env, tj, 100) == 0.0,
+                         "task %zu: moving more than the shortfall scored", i);
+            n_l12++;
+        } else if (outcomes_have(tj, "decline_review") || outcomes_have(tj, "decline_limit")) {
+            /* paying what the policy declines */
+            EF_CHECK_MSG(bank_agent(env, tj, 0) == 0.0, "task %zu: ignoring a decline scored", i);
+            n_review += outcomes_have(tj, "decline_review");
+            n_limit += outcomes_have(tj, "decline_limit");
+        }
+    }
+    EF_CHECK(n_l12 >= 10 && n_review >= 3 && n_limit >= 1);
+    /* the right actions with a wrong balance in the answer, and without the balance */
+    ef_env_episode *ep = NULL;
+    EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, col.tasks[0], &ep));
+    char *ans = NULL, *calls = NULL;
+    EF_CHECK_OK(ctx, ef_env_episode_solve(ctx, ep, &ans, &calls));
+    cJSON *a = ans ? cJSON_Parse(ans) : NULL;
+    const char *text = cJSON_GetStringValue(a);
+    EF_CHECK(text && verify_text(ep, text) == 1.0);
+    EF_CHECK(verify_text(ep, "Done, all paid.") == 0.0);
+    EF_CHECK(verify_text(ep, "Checking balance: 0.01") == 0.0);
+    cJSON_Delete(a);
+    ef_free(ans);
+    ef_free(calls);
+    ef_env_episode_free(ep);
+    ef_env_free(env);
+    collect_free(&col);
+}
+
+/* ---- courses -------------------------------------------------------------------------------- */
+
+/* One course per semester in an order that respects prerequisites (feasible where there is
+ * no offering rule, and as long as the course count). */
+static char *one_per_semester(const cJSON *courses)
+{
+    int n = cJSON_GetArraySize(courses);
+    int done[64] = {0};
+    ef_buf b = EF_BUF_INIT(1 << 16);
+    for (int sem = 1; sem <= n; sem++) {
+        for (int i = 0; i < n; i++) {
+            const cJSON *c = cJSON_GetArrayItem(courses, i);
+            if (done[i])
+                continue;
+            int ready = 1;
+            const cJSON *p;
+            cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, "prereqs"))
+            {
+                int found = 0;
+                for (int j = 0; j < n; j++)
+                    if (done[j] && done[j] < sem &&
+                        strcmp(str_at(cJSON_GetArrayItem(courses, j), "code"), cJSON_GetStringValue(p)) == 0)
+                        found = 1;
+                ready &= found;
+            }
+            if (ready) {
+                done[i] = sem;
+                ef_buf_appendf(&b, "Semester %d: %s\n", sem, str_at(c, "code"));
+                break;
+            }
+        }
+    }
+    return ef_buf_detach(&b);
+}
+
+static double verify_on(ef_env *env, const char *task_json, const char *text)
+{
+    ef_env_episode *ep = NULL;
+    double r = -1;
+    EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, task_json, &ep));
+    if (ep)
+        r = verify_text(ep, text);
+    ef_env_episode_free(ep);
+    return r;
+}
+
+static void test_courses_optimum(void)
+{
+    collect col;
+    memset(&col, 0, sizeof col);
+    char path[1200];
+    env_path(path, sizeof path, "courses");
+    ef_env *env = NULL;
+    if (gen("courses", 24, &col) != 0 || ef_env_load(ctx, path, NULL, &env) < 0) {
+        EF_CHECK_MSG(0, "courses: %s", ef_errmsg(ctx));
+        collect_free(&col);
+        return;
+    }
+    int n_longer = 0;
+    for (size_t i = 0; i < col.n; i++) {
+        cJSON *t = cJSON_Parse(col.tasks[i]);
+        const char *ref = str_at(t, "answer");
+        const cJSON *courses = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "state"), "courses");
+        long long opt = num_at(cJSON_GetObjectItemCaseSensitive(t, "meta"), "optimum");
+        EF_CHECK(verify_on(env, col.tasks[i], ref) == 1.0);
+        /* the same plan as JSON, and in markdown with bullets and bold */
+        ef_buf j = EF_BUF_INIT(1 << 16), md = EF_BUF_INIT(1 << 16);
+        ef_buf_appends(&j, "```json\n[");
+        const char *line = ref;
+        int first = 1;
+        while (line && *line) {
+            const char *nl = strchr(line, '\n');
+            size_t len = nl ? (size_t)(nl - line) : strlen(line);
+            const char *colon = memchr(line, ':', len);
+            ef_buf_appendf(&md, "- **%.*s** %.*s\n", (int)(colon - line + 1), line,
+                           (int)(len - (size_t)(colon - line) - 1), colon + 1);
+            ef_buf_appends(&j, first ? "[" : ",[");
+            first = 0;
+            const char *p = colon + 1;
+            int fc = 1;
+            while (p < line + len) {
+                while (p < line + len && (*p == ' ' || *p == ','))
+                    p++;
+                const char *q = p;
+                while (q < line + len && *q != ',' && *q != ' ')
+                    q++;
+                if (q > p) {
+                    ef_buf_appendf(&j, "%s\"%.*s\"", fc ? "" : ",", (int)(q - p), p);
+                    fc = 0;
+                }
+                p = q;
+            }
+            ef_buf_appends(&j, "]");
+            line = nl ? nl + 1 : NULL;
+        }
+        ef_buf_appends(&j, "]\n```");
+        EF_CHECK_MSG(verify_on(env, col.tasks[i], j.data) == 1.0, "task %zu as JSON: %s", i, j.data);
+        EF_CHECK_MSG(verify_on(env, col.tasks[i], md.data) == 1.0, "task %zu in markdown: %s", i, md.data);
+        ef_buf_free(&j);
+        ef_buf_free(&md);
+        /* feasible but longer: one course per semester (levels 1-2, no offering rule) */
+        if (col.levels[i] <= 2 && cJSON_GetArraySize(courses) > opt) {
+            char *slow = one_per_semester(courses);
+            EF_CHECK_MSG(verify_on(env, col.tasks[i], slow) == 0.0, "task %zu: a longer plan scored", i);
+            ef_free(slow);
+            n_longer++;
+        }
+        cJSON_Delete(t);
+    }
+    EF_CHECK(n_longer >= 8);
+    ef_env_free(env);
+    collect_free(&col);
+}
+
+int main(int argc, char **argv)
+{
+    EF_TEST_BEGIN(argc, argv);
+    ctx = ef_ctx_new();
+    const char *s = getenv("EF_SOURCE_DIR");
+    snprintf(src_dir, sizeof src_dir, "%s", s ? s : "..");
+    EF_RUN(test_pinned);
+    EF_RUN(test_bank_policy);
+    EF_RUN(test_courses_optimum);
+    ef_ctx_free(ctx);
+    return EF_TEST_END();
+}
