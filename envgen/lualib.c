@@ -540,9 +540,14 @@ static const char **read_argv(lua_State *L, int spec)
     return argv;
 }
 
+static const char *const exec_keys[] = {"argv", "files", "stdin", "wall_ms", "mem_mb"};
+
 static void exec_options(lua_State *L, ef_env *env, ef_verify_unit_options *o, int need_argv)
 {
     const char **names, **contents;
+    /* a misspelt key ({timeout_ms = ...}, {file = ...}) would leave its default silently */
+    check_options(L, 1, need_argv ? "ef.exec" : "ef.verify.unit_tests", exec_keys,
+                  EF_ARRAY_LEN(exec_keys));
     lua_getfield(L, 1, "argv");
     int has_argv = !lua_isnil(L, -1);
     lua_pop(L, 1);
@@ -559,6 +564,9 @@ static void exec_options(lua_State *L, ef_env *env, ef_verify_unit_options *o, i
     lua_getfield(L, 1, "stdin");
     if (lua_type(L, -1) == LUA_TSTRING)
         o->stdin_data = lua_tolstring(L, -1, &o->stdin_len);
+    else if (!lua_isnil(L, -1))
+        luaL_error(L, "%s: stdin must be a string, got %s", need_argv ? "ef.exec" : "ef.verify.unit_tests",
+                   luaL_typename(L, -1));
     o->worker = ef_envgen__sandbox(env);
     if (!o->worker)
         luaL_error(L, "sandbox not available: %s", ef_errmsg(env->ctx));

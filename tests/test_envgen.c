@@ -1290,6 +1290,9 @@ static void test_verify_misuse(void)
         {"(function() ef.cache = {} end)()", "assignment to new field 'cache' of the library table 'ef'"},
         {"(function() string.memo = 1 end)()", "new field 'memo' of the library table 'string'"},
         {"(function() ef.verify.mine = 1 end)()", "new field 'mine' of the library table 'ef.verify'"},
+        {"ef.exec{argv = {'true'}, timeout_ms = 100}", "ef.exec: unknown option 'timeout_ms' (options: argv, files, stdin, wall_ms, mem_mb)"},
+        {"ef.verify.unit_tests{file = {}}", "ef.verify.unit_tests: unknown option 'file' (did you mean 'files'?)"},
+        {"ef.exec{argv = {'cat'}, stdin = 5}", "ef.exec: stdin must be a string, got number"},
     };
     for (size_t i = 0; i < EF_ARRAY_LEN(bad); i++) {
         char *tj = NULL;
