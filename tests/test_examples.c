@@ -3,7 +3,9 @@
  * same file and seed give the same bytes on any machine), every level kept, and verifiers
  * that reward following the task's rules and nothing less:
  *   bank    — an agent that ignores the written policy (pays a payee under review, breaks
- *             the daily limit, moves more than the shortfall) scores 0; following it, 1;
+ *             the daily limit, moves more than the shortfall, skips the duplicate charge)
+ *             scores 0 — on every level-3 task, which generate keeps only when the policy
+ *             matters — and following it scores 1;
  *   courses — a feasible plan one semester longer than the optimum scores 0; the optimum
  *             written as JSON or with markdown bullets scores 1.
  * Each env's rules are exercised through the same episode calls a model makes.
@@ -84,12 +86,12 @@ static const struct {
     const char *env;
     const char *hash[3]; /* tasks 0, 1, 2 of `gen ENV -n 8 --seed 1` (levels 1, 2, 3) */
 } pins[] = {
-    {"bank", {"b0a45160670db0697f49d5bf63c3032fb51be22f198e7604e080035acf951ec8",
-              "0efc4a2969090afae4a668b27b9ea45c46da6cde402ff473d7582f575739d5cb",
-              "f6b4433ac688ebef7aef5a30e37b5302d9da05bc734463cffce301f4e2feefed"}},
-    {"courses", {"2ee7eb3b55dc83b666efadf288517e789d0a686892d15a4c234eb4d9adda892f",
-                 "5b2b762e45833415ea4df6ac34ec298b18c861bec6e54f94b0b24735e0764065",
-                 "0b7a7c03a1fab221861490368be4bb92319ad3c62590dfdb0c66cfb8f4458727"}},
+    {"bank", {"64638a43dd7860adfb3a08b3fb5dfe53ff1b0c04b2da93236bcd926ffc2de2bd",
+              "98fe31daf84df5e0667fabeef420323f8656dd0b3925c249d0ce6fe37ac031af",
+              "ec56172af350758b6793b98c4789e680edcd50394067331c69897c31867eca35"}},
+    {"courses", {"cb5b481d0caca21075e2113d59266996bcb8dd59a850467cfd9fc3ef6f1c02a4",
+                 "c331d9dfeacd224045979b45c2bf2ef9a4f4d2325bec11681d157b80b556ead0",
+                 "634038257c95d80af1bf8010eec480c61d18edf2ae64e074009af9d0b8e7ce2b"}},
 };
 
 static void test_pinned(void)
@@ -153,9 +155,12 @@ static long long num_at(const cJSON *o, const char *k)
 
 /* Serves a bank task with the policy's top-up rule but none of its declines (every bill
  * paid when money allows); extra_cents is moved on top of every top-up. Returns the reward
- * for an answer stating the real final checking balance. */
-static double bank_agent(ef_env *env, const char *task_json, long long extra_cents)
+ * for an answer stating the real final checking balance; *violations counts the transfers
+ * and payments that went through where the policy moves nothing (a declined bill) or less
+ * (extra_cents). With none, the agent did what the policy does. */
+static double bank_agent(ef_env *env, const char *task_json, long long extra_cents, int *violations)
 {
+    *violations = 0;
     cJSON *task = cJSON_Parse(task_json);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(task, "meta");
     ef_env_episode *ep = NULL;
@@ -179,8 +184,12 @@ static double bank_agent(ef_env *env, const char *task_json, long long extra_cen
     }
     cJSON_Delete(accs);
     const cJSON *req;
+    int k = 0;
     cJSON_ArrayForEach(req, cJSON_GetObjectItemCaseSensitive(meta, "requests"))
     {
+        const char *outcome = cJSON_GetStringValue(
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(meta, "outcomes"), k++));
+        int declined = outcome && strncmp(outcome, "decline", 7) == 0;
         long long amount = num_at(req, "amount");
         cJSON *hits = call(ep, "find_payee", "{\"name\":\"%s\"}", str_at(req, "payee"));
         const cJSON *h, *p = NULL;
@@ -189,12 +198,18 @@ static double bank_agent(ef_env *env, const char *task_json, long long extra_cen
         accs = call(ep, "get_accounts", "{}");
         cJSON_ArrayForEach(a, accs) if (strcmp(str_at(a, "account_id"), chk) == 0) bal = num_at(a, "balance_cents");
         cJSON_Delete(accs);
-        if (bal < amount)
-            cJSON_Delete(call(ep, "transfer", "{\"from_account\":\"%s\",\"to_account\":\"%s\",\"amount_cents\":%lld}",
-                              sav, chk, (amount - bal + 99) / 100 * 100 + extra_cents));
-        if (p)
-            cJSON_Delete(call(ep, "pay_bill", "{\"account_id\":\"%s\",\"payee_id\":\"%s\",\"amount_cents\":%lld}",
-                              chk, str_at(p, "id"), amount));
+        if (bal < amount) {
+            cJSON *t = call(ep, "transfer", "{\"from_account\":\"%s\",\"to_account\":\"%s\",\"amount_cents\":%lld}",
+                            sav, chk, (amount - bal + 99) / 100 * 100 + extra_cents);
+            *violations += t && (declined || extra_cents);
+            cJSON_Delete(t);
+        }
+        if (p) {
+            cJSON *t = call(ep, "pay_bill", "{\"account_id\":\"%s\",\"payee_id\":\"%s\",\"amount_cents\":%lld}",
+                            chk, str_at(p, "id"), amount);
+            *violations += t && declined;
+            cJSON_Delete(t);
+        }
         cJSON_Delete(hits);
     }
     long long bal = 0;
@@ -209,17 +224,6 @@ static double bank_agent(ef_env *env, const char *task_json, long long extra_cen
     return r;
 }
 
-static int outcomes_have(const char *task_json, const char *what)
-{
-    cJSON *t = cJSON_Parse(task_json);
-    const cJSON *o;
-    int found = 0;
-    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "meta"), "outcomes"))
-        found |= strcmp(cJSON_GetStringValue(o), what) == 0;
-    cJSON_Delete(t);
-    return found;
-}
-
 static void test_bank_policy(void)
 {
     collect col;
@@ -232,23 +236,31 @@ static void test_bank_policy(void)
         collect_free(&col);
         return;
     }
-    int n_l12 = 0, n_review = 0, n_limit = 0;
+    int n_l12 = 0, n_broke = 0, n_same = 0, v = 0;
     for (size_t i = 0; i < col.n; i++) {
         const char *tj = col.tasks[i];
         if (col.levels[i] <= 2) {
             /* one bill: following the top-up rule is the policy; one dollar more is not */
-            EF_CHECK_MSG(bank_agent(env, tj, 0) == 1.0, "task %zu: the policy's actions scored below 1", i);
-            EF_CHECK_MSG(col.levels[i] == 1 || bank_agent(env, tj, 100) == 0.0,
+            EF_CHECK_MSG(bank_agent(env, tj, 0, &v) == 1.0 && v == 0,
+                         "task %zu: the policy's actions scored below 1", i);
+            EF_CHECK_MSG(col.levels[i] == 1 || (bank_agent(env, tj, 100, &v) == 0.0 && v == 1),
                          "task %zu: moving more than the shortfall scored", i);
             n_l12++;
-        } else if (outcomes_have(tj, "decline_review") || outcomes_have(tj, "decline_limit")) {
-            /* paying what the policy declines */
-            EF_CHECK_MSG(bank_agent(env, tj, 0) == 0.0, "task %zu: ignoring a decline scored", i);
-            n_review += outcomes_have(tj, "decline_review");
-            n_limit += outcomes_have(tj, "decline_limit");
+        } else if (col.levels[i] == 3) {
+            /* paying (or topping up for) what the policy declines scores 0; an agent whose
+             * every such attempt failed for lack of money ends where the policy does */
+            double r = bank_agent(env, tj, 0, &v);
+            EF_CHECK_MSG(v ? r == 0.0 : r == 1.0, "task %zu: %d policy breaches, reward %g", i, v, r);
+            n_broke += v > 0;
+            n_same += v == 0;
+        } else {
+            /* level 4 without the duplicate charge's dispute */
+            EF_CHECK_MSG(bank_agent(env, tj, 0, &v) == 0.0, "task %zu: skipping the dispute scored", i);
         }
     }
-    EF_CHECK(n_l12 >= 10 && n_review >= 3 && n_limit >= 1);
+    EF_CHECK(n_l12 >= 10 && n_broke >= 10 && n_same == 0);
+    printf("    bank level 3: %d of %d naive agents broke the policy (0), %d ended where it does (1)\n",
+           n_broke, n_broke + n_same, n_same);
     /* the right actions with a wrong balance in the answer, and without the balance */
     ef_env_episode *ep = NULL;
     EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, col.tasks[0], &ep));
@@ -341,8 +353,9 @@ static void test_courses_optimum(void)
             const char *nl = strchr(line, '\n');
             size_t len = nl ? (size_t)(nl - line) : strlen(line);
             const char *colon = memchr(line, ':', len);
-            ef_buf_appendf(&md, "- **%.*s** %.*s\n", (int)(colon - line + 1), line,
-                           (int)(len - (size_t)(colon - line) - 1), colon + 1);
+            int sem = atoi(line + 9);
+            ef_buf_appendf(&md, "- **%.*s (%s):** %.*s\n", (int)(colon - line), line,
+                           sem % 2 ? "fall" : "spring", (int)(len - (size_t)(colon - line) - 1), colon + 1);
             ef_buf_appends(&j, first ? "[" : ",[");
             first = 0;
             const char *p = colon + 1;

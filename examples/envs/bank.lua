@@ -11,7 +11,8 @@
 --   2 = one bill payment that checking cannot cover: move the shortfall from savings,
 --       rounded up to whole dollars, then pay;
 --   3 = three payments in order, each paid, topped up, or declined (payee under review,
---       savings minimum, daily limit counting today's earlier payments);
+--       savings minimum, daily limit counting today's earlier payments); kept only when
+--       an agent paying whatever the money allows would end elsewhere;
 --   4 = level 3 after disputing a duplicated card charge found in the history (decoys:
 --       the same merchant on another day, or another amount), whose refund changes what
 --       the later payments need.
@@ -287,7 +288,8 @@ local function card_history(rng, state, chk, level)
     seq = seq + 1
     rows[#rows + 1] = {kind = "card", account = chk.id, merchant = m, day = day, amount = amount, seq = seq}
   end
-  for i = 1, 5 do add(merch[(i - 1) % 4 + 1], rng:int(TODAY - 6, TODAY), rng:int(300, 15000)) end
+  -- background charges from the other merchants: the disputed merchant's rows are all planted
+  for i = 1, 5 do add(merch[(i - 1) % 3 + 2], rng:int(TODAY - 6, TODAY), rng:int(300, 15000)) end
   local dup
   if level == 4 then
     local m, day, amount = merch[1], rng:int(TODAY - 5, TODAY - 1), rng:int(1500, 40000)
@@ -340,6 +342,25 @@ local function simulate(state, me, requests, dup)
   return s, outcomes, chk.balance
 end
 
+-- An agent that tops up and pays every bill the money allows, ignoring the declines: at
+-- levels 3-4 a task is kept only when it ends elsewhere than the policy (else the policy
+-- would not matter on it).
+local function naive_effects(state, me, requests, dup)
+  local s = copy(state)
+  local function run(name, args) return pcall(tools[name].run, s, copy(args)) end
+  run("verify_identity", {name = me.name, dob = me.dob})
+  local chk, sav = account_of(s, me, "checking"), account_of(s, me, "savings")
+  if dup then run("dispute_charge", {transaction_id = dup.id}) end
+  for _, r in ipairs(requests) do
+    local p = find(s.payees, "name", r.payee)
+    if chk.balance < r.amount then
+      run("transfer", {from_account = sav.id, to_account = chk.id, amount_cents = (r.amount - chk.balance + 99) // 100 * 100})
+    end
+    run("pay_bill", {account_id = chk.id, payee_id = p.id, amount_cents = r.amount})
+  end
+  return effects(s, #state.ledger)
+end
+
 function env.generate(rng, level)
   for _ = 1, 200 do
     local state, me = make_world(rng, level)
@@ -374,8 +395,10 @@ function env.generate(rng, level)
       if o == "pay" or o == "topup" then n_ok = n_ok + 1 else n_no = n_no + 1 end
       kinds[o] = true
     end
+    local expected = effects(final, #state.ledger)
     local good = (level == 1 and outcomes[1] == "pay") or (level == 2 and outcomes[1] == "topup") or
-                 (level >= 3 and n_ok >= 1 and n_no >= 1 and kinds.topup)
+                 (level >= 3 and n_ok >= 1 and n_no >= 1 and kinds.topup and
+                  naive_effects(state, me, requests, dup) ~= expected)
     if good then
       local lines = {}
       for i, r in ipairs(requests) do lines[i] = i .. ". Pay " .. money(r.amount) .. " to " .. r.payee .. "." end
@@ -393,7 +416,7 @@ function env.generate(rng, level)
               answer = plain(bal),
               meta = {name = me.name, dob = me.dob, requests = requests, dispute = dup and dup.merchant or json.null,
                       dispute_day = dup and dup.day or json.null, outcomes = outcomes,
-                      n_ledger = #state.ledger, expected = effects(final, #state.ledger), level = level}}
+                      n_ledger = #state.ledger, expected = expected, level = level}}
     end
   end
   error("no task found in 200 draws")

@@ -314,7 +314,8 @@ end
 -- ---- verify ------------------------------------------------------------------------------
 
 -- The plan in an answer: a JSON list of lists (a ```json fence is fine), or lines
--- "Semester N: A, B" (any case, bullets and bold marks allowed). nil when neither.
+-- "Semester N: A, B" (any case, bullets, bold marks and a note such as "(fall)" before
+-- the colon allowed). nil when neither.
 local function parse_plan(answer)
   if type(answer) == "table" then return answer end
   if type(answer) ~= "string" then return nil end
@@ -325,7 +326,8 @@ local function parse_plan(answer)
   end
   local plan, seen = {}, 0
   for line in answer:gmatch("[^\n]+") do
-    local num, rest = line:lower():match("semester%s*(%d+)%s*[:%-]%s*(.*)$")
+    -- "Semester 2: A, B", "**Semester 2 (spring):** A, B", "semester 2 - A, B"
+    local num, rest = line:lower():match("semester%s*(%d+)[^:%-]*[:%-]%s*(.*)$")
     if num then
       num = tonumber(num)
       if num ~= seen + 1 then return nil end
