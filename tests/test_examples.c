@@ -89,9 +89,9 @@ static const struct {
     {"bank", {"64638a43dd7860adfb3a08b3fb5dfe53ff1b0c04b2da93236bcd926ffc2de2bd",
               "98fe31daf84df5e0667fabeef420323f8656dd0b3925c249d0ce6fe37ac031af",
               "ec56172af350758b6793b98c4789e680edcd50394067331c69897c31867eca35"}},
-    {"courses", {"cb5b481d0caca21075e2113d59266996bcb8dd59a850467cfd9fc3ef6f1c02a4",
-                 "c331d9dfeacd224045979b45c2bf2ef9a4f4d2325bec11681d157b80b556ead0",
-                 "634038257c95d80af1bf8010eec480c61d18edf2ae64e074009af9d0b8e7ce2b"}},
+    {"courses", {"1e591dd64803cc9fe0a026bd7d4ff9ab593bc16ac332416b29faa8d4b8962372",
+                 "8bce45148e5f60433d461760e5eb47877e3b30b32e6732d88a135ca1691b35cf",
+                 "b22c416225ac2cba662c7173a15e4134fe3999a175d25f1b69a70bbaf8df47d9"}},
 };
 
 static void test_pinned(void)

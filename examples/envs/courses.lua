@@ -12,6 +12,8 @@
 --   2 = 8 courses, at most 2 per semester;
 --   3 = 10 courses, at most 3 per semester, fall/spring offerings;
 --   4 = 11-12 courses with credits, at most 7-9 credits per semester, fall/spring.
+-- Levels 2-4 keep only tasks where taking available courses greedily gives a longer plan;
+-- levels 3-4 also where the critical-path rule (longest dependent chain first) does.
 -- Tools: list_courses{}, course_info{code}, check_plan{semesters} (feasibility only: it
 -- does not say whether a plan is shortest).
 -- Verify: the answer (lines "Semester N: CODE, CODE" or a JSON list of lists) must take
@@ -183,15 +185,16 @@ local function optimum(n, pre, credits, offered, max_courses, max_credits)
   return nil
 end
 
--- Lower bound and greedy length, to keep tasks where greedy planning is not enough.
-local function greedy(n, pre, credits, offered, max_courses, max_credits)
+-- The length of a greedy plan: each semester takes available courses in the given
+-- priority order while they fit. Tasks that a greedy plan solves are thinned out below.
+local function greedy(n, pre, credits, offered, max_courses, max_credits, order)
   local S, sem = 0, 0
   local full = (1 << n) - 1
   while S ~= full and sem < 3 * n do
     sem = sem + 1
     local term = sem % 2 == 1 and 1 or 2
     local cnt, cr, T = 0, 0, 0
-    for i = 1, n do
+    for _, i in ipairs(order) do
       local bit = 1 << (i - 1)
       if S & bit == 0 and pre[i] & S == pre[i] and (offered[i] == 0 or offered[i] == term) and
          cnt + 1 <= max_courses and cr + credits[i] <= max_credits then
@@ -203,6 +206,26 @@ local function greedy(n, pre, credits, offered, max_courses, max_credits)
   return sem
 end
 
+-- Critical-path priority (Hu's rule, which is optimal for some special cases): the longest
+-- chain of courses that depend on a course first, ties by code.
+local function critical_order(n, pre, codes)
+  local height = {}
+  for i = n, 1, -1 do -- prerequisites have smaller indices
+    local h = 1
+    for j = i + 1, n do
+      if pre[j] & (1 << (i - 1)) ~= 0 and height[j] + 1 > h then h = height[j] + 1 end
+    end
+    height[i] = h
+  end
+  local order = {}
+  for i = 1, n do order[i] = i end
+  table.sort(order, function(a, b)
+    if height[a] ~= height[b] then return height[a] > height[b] end
+    return codes[a] < codes[b]
+  end)
+  return order
+end
+
 local LEVELS = {
   {n = {6, 7}, cap = nil, terms = false, credits = false},
   {n = {8, 8}, cap = 2, terms = false, credits = false},
@@ -212,7 +235,7 @@ local LEVELS = {
 
 function env.generate(rng, level)
   local L = LEVELS[level]
-  for _ = 1, 400 do
+  for _ = 1, 3000 do
     local n = rng:int(L.n[1], L.n[2])
     local depts = rng:sample(DEPTS, 4)
     local codes, used = {}, {}
@@ -237,9 +260,14 @@ function env.generate(rng, level)
     local max_courses = L.cap or n
     local max_credits = L.credits and rng:int(7, 9) or 1000
     local best, plan = optimum(n, pre, credits, offered, max_courses, max_credits)
-    local g = best and greedy(n, pre, credits, offered, max_courses, max_credits)
-    -- levels 2-4 keep only tasks where the obvious greedy plan is too long
-    if best and (level == 1 or g > best) then
+    local ident = {}
+    for i = 1, n do ident[i] = i end
+    local g = best and greedy(n, pre, credits, offered, max_courses, max_credits, ident)
+    -- levels 2-4 keep only tasks where taking what is available is too long; levels 3-4
+    -- also where the critical-path rule is (a search is needed)
+    local hard = level == 1 or (g > best and (level == 2 or
+                 greedy(n, pre, credits, offered, max_courses, max_credits, critical_order(n, pre, codes)) > best))
+    if best and hard then
       -- shuffle the course order shown so the list does not leak the topological order
       local perm = {}
       for i = 1, n do perm[i] = i end
@@ -278,7 +306,7 @@ function env.generate(rng, level)
               meta = {optimum = best, greedy = g, level = level}}
     end
   end
-  error("no task found in 400 draws")
+  error("no task found in 3000 draws")
 end
 
 -- ---- the reference agent: reads the catalogue through the tools, then searches ------------
