@@ -639,7 +639,10 @@ static int run_src(const char *name, const char *src, size_t n, ef_envgen_summar
     EF_CHECK_OK(ctx, ef_file_write(ctx, path, src, strlen(src)));
     collect col;
     memset(&col, 0, sizeof col);
-    return run_env(path, 3, n, 2, &col, sum);
+    int rc = run_env(path, 3, n, 2, &col, sum);
+    unlink(path);
+    rmdir(dir);
+    return rc;
 }
 
 /* One level whose every candidate fails, the others filling -n: the run fails naming the
