@@ -67,7 +67,12 @@ if ! "$py" -c "import reasoning_gym" 2>/dev/null; then
 fi
 echo
 echo "# side by side (same run, $jobs cores each, n=$nf per family on each side): envforge env and levels vs reasoning-gym dataset (default config)"
-printf "%-16s %-17s %9s %9s %7s %10s %9s %9s %7s %6s\n" envforge reasoning-gym ours/s rg/s wall_x ours_cpu_us rg_cpu_us rg_p50_us cpu_x rg_err
+# the floor: what a task costs around an env's own code (an env that does nothing but one
+# tool call); a family can reach 10x only if rg_cpu_us / 10 is above it
+read -r fk fw fc _ < <(ours "$here/envgen_floor.lua" all "$nf")
+floor_us=$("$py" -c "print('%.1f' % (float('$fc') / float('$fk') * 1e6))")
+echo "# floor: an env that does nothing (tests/bench/envgen_floor.lua) costs $floor_us us of CPU per task here"
+printf "%-16s %-17s %9s %9s %7s %10s %9s %9s %7s %6s %9s\n" envforge reasoning-gym ours/s rg/s wall_x ours_cpu_us rg_cpu_us rg_p50_us cpu_x rg_err 10x_needs
 # family: our env, the levels comparable in difficulty with reasoning-gym's default
 # config, its dataset, how many items reasoning-gym makes (countdown: its search makes
 # 10000 items take many minutes, so fewer; its per-item cost is what is compared)
@@ -79,9 +84,10 @@ while read -r env lv rg rn; do
   r1=$("$py" "$here/envgen_rg.py" "$rg" "$rn" "$jobs")
   o2=$(ours "$src/examples/envs/$env.lua" "$lv" "$nf")
   r2=$("$py" "$here/envgen_rg.py" "$rg" "$rn" "$jobs")
-  "$py" - "$env" "$lv" "$rg" "$o1" "$o2" "$r1" "$r2" <<'PY'
+  "$py" - "$env" "$lv" "$rg" "$o1" "$o2" "$r1" "$r2" "$floor_us" <<'PY'
 import json, sys
 env, lv, rg = sys.argv[1:4]
+floor = float(sys.argv[8])
 runs = [o.split() for o in sys.argv[4:6]]
 ok = all(o[3] == "true" for o in runs)
 ours = max(float(o[0]) / float(o[1]) for o in runs)
@@ -90,9 +96,11 @@ rr = [json.loads(x) for x in sys.argv[6:8]]
 theirs = max(r["tasks_per_s"] for r in rr)
 rcpu = min(r["cpu_s"] / r["tasks"] * 1e6 for r in rr)
 p50 = min(r["cpu_us_p50"] for r in rr)
-print("%-16s %-17s %9.0f %9.0f %6.1fx %10.1f %9.1f %9.1f %6.1fx %6d%s" % (
+need = rcpu / 10
+print("%-16s %-17s %9.0f %9.0f %6.1fx %10.1f %9.1f %9.1f %6.1fx %6d %6.1f us%s%s" % (
     env + " L" + lv, rg, ours, theirs, ours / theirs, ocpu, rcpu, p50, rcpu / ocpu,
-    max(r["errors"] for r in rr), "" if ok else "  (self-check FAILED)"))
+    max(r["errors"] for r in rr), need, " (below the floor)" if need < floor else "",
+    "" if ok else "  (self-check FAILED)"))
 PY
 done <<'FAMILIES'
 arith 1-4 basic_arithmetic N
@@ -105,4 +113,5 @@ echo "#   basic_arithmetic (2-6 terms, 1-4 digits, + - * /, parentheses, negatio
 echo "# countdown L3-4 vs countdown (4-6 numbers, targets 100-999); maze L1-2 (6x6 and 9x9,"
 echo "#   distance >= 6/8) vs maze (5-10 grid, distance 5-10); sudoku L2 (4x4, 8-11 blanks) vs"
 echo "#   mini_sudoku (4x4, 8-12 empty). wall_x = ours/s over rg/s; cpu_x = rg CPU per task over ours;"
-echo "#   each side ran twice, alternating, and shows its better run."
+echo "#   each side ran twice, alternating, and shows its better run. 10x_needs: the CPU per task"
+echo "#   10x would allow ours (rg_cpu_us / 10); below the floor, no env code could reach it."
