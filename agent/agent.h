@@ -83,6 +83,11 @@ typedef struct {
     size_t n_tool_calls;
     char *tool_call_id; /* role tool */
     char *name;         /* role tool: the tool's name (optional) */
+    /* role user: the harness's own error feedback (a tool call that could not be parsed,
+     * an empty reply), not a new user turn: thinking retention keeps the reasoning before
+     * it and token backends append it to the episode's ids (docs/agent.md). Not part of
+     * the OpenAI JSON. */
+    int feedback;
 } ef_agent_msg;
 
 typedef struct {
@@ -170,7 +175,9 @@ typedef struct {
     int64_t task_id, sample_idx, turn;
     /* Token-in/token-out: the episode's token stream so far (prompt and sampled ids, as
      * the model saw them) and how many messages of conv it covers (through the last
-     * assistant message). NULL / 0 when there is none. */
+     * assistant message). NULL / 0 when there is none. A backend that works in tokens
+     * renders only the messages after those (tool results, feedback) and appends their
+     * ids, so what the model saw stays what the stream holds. */
     const int32_t *context_ids;
     size_t n_context_ids, n_context_msgs;
 } ef_model_request;

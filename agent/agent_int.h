@@ -35,7 +35,7 @@ int ef_agent__request_body(ef_ctx *ctx, const ef_model_request *req, const char 
 int64_t ef_agent__conv_estimate_tokens(const ef_agent_conv *c);
 
 /* Thinking retention: clears reasoning_content of assistant messages that precede the
- * last user message. */
+ * last user message (the harness's feedback messages do not count). */
 void ef_agent__retain_reasoning(ef_agent_conv *c);
 
 /* Checks a call's parsed arguments against the top level of its tool's object schema
@@ -49,9 +49,10 @@ typedef struct {
     int thinking;            /* thinking mode (prompts end in <think>) */
 } ef_agent__chat_tok;
 
-/* The prompt ids of req: req->context_ids (+ EOS) and the tokens of the newly rendered
- * text when the messages they cover render to a prefix of the whole, else the whole
- * rendering tokenized. *ids: ef_free. */
+/* The prompt ids of req: with req->context_ids, those ids (+ EOS when they do not end
+ * in it) followed by the tokens of the messages after the n_context_msgs they cover,
+ * rendered as the encoder's continuation of them; without, the whole conversation
+ * rendered and tokenized. *ids: ef_free. */
 int ef_agent__chat_prompt_ids(ef_ctx *ctx, const ef_agent__chat_tok *ct,
                               const ef_model_request *req, int32_t **ids, size_t *n_ids);
 /* A completion's text (a trailing EOS dropped) as an assistant message: reasoning,

@@ -3,24 +3,38 @@
  * as messages, for the backends that work in tokens (http token-in/token-out, the
  * built-in engine). The prompt is the conversation rendered by the chat encoder
  * (engine/encoding.h) and tokenized (engine/tokenizer.h); from the second turn of an
- * episode on it is the episode's ids so far followed by the tokens of the newly
- * rendered text, so what the model sampled is never re-tokenized. A completion's text is
- * split into reasoning, content and DSML tool calls by the engine's parser.
+ * episode on it is the episode's ids so far followed by the tokens of the messages that
+ * came after them (tool results, the harness's error feedback), rendered as a
+ * continuation of the earlier ones, so what the model sampled is never re-tokenized and
+ * nothing it already saw is rendered again. A completion's text is split into reasoning,
+ * content and DSML tool calls by the engine's parser.
  */
 #include <string.h>
 #include "agent/agent_int.h"
 #include "engine/encoding.h"
 
-/* The first n messages of req->conv (and its tools) rendered as prompt text. */
-static int render(ef_ctx *ctx, const ef_agent__chat_tok *ct, const ef_model_request *req, size_t n,
-                  char **text, size_t *len)
+/* Messages [from, to) of req->conv rendered as prompt text: from 0 the whole prompt with
+ * the tools (BOS first); from > 0 only those messages, after the earlier ones as the
+ * encoder's context (as DeepSeek's encode_messages renders a continuation). */
+static int render(ef_ctx *ctx, const ef_agent__chat_tok *ct, const ef_model_request *req,
+                  size_t from, size_t to, char **text, size_t *len)
 {
-    ef_agent_conv view = *req->conv;
-    view.n = n;
-    cJSON *doc = cJSON_CreateObject(), *msgs = NULL, *tools = NULL;
+    ef_agent_conv head = *req->conv, tail = *req->conv;
+    head.n = from;
+    tail.msgs = req->conv->msgs + from;
+    tail.n = to - from;
+    cJSON *doc = cJSON_CreateObject(), *msgs = NULL, *context = NULL, *tools = NULL;
     int rc = EF_ENOMEM;
-    if (!doc || ef_agent_conv_to_json(&view, req->with_reasoning, &msgs) < 0)
+    if (!doc || ef_agent_conv_to_json(&tail, req->with_reasoning, &msgs) < 0 ||
+        (from && ef_agent_conv_to_json(&head, req->with_reasoning, &context) < 0))
         goto cleanup;
+    ef_chat_encode_options eo = EF_CHAT_ENCODE_OPTIONS_INIT;
+    eo.thinking = ct->thinking;
+    eo.drop_thinking = 1;
+    if (from) {
+        rc = ef_engine_chat_encode(ctx, msgs, context, &eo, text, len);
+        goto cleanup;
+    }
     if (req->tools_json && *req->tools_json) {
         if ((rc = ef_json_parse(ctx, req->tools_json, strlen(req->tools_json), "tools", &tools)) <
             0)
@@ -35,12 +49,10 @@ static int render(ef_ctx *ctx, const ef_agent__chat_tok *ct, const ef_model_requ
     if (!cJSON_AddItemToObject(doc, "messages", msgs))
         goto cleanup;
     msgs = NULL;
-    ef_chat_encode_options eo = EF_CHAT_ENCODE_OPTIONS_INIT;
-    eo.thinking = ct->thinking;
-    eo.drop_thinking = 1;
     rc = ef_engine_chat_encode_doc(ctx, doc, &eo, text, len);
 cleanup:
     cJSON_Delete(msgs);
+    cJSON_Delete(context);
     cJSON_Delete(doc);
     if (rc == EF_ENOMEM)
         ef_errorf(ctx, EF_ENOMEM, "prompt: out of memory rendering the conversation");
@@ -50,40 +62,39 @@ cleanup:
 int ef_agent__chat_prompt_ids(ef_ctx *ctx, const ef_agent__chat_tok *ct,
                               const ef_model_request *req, int32_t **ids, size_t *n_ids)
 {
-    char *full = NULL, *prefix = NULL;
-    size_t full_len = 0, prefix_len = 0;
+    char *text = NULL;
+    size_t len = 0;
     int32_t *tail = NULL;
     size_t n_tail = 0;
-    int rc = render(ctx, ct, req, req->conv->n, &full, &full_len);
-    if (rc < 0)
-        return rc;
-    if (req->context_ids && req->n_context_msgs && req->n_context_msgs <= req->conv->n &&
-        (rc = render(ctx, ct, req, req->n_context_msgs, &prefix, &prefix_len)) == 0 &&
-        prefix_len <= full_len && memcmp(prefix, full, prefix_len) == 0) {
-        rc = ef_engine_tok_encode(ctx, ct->tok, full + prefix_len, full_len - prefix_len, 0, &tail,
-                                  &n_tail);
-        if (rc == 0) {
-            /* the sampled ids end before the EOS the rendering puts after the turn */
-            int add_eos = req->n_context_ids && ct->eos_id >= 0 &&
-                          req->context_ids[req->n_context_ids - 1] != ct->eos_id;
-            size_t n = req->n_context_ids + (size_t)add_eos + n_tail;
-            int32_t *v = ef_malloc((n ? n : 1) * sizeof(*v));
-            if (!v)
-                rc = ef_errorf(ctx, EF_ENOMEM, "prompt: out of memory");
-            else {
-                memcpy(v, req->context_ids, req->n_context_ids * sizeof(*v));
-                if (add_eos)
-                    v[req->n_context_ids] = ct->eos_id;
+    size_t n_msgs = req->conv->n, from = 0;
+    if (req->context_ids && req->n_context_ids && req->n_context_msgs &&
+        req->n_context_msgs <= n_msgs)
+        from = req->n_context_msgs;
+    int rc = render(ctx, ct, req, from, n_msgs, &text, &len);
+    if (rc == 0 && !from)
+        rc = ef_engine_tok_encode(ctx, ct->tok, text, len, 0, ids, n_ids);
+    else if (rc == 0)
+        rc = ef_engine_tok_encode(ctx, ct->tok, text, len, 0, &tail, &n_tail);
+    if (rc == 0 && from) {
+        /* the stream so far, then the new messages' tokens: what the model sampled is never
+         * re-tokenized. The sampled ids end before the EOS the rendering puts after the
+         * turn when the server leaves it out (or the turn was cut off). */
+        int add_eos = ct->eos_id >= 0 && req->context_ids[req->n_context_ids - 1] != ct->eos_id;
+        size_t n = req->n_context_ids + (size_t)add_eos + n_tail;
+        int32_t *v = ef_malloc(n * sizeof(*v));
+        if (!v)
+            rc = ef_errorf(ctx, EF_ENOMEM, "prompt: out of memory");
+        else {
+            memcpy(v, req->context_ids, req->n_context_ids * sizeof(*v));
+            if (add_eos)
+                v[req->n_context_ids] = ct->eos_id;
+            if (n_tail)
                 memcpy(v + req->n_context_ids + add_eos, tail, n_tail * sizeof(*v));
-                *ids = v;
-                *n_ids = n;
-            }
+            *ids = v;
+            *n_ids = n;
         }
-    } else if (rc == 0 || rc == EF_EINVAL || rc == EF_EPARSE) {
-        rc = ef_engine_tok_encode(ctx, ct->tok, full, full_len, 0, ids, n_ids);
     }
-    ef_free(full);
-    ef_free(prefix);
+    ef_free(text);
     ef_free(tail);
     return rc;
 }

@@ -2,7 +2,8 @@
  * agent/conv.c — the conversation model: messages (system, user, assistant with
  * reasoning_content and tool calls, tool results), deep copies, and the round trip
  * through OpenAI chat JSON. Also thinking retention (DeepSeek-V3.2: reasoning stays
- * while only tool results follow it, and goes when a new user message arrives).
+ * while only tool results follow it, and goes when a new user message arrives; the
+ * harness's error feedback is not one).
  */
 #include <stdio.h>
 #include <string.h>
@@ -79,6 +80,7 @@ int ef_agent_msg_copy(const ef_agent_msg *src, ef_agent_msg *dst)
     int ok = 1;
     memset(&m, 0, sizeof(m));
     m.role = src->role;
+    m.feedback = src->feedback;
     m.content = ef_agent__dup(src->content, &ok);
     m.reasoning_content = ef_agent__dup(src->reasoning_content, &ok);
     m.tool_call_id = ef_agent__dup(src->tool_call_id, &ok);
@@ -387,7 +389,7 @@ void ef_agent__retain_reasoning(ef_agent_conv *c)
     size_t last_user = 0;
     int have_user = 0;
     for (size_t i = 0; i < c->n; i++)
-        if (c->msgs[i].role == EF_ROLE_USER) {
+        if (c->msgs[i].role == EF_ROLE_USER && !c->msgs[i].feedback) {
             last_user = i;
             have_user = 1;
         }

@@ -124,6 +124,19 @@ static int push_text(loop *L, ef_agent_role role, const char *text)
     return push_both(L, &m);
 }
 
+/* The harness's error feedback to the model, as a user message that is not a new user
+ * turn (ef_agent_msg.feedback): the reasoning before it is kept, and token backends append
+ * it to the episode's ids (docs/agent.md, "Thinking retention"). */
+static int push_feedback(loop *L, const char *text)
+{
+    ef_agent_msg m;
+    memset(&m, 0, sizeof(m));
+    m.role = EF_ROLE_USER;
+    m.content = (char *)text;
+    m.feedback = 1;
+    return push_both(L, &m);
+}
+
 static void end(loop *L, ef_agent_end_reason r)
 {
     if (!L->ended) {
@@ -586,10 +599,11 @@ static int model_turn(loop *L, char **answer)
                             0,
                             0};
     if (L->ep->tok_valid && L->ep->n_tok && L->tok_msgs && L->tok_msgs <= L->conv.n) {
-        /* the stream so far, unless a user message came after it (thinking dropped) */
+        /* the stream so far, unless a new user turn came after it (thinking dropped); the
+         * harness's feedback is not one */
         int user_after = 0;
         for (size_t i = L->tok_msgs; i < L->conv.n; i++)
-            user_after |= L->conv.msgs[i].role == EF_ROLE_USER;
+            user_after |= L->conv.msgs[i].role == EF_ROLE_USER && !L->conv.msgs[i].feedback;
         if (!user_after) {
             req.context_ids = L->ep->tok_ids;
             req.n_context_ids = L->ep->n_tok;
@@ -620,17 +634,23 @@ static int model_turn(loop *L, char **answer)
         rc = ef_agent_parse_dsml(L->ctx, am);
         if (rc == EF_ENOMEM)
             goto cleanup;
-        if (rc < 0) { /* a broken DSML block: back to the model as an error */
+        if (rc < 0) {
+            /* a broken DSML block: back to the model as an error. Its sampled tokens stay
+             * in the stream (mask 1: the mistake a trainer penalises) and the feedback
+             * follows them as prompt tokens. */
             L->ep->n_parse_errors++;
-            rc = ef_agent__event_add(L->ep, "parse_error", NULL);
-            if (rc == 0)
-                rc = push_both(L, am);
+            L->consecutive_errors++;
             char *msg =
                 ef_asprintf("error: your tool call could not be parsed: %s", ef_errmsg(L->ctx));
-            if (rc == 0 && msg)
-                rc = push_text(L, EF_ROLE_USER, msg);
+            if (!msg || (rc = ef_agent__event_add(L->ep, "parse_error", NULL)) < 0 ||
+                (rc = tok_add(L, &resp)) < 0 || (rc = push_both(L, am)) < 0) {
+                ef_free(msg);
+                rc = rc < 0 ? rc : EF_ENOMEM;
+                goto cleanup;
+            }
+            L->tok_msgs = L->ep->tok_valid ? L->conv.n : 0;
+            rc = push_feedback(L, msg);
             ef_free(msg);
-            L->consecutive_errors++;
             goto cleanup;
         }
     }
@@ -657,9 +677,8 @@ static int model_turn(loop *L, char **answer)
             /* an empty reply: back to the model as an error */
             L->ep->n_parse_errors++;
             L->consecutive_errors++;
-            rc = push_text(L, EF_ROLE_USER,
-                           "error: your reply was empty. Call a tool, or reply with the final "
-                           "answer.");
+            rc = push_feedback(L, "error: your reply was empty. Call a tool, or reply with the "
+                                  "final answer.");
         } else {
             *answer = ef_strdup(content);
             rc = *answer ? 0 : EF_ENOMEM;

@@ -347,11 +347,9 @@ static int parse_completion(http_model *h, ef_ctx *ctx, const cJSON *j, ef_model
         const cJSON *x;
         cJSON_ArrayForEach(x, tl) out->logprobs[i++] = (float)cJSON_GetNumberValue(x);
     }
-    if (!out->token_ids) /* the server gave text only: tokenize it (not exact for RL) */
-        if ((rc = ef_engine_tok_encode(ctx, h->tok, text->valuestring, strlen(text->valuestring), 0,
-                                       &out->token_ids, &out->n_tokens)) < 0)
-            return rc;
-    if (out->completion_tokens < 0)
+    /* A server that gives text only leaves the turn without ids (the episode then keeps no
+     * token stream): tokenizing the text again would store a guess at what was sampled. */
+    if (out->completion_tokens < 0 && out->token_ids)
         out->completion_tokens = (int64_t)out->n_tokens;
     /* the text as a message: reasoning, content, DSML tool calls */
     ef_agent_msg parsed;

@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include "agent/agent_int.h"
 #include "common/json.h"
+#include "engine/encoding.h"
+#include "engine/tokenizer.h"
 #include "tests/agent_testenv.h"
 #include "tests/testlib.h"
 
@@ -145,9 +147,20 @@ static void test_retention(void)
     ef_agent_conv_push(&c, &a);
     ef_agent__retain_reasoning(&c);
     EF_CHECK(c.msgs[1].reasoning_content && c.msgs[3].reasoning_content); /* only tools follow */
+    /* the harness's error feedback is not a new user turn: the reasoning stays */
+    ef_agent_msg fb;
+    memset(&fb, 0, sizeof(fb));
+    fb.role = EF_ROLE_USER;
+    fb.content = "error: your reply was empty";
+    fb.feedback = 1;
+    ef_agent_conv_push(&c, &fb);
+    EF_CHECK(c.msgs[4].feedback == 1);
+    ef_agent__retain_reasoning(&c);
+    EF_CHECK(c.msgs[1].reasoning_content && c.msgs[3].reasoning_content);
     ef_agent_conv_push_text(&c, EF_ROLE_USER, "q2");
     ef_agent__retain_reasoning(&c);
     EF_CHECK(!c.msgs[1].reasoning_content && !c.msgs[3].reasoning_content); /* new user turn */
+    EF_CHECK(c.msgs[5].feedback == 0);
     ef_agent_conv_clear(&c);
 }
 
@@ -939,6 +952,282 @@ static void test_http_token_io(void)
     server_stop(&srv);
 }
 
+/* The prompt ids of a later turn continue the stream: after tool results they equal the
+ * whole conversation rendered and tokenized (the continuation renders as the encoder
+ * renders the whole), and after the harness's feedback they are the stream followed by
+ * the feedback as a user turn — where rendering the whole again would drop the reasoning
+ * the model saw. */
+static void test_chat_prompt_continuation(void)
+{
+    const char *src = getenv("EF_SOURCE_DIR");
+    char *tokp = ef_asprintf("%s/tests/fixtures/tokenizer/tokenizer.json", src ? src : ".");
+    ef_tokenizer *tok = NULL;
+    if (access(tokp, R_OK) != 0 || ef_engine_tok_load(g_ctx, tokp, &tok) < 0) {
+        ef_free(tokp);
+        EF_SKIP_CASE("the tokenizer fixture is missing");
+        return;
+    }
+    ef_agent__chat_tok ct = {tok, ef_engine_tok_token_id(tok, EF_DSV32_EOS), 1};
+    ef_agent_conv c = EF_AGENT_CONV_INIT;
+    ef_agent_conv_push_text(&c, EF_ROLE_SYSTEM, "Add.");
+    ef_agent_conv_push_text(&c, EF_ROLE_USER, "Add 2 and 3.");
+    ef_agent_tool_call call = {"call_0", "add", "{\"a\": 2, \"b\": 3}"};
+    ef_agent_msg a;
+    memset(&a, 0, sizeof(a));
+    a.role = EF_ROLE_ASSISTANT;
+    a.reasoning_content = "adding";
+    a.tool_calls = &call;
+    a.n_tool_calls = 1;
+    ef_agent_conv_push(&c, &a);
+    ef_agent_conv_push_text(&c, EF_ROLE_TOOL, "5");
+    c.msgs[3].tool_call_id = ef_strdup("call_0");
+    const char *tools = "[{\"type\":\"function\",\"function\":{\"name\":\"add\","
+                        "\"parameters\":{\"type\":\"object\"}}}]";
+    ef_model_request req;
+    memset(&req, 0, sizeof(req));
+    req.conv = &c;
+    req.tools_json = tools;
+    req.with_reasoning = 1;
+    /* the stream through the assistant turn: its whole rendering (ends in EOS) */
+    int32_t *ctx_ids = NULL, *ids = NULL, *full = NULL, *fb_ids = NULL;
+    size_t n_ctx = 0, n_ids = 0, n_full = 0, n_fb = 0;
+    c.n = 3;
+    EF_CHECK_OK(g_ctx, ef_agent__chat_prompt_ids(g_ctx, &ct, &req, &ctx_ids, &n_ctx));
+    c.n = 4;
+    EF_CHECK_OK(g_ctx, ef_agent__chat_prompt_ids(g_ctx, &ct, &req, &full, &n_full));
+    req.context_ids = ctx_ids;
+    req.n_context_ids = n_ctx;
+    req.n_context_msgs = 3;
+    EF_CHECK_OK(g_ctx, ef_agent__chat_prompt_ids(g_ctx, &ct, &req, &ids, &n_ids));
+    EF_CHECK(n_ctx > 0 && ctx_ids[n_ctx - 1] == ct.eos_id);
+    EF_CHECK_MSG(n_ids == n_full && ids && full && memcmp(ids, full, n_ids * sizeof(*ids)) == 0,
+                 "a tool result continues the stream as the whole renders (%zu vs %zu ids)", n_ids,
+                 n_full);
+    ef_free(ids);
+    ids = NULL;
+    /* feedback instead of the tool result */
+    ef_agent_conv_remove(&c, 3);
+    ef_agent_msg fb;
+    memset(&fb, 0, sizeof(fb));
+    fb.role = EF_ROLE_USER;
+    fb.content = "error: your reply was empty.";
+    fb.feedback = 1;
+    ef_agent_conv_push(&c, &fb);
+    EF_CHECK_OK(g_ctx, ef_agent__chat_prompt_ids(g_ctx, &ct, &req, &ids, &n_ids));
+    const char *want =
+        EF_DSV32_USER "error: your reply was empty." EF_DSV32_ASSISTANT EF_DSV32_THINK;
+    EF_CHECK_OK(g_ctx, ef_engine_tok_encode(g_ctx, tok, want, strlen(want), 0, &fb_ids, &n_fb));
+    EF_CHECK(ids && n_ids == n_ctx + n_fb && memcmp(ids, ctx_ids, n_ctx * sizeof(*ids)) == 0 &&
+             memcmp(ids + n_ctx, fb_ids, n_fb * sizeof(*ids)) == 0);
+    ef_free(ids);
+    ids = NULL;
+    /* without the stream the whole is rendered as DeepSeek's encoder does: the reasoning
+     * before the (last) user message is gone, so it could not extend the stream */
+    req.context_ids = NULL;
+    req.n_context_ids = req.n_context_msgs = 0;
+    EF_CHECK_OK(g_ctx, ef_agent__chat_prompt_ids(g_ctx, &ct, &req, &ids, &n_ids));
+    EF_CHECK(ids && (n_ids < n_ctx || memcmp(ids, ctx_ids, n_ctx * sizeof(*ids)) != 0));
+    ef_free(ids);
+    ef_free(fb_ids);
+    ef_free(full);
+    ef_free(ctx_ids);
+    ef_agent_conv_clear(&c);
+    ef_engine_tok_free(tok);
+    ef_free(tokp);
+}
+
+/* Reads the ids of a JSON array into v (at most cap); the count, or -1. */
+static int json_ids(const cJSON *a, int32_t *v, int cap)
+{
+    int n = 0;
+    const cJSON *x;
+    if (!cJSON_IsArray(a))
+        return -1;
+    cJSON_ArrayForEach(x, a)
+    {
+        if (n >= cap || !cJSON_IsNumber(x))
+            return -1;
+        v[n++] = (int32_t)x->valuedouble;
+    }
+    return n;
+}
+
+/* A turn the loop answers with its own feedback (a DSML call cut off, an empty reply)
+ * keeps an exact token stream: the server logs every prompt it was given and every id it
+ * sampled, and the stored stream is exactly those — each prompt is the stream so far plus
+ * prompt tokens (mask 0), each completion follows it with mask 1 and its log-probs, the
+ * bad turn's tokens included — and the feedback is appended as a user turn after which
+ * the model thinks again. */
+static void http_token_feedback(const char *first_mode, const char *feedback)
+{
+    const char *src = getenv("EF_SOURCE_DIR");
+    char *tokp = ef_asprintf("%s/tests/fixtures/tokenizer/tokenizer.json", src ? src : ".");
+    char *log = ef_asprintf("%s/prompts.jsonl", ef_test_tmpdir("tokfb"));
+    char *schedule = ef_asprintf("%s,ok,ok", first_mode);
+    server srv;
+    setenv("EF_TEST_PROMPT_LOG", log, 1);
+    int started = access(tokp, R_OK) == 0 && server_start_tok(&srv, schedule, tokp) == 0;
+    unsetenv("EF_TEST_PROMPT_LOG");
+    if (!started) {
+        ef_free(tokp);
+        ef_free(log);
+        ef_free(schedule);
+        EF_SKIP_CASE("python3 or the tokenizer fixture is missing");
+        return;
+    }
+    char *url = ef_asprintf("http://127.0.0.1:%d/v1#tiny", srv.port);
+    ef_model_options mo = EF_MODEL_OPTIONS_INIT;
+    mo.tokenizer_path = tokp;
+    ef_model *m = NULL;
+    ef_tokenizer *tok = NULL;
+    ef_agent_env *env;
+    agent_testenv_open(NULL, g_ctx, 1, &env);
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, url, &mo, &m), 0);
+    EF_CHECK_EQ_INT(ef_engine_tok_load(g_ctx, tokp, &tok), 0);
+    char *task = agent_testenv_task(20, 22);
+    ef_agent_episode *ep = NULL;
+    if (m)
+        EF_CHECK_EQ_INT(ef_agent_episode_run_ext(g_ctx, NULL, m, env, task, 3, 1, 0, &ep), 0);
+    char *text = NULL;
+    size_t len = 0;
+    EF_CHECK_EQ_INT(ef_file_read(g_ctx, log, 1u << 24, &text, &len), 0);
+    if (ep && text && tok) {
+        EF_CHECK_MSG(ep->end_reason == EF_END_ANSWER && ep->reward == 1.0, "%s %g %s",
+                     ef_agent_end_reason_name(ep->end_reason), ep->reward,
+                     ep->error ? ep->error : "");
+        EF_CHECK_EQ_INT(ep->n_turns, 3);
+        EF_CHECK_EQ_INT(ep->n_parse_errors, 1);
+        /* system, task, the bad turn, the feedback, the call, its result, the answer */
+        EF_CHECK_EQ_INT(ep->transcript.n, 7);
+        if (ep->transcript.n == 7) {
+            const ef_agent_msg *fb = &ep->transcript.msgs[3];
+            EF_CHECK(fb->role == EF_ROLE_USER && fb->feedback && fb->content &&
+                     strncmp(fb->content, feedback, strlen(feedback)) == 0);
+            EF_CHECK(ep->transcript.msgs[2].role == EF_ROLE_ASSISTANT &&
+                     ep->transcript.msgs[2].n_tool_calls == 0);
+        }
+        EF_CHECK_MSG(ep->tok_valid && ep->n_tok > 0, "the episode kept no token stream");
+        int32_t *p = ef_malloc(65536 * sizeof(int32_t)), *c = ef_malloc(4096 * sizeof(int32_t));
+        size_t done = 0, n_turns = 0, n_sampled = 0, first_end = 0, second_prompt = 0;
+        for (char *line = strtok(text, "\n"); p && c && ep->tok_valid && line;
+             line = strtok(NULL, "\n"), n_turns++) {
+            cJSON *j = cJSON_Parse(line);
+            int np = json_ids(cJSON_GetObjectItemCaseSensitive(j, "prompt"), p, 65536);
+            int nc = json_ids(cJSON_GetObjectItemCaseSensitive(j, "token_ids"), c, 4096);
+            cJSON_Delete(j);
+            EF_CHECK_MSG(np > 0 && nc > 0 && (size_t)(np + nc) <= ep->n_tok, "turn %zu", n_turns);
+            if (np <= 0 || nc <= 0 || (size_t)(np + nc) > ep->n_tok)
+                break;
+            /* the prompt the model was given is the stream so far, then prompt tokens */
+            EF_CHECK_MSG(memcmp(ep->tok_ids, p, (size_t)np * sizeof(int32_t)) == 0,
+                         "turn %zu: the prompt given is not the stored stream", n_turns);
+            EF_CHECK((size_t)np > done);
+            for (size_t i = done; i < (size_t)np; i++)
+                EF_CHECK(ep->tok_mask[i] == 0 && ep->tok_logprobs[i] == 0.0f);
+            /* the sampled ids follow with mask 1 and their log-probs */
+            EF_CHECK_MSG(memcmp(ep->tok_ids + np, c, (size_t)nc * sizeof(int32_t)) == 0,
+                         "turn %zu: the sampled ids are not in the stream", n_turns);
+            for (size_t i = (size_t)np; i < (size_t)(np + nc); i++)
+                EF_CHECK(ep->tok_mask[i] == 1 && ep->tok_logprobs[i] == -0.5f);
+            if (n_turns == 0)
+                first_end = (size_t)(np + nc);
+            if (n_turns == 1)
+                second_prompt = (size_t)np;
+            done = (size_t)(np + nc);
+            n_sampled += (size_t)nc;
+        }
+        EF_CHECK_EQ_INT(n_turns, 3);
+        EF_CHECK_EQ_INT(done, ep->n_tok);
+        size_t n_model = 0;
+        for (size_t i = 0; i < ep->n_tok; i++)
+            n_model += ep->tok_mask[i];
+        EF_CHECK_EQ_INT(n_model, n_sampled);
+        EF_CHECK_EQ_INT(ep->n_completion_tokens, (int64_t)n_sampled);
+        /* between the bad turn and the next completion: the feedback as a user turn,
+         * after which the model thinks again */
+        char *fbtext = NULL;
+        size_t fblen = 0;
+        if (first_end && second_prompt > first_end &&
+            ef_engine_tok_decode(g_ctx, tok, ep->tok_ids + first_end, second_prompt - first_end, 0,
+                                 &fbtext, &fblen) == 0) {
+            char *want = ef_asprintf(EF_DSV32_USER "%s", feedback);
+            EF_CHECK_MSG(strncmp(fbtext, want, strlen(want)) == 0, "%s", fbtext);
+            const char *tailw = EF_DSV32_ASSISTANT EF_DSV32_THINK;
+            EF_CHECK(fblen > strlen(tailw) && strcmp(fbtext + fblen - strlen(tailw), tailw) == 0);
+            ef_free(want);
+        } else
+            EF_CHECK_MSG(0, "no feedback tokens between the turns");
+        ef_free(fbtext);
+        ef_free(p);
+        ef_free(c);
+    }
+    ef_free(text);
+    ef_agent_episode_free(ep);
+    ef_free(task);
+    ef_agent_env_free(env);
+    ef_engine_tok_free(tok);
+    ef_model_free(m);
+    ef_free(url);
+    remove(log);
+    char *dir = ef_strdup(log);
+    if (dir && strrchr(dir, '/')) {
+        *strrchr(dir, '/') = 0;
+        rmdir(dir);
+    }
+    ef_free(dir);
+    ef_free(log);
+    ef_free(schedule);
+    ef_free(tokp);
+    server_stop(&srv);
+}
+
+static void test_http_token_badcall(void)
+{
+    http_token_feedback("badcall",
+                        "error: your tool call could not be parsed: DSML tool calls: DSML parse:");
+}
+
+static void test_http_token_empty_reply(void)
+{
+    http_token_feedback("empty", "error: your reply was empty.");
+}
+
+/* A server that returns text without token ids: the turn has no ids, so the episode keeps
+ * no stream (tokenizing the text again would store a guess). */
+static void test_http_token_text_only(void)
+{
+    const char *src = getenv("EF_SOURCE_DIR");
+    char *tokp = ef_asprintf("%s/tests/fixtures/tokenizer/tokenizer.json", src ? src : ".");
+    server srv;
+    if (access(tokp, R_OK) != 0 || server_start_tok(&srv, "ok,noids,ok", tokp) < 0) {
+        ef_free(tokp);
+        EF_SKIP_CASE("python3 or the tokenizer fixture is missing");
+        return;
+    }
+    char *url = ef_asprintf("http://127.0.0.1:%d/v1#tiny", srv.port);
+    ef_model_options mo = EF_MODEL_OPTIONS_INIT;
+    mo.tokenizer_path = tokp;
+    ef_model *m = NULL;
+    ef_agent_env *env;
+    agent_testenv_open(NULL, g_ctx, 1, &env);
+    EF_CHECK_EQ_INT(ef_model_open(g_ctx, url, &mo, &m), 0);
+    char *task = agent_testenv_task(2, 3);
+    ef_agent_episode *ep = NULL;
+    if (m)
+        EF_CHECK_EQ_INT(ef_agent_episode_run_ext(g_ctx, NULL, m, env, task, 3, 1, 0, &ep), 0);
+    if (ep) {
+        EF_CHECK(ep->end_reason == EF_END_ANSWER && ep->reward == 1.0 && ep->n_turns == 2);
+        EF_CHECK_MSG(!ep->tok_valid, "a turn without ids left a stream of %zu", ep->n_tok);
+    }
+    ef_agent_episode_free(ep);
+    ef_free(task);
+    ef_agent_env_free(env);
+    ef_model_free(m);
+    ef_free(url);
+    ef_free(tokp);
+    server_stop(&srv);
+}
+
 /* The built-in engine on the tiny random checkpoint: an episode runs end to end and its
  * token stream carries ids, the loss mask, log-probs, kept top-p sets and routes. */
 static void test_engine_backend(void)
@@ -1020,7 +1309,11 @@ int main(int argc, char **argv)
     EF_RUN(test_http_flaky);
     EF_RUN(test_http_down_and_budget);
     EF_RUN(test_http_api_key);
+    EF_RUN(test_chat_prompt_continuation);
     EF_RUN(test_http_token_io);
+    EF_RUN(test_http_token_badcall);
+    EF_RUN(test_http_token_empty_reply);
+    EF_RUN(test_http_token_text_only);
     EF_RUN(test_engine_backend);
     ef_ctx_free(g_ctx);
     return EF_TEST_END();

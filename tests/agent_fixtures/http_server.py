@@ -12,6 +12,9 @@ of the schedule given as argv[1] (default "429,500,slow,drop,ok"):
   trunc sends half of a valid body and closes
   badcall (token-in/token-out only) answers, but its DSML tool call is cut off before
         its closing tags, as a model that loses the format does (a parse error)
+  empty (token-in/token-out only) answers with an empty reply (reasoning closed, nothing
+        after it)
+  noids (token-in/token-out only) answers as ok, with the text only (no token ids)
 An answer follows the agent's test env: with no tool message yet it calls add(a, b) with
 the numbers of "Add A and B." in the user message; after a tool result it answers with
 that result. Usage counts are made up but consistent.
@@ -23,7 +26,10 @@ POST /v1/completions (token-in/token-out; argv[2] names a tokenizer.json): the p
 is a list of token ids, decoded with the tokenizer's byte-level vocabulary; the answer
 is DeepSeek-V3.2 completion text (thinking, then a DSML call or the answer) with its
 token ids (greedy longest match over the vocabulary, then EOS) as vLLM returns them
-(token_ids, logprobs.tokens "token_id:N", logprobs.token_logprobs = -0.5 each).
+(token_ids, logprobs.tokens "token_id:N", logprobs.token_logprobs = -0.5 each). The
+numbers to add are those of the last "Add A and B." in the prompt; tool results count
+after the last user turn. With $EF_TEST_PROMPT_LOG set, each answered request appends
+{"prompt": [ids], "token_ids": [ids]} (what the model was given and sampled) to that file.
 """
 import json
 import os
@@ -105,28 +111,39 @@ def encode(text):
     return ids
 
 
-def completion(req, bad=False):
+def completion(req, mode="ok"):
     D = "\uff5cDSML\uff5c"
     prompt = decode(req.get("prompt", []))
     last_user = prompt.rfind("<\uff5cUser\uff5c>")
     results = re.findall(r"<result>(.*?)</result>", prompt[last_user:], re.S)
-    if bad:
+    if mode == "badcall":
         text = ("adding</think>\n\n<%sfunction_calls>\n<%sinvoke name=\"add\">\n"
                 "<%sparameter name=\"a\" string=\"false\">1") % (D, D, D)
+    elif mode == "empty":
+        text = "</think>"
     elif results:
         text = "done</think>" + results[-1]
     else:
-        m = re.search(r"Add (-?\d+) and (-?\d+)", prompt[last_user:])
-        a, b = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        adds = re.findall(r"Add (-?\d+) and (-?\d+)", prompt)
+        a, b = (int(adds[-1][0]), int(adds[-1][1])) if adds else (0, 0)
         text = ("adding</think>\n\n<%sfunction_calls>\n<%sinvoke name=\"add\">\n"
                 "<%sparameter name=\"a\" string=\"false\">%d</%sparameter>\n"
                 "<%sparameter name=\"b\" string=\"false\">%d</%sparameter>\n"
                 "</%sinvoke>\n</%sfunction_calls>") % (D, D, D, a, D, D, b, D, D, D)
     ids = encode(text) + [TOK[3]]
+    log = os.environ.get("EF_TEST_PROMPT_LOG")
+    if log and mode != "trunc":
+        with LOCK, open(log, "a") as f:
+            f.write(json.dumps({"prompt": req.get("prompt", []),
+                                "token_ids": None if mode == "noids" else ids}) + "\n")
+    choice = {"index": 0, "text": text, "token_ids": ids, "finish_reason": "stop",
+              "logprobs": {"tokens": ["token_id:%d" % i for i in ids],
+                           "token_logprobs": [-0.5] * len(ids)}}
+    if mode == "noids":
+        del choice["token_ids"]
+        choice["logprobs"] = None
     return {"id": "x", "object": "text_completion", "model": req.get("model", ""),
-            "choices": [{"index": 0, "text": text, "token_ids": ids, "finish_reason": "stop",
-                         "logprobs": {"tokens": ["token_id:%d" % i for i in ids],
-                                      "token_logprobs": [-0.5] * len(ids)}}],
+            "choices": [choice],
             "usage": {"prompt_tokens": len(req.get("prompt", [])), "completion_tokens": len(ids),
                       "total_tokens": len(req.get("prompt", [])) + len(ids)}}
 
@@ -198,7 +215,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/chat/completions"):
             data = json.dumps(answer(req)).encode()
         else:
-            data = json.dumps(completion(req, mode == "badcall")).encode()
+            data = json.dumps(completion(req, mode)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
