@@ -5,9 +5,11 @@ recomputed with numpy (std with N-1 as verl, and Dr. GRPO), groups contiguous wi
 group_samples rows, incomplete groups absent. And end to end: `envforge gen` + `envforge
 run` through the http backend in token-in/token-out mode (--tokenizer, against the agent
 tests' OpenAI-compatible server tests/agent_fixtures/http_server.py) stores real token
-streams, which export as rl samples consistent with the store; episodes that keep no
-stream (a broken DSML call, context resets) leave their group short or skipped. Exit 77
-when numpy is absent."""
+streams, which export as rl samples consistent with the store; an episode with a broken
+DSML call keeps its stream — the bad turn's sampled ids at mask 1, the loop's feedback as
+prompt tokens, exactly what the server was given and sampled — and is exported; episodes
+that keep no stream (a server answering with text only, context resets) leave their group
+short or skipped. Exit 77 when numpy is absent."""
 import os
 import sqlite3
 import sys
@@ -17,7 +19,7 @@ import efpy  # noqa: E402
 from efpy import check  # noqa: E402
 
 CASES = ["test_rl_matches_store", "test_rl_advantages_numpy", "test_rl_from_real_run",
-         "test_rl_real_run_without_tokens"]
+         "test_rl_real_run_parse_error", "test_rl_real_run_without_tokens"]
 
 
 def stream(db, episode_id):
@@ -150,17 +152,21 @@ def test_rl_from_real_run(t):
         len(rows), rows[0]["prompt_length"], rows[0]["response_length"]))
 
 
-def serve_and_run(t, db, schedule, *run_args):
+def serve_and_run(t, db, schedule, *run_args, prompt_log=None):
     """`envforge run` on db against the agent tests' http server in token-in/token-out
-    mode, answering request n with mode schedule[n]; the run's CompletedProcess."""
+    mode, answering request n with mode schedule[n] (and logging each request's prompt and
+    sampled ids to prompt_log when given); the run's CompletedProcess."""
     import subprocess
     src = efpy.source_dir()
     server = os.path.join(src, "tests", "agent_fixtures", "http_server.py")
     tok = os.path.join(src, "tests", "fixtures", "tokenizer", "tokenizer.json")
     if not (os.path.exists(server) and os.path.exists(tok)):
         raise efpy.Skip("the agent's http test server or the tokenizer fixture is missing")
+    env = dict(os.environ)
+    if prompt_log:
+        env["EF_TEST_PROMPT_LOG"] = prompt_log
     srv = subprocess.Popen([sys.executable, server, ",".join(schedule), tok],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         port = int(srv.stdout.readline())
         r = efpy.envforge("run", "--db", db, "--model", "http://127.0.0.1:%d/v1#m" % port,
@@ -174,29 +180,96 @@ def serve_and_run(t, db, schedule, *run_args):
     return r
 
 
+def test_rl_real_run_parse_error(t):
+    """A DSML tool call cut off (the server's badcall mode: a parse error the loop answers
+    with its own feedback) keeps the episode's token stream: it is exactly the prompts the
+    server was given and the ids it sampled — the bad turn's at mask 1 with their
+    log-probs, the feedback after them at mask 0 — and export rl writes the sample with its
+    whole group."""
+    import numpy as np
+    src = efpy.source_dir()
+    db = os.path.join(t.tmp, "badcall.db")
+    log = os.path.join(t.tmp, "prompts.jsonl")
+    efpy.envforge("gen", os.path.join(src, "examples", "envs", "arith.lua"), "-n", "2",
+                  "--seed", "1", "--db", db)
+    # request 4 is the first turn of task 1's third sample (2 requests per episode)
+    serve_and_run(t, db, ["badcall" if i == 4 else "ok" for i in range(64)],
+                  "--group", "3", "--max-turns", "4", "--run", "bad", prompt_log=log)
+    reqs = efpy.read_jsonl(log)
+    con = sqlite3.connect(db)
+    eps = con.execute(
+        "SELECT id, group_id, sample_idx, n_parse_errors, n_turns, "
+        "EXISTS (SELECT 1 FROM token_streams ts WHERE ts.episode_id = ep.id) "
+        "FROM episodes ep ORDER BY id").fetchall()
+    check(len(eps) == 6 and all(e[5] == 1 for e in eps), "every episode keeps a stream: %s"
+          % eps)
+    bad = [e for e in eps if e[3] > 0]
+    check(len(bad) == 1 and bad[0][3] == 1 and bad[0][4] == 3, str(eps))
+    check(sum(e[4] for e in eps) == len(reqs), "one logged request per turn")
+    # the requests in order (one worker): episode by episode, turn by turn
+    k = 0
+    for e in eps:
+        n, ids, mask, lp, offs, topp, routes = stream(con, e[0])
+        done = 0
+        for turn in range(e[4]):
+            p, c = reqs[k]["prompt"], reqs[k]["token_ids"]
+            k += 1
+            check(ids[:len(p)].tolist() == p, "episode %d turn %d: the prompt given is the "
+                  "stored stream so far" % (e[0], turn))
+            check(len(p) > done and not mask[done:len(p)].any() and
+                  not lp[done:len(p)].any(), "new prompt tokens carry mask 0")
+            check(ids[len(p):len(p) + len(c)].tolist() == c and
+                  mask[len(p):len(p) + len(c)].all() and
+                  (lp[len(p):len(p) + len(c)] == np.float32(-0.5)).all(),
+                  "episode %d turn %d: the sampled ids follow with mask 1" % (e[0], turn))
+            done = len(p) + len(c)
+        check(done == n, "the stream ends with the last sampled id")
+    # the bad turn: its sampled ids (a DSML block cut off) at mask 1, then the feedback
+    check([x["mode"] for x in reqs].count("badcall") == 1 and reqs[4]["mode"] == "badcall")
+    n, ids, mask, lp, offs, topp, routes = stream(con, bad[0][0])
+    p0 = len(reqs[4]["prompt"])
+    c0 = len(reqs[4]["token_ids"])
+    p1 = len(reqs[5]["prompt"])
+    check(mask[p0:p0 + c0].all() and not mask[p0 + c0:p1].any() and p1 > p0 + c0)
+    out = os.path.join(t.tmp, "bad_rl.jsonl")
+    r = efpy.envforge("export", "--db", db, "--format", "rl", "-o", out)
+    rows = efpy.read_jsonl(out)
+    check(len(rows) == 6, "rows %d: %s" % (len(rows), r.stderr.decode()))
+    check("no token stream" not in r.stderr.decode(), r.stderr.decode())
+    row = [x for x in rows if x["metadata"]["episode_id"] == bad[0][0]]
+    check(len(row) == 1 and row[0]["metadata"]["group_samples"] == 3)
+    row = row[0]
+    pl = row["prompt_length"]
+    check(row["tokens"] == ids.tolist() and pl == p0, "the response starts at the bad turn")
+    check(row["loss_mask"][:c0] == [1] * c0 and row["loss_mask"][c0:p1 - pl] ==
+          [0] * (p1 - pl - c0), "bad turn mask 1, feedback mask 0")
+    check(row["rollout_log_probs"][:c0] == [-0.5] * c0)
+    print("    parse error: bad turn %d sampled tokens at mask 1, feedback %d prompt tokens; "
+          "group written whole" % (c0, p1 - p0 - c0))
+
+
 def test_rl_real_run_without_tokens(t):
-    """Episodes that keep no token stream, made by real runs: a DSML tool call cut off
-    (the server's badcall mode: a parse error, answered by a user message after which the
-    encoder drops the earlier reasoning) and context resets (a small window). The first
-    leaves its group one sample short: the group is written with the other two, its
-    advantages over those, and stderr names the episode; --full-groups skips the group;
-    sft keeps the episode. A run where every episode reset writes no rl group."""
+    """Episodes that keep no token stream, made by real runs: a turn the server answers
+    with text only (the noids mode: no ids to store, and tokenizing the text again would
+    only guess at them) and context resets (a small window). The first leaves its group
+    one sample short: the group is written with the other two, its advantages over those,
+    and stderr names the episode; --full-groups skips the group; sft keeps the episode. A
+    run where every episode reset writes no rl group."""
     src = efpy.source_dir()
     db = os.path.join(t.tmp, "notok.db")
     efpy.envforge("gen", os.path.join(src, "examples", "envs", "arith.lua"), "-n", "2",
                   "--seed", "1", "--db", db)
     # request 4 is the first turn of task 1's third sample (2 requests per episode)
-    serve_and_run(t, db, ["badcall" if i == 4 else "ok" for i in range(64)],
-                  "--group", "3", "--max-turns", "4", "--run", "bad")
+    serve_and_run(t, db, ["noids" if i == 4 else "ok" for i in range(64)],
+                  "--group", "3", "--max-turns", "4", "--run", "noids")
     con = sqlite3.connect(db)
     eps = con.execute(
         "SELECT id, group_id, sample_idx, n_parse_errors, reward, "
         "EXISTS (SELECT 1 FROM token_streams ts WHERE ts.episode_id = ep.id) "
         "FROM episodes ep ORDER BY group_id, sample_idx").fetchall()
-    check(len(eps) == 6, str(eps))
-    bad = [e for e in eps if e[3] > 0]
-    check(len(bad) == 1 and bad[0][5] == 0, "the parse error left no token stream: %s" % eps)
-    check(all(e[5] == 1 for e in eps if e[3] == 0), str(eps))
+    check(len(eps) == 6 and all(e[3] == 0 for e in eps), str(eps))
+    bad = [e for e in eps if e[5] == 0]
+    check(len(bad) == 1 and bad[0][2] == 2, "the text-only turn left no token stream: %s" % eps)
     out = os.path.join(t.tmp, "notok_rl.jsonl")
     r = efpy.envforge("export", "--db", db, "--format", "rl", "-o", out)
     err = r.stderr.decode()
@@ -229,7 +302,7 @@ def test_rl_real_run_without_tokens(t):
     check(r.stdout == b"", "no rl row from a run whose every episode reset")
     check("0 groups written" in r.stderr.decode() and
           "2 short of token streams (4 samples)" in r.stderr.decode(), r.stderr.decode())
-    print("    parse error: group written with 2 of 3; context resets: %d episodes, no stream"
+    print("    text only: group written with 2 of 3; context resets: %d episodes, no stream"
           % n_reset)
 
 

@@ -29,7 +29,8 @@ token ids (greedy longest match over the vocabulary, then EOS) as vLLM returns t
 (token_ids, logprobs.tokens "token_id:N", logprobs.token_logprobs = -0.5 each). The
 numbers to add are those of the last "Add A and B." in the prompt; tool results count
 after the last user turn. With $EF_TEST_PROMPT_LOG set, each answered request appends
-{"prompt": [ids], "token_ids": [ids]} (what the model was given and sampled) to that file.
+{"mode", "prompt": [ids], "token_ids": [ids]} (what the model was given and sampled) to
+that file.
 """
 import json
 import os
@@ -134,7 +135,7 @@ def completion(req, mode="ok"):
     log = os.environ.get("EF_TEST_PROMPT_LOG")
     if log and mode != "trunc":
         with LOCK, open(log, "a") as f:
-            f.write(json.dumps({"prompt": req.get("prompt", []),
+            f.write(json.dumps({"mode": mode, "prompt": req.get("prompt", []),
                                 "token_ids": None if mode == "noids" else ids}) + "\n")
     choice = {"index": 0, "text": text, "token_ids": ids, "finish_reason": "stop",
               "logprobs": {"tokens": ["token_id:%d" % i for i in ids],
