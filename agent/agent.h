@@ -484,9 +484,13 @@ typedef struct {
     int64_t n_skipped;                             /* already stored */
     int64_t n_run, n_passed, n_verified, n_failed; /* failed: status "failed" */
     int64_t n_end[EF_END_COUNT_];
-    int64_t n_prompt_tokens, n_completion_tokens, n_tool_calls;
-    int64_t n_tool_errors; /* failed tools, unknown tools and bad arguments */
-    int64_t n_parse_errors;
+    int64_t n_prompt_tokens, n_completion_tokens;
+    /* As `envforge stats` defines them (docs/export.md): tool calls made; tool calls
+     * answered with an error, whatever the reason (no name, arguments that are not a JSON
+     * object, an unknown tool, arguments the schema refuses, the tool failing); parse
+     * errors: the episodes' n_parse_errors (empty replies, broken DSML blocks, calls
+     * whose arguments did not parse — these are tool errors too). */
+    int64_t n_tool_calls, n_tool_errors, n_parse_errors;
     double wall_s;
 } ef_agent_runner_stats;
 

@@ -118,8 +118,12 @@ static void account(runner *R, const ef_agent_episode *ep)
         s->n_end[ep->end_reason]++;
     s->n_prompt_tokens += ep->n_prompt_tokens;
     s->n_completion_tokens += ep->n_completion_tokens;
-    s->n_tool_calls += ep->n_tool_calls;
-    s->n_tool_errors += ep->n_tool_errors + ep->n_unknown_tools + ep->n_bad_args;
+    /* as `envforge stats` counts them (docs/export.md): the recorded tool calls, and those
+     * answered with an error for any reason (a call whose arguments did not parse is also
+     * a parse error) */
+    s->n_tool_calls += (int64_t)ep->n_calls;
+    for (size_t i = 0; i < ep->n_calls; i++)
+        s->n_tool_errors += ep->calls[i].status != EF_CALL_OK;
     s->n_parse_errors += ep->n_parse_errors;
     int64_t n_run = s->n_run, n_passed = s->n_passed;
     int64_t toks = s->n_completion_tokens;

@@ -141,6 +141,11 @@ static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
             cJSON_AddNumberToObject(j, "tokens_per_s", tps);
             cJSON_AddNumberToObject(j, "tool_calls", (double)r->n_tool_calls);
             cJSON_AddNumberToObject(j, "tool_errors", (double)r->n_tool_errors);
+            if (r->n_tool_calls) /* null without calls, as stats */
+                cJSON_AddNumberToObject(j, "tool_error_rate",
+                                        (double)r->n_tool_errors / (double)r->n_tool_calls);
+            else
+                cJSON_AddNullToObject(j, "tool_error_rate");
             cJSON_AddNumberToObject(j, "parse_errors", (double)r->n_parse_errors);
             cJSON_AddNumberToObject(j, "http_requests", (double)s->http.n_requests);
             cJSON_AddNumberToObject(j, "http_retries", (double)s->http.n_retries);
@@ -180,11 +185,14 @@ static void print_summary(const ef_agent_run_summary *s, int json, FILE *f)
     for (int i = 0; i < EF_END_COUNT_; i++)
         if (r->n_end[i])
             fprintf(f, " %s %lld", ef_agent_end_reason_name(i), (long long)r->n_end[i]);
-    fprintf(f,
-            "\n  tokens: %lld prompt, %lld completion (%.0f tok/s); tool calls %lld, "
-            "tool errors %lld, parse errors %lld\n",
-            (long long)r->n_prompt_tokens, (long long)r->n_completion_tokens, tps,
-            (long long)r->n_tool_calls, (long long)r->n_tool_errors, (long long)r->n_parse_errors);
+    fprintf(f, "\n  tokens: %lld prompt, %lld completion (%.0f tok/s)\n",
+            (long long)r->n_prompt_tokens, (long long)r->n_completion_tokens, tps);
+    /* the figures and names of `envforge stats` (docs/export.md) */
+    fprintf(f, "  tool calls %lld, tool errors %lld", (long long)r->n_tool_calls,
+            (long long)r->n_tool_errors);
+    if (r->n_tool_calls)
+        fprintf(f, " (%.1f%%)", 100.0 * (double)r->n_tool_errors / (double)r->n_tool_calls);
+    fprintf(f, ", parse errors %lld\n", (long long)r->n_parse_errors);
     if (s->http.n_requests)
         fprintf(f,
                 "  http: %lld requests, %lld attempts, %lld retries, %lld failed; at most "

@@ -5,7 +5,8 @@
 # oracle, which solves each task. Checks that the tool-error figures agree (the group's
 # count is the sum of its tools': it counted the episodes' n_tool_errors, which leave
 # out calls whose arguments did not parse, while the per-tool figures counted every
-# failed call), `stats --by run`, and `report --max-episodes` embedding that many.
+# failed call), that `envforge run`'s summary counts the same figures under the same
+# names, `stats --by run`, and `report --max-episodes` embedding that many.
 . "$(dirname "$0")/cli_testlib.sh"
 
 "$bin" gen "$env_lua" -n 2 --seed 1 --db s.db --no-progress >/dev/null 2>&1
@@ -18,6 +19,19 @@ cat >bad.jsonl <<'EOF'
 EOF
 run_rc "$bin" run --db s.db --model replay:bad.jsonl --group 2 --run bad --no-progress
 check "replay run exits 0" test "$rc" = 0
+# run's summary counts as stats does: 4 episodes x 4 calls, 3 answered with an error
+# (the call whose arguments are not JSON too: it was left out, 8 of 16)
+check "run summary: tool calls, tool errors (the unparsed call too), parse errors" \
+  out_has "tool calls 16, tool errors 12 (75.0%), parse errors 4"
+"$bin" gen "$env_lua" -n 2 --seed 1 --db j.db --no-progress >/dev/null 2>&1
+"$bin" run --db j.db --model replay:bad.jsonl --group 2 --run bad --no-progress --json \
+  >"$tmp/run.json" 2>/dev/null
+check "run --json: the figures and names of stats" python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert (r["tool_calls"], r["tool_errors"], r["tool_error_rate"], r["parse_errors"]) == \
+    (16, 12, 0.75, 4), r
+' "$tmp/run.json"
 run_rc "$bin" run --db s.db --model oracle --run orc --no-progress
 check "oracle run exits 0" test "$rc" = 0
 
