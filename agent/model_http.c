@@ -15,9 +15,10 @@
  * Token-in/token-out (a tokenizer given): requests go to /v1/completions instead, with
  * the prompt as token ids — the conversation rendered by the DeepSeek-V3.2 encoder and
  * tokenized here, or, from the second turn on, the episode's ids so far followed by the
- * tokens of the newly rendered text — and with return_token_ids and
- * return_tokens_as_token_ids, so the sampled ids and their log-probs come back as they
- * were sampled. The completion text is parsed by the engine's DSML parser.
+ * tokens of the messages after them (tool results, the loop's feedback; agent/chat_tokens.c)
+ * — and with return_token_ids and return_tokens_as_token_ids, so the sampled ids and their
+ * log-probs come back as they were sampled (a reply without them leaves the turn without
+ * ids). The completion text is parsed by the engine's DSML parser.
  *
  * Transfers: one I/O thread per model drives a libcurl multi handle; each attempt is an
  * easy handle that a worker thread hands over and waits on, so the runner's
