@@ -642,14 +642,15 @@ static int model_turn(loop *L, char **answer)
             L->consecutive_errors++;
             char *msg =
                 ef_asprintf("error: your tool call could not be parsed: %s", ef_errmsg(L->ctx));
-            if (!msg || (rc = ef_agent__event_add(L->ep, "parse_error", NULL)) < 0 ||
-                (rc = tok_add(L, &resp)) < 0 || (rc = push_both(L, am)) < 0) {
-                ef_free(msg);
-                rc = rc < 0 ? rc : EF_ENOMEM;
-                goto cleanup;
+            rc = msg ? ef_agent__event_add(L->ep, "parse_error", NULL) : EF_ENOMEM;
+            if (rc == 0)
+                rc = tok_add(L, &resp);
+            if (rc == 0)
+                rc = push_both(L, am);
+            if (rc == 0) {
+                L->tok_msgs = L->ep->tok_valid ? L->conv.n : 0;
+                rc = push_feedback(L, msg);
             }
-            L->tok_msgs = L->ep->tok_valid ? L->conv.n : 0;
-            rc = push_feedback(L, msg);
             ef_free(msg);
             goto cleanup;
         }

@@ -292,7 +292,9 @@ static void test_episode_alloc_failure(void)
     agent_testenv_open(NULL, g_ctx, 1, &env);
     char *task = agent_testenv_task(2, 3);
     long n;
-    int64_t scripts[] = {2, 3, 15, 20}; /* tool_then_answer, malformed, reasoning, no_name */
+    /* tool_then_answer, malformed, empty, reasoning, dsml, dsml_broken (the last two and
+     * empty reach the loop's feedback path) */
+    int64_t scripts[] = {2, 3, 6, 15, 20, 21};
     for (size_t k = 0; m && k < EF_ARRAY_LEN(scripts); k++) {
         for (n = 1; n < 5000; n++) {
             ef_agent_episode *ep = NULL;
@@ -305,7 +307,10 @@ static void test_episode_alloc_failure(void)
                 ef_agent_episode_free(ep);
                 break;
             }
-            EF_CHECK(rc < 0 || ep != NULL);
+            /* a failed allocation fails the call, never as the model's broken reply (the
+             * test env reports its own as bad input) */
+            EF_CHECK_MSG(rc == 0 ? ep != NULL : rc != EF_EPARSE, "script %lld, allocation %ld: %s",
+                         (long long)scripts[k], n, ef_strerror(rc));
             ef_agent_episode_free(ep);
         }
         EF_CHECK(n < 5000);
