@@ -414,6 +414,9 @@ typedef struct {
     float *tok_logprobs;
     size_t n_tok, cap_tok;
     int tok_valid;
+    /* every turn's reply carried log-probs; else the stream is stored without them (a
+     * 0.0 would read as probability 1 to a trainer's importance ratio) */
+    int tok_has_logprobs;
     /* ... with, when every turn had them, the kept top-p set of each position (CSR:
      * tok_topp_offsets[n_tok + 1], empty for prompt positions) and the MoE routes of each
      * position (n_tok × route_layers × route_topk; 0xFFFF where a layer is dense or a

@@ -206,6 +206,7 @@ static int tok_add(loop *L, const ef_model_response *r)
     if (L->n_calls == 1) {
         ep->tok_valid = r->prompt_ids && r->token_ids;
         ep->tok_has_topp = r->topp_offsets != NULL;
+        ep->tok_has_logprobs = r->logprobs != NULL;
         ep->tok_has_routes = r->routes != NULL && r->route_layers > 0 && r->route_topk > 0;
         ep->route_layers = ep->tok_has_routes ? r->route_layers : 0;
         ep->route_topk = ep->tok_has_routes ? r->route_topk : 0;
@@ -219,6 +220,8 @@ static int tok_add(loop *L, const ef_model_response *r)
     }
     if (!r->topp_offsets)
         ep->tok_has_topp = 0;
+    if (!r->logprobs)
+        ep->tok_has_logprobs = 0;
     if (!r->routes || r->route_layers != ep->route_layers || r->route_topk != ep->route_topk)
         ep->tok_has_routes = 0;
     size_t start = ep->n_tok;

@@ -198,7 +198,7 @@ static int sr_put(void *ud, ef_ctx *ctx, const ef_agent_task *t, int64_t sample,
         ts.n_tokens = ep->n_tok;
         ts.token_ids = ep->tok_ids;
         ts.loss_mask = ep->tok_mask;
-        ts.logprobs = ep->tok_logprobs;
+        ts.logprobs = ep->tok_has_logprobs ? ep->tok_logprobs : NULL;
         static const int32_t no_ids[1] = {0};
         if (ep->tok_has_topp) {
             ts.topp_offsets = ep->tok_topp_offsets;

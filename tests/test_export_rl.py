@@ -19,7 +19,8 @@ import efpy  # noqa: E402
 from efpy import check  # noqa: E402
 
 CASES = ["test_rl_matches_store", "test_rl_advantages_numpy", "test_rl_from_real_run",
-         "test_rl_real_run_parse_error", "test_rl_real_run_without_tokens"]
+         "test_rl_real_run_parse_error", "test_rl_real_run_without_tokens",
+         "test_rl_real_run_without_logprobs"]
 
 
 def stream(db, episode_id):
@@ -304,6 +305,38 @@ def test_rl_real_run_without_tokens(t):
           "2 short of token streams (4 samples)" in r.stderr.decode(), r.stderr.decode())
     print("    text only: group written with 2 of 3; context resets: %d episodes, no stream"
           % n_reset)
+
+
+
+def test_rl_real_run_without_logprobs(t):
+    """A server that returns token ids but no log-probs for one turn (the nolp mode): the
+    episode keeps its token stream, stored without log-probs (a 0.0 would read as
+    probability 1 in a trainer's importance ratio), and export rl writes
+    rollout_log_probs null for it and the sampled log-probs (-0.5) for the others."""
+    src = efpy.source_dir()
+    db = os.path.join(t.tmp, "nolp.db")
+    efpy.envforge("gen", os.path.join(src, "examples", "envs", "arith.lua"), "-n", "2",
+                  "--seed", "1", "--db", db)
+    # request 5 is the second turn of task 1's third sample (2 requests per episode)
+    serve_and_run(t, db, ["nolp" if i == 5 else "ok" for i in range(64)],
+                  "--group", "3", "--max-turns", "4", "--run", "nolp")
+    con = sqlite3.connect(db)
+    eps = con.execute(
+        "SELECT ep.id, ep.sample_idx, ts.logprobs IS NULL FROM episodes ep JOIN token_streams "
+        "ts ON ts.episode_id = ep.id ORDER BY ep.group_id, ep.sample_idx").fetchall()
+    check(len(eps) == 6, "every episode keeps its stream: %s" % eps)
+    nolp = [e for e in eps if e[2]]
+    check(len(nolp) == 1 and nolp[0][1] == 2, "one stream without log-probs: %s" % eps)
+    out = os.path.join(t.tmp, "nolp_rl.jsonl")
+    efpy.envforge("export", "--db", db, "--format", "rl", "-o", out)
+    rows = efpy.read_jsonl(out)
+    check(len(rows) == 6, "rows %d" % len(rows))
+    for x in rows:
+        if x["metadata"]["episode_id"] == nolp[0][0]:
+            check(x["rollout_log_probs"] is None, "null log-probs for the nolp episode")
+        else:
+            lp = [v for v, m in zip(x["rollout_log_probs"], x["loss_mask"]) if m]
+            check(lp and all(v == -0.5 for v in lp), "sampled log-probs kept")
 
 
 def main():

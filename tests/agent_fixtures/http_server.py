@@ -15,6 +15,7 @@ of the schedule given as argv[1] (default "429,500,slow,drop,ok"):
   empty (token-in/token-out only) answers with an empty reply (reasoning closed, nothing
         after it)
   noids (token-in/token-out only) answers as ok, with the text only (no token ids)
+  nolp  (token-in/token-out only) answers as ok, with token ids but no log-probs
 An answer follows the agent's test env: with no tool message yet it calls add(a, b) with
 the numbers of "Add A and B." in the user message; after a tool result it answers with
 that result. Usage counts are made up but consistent.
@@ -142,6 +143,8 @@ def completion(req, mode="ok"):
                            "token_logprobs": [-0.5] * len(ids)}}
     if mode == "noids":
         del choice["token_ids"]
+        choice["logprobs"] = None
+    if mode == "nolp":
         choice["logprobs"] = None
     return {"id": "x", "object": "text_completion", "model": req.get("model", ""),
             "choices": [choice],
