@@ -210,8 +210,9 @@ int ef_cli_export(int argc, char **argv)
         fputc('\n', stderr);
         if (st.n_samples_no_tokens)
             fprintf(stderr,
-                    "envforge export: %llu %s no token stream (a context reset or an "
-                    "unparsable tool call leaves none; first: episode %lld): %llu %s written "
+                    "envforge export: %llu %s no token stream (a context reset, a turn "
+                    "without token ids, or a model without them such as oracle or replay "
+                    "leaves none; first: episode %lld): %llu %s written "
                     "without them, advantages over the samples written (--full-groups skips "
                     "such groups)\n",
                     (unsigned long long)st.n_samples_no_tokens,

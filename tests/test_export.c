@@ -495,12 +495,13 @@ static void test_rl_samples_without_tokens(void)
     const char *bin = getenv("EF_BIN");
     if (!bin || access(bin, X_OK) != 0)
         EF_SKIP_CASE("EF_BIN (the envforge binary) is not built");
-    char *out = NULL, want[160];
+    char *out = NULL, want[256];
     snprintf(cmd, sizeof(cmd), "'%s' export --db '%s' --format rl 2>&1 >/dev/null", bin, path);
     EF_CHECK_EQ_INT(run_cmd(cmd, &out), 0);
     snprintf(want, sizeof(want),
-             "3 samples have no token stream (a context reset or an "
-             "unparsable tool call leaves none; first: episode %lld): 2 groups written",
+             "3 samples have no token stream (a context reset, a turn without token "
+             "ids, or a model without them such as oracle or replay leaves none; first: "
+             "episode %lld): 2 groups written",
              (long long)first);
     EF_CHECK_CONTAINS(out, "15 rows");
     EF_CHECK_CONTAINS(out, want);
