@@ -394,6 +394,243 @@ static void test_courses_optimum(void)
     collect_free(&col);
 }
 
+/* ---- repo_fix ------------------------------------------------------------------------------ */
+
+/* tasks 0, 1, 2 of `gen repo_fix -n 8 --seed 1` (levels 1, 2, 3); made with the sandbox */
+static const char *const repo_fix_pins[3] = {
+    "689396965673bf1435f2d2f8bd05528e442139adc16709dbccbf837e62f12f58",
+    "1d65e9f00f3ed1dead98a034566327354f8427cd2d4c256dc675449cd364f169",
+    "23c93add797b9919ddc121d63b0c604a191b8e845728eb2237120514b12fa3ad"};
+
+/* Calls a tool with args (consumed); returns the result, or the error message as a JSON
+ * string with *is_err set. cJSON_Delete it. */
+static cJSON *tool(ef_env_episode *ep, const char *name, cJSON *args, int *is_err)
+{
+    char *a = ef_json_print(args);
+    cJSON_Delete(args);
+    char *res = NULL;
+    *is_err = 0;
+    EF_CHECK_OK(ctx, ef_env_episode_call(ctx, ep, name, a, &res, is_err));
+    cJSON *v = res ? cJSON_Parse(res) : NULL;
+    ef_free(res);
+    ef_free(a);
+    return v;
+}
+
+static cJSON *args2(const char *k1, const char *v1, const char *k2, const char *v2)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (k1)
+        cJSON_AddStringToObject(o, k1, v1);
+    if (k2)
+        cJSON_AddStringToObject(o, k2, v2);
+    return o;
+}
+
+/* run_tests on the episode; *failed gets the failure count; returns passed (-1: tool error) */
+static int run_tests_on(ef_env_episode *ep, int *failed)
+{
+    int err = 0;
+    cJSON *r = tool(ep, "run_tests", cJSON_CreateObject(), &err);
+    int passed = r && !err ? (int)num_at(r, "passed") : -1;
+    *failed = r && !err ? (int)num_at(r, "failed") : -1;
+    cJSON_Delete(r);
+    return passed;
+}
+
+/* The episode's files as a cJSON object (cJSON_Delete). */
+static cJSON *episode_files(ef_env_episode *ep)
+{
+    char *st = NULL;
+    EF_CHECK_OK(ctx, ef_env_episode_state(ctx, ep, &st));
+    cJSON *s = st ? cJSON_Parse(st) : NULL;
+    ef_free(st);
+    cJSON *f = cJSON_DetachItemFromObjectCaseSensitive(s, "files");
+    cJSON_Delete(s);
+    return f;
+}
+
+/* Applies fixes[i] of the task's meta with edit_file; returns 1 when the tool accepted it. */
+static int apply_fix(ef_env_episode *ep, const cJSON *fix)
+{
+    cJSON *a = args2("path", str_at(fix, "path"), "old", str_at(fix, "old"));
+    cJSON_AddStringToObject(a, "new", str_at(fix, "new"));
+    int err = 0;
+    cJSON *r = tool(ep, "edit_file", a, &err);
+    cJSON_Delete(r);
+    return !err;
+}
+
+static void test_repo_fix(void)
+{
+    char path[1200];
+    env_path(path, sizeof path, "repo_fix");
+    ef_env *env = NULL;
+    EF_CHECK_OK(ctx, ef_env_load(ctx, path, NULL, &env));
+    if (!env)
+        return;
+    ef_env_task t0;
+    memset(&t0, 0, sizeof t0);
+    if (ef_env_generate(ctx, env, 1, 1, &t0) < 0 && strstr(ef_errmsg(ctx), "sandbox")) {
+        ef_env_free(env);
+        EF_SKIP_CASE("no sandbox here");
+    }
+    ef_env_task_clear(&t0);
+    collect col;
+    memset(&col, 0, sizeof col);
+    if (gen("repo_fix", 8, &col) != 0 || col.n != 8) {
+        ef_env_free(env);
+        collect_free(&col);
+        return;
+    }
+    for (int k = 0; k < 3; k++) {
+        EF_CHECK_MSG(strcmp(col.hashes[k], repo_fix_pins[k]) == 0, "repo_fix task %d: %s", k, col.hashes[k]);
+        EF_CHECK_EQ_INT(col.levels[k], k + 1);
+    }
+    int n_hack = 0, n_half = 0;
+    for (size_t i = 0; i < col.n; i++) {
+        cJSON *task = cJSON_Parse(col.tasks[i]);
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(task, "meta");
+        const cJSON *fixes = cJSON_GetObjectItemCaseSensitive(meta, "fixes");
+        const cJSON *issue = cJSON_GetObjectItemCaseSensitive(meta, "issue");
+        const cJSON *files0 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(task, "state"), "files");
+        const char *pkg = str_at(meta, "pkg");
+        int level = col.levels[i];
+        ef_env_episode *ep = NULL;
+        int err = 0, failed = 0, passed = 0;
+
+        /* the reference agent scores 1; the untouched repository 0 */
+        EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, col.tasks[i], &ep));
+        EF_CHECK_MSG(verify_text(ep, "Fixed it.") == 0.0, "task %zu: the untouched repository scored", i);
+        char *ans = NULL, *calls = NULL;
+        EF_CHECK_OK(ctx, ef_env_episode_solve(ctx, ep, &ans, &calls));
+        EF_CHECK_MSG(verify_text(ep, "Fixed it.") == 1.0, "task %zu: the reference fix scored below 1", i);
+        ef_free(ans);
+        ef_free(calls);
+        ef_env_episode_free(ep);
+
+        /* replacing the visible tests by ones that pass scores 0, though run_tests is green */
+        EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, col.tasks[i], &ep));
+        const cJSON *f;
+        cJSON_ArrayForEach(f, files0)
+        {
+            if (strncmp(f->string, "tests/test_", 11) == 0) {
+                cJSON_Delete(tool(ep, "write_file",
+                                  args2("path", f->string, "content",
+                                        "import unittest\n\n\nclass TestFine(unittest.TestCase):\n"
+                                        "    def test_fine(self):\n        pass\n"),
+                                  &err));
+                EF_CHECK(!err);
+            }
+        }
+        passed = run_tests_on(ep, &failed);
+        EF_CHECK_MSG(passed > 0 && failed == 0, "task %zu: stub tests %d passed, %d failed", i, passed, failed);
+        EF_CHECK_MSG(verify_text(ep, "Fixed it.") == 0.0, "task %zu: rewritten tests scored", i);
+        /* ... and so does editing one expected value while also fixing the bug */
+        cJSON_ArrayForEach(f, fixes) EF_CHECK(apply_fix(ep, f));
+        EF_CHECK_MSG(verify_text(ep, "Fixed it.") == 0.0, "task %zu: a fix with rewritten tests scored", i);
+        ef_env_episode_free(ep);
+
+        /* level 3: fixing one of the two bugs scores 0 */
+        if (level == 3) {
+            EF_CHECK_EQ_INT(cJSON_GetArraySize(fixes), 2);
+            for (int which = 0; which < 2; which++) {
+                EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, col.tasks[i], &ep));
+                EF_CHECK(apply_fix(ep, cJSON_GetArrayItem(fixes, which)));
+                EF_CHECK_MSG(verify_text(ep, "Fixed it.") == 0.0, "task %zu: half a fix scored", i);
+                ef_env_episode_free(ep);
+                n_half++;
+            }
+        }
+        /* levels 1-2: special-casing the issue's example (a wrapper that returns the expected
+         * value for exactly those arguments) turns that visible test green, and scores 0 */
+        const char *entry = str_at(issue, "entry"), *mod = str_at(issue, "mod"), *expr = str_at(issue, "expr");
+        char prefix[256];
+        snprintf(prefix, sizeof prefix, "%s.%s(", mod, entry);
+        if (level <= 2 && strncmp(expr, prefix, strlen(prefix)) == 0) {
+            EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, col.tasks[i], &ep));
+            int failed0 = 0;
+            run_tests_on(ep, &failed0);
+            char file[256];
+            snprintf(file, sizeof file, "%s/%s.py", pkg, mod);
+            cJSON *files = episode_files(ep);
+            size_t n_args = strlen(expr) - strlen(prefix) - 1;
+            char *hack = ef_asprintf("%s\n\n_wrong_fix_orig = %s\n\n\ndef %s(*args, **kw):\n"
+                                     "    def _probe(*a, **k):\n        return list(a), k\n"
+                                     "    if (list(args), kw) == _probe(%.*s):\n        return %s\n"
+                                     "    return _wrong_fix_orig(*args, **kw)\n",
+                                     str_at(files, file), entry, entry, (int)n_args, expr + strlen(prefix),
+                                     str_at(issue, "expected"));
+            cJSON_Delete(tool(ep, "write_file", args2("path", file, "content", hack), &err));
+            EF_CHECK(!err);
+            run_tests_on(ep, &failed);
+            EF_CHECK_MSG(failed < failed0, "task %zu: the special case left %d of %d failures", i, failed, failed0);
+            EF_CHECK_MSG(verify_text(ep, "Fixed it.") == 0.0, "task %zu: special-casing the issue scored", i);
+            ef_free(hack);
+            cJSON_Delete(files);
+            ef_env_episode_free(ep);
+            n_hack++;
+        }
+        cJSON_Delete(task);
+    }
+    EF_CHECK(n_half >= 4 && n_hack >= 2);
+
+    /* the tools' errors say why; diff shows the fix */
+    cJSON *task = cJSON_Parse(col.tasks[0]);
+    const cJSON *fix = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(task, "meta"), "fixes"), 0);
+    const char *fpath = str_at(fix, "path");
+    ef_env_episode *ep = NULL;
+    int err = 0;
+    EF_CHECK_OK(ctx, ef_env_episode_new(ctx, env, col.tasks[0], &ep));
+    cJSON *r = tool(ep, "edit_file", args2("path", fpath, "old", "no such text anywhere"), &err);
+    EF_CHECK(err); /* missing 'new' breaks the schema */
+    cJSON_Delete(r);
+    cJSON *a = args2("path", fpath, "old", "no such text anywhere");
+    cJSON_AddStringToObject(a, "new", "x");
+    r = tool(ep, "edit_file", a, &err);
+    EF_CHECK(err);
+    EF_CHECK_CONTAINS(cJSON_GetStringValue(r), "old text not found in");
+    cJSON_Delete(r);
+    a = args2("path", fpath, "old", "    return ");
+    cJSON_AddStringToObject(a, "new", "    return 0 + ");
+    r = tool(ep, "edit_file", a, &err);
+    EF_CHECK(err);
+    EF_CHECK_CONTAINS(cJSON_GetStringValue(r), "include more surrounding lines so that it is unique");
+    cJSON_Delete(r);
+    a = args2("path", "nowhere.py", "old", "a");
+    cJSON_AddStringToObject(a, "new", "b");
+    r = tool(ep, "edit_file", a, &err);
+    EF_CHECK(err);
+    EF_CHECK_CONTAINS(cJSON_GetStringValue(r), "no file 'nowhere.py' (files: ");
+    cJSON_Delete(r);
+    r = tool(ep, "write_file", args2("path", "../escape.py", "content", "x = 1\n"), &err);
+    EF_CHECK(err);
+    EF_CHECK_CONTAINS(cJSON_GetStringValue(r), "has an empty, '.' or '..' part");
+    cJSON_Delete(r);
+    r = tool(ep, "read_file", args2("path", fpath, NULL, NULL), &err);
+    EF_CHECK(!err);
+    EF_CHECK_CONTAINS(str_at(r, "text"), "   1| ");
+    cJSON_Delete(r);
+    r = tool(ep, "diff", cJSON_CreateObject(), &err);
+    EF_CHECK(!err && strcmp(str_at(r, "diff"), "(no changes)") == 0);
+    cJSON_Delete(r);
+    EF_CHECK(apply_fix(ep, fix));
+    r = tool(ep, "diff", cJSON_CreateObject(), &err);
+    char *want_old = ef_asprintf("\n-%s\n+%s\n", str_at(fix, "old"), str_at(fix, "new"));
+    EF_CHECK(!err);
+    if (!strchr(str_at(fix, "old"), '\n')) /* a one-line fix: its lines, one after the other */
+        EF_CHECK_CONTAINS(str_at(r, "diff"), want_old);
+    ef_free(want_old);
+    cJSON_Delete(r);
+    /* the same final state verified twice (the second from the cache) gives the same verdict */
+    EF_CHECK(verify_text(ep, "done") == 1.0 && verify_text(ep, "done") == 1.0);
+    ef_env_episode_free(ep);
+    cJSON_Delete(task);
+    collect_free(&col);
+    ef_env_free(env);
+}
+
 int main(int argc, char **argv)
 {
     EF_TEST_BEGIN(argc, argv);
@@ -403,6 +640,7 @@ int main(int argc, char **argv)
     EF_RUN(test_pinned);
     EF_RUN(test_bank_policy);
     EF_RUN(test_courses_optimum);
+    EF_RUN(test_repo_fix);
     ef_ctx_free(ctx);
     return EF_TEST_END();
 }

@@ -5,10 +5,10 @@
 -- interval arithmetic, a small ledger class, statistics/matrix helpers, parsers, and a
 -- report module built on three of them) with its visible unittest files, then injects a
 -- bug by a procedural mutation (comparison operator swapped, off-by-one, wrong constant,
--- wrong accumulator init, swapped arguments, and/or swapped, branch removed). The original
--- and candidate mutants run in the sandbox at generation time (ef.exec) on every test
--- case: a mutant is kept only if some hidden cases fail on it (fail-to-pass) and others
--- still pass (pass-to-pass). The prompt is an issue report (symptom and reproduction),
+-- wrong accumulator init, swapped arguments, and/or swapped, a branch of at most four
+-- lines removed). The original and candidate mutants run in the sandbox at generation
+-- time (ef.exec) on every test case: a mutant is kept only if some hidden cases fail on
+-- it (fail-to-pass), others still pass (pass-to-pass), and its module still imports. The prompt is an issue report (symptom and reproduction),
 -- never the location. Levels:
 --   1 = one module; the bug is in the public function a failing visible test calls;
 --   2 = two or three modules; the bug is in a private helper the failing test reaches
@@ -632,7 +632,7 @@ local function mutations(src)
         local k = i + 1
         while lines[k] and lines[k] ~= "" and indent(lines[k]) > ind do k = k + 1 end
         local nxt = lines[k] and (lines[k]:match("^%s*(%a+)") or "") or ""
-        if k > i + 1 and not (cond == "if" and indent(lines[k] or "") == ind and (nxt == "elif" or nxt == "else")) then
+        if k > i + 1 and k <= i + 5 and not (cond == "if" and indent(lines[k] or "") == ind and (nxt == "elif" or nxt == "else")) then
           out[#out + 1] = {fn = fn, kind = "branch removed", i = i, j = k - 1, repl = {}}
         end
       end
@@ -977,7 +977,7 @@ env.tools = {
 
 -- ---- generate ----------------------------------------------------------------------------
 
-local LEVEL = { -- modules, visible and hidden cases per module, candidate mutants per run
+local LEVEL = { -- modules, visible and hidden cases per module
   {n = {1, 1}, vis = 4, hid = 10},
   {n = {2, 3}, vis = 3, hid = 7},
   {n = {3, 4}, vis = 3, hid = 6},
@@ -1053,7 +1053,7 @@ local function try_generate(rng, level)
   rng:shuffle(cands)
   local singles = {}
   for _, m in ipairs(cands) do
-    if #singles >= 12 then break end
+    if #singles >= (level == 4 and 24 or 12) then break end
     local text, fix = apply(m.lines, m)
     if text then m.text, m.fix = text, fix; singles[#singles + 1] = m end
   end
@@ -1187,21 +1187,18 @@ local function try_generate(rng, level)
     fixes[i] = {path = pkg .. "/" .. m.mod .. ".py", old = m.fix.old, new = m.fix.new, fn = m.mod .. "." .. m.fn}
     kinds[i] = m.kind
   end
-  local repro
-  if level == 4 then
-    repro = {mod = c1.mod, expr = c1.expr, expected = pyval(orig[issue_cases[1]])}
-  end
   return {prompt = prompt, state = {files = repo, base = repo},
           meta = {level = level, pkg = pkg, mods = json.array(mods), cases = hexprs, expected = hexp, f2p = f2p,
-                  fixes = fixes, kinds = kinds, repro = repro}}
+                  fixes = fixes, kinds = kinds,
+                  issue = {mod = c1.mod, entry = c1.entry, expr = c1.expr, expected = pyval(orig[issue_cases[1]])}}}
 end
 
 function env.generate(rng, level)
-  for _ = 1, 6 do
+  for _ = 1, 8 do
     local t = try_generate(rng, level)
     if t then return t end
   end
-  error("no mutant of six drawn repositories fits level " .. level)
+  error("no mutant of eight drawn repositories fits level " .. level)
 end
 
 -- ---- solve and verify --------------------------------------------------------------------
@@ -1212,8 +1209,8 @@ end
 function env.solve(task, call)
   local meta = task.meta
   call("list_files", {})
-  if meta.repro then
-    local r = meta.repro
+  if meta.level == 4 then
+    local r = meta.issue
     call("write_file", {path = "tests/test_issue.py", content = "import json\nimport unittest\n\nfrom " .. meta.pkg ..
       " import " .. r.mod .. "\n\n\nclass TestIssue(unittest.TestCase):\n    def test_issue(self):\n" ..
       "        self.assertEqual(json.loads(json.dumps(" .. r.expr .. ")), " .. r.expected .. ")\n"})

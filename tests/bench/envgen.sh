@@ -6,8 +6,8 @@
 #
 #   tests/bench/envgen.sh [BUILD_DIR] [-n N] [-N NF] [-j J]
 #
-# -n: tasks per env in the per-env table (default 1000; code_* envs run N/10, a sandboxed
-# python per task); -N: tasks per family on each side of the comparison (default 10000,
+# -n: tasks per env in the per-env table (default 1000; code_* envs and repo_fix run N/10,
+# sandboxed python runs per task); -N: tasks per family on each side of the comparison (default 10000,
 # enough that start-up is amortized on both sides). Prints tables on stdout. CPU columns
 # are CPU time per task (all threads/processes), which a busy machine disturbs less than
 # wall time. reasoning-gym runs its default config of each dataset; its items that raise
@@ -56,7 +56,7 @@ printf "%-14s %8s %10s %12s %10s\n" env tasks tasks/s cpu_us/task selfcheck
 for f in "$src"/examples/envs/*.lua; do
   name=$(basename "$f" .lua)
   nn=$n
-  case "$name" in code_*) nn=$(( n / 10 > 20 ? n / 10 : 20 )) ;; esac  # sandboxed python per task
+  case "$name" in code_*|repo_fix) nn=$(( n / 10 > 20 ? n / 10 : 20 )) ;; esac  # sandboxed python per task
   read -r kept wall cpu pass < <(ours "$f" all "$nn" 2>/dev/null || echo "0 1 1 false")
   "$py" -c "import sys; k,w,c=float('$kept'),float('$wall'),float('$cpu'); print('%-14s %8d %10.0f %12.0f %10s' % ('$name', k, k/w if w else 0, c/k*1e6 if k else 0, '$pass'))" 2>/dev/null || true
 done
