@@ -7,7 +7,11 @@
  *             scores 0 — on every level-3 task, which generate keeps only when the policy
  *             matters — and following it scores 1;
  *   courses — a feasible plan one semester longer than the optimum scores 0; the optimum
- *             written as JSON or with markdown bullets scores 1.
+ *             written as JSON or with markdown bullets scores 1;
+ *   repo_fix — (real sandbox runs) the reference fix scores 1 and the untouched repository
+ *             0; visible tests rewritten to pass score 0, even with the bug fixed; half
+ *             of a level-3 fix, or a wrapper special-casing the issue's example (which
+ *             turns its visible test green), scores 0; the tools' errors say why.
  * Each env's rules are exercised through the same episode calls a model makes.
  */
 #include <stdarg.h>
