@@ -561,10 +561,37 @@ static int drop_caps(ef_sb_plan *p)
     return 0;
 }
 
+/* The caller's scheduling stays the caller's: a real-time policy, a negative nice, the
+ * real-time I/O class or a negative OOM score (say envforge under `chrt -f`, `nice -n
+ * -10`, `ionice -c1`, or a service with OOMScoreAdjust=-900) would otherwise pass to the
+ * program, whose busy loop would then starve the host's CPU or disks, and which the OOM
+ * killer would spare at the host's expense. Only what the plan found set is reset (one
+ * system call each; none in the usual case). This process is a vfork child: the OOM score
+ * it writes is its own, not that of the processes sharing its memory. */
+static int reset_sched(ef_sb_plan *p)
+{
+    long rc = 0;
+    if (p->reset_policy) {
+        struct {
+            int prio;
+        } param = {0};
+        rc = SC3(SYS_sched_setscheduler, 0, SCHED_OTHER, &param);
+    }
+    if (rc == 0 && p->reset_nice)
+        rc = SC3(SYS_setpriority, PRIO_PROCESS, 0, 0);
+    if (rc == 0 && p->reset_ioprio) /* class none: best effort, from the nice value */
+        rc = SC3(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 0);
+    if (rc == 0 && p->reset_oom)
+        rc = write_file("/proc/self/oom_score_adj", "0", 0, 0);
+    return rc < 0 ? fail(p, EF_SB_STEP_SCHED, rc) : 0;
+}
+
 static int prog_main(void *arg)
 {
     ef_sb_plan *p = arg;
     long rc;
+    if ((p->reset_policy || p->reset_nice || p->reset_ioprio || p->reset_oom) && reset_sched(p) < 0)
+        raw_exit(127);
     /* the worker's cgroup, while still root (cgroup.c: the program's process joins, not
      * the init, whose memory is the caller's); "0" moves the writer */
     for (int i = 0; p->cgroup && i < 2; i++)

@@ -12,12 +12,15 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include "sandbox/sandbox_int.h"
@@ -420,9 +423,37 @@ static void build_rlimits(ef_sb_plan *p, const ef_sandbox_options *o)
     if (o->procs > 0 && !p->cgroup) /* else pids.max, tree-wide and counted */
         add_rlimit(p, RLIMIT_NPROC, o->procs, o->procs);
     add_rlimit(p, RLIMIT_MEMLOCK, 0, 0);
+    /* no real-time policy and no nice below 0 from a caller with larger limits (pam_limits
+     * gives the audio group rtprio 95 on many desktops) */
+    add_rlimit(p, RLIMIT_RTPRIO, 0, 0);
+    add_rlimit(p, RLIMIT_NICE, 0, 0);
     add_rlimit(p, RLIMIT_MSGQUEUE, 0, 0);
     /* queued signals are also counted for the owner of the sandbox's user namespace */
     add_rlimit(p, RLIMIT_SIGPENDING, 1024, 1024);
+}
+
+/* What of the caller's scheduling the program's process resets (child.c, reset_sched):
+ * a real-time policy, a negative nice, the real-time I/O class, a negative OOM score.
+ * Three cheap calls and one small /proc read per run. */
+static void plan_sched(ef_sb_plan *p)
+{
+    int pol = sched_getscheduler(0);
+    if (pol >= 0) {
+        pol &= ~SCHED_RESET_ON_FORK;
+        p->reset_policy = pol == SCHED_FIFO || pol == SCHED_RR;
+    }
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    p->reset_nice = errno == 0 && nice < 0;
+    long io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+    p->reset_ioprio = io >= 0 && (io >> 13) == 1; /* IOPRIO_CLASS_RT */
+    int fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[16];
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        p->reset_oom = n > 0 && buf[0] == '-';
+    }
 }
 
 int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *o,
@@ -515,6 +546,7 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
         return rc;
     build_rlimits(plan, o);
     clamp_rlimits(plan);
+    plan_sched(plan);
     plan->tree_cpu_ms = o->cpu_ms;
     plan->clk_tck = sysconf(_SC_CLK_TCK);
     plan->tree_mem_kb = plan->cgroup ? 0 : o->mem_bytes / 1024; /* the cgroup limits it */

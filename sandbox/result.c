@@ -45,7 +45,7 @@ static const char *const step_names[EF_SB_STEP_COUNT_] = {
     "workdir",       "hostname",     "spawn",          "fds",
     "rlimit",        "setuid",       "user-namespace", "uid-map",
     "drop-caps",     "no-new-privs", "seccomp",        "chdir",
-    "exec",          "join-cgroup",
+    "exec",          "join-cgroup",  "scheduling",
 };
 
 const char *ef_sandbox__step_name(int step)

@@ -72,6 +72,7 @@ typedef enum {
     EF_SB_STEP_CHDIR,
     EF_SB_STEP_EXEC,
     EF_SB_STEP_CGROUP,
+    EF_SB_STEP_SCHED,
     EF_SB_STEP_COUNT_
 } ef_sb_step;
 
@@ -134,6 +135,10 @@ typedef struct {
         struct rlimit lim;
     } rl[EF_SB_MAX_RLIMITS];
     int n_rl;
+    /* what the caller's thread has and the program must not inherit (plan.c): 1 each to
+     * reset a real-time scheduling policy, a negative nice, the real-time I/O class, an
+     * OOM score below 0 */
+    int reset_policy, reset_nice, reset_ioprio, reset_oom;
     const struct sock_filter *bpf;
     unsigned short bpf_len;
     int notify;          /* 1: the filter reports violations to the init */

@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -566,27 +566,150 @@ int ef_sandbox__worker_ipcns(const ef_sandbox_worker *w, int slot)
     return slot >= 0 && slot < w->n_userns ? w->ipcns_fd[slot] : -1;
 }
 
-/* nftw has no user pointer: the ids travel through a thread-local. */
-static _Thread_local uid_t chown_uid;
-static _Thread_local gid_t chown_gid;
+/* The walk goes through directory fds only: every name is resolved one component at a
+ * time, relative to a directory already open, and never followed when it is a symlink.
+ * A writable workdir is the sandbox's, and a session (or a daemon of a tool's earlier
+ * run) may be changing it while the caller hands it back: with a walk by path (nftw), a
+ * directory swapped for a symlink to a host directory between the walk's lstat and its
+ * chown or opendir made the caller, root, chown that host directory's files to the
+ * sandbox's uid (tests/test_sandbox_attacks.c, test_chown_race). Names that vanish
+ * meanwhile are skipped; a directory that became something else is chowned as such. */
+enum { CHOWN_MAX_DEPTH = 512 };
 
-static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+typedef struct {
+    uid_t uid;
+    gid_t gid;
+    char path[4096]; /* for the error message: the entry that failed */
+    int err;
+    int too_deep;
+} chown_walk;
+
+static void chown_fail(chown_walk *c, size_t at, const char *name, int err)
 {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return lchown(path, chown_uid, chown_gid) < 0 ? -1 : 0;
+    if (c->err)
+        return;
+    c->err = err;
+    if (name)
+        snprintf(c->path + at, sizeof c->path - at, "/%s", name);
+}
+
+/* Chowns what dfd holds, then dfd itself; at is the length of dfd's path in c->path. */
+static void chown_tree_at(chown_walk *c, int dfd, size_t at, int depth)
+{
+    int lfd = dup(dfd);
+    DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+    if (!d) {
+        if (lfd >= 0)
+            close(lfd);
+        chown_fail(c, at, NULL, errno);
+        return;
+    }
+    char **subdirs = NULL;
+    size_t n_sub = 0, cap_sub = 0;
+    struct dirent *e;
+    errno = 0;
+    while (!c->err && (e = readdir(d))) {
+        const char *nm = e->d_name;
+        if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0')))
+            continue;
+        unsigned char type = e->d_type;
+        if (type == DT_UNKNOWN) {
+            struct stat st;
+            if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno != ENOENT)
+                    chown_fail(c, at, nm, errno);
+                continue;
+            }
+            type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+        }
+        if (type == DT_DIR) { /* after the listing: one open directory stream at a time */
+            if (n_sub == cap_sub) {
+                size_t ncap = cap_sub ? cap_sub * 2 : 16;
+                char **grown = ef_realloc(subdirs, ncap * sizeof *subdirs);
+                if (!grown) {
+                    chown_fail(c, at, nm, ENOMEM);
+                    break;
+                }
+                subdirs = grown;
+                cap_sub = ncap;
+            }
+            if (!(subdirs[n_sub] = ef_strdup(nm))) {
+                chown_fail(c, at, nm, ENOMEM);
+                break;
+            }
+            n_sub++;
+        } else if (fchownat(dfd, nm, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT) {
+            chown_fail(c, at, nm, errno);
+        }
+        errno = 0;
+    }
+    if (!c->err && errno)
+        chown_fail(c, at, NULL, errno);
+    closedir(d);
+    for (size_t i = 0; i < n_sub; i++) {
+        const char *nm = subdirs[i];
+        if (c->err)
+            break;
+        int fd = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            /* gone, or no longer a directory (a symlink now: its own owner changes) */
+            if (errno == ENOTDIR || errno == ELOOP) {
+                if (fchownat(dfd, nm, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+                    chown_fail(c, at, nm, errno);
+            } else if (errno != ENOENT) {
+                chown_fail(c, at, nm, errno);
+            }
+            continue;
+        }
+        if (depth + 1 >= CHOWN_MAX_DEPTH) {
+            c->too_deep = !c->err;
+            chown_fail(c, at, nm, ELOOP);
+        } else {
+            size_t len = strlen(nm);
+            size_t sub_at = at + 1 + len < sizeof c->path ? at + 1 + len : at;
+            if (sub_at != at) {
+                c->path[at] = '/';
+                memcpy(c->path + at + 1, nm, len + 1);
+            }
+            chown_tree_at(c, fd, sub_at, depth + 1);
+            if (!c->err)
+                c->path[at] = '\0';
+        }
+        close(fd);
+    }
+    for (size_t i = 0; i < n_sub; i++)
+        ef_free(subdirs[i]);
+    ef_free(subdirs);
+    if (!c->err && fchown(dfd, c->uid, c->gid) < 0)
+        chown_fail(c, at, NULL, errno);
 }
 
 int ef_sandbox_dir_chown(ef_ctx *ctx, const ef_sandbox_worker *w, const char *path)
 {
-    chown_uid = w->uid;
-    chown_gid = w->gid;
-    char ids[48];
-    snprintf(ids, sizeof ids, "%u:%u", w->uid, w->gid);
-    if (nftw(path, chown_one, 32, FTW_PHYS) != 0)
-        return ef_errorf(ctx, EF_EIO, "sandbox: chown -R %s %s: %s",
-                         ef_sandbox__rootless() ? "(to the caller's own uid)" : ids, path,
-                         strerror(errno));
-    return 0;
+    chown_walk *c = ef_calloc(1, sizeof *c);
+    if (!c)
+        return ef_errorf(ctx, EF_ENOMEM, "sandbox: chown %s: out of memory", path);
+    c->uid = w->uid;
+    c->gid = w->gid;
+    snprintf(c->path, sizeof c->path, "%s", path);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        chown_tree_at(c, fd, strlen(c->path), 0);
+        close(fd);
+    } else if (errno == ENOTDIR || errno == ELOOP) { /* a file, or a symlink: itself */
+        if (lchown(path, c->uid, c->gid) < 0)
+            c->err = errno;
+    } else {
+        c->err = errno;
+    }
+    int rc = 0;
+    if (c->err) {
+        char ids[48];
+        snprintf(ids, sizeof ids, "%u:%u", w->uid, w->gid);
+        rc = ef_errorf(ctx, c->err == ENOMEM ? EF_ENOMEM : EF_EIO, "sandbox: chown -R %s %s: %s: %s",
+                       ef_sandbox__rootless() ? "(to the caller's own uid)" : ids, path, c->path,
+                       c->too_deep ? "more than 512 directories deep" : strerror(c->err));
+    }
+    ef_free(c);
+    return rc;
 }

@@ -16,12 +16,17 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "sandbox/sandbox.h"
@@ -409,6 +414,121 @@ static void test_setid_files(void)
     ef_free(wd);
 }
 
+/* The workdir is handed back to the sandbox's uid (ef_sandbox_dir_chown, as the tools do
+ * after the editor or git changed it) while a session is still changing it: a directory
+ * swapped for a symlink to a host directory mid-walk must not make the caller chown the
+ * host directory's files (root chowned them to the sandbox's uid within ~100 walks). */
+static void test_chown_race(void)
+{
+    char secret[600], victim[700], path[800];
+    char *wd = make_workdir("chown_race", secret, sizeof secret);
+    snprintf(victim, sizeof victim, "%s.victim", wd);
+    mkdir(victim, 0755);
+    snprintf(path, sizeof path, "%s/f1", victim); /* the host's file */
+    FILE *f = fopen(path, "w");
+    if (f)
+        fclose(f);
+    char dpath[800];
+    snprintf(dpath, sizeof dpath, "%s/d", wd); /* the sandbox's directory, with an f1 too */
+    mkdir(dpath, 0755);
+    snprintf(dpath, sizeof dpath, "%s/d/f1", wd);
+    if ((f = fopen(dpath, "w")))
+        fclose(f);
+    EF_CHECK_OK(ctx, ef_sandbox_dir_chown(ctx, worker, wd));
+    struct stat vdir0, vfile0;
+    EF_CHECK(stat(victim, &vdir0) == 0 && stat(path, &vfile0) == 0);
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.workdir = wd;
+    o.workdir_writable = 1;
+    o.wall_ms = 30000;
+    o.cpu_ms = 30000;
+    const char *argv[] = {"/work/attack", "chown_race", victim, NULL};
+    ef_sandbox_session *s = NULL;
+    EF_CHECK_OK(ctx, ef_sandbox_session_start(ctx, worker, &o, argv, &s));
+    char *out = NULL;
+    size_t len = 0;
+    if (s)
+        EF_CHECK_OK(ctx, ef_sandbox_session_read_until(ctx, s, "ready\n", 6, 10000, &out, &len));
+    ef_free(out);
+    int walks = 0, failed = 0, moved = 0;
+    double end = ef_now_s() + 2.0;
+    while (s && !moved && walks < 50000 && ef_now_s() < end) {
+        if (ef_sandbox_dir_chown(ctx, worker, wd) < 0)
+            failed++;
+        walks++;
+        struct stat st;
+        moved = (stat(path, &st) == 0 && (st.st_uid != vfile0.st_uid || st.st_gid != vfile0.st_gid)) ||
+                (stat(victim, &st) == 0 && st.st_uid != vdir0.st_uid);
+    }
+    printf("    (%d walks beside the swapping session, %d failed)\n", walks, failed);
+    EF_CHECK_MSG(!moved, "the host's %s changed owner after %d walks", path, walks);
+    EF_CHECK_MSG(s && ef_sandbox_session_alive(s), "the swapping session ended early");
+    ef_sandbox_session_free(s);
+    EF_CHECK_EQ_INT(count_uid_procs(ef_sandbox_worker_uid(worker)), 0);
+    unlink(path);
+    rmdir(victim);
+    unlink(secret);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", wd);
+    if (system(cmd) != 0)
+        printf("    (could not remove %s)\n", wd);
+    ef_free(wd);
+}
+
+/* The caller's thread runs real-time, at nice -5, in the real-time I/O class, with an OOM
+ * score of -500 (each where this process may set it; rootless, none): the program gets
+ * none of them, and cannot take them itself. */
+static int write_oom(const char *v)
+{
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, v, strlen(v));
+    close(fd);
+    return n == (ssize_t)strlen(v) ? 0 : -1;
+}
+
+static void test_sched_inherit(void)
+{
+    struct sched_param sp = {1}, old_sp;
+    int old_pol = sched_getscheduler(0);
+    sched_getparam(0, &old_sp);
+    int rt = sched_setscheduler(0, SCHED_FIFO, &sp) == 0;
+    errno = 0;
+    int old_nice = getpriority(PRIO_PROCESS, 0);
+    int niced = setpriority(PRIO_PROCESS, 0, -5) == 0;
+    long old_io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+    int io_rt = syscall(SYS_ioprio_set, 1, 0, 1L << 13 /* IOPRIO_CLASS_RT */) == 0;
+    char old_oom[16] = "0";
+    FILE *f = fopen("/proc/self/oom_score_adj", "r");
+    if (f) {
+        if (!fgets(old_oom, sizeof old_oom, f))
+            snprintf(old_oom, sizeof old_oom, "0");
+        fclose(f);
+    }
+    int oom = write_oom("-500") == 0;
+    printf("    (the caller: SCHED_FIFO %s, nice -5 %s, I/O real-time %s, OOM score -500 %s)\n",
+           rt ? "yes" : "refused", niced ? "yes" : "refused", io_rt ? "yes" : "refused",
+           oom ? "yes" : "refused");
+    attack("sched_inherit", EF_SANDBOX_OK, NULL, "contained");
+    if (oom)
+        write_oom(old_oom);
+    if (io_rt)
+        syscall(SYS_ioprio_set, 1, 0, old_io);
+    if (niced)
+        setpriority(PRIO_PROCESS, 0, old_nice);
+    if (rt)
+        sched_setscheduler(0, old_pol, &old_sp);
+}
+
+/* A filter the program stacks on the sandbox's gets no notification listener, and a
+ * denied call under an allow-all filter of its own is still reported. */
+static void test_seccomp_stack(void)
+{
+    attack("seccomp_stack", EF_SANDBOX_SECCOMP, "ptrace", "own listener: Device or resource busy");
+}
+
 /* inotify instances and queued signals stop at the sandbox's caps (the kernel also counts
  * them for the owner of its user namespace); no forged finish request ends the run. */
 static void test_quotas(void)
@@ -573,6 +693,44 @@ static void test_connect_outside(void)
 static void test_raw_sockets(void)
 {
     attack("raw_sockets", EF_SANDBOX_OK, NULL, "contained");
+}
+
+/* A host listener in the abstract unix namespace, which belongs to the network namespace:
+ * without network (AF_UNIX stays allowed) the sandbox must not reach it. The same program
+ * run on the host does, so the probe itself works. */
+static void test_abstract_unix(void)
+{
+    char name[64];
+    snprintf(name, sizeof name, "ef-attack-%d", (int)getpid());
+    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    memcpy(a.sun_path + 1, name, strlen(name));
+    socklen_t al = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+    EF_CHECK(bind(ls, (struct sockaddr *)&a, al) == 0 && listen(ls, 4) == 0);
+    char cmd[700], line[256] = "";
+    snprintf(cmd, sizeof cmd, "'%s' abstract_unix %s", attack_bin(), name);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (!fgets(line, sizeof line, p))
+            line[0] = '\0';
+        pclose(p);
+    }
+    EF_CHECK_CONTAINS(line, "connected"); /* from the host */
+    int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+    if (c >= 0)
+        close(c);
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *argv[] = {"/work/attack", "abstract_unix", name, NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "Connection refused"));
+    fcntl(ls, F_SETFL, O_NONBLOCK);
+    c = accept(ls, NULL, NULL);
+    EF_CHECK(c < 0);
+    if (c >= 0)
+        close(c);
+    close(ls);
 }
 
 /* ---- processes ---------------------------------------------------------------------- */
@@ -863,6 +1021,9 @@ int main(int argc, char **argv)
     EF_RUN(test_touch_init);
     EF_RUN(test_setid_files);
     EF_RUN(test_quotas);
+    EF_RUN(test_chown_race);
+    EF_RUN(test_sched_inherit);
+    EF_RUN(test_seccomp_stack);
     EF_RUN(test_setuid_binaries);
     EF_RUN(test_setuid_root);
     EF_RUN(test_ptrace);
@@ -887,6 +1048,7 @@ int main(int argc, char **argv)
     EF_RUN(test_connect_localhost);
     EF_RUN(test_connect_outside);
     EF_RUN(test_raw_sockets);
+    EF_RUN(test_abstract_unix);
     EF_RUN(test_kill_minus_one);
     EF_RUN(test_daemon_grandchild);
     EF_RUN(test_leaked_fds);

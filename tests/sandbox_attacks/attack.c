@@ -13,8 +13,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/perf_event.h>
 #include <sched.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +32,14 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -547,6 +552,109 @@ static int find_ipc(void)
     return contained();
 }
 
+static int raw(long nr, long a, long b, long c, long d);
+
+/* Swaps the writable workdir's directory d for a symlink to a host directory and back,
+ * as fast as it can, while the host hands the workdir back to the sandbox's uid
+ * (ef_sandbox_dir_chown): a walk that followed the symlink would chown the host's files.
+ * Says "ready" once it swaps, and goes on until killed (or 20 s). */
+static int chown_race(const char *host_dir)
+{
+    long swaps = 0;
+    for (time_t end = time(NULL) + 20; time(NULL) < end;) {
+        for (int i = 0; i < 1000; i++) {
+            if (rename("/work/d", "/work/d2") != 0 || symlink(host_dir, "/work/d") != 0)
+                return escaped("could not swap /work/d (a false alarm)");
+            unlink("/work/d");
+            rename("/work/d2", "/work/d");
+        }
+        if (swaps == 0)
+            printf("ready\n");
+        swaps += 1000;
+    }
+    return contained();
+}
+
+/* The caller's real-time policy, negative nice, real-time I/O class and negative OOM
+ * score stay the caller's, and the program cannot take them either. */
+static int sched_inherit(void)
+{
+    int pol = sched_getscheduler(0);
+    if (pol != SCHED_OTHER) {
+        printf("policy %d\n", pol);
+        return escaped("a real-time policy from the caller");
+    }
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0 && nice < 0)
+        return escaped("a negative nice from the caller");
+    long io = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+    if (io >= 0 && (io >> 13) == 1)
+        return escaped("the real-time I/O class from the caller");
+    int adj = 0;
+    FILE *f = fopen("/proc/self/oom_score_adj", "r");
+    if (f) {
+        if (fscanf(f, "%d", &adj) != 1)
+            adj = 0;
+        fclose(f);
+    }
+    if (adj < 0)
+        return escaped("a negative OOM score from the caller");
+    struct sched_param sp = {1};
+    if (sched_setscheduler(0, SCHED_FIFO, &sp) == 0 || sched_setscheduler(0, SCHED_RR, &sp) == 0)
+        return escaped("took a real-time policy");
+    if (setpriority(PRIO_PROCESS, 0, -1) == 0)
+        return escaped("lowered its nice below 0");
+    if (syscall(SYS_ioprio_set, 1, 0, 1L << 13) == 0)
+        return escaped("took the real-time I/O class");
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+    if (fd >= 0) {
+        ssize_t n = write(fd, "-1", 2);
+        close(fd);
+        if (n == 2)
+            return escaped("lowered its OOM score");
+    }
+    return contained();
+}
+
+/* A filter stacked on the sandbox's: no notification listener of its own (its
+ * SECCOMP_USER_NOTIF_FLAG_CONTINUE would let the sandbox's denied calls through; the
+ * kernel refuses a second listener in one filter chain), and a denied call is still
+ * reported under an allow-all filter of its own. */
+static int seccomp_stack(void)
+{
+    struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+    struct sock_fprog prog = {1, allow};
+    long lfd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                       &prog);
+    if (lfd >= 0)
+        return escaped("a seccomp notification listener of its own");
+    printf("own listener: %s\n", strerror(errno));
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+        printf("stacking an allow-all filter: %s\n", strerror(errno));
+    return raw(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
+}
+
+/* Connects to a host listener in the abstract unix namespace, which belongs to the network
+ * namespace (AF_UNIX stays allowed without network). */
+static int abstract_unix(const char *name)
+{
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0)
+        return escaped("no AF_UNIX socket (a false alarm)");
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    size_t n = strlen(name);
+    if (n > sizeof a.sun_path - 2)
+        n = sizeof a.sun_path - 2;
+    memcpy(a.sun_path + 1, name, n);
+    int r = connect(s, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n));
+    printf("connect @%s: %s\n", name, r == 0 ? "connected" : strerror(errno));
+    close(s);
+    return r == 0 ? escaped("reached a host abstract unix socket") : contained();
+}
+
 static int raw(long nr, long a, long b, long c, long d)
 {
     long r = syscall(nr, a, b, c, d);
@@ -660,6 +768,14 @@ int main(int argc, char **argv)
         return find_ipc();
     if (!strcmp(c, "clone3"))
         return raw(SYS_clone3, 0, 0, 0, 0);
+    if (!strcmp(c, "chown_race") && argc > 2)
+        return chown_race(argv[2]);
+    if (!strcmp(c, "sched_inherit"))
+        return sched_inherit();
+    if (!strcmp(c, "seccomp_stack"))
+        return seccomp_stack();
+    if (!strcmp(c, "abstract_unix") && argc > 2)
+        return abstract_unix(argv[2]);
     fprintf(stderr, "unknown case %s\n", c);
     return 2;
 }
