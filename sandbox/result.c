@@ -291,7 +291,14 @@ char *ef_sandbox_result_json(const ef_sandbox_result *r)
     if (!o)
         return NULL;
     cJSON_AddStringToObject(o, "status", ef_sandbox_status_name(r->status));
-    cJSON_AddStringToObject(o, "detail", r->detail);
+    /* the detail may quote a path (the program's, a bind's, the cwd), cut at 80 bytes */
+    char *detail = utf8_clean(r->detail, strlen(r->detail));
+    if (!detail) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "detail", detail);
+    ef_free(detail);
     cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
     cJSON_AddNumberToObject(o, "signal", r->signal);
     cJSON_AddNumberToObject(o, "wall_ms", (double)(int64_t)(r->wall_ms * 1000) / 1000);

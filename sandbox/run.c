@@ -103,7 +103,7 @@ static int open_stdin(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_option
         return w->devnull_fd;
     }
     *owned = 1;
-    int fd = memfd_create("ef-stdin", MFD_CLOEXEC);
+    int fd = memfd_create("ef-stdin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return ef_errorf(ctx, EF_EIO, "sandbox: memfd_create: %s", strerror(errno));
     const char *p = o->stdin_data;
@@ -119,8 +119,13 @@ static int open_stdin(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_option
         p += n;
         left -= (size_t)n;
     }
-    lseek(fd, 0, SEEK_SET);
-    /* A read-only descriptor so the program cannot change what a rerun would see. */
+    /* Sealed: a read-only descriptor alone would not do, since the program can open its
+     * memfd again for writing through /proc/self/fd/0 (memfds are mode 0777). */
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+        close(fd);
+        return ef_errorf(ctx, EF_EIO, "sandbox: sealing stdin: %s", strerror(errno));
+    }
+    /* and a read-only descriptor, for programs that look at fd 0's mode */
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     int ro = open(path, O_RDONLY | O_CLOEXEC);

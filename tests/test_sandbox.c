@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "common/json.h"
+#include "common/utf8.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_int.h"
 #include "tests/testlib.h"
@@ -177,6 +178,32 @@ static void test_json_fields(void)
                        "b\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
                        "c\xef\xbf\xbd"
                        "d");
+    cJSON_Delete(doc);
+    ef_free(json);
+    ef_sandbox_result_free(r);
+    /* the detail too: it names the program (a path that need not be UTF-8), cut at 80
+     * bytes, here inside a character; it went into the JSON raw */
+    o = opts();
+    char bad0[128];
+    snprintf(bad0, sizeof bad0, "/no\xff\xfe");
+    for (int i = 0; i < 40; i++)
+        strcat(bad0, "\xc3\xa9");
+    const char *bad[] = {bad0, NULL};
+    r = NULL;
+    EF_CHECK_OK(ctx, ef_sandbox_run(ctx, worker, &o, bad, &r));
+    EXPECT_STATUS(r, EF_SANDBOX_SETUP_ERROR);
+    if (!r)
+        return;
+    json = ef_sandbox_result_json(r);
+    EF_CHECK_OK(ctx, ef_json_parse(ctx, json, strlen(json), "result", &doc));
+    EF_CHECK_OK(ctx, ef_json_get_str(ctx, doc, "detail", &s));
+    /* 80 bytes: "/no", two bad bytes, 37 whole characters and half of one */
+    EF_CHECK_MSG(!strncmp(s, "exec /no\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9", 16), "%s", s);
+    EF_CHECK_CONTAINS(s, "\xc3\xa9\xef\xbf\xbd: No such file or directory");
+    size_t at = 0, len = strlen(s), k = 1;
+    while (at < len && (k = ef_utf8_next((const unsigned char *)s + at, len - at, NULL)) > 0)
+        at += k;
+    EF_CHECK_MSG(at == len, "invalid UTF-8 at byte %zu of the detail", at);
     cJSON_Delete(doc);
     ef_free(json);
     ef_sandbox_result_free(r);

@@ -522,6 +522,18 @@ static void test_sched_inherit(void)
         sched_setscheduler(0, old_pol, &old_sp);
 }
 
+/* The program's stdin holds the caller's bytes (a memfd): opening it again for writing
+ * through /proc/self/fd/0 must not let it rewrite them. */
+static void test_stdin_rewrite(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    o.stdin_data = "original\n";
+    o.stdin_len = 9;
+    const char *argv[] = {"/work/attack", "stdin_rewrite", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "stdin: original"));
+}
+
 /* A filter the program stacks on the sandbox's gets no notification listener, and a
  * denied call under an allow-all filter of its own is still reported. */
 static void test_seccomp_stack(void)
@@ -1024,6 +1036,7 @@ int main(int argc, char **argv)
     EF_RUN(test_chown_race);
     EF_RUN(test_sched_inherit);
     EF_RUN(test_seccomp_stack);
+    EF_RUN(test_stdin_rewrite);
     EF_RUN(test_setuid_binaries);
     EF_RUN(test_setuid_root);
     EF_RUN(test_ptrace);

@@ -635,6 +635,26 @@ static int seccomp_stack(void)
     return raw(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
 }
 
+/* Opens its stdin (the caller's bytes, in a memfd) again for writing through /proc and
+ * rewrites it: the descriptor is read-only, the memfd itself must be sealed too. */
+static int stdin_rewrite(void)
+{
+    int fd = open("/proc/self/fd/0", O_WRONLY);
+    if (fd >= 0) {
+        ssize_t n = pwrite(fd, "HACKED", 6, 0);
+        close(fd);
+        if (n > 0)
+            return escaped("rewrote its stdin");
+    }
+    printf("reopen for writing: %s\n", fd < 0 ? strerror(errno) : "opened, writes refused");
+    char buf[64] = "";
+    ssize_t n = read(0, buf, sizeof buf - 1);
+    if (n > 0)
+        buf[n] = '\0';
+    printf("stdin: %s", buf);
+    return strncmp(buf, "original", 8) ? escaped("its stdin changed") : contained();
+}
+
 /* Connects to a host listener in the abstract unix namespace, which belongs to the network
  * namespace (AF_UNIX stays allowed without network). */
 static int abstract_unix(const char *name)
@@ -774,6 +794,8 @@ int main(int argc, char **argv)
         return sched_inherit();
     if (!strcmp(c, "seccomp_stack"))
         return seccomp_stack();
+    if (!strcmp(c, "stdin_rewrite"))
+        return stdin_rewrite();
     if (!strcmp(c, "abstract_unix") && argc > 2)
         return abstract_unix(argv[2]);
     fprintf(stderr, "unknown case %s\n", c);
