@@ -756,8 +756,67 @@ static long long cg_oom_count(ef_sb_plan *p)
     return -1;
 }
 
+/* The memfds the tree holds open, in kB allocated, each counted once. Their pages are in
+ * no process's resident memory unless mapped, and RLIMIT_AS does not see them either: a
+ * program writing 1 GB into memfds under a 128 MB limit ran to the end as ok. (A mapped one
+ * counts twice, here and in the RSS; one held only as an in-flight SCM_RIGHTS fd counts
+ * nowhere, bounded by RLIMIT_NOFILE and RLIMIT_FSIZE: docs/sandbox.md.) */
+typedef struct {
+    unsigned long long ino[256];
+    int n;
+} memfd_seen;
+
+static long memfd_kb(long proc_fd, const char *fd_dir, memfd_seen *seen)
+{
+    long dfd = SC4(SYS_openat, proc_fd, fd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0)
+        return 0;
+    char dents[2048], link[16];
+    long kb = 0;
+    for (;;) {
+        long n = SC3(SYS_getdents64, dfd, dents, sizeof dents);
+        if (n <= 0)
+            break;
+        for (long off = 0; off < n;) {
+            struct {
+                unsigned long long ino;
+                long long off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(dents + off);
+            off += d->reclen;
+            if (d->name[0] < '0' || d->name[0] > '9')
+                continue;
+            long len = SC4(SYS_readlinkat, dfd, d->name, link, sizeof link);
+            static const char prefix[] = "/memfd:";
+            int k = 0;
+            while (k < 7 && k < len && link[k] == prefix[k])
+                k++;
+            if (k < 7)
+                continue;
+            struct stat st;
+            if (SC4(SYS_newfstatat, dfd, d->name, &st, 0) < 0)
+                continue;
+            int dup = 0;
+            for (int i = 0; i < seen->n && !dup; i++)
+                dup = seen->ino[i] == (unsigned long long)st.st_ino;
+            if (dup)
+                continue;
+            if (seen->n < (int)(sizeof seen->ino / sizeof seen->ino[0]))
+                seen->ino[seen->n++] = (unsigned long long)st.st_ino;
+            kb += (long)(st.st_blocks / 2); /* 512-byte blocks */
+        }
+    }
+    SC1(SYS_close, dfd);
+    return kb;
+}
+
 static void tree_usage(ef_sb_plan *p, long proc_fd, long *cpu_ms, long *rss_kb)
 {
+    memfd_seen seen;
+    seen.n = 0;
+    long shm_kb = 0;
     struct rusage ru;
     long ms = 0, ticks = 0, pages = 0;
     if (SC2(SYS_getrusage, RUSAGE_CHILDREN, &ru) == 0)
@@ -808,10 +867,15 @@ static void tree_usage(ef_sb_plan *p, long proc_fd, long *cpu_ms, long *rss_kb)
                     pages += v;
                 }
             }
+            path[k] = '\0';
+            for (const char *c = "/fd"; *c; c++)
+                path[k++] = *c;
+            path[k] = '\0';
+            shm_kb += memfd_kb(proc_fd, path, &seen);
         }
     }
     *cpu_ms = ms + ticks * 1000 / (p->clk_tck > 0 ? p->clk_tck : 100);
-    *rss_kb = pages * (p->page_kb > 0 ? p->page_kb : 4);
+    *rss_kb = pages * (p->page_kb > 0 ? p->page_kb : 4) + shm_kb;
 }
 
 /* ---- the worker's ipc namespace ------------------------------------------------------ */
@@ -1005,6 +1069,15 @@ int ef_sandbox__init_main(void *arg)
     }
     if (p->ipcns_fd >= 0 && join_ipcns(p) < 0)
         raw_exit(1);
+    /* this run's System V shared memory total (the plan's shmall): ipc sysctls are those
+     * of the writer's ipc namespace, the worker's or the new one of a session */
+    if (p->shmall[0]) {
+        if ((rc = write_file("/proc/sys/kernel/shmall", p->shmall, 0, 0)) < 0) {
+            fail(p, EF_SB_STEP_IPCNS, rc);
+            raw_exit(1);
+        }
+        p->shmall_done = 1;
+    }
     stamp(p, 1);
     if (p->full && (p->tmpl_fd >= 0 ? enter_template(p) : build_root(p)) < 0)
         raw_exit(1);

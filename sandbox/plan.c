@@ -547,6 +547,11 @@ int ef_sandbox__plan_build(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_o
     build_rlimits(plan, o);
     clamp_rlimits(plan);
     plan_sched(plan);
+    if (plan->full && o->mem_bytes > 0) { /* child.c: kernel.shmall of the run's ipc namespace */
+        long page = sysconf(_SC_PAGESIZE);
+        snprintf(plan->shmall, sizeof plan->shmall, "%lld",
+                 (long long)((o->mem_bytes + page - 1) / page));
+    }
     plan->tree_cpu_ms = o->cpu_ms;
     plan->clk_tck = sysconf(_SC_CLK_TCK);
     plan->tree_mem_kb = plan->cgroup ? 0 : o->mem_bytes / 1024; /* the cgroup limits it */

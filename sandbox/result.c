@@ -189,7 +189,7 @@ void ef_sandbox__classify(ef_sandbox_result *r, const ef_sb_plan *p, const ef_sa
             r->signal = SIGKILL;
         r->peak_rss_kb = EF_MAX(r->peak_rss_kb, (int64_t)p->tree_rss_kb);
         snprintf(r->detail, sizeof r->detail,
-                 "the tree's resident memory reached %ld kB (limit %lld bytes)", p->tree_rss_kb,
+                 "the tree's memory (resident, and in memfds) reached %ld kB (limit %lld bytes)", p->tree_rss_kb,
                  (long long)o->mem_bytes);
         return;
     }

@@ -320,6 +320,16 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
             goto cleanup;
         }
     }
+    /* the plan caps System V shared memory at the memory limit in the run's ipc namespace;
+     * a namespace of the worker keeps what it was last given (no write while the limit
+     * stays the same), and gets the kernel's default back for a run without a limit */
+    long long shmall_want = plan->shmall[0] ? atoll(plan->shmall) : 0;
+    if (plan->full && userns_slot >= 0) {
+        if (shmall_want == w->ipc_shmall[userns_slot])
+            plan->shmall[0] = '\0';
+        else if (!shmall_want) /* ULONG_MAX - 2^24 */
+            snprintf(plan->shmall, sizeof plan->shmall, "%llu", ~0ULL - (1ULL << 24));
+    }
     double t_planned = ef_now_s();
     plan->bpf = filter->insns;
     plan->bpf_len = filter->len;
@@ -393,6 +403,8 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
         plan->cg_peak_kb = peak;
         plan->cg_pids_refused = refused;
     }
+    if (plan->shmall_done && userns_slot >= 0)
+        w->ipc_shmall[userns_slot] = shmall_want;
     ef_sandbox__classify(r, plan, o, init_status, killed_for);
     if (plan->cgroup && plan->step == EF_SB_STEP_CGROUP) { /* removed under us: a new one */
         ef_sandbox__cgroup_close(&w->cg);

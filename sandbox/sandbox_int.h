@@ -139,6 +139,11 @@ typedef struct {
      * reset a real-time scheduling policy, a negative nice, the real-time I/O class, an
      * OOM score below 0 */
     int reset_policy, reset_nice, reset_ioprio, reset_oom;
+    /* kernel.shmall to set in the run's ipc namespace ("": leave it): System V shared
+     * memory outlives every mapping of it, so neither RLIMIT_AS nor the tree's resident
+     * memory sees it; the namespace's total is capped at the memory limit instead */
+    char shmall[24];
+    volatile int shmall_done; /* the init set it */
     const struct sock_filter *bpf;
     unsigned short bpf_len;
     int notify;          /* 1: the filter reports violations to the init */
@@ -287,6 +292,7 @@ struct ef_sandbox_worker {
     int idmap_fd;     /* user namespace mapping host root to the outer uid, or -1 */
     int userns_fd[4]; /* user namespaces runs join: inner uid 1000 = outer uid */
     int ipcns_fd[4];  /* ipc namespaces that go with them */
+    long long ipc_shmall[4]; /* the kernel.shmall last set in each (pages; 0: the default) */
     int n_userns, userns_next;
     int userns_broken;          /* 1: making them failed here; runs make their own */
     ef_sb_filter filters[2][2]; /* [profile][net] */

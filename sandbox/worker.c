@@ -541,6 +541,7 @@ int ef_sandbox__worker_userns(ef_ctx *ctx, ef_sandbox_worker *w, int *slot)
             w->userns_broken = 1;
             return -1;
         }
+        w->ipc_shmall[k] = 0; /* a new namespace has the kernel's default */
         if (make_ns(ctx, CLONE_NEWIPC, &w->ipcns_fd[k]) < 0) {
             EF_LOG_W(ctx, "sandbox: %s; each run makes its own namespaces", ef_errmsg(ctx));
             ef_error_clear(ctx);

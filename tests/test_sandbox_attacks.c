@@ -259,6 +259,25 @@ static void test_memory_bomb_processes(void)
     ef_sandbox_result_free(r);
 }
 
+/* Memory in no process's mappings: memfds kept open (the tree's memory counts them) and
+ * System V segments detached after use (the run's ipc namespace caps their total at the
+ * memory limit). Each held 768 MB under a 256 MB limit and ended ok. */
+static void test_memory_hoard_memfd(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *argv[] = {"/work/attack", "hoard", "memfd", "768", "256", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_MEMORY_LIMIT, "memfds", NULL));
+}
+
+static void test_memory_hoard_sysv(void)
+{
+    ef_sandbox_options o;
+    base_opts(&o);
+    const char *argv[] = {"/work/attack", "hoard", "sysv", "768", "256", NULL};
+    ef_sandbox_result_free(expect(&o, argv, EF_SANDBOX_OK, NULL, "No space left on device"));
+}
+
 static void test_busy_loop(void)
 {
     ef_sandbox_options o;
@@ -1019,6 +1038,8 @@ int main(int argc, char **argv)
     EF_RUN(test_memory_bomb);
     EF_RUN(test_memory_bomb_python);
     EF_RUN(test_memory_bomb_processes);
+    EF_RUN(test_memory_hoard_memfd);
+    EF_RUN(test_memory_hoard_sysv);
     EF_RUN(test_busy_loop);
     EF_RUN(test_sleep_past_wall);
     EF_RUN(test_endless_stdout);

@@ -28,6 +28,7 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <mqueue.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -655,6 +656,43 @@ static int stdin_rewrite(void)
     return strncmp(buf, "original", 8) ? escaped("its stdin changed") : contained();
 }
 
+/* Memory no mapping holds, which neither RLIMIT_AS nor the processes' resident memory
+ * counts: memfds written to (each under RLIMIT_FSIZE) and kept open, and System V shared
+ * memory segments touched and detached. Holds what it got for a second (the tree's memory
+ * is polled every 100 ms) and says how much. */
+static int hoard(const char *kind, long want_mb, long limit_mb)
+{
+    static char chunk[1 << 20];
+    memset(chunk, 'x', sizeof chunk);
+    long got = 0;
+    while (got < want_mb) {
+        if (!strcmp(kind, "memfd")) {
+            int fd = memfd_create("hoard", 0);
+            if (fd < 0)
+                break;
+            for (int i = 0; i < 7 && got < want_mb; i++, got++) /* 7 MB: under RLIMIT_FSIZE */
+                if (write(fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk)
+                    goto done;
+        } else {
+            int id = shmget(IPC_PRIVATE, 32 << 20, IPC_CREAT | 0600);
+            char *m = id >= 0 ? shmat(id, NULL, 0) : (char *)-1;
+            if (m == (char *)-1) {
+                printf("shmget/shmat: %s\n", strerror(errno));
+                break;
+            }
+            for (int i = 0; i < 32; i++)
+                memcpy(m + ((long)i << 20), chunk, sizeof chunk);
+            shmdt(m);
+            got += 32;
+        }
+    }
+done:
+    printf("held %ld MB\n", got);
+    fflush(stdout);
+    sleep(1);
+    return got > limit_mb ? escaped("held more than the memory limit") : contained();
+}
+
 /* Connects to a host listener in the abstract unix namespace, which belongs to the network
  * namespace (AF_UNIX stays allowed without network). */
 static int abstract_unix(const char *name)
@@ -794,6 +832,8 @@ int main(int argc, char **argv)
         return sched_inherit();
     if (!strcmp(c, "seccomp_stack"))
         return seccomp_stack();
+    if (!strcmp(c, "hoard") && argc > 4)
+        return hoard(argv[2], atol(argv[3]), atol(argv[4]));
     if (!strcmp(c, "stdin_rewrite"))
         return stdin_rewrite();
     if (!strcmp(c, "abstract_unix") && argc > 2)
