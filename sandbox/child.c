@@ -340,6 +340,13 @@ static int enter_template(ef_sb_plan *p)
     }
     if (rc < 0)
         return fail(p, EF_SB_STEP_PROC, rc);
+    if (p->rootless) { /* see build_ops in plan.c: /proc/sys read-only */
+        ef_sb_op sys = {EF_SB_OP_BIND, 0, 0, 0, "/proc/sys", "/proc/sys", 0};
+        if (do_bind(p, &sys) < 0) {
+            p->step_path = "/proc/sys";
+            return -1;
+        }
+    }
     if (wfd >= 0) {
         rc = SC5(SYS_move_mount, wfd, "", AT_FDCWD, "/work", MOVE_MOUNT_F_EMPTY_PATH);
         SC1(SYS_close, wfd);

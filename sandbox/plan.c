@@ -240,6 +240,13 @@ static void build_ops(builder *b, const ef_sandbox_options *o, int template)
         op->data = tmp_options(b->a, o->tmp_bytes);
     if ((op = add_op(b, EF_SB_OP_PROC, "/proc")))
         op->data = "hidepid=2";
+    /* Rootless, the sysctls of the namespaces the sandbox does not own outright belong to
+     * the caller's uid, which the program is outside: those of the worker's ipc and
+     * network namespaces, which outlive the run (the kernel checks only the writer's
+     * uid for them). /proc/sys is bound read-only over itself, as bubblewrap does. As root
+     * they are host root's, out of the program's reach. */
+    if (b->p->rootless && (op = add_op(b, EF_SB_OP_BIND, "/proc/sys")))
+        op->src = arena_str(b->a, "%s/proc/sys", b->p->root);
     /* workdir and the caller's binds */
     if (o->workdir) {
         char *wd = arena_str(b->a, "%s", o->workdir);

@@ -584,6 +584,13 @@ static void test_proc_tricks(void)
 
 /* The init shares the program's uid outside in rootless mode: no signal, prlimit, pidfd
  * or /proc file of it reaches it (in root mode it is root's, and hidden). */
+/* No sysctl is writable: in rootless mode the ipc and network namespaces' are the
+ * caller's uid's, which the program is outside, and they outlive the run. */
+static void test_sysctl_write(void)
+{
+    attack("sysctl_write", EF_SANDBOX_OK, NULL, "contained");
+}
+
 static void test_touch_init(void)
 {
     attack("touch_init", EF_SANDBOX_OK, NULL, "contained");
@@ -811,8 +818,8 @@ static void test_daemon_grandchild(void)
  * the program reached through a caller bind. */
 static void test_via_bind(void)
 {
-    static const char *const cases[] = {"read_host_files", "proc_tricks", "write_ro", "setuid_root",
-                                        "leaked_fds"};
+    static const char *const cases[] = {"read_host_files", "proc_tricks", "write_ro",
+                                        "setuid_root",     "leaked_fds",  "sysctl_write"};
     for (size_t i = 0; i < EF_ARRAY_LEN(cases); i++) {
         ef_sandbox_options o;
         base_opts(&o);
@@ -1052,6 +1059,7 @@ int main(int argc, char **argv)
     EF_RUN(test_hardlink_escape);
     EF_RUN(test_proc_tricks);
     EF_RUN(test_touch_init);
+    EF_RUN(test_sysctl_write);
     EF_RUN(test_setid_files);
     EF_RUN(test_quotas);
     EF_RUN(test_chown_race);

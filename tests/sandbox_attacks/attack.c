@@ -656,6 +656,45 @@ static int stdin_rewrite(void)
     return strncmp(buf, "original", 8) ? escaped("its stdin changed") : contained();
 }
 
+/* Writes the sysctls of the namespaces the run shares with the worker's other runs (ipc,
+ * mqueue, network) and of the kernel: in rootless mode the ipc and network ones belong to
+ * the caller's uid, which the program is outside, so only a read-only /proc/sys stops it
+ * (raising kernel.shmall undid the run's shared memory cap; shmmni 0 broke later runs). */
+static int sysctl_write(void)
+{
+    static const char *const files[] = {
+        "/proc/sys/kernel/shmall",         "/proc/sys/kernel/shmmax",
+        "/proc/sys/kernel/shmmni",         "/proc/sys/kernel/shm_rmid_forced",
+        "/proc/sys/kernel/msgmnb",         "/proc/sys/kernel/msgmni",
+        "/proc/sys/kernel/sem",            "/proc/sys/fs/mqueue/queues_max",
+        "/proc/sys/net/ipv4/ping_group_range", "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+        "/proc/sys/net/core/somaxconn",    "/proc/sys/user/max_inotify_instances",
+        "/proc/sys/kernel/hostname",       "/proc/sys/vm/overcommit_memory",
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char old[256] = "";
+        int fd = open(files[i], O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, old, sizeof old - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n <= 0)
+            continue;
+        old[n] = '\0';
+        fd = open(files[i], O_WRONLY);
+        if (fd < 0)
+            continue;
+        ssize_t w = write(fd, old, (size_t)n); /* the same value back: harmless if it lands */
+        close(fd);
+        if (w > 0) {
+            printf("wrote %s\n", files[i]);
+            return escaped("a writable sysctl");
+        }
+    }
+    if (access("/sys/kernel", F_OK) == 0)
+        return escaped("/sys is there");
+    return contained();
+}
+
 /* Memory no mapping holds, which neither RLIMIT_AS nor the processes' resident memory
  * counts: memfds written to (each under RLIMIT_FSIZE) and kept open, and System V shared
  * memory segments touched and detached. Holds what it got for a second (the tree's memory
@@ -832,6 +871,8 @@ int main(int argc, char **argv)
         return sched_inherit();
     if (!strcmp(c, "seccomp_stack"))
         return seccomp_stack();
+    if (!strcmp(c, "sysctl_write"))
+        return sysctl_write();
     if (!strcmp(c, "hoard") && argc > 4)
         return hoard(argv[2], atol(argv[3]), atol(argv[4]));
     if (!strcmp(c, "stdin_rewrite"))
