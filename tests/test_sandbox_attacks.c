@@ -584,6 +584,12 @@ static void test_proc_tricks(void)
 
 /* The init shares the program's uid outside in rootless mode: no signal, prlimit, pidfd
  * or /proc file of it reaches it (in root mode it is root's, and hidden). */
+/* No hard limit of the sandbox's can be raised, by setrlimit or prlimit. */
+static void test_raise_limits(void)
+{
+    attack("raise_limits", EF_SANDBOX_OK, NULL, "contained");
+}
+
 /* No sysctl is writable: in rootless mode the ipc and network namespaces' are the
  * caller's uid's, which the program is outside, and they outlive the run. */
 static void test_sysctl_write(void)
@@ -1060,6 +1066,7 @@ int main(int argc, char **argv)
     EF_RUN(test_proc_tricks);
     EF_RUN(test_touch_init);
     EF_RUN(test_sysctl_write);
+    EF_RUN(test_raise_limits);
     EF_RUN(test_setid_files);
     EF_RUN(test_quotas);
     EF_RUN(test_chown_race);

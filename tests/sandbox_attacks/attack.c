@@ -695,6 +695,32 @@ static int sysctl_write(void)
     return contained();
 }
 
+/* Raises every limit the sandbox set past its hard limit, with setrlimit and with
+ * prlimit on itself: all must be refused (no CAP_SYS_RESOURCE anywhere that counts). */
+static int raise_limits(void)
+{
+    static const int res[] = {RLIMIT_AS,      RLIMIT_CPU,     RLIMIT_FSIZE,
+                              RLIMIT_NOFILE,  RLIMIT_NPROC,   RLIMIT_CORE,
+                              RLIMIT_MEMLOCK, RLIMIT_RTPRIO,  RLIMIT_NICE,
+                              RLIMIT_MSGQUEUE, RLIMIT_SIGPENDING};
+    int checked = 0;
+    for (size_t i = 0; i < sizeof res / sizeof res[0]; i++) {
+        struct rlimit cur;
+        if (getrlimit(res[i], &cur) != 0 || cur.rlim_max == RLIM_INFINITY)
+            continue;
+        struct rlimit up = {RLIM_INFINITY, RLIM_INFINITY};
+        struct rlimit one_more = {cur.rlim_max + 1, cur.rlim_max + 1};
+        if (setrlimit(res[i], &up) == 0 || setrlimit(res[i], &one_more) == 0 ||
+            prlimit(0, res[i], &up, NULL) == 0) {
+            printf("resource %d raised past %llu\n", res[i], (unsigned long long)cur.rlim_max);
+            return escaped("raised a hard limit");
+        }
+        checked++;
+    }
+    printf("%d hard limits held\n", checked);
+    return checked < 8 ? escaped("fewer limits than the sandbox sets (a false alarm)") : contained();
+}
+
 /* Memory no mapping holds, which neither RLIMIT_AS nor the processes' resident memory
  * counts: memfds written to (each under RLIMIT_FSIZE) and kept open, and System V shared
  * memory segments touched and detached. Holds what it got for a second (the tree's memory
@@ -871,6 +897,8 @@ int main(int argc, char **argv)
         return sched_inherit();
     if (!strcmp(c, "seccomp_stack"))
         return seccomp_stack();
+    if (!strcmp(c, "raise_limits"))
+        return raise_limits();
     if (!strcmp(c, "sysctl_write"))
         return sysctl_write();
     if (!strcmp(c, "hoard") && argc > 4)
