@@ -82,6 +82,8 @@ int ef_cli_parse_i32(const char *cmd, const char *flag, const char *text, int lo
                      int *out);
 int ef_cli_parse_double(const char *cmd, const char *flag, const char *text, double lo,
                         double hi, double *out);
+/* A number in (0, 1] (top-p, a share of the context window), with the same rules. */
+int ef_cli_parse_fraction(const char *cmd, const char *flag, const char *text, double *out);
 
 /* Output files (cli/output.c). ef_cli_same_file: 1 when paths a and b name one file
  * (same device and inode when both exist, same canonical path otherwise).

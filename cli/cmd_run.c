@@ -317,12 +317,8 @@ int ef_cli_run(int argc, char **argv)
                 return EF_EXIT_USAGE;
         } else if (!strcmp(a, "--top-p") || !strcmp(a, "--context-threshold")) {
             double x;
-            if (ef_cli_parse_double("run", a, val, 0, 1, &x) < 0)
+            if (ef_cli_parse_fraction("run", a, val, &x) < 0)
                 return EF_EXIT_USAGE;
-            if (x <= 0)
-                return ef_cli_usage_error("run", "%s: '%s' is not in range (expected a number in "
-                                                 "(0, 1])",
-                                          a, val);
             *(!strcmp(a, "--top-p") ? &o.agent.sampling.top_p : &o.agent.context_threshold) = x;
         } else
             return ef_cli_usage_error("run", "unknown option %s", a);

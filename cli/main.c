@@ -20,7 +20,7 @@ static const ef_cli_command commands[] = {
     {"report", ef_cli_report, "a self-contained HTML report with charts and trajectories"},
     {"sandbox", ef_cli_sandbox, "run one command in the sandbox; print the result as JSON"},
     {"swe", ef_cli_swe, "code-agent tasks from git repositories (mine, run)"},
-    {"engine", ef_cli_engine, "the built-in DSA engine: generate, logits, encode, bench"},
+    {"engine", ef_cli_engine, "the built-in DSA engine: generate, logits, encode, tokenize, bench"},
     {"serve", ef_cli_serve, "an OpenAI-compatible server on the built-in engine"},
     {"merge", ef_cli_merge, "join shard stores into one"},
     {"tools", ef_cli_tools, "the built-in tools and their JSON Schemas"},

@@ -84,11 +84,11 @@ int ef_cli_parse_i32(const char *cmd, const char *flag, const char *text, int lo
     return 0;
 }
 
-int ef_cli_parse_double(const char *cmd, const char *flag, const char *text, double lo,
-                        double hi, double *out)
+static int parse_double(const char *cmd, const char *flag, const char *text, double lo,
+                        int lo_open, double hi, double *out)
 {
     char range[96];
-    snprintf(range, sizeof range, "a number in [%g, %g]", lo, hi);
+    snprintf(range, sizeof range, "a number in %c%g, %g]", lo_open ? '(' : '[', lo, hi);
     const char *p = text;
     if (p && (*p == '-' || *p == '+'))
         p++;
@@ -106,10 +106,21 @@ int ef_cli_parse_double(const char *cmd, const char *flag, const char *text, dou
         bad(cmd, flag, text, "a number", range);
         return -1;
     }
-    if (errno == ERANGE || !isfinite(v) || v < lo || v > hi) {
+    if (errno == ERANGE || !isfinite(v) || v < lo || (lo_open && v == lo) || v > hi) {
         bad(cmd, flag, text, "in range", range);
         return -1;
     }
     *out = v;
     return 0;
+}
+
+int ef_cli_parse_double(const char *cmd, const char *flag, const char *text, double lo,
+                        double hi, double *out)
+{
+    return parse_double(cmd, flag, text, lo, 0, hi, out);
+}
+
+int ef_cli_parse_fraction(const char *cmd, const char *flag, const char *text, double *out)
+{
+    return parse_double(cmd, flag, text, 0, 1, 1, out);
 }

@@ -413,7 +413,8 @@ int ef_sandbox_run(ef_ctx *ctx, ef_sandbox_worker *w, const ef_sandbox_options *
                           "(%s); runs use rlimits",
                      w->cg.why ? w->cg.why : "?");
     }
-    if (getenv("EF_SANDBOX_TRACE")) {
+    const char *trace = getenv("EF_SANDBOX_TRACE");
+    if (trace && *trace && strcmp(trace, "0") != 0) {
         double base = proc.t0 * 1e9;
         fprintf(stderr,
                 "sandbox trace: prepare %.3f ms (pending %d: checks %.3f plan %.3f fds "

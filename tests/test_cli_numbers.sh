@@ -42,6 +42,10 @@ bad "engine generate --max-tokens 2^33" "--max-tokens: '99999999999' is not in r
 bad "engine generate --seed abc" "--seed: 'abc'" "$bin" engine generate --model none --seed abc
 bad "engine generate --threads -3" "--threads: '-3'" "$bin" engine generate --model none --threads -3
 bad "engine generate --top-p nan" "--top-p: 'nan'" "$bin" engine generate --model none --top-p nan
+bad "run --top-p 0" "envforge run: --top-p: '0' is not in range (expected a number in (0, 1])" \
+  "$bin" run --db none.db --model oracle --top-p 0
+bad "run --context-threshold 1.5" "--context-threshold: '1.5' is not in range (expected a number in (0, 1])" \
+  "$bin" run --db none.db --model oracle --context-threshold 1.5
 bad "engine generate --temperature inf" "--temperature: 'inf'" \
   "$bin" engine generate --model none --temperature inf
 bad "engine bench --contexts 1,2x" "--contexts: '2x'" "$bin" engine bench --contexts 1,2x
