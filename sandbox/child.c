@@ -773,6 +773,15 @@ typedef struct {
     int n;
 } memfd_seen;
 
+/* A record of getdents64 (the kernel's struct linux_dirent64). */
+typedef struct {
+    unsigned long long ino;
+    long long off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[];
+} dirent64;
+
 static long memfd_kb(long proc_fd, const char *fd_dir, memfd_seen *seen)
 {
     long dfd = SC4(SYS_openat, proc_fd, fd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
@@ -785,13 +794,7 @@ static long memfd_kb(long proc_fd, const char *fd_dir, memfd_seen *seen)
         if (n <= 0)
             break;
         for (long off = 0; off < n;) {
-            struct {
-                unsigned long long ino;
-                long long off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *d = (void *)(dents + off);
+            const dirent64 *d = (const void *)(dents + off);
             off += d->reclen;
             if (d->name[0] < '0' || d->name[0] > '9')
                 continue;
@@ -836,13 +839,7 @@ static void tree_usage(ef_sb_plan *p, long proc_fd, long *cpu_ms, long *rss_kb)
         if (n <= 0)
             break;
         for (long off = 0; off < n;) {
-            struct {
-                unsigned long long ino;
-                long long off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *d = (void *)(dents + off);
+            const dirent64 *d = (const void *)(dents + off);
             off += d->reclen;
             const char *nm = d->name;
             if (nm[0] < '1' || nm[0] > '9' || (nm[0] == '1' && nm[1] == '\0'))
